@@ -1,0 +1,64 @@
+// `npm run bench`: runs every section, prints one Markdown table per measurement and the target
+// checks (MET / MISSED / NOT MEASURED), and writes the same figures to bench/results/latest.json.
+// `--quick` shortens every load for development; `--only verification,plugin-server,sidecar`
+// runs a subset.
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { describeMachine, renderReport, type Report, type SectionResult } from "./lib/report.js";
+import type { BenchOptions } from "./lib/options.js";
+import { benchVerification } from "./sections/verification.js";
+
+const SECTIONS: Record<string, (options: BenchOptions) => Promise<SectionResult>> = {
+  verification: benchVerification,
+};
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      out: { type: "string" },
+    },
+  });
+  const selected = values.only ? values.only.split(",").map((s) => s.trim()) : Object.keys(SECTIONS);
+  for (const name of selected) {
+    if (!SECTIONS[name]) throw new Error(`unknown section "${name}"; known: ${Object.keys(SECTIONS).join(", ")}`);
+  }
+  if (!(globalThis as { gc?: unknown }).gc) {
+    process.stderr.write("note: run with node --expose-gc (npm run bench does) so collections stay out of timed batches\n");
+  }
+  const options: BenchOptions = {
+    quick: values.quick ?? false,
+    log: (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`),
+  };
+  const started = new Date();
+  const machine = describeMachine();
+  const sections: SectionResult[] = [];
+  for (const name of selected) {
+    const run = SECTIONS[name] as (options: BenchOptions) => Promise<SectionResult>;
+    sections.push(await run(options));
+  }
+  const finished = new Date();
+  const report: Report = {
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationSeconds: (finished.getTime() - started.getTime()) / 1000,
+    mode: options.quick ? "quick" : "full",
+    machine,
+    sections,
+    targets: sections.flatMap((s) => s.targets),
+  };
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const out = values.out ?? path.join(here, "results", "latest.json");
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
+  process.stdout.write(renderReport(report));
+  process.stderr.write(`figures written to ${path.relative(process.cwd(), out)}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -9,9 +9,11 @@ import { parseArgs } from "node:util";
 import { describeMachine, renderReport, type Report, type SectionResult } from "./lib/report.js";
 import type { BenchOptions } from "./lib/options.js";
 import { benchVerification } from "./sections/verification.js";
+import { benchSidecar } from "./sections/sidecar.js";
 
 const SECTIONS: Record<string, (options: BenchOptions) => Promise<SectionResult>> = {
   verification: benchVerification,
+  sidecar: benchSidecar,
 };
 
 async function main(): Promise<void> {

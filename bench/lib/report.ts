@@ -62,10 +62,12 @@ export function describeMachine(): Machine {
 
 export function renderTable(table: Table): string {
   const widths = table.columns.map((c, i) => Math.max(c.length, ...table.rows.map((r) => (r[i] ?? "").length)));
+  // Columns of figures are right-aligned, columns of words left-aligned.
+  const numeric = table.columns.map((_, i) => table.rows.every((r) => /^[-–0-9.,×%+ ]*$|^failed$/.test(r[i] ?? "")));
   const line = (cells: string[]): string =>
-    "| " + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ") + " |";
+    "| " + cells.map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(" | ") + " |";
   const out = [`**${table.title}**`, "", line(table.columns)];
-  out.push("|" + widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|") + "|");
+  out.push("|" + widths.map((w, i) => (numeric[i] ? "-".repeat(w + 1) + ":" : "-".repeat(w + 2))).join("|") + "|");
   for (const row of table.rows) out.push(line(row));
   for (const note of table.notes) out.push("", note);
   return out.join("\n");
@@ -101,6 +103,13 @@ export function fmt(value: number | null | undefined, digits = 3): string {
   const abs = Math.abs(value);
   if (abs >= 10 ** digits) return Math.round(value).toLocaleString("en-US");
   return value.toPrecision(digits);
+}
+
+/** One line of at most `max` characters from an error, for tables and target lines. */
+export function oneLine(error: unknown, max = 240): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > max ? line.slice(0, max - 1) + "…" : line;
 }
 
 export function ratio(value: number | null | undefined, baseline: number | null | undefined): string {

@@ -1,0 +1,235 @@
+// The Kong configuration schema of `oauth2-jwt` and the TypeScript type of the configuration
+// Kong hands the plugin (defaults filled, validated against this schema).
+//
+// Kong checks `Schema` with its metaschema (kong/db/schema/metaschema.lua): every entry is a
+// single-key object; arrays need `elements`, records need `fields`; `description` is 10–500
+// characters; `match` is a Lua pattern (not a regular expression); a `default` must itself pass
+// the field's own rules. test/plugin/schema.test.ts checks all of that, the patterns with luajit.
+
+/** One Kong schema field definition (the subset of attributes this schema uses). */
+export interface SchemaField {
+  readonly type: "string" | "number" | "integer" | "boolean" | "array" | "set" | "map" | "record";
+  readonly description?: string;
+  readonly required?: boolean;
+  readonly default?: unknown;
+  readonly one_of?: readonly (string | number)[];
+  readonly between?: readonly [number, number];
+  readonly len_min?: number;
+  readonly len_max?: number;
+  readonly match?: string;
+  readonly elements?: SchemaField;
+  readonly fields?: readonly SchemaEntry[];
+}
+
+/** `{ name: definition }`, exactly one key (Kong's `fields` array shape). */
+export type SchemaEntry = Readonly<Record<string, SchemaField>>;
+
+/** Algorithms a key may be pinned to; all asymmetric (RFC 8725 §3.1, RFC 9068 §4: no `none`, no HMAC). */
+export const SUPPORTED_ALGORITHMS = [
+  "PS256",
+  "PS384",
+  "PS512",
+  "RS256",
+  "RS384",
+  "RS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+] as const;
+export type Algorithm = (typeof SUPPORTED_ALGORITHMS)[number];
+
+export const DEFAULT_ALGORITHMS: readonly Algorithm[] = ["PS256", "RS256", "ES256", "EdDSA"];
+
+export const DEFAULT_UPSTREAM_HEADERS = {
+  subject: "X-Authenticated-Userid",
+  scope: "X-Authenticated-Scope",
+  client_id: "X-Authenticated-Client-Id",
+} as const;
+
+// Lua patterns (Kong's `match`). Lua has no alternation; classes use %-escapes.
+/** An http(s) URL: RFC 8414 §2 wants https; plain http is accepted for loopback development. */
+const URL_PATTERN = "^https?://[^%s]+$";
+/** RFC 9110 §5.1 field-name = token = 1*tchar. */
+const HEADER_NAME_PATTERN = "^[%w!#$%%&'*+%-.^_`|~]+$";
+/** RFC 6749 §3.3 scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
+const SCOPE_TOKEN_PATTERN = "^[!#-[%]^-~]+$";
+/** A realm is sent inside a quoted-string (RFC 6750 §3): no quote, backslash or control character. */
+const REALM_PATTERN = "^[^\"\\%c]+$";
+
+const headerName = (description: string, defaultName: string): SchemaField => ({
+  type: "string",
+  required: true,
+  default: defaultName,
+  len_min: 1,
+  len_max: 256,
+  match: HEADER_NAME_PATTERN,
+  description,
+});
+
+export const Schema: readonly SchemaEntry[] = [
+  {
+    issuer: {
+      type: "string",
+      required: true,
+      match: URL_PATTERN,
+      len_max: 2048,
+      description:
+        "The authorization server's issuer identifier (RFC 8414). A token's `iss` claim must equal it exactly (RFC 9068 §4).",
+    },
+  },
+  {
+    jwks_uri: {
+      type: "string",
+      required: false,
+      match: URL_PATTERN,
+      len_max: 2048,
+      description:
+        "URL of the JSON Web Key Set that holds the token signing keys. When unset, it is discovered from the `jwks_uri` of the issuer's RFC 8414 metadata at /.well-known/oauth-authorization-server.",
+    },
+  },
+  {
+    audience: {
+      type: "array",
+      required: true,
+      len_min: 1,
+      elements: { type: "string", len_min: 1, len_max: 2048 },
+      description:
+        "Identifiers of this API (RFC 8707 resource indicators). The token's `aud` claim must contain at least one of them (RFC 9068 §4).",
+    },
+  },
+  {
+    scopes_required: {
+      type: "array",
+      required: true,
+      default: [],
+      elements: { type: "string", match: SCOPE_TOKEN_PATTERN, len_max: 256 },
+      description:
+        "Scopes the token must carry to reach this route, matched according to scope_match. Empty means any valid token is enough.",
+    },
+  },
+  {
+    scope_match: {
+      type: "string",
+      required: true,
+      default: "all",
+      one_of: ["all", "any"],
+      description:
+        "`all`: the token must carry every scope in scopes_required; `any`: at least one of them.",
+    },
+  },
+  {
+    algorithms: {
+      type: "array",
+      required: true,
+      default: DEFAULT_ALGORITHMS,
+      len_min: 1,
+      elements: { type: "string", one_of: SUPPORTED_ALGORITHMS },
+      description:
+        "Allow-list of JWS algorithms (asymmetric only). The header's `alg` must be listed and equal the `alg` of the JWKS key its `kid` names (RFC 8725 §3.1).",
+    },
+  },
+  {
+    leeway_seconds: {
+      type: "integer",
+      required: true,
+      default: 30,
+      between: [0, 300],
+      description:
+        "Clock skew tolerated when checking `exp`, `nbf` and `iat`, in seconds. A revoked token stays usable for its remaining lifetime plus this leeway.",
+    },
+  },
+  {
+    upstream_headers: {
+      type: "record",
+      required: true,
+      default: DEFAULT_UPSTREAM_HEADERS,
+      fields: [
+        {
+          subject: headerName(
+            "Header carrying the token's `sub` to the upstream. Any client-sent header of that name, in any spelling, is removed.",
+            DEFAULT_UPSTREAM_HEADERS.subject,
+          ),
+        },
+        {
+          scope: headerName(
+            "Header carrying the token's granted scopes (space-separated) to the upstream. Client-sent copies are removed.",
+            DEFAULT_UPSTREAM_HEADERS.scope,
+          ),
+        },
+        {
+          client_id: headerName(
+            "Header carrying the token's `client_id` to the upstream. Client-sent copies are removed.",
+            DEFAULT_UPSTREAM_HEADERS.client_id,
+          ),
+        },
+      ],
+      description:
+        "Names of the headers that forward the caller's identity upstream; each is stripped from the client's request, whatever the verdict.",
+    },
+  },
+  {
+    hide_credentials: {
+      type: "boolean",
+      required: true,
+      default: false,
+      description: "Remove the Authorization header before proxying, so the upstream never sees the token.",
+    },
+  },
+  {
+    run_on_preflight: {
+      type: "boolean",
+      required: true,
+      default: true,
+      description:
+        "As in Kong's own auth plugins: when false, a CORS preflight (OPTIONS with Access-Control-Request-Method) passes without a token.",
+    },
+  },
+  {
+    realm: {
+      type: "string",
+      required: true,
+      default: "api",
+      len_max: 256,
+      match: REALM_PATTERN,
+      description: "The realm named in the WWW-Authenticate challenge of every refusal (RFC 6750 §3).",
+    },
+  },
+  {
+    jwks_cache_seconds: {
+      type: "integer",
+      required: true,
+      default: 300,
+      between: [1, 86400],
+      description:
+        "How long fetched keys count as fresh. They are refreshed in the background before then, and kept past it while the key server is unreachable.",
+    },
+  },
+  {
+    jwks_min_refresh_seconds: {
+      type: "integer",
+      required: true,
+      default: 10,
+      between: [1, 3600],
+      description:
+        "Cooldown between key set fetches caused by tokens naming an unknown `kid`, so a flood of random kids cannot become a flood of fetches.",
+    },
+  },
+];
+
+/** The configuration as Kong passes it to `new Plugin(config)` (defaults filled in). */
+export interface PluginConfig {
+  issuer: string;
+  jwks_uri?: string | null;
+  audience: string[];
+  scopes_required: string[];
+  scope_match: "all" | "any";
+  algorithms: Algorithm[];
+  leeway_seconds: number;
+  upstream_headers: { subject: string; scope: string; client_id: string };
+  hide_credentials: boolean;
+  run_on_preflight: boolean;
+  realm: string;
+  jwks_cache_seconds: number;
+  jwks_min_refresh_seconds: number;
+}

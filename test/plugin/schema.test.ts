@@ -1,0 +1,226 @@
+// The schema against Kong's metaschema rules (kong/db/schema/metaschema.lua, Kong 3.9), with the
+// Lua patterns run by a real Lua (luajit), and the config resolver that reads what Kong fills in.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { describe, it } from "node:test";
+import { resolveConfig } from "../../plugin/src/config.ts";
+import { Schema, type SchemaEntry, type SchemaField } from "../../plugin/src/schema.ts";
+
+// metaschema.lua: field_schema + validators + nested attributes; anything else is an "unknown field".
+const KNOWN_ATTRIBUTES = new Set([
+  "type", "required", "reference", "description", "examples", "auto", "unique", "unique_across_ws", "on_delete",
+  "default", "abstract", "generate_admin_api", "immutable", "err", "encrypted", "referenceable", "json_schema",
+  "between", "eq", "ne", "gt", "len_eq", "len_min", "len_max", "match", "not_match", "match_all", "match_none",
+  "match_any", "starts_with", "one_of", "not_one_of", "contains", "is_regex", "timestamp", "uuid",
+  "custom_validator", "mutually_exclusive_subsets", "elements", "keys", "values", "fields", "entity_checks",
+  "shorthand_fields",
+]);
+// metaschema.lua attribute_types (the ones our schema could use) and required_attributes.
+const ATTRIBUTE_TYPES: Record<string, string[]> = {
+  between: ["integer", "number"],
+  len_eq: ["array", "set", "string", "map"],
+  match: ["string"],
+  one_of: ["string", "number", "integer"],
+  contains: ["array", "set"],
+};
+const REQUIRED_ATTRIBUTES: Record<string, string[]> = { array: ["elements"], set: ["elements"], map: ["keys", "values"], record: ["fields"] };
+const VALID_TYPES = new Set(["string", "number", "integer", "boolean", "array", "set", "map", "record", "foreign", "any", "json"]);
+
+function entries(fields: readonly SchemaEntry[]): [string, SchemaField][] {
+  return fields.map((entry) => {
+    const keys = Object.keys(entry);
+    assert.equal(keys.length, 1, `each schema entry has exactly one key: ${keys.join(",")}`);
+    return [keys[0]!, entry[keys[0]!]!];
+  });
+}
+
+function metaCheck(name: string, field: SchemaField, errors: string[], topLevel: boolean): void {
+  if (!VALID_TYPES.has(field.type)) errors.push(`${name}: unknown type ${field.type}`);
+  for (const attribute of Object.keys(field)) {
+    if (!KNOWN_ATTRIBUTES.has(attribute)) errors.push(`${name}: unknown attribute ${attribute}`);
+    const allowed = ATTRIBUTE_TYPES[attribute];
+    if (allowed !== undefined && !allowed.includes(field.type)) errors.push(`${name}: ${field.type} cannot have ${attribute}`);
+  }
+  for (const required of REQUIRED_ATTRIBUTES[field.type] ?? []) {
+    if ((field as unknown as Record<string, unknown>)[required] === undefined) errors.push(`${name}: ${field.type} must declare ${required}`);
+  }
+  if (field.description !== undefined && (field.description.length < 10 || field.description.length > 500)) {
+    errors.push(`${name}: description must be 10-500 characters, is ${field.description.length}`);
+  }
+  if (topLevel && field.description === undefined) errors.push(`${name}: no description`);
+  if (field.between !== undefined && (field.between.length !== 2 || !field.between.every(Number.isInteger))) {
+    errors.push(`${name}: between must be two integers`);
+  }
+  if (field.elements !== undefined) metaCheck(`${name}.elements`, field.elements, errors, false);
+  for (const [child, childField] of entries(field.fields ?? [])) metaCheck(`${name}.${child}`, childField, errors, true);
+}
+
+/** Lua `string.find(subject, pattern) ~= nil` for each case, by luajit. */
+function luaMatches(cases: { pattern: string; subject: string }[]): boolean[] {
+  const long = (text: string): string => {
+    assert.ok(!text.includes("]==]"));
+    return `[==[${text}]==]`;
+  };
+  const script = cases.map((c) => `print(string.find(${long(c.subject)}, ${long(c.pattern)}) ~= nil)`).join("\n");
+  const output = execFileSync("luajit", ["-"], { input: script, encoding: "utf8", timeout: 10_000 });
+  return output.trim().split("\n").map((line) => line === "true");
+}
+
+type Rule = { pattern: string; subject: string; name: string };
+/** Collects a value's checks against its field's rules; `match` patterns are returned for luajit. */
+function valueErrors(name: string, field: SchemaField, value: unknown, patterns: Rule[]): string[] {
+  const errors: string[] = [];
+  const typeOk =
+    field.type === "string" ? typeof value === "string"
+    : field.type === "integer" ? Number.isInteger(value)
+    : field.type === "number" ? typeof value === "number"
+    : field.type === "boolean" ? typeof value === "boolean"
+    : field.type === "array" || field.type === "set" ? Array.isArray(value)
+    : field.type === "record" ? typeof value === "object" && value !== null && !Array.isArray(value)
+    : false;
+  if (!typeOk) return [`${name}: ${JSON.stringify(value)} is not a ${field.type}`];
+  if (field.one_of !== undefined && !field.one_of.includes(value as string)) errors.push(`${name}: not one of`);
+  if (field.between !== undefined && ((value as number) < field.between[0] || (value as number) > field.between[1])) errors.push(`${name}: out of range`);
+  const length = typeof value === "string" || Array.isArray(value) ? value.length : undefined;
+  if (field.len_min !== undefined && length !== undefined && length < field.len_min) errors.push(`${name}: too short`);
+  if (field.len_max !== undefined && length !== undefined && length > field.len_max) errors.push(`${name}: too long`);
+  if (field.match !== undefined) patterns.push({ name, pattern: field.match, subject: value as string });
+  if (field.elements !== undefined) {
+    (value as unknown[]).forEach((element, index) => errors.push(...valueErrors(`${name}[${index}]`, field.elements!, element, patterns)));
+  }
+  for (const [child, childField] of entries(field.fields ?? [])) {
+    errors.push(...valueErrors(`${name}.${child}`, childField, (value as Record<string, unknown>)[child], patterns));
+  }
+  return errors;
+}
+
+/** Kong's default filling for a plugin config (top-level and record defaults). */
+function fillDefaults(config: Record<string, unknown>): Record<string, unknown> {
+  const filled: Record<string, unknown> = {};
+  for (const [name, field] of entries(Schema)) {
+    filled[name] = config[name] ?? (field.default === undefined ? null : structuredClone(field.default));
+  }
+  return filled;
+}
+
+describe("plugin schema", () => {
+  it("passes Kong's metaschema rules", () => {
+    const errors: string[] = [];
+    for (const [name, field] of entries(Schema)) metaCheck(name, field, errors, true);
+    assert.deepEqual(errors, []);
+  });
+
+  it("gives every field a default except the required issuer and audience and the discovered jwks_uri", () => {
+    const withoutDefault = entries(Schema).filter(([, field]) => field.default === undefined).map(([name]) => name);
+    assert.deepEqual(withoutDefault, ["issuer", "jwks_uri", "audience"]);
+    assert.deepEqual(
+      entries(Schema).filter(([, field]) => field.required === true && field.default === undefined).map(([name]) => name),
+      ["issuer", "audience"],
+    );
+  });
+
+  it("has defaults that pass their own rules, patterns included (checked by luajit)", () => {
+    const patterns: Rule[] = [];
+    const errors: string[] = [];
+    for (const [name, field] of entries(Schema)) {
+      if (field.default !== undefined) errors.push(...valueErrors(name, field, field.default, patterns));
+    }
+    assert.deepEqual(errors, []);
+    assert.ok(patterns.length >= 4);
+    assert.deepEqual(luaMatches(patterns), patterns.map(() => true), JSON.stringify(patterns));
+  });
+
+  it("uses Lua patterns that accept and refuse what they claim to", () => {
+    const field = (path: string): SchemaField => {
+      let current: SchemaField | undefined;
+      let fields: readonly SchemaEntry[] = Schema;
+      for (const part of path.split(".")) {
+        if (part === "elements") current = current!.elements;
+        else current = fields.find((entry) => entry[part] !== undefined)![part];
+        fields = current!.fields ?? [];
+      }
+      return current!;
+    };
+    const cases: [string, string, boolean][] = [
+      ["issuer", "http://localhost:9000", true],
+      ["issuer", "https://auth.example.com/tenant", true],
+      ["issuer", "ftp://auth.example.com", false],
+      ["issuer", "https://auth example", false],
+      ["jwks_uri", "http://authz:9000/jwks.json", true],
+      ["scopes_required.elements", "photos", true],
+      ["scopes_required.elements", "photos:read", true],
+      ["scopes_required.elements", "https://api.example.com/x~y[1]{2}^|`", true],
+      ["scopes_required.elements", "two words", false],
+      ["scopes_required.elements", 'quo"te', false],
+      ["scopes_required.elements", "back\\slash", false],
+      ["scopes_required.elements", "", false],
+      ["upstream_headers.subject", "X-Authenticated-Userid", true],
+      ["upstream_headers.subject", "x_user.id~1", true],
+      ["upstream_headers.subject", "X User", false],
+      ["upstream_headers.subject", "X:User", false],
+      ["realm", "api", true],
+      ["realm", "photos API (v1)", true],
+      ["realm", 'a"b', false],
+      ["realm", "a\\b", false],
+      ["realm", "a\nb", false],
+    ];
+    const rules = cases.map(([path, subject]) => ({ name: path, pattern: field(path).match!, subject }));
+    assert.deepEqual(luaMatches(rules), cases.map(([, , expected]) => expected));
+  });
+});
+
+describe("resolveConfig", () => {
+  const minimal = { issuer: "http://localhost:9000", audience: ["http://localhost:8000/flickr"] };
+
+  it("reads a Kong-filled config into the typed options", () => {
+    assert.deepEqual(resolveConfig(fillDefaults(minimal)), {
+      ok: true,
+      config: {
+        issuer: "http://localhost:9000",
+        jwks_uri: null,
+        audience: ["http://localhost:8000/flickr"],
+        scopes_required: [],
+        scope_match: "all",
+        algorithms: ["PS256", "RS256", "ES256", "EdDSA"],
+        leeway_seconds: 30,
+        upstream_headers: {
+          subject: "X-Authenticated-Userid",
+          scope: "X-Authenticated-Scope",
+          client_id: "X-Authenticated-Client-Id",
+        },
+        hide_credentials: false,
+        run_on_preflight: true,
+        realm: "api",
+        jwks_cache_seconds: 300,
+        jwks_min_refresh_seconds: 10,
+      },
+    });
+  });
+
+  it("accepts the `{}` Lua's cjson writes for an empty array, and Kong's extra __ keys", () => {
+    const result = resolveConfig({ ...fillDefaults(minimal), scopes_required: {}, __plugin_id: "x", route_id: null });
+    assert.equal(result.ok, true);
+    assert.deepEqual(result.ok && result.config.scopes_required, []);
+  });
+
+  it("refuses invalid values with an error naming the key", () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ issuer: "not a url" }, "config.issuer must be an http(s) URL"],
+      [{ audience: [] }, "config.audience must be a non-empty list of non-empty strings"],
+      [{ audience: "x" }, "config.audience must be a non-empty list of non-empty strings"],
+      [{ algorithms: ["HS256"] }, "config.algorithms holds an unsupported algorithm: HS256"],
+      [{ algorithms: ["none"] }, "config.algorithms holds an unsupported algorithm: none"],
+      [{ scope_match: "some" }, "config.scope_match must be `all` or `any`"],
+      [{ leeway_seconds: 301 }, "config.leeway_seconds must be an integer between 0 and 300"],
+      [{ jwks_min_refresh_seconds: 0 }, "config.jwks_min_refresh_seconds must be an integer between 1 and 3600"],
+      [{ scopes_required: ["a b"] }, "config.scopes_required must be a list of RFC 6749 §3.3 scope tokens"],
+      [{ upstream_headers: { subject: "X User" } }, "config.upstream_headers.subject must be an HTTP header name"],
+      [{ realm: 'a"' }, "config.realm must be a non-empty string without quotes, backslashes or control characters"],
+      [{ hide_credentials: "yes" }, "config.hide_credentials must be a boolean"],
+    ];
+    for (const [override, error] of cases) {
+      assert.deepEqual(resolveConfig({ ...fillDefaults(minimal), ...override }), { ok: false, error }, JSON.stringify(override));
+    }
+    assert.deepEqual(resolveConfig(null), { ok: false, error: "configuration is not an object" });
+  });
+});

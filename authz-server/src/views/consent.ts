@@ -1,4 +1,4 @@
-import { hiddenFields, html } from "./html.js";
+import { hiddenFields, html, type HiddenField } from "./html.js";
 import { renderPage, type RenderedPage } from "./layout.js";
 
 export interface ConsentScope {
@@ -16,7 +16,7 @@ export interface ConsentViewModel {
   /** Where the user's browser will be sent afterwards (shown so the user can judge it). */
   readonly redirectUri: string;
   readonly csrfToken: string;
-  readonly hidden: Readonly<Record<string, string | undefined>>;
+  readonly hidden: readonly HiddenField[];
   readonly formActionOrigins?: readonly string[];
 }
 

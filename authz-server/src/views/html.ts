@@ -42,8 +42,9 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
 }
 
 /** Hidden inputs that carry the validated authorization request through login and consent. */
-export function hiddenFields(fields: Readonly<Record<string, string | undefined>>): SafeHtml {
-  return html`${Object.entries(fields)
-    .filter((entry): entry is [string, string] => entry[1] !== undefined)
-    .map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`;
+export function hiddenFields(fields: readonly HiddenField[]): SafeHtml {
+  return html`${fields.map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`;
 }
+
+/** A name/value pair; a name may repeat (e.g. RFC 8707 `resource`). */
+export type HiddenField = readonly [name: string, value: string];

@@ -1,4 +1,4 @@
-import { hiddenFields, html } from "./html.js";
+import { hiddenFields, html, type HiddenField } from "./html.js";
 import { renderPage, type RenderedPage } from "./layout.js";
 
 export interface LoginViewModel {
@@ -7,7 +7,7 @@ export interface LoginViewModel {
   readonly clientName?: string;
   readonly csrfToken: string;
   /** Fields posted back unchanged (the authorization request being continued). */
-  readonly hidden: Readonly<Record<string, string | undefined>>;
+  readonly hidden: readonly HiddenField[];
   /** Pre-filled username after a failed attempt. */
   readonly username?: string;
   readonly error?: string;

@@ -1,0 +1,49 @@
+import type { Context } from "koa";
+import { seeOther } from "../session/headers.js";
+import { FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
+import { authorizationResponse, continueAuthorization, handleAuthorization, issueCode } from "./authorize.js";
+import { SESSION_EXPIRED } from "./login.js";
+
+/**
+ * `POST /consent`: the user's Allow or Deny. The authorization request travels in the form
+ * and is validated again here exactly as at /authorize (the browser is not trusted to keep
+ * it intact); the CSRF token binds the decision to this browser session (requirement 5).
+ */
+export function consentEndpoint(deps: InteractionDependencies) {
+  return async function consent(ctx: Context): Promise<void> {
+    const session = deps.sessions.load(ctx);
+    let form: URLSearchParams;
+    try {
+      form = await readForm(ctx, deps.bodyLimit);
+    } catch (error: unknown) {
+      if (error instanceof FormError) return sendErrorPage(ctx, deps, error.status, "Cannot continue", error.message);
+      throw error;
+    }
+    if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
+      return sendErrorPage(ctx, deps, 403, "Cannot continue", SESSION_EXPIRED);
+    }
+    const validated = handleAuthorization(ctx, deps, form);
+    if (validated.kind !== "ok") return;
+    const { client, request } = validated;
+    const user = deps.sessions.user(session);
+    // Session ended between the pages (idle or absolute expiry): sign in again.
+    if (!user) return continueAuthorization(ctx, deps, session, client, request);
+
+    const decision = single(form, "decision");
+    if (decision === "deny") {
+      // RFC 6749 §4.1.2.1: access_denied, with state and iss like every response (RFC 9207).
+      return seeOther(
+        ctx,
+        authorizationResponse(deps.issuer, request.redirectUri, request.state, {
+          error: "access_denied",
+          error_description: "the user denied the request",
+        }),
+      );
+    }
+    if (decision !== "allow") return sendErrorPage(ctx, deps, 400, "Cannot continue", "Choose Allow or Deny.");
+
+    // Remember the consent per user × client × scope (requirement 7), then answer with a code.
+    deps.storage.consents.grant(user.userId, client.clientId, [...request.scopes], deps.clock.now());
+    seeOther(ctx, issueCode(deps, user.userId, request));
+  };
+}

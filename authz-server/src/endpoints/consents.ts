@@ -1,0 +1,65 @@
+import type { Context } from "koa";
+import { seeOther, sendPage } from "../session/headers.js";
+import { FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
+import { renderConsents } from "../views/consents.js";
+import { renderLogin } from "../views/login.js";
+import { SESSION_EXPIRED } from "./login.js";
+
+/** `GET /consents`: the signed-in user's connected apps (requirement 7: see and withdraw). */
+export function consentsPage(deps: InteractionDependencies) {
+  return async function consents(ctx: Context): Promise<void> {
+    const session = deps.sessions.load(ctx);
+    const user = deps.sessions.user(session);
+    const csrfToken = deps.sessions.csrfToken(session);
+    if (!user) {
+      sendPage(ctx, renderLogin({ siteName: deps.siteName, csrfToken, hidden: [] }));
+      return;
+    }
+    const withdrawn = ctx.query.withdrawn;
+    const withdrawnClient = typeof withdrawn === "string" ? deps.storage.clients.find(withdrawn) : undefined;
+    const rows = deps.storage.consents.list({ userId: user.userId }).map((consent) => ({
+      clientId: consent.clientId,
+      clientName: deps.storage.clients.find(consent.clientId)?.name ?? consent.clientId,
+      scopes: consent.scopes.map((name) => ({
+        name,
+        description: deps.storage.scopes.find(name)?.description ?? name,
+      })),
+      grantedAt: new Date(consent.grantedAt).toISOString(),
+    }));
+    sendPage(
+      ctx,
+      renderConsents({
+        siteName: deps.siteName,
+        username: user.username,
+        consents: rows,
+        csrfToken,
+        ...(withdrawnClient ? { notice: `Access for ${withdrawnClient.name} was withdrawn.` } : {}),
+      }),
+    );
+  };
+}
+
+/**
+ * `POST /consents/revoke`: withdraws one consent; the store also revokes that grant's refresh
+ * tokens and the access tokens issued with them (requirement 7, RFC 7009 §2.1).
+ */
+export function revokeConsentEndpoint(deps: InteractionDependencies) {
+  return async function revokeConsent(ctx: Context): Promise<void> {
+    const session = deps.sessions.load(ctx);
+    let form: URLSearchParams;
+    try {
+      form = await readForm(ctx, deps.bodyLimit);
+    } catch (error: unknown) {
+      if (error instanceof FormError) return sendErrorPage(ctx, deps, error.status, "Cannot withdraw", error.message);
+      throw error;
+    }
+    const user = deps.sessions.user(session);
+    if (!user || !deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
+      return sendErrorPage(ctx, deps, 403, "Cannot withdraw", SESSION_EXPIRED);
+    }
+    const clientId = single(form, "client_id");
+    if (!clientId) return sendErrorPage(ctx, deps, 400, "Cannot withdraw", "No app was named.");
+    deps.storage.consents.revoke(user.userId, clientId, deps.clock.now());
+    seeOther(ctx, `/consents?withdrawn=${encodeURIComponent(clientId)}`);
+  };
+}

@@ -1,0 +1,96 @@
+import { timingSafeEqual } from "node:crypto";
+import type { Context } from "koa";
+import { checkPassword } from "../passwords.js";
+import { seeOther, sendPage } from "../session/headers.js";
+import { FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
+import { describeRetry } from "../session/throttle.js";
+import { renderLogin } from "../views/login.js";
+import { handleAuthorization, hiddenRequestFields, redirectOrigin, requestFields } from "./authorize.js";
+
+export const SESSION_EXPIRED =
+  "Your session has expired or this form was not sent from this site. Go back to the app and start again.";
+
+/**
+ * `POST /login`: the login form (RFC 6749 §3.1 leaves user authentication to the server).
+ * CSRF token first (requirement 5), then the throttle (requirement 8), then the password;
+ * on success a new session id and a 303 (RFC 9700 §4.12) back to the authorization request,
+ * or to the consents page when the user came to manage consents.
+ */
+export function loginEndpoint(deps: InteractionDependencies) {
+  return async function login(ctx: Context): Promise<void> {
+    const session = deps.sessions.load(ctx);
+    let form: URLSearchParams;
+    try {
+      form = await readForm(ctx, deps.bodyLimit);
+    } catch (error: unknown) {
+      if (error instanceof FormError) return sendErrorPage(ctx, deps, error.status, "Cannot sign in", error.message);
+      throw error;
+    }
+    if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
+      return sendErrorPage(ctx, deps, 403, "Cannot sign in", SESSION_EXPIRED);
+    }
+
+    // Where to continue: the authorization request carried in the form, or the consents page.
+    const forAuthorization = form.has("client_id");
+    let continueTo = "/consents";
+    let clientName: string | undefined;
+    let hidden: [string, string][] = [];
+    let formActionOrigins: string[] = [];
+    if (forAuthorization) {
+      const validated = handleAuthorization(ctx, deps, form);
+      if (validated.kind !== "ok") return; // error page or error redirect already sent
+      continueTo = `/authorize?${requestFields(validated.request).toString()}`;
+      clientName = validated.client.name;
+      hidden = hiddenRequestFields(validated.request);
+      formActionOrigins = redirectOrigin(validated.request.redirectUri);
+    }
+
+    const username = (single(form, "username") ?? "").trim();
+    const password = single(form, "password") ?? "";
+    const again = (status: number, error: string): void => {
+      sendPage(
+        ctx,
+        renderLogin({
+          siteName: deps.siteName,
+          ...(clientName !== undefined ? { clientName } : {}),
+          csrfToken: deps.sessions.csrfToken(session),
+          hidden,
+          username,
+          error,
+          formActionOrigins,
+        }),
+        status,
+      );
+    };
+    if (username === "" || password === "") return again(400, "Enter your username and password.");
+
+    const verdict = deps.throttle.check(username, ctx.ip);
+    if (!verdict.allowed) {
+      ctx.set("Retry-After", String(verdict.retryAfterSeconds));
+      const who = verdict.scope === "account" ? "this account" : "your network address";
+      return again(
+        429,
+        `Too many failed sign-in attempts for ${who}. For your security, sign-in is paused. Try again in ${describeRetry(verdict.retryAfterSeconds)}.`,
+      );
+    }
+
+    const user = deps.storage.users.findByUsername(username);
+    // For an unknown user checkPassword still runs scrypt, so timing reveals no usernames.
+    const ok = await checkPassword(password, user?.passwordHash);
+    // The exact username must match too (the store's lookup may be case-insensitive).
+    if (!user || !ok || !sameText(user.username, username)) {
+      deps.throttle.recordFailure(username, ctx.ip);
+      return again(400, "The username or password is incorrect.");
+    }
+    deps.throttle.recordSuccess(username);
+    deps.sessions.login(ctx, user.id, user.username);
+    // Only ever our own paths: the server is never an open redirector (RFC 9700 §4.11).
+    seeOther(ctx, continueTo);
+  };
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

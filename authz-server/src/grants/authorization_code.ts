@@ -1,0 +1,124 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { OAuthError } from "../errors.js";
+import type { FormParams } from "../form.js";
+import { digest } from "../secrets.js";
+import type { Services } from "../services.js";
+import type { AuthorizationCode, Client } from "../storage/types.js";
+import { issueAccessToken } from "../tokens/access-token.js";
+import { checkResources, resolveAudience } from "../tokens/audience.js";
+import { issueRefreshToken, type TokenResponse } from "./refresh_token.js";
+
+export const grantType = "authorization_code";
+/** Parameters this grant reads (RFC 6749 §4.1.3, RFC 7636 §4.5, RFC 8707 §2.2). */
+export const parameters = ["code", "redirect_uri", "code_verifier", "resource"] as const;
+
+/** RFC 7636 §4.1: code-verifier = 43*128unreserved. */
+const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+/** RFC 7636 §4.6: BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) == code_challenge, compared in constant time. */
+export function verifyS256(verifier: string, challenge: string): boolean {
+  const computed = createHash("sha256").update(verifier, "ascii").digest();
+  const expected = Buffer.from(challenge, "base64url");
+  return computed.length === expected.length && timingSafeEqual(computed, expected);
+}
+
+/**
+ * Everything that makes a presented code unusable, checked before anything is changed, so that
+ * an invalid replay (another client, a wrong verifier, a wrong redirect URI) revokes nothing
+ * (oauth-requirements item 9) and only a fully valid second use counts as a replay.
+ */
+function checkCode(code: AuthorizationCode | undefined, client: Client, params: FormParams, now: number): AuthorizationCode {
+  // One message for every case (RFC 6749 §5.2 invalid_grant): never tell a caller which check failed
+  // for a code that might belong to someone else.
+  if (!code || code.clientId !== client.clientId) throw new OAuthError("invalid_grant", "the authorization code is invalid");
+  if (code.expiresAt <= now) throw new OAuthError("invalid_grant", "the authorization code has expired");
+  // RFC 6749 §4.1.3: redirect_uri must be identical to the one of the authorization request.
+  if (params.get("redirect_uri") !== code.redirectUri) {
+    throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
+  }
+  const verifier = params.get("code_verifier");
+  if (code.codeChallenge === null) {
+    // A verifier for a code issued without a challenge is a PKCE downgrade attempt (RFC 9700 §4.8.2).
+    if (verifier !== undefined) throw new OAuthError("invalid_grant", "code_verifier sent but no code_challenge was");
+    throw new OAuthError("invalid_grant", "the authorization code was issued without PKCE");
+  }
+  if (verifier === undefined) throw new OAuthError("invalid_grant", "code_verifier is required (PKCE)");
+  if (!VERIFIER.test(verifier) || code.codeChallengeMethod !== "S256" || !verifyS256(verifier, code.codeChallenge)) {
+    throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
+  }
+  return code;
+}
+
+/**
+ * `grant_type=authorization_code` (RFC 6749 §4.1.3). The client is already authenticated
+ * (or is a public client, which reaches this point only with PKCE, since every code carries
+ * an S256 challenge).
+ */
+export async function handleAuthorizationCode(services: Services, client: Client, params: FormParams): Promise<TokenResponse> {
+  if (!client.grantTypes.includes(grantType)) {
+    throw new OAuthError("unauthorized_client", "the client may not use the authorization code grant");
+  }
+  const presented = params.get("code");
+  if (presented === undefined) throw new OAuthError("invalid_request", "code is required");
+  const codeDigest = digest(presented);
+  const now = services.clock.now();
+  const code = checkCode(services.storage.codes.find(codeDigest), client, params, now);
+
+  const scopes = code.scope.split(" ").filter((s) => s !== "");
+  // RFC 8707 §2.2: the token request may name a subset of the resources the grant was for.
+  const requested = checkResources(params.getAll("resource"), services.storage.scopes, services.defaultAudience);
+  if (code.resources.length > 0 && requested.some((r) => !code.resources.includes(r))) {
+    throw new OAuthError("invalid_target", "resource was not part of the authorization request");
+  }
+  const audience = resolveAudience(requested.length > 0 ? requested : code.resources, scopes, services.storage.scopes, services.defaultAudience);
+
+  // Signed before the transaction (signing is asynchronous, a SQLite transaction is not), so
+  // that consuming the code and recording what it produced happen atomically: a concurrent
+  // replay either loses the race before we commit, or sees our links and revokes them.
+  const access = await issueAccessToken(services.keys, {
+    issuer: services.issuer,
+    subject: code.userId,
+    clientId: client.clientId,
+    scopes,
+    audience,
+    ttl: services.lifetimes.accessTokenTtl,
+    now,
+  });
+  const outcome = services.storage.transaction(() => {
+    if (!services.storage.codes.consume(codeDigest, now)) {
+      // A second use of a valid code: someone else may hold it. OAuth 2.1 §4.1.3 / RFC 6749
+      // §4.1.2: refuse and revoke every token already issued from it.
+      services.storage.revocations.revokeCodeGrant(codeDigest, now);
+      return { replay: true as const };
+    }
+    const refresh = client.grantTypes.includes("refresh_token")
+      ? issueRefreshToken(services, {
+          familyId: undefined,
+          parentDigest: null,
+          codeDigest,
+          clientId: client.clientId,
+          userId: code.userId,
+          scope: code.scope,
+          resources: code.resources,
+          absoluteExpiresAt: now + services.lifetimes.refreshTokenAbsoluteTtl * 1000,
+          now,
+        })
+      : undefined;
+    services.storage.revocations.linkAccessToken({
+      jti: access.jti,
+      clientId: client.clientId,
+      familyId: refresh?.familyId ?? null,
+      codeDigest,
+      expiresAt: access.expiresAt,
+    });
+    return { replay: false as const, refresh };
+  });
+  if (outcome.replay) throw new OAuthError("invalid_grant", "the authorization code was already used");
+  return {
+    access_token: access.accessToken,
+    token_type: "Bearer",
+    expires_in: access.expiresIn,
+    scope: access.scope,
+    ...(outcome.refresh ? { refresh_token: outcome.refresh.token } : {}),
+  };
+}

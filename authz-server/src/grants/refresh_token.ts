@@ -1,0 +1,153 @@
+import { OAuthError } from "../errors.js";
+import type { FormParams } from "../form.js";
+import { digest, generateId, generateSecret } from "../secrets.js";
+import type { Services } from "../services.js";
+import type { Client } from "../storage/types.js";
+import { issueAccessToken } from "../tokens/access-token.js";
+import { checkResources, resolveAudience } from "../tokens/audience.js";
+import { parseScope } from "../tokens/scope.js";
+
+export const grantType = "refresh_token";
+/** Parameters this grant reads (RFC 6749 §6, RFC 8707 §2.2). */
+export const parameters = ["refresh_token", "scope", "resource"] as const;
+
+/** RFC 6749 §5.1 successful response. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  scope: string;
+  refresh_token?: string;
+}
+
+export interface NewRefreshToken {
+  /** Undefined starts a new family (a code exchange). */
+  familyId: string | undefined;
+  parentDigest: string | null;
+  codeDigest: string | null;
+  clientId: string;
+  userId: string;
+  scope: string;
+  resources: string[];
+  /** The family's absolute expiry, fixed by its first token (RFC 9700 §4.14.2). */
+  absoluteExpiresAt: number;
+  now: number;
+}
+
+/** Creates and stores one refresh token (its digest only, requirement 15); call inside a transaction. */
+export function issueRefreshToken(services: Services, spec: NewRefreshToken): { token: string; familyId: string } {
+  const token = generateSecret();
+  const familyId = spec.familyId ?? generateId();
+  services.storage.refreshTokens.create({
+    tokenDigest: digest(token),
+    familyId,
+    parentDigest: spec.parentDigest,
+    codeDigest: spec.codeDigest,
+    clientId: spec.clientId,
+    userId: spec.userId,
+    scope: spec.scope,
+    resources: spec.resources,
+    createdAt: spec.now,
+    rotatedAt: null,
+    idleExpiresAt: Math.min(spec.now + services.lifetimes.refreshTokenIdleTtl * 1000, spec.absoluteExpiresAt),
+    absoluteExpiresAt: spec.absoluteExpiresAt,
+    revokedAt: null,
+  });
+  return { token, familyId };
+}
+
+const INVALID = "the refresh token is invalid, expired or revoked";
+
+/**
+ * `grant_type=refresh_token` (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2):
+ * every use returns a new refresh token and retires the presented one. Presenting a retired
+ * token again means two parties hold it (the client and a thief, and we cannot tell which is
+ * which), so the whole family and the access tokens issued with it are revoked — except within
+ * `refreshTokenGraceSeconds` of its rotation, which lets a client that sent two refreshes at
+ * once (two tabs, a retry after a lost response) get an answer to both.
+ */
+export async function handleRefreshToken(services: Services, client: Client, params: FormParams): Promise<TokenResponse> {
+  if (!client.grantTypes.includes(grantType)) {
+    throw new OAuthError("unauthorized_client", "the client may not use the refresh token grant");
+  }
+  const presented = params.get("refresh_token");
+  if (presented === undefined) throw new OAuthError("invalid_request", "refresh_token is required");
+  const tokenDigest = digest(presented);
+  const now = services.clock.now();
+  const token = services.storage.refreshTokens.find(tokenDigest);
+  // RFC 6749 §6: the token is bound to the client it was issued to.
+  if (!token || token.clientId !== client.clientId) throw new OAuthError("invalid_grant", INVALID);
+  if (token.revokedAt !== null || token.idleExpiresAt <= now || token.absoluteExpiresAt <= now) {
+    throw new OAuthError("invalid_grant", INVALID);
+  }
+  const graceMs = services.lifetimes.refreshTokenGraceSeconds * 1000;
+  if (token.rotatedAt !== null && now - token.rotatedAt > graceMs) {
+    services.storage.revocations.revokeFamily(token.familyId, now);
+    throw new OAuthError("invalid_grant", INVALID);
+  }
+
+  // RFC 6749 §6: the requested scope must not include any scope not originally granted.
+  const original = token.scope.split(" ").filter((s) => s !== "");
+  const requested = parseScope(params.get("scope"));
+  const scopes = requested === undefined || requested.length === 0 ? original : requested;
+  const widened = scopes.filter((s) => !original.includes(s));
+  if (widened.length > 0) throw new OAuthError("invalid_scope", `scope was not originally granted: ${widened.join(" ")}`);
+
+  const resources = checkResources(params.getAll("resource"), services.storage.scopes, services.defaultAudience);
+  const allowedAudience = token.resources.length > 0 ? token.resources : resolveAudience([], original, services.storage.scopes, services.defaultAudience);
+  if (resources.some((r) => !allowedAudience.includes(r))) {
+    throw new OAuthError("invalid_target", "resource was not part of the original grant");
+  }
+  const audience = resolveAudience(resources.length > 0 ? resources : token.resources, scopes, services.storage.scopes, services.defaultAudience);
+
+  const access = await issueAccessToken(services.keys, {
+    issuer: services.issuer,
+    subject: token.userId,
+    clientId: client.clientId,
+    scopes,
+    audience,
+    ttl: services.lifetimes.accessTokenTtl,
+    now,
+  });
+  // Re-checked inside the transaction: the family may have been revoked, or the token
+  // rotated by a concurrent request, while the access token was being signed.
+  const outcome = services.storage.transaction(() => {
+    const current = services.storage.refreshTokens.find(tokenDigest);
+    if (!current || current.revokedAt !== null) return "invalid" as const;
+    if (!services.storage.refreshTokens.markRotated(tokenDigest, now)) {
+      const rotatedAt = current.rotatedAt ?? now;
+      if (now - rotatedAt > graceMs) {
+        services.storage.revocations.revokeFamily(current.familyId, now);
+        return "invalid" as const;
+      }
+    }
+    // RFC 6749 §6: the new refresh token keeps the original scope (only the access token narrows).
+    const next = issueRefreshToken(services, {
+      familyId: current.familyId,
+      parentDigest: tokenDigest,
+      codeDigest: current.codeDigest,
+      clientId: current.clientId,
+      userId: current.userId,
+      scope: current.scope,
+      resources: current.resources,
+      absoluteExpiresAt: current.absoluteExpiresAt,
+      now,
+    });
+    services.storage.revocations.linkAccessToken({
+      jti: access.jti,
+      clientId: client.clientId,
+      familyId: current.familyId,
+      codeDigest: current.codeDigest,
+      expiresAt: access.expiresAt,
+    });
+    return next;
+  });
+  if (outcome === "invalid") throw new OAuthError("invalid_grant", INVALID);
+  return {
+    access_token: access.accessToken,
+    token_type: "Bearer",
+    expires_in: access.expiresIn,
+    scope: access.scope,
+    refresh_token: outcome.token,
+  };
+}

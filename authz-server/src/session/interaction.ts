@@ -1,0 +1,71 @@
+import type { Context } from "koa";
+import getRawBody from "raw-body";
+import type { Clock } from "../clock.js";
+import type { Lifetimes } from "../config.js";
+import type { Storage } from "../storage/types.js";
+import { renderError } from "../views/error.js";
+import { sendPage } from "./headers.js";
+import type { Sessions } from "./sessions.js";
+import type { LoginThrottle } from "./throttle.js";
+
+/** What the browser-facing endpoints (authorize, login, consent, consents) need. */
+export interface InteractionDependencies {
+  readonly storage: Storage;
+  readonly clock: Clock;
+  /** The issuer identifier, sent as `iss` in every authorization response (RFC 9207 §2). */
+  readonly issuer: string;
+  /** A `resource` the server accepts besides the scopes' resources (RFC 8707, see tokens/audience.ts). */
+  readonly defaultAudience: string;
+  /** Product name on the pages ("Flickr" in the seed story). */
+  readonly siteName: string;
+  readonly sessions: Sessions;
+  readonly throttle: LoginThrottle;
+  readonly lifetimes: Pick<Lifetimes, "authorizationCodeTtl">;
+  /** Largest accepted form body in bytes. */
+  readonly bodyLimit?: number;
+}
+
+export class FormError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "FormError";
+  }
+}
+
+/**
+ * Reads an `application/x-www-form-urlencoded` body (what an HTML form posts). The body is
+ * size-limited before parsing; decoding is URLSearchParams' (WHATWG URL standard).
+ */
+export async function readForm(ctx: Context, limit = 16 * 1024): Promise<URLSearchParams> {
+  if (!ctx.is("application/x-www-form-urlencoded")) {
+    throw new FormError(415, "Forms must be posted as application/x-www-form-urlencoded.");
+  }
+  let text: string;
+  try {
+    text = await getRawBody(ctx.req, { limit, encoding: "utf8" });
+  } catch (error: unknown) {
+    const tooLarge = typeof error === "object" && error !== null && (error as { type?: unknown }).type === "entity.too.large";
+    throw new FormError(tooLarge ? 413 : 400, tooLarge ? "The form is too large." : "The form could not be read.");
+  }
+  return new URLSearchParams(text);
+}
+
+/** The single value of a form field; undefined when absent or sent more than once. */
+export function single(form: URLSearchParams, name: string): string | undefined {
+  const values = form.getAll(name);
+  return values.length === 1 ? values[0] : undefined;
+}
+
+export function sendErrorPage(
+  ctx: Context,
+  deps: Pick<InteractionDependencies, "siteName">,
+  status: number,
+  title: string,
+  message: string,
+  code?: string,
+): void {
+  sendPage(ctx, renderError({ siteName: deps.siteName, title, message, ...(code ? { code } : {}) }), status);
+}

@@ -1,0 +1,179 @@
+// oauth2-jwt-pluginserver: the process Kong starts (pluginserver_<name>_start_cmd) and queries
+// (pluginserver_<name>_query_cmd). Same flags as kong-pdk's kong-js-pluginserver; depends on no
+// environment variable and no working directory, because Kong starts it from a worker with
+// nginx's cleared environment.
+import fs = require("node:fs");
+import path = require("node:path");
+import { parseArgs } from "node:util";
+import { Encoder } from "@msgpack/msgpack";
+import { createLogger, type LogLevel, type Logger } from "./logger.js";
+import { listen } from "./listener.js";
+import { loadPlugins } from "./loader.js";
+import { PluginServer, RpcError } from "./plugin-server.js";
+
+// Kong parses the query command's stdout as JSON, and a plugin module may print while it loads.
+// Keep the real stdout for our JSON and send everything else that targets stdout to stderr.
+const writeStdout = process.stdout.write.bind(process.stdout);
+process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+console.log = console.error;
+console.info = console.error;
+console.debug = console.error;
+
+/** The plugins directory built next to this file: dist/server/main.js → dist/plugins. */
+const DEFAULT_PLUGINS_DIRECTORY = path.resolve(__dirname, "..", "plugins");
+
+const OPTIONS = {
+  "kong-prefix": { type: "string", short: "p", default: "/usr/local/kong" },
+  "sock-name": { type: "string", default: "js_pluginserver.sock" },
+  "plugins-directory": { type: "string", short: "d", default: DEFAULT_PLUGINS_DIRECTORY },
+  "dump-all-plugins": { type: "boolean", default: false },
+  "dump-plugin-info": { type: "string" },
+  verbose: { type: "boolean", short: "v", multiple: true },
+  version: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+  // Ours, beyond kong-js-pluginserver's flags.
+  "instance-idle-ttl": { type: "string", default: "3600" },
+  "event-idle-ttl": { type: "string", default: "60" },
+  diagnostics: { type: "boolean", default: false },
+} as const;
+
+// kong-js-pluginserver also accepts Go-style single-dash long flags (`-kong-prefix DIR`).
+const SINGLE_DASH_LONG = new Set(["-kong-prefix", "-plugins-directory", "-dump-plugin-info", "-dump-all-plugins"]);
+
+const USAGE = `Usage: oauth2-jwt-pluginserver [options]
+  -p, --kong-prefix <dir>        directory of the socket (default /usr/local/kong)
+      --sock-name <name>         socket file name (default js_pluginserver.sock)
+  -d, --plugins-directory <dir>  plugins to serve (default: this package's dist/plugins)
+      --dump-all-plugins         print every plugin's info as JSON on stdout and exit
+      --dump-plugin-info <name>  print one plugin's info as MessagePack on stdout and exit
+  -v, --verbose                  more logging (-v info, -vv debug); logs go to stderr
+      --version                  print the version and exit
+      --instance-idle-ttl <s>    drop instances unused for this long, 0 = never (default 3600)
+      --event-idle-ttl <s>       drop events Kong abandoned after this long (default 60)
+      --diagnostics              expose plugin.Diagnostics (memory, forced GC) for tests
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`oauth2-jwt-pluginserver: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function seconds(name: string, value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0) fail(`--${name} must be a non-negative number of seconds`);
+  return parsed * 1000;
+}
+
+function readVersion(): string {
+  const manifest: unknown = JSON.parse(fs.readFileSync(path.resolve(__dirname, "..", "..", "package.json"), "utf8"));
+  return typeof manifest === "object" && manifest !== null && "version" in manifest ? String(manifest.version) : "unknown";
+}
+
+function writeAndExit(data: string | Uint8Array): void {
+  writeStdout(data, () => process.exit(0));
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: process.argv.slice(2).map((arg) => (SINGLE_DASH_LONG.has(arg) ? `-${arg}` : arg)),
+      options: OPTIONS,
+      allowPositionals: false,
+      strict: true,
+    });
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+  const flags = parsed.values;
+  if (flags.help) {
+    writeAndExit(USAGE);
+    return;
+  }
+  if (flags.version) {
+    writeAndExit(`${readVersion()}\n`);
+    return;
+  }
+
+  // Quiet by default like kong-js-pluginserver's "info": Kong logs every line we write at INFO.
+  const verbosity = flags.verbose?.length ?? 0;
+  const level: LogLevel = verbosity >= 2 ? "debug" : "info";
+  const logger: Logger = createLogger(level);
+  const pluginsDirectory = path.resolve(flags["plugins-directory"]);
+  if (!fs.existsSync(pluginsDirectory)) fail(`plugins directory ${pluginsDirectory} does not exist`);
+
+  const plugins = loadPlugins(pluginsDirectory, logger);
+  const server = new PluginServer(plugins, logger, {
+    instanceIdleMs: seconds("instance-idle-ttl", flags["instance-idle-ttl"]),
+    eventIdleMs: seconds("event-idle-ttl", flags["event-idle-ttl"]),
+  });
+
+  if (flags["dump-all-plugins"]) {
+    // Kong's process.lua decodes this as JSON: an array of plugin infos.
+    writeAndExit(`${JSON.stringify([...plugins.keys()].map((name) => server.getPluginInfo(name)))}\n`);
+    return;
+  }
+  const one = flags["dump-plugin-info"];
+  if (one !== undefined) {
+    // kong-pdk's intent for this flag (its own copy never fires): the info as MessagePack.
+    try {
+      writeAndExit(new Encoder().encode(server.getPluginInfo(one)));
+    } catch (error) {
+      fail(error instanceof RpcError ? error.message : String(error));
+    }
+    return;
+  }
+
+  if (flags.diagnostics) enableDiagnostics(server);
+  if (plugins.size === 0) logger.warn(`no plugin loaded from ${pluginsDirectory}`);
+  const socketPath = path.resolve(flags["kong-prefix"], flags["sock-name"]);
+  const listener = await listen({ socketPath, server, logger });
+  server.startSweeping();
+
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (closing) return;
+    closing = true;
+    logger.info(`${signal}: closing ${socketPath}`);
+    server.stopSweeping();
+    void listener.close().then(() => process.exit(0));
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+  // A plugin's forgotten promise must not end the process (Node's default): that would fail
+  // open every request until Kong restarts us. A synchronous uncaught exception leaves state
+  // unknown, so that one does end the process, and Kong restarts it within a second.
+  process.on("unhandledRejection", (reason) => {
+    logger.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
+  });
+}
+
+/**
+ * plugin.Diagnostics, only with --diagnostics: forces a full garbage collection when Node runs
+ * with --expose-gc and reports memory and bookkeeping sizes, so a test can check that memory
+ * stays flat under load without guessing what is garbage not yet collected.
+ */
+function enableDiagnostics(server: PluginServer): void {
+  server.addMethod("Diagnostics", async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc !== undefined) {
+      gc();
+      gc();
+    }
+    const memory = process.memoryUsage();
+    return {
+      Pid: process.pid,
+      GcForced: gc !== undefined,
+      Rss: memory.rss,
+      HeapUsed: memory.heapUsed,
+      External: memory.external,
+      Events: server.stats.events,
+      Instances: server.stats.instances,
+    };
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`oauth2-jwt-pluginserver: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

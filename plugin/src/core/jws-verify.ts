@@ -1,0 +1,91 @@
+// The one module that touches signatures: compact-JWS pieces decoded with node's Buffer and
+// JSON.parse, signatures checked with node:crypto's synchronous `verify`. No crypto primitive or
+// parser is written here; this only chooses node's options per JWS algorithm (RFC 7518 §3).
+
+import { constants, verify, type KeyObject } from "node:crypto";
+import type { Algorithm } from "../schema.js";
+
+/** How each JWS algorithm maps onto node:crypto, and which key type it needs (RFC 7518 §3.1). */
+interface AlgorithmParameters {
+  readonly kty: "RSA" | "EC" | "OKP";
+  /** EC/OKP curve name as in a JWK `crv` (RFC 7518 §6.2.1.1, RFC 8037 §2); any for RSA. */
+  readonly crv?: readonly string[];
+  /** node's digest name; null for EdDSA, which hashes internally (RFC 8037 §3.1). */
+  readonly digest: string | null;
+  readonly pss: boolean;
+  /** ECDSA signature length in bytes: JWS uses R || S, each padded to the curve size (RFC 7518 §3.4). */
+  readonly ecdsaLength?: number;
+}
+
+export const ALGORITHM_PARAMETERS: Readonly<Record<Algorithm, AlgorithmParameters>> = {
+  RS256: { kty: "RSA", digest: "sha256", pss: false },
+  RS384: { kty: "RSA", digest: "sha384", pss: false },
+  RS512: { kty: "RSA", digest: "sha512", pss: false },
+  PS256: { kty: "RSA", digest: "sha256", pss: true },
+  PS384: { kty: "RSA", digest: "sha384", pss: true },
+  PS512: { kty: "RSA", digest: "sha512", pss: true },
+  ES256: { kty: "EC", crv: ["P-256"], digest: "sha256", pss: false, ecdsaLength: 64 },
+  ES384: { kty: "EC", crv: ["P-384"], digest: "sha384", pss: false, ecdsaLength: 96 },
+  ES512: { kty: "EC", crv: ["P-521"], digest: "sha512", pss: false, ecdsaLength: 132 },
+  EdDSA: { kty: "OKP", crv: ["Ed25519", "Ed448"], digest: null, pss: false },
+};
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * Decodes one base64url segment (RFC 7515 §2: no padding, no line breaks) and accepts only its
+ * canonical spelling: Buffer's decoder is lenient (it skips stray characters and ignores the
+ * unused low bits of the last character), so the result must re-encode to the same text, which
+ * keeps a token from having several spellings of one signature.
+ */
+export function decodeBase64Url(segment: string): Buffer | undefined {
+  if (segment.length % 4 === 1 || !BASE64URL.test(segment)) return undefined;
+  const bytes = Buffer.from(segment, "base64url");
+  return bytes.toString("base64url") === segment ? bytes : undefined;
+}
+
+/** A JOSE header or JWT claims set: a JSON object (RFC 7515 §4, RFC 7519 §7.2 step 10). */
+export function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
+  const bytes = decodeBase64Url(segment);
+  if (bytes === undefined || bytes.length === 0) return undefined;
+  let value: unknown;
+  try {
+    // TextDecoder with fatal: true rejects invalid UTF-8 instead of replacing it (RFC 8259 §8.1).
+    value = JSON.parse(UTF8.decode(bytes));
+  } catch {
+    return undefined;
+  }
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Checks a JWS signature over `signingInput` (ASCII(header || '.' || payload), RFC 7515 §5.2).
+ * The caller has already matched `key` to `alg`. Never throws: node throws on some malformed
+ * signatures (e.g. a wrong-length ECDSA value), which is just an invalid signature here.
+ */
+export function verifySignature(alg: Algorithm, key: KeyObject, signingInput: string, signature: Buffer): boolean {
+  const parameters = ALGORITHM_PARAMETERS[alg];
+  if (parameters.ecdsaLength !== undefined && signature.length !== parameters.ecdsaLength) return false;
+  try {
+    if (parameters.kty === "OKP") return verify(null, Buffer.from(signingInput, "latin1"), key, signature);
+    if (parameters.kty === "EC") {
+      return verify(parameters.digest, Buffer.from(signingInput, "latin1"), { key, dsaEncoding: "ieee-p1363" }, signature);
+    }
+    if (parameters.pss) {
+      // RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.
+      return verify(
+        parameters.digest,
+        Buffer.from(signingInput, "latin1"),
+        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST },
+        signature,
+      );
+    }
+    return verify(parameters.digest, Buffer.from(signingInput, "latin1"), { key, padding: constants.RSA_PKCS1_PADDING }, signature);
+  } catch {
+    return false;
+  }
+}

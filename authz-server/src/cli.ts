@@ -1,0 +1,383 @@
+import { createInterface } from "node:readline";
+import { Writable } from "node:stream";
+import { Command, CommanderError, Option } from "commander";
+import { checkLifetimes, defaultLifetimes, defaults } from "./config.js";
+import { parseSigningAlgorithm, signingAlgorithms } from "./keys/algorithms.js";
+import { rotateKey, statusOf } from "./keys/keyring.js";
+import { checkPasswordPolicy, hashPassword } from "./passwords.js";
+import { digest, generateId, generateSecret } from "./secrets.js";
+import { startServer } from "./server.js";
+import { openSqliteStorage } from "./storage/sqlite/index.js";
+import type { Client, Storage } from "./storage/types.js";
+
+/** A mistake of the user of the CLI: printed as one line on stderr, exit code 1. */
+class UsageError extends Error {}
+
+interface CommonOptions {
+  db: string;
+  json?: boolean;
+}
+
+const knownGrantTypes = ["authorization_code", "refresh_token", "client_credentials"] as const;
+
+function common(command: Command): Command {
+  return command
+    .addOption(new Option("--db <path>", "SQLite database file").env("AUTHZ_DB").default(defaults.db))
+    .option("--json", "print machine-readable JSON only");
+}
+
+function print(options: CommonOptions, json: unknown, text: string): void {
+  process.stdout.write(options.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
+}
+
+function withStorage<T>(options: CommonOptions, fn: (storage: Storage) => T | Promise<T>): Promise<T> {
+  const storage = openSqliteStorage(options.db);
+  return Promise.resolve()
+    .then(() => fn(storage))
+    .finally(() => storage.close());
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const positiveInteger = (name: string) => (value: string) => {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
+};
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** RFC 9700 §2.1 / requirement 1: https, or http only on a loopback host; absolute, no fragment. */
+function checkRedirectUri(uri: string): string {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new UsageError(`redirect URI is not an absolute URI: ${uri}`);
+  }
+  if (url.hash !== "" || uri.includes("#")) throw new UsageError(`redirect URI must not contain a fragment: ${uri}`);
+  const loopback = ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
+    throw new UsageError(`redirect URI must use https (http only for loopback hosts): ${uri}`);
+  }
+  return uri;
+}
+
+function clientJson(client: Client) {
+  return {
+    client_id: client.clientId,
+    name: client.name,
+    redirect_uris: client.redirectUris,
+    grant_types: client.grantTypes,
+    scopes: client.scopes,
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    created_at: iso(client.createdAt),
+  };
+}
+
+/** Passwords never come from argv (visible in `ps` and shell history): from stdin, or a prompt without echo. */
+async function readPassword(fromStdin: boolean | undefined): Promise<string> {
+  if (fromStdin || !process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    const password = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+    if (password.includes("\n")) throw new UsageError("the password on stdin must be a single line");
+    return password;
+  }
+  const ask = async (question: string) => {
+    let muted = false;
+    const output = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        if (!muted) process.stderr.write(chunk);
+        callback();
+      },
+    });
+    const rl = createInterface({ input: process.stdin, output, terminal: true });
+    const answer = new Promise<string>((resolve) => rl.question(question, resolve));
+    muted = true;
+    const value = await answer;
+    rl.close();
+    process.stderr.write("\n");
+    return value;
+  };
+  const first = await ask("Password: ");
+  const second = await ask("Repeat password: ");
+  if (first !== second) throw new UsageError("the passwords do not match");
+  return first;
+}
+
+async function newPasswordHash(fromStdin: boolean | undefined): Promise<string> {
+  const password = await readPassword(fromStdin);
+  try {
+    checkPasswordPolicy(password);
+  } catch (error: unknown) {
+    throw new UsageError((error as Error).message);
+  }
+  return hashPassword(password);
+}
+
+export function buildProgram(): Command {
+  const program = new Command("authz-server")
+    .description("OAuth 2.0 authorization server issuing RFC 9068 JWT access tokens (Kong oauth2-jwt sidecar)")
+    .showSuggestionAfterError(false)
+    .exitOverride();
+
+  common(program.command("serve").description("run the HTTP server"))
+    .addOption(new Option("--port <port>", "TCP port").default(defaults.port).argParser(positiveInteger("--port")))
+    .option("--host <host>", "listen address", defaults.host)
+    .option("--issuer <url>", "issuer identifier (default http://localhost:<port>)")
+    .option("--default-audience <uri>", "aud when no resource or scope names one (default: the issuer)")
+    .addOption(
+      new Option("--access-token-ttl <seconds>", "access token lifetime (at most 3600)")
+        .default(defaults.accessTokenTtl)
+        .argParser(positiveInteger("--access-token-ttl")),
+    )
+    .addOption(
+      new Option("--code-ttl <seconds>", "authorization code lifetime (at most 600)")
+        .default(defaults.authorizationCodeTtl)
+        .argParser(positiveInteger("--code-ttl")),
+    )
+    .addOption(new Option("--log-level <level>", "pino log level").default(defaults.logLevel))
+    .action(
+      async (options: CommonOptions & {
+        port: number;
+        host: string;
+        issuer?: string;
+        defaultAudience?: string;
+        accessTokenTtl: number;
+        codeTtl: number;
+        logLevel: string;
+      }) => {
+        if (options.issuer !== undefined) {
+          try {
+            new URL(options.issuer);
+          } catch {
+            throw new UsageError(`--issuer must be an absolute URL, got ${JSON.stringify(options.issuer)}`);
+          }
+        }
+        let lifetimes;
+        try {
+          lifetimes = checkLifetimes({
+            ...defaultLifetimes(),
+            accessTokenTtl: options.accessTokenTtl,
+            authorizationCodeTtl: options.codeTtl,
+          });
+        } catch (error: unknown) {
+          throw new UsageError((error as Error).message);
+        }
+        const running = await startServer({
+          db: options.db,
+          port: options.port,
+          host: options.host,
+          ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
+          ...(options.defaultAudience === undefined ? {} : { defaultAudience: options.defaultAudience }),
+          lifetimes,
+          logLevel: options.json ? "silent" : options.logLevel,
+        });
+        if (options.json) print(options, { url: running.url, issuer: running.issuer }, "");
+        const stop = () => void running.close().then(() => process.exit(0));
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      },
+    );
+
+  const scopes = program.command("scopes").description("manage scopes");
+  common(scopes.command("create").argument("<name>").description("register a scope"))
+    .requiredOption("--description <text>", "shown to users on the consent page")
+    .option("--resource <uri>", "RFC 8707 resource indicator: tokens with this scope get it as aud")
+    .action((name: string, options: CommonOptions & { description: string; resource?: string }) =>
+      withStorage(options, (storage) => {
+        if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(name)) throw new UsageError(`invalid scope name (RFC 6749 §3.3): ${name}`);
+        if (storage.scopes.find(name)) throw new UsageError(`scope already exists: ${name}`);
+        if (options.resource !== undefined) {
+          try {
+            if (new URL(options.resource).hash !== "" || options.resource.includes("#")) throw new Error();
+          } catch {
+            throw new UsageError(`--resource must be an absolute URI without fragment: ${options.resource}`);
+          }
+        }
+        const scope = { name, description: options.description, resource: options.resource ?? null };
+        storage.scopes.create(scope);
+        print(options, scope, `created scope ${name}`);
+      }),
+    );
+  common(scopes.command("list").description("list scopes")).action((options: CommonOptions) =>
+    withStorage(options, (storage) => {
+      const list = storage.scopes.list();
+      print(options, list, list.map((s) => `${s.name}\t${s.resource ?? "-"}\t${s.description}`).join("\n"));
+    }),
+  );
+
+  const clients = program.command("clients").description("manage OAuth clients");
+  common(clients.command("create").description("register a client; prints its secret once"))
+    .requiredOption("--name <name>", "display name, shown on the consent page")
+    .option("--redirect-uri <uri>", "registered redirect URI (repeatable)", collect, [])
+    .option("--scope <name>", "scope the client may request (repeatable)", collect, [])
+    .option("--grant-type <type>", `grant type (repeatable): ${knownGrantTypes.join(", ")}`, collect, [])
+    .option("--public", "public client (no secret; code flow with PKCE only)")
+    .action(
+      (options: CommonOptions & { name: string; redirectUri: string[]; scope: string[]; grantType: string[]; public?: boolean }) =>
+        withStorage(options, (storage) => {
+          const redirectUris = [...new Set(options.redirectUri.map(checkRedirectUri))];
+          for (const scope of options.scope) {
+            if (!storage.scopes.find(scope)) throw new UsageError(`unknown scope: ${scope} (create it with scopes create)`);
+          }
+          const grantTypes =
+            options.grantType.length > 0
+              ? [...new Set(options.grantType)]
+              : redirectUris.length > 0
+                ? ["authorization_code", "refresh_token"]
+                : ["client_credentials"];
+          for (const type of grantTypes) {
+            if (!(knownGrantTypes as readonly string[]).includes(type)) {
+              throw new UsageError(`unknown grant type: ${type} (one of ${knownGrantTypes.join(", ")})`);
+            }
+          }
+          if (grantTypes.includes("authorization_code") && redirectUris.length === 0) {
+            throw new UsageError("authorization_code needs at least one --redirect-uri");
+          }
+          if (options.public && grantTypes.includes("client_credentials")) {
+            throw new UsageError("a public client cannot use client_credentials (RFC 6749 §4.4)");
+          }
+          if (options.public && !grantTypes.includes("authorization_code")) {
+            throw new UsageError("a public client needs the authorization_code grant");
+          }
+          const secret = options.public ? null : generateSecret();
+          const client: Client = {
+            clientId: generateId(),
+            name: options.name,
+            secretDigest: secret === null ? null : digest(secret),
+            redirectUris,
+            grantTypes,
+            scopes: [...new Set(options.scope)],
+            tokenEndpointAuthMethod: options.public ? "none" : "client_secret_basic",
+            createdAt: Date.now(),
+          };
+          storage.clients.create(client);
+          print(
+            options,
+            { ...clientJson(client), ...(secret === null ? {} : { client_secret: secret }) },
+            [
+              `client_id:     ${client.clientId}`,
+              ...(secret === null ? [] : [`client_secret: ${secret}`, "(the secret is shown this once; only its SHA-256 digest is stored)"]),
+            ].join("\n"),
+          );
+        }),
+    );
+  common(clients.command("list").description("list clients")).action((options: CommonOptions) =>
+    withStorage(options, (storage) => {
+      const list = storage.clients.list();
+      print(options, list.map(clientJson), list.map((c) => `${c.clientId}\t${c.name}\t${c.grantTypes.join(",")}`).join("\n"));
+    }),
+  );
+  common(clients.command("show").argument("<id>").description("show one client")).action((id: string, options: CommonOptions) =>
+    withStorage(options, (storage) => {
+      const client = storage.clients.find(id);
+      if (!client) throw new UsageError(`no such client: ${id}`);
+      const json = clientJson(client);
+      print(options, json, Object.entries(json).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : String(v)}`).join("\n"));
+    }),
+  );
+  common(clients.command("delete").argument("<id>").description("delete a client and its grants")).action(
+    (id: string, options: CommonOptions) =>
+      withStorage(options, (storage) => {
+        if (!storage.clients.delete(id)) throw new UsageError(`no such client: ${id}`);
+        print(options, { client_id: id, deleted: true }, `deleted client ${id}`);
+      }),
+  );
+
+  const users = program.command("users").description("manage users (resource owners)");
+  common(users.command("create").argument("<username>").description("create a user; password from a prompt or stdin"))
+    .option("--password-stdin", "read the password from stdin (one line)")
+    .action((username: string, options: CommonOptions & { passwordStdin?: boolean }) =>
+      withStorage(options, async (storage) => {
+        if (!/^[A-Za-z0-9._@-]{1,64}$/.test(username)) {
+          throw new UsageError("username must be 1-64 characters of letters, digits, . _ @ -");
+        }
+        if (storage.users.findByUsername(username)) throw new UsageError(`user already exists: ${username}`);
+        const passwordHash = await newPasswordHash(options.passwordStdin);
+        const user = { id: generateId(), username, passwordHash, createdAt: Date.now() };
+        storage.users.create(user);
+        print(options, { id: user.id, username, created_at: iso(user.createdAt) }, `created user ${username} (sub ${user.id})`);
+      }),
+    );
+  common(users.command("list").description("list users")).action((options: CommonOptions) =>
+    withStorage(options, (storage) => {
+      const list = storage.users.list().map((u) => ({ id: u.id, username: u.username, created_at: iso(u.createdAt) }));
+      print(options, list, list.map((u) => `${u.username}\t${u.id}`).join("\n"));
+    }),
+  );
+  common(users.command("delete").argument("<username>").description("delete a user and their grants")).action(
+    (username: string, options: CommonOptions) =>
+      withStorage(options, (storage) => {
+        if (!storage.users.delete(username)) throw new UsageError(`no such user: ${username}`);
+        print(options, { username, deleted: true }, `deleted user ${username}`);
+      }),
+  );
+  common(users.command("set-password").argument("<username>").description("change a user's password"))
+    .option("--password-stdin", "read the password from stdin (one line)")
+    .action((username: string, options: CommonOptions & { passwordStdin?: boolean }) =>
+      withStorage(options, async (storage) => {
+        if (!storage.users.findByUsername(username)) throw new UsageError(`no such user: ${username}`);
+        storage.users.setPasswordHash(username, await newPasswordHash(options.passwordStdin));
+        print(options, { username, updated: true }, `password changed for ${username}`);
+      }),
+    );
+
+  const keys = program.command("keys").description("manage signing keys");
+  common(keys.command("list").description("list signing keys and their state")).action((options: CommonOptions) =>
+    withStorage(options, (storage) => {
+      const status = statusOf(storage.keys.list(), Date.now(), { accessTokenTtl: limitTtl(), clockSkew: defaults.clockSkew });
+      const json = status.map((s) => ({
+        kid: s.kid,
+        alg: s.alg,
+        state: s.state,
+        created_at: iso(s.createdAt),
+        activate_at: iso(s.activateAt),
+        retired_at: iso(s.retiredAt),
+        unpublish_at: iso(s.unpublishAt),
+      }));
+      print(options, json, json.map((k) => `${k.kid}\t${k.alg}\t${k.state}\tsigns from ${k.activate_at}`).join("\n"));
+    }),
+  );
+  common(keys.command("rotate").description("publish a new key now; it signs after --activate-after seconds"))
+    .addOption(
+      new Option("--activate-after <seconds>", "delay before the new key signs; keep it above the JWKS max-age")
+        .default(defaults.keyActivateAfter)
+        .argParser(positiveInteger("--activate-after")),
+    )
+    .addOption(new Option("--alg <alg>", "signing algorithm").choices(signingAlgorithms).default(defaults.signingAlgorithm))
+    .action((options: CommonOptions & { activateAfter: number; alg: string }) =>
+      withStorage(options, async (storage) => {
+        const alg = parseSigningAlgorithm(options.alg, "--alg");
+        // With no key at all there is no cached JWKS to wait for: the first key signs at once.
+        const delay = storage.keys.list().length === 0 ? 0 : options.activateAfter;
+        const key = await rotateKey(storage.keys, alg, delay, Date.now());
+        print(
+          options,
+          { kid: key.kid, alg: key.alg, created_at: iso(key.createdAt), activate_at: iso(key.activateAt) },
+          `new ${key.alg} key ${key.kid} published; signs from ${iso(key.activateAt)}`,
+        );
+      }),
+    );
+  return program;
+}
+
+/** `keys list` runs without the server's flags: it shows retirement for the default access-token lifetime. */
+function limitTtl(): number {
+  return defaults.accessTokenTtl;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (error: unknown) {
+    if (error instanceof CommanderError) return error.exitCode; // commander already printed its one line (or help)
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`authz-server: ${message.split("\n")[0]}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv);
+if (code !== 0) process.exitCode = code;

@@ -1,0 +1,12 @@
+/** The one source of time for the server: tests inject a fixed or steppable clock (style.md: time is frozen in tests). */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Whole seconds since the epoch, the unit of JWT NumericDate (RFC 7519 §2). */
+export function epochSeconds(clock: Clock): number {
+  return Math.floor(clock.now() / 1000);
+}

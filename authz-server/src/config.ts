@@ -1,0 +1,88 @@
+import type { SigningAlgorithm } from "./keys/algorithms.js";
+
+/**
+ * Every tunable of the server in one object, with its default and the reason for it.
+ * `serve` flags and `startServer` options override these; `resolveConfig` checks the result.
+ */
+export const defaults = {
+  /** TCP port of `serve`. The gateway (Kong) is 8000, the sidecar 9000 in every environment. */
+  port: 9000,
+  /** Listen address. Loopback by default: the sidecar sits beside Kong, not on the open network. */
+  host: "127.0.0.1",
+  /** SQLite database file; overridden by `--db` or the AUTHZ_DB environment variable. */
+  db: "./data/authz.db",
+  /** Access-token lifetime in seconds (requirement 14: 10 minutes by default, never above 1 hour). */
+  accessTokenTtl: 600,
+  /** Authorization-code lifetime in seconds (requirement 9: 60 s by default, at most 10 minutes). Used by issue 3. */
+  authorizationCodeTtl: 60,
+  /** Refresh-token idle lifetime in seconds: unused for this long, the token expires (RFC 9700 §4.14.2). */
+  refreshTokenIdleTtl: 14 * 24 * 3600,
+  /** Refresh-token absolute lifetime in seconds, counted from the first token of the family. */
+  refreshTokenAbsoluteTtl: 90 * 24 * 3600,
+  /** Seconds a rotated refresh token may still be presented by a concurrent request without revoking the family. */
+  refreshTokenGraceSeconds: 2,
+  /**
+   * Signing algorithm of generated keys. ES256: measured on the development machine (docs/readme/authz-server.md),
+   * it signs ~10x faster than RSA (the token endpoint's throughput) while a gateway verifies each token once and caches it.
+   */
+  signingAlgorithm: "ES256" as SigningAlgorithm,
+  /** JWKS `Cache-Control: max-age` in seconds; gateways may hold the key set this long. */
+  jwksMaxAge: 300,
+  /** Default delay before a rotated key signs (seconds); exceeds jwksMaxAge so every cached JWKS already holds the key. */
+  keyActivateAfter: 600,
+  /** Seconds of clock skew allowed to verifiers; a retired key stays published accessTokenTtl + this after its last signature. */
+  clockSkew: 60,
+  /** How often (ms) the server re-reads the keys table, so a `keys rotate` run beside it is noticed within seconds. */
+  keyPollInterval: 2000,
+  /** How often (ms) expired codes, refresh tokens, revoked jtis and retired keys are deleted. */
+  purgeInterval: 60_000,
+  /** Largest accepted form body in bytes; larger bodies get 413 before they are parsed. */
+  bodyLimit: 16 * 1024,
+  /** Lowest log level written (pino levels); "silent" disables logging. */
+  logLevel: "info",
+} as const;
+
+/** Hard ceilings from the requirements; a configuration above them fails at start-up naming the key. */
+export const limits = {
+  accessTokenTtl: 3600,
+  authorizationCodeTtl: 600,
+} as const;
+
+export interface Lifetimes {
+  accessTokenTtl: number;
+  authorizationCodeTtl: number;
+  refreshTokenIdleTtl: number;
+  refreshTokenAbsoluteTtl: number;
+  refreshTokenGraceSeconds: number;
+}
+
+/** Throws a clear error naming the key when a lifetime is out of range (style.md: configuration mistakes name the key). */
+export function checkLifetimes(lifetimes: Lifetimes): Lifetimes {
+  for (const [key, value] of Object.entries(lifetimes)) {
+    if (!Number.isInteger(value) || value < 0 || (value === 0 && key !== "refreshTokenGraceSeconds")) {
+      throw new TypeError(`configuration: ${key} must be a positive whole number of seconds, got ${String(value)}`);
+    }
+  }
+  if (lifetimes.accessTokenTtl > limits.accessTokenTtl) {
+    throw new TypeError(`configuration: accessTokenTtl must not exceed ${limits.accessTokenTtl} s (got ${lifetimes.accessTokenTtl})`);
+  }
+  if (lifetimes.authorizationCodeTtl > limits.authorizationCodeTtl) {
+    throw new TypeError(
+      `configuration: authorizationCodeTtl must not exceed ${limits.authorizationCodeTtl} s (got ${lifetimes.authorizationCodeTtl})`,
+    );
+  }
+  if (lifetimes.refreshTokenIdleTtl > lifetimes.refreshTokenAbsoluteTtl) {
+    throw new TypeError("configuration: refreshTokenIdleTtl must not exceed refreshTokenAbsoluteTtl");
+  }
+  return lifetimes;
+}
+
+export function defaultLifetimes(): Lifetimes {
+  return {
+    accessTokenTtl: defaults.accessTokenTtl,
+    authorizationCodeTtl: defaults.authorizationCodeTtl,
+    refreshTokenIdleTtl: defaults.refreshTokenIdleTtl,
+    refreshTokenAbsoluteTtl: defaults.refreshTokenAbsoluteTtl,
+    refreshTokenGraceSeconds: defaults.refreshTokenGraceSeconds,
+  };
+}

@@ -1,0 +1,60 @@
+import type { Context } from "koa";
+import { authenticateClient } from "../client-auth.js";
+import { OAuthError } from "../errors.js";
+import { readForm } from "../form.js";
+import { digest } from "../secrets.js";
+import type { Services } from "../services.js";
+import type { Client } from "../storage/types.js";
+import { readOwnAccessToken } from "../tokens/verify.js";
+
+/**
+ * POST /revoke (RFC 7009). The client authenticates (public clients name themselves, §2.1); it may revoke only
+ * tokens issued to it. A refresh token revokes its whole family and the access tokens issued with it
+ * (requirement 20); an access token's jti is recorded until its expiry so introspection answers inactive.
+ * Unknown, invalid or already revoked tokens answer 200 (§2.2). The gateway keeps accepting a revoked JWT until it
+ * expires (see the README's revocation bound).
+ */
+export function revokeEndpoint(services: Services) {
+  return async function revoke(ctx: Context): Promise<void> {
+    ctx.set("Cache-Control", "no-store");
+    ctx.set("Pragma", "no-cache");
+    const form = await readForm(ctx, { limit: services.bodyLimit });
+    const client = authenticateClient(ctx, form, services.storage);
+    const token = form.get("token");
+    if (token === undefined) throw new OAuthError("invalid_request", "missing token");
+    const now = services.clock.now();
+    // §2.1: the hint only orders the lookups; an unknown hint is ignored.
+    if (form.get("token_type_hint") === "access_token") {
+      if (!(await revokeAccess(token, client, services, now))) revokeRefresh(token, client, services, now);
+    } else if (!revokeRefresh(token, client, services, now)) {
+      await revokeAccess(token, client, services, now);
+    }
+    ctx.status = 200;
+    ctx.body = "";
+  };
+}
+
+function refuseForeign(): never {
+  // §2.1: the server verifies the token was issued to the requesting client and refuses otherwise.
+  throw new OAuthError("invalid_request", "the token was not issued to this client");
+}
+
+function revokeRefresh(token: string, client: Client, services: Services, now: number): boolean {
+  const record = services.storage.refreshTokens.find(digest(token));
+  if (!record) return false;
+  if (record.clientId !== client.clientId) refuseForeign();
+  const revoked = services.storage.revocations.revokeFamily(record.familyId, now);
+  services.logger.info({ client_id: client.clientId, family_id: record.familyId, revoked }, "refresh token family revoked");
+  return true;
+}
+
+async function revokeAccess(token: string, client: Client, services: Services, now: number): Promise<boolean> {
+  const claims = await readOwnAccessToken(token, services);
+  if (!claims) return false;
+  if (claims.clientId !== client.clientId) refuseForeign();
+  if (claims.exp * 1000 > now) {
+    services.storage.revocations.revokeAccessToken(claims.jti, claims.exp * 1000, now);
+    services.logger.info({ client_id: client.clientId, jti: claims.jti }, "access token revoked");
+  }
+  return true;
+}

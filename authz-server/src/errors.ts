@@ -1,0 +1,76 @@
+import type { Context, Next } from "koa";
+import type { Logger } from "pino";
+
+/**
+ * The only error codes that go on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 8707 §2 (invalid_target)
+ * and RFC 7009 §2.2.1 (unsupported_token_type). Nothing else (style.md).
+ */
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "unauthorized_client"
+  | "unsupported_grant_type"
+  | "invalid_scope"
+  | "invalid_target"
+  | "unsupported_token_type"
+  | "access_denied"
+  | "unsupported_response_type"
+  | "server_error"
+  | "temporarily_unavailable";
+
+const statusOf: Record<OAuthErrorCode, number> = {
+  invalid_request: 400,
+  // RFC 6749 §5.2: 401 when the client tried to authenticate (we always answer 401, with a challenge).
+  invalid_client: 401,
+  invalid_grant: 400,
+  unauthorized_client: 400,
+  unsupported_grant_type: 400,
+  invalid_scope: 400,
+  invalid_target: 400,
+  unsupported_token_type: 400,
+  access_denied: 403,
+  unsupported_response_type: 400,
+  server_error: 500,
+  temporarily_unavailable: 503,
+};
+
+export class OAuthError extends Error {
+  readonly code: OAuthErrorCode;
+  readonly status: number;
+  readonly description: string;
+
+  /** `status` overrides the code's usual status, e.g. 413 for an oversized body that is still an invalid_request. */
+  constructor(code: OAuthErrorCode, description: string, status?: number) {
+    super(`${code}: ${description}`);
+    this.name = "OAuthError";
+    this.code = code;
+    this.description = description;
+    this.status = status ?? statusOf[code];
+  }
+}
+
+/**
+ * The one place an error becomes a response (RFC 6749 §5.2 JSON body). Anything that is not an OAuthError
+ * is logged and hidden behind server_error, so bad input can never leak internals.
+ */
+export function renderErrors(logger: Logger) {
+  return async function renderError(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (error: unknown) {
+      const oauth = error instanceof OAuthError ? error : new OAuthError("server_error", "internal error");
+      if (!(error instanceof OAuthError)) {
+        logger.error({ err: error, method: ctx.method, path: ctx.path }, "unexpected error");
+      }
+      ctx.status = oauth.status;
+      ctx.set("Cache-Control", "no-store");
+      ctx.set("Pragma", "no-cache");
+      if (oauth.code === "invalid_client") {
+        // RFC 6749 §5.2: a 401 must carry WWW-Authenticate matching the scheme the client may use.
+        ctx.set("WWW-Authenticate", 'Basic realm="token", charset="UTF-8"');
+      }
+      ctx.body = { error: oauth.code, error_description: oauth.description };
+    }
+  };
+}

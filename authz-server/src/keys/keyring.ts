@@ -1,0 +1,179 @@
+import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
+import { SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from "jose";
+import type { Clock } from "../clock.js";
+import { OAuthError } from "../errors.js";
+import type { KeyStore, SigningKey } from "../storage/types.js";
+import type { SigningAlgorithm } from "./algorithms.js";
+import { generateSigningKey } from "./generate.js";
+
+interface LoadedKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  createdAt: number;
+  activateAt: number;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  publicJwk: JWK;
+}
+
+export interface KeyRingOptions {
+  /** Algorithm of the key generated on first start. */
+  algorithm: SigningAlgorithm;
+  /** Longest access-token lifetime (s): a retired key stays published this long after its last signature. */
+  accessTokenTtl: number;
+  /** Verifiers' clock-skew allowance (s), added to the retirement window. */
+  clockSkew: number;
+}
+
+export interface KeyStatus {
+  kid: string;
+  alg: SigningAlgorithm;
+  createdAt: number;
+  activateAt: number;
+  /** When a newer key took over signing; null while this key is current or pending. */
+  retiredAt: number | null;
+  /** When the key leaves the JWKS; null while it is not retired. */
+  unpublishAt: number | null;
+  state: "pending" | "active" | "retired" | "expired";
+}
+
+/**
+ * The only module that signs. Holds the keys of the database in memory, picks the signing key by time
+ * (the newest whose activateAt has passed), and publishes public parts only (requirement 17).
+ * Rotation is data: a new row with a future activateAt; `refresh()` notices rows written by another process.
+ */
+export class KeyRing {
+  readonly #store: KeyStore;
+  readonly #clock: Clock;
+  readonly #options: KeyRingOptions;
+  #keys: LoadedKey[] = [];
+  #version = "";
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(store: KeyStore, clock: Clock, options: KeyRingOptions) {
+    this.#store = store;
+    this.#clock = clock;
+    this.#options = options;
+  }
+
+  /** First start: generate and store a key that signs at once, unless another process already did. */
+  async initialize(): Promise<void> {
+    if (this.#store.list().length === 0) {
+      const now = this.#clock.now();
+      this.#store.insertIfEmpty(await generateSigningKey(this.#options.algorithm, now, now));
+    }
+    this.refresh();
+  }
+
+  /** Re-reads the keys table when its version changed: one single-row read when nothing changed. */
+  refresh(): void {
+    const version = this.#store.version();
+    if (version === this.#version) return;
+    this.#keys = this.#store.list().map(load);
+    this.#version = version;
+  }
+
+  /** Polls for keys written by `authz-server keys rotate` beside this process. */
+  startPolling(intervalMs: number): void {
+    this.stopPolling();
+    this.#timer = setInterval(() => this.refresh(), intervalMs);
+    this.#timer.unref();
+  }
+
+  stopPolling(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  status(now = this.#clock.now()): KeyStatus[] {
+    return statusOf(this.#keys, now, this.#options);
+  }
+
+  /** RFC 7517 JWK Set of every key not yet past its publication window: pending, active and retired keys. */
+  jwks(now = this.#clock.now()): { keys: JWK[] } {
+    const published = new Set(this.status(now).filter((s) => s.state !== "expired").map((s) => s.kid));
+    return { keys: this.#keys.filter((k) => published.has(k.kid)).map((k) => k.publicJwk) };
+  }
+
+  /** Public key for `kid` if it is still published (used by introspection and revocation to verify our own tokens). */
+  verificationKey(kid: string | undefined, now = this.#clock.now()): { key: KeyObject; alg: SigningAlgorithm } | undefined {
+    const status = this.status(now).find((s) => s.kid === kid);
+    const key = this.#keys.find((k) => k.kid === kid);
+    if (!status || !key || status.state === "expired" || status.state === "pending") return undefined;
+    return { key: key.publicKey, alg: key.alg };
+  }
+
+  get algorithms(): SigningAlgorithm[] {
+    return [...new Set(this.#keys.map((k) => k.alg))];
+  }
+
+  /** Signs an RFC 9068 access token (header `typ: at+jwt`, §2.1) with the current key. */
+  async signAccessToken(claims: JWTPayload, now = this.#clock.now()): Promise<string> {
+    const key = this.#current(now);
+    const header: JWTHeaderParameters = { alg: key.alg, kid: key.kid, typ: "at+jwt" };
+    return new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey);
+  }
+
+  /** Deletes keys whose publication window has ended (called by the purge timer). Returns the deleted kids. */
+  deleteExpired(now = this.#clock.now()): string[] {
+    const expired = this.status(now)
+      .filter((s) => s.state === "expired")
+      .map((s) => s.kid);
+    for (const kid of expired) this.#store.delete(kid);
+    if (expired.length > 0) this.refresh();
+    return expired;
+  }
+
+  #current(now: number): LoadedKey {
+    let current: LoadedKey | undefined;
+    for (const key of this.#keys) if (key.activateAt <= now) current = key; // sorted by activateAt
+    if (!current) throw new OAuthError("temporarily_unavailable", "no active signing key");
+    return current;
+  }
+}
+
+function load(key: SigningKey): LoadedKey {
+  const privateKey = createPrivateKey({ key: JSON.parse(key.privateJwk) as JsonWebKey, format: "jwk" });
+  const publicJwk = JSON.parse(key.publicJwk) as JWK;
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    createdAt: key.createdAt,
+    activateAt: key.activateAt,
+    privateKey,
+    publicKey: createPublicKey(privateKey),
+    publicJwk,
+  };
+}
+
+/**
+ * Key states at `now`, from activation times alone: a key is retired once a later key has activated, and expires
+ * (leaves the JWKS) accessTokenTtl + clockSkew after that, when the last token it signed has expired.
+ */
+export function statusOf(
+  keys: readonly { kid: string; alg: SigningAlgorithm; activateAt: number; createdAt?: number }[],
+  now: number,
+  options: Pick<KeyRingOptions, "accessTokenTtl" | "clockSkew">,
+): KeyStatus[] {
+  const sorted = [...keys].sort((a, b) => a.activateAt - b.activateAt);
+  return sorted.map((key, index) => {
+    const successor = sorted.slice(index + 1).find((k) => k.activateAt <= now);
+    const retiredAt = successor ? successor.activateAt : null;
+    const unpublishAt = retiredAt === null ? null : retiredAt + (options.accessTokenTtl + options.clockSkew) * 1000;
+    const state =
+      key.activateAt > now ? "pending" : retiredAt === null ? "active" : unpublishAt !== null && unpublishAt <= now ? "expired" : "retired";
+    return { kid: key.kid, alg: key.alg, createdAt: key.createdAt ?? key.activateAt, activateAt: key.activateAt, retiredAt, unpublishAt, state };
+  });
+}
+
+/** `keys rotate`: stores a new key, published at once, signing from now + activateAfter seconds. */
+export async function rotateKey(
+  store: KeyStore,
+  alg: SigningAlgorithm,
+  activateAfterSeconds: number,
+  now: number,
+): Promise<SigningKey> {
+  const key = await generateSigningKey(alg, now, now + activateAfterSeconds * 1000);
+  store.insert(key);
+  return key;
+}

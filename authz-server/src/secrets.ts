@@ -1,0 +1,26 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+
+/** A server-generated secret or token: 256 bits from the CSPRNG, base64url (requirement 11). */
+export function generateSecret(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/** A server-generated identifier (client_id, user id, family id): 128 bits, never chosen by a person. */
+export function generateId(): string {
+  return randomBytes(16).toString("base64url");
+}
+
+/**
+ * SHA-256, hex. Enough for 256-bit random secrets, codes and refresh tokens (requirement 11, 15): nobody can guess
+ * the preimage, and a slow KDF would only cap the token endpoint's throughput.
+ */
+export function digest(value: string): string {
+  return createHash("sha256").update(value, "utf8").digest("hex");
+}
+
+/** Compares a presented secret with a stored digest in constant time (both sides are 32-byte digests). */
+export function matchesDigest(presented: string, storedDigest: string): boolean {
+  const a = Buffer.from(digest(presented), "hex");
+  const b = Buffer.from(storedDigest, "hex");
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,119 @@
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { pino, type Logger } from "pino";
+import { createApp } from "./app.js";
+import { systemClock, type Clock } from "./clock.js";
+import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes } from "./config.js";
+import type { SigningAlgorithm } from "./keys/algorithms.js";
+import { KeyRing } from "./keys/keyring.js";
+import type { Services } from "./services.js";
+import { openSqliteStorage } from "./storage/sqlite/index.js";
+import type { Storage } from "./storage/types.js";
+
+export interface ServerOptions {
+  /** SQLite file (default ./data/authz.db or AUTHZ_DB); ignored when `storage` is given. */
+  db?: string;
+  /** An already-open storage (tests); the server then does not close it. */
+  storage?: Storage;
+  /** 0 picks a free port. */
+  port?: number;
+  host?: string;
+  /** Default http://localhost:<port> (the listening port, also when 0 was asked). */
+  issuer?: string;
+  /** Default: the issuer. */
+  defaultAudience?: string;
+  clock?: Clock;
+  lifetimes?: Partial<Lifetimes>;
+  signingAlgorithm?: SigningAlgorithm;
+  jwksMaxAge?: number;
+  clockSkew?: number;
+  keyPollInterval?: number;
+  purgeInterval?: number;
+  bodyLimit?: number;
+  /** A pino logger, or a level for a new one writing JSON lines to stdout; default "info". */
+  logger?: Logger;
+  logLevel?: string;
+}
+
+export interface RunningServer {
+  url: string;
+  issuer: string;
+  port: number;
+  services: Services;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Opens storage, loads (or creates) the signing keys, listens, and starts the key poll and purge timers. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const lifetimes = checkLifetimes({ ...defaultLifetimes(), ...options.lifetimes });
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? pino({ level: options.logLevel ?? defaults.logLevel, base: { service: "authz-server" } });
+  const host = options.host ?? defaults.host;
+  const ownStorage = options.storage === undefined;
+  const storage = options.storage ?? openSqliteStorage(options.db ?? process.env["AUTHZ_DB"] ?? defaults.db);
+  const clockSkew = options.clockSkew ?? defaults.clockSkew;
+  const keys = new KeyRing(storage.keys, clock, {
+    algorithm: options.signingAlgorithm ?? defaults.signingAlgorithm,
+    accessTokenTtl: lifetimes.accessTokenTtl,
+    clockSkew,
+  });
+  const server = createServer();
+  try {
+    await keys.initialize();
+    server.listen(options.port ?? defaults.port, host);
+    await once(server, "listening");
+  } catch (error: unknown) {
+    server.close();
+    if (ownStorage) storage.close();
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const issuer = options.issuer ?? `http://localhost:${port}`;
+  const services: Services = {
+    storage,
+    keys,
+    clock,
+    logger,
+    issuer,
+    defaultAudience: options.defaultAudience ?? issuer,
+    lifetimes,
+    jwksMaxAge: options.jwksMaxAge ?? defaults.jwksMaxAge,
+    bodyLimit: options.bodyLimit ?? defaults.bodyLimit,
+  };
+  server.on("request", createApp(services).callback());
+  keys.startPolling(options.keyPollInterval ?? defaults.keyPollInterval);
+  const purge = () => {
+    try {
+      const now = clock.now();
+      const purged = storage.purgeExpired(now);
+      const keysDeleted = keys.deleteExpired(now);
+      logger.debug({ ...purged, keys: keysDeleted.length }, "purged expired rows");
+    } catch (error: unknown) {
+      logger.error({ err: error }, "purge failed");
+    }
+  };
+  const purgeTimer = setInterval(purge, options.purgeInterval ?? defaults.purgeInterval);
+  purgeTimer.unref();
+  logger.info({ url: `http://${host}:${port}`, issuer }, "listening");
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    issuer,
+    port,
+    services,
+    server,
+    close() {
+      closing ??= (async () => {
+        keys.stopPolling();
+        clearInterval(purgeTimer);
+        server.close();
+        server.closeAllConnections();
+        await once(server, "close").catch(() => undefined);
+        if (ownStorage) storage.close();
+      })();
+      return closing;
+    },
+  };
+}

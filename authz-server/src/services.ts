@@ -1,0 +1,22 @@
+import type { Logger } from "pino";
+import type { Clock } from "./clock.js";
+import type { Lifetimes } from "./config.js";
+import type { KeyRing } from "./keys/keyring.js";
+import type { Storage } from "./storage/types.js";
+
+/** What endpoints and grants depend on; app.ts builds it once. No endpoint or grant imports better-sqlite3. */
+export interface Services {
+  storage: Storage;
+  keys: KeyRing;
+  clock: Clock;
+  logger: Logger;
+  /** RFC 8414 §2 issuer identifier, also the `iss` claim (RFC 9068 §2.2). */
+  issuer: string;
+  /** `aud` when neither a `resource` parameter nor a granted scope names one. */
+  defaultAudience: string;
+  lifetimes: Lifetimes;
+  /** JWKS Cache-Control max-age, seconds. */
+  jwksMaxAge: number;
+  /** Largest accepted form body, bytes. */
+  bodyLimit: number;
+}

@@ -1,0 +1,54 @@
+import type { Consent, ConsentStore, RevocationStore } from "../types.js";
+import type { Db } from "./database.js";
+
+interface ConsentRow {
+  user_id: string;
+  client_id: string;
+  scope: string;
+  granted_at: number;
+}
+
+export function sqliteConsentStore(db: Db, revocations: RevocationStore): ConsentStore {
+  const scopes = db
+    .prepare<[string, string], string>("SELECT scope FROM consents WHERE user_id = ? AND client_id = ? ORDER BY scope")
+    .pluck();
+  const insert = db.prepare(
+    "INSERT OR IGNORE INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?)",
+  );
+  const all = db.prepare<[string | null, string | null], ConsentRow>(
+    `SELECT * FROM consents WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR client_id = ?2)
+     ORDER BY user_id, client_id, scope`,
+  );
+  const remove = db.prepare("DELETE FROM consents WHERE user_id = ? AND client_id = ?");
+  const grant = db.transaction((userId: string, clientId: string, granted: string[], now: number) => {
+    for (const scope of granted) insert.run(userId, clientId, scope, now);
+  });
+  // Requirement 7: withdrawing a consent also revokes the refresh tokens of that grant.
+  const revoke = db.transaction((userId: string, clientId: string, now: number): boolean => {
+    const removed = remove.run(userId, clientId).changes;
+    const revoked = revocations.revokeUserClientGrants(userId, clientId, now);
+    return removed > 0 || revoked > 0;
+  });
+  return {
+    grantedScopes(userId, clientId) {
+      return scopes.all(userId, clientId);
+    },
+    grant(userId, clientId, granted, now) {
+      grant(userId, clientId, granted, now);
+    },
+    list(filter) {
+      const byPair = new Map<string, Consent>();
+      for (const row of all.all(filter?.userId ?? null, filter?.clientId ?? null)) {
+        const key = `${row.user_id}\u0000${row.client_id}`;
+        const consent = byPair.get(key) ?? { userId: row.user_id, clientId: row.client_id, scopes: [], grantedAt: 0 };
+        consent.scopes.push(row.scope);
+        consent.grantedAt = Math.max(consent.grantedAt, row.granted_at);
+        byPair.set(key, consent);
+      }
+      return [...byPair.values()];
+    },
+    revoke(userId, clientId, now) {
+      return revoke(userId, clientId, now);
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import type { SigningAlgorithm } from "../../keys/algorithms.js";
+import type { KeyStore, SigningKey } from "../types.js";
+import type { Db } from "./database.js";
+
+interface KeyRow {
+  kid: string;
+  alg: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: number;
+  activate_at: number;
+}
+
+const toKey = (row: KeyRow): SigningKey => ({
+  kid: row.kid,
+  alg: row.alg as SigningAlgorithm,
+  privateJwk: row.private_jwk,
+  publicJwk: row.public_jwk,
+  createdAt: row.created_at,
+  activateAt: row.activate_at,
+});
+
+export function sqliteKeyStore(db: Db): KeyStore {
+  const insert = db.prepare(
+    "INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, activate_at) VALUES (?, ?, ?, ?, ?, ?)",
+  );
+  const all = db.prepare<[], KeyRow>("SELECT * FROM signing_keys ORDER BY activate_at, created_at, kid");
+  const count = db.prepare<[], number>("SELECT count(*) FROM signing_keys").pluck();
+  const remove = db.prepare("DELETE FROM signing_keys WHERE kid = ?");
+  const version = db.prepare<[], number>("SELECT version FROM signing_keys_version WHERE id = 1").pluck();
+  const put = (key: SigningKey) =>
+    insert.run(key.kid, key.alg, key.privateJwk, key.publicJwk, key.createdAt, key.activateAt);
+  const insertIfEmpty = db.transaction((key: SigningKey): boolean => {
+    if ((count.get() ?? 0) > 0) return false;
+    put(key);
+    return true;
+  });
+  return {
+    insert(key) {
+      put(key);
+    },
+    list() {
+      return all.all().map(toKey);
+    },
+    // IMMEDIATE takes the write lock before reading, so two processes starting on an empty database create one key.
+    insertIfEmpty: (key) => insertIfEmpty.immediate(key),
+    delete(kid) {
+      remove.run(kid);
+    },
+    version() {
+      return String(version.get() ?? 0);
+    },
+  };
+}

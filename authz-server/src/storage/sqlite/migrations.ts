@@ -1,0 +1,109 @@
+/**
+ * Numbered migrations, applied in order at start-up inside one transaction each; the applied number is kept in
+ * SQLite's `user_version`. Never edit a released migration: add the next number.
+ */
+export const migrations: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE scopes (
+  name TEXT PRIMARY KEY,
+  description TEXT NOT NULL,
+  resource TEXT
+) STRICT;
+
+CREATE TABLE clients (
+  client_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  secret_digest TEXT,
+  redirect_uris TEXT NOT NULL,
+  grant_types TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  token_endpoint_auth_method TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  private_jwk TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  activate_at INTEGER NOT NULL
+) STRICT;
+
+-- Bumped by triggers on every change so a running server can detect a rotation with one cheap read.
+CREATE TABLE signing_keys_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL) STRICT;
+INSERT INTO signing_keys_version (id, version) VALUES (1, 0);
+CREATE TRIGGER signing_keys_ins AFTER INSERT ON signing_keys BEGIN UPDATE signing_keys_version SET version = version + 1; END;
+CREATE TRIGGER signing_keys_del AFTER DELETE ON signing_keys BEGIN UPDATE signing_keys_version SET version = version + 1; END;
+
+CREATE TABLE authorization_codes (
+  code_digest TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  code_challenge TEXT,
+  code_challenge_method TEXT,
+  scope TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  consumed_at INTEGER
+) STRICT;
+CREATE INDEX authorization_codes_expires ON authorization_codes (expires_at);
+
+CREATE TABLE refresh_tokens (
+  token_digest TEXT PRIMARY KEY,
+  family_id TEXT NOT NULL,
+  parent_digest TEXT,
+  code_digest TEXT,
+  client_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  rotated_at INTEGER,
+  idle_expires_at INTEGER NOT NULL,
+  absolute_expires_at INTEGER NOT NULL,
+  revoked_at INTEGER
+) STRICT;
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_code ON refresh_tokens (code_digest);
+CREATE INDEX refresh_tokens_user_client ON refresh_tokens (user_id, client_id);
+CREATE INDEX refresh_tokens_absolute ON refresh_tokens (absolute_expires_at);
+
+CREATE TABLE access_token_links (
+  jti TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  family_id TEXT,
+  code_digest TEXT,
+  expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX access_token_links_family ON access_token_links (family_id);
+CREATE INDEX access_token_links_code ON access_token_links (code_digest);
+
+CREATE TABLE revoked_access_tokens (
+  jti TEXT PRIMARY KEY,
+  revoked_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX revoked_access_tokens_revoked ON revoked_access_tokens (revoked_at);
+
+CREATE TABLE consents (
+  user_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  granted_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, client_id, scope)
+) STRICT;
+`,
+  },
+];

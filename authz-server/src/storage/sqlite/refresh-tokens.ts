@@ -1,0 +1,76 @@
+import type { RefreshToken, RefreshTokenStore } from "../types.js";
+import type { Db } from "./database.js";
+import { fromJsonList, toJsonList } from "./json.js";
+
+export interface RefreshRow {
+  token_digest: string;
+  family_id: string;
+  parent_digest: string | null;
+  code_digest: string | null;
+  client_id: string;
+  user_id: string;
+  scope: string;
+  resources: string;
+  created_at: number;
+  rotated_at: number | null;
+  idle_expires_at: number;
+  absolute_expires_at: number;
+  revoked_at: number | null;
+}
+
+export const toRefreshToken = (row: RefreshRow): RefreshToken => ({
+  tokenDigest: row.token_digest,
+  familyId: row.family_id,
+  parentDigest: row.parent_digest,
+  codeDigest: row.code_digest,
+  clientId: row.client_id,
+  userId: row.user_id,
+  scope: row.scope,
+  resources: fromJsonList(row.resources),
+  createdAt: row.created_at,
+  rotatedAt: row.rotated_at,
+  idleExpiresAt: row.idle_expires_at,
+  absoluteExpiresAt: row.absolute_expires_at,
+  revokedAt: row.revoked_at,
+});
+
+export function sqliteRefreshTokenStore(db: Db): RefreshTokenStore {
+  const insert = db.prepare(
+    `INSERT INTO refresh_tokens (token_digest, family_id, parent_digest, code_digest, client_id, user_id, scope, resources,
+       created_at, rotated_at, idle_expires_at, absolute_expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const select = db.prepare<[string], RefreshRow>("SELECT * FROM refresh_tokens WHERE token_digest = ?");
+  const rotate = db.prepare("UPDATE refresh_tokens SET rotated_at = ? WHERE token_digest = ? AND rotated_at IS NULL");
+  const family = db.prepare<[string], RefreshRow>(
+    "SELECT * FROM refresh_tokens WHERE family_id = ? ORDER BY created_at, rowid",
+  );
+  return {
+    create(token) {
+      insert.run(
+        token.tokenDigest,
+        token.familyId,
+        token.parentDigest,
+        token.codeDigest,
+        token.clientId,
+        token.userId,
+        token.scope,
+        toJsonList(token.resources),
+        token.createdAt,
+        token.rotatedAt,
+        token.idleExpiresAt,
+        token.absoluteExpiresAt,
+        token.revokedAt,
+      );
+    },
+    find(tokenDigest) {
+      const row = select.get(tokenDigest);
+      return row && toRefreshToken(row);
+    },
+    markRotated(tokenDigest, now) {
+      return rotate.run(now, tokenDigest).changes === 1;
+    },
+    family(familyId) {
+      return family.all(familyId).map(toRefreshToken);
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import type { User, UserStore } from "../types.js";
+import type { Db } from "./database.js";
+
+interface UserRow {
+  id: string;
+  username: string;
+  password_hash: string;
+  created_at: number;
+}
+
+const toUser = (row: UserRow): User => ({
+  id: row.id,
+  username: row.username,
+  passwordHash: row.password_hash,
+  createdAt: row.created_at,
+});
+
+export function sqliteUserStore(db: Db): UserStore {
+  const insert = db.prepare("INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)");
+  const byName = db.prepare<[string], UserRow>("SELECT * FROM users WHERE username = ?");
+  const byId = db.prepare<[string], UserRow>("SELECT * FROM users WHERE id = ?");
+  const all = db.prepare<[], UserRow>("SELECT * FROM users ORDER BY username");
+  const setHash = db.prepare("UPDATE users SET password_hash = ? WHERE username = ?");
+  const remove = db.prepare("DELETE FROM users WHERE id = ?");
+  const removeCodes = db.prepare("DELETE FROM authorization_codes WHERE user_id = ?");
+  const removeRefresh = db.prepare("DELETE FROM refresh_tokens WHERE user_id = ?");
+  const removeConsents = db.prepare("DELETE FROM consents WHERE user_id = ?");
+  const deleteAll = db.transaction((username: string): boolean => {
+    const row = byName.get(username);
+    if (!row) return false;
+    removeCodes.run(row.id);
+    removeRefresh.run(row.id);
+    removeConsents.run(row.id);
+    remove.run(row.id);
+    return true;
+  });
+  return {
+    create(user) {
+      insert.run(user.id, user.username, user.passwordHash, user.createdAt);
+    },
+    findByUsername(username) {
+      const row = byName.get(username);
+      return row && toUser(row);
+    },
+    findById(id) {
+      const row = byId.get(id);
+      return row && toUser(row);
+    },
+    list() {
+      return all.all().map(toUser);
+    },
+    setPasswordHash(username, passwordHash) {
+      return setHash.run(passwordHash, username).changes > 0;
+    },
+    delete(username) {
+      return deleteAll(username);
+    },
+  };
+}

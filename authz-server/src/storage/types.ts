@@ -1,0 +1,210 @@
+/**
+ * Storage interfaces. Endpoints, grants and the key ring depend on these only; the SQLite implementation
+ * lives in storage/sqlite/. All times are milliseconds since the epoch unless a name says otherwise.
+ * Secrets, codes and refresh tokens are stored as SHA-256 digests (requirement 15), never in the clear.
+ */
+import type { SigningAlgorithm } from "../keys/algorithms.js";
+
+export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post" | "none";
+
+export interface Client {
+  clientId: string;
+  name: string;
+  /** SHA-256 of the server-generated secret, hex; null for a public client. */
+  secretDigest: string | null;
+  /** Exact strings, compared by exact match (RFC 9700 §4.1.3). */
+  redirectUris: string[];
+  grantTypes: string[];
+  /** Scope names the client may request. */
+  scopes: string[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  createdAt: number;
+}
+
+export interface ClientStore {
+  /** CLI `clients create`. */
+  create(client: Client): void;
+  /** Client authentication, authorize endpoint. */
+  find(clientId: string): Client | undefined;
+  list(): Client[];
+  /** CLI `clients delete`; also deletes the client's codes, refresh tokens and consents. Returns false when unknown. */
+  delete(clientId: string): boolean;
+}
+
+export interface Scope {
+  name: string;
+  description: string;
+  /** RFC 8707 resource indicator the scope belongs to; it becomes the token's `aud`. */
+  resource: string | null;
+}
+
+export interface ScopeStore {
+  create(scope: Scope): void;
+  find(name: string): Scope | undefined;
+  list(): Scope[];
+  /** The registered resource indicators (distinct `resource` of all scopes). */
+  resources(): string[];
+}
+
+export interface User {
+  /** Server-generated, stable, never reused; the token's `sub`. */
+  id: string;
+  username: string;
+  /** Self-describing scrypt hash (see passwords.ts). */
+  passwordHash: string;
+  createdAt: number;
+}
+
+export interface UserStore {
+  create(user: User): void;
+  findByUsername(username: string): User | undefined;
+  findById(id: string): User | undefined;
+  list(): User[];
+  setPasswordHash(username: string, passwordHash: string): boolean;
+  /** Deletes the user and everything issued to them (codes, refresh tokens, consents). */
+  delete(username: string): boolean;
+}
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  /** Private JWK as JSON. Only keys/ ever reads this field. */
+  privateJwk: string;
+  /** Public JWK as JSON (what the JWKS publishes). */
+  publicJwk: string;
+  createdAt: number;
+  /** From this instant on the key signs (until a newer key activates). Published from createdAt. */
+  activateAt: number;
+}
+
+export interface KeyStore {
+  insert(key: SigningKey): void;
+  /** All keys, oldest activation first. */
+  list(): SigningKey[];
+  /** Inserts `key` only when the table is empty, atomically; returns whether it was inserted (first start). */
+  insertIfEmpty(key: SigningKey): boolean;
+  delete(kid: string): void;
+  /** Cheap change detector: differs after any insert or delete, by any process. */
+  version(): string;
+}
+
+export interface AuthorizationCode {
+  /** SHA-256 of the code, hex. */
+  codeDigest: string;
+  clientId: string;
+  userId: string;
+  redirectUri: string;
+  /** PKCE S256 challenge (RFC 7636 §4.2); null only if a future grant allows no PKCE (none today). */
+  codeChallenge: string | null;
+  codeChallengeMethod: "S256" | null;
+  /** Space-separated granted scopes. */
+  scope: string;
+  /** RFC 8707 resource indicators requested at the authorization endpoint. */
+  resources: string[];
+  createdAt: number;
+  expiresAt: number;
+  /** Set when the code is redeemed; a second redemption is a replay (OAuth 2.1 §4.1.3). */
+  consumedAt: number | null;
+}
+
+export interface CodeStore {
+  create(code: AuthorizationCode): void;
+  find(codeDigest: string): AuthorizationCode | undefined;
+  /** Atomically marks the code consumed; returns false when it already was (replay). */
+  consume(codeDigest: string, now: number): boolean;
+}
+
+export interface RefreshToken {
+  /** SHA-256 of the token, hex. */
+  tokenDigest: string;
+  /** Every token rotated from one code exchange shares its family id (RFC 9700 §4.14.2). */
+  familyId: string;
+  /** Digest of the token this one replaced; null for the first of a family. */
+  parentDigest: string | null;
+  /** The code the family was issued from, so a code replay can revoke it. */
+  codeDigest: string | null;
+  clientId: string;
+  userId: string;
+  scope: string;
+  resources: string[];
+  createdAt: number;
+  /** Set when the token is exchanged for a new one; a later use outside the grace window revokes the family. */
+  rotatedAt: number | null;
+  idleExpiresAt: number;
+  absoluteExpiresAt: number;
+  revokedAt: number | null;
+}
+
+export interface RefreshTokenStore {
+  create(token: RefreshToken): void;
+  find(tokenDigest: string): RefreshToken | undefined;
+  /** Atomically marks the token rotated; returns false when it already was. */
+  markRotated(tokenDigest: string, now: number): boolean;
+  /** Tokens of one family, oldest first. */
+  family(familyId: string): RefreshToken[];
+}
+
+/** Access tokens are self-contained JWTs; only those that a later event may have to revoke are linked here. */
+export interface IssuedAccessToken {
+  jti: string;
+  clientId: string;
+  /** Refresh-token family the token was issued with, if any. */
+  familyId: string | null;
+  /** Authorization code the token was issued from, if any. */
+  codeDigest: string | null;
+  /** JWT `exp` in ms: the link (and any revocation record) is useless after it. */
+  expiresAt: number;
+}
+
+export interface RevocationStore {
+  /** Records a token issued from a code or a refresh family, so revoking that grant can reach it. */
+  linkAccessToken(token: IssuedAccessToken): void;
+  /** Records one revoked access-token jti until its expiry (RFC 7009 §2; introspection answers inactive). */
+  revokeAccessToken(jti: string, expiresAt: number, now: number): void;
+  isAccessTokenRevoked(jti: string): boolean;
+  /** Revoked jtis still unexpired, for a future revocation feed to gateways. */
+  revokedSince(since: number): { jti: string; revokedAt: number; expiresAt: number }[];
+  /**
+   * Revokes a refresh-token family and every access token linked to it, in one transaction
+   * (RFC 7009 §2.1, RFC 9700 §4.14.2). Returns the number of refresh tokens newly revoked.
+   */
+  revokeFamily(familyId: string, now: number): number;
+  /** Revokes everything issued from one authorization code (replay, OAuth 2.1 §4.1.3). */
+  revokeCodeGrant(codeDigest: string, now: number): void;
+  /** Revokes every refresh-token family (and linked access tokens) of user × client, e.g. on consent withdrawal. */
+  revokeUserClientGrants(userId: string, clientId: string, now: number): number;
+}
+
+export interface Consent {
+  userId: string;
+  clientId: string;
+  scopes: string[];
+  /** When the latest scope was granted. */
+  grantedAt: number;
+}
+
+export interface ConsentStore {
+  /** Scopes the user already granted the client (requirement 7: ask only for new ones). */
+  grantedScopes(userId: string, clientId: string): string[];
+  /** Adds scopes to the user × client consent. */
+  grant(userId: string, clientId: string, scopes: string[], now: number): void;
+  list(filter?: { userId?: string; clientId?: string }): Consent[];
+  /** Withdraws the consent and revokes that grant's refresh tokens and their access tokens; returns whether any existed. */
+  revoke(userId: string, clientId: string, now: number): boolean;
+}
+
+export interface Storage {
+  clients: ClientStore;
+  scopes: ScopeStore;
+  users: UserStore;
+  keys: KeyStore;
+  codes: CodeStore;
+  refreshTokens: RefreshTokenStore;
+  revocations: RevocationStore;
+  consents: ConsentStore;
+  /** Runs `fn` in one transaction (all-or-nothing); nested calls join the outer transaction. */
+  transaction<T>(fn: () => T): T;
+  /** Deletes rows that can no longer matter: expired codes and refresh tokens, revoked jtis past expiry. */
+  purgeExpired(now: number): { codes: number; refreshTokens: number; revokedJtis: number; accessTokenLinks: number };
+  close(): void;
+}

@@ -1,0 +1,133 @@
+/**
+ * Reads the real kong.yml (Kong's declarative format 3.0) with the `yaml` package into the subset
+ * the stand-in implements: services with nested routes (paths as prefixes, methods, strip_path)
+ * and plugins on routes, services or globally. Anything else in the file is refused with a clear
+ * error rather than silently ignored, so a test never passes against a config Kong would read
+ * differently.
+ */
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+
+export interface PluginEntry {
+  name: string;
+  config: Record<string, unknown>;
+}
+
+export interface ServiceDef {
+  name: string;
+  /** The upstream as written in kong.yml, e.g. `http://photos:8080`. */
+  url: string;
+  plugins: PluginEntry[];
+}
+
+export interface RouteDef {
+  name: string;
+  service: ServiceDef;
+  /** Prefix paths (Kong 3 treats a path not starting with `~` as a prefix). */
+  paths: string[];
+  /** Upper-case; undefined matches every method. */
+  methods: string[] | undefined;
+  stripPath: boolean;
+  preserveHost: boolean;
+  plugins: PluginEntry[];
+}
+
+export interface KongConfig {
+  services: ServiceDef[];
+  routes: RouteDef[];
+  globalPlugins: PluginEntry[];
+}
+
+export class KongConfigError extends Error {
+  override readonly name = "KongConfigError";
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(value: unknown): value is Obj {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function onlyKeys(where: string, value: Obj, allowed: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw new KongConfigError(`${where}: the local stand-in does not implement "${key}"`);
+  }
+}
+
+function stringList(where: string, value: unknown): string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw new KongConfigError(`${where}: expected a list of strings`);
+  return value as string[];
+}
+
+function plugins(where: string, value: unknown): PluginEntry[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new KongConfigError(`${where}.plugins: expected a list`);
+  return value.map((p: unknown, i) => {
+    const at = `${where}.plugins[${i}]`;
+    if (!isObj(p)) throw new KongConfigError(`${at}: expected an object`);
+    onlyKeys(at, p, ["name", "config", "enabled", "protocols", "tags"]);
+    if (typeof p["name"] !== "string") throw new KongConfigError(`${at}.name: expected a string`);
+    if (p["enabled"] === false) throw new KongConfigError(`${at}: disabled plugins are not implemented`);
+    const config = p["config"] ?? {};
+    if (!isObj(config)) throw new KongConfigError(`${at}.config: expected an object`);
+    return { name: p["name"], config };
+  });
+}
+
+export function parseKongConfig(text: string): KongConfig {
+  const doc: unknown = parse(text);
+  if (!isObj(doc)) throw new KongConfigError("kong.yml: expected a mapping at the top level");
+  onlyKeys("kong.yml", doc, ["_format_version", "_transform", "services", "plugins"]);
+  if (doc["_format_version"] !== "3.0") throw new KongConfigError(`kong.yml: _format_version must be "3.0"`);
+  const services: ServiceDef[] = [];
+  const routes: RouteDef[] = [];
+  const rawServices = doc["services"] ?? [];
+  if (!Array.isArray(rawServices)) throw new KongConfigError("services: expected a list");
+  rawServices.forEach((s: unknown, i) => {
+    const at = `services[${i}]`;
+    if (!isObj(s)) throw new KongConfigError(`${at}: expected an object`);
+    onlyKeys(at, s, ["name", "url", "routes", "plugins", "tags", "connect_timeout", "read_timeout", "write_timeout", "retries"]);
+    if (typeof s["name"] !== "string" || typeof s["url"] !== "string") throw new KongConfigError(`${at}: name and url are required`);
+    const service: ServiceDef = { name: s["name"], url: s["url"], plugins: plugins(at, s["plugins"]) };
+    const rawRoutes = s["routes"] ?? [];
+    if (!Array.isArray(rawRoutes)) throw new KongConfigError(`${at}.routes: expected a list`);
+    rawRoutes.forEach((r: unknown, j) => {
+      const rat = `${at}.routes[${j}]`;
+      if (!isObj(r)) throw new KongConfigError(`${rat}: expected an object`);
+      onlyKeys(rat, r, ["name", "paths", "methods", "strip_path", "preserve_host", "plugins", "protocols", "tags", "path_handling"]);
+      if (typeof r["name"] !== "string") throw new KongConfigError(`${rat}.name: expected a string`);
+      if (r["path_handling"] !== undefined && r["path_handling"] !== "v0") throw new KongConfigError(`${rat}: only path_handling v0 (Kong's default) is implemented`);
+      const paths = stringList(`${rat}.paths`, r["paths"]);
+      if (paths.length === 0) throw new KongConfigError(`${rat}.paths: at least one path (routing by host or header is not implemented)`);
+      for (const p of paths) {
+        if (!p.startsWith("/")) throw new KongConfigError(`${rat}.paths: "${p}" must start with "/" (regex paths are not implemented)`);
+      }
+      routes.push({
+        name: r["name"],
+        service,
+        paths,
+        methods: r["methods"] === undefined ? undefined : stringList(`${rat}.methods`, r["methods"]).map((m) => m.toUpperCase()),
+        // Kong's defaults: strip_path true, preserve_host false.
+        stripPath: r["strip_path"] === undefined ? true : r["strip_path"] === true,
+        preserveHost: r["preserve_host"] === true,
+        plugins: plugins(rat, r["plugins"]),
+      });
+    });
+    services.push(service);
+  });
+  return { services, routes, globalPlugins: plugins("kong.yml", doc["plugins"]) };
+}
+
+export function loadKongConfig(path: string): KongConfig {
+  return parseKongConfig(readFileSync(path, "utf8"));
+}
+
+/**
+ * The plugins that run for a route: Kong applies the most specific configuration of each plugin
+ * (route over service over global).
+ */
+export function effectivePlugins(route: RouteDef, globalPlugins: readonly PluginEntry[]): PluginEntry[] {
+  const byName = new Map<string, PluginEntry>();
+  for (const p of [...globalPlugins, ...route.service.plugins, ...route.plugins]) byName.set(p.name, p);
+  return [...byName.values()];
+}

@@ -1,0 +1,184 @@
+/**
+ * The local stand-in gateway: an HTTP front that routes by the real kong.yml, runs the
+ * fail-closed guard (mirrored from its Lua), runs the `oauth2-jwt` plugin through the real plugin
+ * server over Kong's MessagePack-RPC protocol (the wire harness), and proxies to the upstream.
+ * It is a local stand-in for tests and the demo; production runs Kong with the same kong.yml.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { effectivePlugins, KongConfigError, loadKongConfig, type KongConfig, type RouteDef } from "./config.js";
+import { headerMapFromRaw, type HeaderMap } from "./headers.js";
+import { DEFAULT_HOST_TABLE, mapPluginConfig, mapUrl, type HostTable } from "./hosts.js";
+import { newRequestId, POST_FUNCTION_LUA, postFunction, PRE_FUNCTION_LUA, preFunction, type SharedContext } from "./guard.js";
+import { OAUTH2_JWT, POST_FUNCTION, PRE_FUNCTION, type PluginHost, type PluginInstanceHandle } from "./plugins.js";
+import { proxy } from "./proxy.js";
+import { matchRoute, normalizePath, upstreamPath } from "./router.js";
+
+export interface GatewayOptions {
+  /** Path of kong.yml, or an already parsed config. */
+  config: string | KongConfig;
+  /** The plugin server, driven through the wire harness. */
+  plugins: PluginHost;
+  /** 8000 (Kong's proxy port) by default; 0 picks a free port. */
+  port?: number;
+  host?: string;
+  hostTable?: HostTable;
+  /** `ngx.var.request_id`; tests may inject it. */
+  requestId?: () => string;
+  /** Upstream timeout (Kong's default read timeout is 60 s). */
+  upstreamTimeoutMs?: number;
+  /** One line per failed-open plugin call (Kong logs these at error level). */
+  onPluginError?: (route: string, error: string) => void;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+type Step =
+  | { kind: "pre-function" }
+  | { kind: "post-function" }
+  | { kind: "oauth2-jwt"; instance: PluginInstanceHandle };
+
+interface PreparedRoute {
+  route: RouteDef;
+  upstreamOrigin: string;
+  upstreamBase: string;
+  steps: Step[];
+}
+
+/** Kong runs plugins by priority: pre-function 1000000, oauth2-jwt (between), post-function -1000. */
+const ORDER: Record<string, number> = { [PRE_FUNCTION]: 0, [OAUTH2_JWT]: 1, [POST_FUNCTION]: 2 };
+
+function guardCode(routeName: string, plugin: string, config: Record<string, unknown>, expected: string): void {
+  const access = config["access"];
+  const extra = Object.keys(config).filter((k) => k !== "access");
+  if (!Array.isArray(access) || access.length !== 1 || access[0] !== expected || extra.length > 0) {
+    throw new KongConfigError(
+      `route ${routeName}: its ${plugin} is not the fail-closed guard this stand-in mirrors (kong-standin/src/gateway/guard.ts); update both together`,
+    );
+  }
+}
+
+async function prepare(config: KongConfig, plugins: PluginHost, table: HostTable): Promise<PreparedRoute[]> {
+  const prepared: PreparedRoute[] = [];
+  for (const route of config.routes) {
+    const steps: Step[] = [];
+    const entries = effectivePlugins(route, config.globalPlugins).sort((a, b) => (ORDER[a.name] ?? 99) - (ORDER[b.name] ?? 99));
+    for (const entry of entries) {
+      if (entry.name === PRE_FUNCTION) {
+        guardCode(route.name, entry.name, entry.config, PRE_FUNCTION_LUA);
+        steps.push({ kind: "pre-function" });
+      } else if (entry.name === POST_FUNCTION) {
+        guardCode(route.name, entry.name, entry.config, POST_FUNCTION_LUA);
+        steps.push({ kind: "post-function" });
+      } else if (entry.name === OAUTH2_JWT) {
+        steps.push({ kind: "oauth2-jwt", instance: await plugins.startInstance(OAUTH2_JWT, mapPluginConfig(entry.config, table)) });
+      } else {
+        throw new KongConfigError(`route ${route.name}: plugin "${entry.name}" is not served by this stand-in`);
+      }
+    }
+    const upstream = new URL(mapUrl(route.service.url, table));
+    if (upstream.protocol !== "http:") throw new KongConfigError(`service ${route.service.name}: only http upstreams are implemented`);
+    prepared.push({ route, upstreamOrigin: upstream.origin, upstreamBase: upstream.pathname === "" ? "/" : upstream.pathname, steps });
+  }
+  return prepared;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]>): void {
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  const hasType = Object.keys(headers).some((h) => h.toLowerCase() === "content-type");
+  res.writeHead(status, {
+    ...(hasType ? {} : { "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json; charset=utf-8" }),
+    ...headers,
+    "content-length": Buffer.byteLength(text),
+    via: "1.1 kong-standin",
+  });
+  res.end(text);
+  // A refused request's body is not read: drop the connection's remaining input.
+  res.once("finish", () => res.req.resume());
+}
+
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const config = typeof options.config === "string" ? loadKongConfig(options.config) : options.config;
+  const table = options.hostTable ?? DEFAULT_HOST_TABLE;
+  const routes = await prepare(config, options.plugins, table);
+  const byRoute = new Map(routes.map((r) => [r.route, r]));
+  const requestId = options.requestId ?? newRequestId;
+  const timeoutMs = options.upstreamTimeoutMs ?? 60_000;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const method = (req.method ?? "GET").toUpperCase();
+    const target = req.url ?? "/";
+    const queryAt = target.indexOf("?");
+    const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
+    const query = queryAt === -1 ? "" : target.slice(queryAt);
+    const path = normalizePath(rawPath);
+    if (path === undefined) {
+      sendJson(res, 400, { message: "Bad request" }, {});
+      return;
+    }
+    const match = matchRoute(config.routes, method, path);
+    const prepared = match === undefined ? undefined : byRoute.get(match.route);
+    if (match === undefined || prepared === undefined) {
+      // Kong's answer when no route matches.
+      sendJson(res, 404, { message: "no Route matched with those values" }, {});
+      return;
+    }
+    let headers: HeaderMap = headerMapFromRaw(req.rawHeaders);
+    const shared: SharedContext = new Map();
+    for (const step of prepared.steps) {
+      if (step.kind === "pre-function" || step.kind === "post-function") {
+        const verdict = step.kind === "pre-function" ? preFunction(headers, shared, requestId) : postFunction(headers, shared);
+        if (verdict.outcome === "exit") {
+          sendJson(res, verdict.status, verdict.body, verdict.headers);
+          return;
+        }
+        headers = verdict.headers;
+        continue;
+      }
+      const result = await step.instance.access({ method, path, headers });
+      if (result.outcome === "exit") {
+        sendJson(res, result.status, result.body, result.headers);
+        return;
+      }
+      if (result.outcome === "failed-open") {
+        // What Kong does: log, and carry on as if the plugin had allowed the request. Only the
+        // guard's post-function stands between this and the upstream.
+        options.onPluginError?.(match.route.name, result.error);
+      }
+      headers = result.upstreamHeaders;
+    }
+    proxy(req, res, headers, {
+      origin: prepared.upstreamOrigin,
+      pathAndQuery: upstreamPath(match, path, prepared.upstreamBase) + query,
+      preserveHost: match.route.preserveHost,
+      timeoutMs,
+    }, { via: "1.1 kong-standin" });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      // A bug in the stand-in itself must never proxy: answer 500.
+      options.onPluginError?.("(gateway)", (err as Error).message);
+      if (!res.headersSent) sendJson(res, 500, { message: "An unexpected error occurred" }, {});
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 8000, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://localhost:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * The fail-closed guard (contract 3), mirrored in TypeScript for the local stand-in.
+ *
+ * Why it exists: Kong proxies a request as if the plugin had allowed it whenever the plugin server
+ * is unreachable, dead, or throws (fail-open; see the protocol notes). In Kong the guard is two
+ * snippets of Lua in the bundled `pre-function` / `post-function` plugins, written in kong.yml.
+ * Kong cannot run on the development machines, so this module holds the exact Lua text (the
+ * stand-in refuses a kong.yml whose snippets differ) and the same steps in TypeScript:
+ *
+ *  pre-function (priority 1000000, before oauth2-jwt): remove any client-sent nonce or verdict
+ *    header in every spelling, take `ngx.var.request_id` once (128 bits from OpenSSL's
+ *    RAND_bytes), keep it in `kong.ctx.shared.oauth2_jwt_nonce`, put it on the request.
+ *  oauth2-jwt (priority between): on a positive verdict, echoes the nonce in the verdict header
+ *    and removes the nonce header in its single `set_headers` call.
+ *  post-function (priority -1000, after oauth2-jwt): compare, remove both headers, and refuse
+ *    with 503 + Retry-After unless the verdict equals the nonce. A client cannot forge a value
+ *    it never saw; a dead plugin never echoes it.
+ */
+import { randomBytes } from "node:crypto";
+import { cloneHeaders, foldHeaderName, type HeaderMap } from "./headers.js";
+
+/** Same names as plugin/src/guard.ts exports (a test checks they agree). */
+export const NONCE_HEADER = "X-OAuth2-JWT-Nonce";
+export const VERDICT_HEADER = "X-OAuth2-JWT-Verdict";
+/** The `kong.ctx.shared` key holding the nonce between the two functions. */
+export const SHARED_NONCE_KEY = "oauth2_jwt_nonce";
+/** `kong.request.get_headers(1000)` in the pre-function. */
+export const MAX_HEADERS = 1000;
+export const RETRY_AFTER_SECONDS = "5";
+
+/** The pre-function's Lua, byte for byte as in kong.yml (`config.access[0]`). */
+export const PRE_FUNCTION_LUA = `-- oauth2-jwt fail-closed guard, part 1 of 2 (see kong-standin/src/gateway/guard.ts).
+-- Drop any client-sent nonce or verdict header, in every spelling (nginx accepts "_").
+local headers, err = kong.request.get_headers(1000)
+if err then
+  return kong.response.exit(400, { message = "too many request headers" })
+end
+for name in pairs(headers) do
+  local folded = name:lower():gsub("_", "-")
+  if folded == "x-oauth2-jwt-nonce" or folded == "x-oauth2-jwt-verdict" then
+    kong.service.request.clear_header(name)
+  end
+end
+-- 128 random bits from OpenSSL, a new value on every read: read it once.
+local nonce = ngx.var.request_id
+kong.ctx.shared.oauth2_jwt_nonce = nonce
+kong.service.request.set_header("X-OAuth2-JWT-Nonce", nonce)
+`;
+
+/** The post-function's Lua, byte for byte as in kong.yml (`config.access[0]`). */
+export const POST_FUNCTION_LUA = `-- oauth2-jwt fail-closed guard, part 2 of 2: proxy only if the plugin echoed our nonce.
+local expected = kong.ctx.shared.oauth2_jwt_nonce
+local verdict = kong.request.get_header("X-OAuth2-JWT-Verdict")
+kong.service.request.clear_header("X-OAuth2-JWT-Verdict")
+kong.service.request.clear_header("X-OAuth2-JWT-Nonce")
+if expected == nil or verdict == nil or verdict ~= expected then
+  return kong.response.exit(503, { message = "authorization is temporarily unavailable" }, { ["Retry-After"] = "5" })
+end
+`;
+
+export interface GuardExit {
+  outcome: "exit";
+  status: number;
+  body: { message: string };
+  headers: Record<string, string>;
+}
+
+export interface GuardContinue {
+  outcome: "continue";
+  headers: HeaderMap;
+}
+
+/** Per-request state shared between the two functions (Kong's `kong.ctx.shared`). */
+export type SharedContext = Map<string, string>;
+
+/** `ngx.var.request_id`: 16 random bytes as 32 hexadecimal digits. */
+export function newRequestId(): string {
+  return randomBytes(16).toString("hex");
+}
+
+const GUARD_HEADERS = new Set([foldHeaderName(NONCE_HEADER), foldHeaderName(VERDICT_HEADER)]);
+
+/** Mirrors PRE_FUNCTION_LUA, line by line. */
+export function preFunction(request: HeaderMap, shared: SharedContext, requestId: () => string = newRequestId): GuardExit | GuardContinue {
+  // kong.request.get_headers(1000) answers a "truncated" error beyond 1000 header lines.
+  const count = Object.values(request).reduce((n, values) => n + values.length, 0);
+  if (count > MAX_HEADERS) {
+    return { outcome: "exit", status: 400, body: { message: "too many request headers" }, headers: {} };
+  }
+  const headers = cloneHeaders(request);
+  for (const name of Object.keys(headers)) {
+    if (GUARD_HEADERS.has(foldHeaderName(name))) delete headers[name];
+  }
+  const nonce = requestId();
+  shared.set(SHARED_NONCE_KEY, nonce);
+  // kong.service.request.set_header replaces every value of that (case-insensitive) name.
+  headers[NONCE_HEADER.toLowerCase()] = [nonce];
+  return { outcome: "continue", headers };
+}
+
+/**
+ * `kong.request.get_header(name)`: nginx's `$http_<name>` matches the name case-insensitively with
+ * `-` and `_` equal, and joins repeated headers with ", " (nginx ≥ 1.23). Nil when absent.
+ */
+function getHeader(headers: HeaderMap, name: string): string | undefined {
+  const wanted = foldHeaderName(name);
+  const values = Object.entries(headers)
+    .filter(([n]) => foldHeaderName(n) === wanted)
+    .flatMap(([, v]) => v);
+  return values.length === 0 ? undefined : values.join(", ");
+}
+
+/** `kong.service.request.clear_header(name)`: every value of that name, case-insensitively. */
+function clearHeader(headers: HeaderMap, name: string): void {
+  const lower = name.toLowerCase();
+  for (const n of Object.keys(headers)) if (n.toLowerCase() === lower) delete headers[n];
+}
+
+/** Mirrors POST_FUNCTION_LUA, line by line. */
+export function postFunction(request: HeaderMap, shared: SharedContext): GuardExit | GuardContinue {
+  const expected = shared.get(SHARED_NONCE_KEY);
+  const verdict = getHeader(request, VERDICT_HEADER);
+  const headers = cloneHeaders(request);
+  clearHeader(headers, VERDICT_HEADER);
+  clearHeader(headers, NONCE_HEADER);
+  if (expected === undefined || verdict === undefined || verdict !== expected) {
+    return {
+      outcome: "exit",
+      status: 503,
+      body: { message: "authorization is temporarily unavailable" },
+      headers: { "Retry-After": RETRY_AFTER_SECONDS },
+    };
+  }
+  return { outcome: "continue", headers };
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// Seeds the authorization server's database with the demo's data, idempotently, through the
+// `authz-server` CLI's `--json` commands (the same surface an operator uses):
+//   scopes  photos, photos:write, profile — each with resource = the Flickr photos API's audience,
+//           so tokens carrying them get that `aud` (RFC 8707) and the gateway accepts them;
+//   user    alice, with the demo password;
+//   client  Canon Printing (confidential, authorization code + refresh token, PKCE), callback
+//           http://localhost:3000/callback. Its server-generated credentials are written once to a
+//           git-ignored file (default ./data/canon-client.json) that the Canon app reads.
+// Run again: nothing changes. Used by `npm start`, the Docker image of the sidecar and the tests.
+//
+//   node scripts/seed-demo.mjs [--db PATH] [--canon-file PATH] [--redirect-uri URI]
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+export const DEMO = Object.freeze({
+  username: "alice",
+  password: "flickr-photos-demo",
+  /** The photos API's identifier: the `aud` the gateway's oauth2-jwt config expects (kong.yml). */
+  audience: "http://localhost:8000/flickr",
+  scopes: Object.freeze([
+    { name: "photos", description: "See your Flickr photos" },
+    { name: "photos:write", description: "Upload photos to your Flickr account" },
+    { name: "profile", description: "See your Flickr profile" },
+  ]),
+  clientName: "Canon Printing",
+  clientScopes: Object.freeze(["photos", "profile"]),
+  redirectUri: "http://localhost:3000/callback",
+});
+
+/** Runs the CLI with --json; resolves with its parsed stdout, rejects with its stderr line. */
+function cli(args, { db, cliPath, stdin }) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args, "--db", db, "--json"], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) {
+        reject(new Error(`authz-server ${args.slice(0, 2).join(" ")} failed (${code}): ${err.trim()}`));
+        return;
+      }
+      try {
+        resolvePromise(JSON.parse(out));
+      } catch {
+        reject(new Error(`authz-server ${args.slice(0, 2).join(" ")} printed no JSON: ${out.slice(0, 200)}`));
+      }
+    });
+    child.stdin.end(stdin ?? "");
+  });
+}
+
+/**
+ * @param {{ db: string, canonFile: string, redirectUri?: string, cliPath?: string }} options
+ * @returns {Promise<{ username: string, password: string, clientId: string, canonFile: string, created: string[] }>}
+ */
+export async function seedDemo(options) {
+  const ctx = { db: options.db, cliPath: options.cliPath ?? resolve(ROOT, "authz-server/bin/authz-server.js") };
+  const redirectUri = options.redirectUri ?? DEMO.redirectUri;
+  mkdirSync(dirname(resolve(options.db)), { recursive: true });
+  const created = [];
+
+  const scopes = await cli(["scopes", "list"], ctx);
+  for (const scope of DEMO.scopes) {
+    if (scopes.some((s) => s.name === scope.name)) continue;
+    await cli(["scopes", "create", scope.name, "--description", scope.description, "--resource", DEMO.audience], ctx);
+    created.push(`scope ${scope.name}`);
+  }
+
+  const users = await cli(["users", "list"], ctx);
+  if (!users.some((u) => u.username === DEMO.username)) {
+    await cli(["users", "create", DEMO.username, "--password-stdin"], { ...ctx, stdin: `${DEMO.password}\n` });
+    created.push(`user ${DEMO.username}`);
+  }
+
+  // Keep the client whose credentials the file holds, if the database still knows it with this
+  // callback; otherwise register a new one (its secret is only ever shown at creation).
+  const clients = await cli(["clients", "list"], ctx);
+  let saved;
+  if (existsSync(options.canonFile)) {
+    try {
+      saved = JSON.parse(readFileSync(options.canonFile, "utf8"));
+    } catch {
+      saved = undefined;
+    }
+  }
+  const known = saved && clients.find((c) => c.client_id === saved.client_id && c.redirect_uris.includes(redirectUri));
+  let clientId;
+  if (known && typeof saved.client_secret === "string") {
+    clientId = known.client_id;
+  } else {
+    const args = ["clients", "create", "--name", DEMO.clientName, "--redirect-uri", redirectUri];
+    for (const s of DEMO.clientScopes) args.push("--scope", s);
+    const client = await cli(args, ctx);
+    clientId = client.client_id;
+    mkdirSync(dirname(resolve(options.canonFile)), { recursive: true });
+    writeFileSync(options.canonFile, `${JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret, redirect_uri: redirectUri }, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(options.canonFile, 0o600);
+    created.push(`client ${DEMO.clientName} (${clientId})`);
+  }
+  return { username: DEMO.username, password: DEMO.password, clientId, canonFile: options.canonFile, created };
+}
+
+function flag(argv, name, fallback) {
+  const i = argv.indexOf(name);
+  return i === -1 ? fallback : argv[i + 1];
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const argv = process.argv.slice(2);
+  const result = await seedDemo({
+    db: flag(argv, "--db", process.env.AUTHZ_DB ?? "./data/authz.db"),
+    canonFile: flag(argv, "--canon-file", process.env.CANON_CLIENT_FILE ?? "./data/canon-client.json"),
+    redirectUri: flag(argv, "--redirect-uri", DEMO.redirectUri),
+  }).catch((err) => {
+    process.stderr.write(`seed-demo: ${err.message}\n`);
+    process.exit(1);
+  });
+  process.stdout.write(`${JSON.stringify({ ...result, password: undefined })}\n`);
+}

@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import * as oauth from "oauth4webapi";
+import type { Clock } from "../../authz-server/src/clock.js";
+import { digest, generateId, generateSecret } from "../../authz-server/src/secrets.js";
+import { startServer, type RunningServer, type ServerOptions } from "../../authz-server/src/server.js";
+import type { Storage } from "../../authz-server/src/storage/types.js";
+
+/** A clock that only moves when a test moves it (style.md: time is frozen in tests). */
+export class TestClock implements Clock {
+  ms: number;
+  constructor(start = Date.UTC(2030, 0, 1, 12, 0, 0)) {
+    this.ms = start;
+  }
+  now(): number {
+    return this.ms;
+  }
+  advance(seconds: number): void {
+    this.ms += seconds * 1000;
+  }
+  get date(): Date {
+    return new Date(this.ms);
+  }
+}
+
+export function tempDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "authz-test-"));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface TestServer {
+  running: RunningServer;
+  storage: Storage;
+  dbPath: string;
+  clock: TestClock;
+  url: string;
+  issuer: string;
+  as: oauth.AuthorizationServer;
+  close(): Promise<void>;
+}
+
+/** A server on 127.0.0.1, port 0, a fresh database (unless dbPath is given) and a frozen clock. */
+export async function startTestServer(
+  options: Partial<ServerOptions> & { dbPath?: string; clock?: TestClock } = {},
+): Promise<TestServer> {
+  const temp = options.dbPath === undefined ? tempDir() : undefined;
+  const dbPath = options.dbPath ?? join(temp!.dir, "authz.db");
+  const clock = options.clock ?? new TestClock();
+  const running = await startServer({
+    port: 0,
+    host: "127.0.0.1",
+    logger: pino({ level: "silent" }),
+    ...options,
+    db: dbPath,
+    clock,
+  });
+  const issuer = running.issuer;
+  return {
+    running,
+    storage: running.services.storage,
+    dbPath,
+    clock,
+    url: running.url,
+    issuer,
+    as: {
+      issuer,
+      token_endpoint: `${issuer}/token`,
+      introspection_endpoint: `${issuer}/introspect`,
+      revocation_endpoint: `${issuer}/revoke`,
+      jwks_uri: `${issuer}/jwks.json`,
+    },
+    async close() {
+      await running.close();
+      temp?.remove();
+    },
+  };
+}
+
+export interface TestClient {
+  clientId: string;
+  clientSecret: string;
+}
+
+/** Registers a confidential client the way `clients create` does (server-generated id and secret, digest stored). */
+export function createClient(
+  storage: Storage,
+  options: { scopes: string[]; grantTypes?: string[]; name?: string; redirectUris?: string[] },
+): TestClient {
+  const clientId = generateId();
+  const clientSecret = generateSecret();
+  storage.clients.create({
+    clientId,
+    name: options.name ?? "Test client",
+    secretDigest: digest(clientSecret),
+    redirectUris: options.redirectUris ?? [],
+    grantTypes: options.grantTypes ?? ["client_credentials"],
+    scopes: options.scopes,
+    tokenEndpointAuthMethod: "client_secret_basic",
+    createdAt: Date.now(),
+  });
+  return { clientId, clientSecret };
+}
+
+/** `fetch` options that let oauth4webapi talk plain HTTP to the loopback test server. */
+export const insecure = { [oauth.allowInsecureRequests]: true } as const;
+
+export function form(values: Record<string, string | string[]>): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(values)) {
+    for (const v of Array.isArray(value) ? value : [value]) params.append(name, v);
+  }
+  return params.toString();
+}
+
+export function basic(clientId: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+}
+
+/** POST a form; returns status, headers and the parsed JSON body (or text). */
+export async function post(
+  url: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: unknown }> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body,
+  });
+  const text = await response.text();
+  const isJson = (response.headers.get("content-type") ?? "").includes("json");
+  return { status: response.status, headers: response.headers, body: isJson && text !== "" ? (JSON.parse(text) as unknown) : text };
+}

@@ -1,0 +1,24 @@
+// The Kong wire harness: Kong's side of the plugin-server socket, without HTTP.
+export {
+  spawnPluginServer,
+  PluginServerProcess,
+  DEFAULT_SERVER_COMMAND,
+  STOCK_SERVER_COMMAND,
+  DEFAULT_PLUGINS_DIRECTORY,
+  type SpawnOptions,
+  type InstanceIds,
+  type RpcCounters,
+} from "./plugin-server-process.js";
+export {
+  PluginInstance,
+  type AccessResult,
+  type ExitResult,
+  type ProceedResult,
+  type FailedOpenResult,
+  type RpcTransport,
+} from "./plugin-instance.js";
+export { validatePluginConfig, type PluginInfo, type PluginConfig, type FieldDefinition, type FieldList } from "./schema.js";
+export { type WireRequest, type LogEntry } from "./pdk.js";
+export { RpcRemoteError, RpcTransportError, PluginConfigError, PluginServerStartError } from "./errors.js";
+export { RpcConnection } from "./connection.js";
+export { MessageReader, FrameError } from "./framing.js";

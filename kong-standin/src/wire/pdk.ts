@@ -1,0 +1,287 @@
+// Kong's answers to the PDK calls a plugin makes during one request (kong/pdk/*.lua as exposed
+// by kong/runloop/plugin_servers/plugin.lua and rpc/mp_rpc.lua), computed from the request at
+// hand. Header maps go back as StepMultiMap with every value an array (mp_rpc.lua fix_mmap);
+// a nil result goes back without a Data key; an error return becomes StepError; an argument
+// error Kong raises in Lua ends the request with a 500.
+
+/** The request a test or the stand-in gateway hands to the plugin. */
+export interface WireRequest {
+  method: string;
+  /** Path, optionally with `?query`. */
+  path: string;
+  headers: Record<string, string | string[]>;
+  /** Initial `kong.ctx.shared` (what earlier plugins, e.g. the guard's pre-function, stored). */
+  ctxShared?: Record<string, unknown>;
+}
+
+export type PdkAnswer =
+  | { kind: "step"; stepMethod: StepMethod; data: unknown }
+  | { kind: "exit"; status: number; body: unknown; rawBody: string; headers: Record<string, string[]> }
+  | { kind: "lua-error"; message: string };
+
+export type StepMethod = "plugin.Step" | "plugin.StepError" | "plugin.StepMultiMap";
+
+export interface LogEntry {
+  level: string;
+  message: string;
+}
+
+const LOG_LEVELS = new Set(["debug", "info", "notice", "warn", "err", "crit", "alert", "emerg"]);
+
+// Kong's default bodies for kong.response.error (kong/tools/http.lua get_default_exit_body).
+const DEFAULT_MESSAGES: Record<number, string> = {
+  400: "Bad request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not found",
+  405: "Method not allowed",
+  500: "An unexpected error occurred",
+  502: "An invalid response was received from the upstream server",
+  503: "The upstream server is currently unavailable",
+  504: "The upstream server is timing out",
+};
+
+type HeaderLine = [name: string, value: string];
+
+/** The mutable state of one request as Kong holds it while the plugin runs. */
+export class RequestContext {
+  /** Request headers in order, as they will be sent upstream (names keep their spelling). */
+  private lines: HeaderLine[];
+  readonly ctxShared: Map<string, unknown>;
+  readonly logs: LogEntry[] = [];
+  private readonly method: string;
+  private readonly path: string;
+  private readonly rawQuery: string;
+
+  constructor(request: WireRequest) {
+    this.method = request.method.toUpperCase();
+    const question = request.path.indexOf("?");
+    this.path = question < 0 ? request.path : request.path.slice(0, question);
+    this.rawQuery = question < 0 ? "" : request.path.slice(question + 1);
+    this.lines = [];
+    for (const [name, value] of Object.entries(request.headers)) {
+      for (const item of Array.isArray(value) ? value : [value]) this.lines.push([name, item]);
+    }
+    this.ctxShared = new Map(Object.entries(request.ctxShared ?? {}));
+  }
+
+  /** Headers the upstream would receive: lower-case names, values in order. */
+  upstreamHeaders(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [name, value] of this.lines) (out[name.toLowerCase()] ??= []).push(value);
+    return out;
+  }
+
+  /** Answers one PDK call. */
+  answer(method: string, args: unknown[]): PdkAnswer {
+    try {
+      return this.dispatch(method, args);
+    } catch (error) {
+      if (error instanceof LuaError) return { kind: "lua-error", message: `${method}: ${error.message}` };
+      throw error;
+    }
+  }
+
+  private dispatch(method: string, args: unknown[]): PdkAnswer {
+    const [first, second, third] = args;
+    switch (method) {
+      case "kong.request.get_headers":
+        return multiMap(this.requestHeaderMap(first));
+      case "kong.request.get_header":
+        return step(this.requestHeader(first));
+      case "kong.request.get_method":
+        return step(this.method);
+      case "kong.request.get_path":
+        return step(this.path);
+      case "kong.request.get_raw_query":
+        return step(this.rawQuery);
+      case "kong.request.get_query":
+        return multiMap(this.queryMap(first));
+      case "kong.request.get_scheme":
+        return step("http");
+      case "kong.service.request.set_headers":
+        this.setHeaders(first);
+        return step(undefined);
+      case "kong.service.request.set_header":
+        this.setHeader(first, second);
+        return step(undefined);
+      case "kong.service.request.add_header":
+        this.addHeader(first, second);
+        return step(undefined);
+      case "kong.service.request.clear_header":
+        this.clearHeader(first);
+        return step(undefined);
+      case "kong.response.exit":
+        return exitAnswer(first, second, third);
+      case "kong.response.error":
+        return errorAnswer(first, second, third);
+      case "kong.ctx.shared.get":
+        return step(this.ctxShared.get(String(first)));
+      case "kong.ctx.shared.set":
+        this.ctxShared.set(String(first), second);
+        return step(undefined);
+      default: {
+        const level = method.startsWith("kong.log.") ? method.slice("kong.log.".length) : undefined;
+        if (level !== undefined && LOG_LEVELS.has(level)) {
+          this.logs.push({ level, message: args.map((arg) => (typeof arg === "string" ? arg : JSON.stringify(arg))).join("") });
+          return step(undefined);
+        }
+        // Kong itself logs "could not find pdk method" and answers nil; the harness answers an
+        // error instead so that a plugin relying on an unanswered PDK call fails loudly in tests.
+        return { kind: "step", stepMethod: "plugin.StepError", data: `PDK method ${method} is not implemented by the Kong stand-in` };
+      }
+    }
+  }
+
+  // kong.request.get_headers(max): at most `max` header lines (default 100, 1..1000), names
+  // lower-cased as ngx.req.get_headers returns them (underscores kept).
+  private requestHeaderMap(max: unknown): Record<string, string[]> {
+    const limit = max === undefined || max === null ? 100 : max;
+    if (typeof limit !== "number" || !Number.isInteger(limit)) throw new LuaError("max_headers must be a number");
+    if (limit < 1) throw new LuaError("max_headers must be >= 1");
+    if (limit > 1000) throw new LuaError("max_headers must be <= 1000");
+    const out: Record<string, string[]> = {};
+    for (const [name, value] of this.lines.slice(0, limit)) (out[name.toLowerCase()] ??= []).push(value);
+    return out;
+  }
+
+  // kong.request.get_header(name) reads nginx's $http_<name>: case-insensitive, `-` and `_`
+  // alike, several lines joined with ", " (nginx ≥ 1.23).
+  private requestHeader(name: unknown): string | undefined {
+    if (typeof name !== "string") throw new LuaError("header name must be a string");
+    const wanted = foldVariable(name);
+    const values = this.lines.filter(([line]) => foldVariable(line) === wanted).map(([, value]) => value);
+    return values.length === 0 ? undefined : values.join(", ");
+  }
+
+  private queryMap(max: unknown): Record<string, string[]> {
+    const limit = max === undefined || max === null ? 100 : Number(max);
+    const out: Record<string, string[]> = {};
+    let count = 0;
+    for (const [key, value] of new URLSearchParams(this.rawQuery)) {
+      if (count++ >= limit) break;
+      (out[key] ??= []).push(value);
+    }
+    return out;
+  }
+
+  // kong.service.request.set_headers: validated first (checks.validate_headers), then each
+  // name replaces every line of that name (ngx.req.set_header, case-insensitive, `_` ≠ `-`);
+  // an empty array removes it; "" becomes " " (checks.normalize_multi_header).
+  private setHeaders(headers: unknown): void {
+    if (!isPlainObject(headers)) throw new LuaError("headers must be a table");
+    const normalised: Array<[string, string[]]> = [];
+    for (const [name, value] of Object.entries(headers)) {
+      if (Array.isArray(value)) {
+        if (!value.every((item) => typeof item === "string")) throw new LuaError(`invalid header value in array "${name}": got non-string, expected string`);
+        normalised.push([name, value.map(blankToSpace)]);
+      } else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+        normalised.push([name, [blankToSpace(String(value))]]);
+      } else {
+        throw new LuaError(`invalid header value for "${name}": got ${typeof value}, expected string, number, boolean or array of strings`);
+      }
+    }
+    for (const [name, values] of normalised) this.replace(name, values);
+  }
+
+  private setHeader(name: unknown, value: unknown): void {
+    this.replace(headerName(name), [headerValue(name, value)]);
+  }
+
+  private addHeader(name: unknown, value: unknown): void {
+    this.lines.push([headerName(name), headerValue(name, value)]);
+  }
+
+  private clearHeader(name: unknown): void {
+    this.replace(headerName(name), []);
+  }
+
+  private replace(name: string, values: string[]): void {
+    const lower = name.toLowerCase();
+    this.lines = this.lines.filter(([line]) => line.toLowerCase() !== lower);
+    for (const value of values) this.lines.push([name, value]);
+  }
+}
+
+/** A Lua error() Kong's PDK raises on a bad argument: the request ends with a 500. */
+class LuaError extends Error {}
+
+function step(value: unknown): PdkAnswer {
+  return { kind: "step", stepMethod: "plugin.Step", data: value };
+}
+
+function multiMap(map: Record<string, string[]>): PdkAnswer {
+  return { kind: "step", stepMethod: "plugin.StepMultiMap", data: map };
+}
+
+// kong.response.exit(status, body, headers): a table body is JSON-encoded with
+// `Content-Type: application/json; charset=utf-8` unless the plugin set one.
+function exitAnswer(status: unknown, body: unknown, headers: unknown): PdkAnswer {
+  if (typeof status !== "number" || !Number.isInteger(status)) throw new LuaError("code must be a number");
+  if (status < 100 || status > 599) throw new LuaError("code must be between 100 and 599");
+  const responseHeaders = exitHeaders(headers);
+  let rawBody = "";
+  if (typeof body === "string") {
+    rawBody = body;
+  } else if (body !== undefined && body !== null) {
+    if (typeof body !== "object") throw new LuaError("body must be a nil, string or table");
+    rawBody = JSON.stringify(body);
+    responseHeaders["content-type"] ??= ["application/json; charset=utf-8"];
+  }
+  return { kind: "exit", status, body: parseBody(rawBody), rawBody, headers: responseHeaders };
+}
+
+function errorAnswer(status: unknown, message: unknown, headers: unknown): PdkAnswer {
+  if (typeof status !== "number" || !Number.isInteger(status) || status < 400 || status > 599) {
+    throw new LuaError("code must be an integer and be between 400 and 599");
+  }
+  const text = typeof message === "string" ? message : (DEFAULT_MESSAGES[status] ?? "The upstream server responded with " + status);
+  return exitAnswer(status, { message: text }, headers);
+}
+
+function exitHeaders(headers: unknown): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  if (headers === undefined || headers === null) return out;
+  if (!isPlainObject(headers)) throw new LuaError("headers must be a nil or table");
+  for (const [name, value] of Object.entries(headers)) {
+    const values = Array.isArray(value) ? value : [value];
+    for (const item of values) {
+      if (typeof item !== "string" && typeof item !== "number" && typeof item !== "boolean") {
+        throw new LuaError(`invalid header value for "${name}": got ${typeof item}, expected string, number or boolean`);
+      }
+      (out[name.toLowerCase()] ??= []).push(blankToSpace(String(item)));
+    }
+  }
+  return out;
+}
+
+function parseBody(raw: string): unknown {
+  if (raw === "") return "";
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
+function headerName(name: unknown): string {
+  if (typeof name !== "string") throw new LuaError(`invalid header name "${String(name)}": got ${typeof name}, expected string`);
+  return name;
+}
+
+function headerValue(name: unknown, value: unknown): string {
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return blankToSpace(String(value));
+  throw new LuaError(`invalid header value for "${String(name)}": got ${typeof value}, expected string, number or boolean`);
+}
+
+function blankToSpace(value: string): string {
+  return value === "" ? " " : value;
+}
+
+function foldVariable(name: string): string {
+  return name.toLowerCase().replaceAll("-", "_");
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

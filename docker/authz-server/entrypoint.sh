@@ -1,0 +1,9 @@
+#!/bin/sh
+# Seeds the demo data idempotently (DEMO_SEED=1), then runs the server in the foreground.
+# Canon's server-generated credentials go to $CANON_CLIENT_FILE on a volume Canon mounts read-only.
+set -eu
+if [ "${DEMO_SEED:-0}" = "1" ]; then
+  node /app/scripts/seed-demo.mjs --db "$AUTHZ_DB" --canon-file "${CANON_CLIENT_FILE:-/run/demo/canon-client.json}" \
+    --redirect-uri "${CANON_REDIRECT_URI:-http://localhost:3000/callback}"
+fi
+exec node /app/authz-server/bin/authz-server.js serve --db "$AUTHZ_DB" "$@"

@@ -15,8 +15,8 @@ export function sqliteConsentStore(db: Db, revocations: RevocationStore): Consen
   const insert = db.prepare(
     "INSERT OR IGNORE INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?)",
   );
-  const all = db.prepare<[string | null, string | null], ConsentRow>(
-    `SELECT * FROM consents WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR client_id = ?2)
+  const all = db.prepare<[{ user: string | null; client: string | null }], ConsentRow>(
+    `SELECT * FROM consents WHERE (@user IS NULL OR user_id = @user) AND (@client IS NULL OR client_id = @client)
      ORDER BY user_id, client_id, scope`,
   );
   const remove = db.prepare("DELETE FROM consents WHERE user_id = ? AND client_id = ?");
@@ -38,7 +38,7 @@ export function sqliteConsentStore(db: Db, revocations: RevocationStore): Consen
     },
     list(filter) {
       const byPair = new Map<string, Consent>();
-      for (const row of all.all(filter?.userId ?? null, filter?.clientId ?? null)) {
+      for (const row of all.all({ user: filter?.userId ?? null, client: filter?.clientId ?? null })) {
         const key = `${row.user_id}\u0000${row.client_id}`;
         const consent = byPair.get(key) ?? { userId: row.user_id, clientId: row.client_id, scopes: [], grantedAt: 0 };
         consent.scopes.push(row.scope);

@@ -4,6 +4,7 @@
  * server over Kong's MessagePack-RPC protocol (the wire harness), and proxies to the upstream.
  * It is a local stand-in for tests and the demo; production runs Kong with the same kong.yml.
  */
+import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { effectivePlugins, KongConfigError, loadKongConfig, type KongConfig, type RouteDef } from "./config.js";
@@ -75,7 +76,9 @@ async function prepare(config: KongConfig, plugins: PluginHost, table: HostTable
         guardCode(route.name, entry.name, entry.config, POST_FUNCTION_LUA);
         steps.push({ kind: "post-function" });
       } else if (entry.name === OAUTH2_JWT) {
-        steps.push({ kind: "oauth2-jwt", instance: await plugins.startInstance(OAUTH2_JWT, mapPluginConfig(entry.config, table)) });
+        // Kong's entity ids are UUIDs; the declarative loader derives them, we draw them.
+        const ids = { route_id: randomUUID(), service_id: randomUUID() };
+        steps.push({ kind: "oauth2-jwt", instance: await plugins.startInstance(OAUTH2_JWT, mapPluginConfig(entry.config, table), ids) });
       } else {
         throw new KongConfigError(`route ${route.name}: plugin "${entry.name}" is not served by this stand-in`);
       }
@@ -98,6 +101,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   });
   res.end(text);
   // A refused request's body is not read: drop the connection's remaining input.
+  res.once("finish", () => res.req.resume());
+}
+
+/** A plugin's `kong.response.exit`: the bytes and headers Kong would send. */
+function sendRaw(res: ServerResponse, status: number, body: string, headers: Record<string, string[]>): void {
+  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body), via: "1.1 kong-standin" });
+  res.end(body);
   res.once("finish", () => res.req.resume());
 }
 
@@ -139,9 +149,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         headers = verdict.headers;
         continue;
       }
-      const result = await step.instance.access({ method, path, headers });
+      const result = await step.instance.access({ method, path, headers, ctxShared: Object.fromEntries(shared) });
+      for (const [key, value] of Object.entries(result.ctxShared)) if (typeof value === "string") shared.set(key, value);
       if (result.outcome === "exit") {
-        sendJson(res, result.status, result.body, result.headers);
+        sendRaw(res, result.status, result.rawBody, result.headers);
         return;
       }
       if (result.outcome === "failed-open") {

@@ -1,25 +1,19 @@
 /**
  * What the gateway needs from the Kong wire harness (kong-standin/src/wire/, contract 4): start a
  * plugin instance with a route's config, then run the access phase of one request through it.
- * Declared structurally here so the HTTP front and the socket driver stay separate.
+ * `PluginServerProcess` satisfies this; the narrow interface keeps the HTTP front and the socket
+ * driver separate.
  */
-export interface AccessRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string | string[]>;
-}
+import type { AccessResult, InstanceIds, WireRequest } from "../wire/index.js";
 
-export type AccessResult =
-  | { outcome: "exit"; status: number; body: unknown; headers: Record<string, string | string[]>; roundTrips: number }
-  | { outcome: "proceed"; upstreamHeaders: Record<string, string[]>; roundTrips: number }
-  | { outcome: "failed-open"; error: string; upstreamHeaders: Record<string, string[]>; roundTrips: number };
+export type { AccessResult, WireRequest };
 
 export interface PluginInstanceHandle {
-  access(request: AccessRequest): Promise<AccessResult>;
+  access(request: WireRequest): Promise<AccessResult>;
 }
 
 export interface PluginHost {
-  startInstance(name: string, config: Record<string, unknown>): Promise<PluginInstanceHandle>;
+  startInstance(name: string, config: Record<string, unknown>, ids?: InstanceIds): Promise<PluginInstanceHandle>;
 }
 
 /** Kong's bundled serverless plugins, which carry the guard; everything else goes to the plugin server. */

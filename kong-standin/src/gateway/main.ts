@@ -1,0 +1,73 @@
+/**
+ * `node kong-standin/dist/gateway/main.js --config kong.yml [--port 8000] [--host 127.0.0.1]
+ *   [--map photos:8080=127.0.0.1:8080]...`
+ *
+ * The local stand-in for Kong used by `npm start`: spawns the oauth2-jwt plugin server as Kong
+ * would, then serves kong.yml's routes. Like Kong's worker 0, it starts the plugin server again
+ * when it dies (at most once a second); in between, requests fail open at the plugin and the
+ * guard refuses them with 503.
+ */
+import { parseArgs } from "node:util";
+import { spawnPluginServer } from "../wire/index.js";
+import { startGateway } from "./gateway.js";
+import { DEFAULT_HOST_TABLE } from "./hosts.js";
+
+const { values } = parseArgs({
+  options: {
+    config: { type: "string", default: "kong.yml" },
+    port: { type: "string", default: "8000" },
+    host: { type: "string", default: "127.0.0.1" },
+    map: { type: "string", multiple: true },
+  },
+});
+
+const table: Record<string, string> = { ...DEFAULT_HOST_TABLE };
+for (const entry of values.map ?? []) {
+  const [from, to] = entry.split("=");
+  if (from === undefined || to === undefined || from === "" || to === "") {
+    console.error(`kong-standin: --map expects host:port=host:port, got ${entry}`);
+    process.exit(2);
+  }
+  table[from] = to;
+}
+
+const plugins = await spawnPluginServer({ onLog: (line) => console.log(`[plugin-server] ${line}`) });
+let gateway;
+try {
+  gateway = await startGateway({
+    config: values.config,
+    plugins,
+    port: Number(values.port),
+    host: values.host,
+    hostTable: table,
+    onPluginError: (route, error) => console.error(`[kong-standin] route ${route}: plugin failed, the guard decides: ${error}`),
+  });
+} catch (err) {
+  console.error(`kong-standin: ${(err as Error).message}`);
+  await plugins.close();
+  process.exit(1);
+}
+console.log(`kong-standin (local stand-in for Kong) proxying on ${gateway.url}, routes from ${values.config}`);
+
+let restarting = false;
+const watchdog = setInterval(() => {
+  if (plugins.pid !== undefined || restarting) return;
+  restarting = true;
+  console.error("[kong-standin] plugin server is not running; starting it again");
+  plugins
+    .start()
+    .catch((err: unknown) => console.error(`[kong-standin] restart failed: ${(err as Error).message}`))
+    .finally(() => {
+      restarting = false;
+    });
+}, 1000);
+
+const stop = (): void => {
+  clearInterval(watchdog);
+  void gateway
+    .close()
+    .then(() => plugins.close())
+    .then(() => process.exit(0));
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);

@@ -6,11 +6,9 @@ import type { Services } from "../services.js";
 import type { AuthorizationCode, Client } from "../storage/types.js";
 import { issueAccessToken } from "../tokens/access-token.js";
 import { checkResources, resolveAudience } from "../tokens/audience.js";
-import { issueRefreshToken, type TokenResponse } from "./refresh_token.js";
+import { issueRefreshToken } from "./refresh_token.js";
+import type { Grant, TokenResponse } from "./types.js";
 
-export const grantType = "authorization_code";
-/** Parameters this grant reads (RFC 6749 §4.1.3, RFC 7636 §4.5, RFC 8707 §2.2). */
-export const parameters = ["code", "redirect_uri", "code_verifier", "resource"] as const;
 
 /** RFC 7636 §4.1: code-verifier = 43*128unreserved. */
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
@@ -50,18 +48,21 @@ function checkCode(code: AuthorizationCode | undefined, client: Client, params: 
 }
 
 /**
- * `grant_type=authorization_code` (RFC 6749 §4.1.3). The client is already authenticated
- * (or is a public client, which reaches this point only with PKCE, since every code carries
- * an S256 challenge).
+ * `grant_type=authorization_code` (RFC 6749 §4.1.3). The token endpoint has authenticated the
+ * client and checked it is registered for this grant; a public client (`none`) gets here only
+ * with PKCE, since every code carries an S256 challenge.
  */
-export async function handleAuthorizationCode(services: Services, client: Client, params: FormParams): Promise<TokenResponse> {
-  if (!client.grantTypes.includes(grantType)) {
-    throw new OAuthError("unauthorized_client", "the client may not use the authorization code grant");
-  }
+export const authorizationCode: Grant = {
+  grantType: "authorization_code",
+  parameters: ["code", "redirect_uri", "code_verifier", "resource"],
+  multiValued: ["resource"],
+  handle: ({ services, client, form, now }) => exchangeCode(services, client, form, now),
+};
+
+async function exchangeCode(services: Services, client: Client, params: FormParams, now: number): Promise<TokenResponse> {
   const presented = params.get("code");
   if (presented === undefined) throw new OAuthError("invalid_request", "code is required");
   const codeDigest = digest(presented);
-  const now = services.clock.now();
   const code = checkCode(services.storage.codes.find(codeDigest), client, params, now);
 
   const scopes = code.scope.split(" ").filter((s) => s !== "");
@@ -113,7 +114,11 @@ export async function handleAuthorizationCode(services: Services, client: Client
     });
     return { replay: false as const, refresh };
   });
-  if (outcome.replay) throw new OAuthError("invalid_grant", "the authorization code was already used");
+  if (outcome.replay) {
+    services.logger.warn({ client_id: client.clientId, grant_type: "authorization_code" }, "authorization code replayed; its grant revoked");
+    throw new OAuthError("invalid_grant", "the authorization code was already used");
+  }
+  services.logger.info({ client_id: client.clientId, jti: access.jti, grant_type: "authorization_code" }, "token issued");
   return {
     access_token: access.accessToken,
     token_type: "Bearer",

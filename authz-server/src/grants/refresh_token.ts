@@ -6,19 +6,8 @@ import type { Client } from "../storage/types.js";
 import { issueAccessToken } from "../tokens/access-token.js";
 import { checkResources, resolveAudience } from "../tokens/audience.js";
 import { parseScope } from "../tokens/scope.js";
+import type { Grant, TokenResponse } from "./types.js";
 
-export const grantType = "refresh_token";
-/** Parameters this grant reads (RFC 6749 §6, RFC 8707 §2.2). */
-export const parameters = ["refresh_token", "scope", "resource"] as const;
-
-/** RFC 6749 §5.1 successful response. */
-export interface TokenResponse {
-  access_token: string;
-  token_type: "Bearer";
-  expires_in: number;
-  scope: string;
-  refresh_token?: string;
-}
 
 export interface NewRefreshToken {
   /** Undefined starts a new family (a code exchange). */
@@ -66,14 +55,17 @@ const INVALID = "the refresh token is invalid, expired or revoked";
  * `refreshTokenGraceSeconds` of its rotation, which lets a client that sent two refreshes at
  * once (two tabs, a retry after a lost response) get an answer to both.
  */
-export async function handleRefreshToken(services: Services, client: Client, params: FormParams): Promise<TokenResponse> {
-  if (!client.grantTypes.includes(grantType)) {
-    throw new OAuthError("unauthorized_client", "the client may not use the refresh token grant");
-  }
+export const refreshToken: Grant = {
+  grantType: "refresh_token",
+  parameters: ["refresh_token", "scope", "resource"],
+  multiValued: ["resource"],
+  handle: ({ services, client, form, now }) => rotate(services, client, form, now),
+};
+
+async function rotate(services: Services, client: Client, params: FormParams, now: number): Promise<TokenResponse> {
   const presented = params.get("refresh_token");
   if (presented === undefined) throw new OAuthError("invalid_request", "refresh_token is required");
   const tokenDigest = digest(presented);
-  const now = services.clock.now();
   const token = services.storage.refreshTokens.find(tokenDigest);
   // RFC 6749 §6: the token is bound to the client it was issued to.
   if (!token || token.clientId !== client.clientId) throw new OAuthError("invalid_grant", INVALID);
@@ -82,7 +74,8 @@ export async function handleRefreshToken(services: Services, client: Client, par
   }
   const graceMs = services.lifetimes.refreshTokenGraceSeconds * 1000;
   if (token.rotatedAt !== null && now - token.rotatedAt > graceMs) {
-    services.storage.revocations.revokeFamily(token.familyId, now);
+    const revoked = services.storage.revocations.revokeFamily(token.familyId, now);
+    services.logger.warn({ client_id: client.clientId, family_id: token.familyId, revoked }, "refresh token reuse; family revoked");
     throw new OAuthError("invalid_grant", INVALID);
   }
 
@@ -143,6 +136,7 @@ export async function handleRefreshToken(services: Services, client: Client, par
     return next;
   });
   if (outcome === "invalid") throw new OAuthError("invalid_grant", INVALID);
+  services.logger.info({ client_id: client.clientId, jti: access.jti, grant_type: "refresh_token" }, "token issued");
   return {
     access_token: access.accessToken,
     token_type: "Bearer",

@@ -167,7 +167,8 @@ describe("validateAccessToken: every hostile input of issue 4", () => {
     assert.deepEqual(check(`${h}.${p}.${s}==`), badSignature);
     assert.deepEqual(check(`${h}.${p}.`), badSignature);
     // An ECDSA signature in DER instead of R||S (RFC 7518 §3.4).
-    const der = nodeSign("sha256", Buffer.from(`${h}.${p}`), { key: await crypto.subtle.exportKey("pkcs8", es.privateKey).then((d) => Buffer.from(d)), format: "der", type: "pkcs8" });
+    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", es.privateKey));
+    const der = nodeSign("sha256", Buffer.from(`${h}.${p}`), { key: pkcs8, format: "der", type: "pkcs8" });
     assert.deepEqual(check(`${h}.${p}.${b64url(der)}`), badSignature);
   });
 

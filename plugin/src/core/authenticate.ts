@@ -1,0 +1,92 @@
+// From the Authorization header to a verdict, with the caches: the verified-token cache first,
+// then the shared key set (fetched on first use, refetched once per cooldown for an unknown kid).
+// The only asynchronous part of the core; it still touches no Kong.
+
+import type { PluginConfig } from "../schema.js";
+import { extractBearerToken } from "./bearer.js";
+import { JwksCache, type JwksSource } from "./jwks-cache.js";
+import type { TokenCache } from "./token-cache.js";
+import { checkClaims, verifyToken, type ValidationOptions } from "./validate.js";
+import type { Verdict } from "./verdict.js";
+
+/** What a route checks, derived once per plugin instance from its configuration. */
+export interface RouteOptions {
+  readonly validation: ValidationOptions;
+  readonly source: JwksSource;
+  readonly sourceKey: string;
+}
+
+export function routeOptions(config: PluginConfig): RouteOptions {
+  const source: JwksSource = {
+    issuer: config.issuer,
+    jwksUri: config.jwks_uri ?? null,
+    cacheSeconds: config.jwks_cache_seconds,
+    minRefreshSeconds: config.jwks_min_refresh_seconds,
+  };
+  return {
+    validation: {
+      issuer: config.issuer,
+      audience: config.audience,
+      algorithms: config.algorithms,
+      leewaySeconds: config.leeway_seconds,
+      scopesRequired: config.scopes_required,
+      scopeMatch: config.scope_match,
+    },
+    source,
+    sourceKey: JwksCache.keyOf(source),
+  };
+}
+
+export interface AuthenticationDeps {
+  readonly jwks: JwksCache;
+  readonly tokens: TokenCache;
+  /** Milliseconds since the epoch. */
+  readonly now: () => number;
+}
+
+/** The key server could not be reached and no keys were ever fetched: not the client's fault. */
+export interface KeysUnavailable {
+  readonly ok: false;
+  readonly status: 503;
+  readonly reason: "keys_unavailable";
+  readonly description: string;
+}
+
+export async function authenticate(
+  authorization: string | readonly string[] | undefined,
+  route: RouteOptions,
+  deps: AuthenticationDeps,
+): Promise<Verdict | KeysUnavailable> {
+  const bearer = extractBearerToken(authorization);
+  if (!bearer.ok) return bearer;
+  const token = bearer.token;
+  const { validation, source } = route;
+  const nowMs = deps.now();
+
+  // A token verified before: skip the signature, but only if it was verified against this route's
+  // key set, with an algorithm this route allows, by a key still published under its kid.
+  const cached = deps.tokens.get(token, nowMs);
+  if (cached !== undefined && cached.source === route.sourceKey && validation.algorithms.includes(cached.verified.alg)) {
+    const keys = deps.jwks.cachedKeys(source);
+    if (keys !== undefined && keys.keys.get(cached.verified.kid) === cached.verified.key) {
+      return checkClaims(cached.verified.claims, validation, nowMs / 1000);
+    }
+  }
+
+  const keys = await deps.jwks.getKeys(source);
+  if (keys === undefined) {
+    // Without keys, a token that is malformed anyway still gets its 401; only a well-formed one waits.
+    const structural = verifyToken(token, validation.algorithms, new Map());
+    if (!structural.ok && structural.reason !== "unknown_kid") return structural;
+    return { ok: false, status: 503, reason: "keys_unavailable", description: "the token signing keys are unavailable" };
+  }
+  let verified = verifyToken(token, validation.algorithms, keys.keys);
+  if (!verified.ok && verified.reason === "unknown_kid") {
+    // Perhaps the authorization server rotated its keys (requirements item 17, 25).
+    const refreshed = await deps.jwks.refreshForUnknownKid(source);
+    if (refreshed !== undefined && refreshed !== keys) verified = verifyToken(token, validation.algorithms, refreshed.keys);
+  }
+  if (!verified.ok) return verified;
+  deps.tokens.set(token, { verified, source: route.sourceKey }, nowMs);
+  return checkClaims(verified.claims, validation, nowMs / 1000);
+}

@@ -1,0 +1,26 @@
+// The module Kong's plugin server loads (the only file in the plugins directory, protocol doc
+// "The plugin module"): `Plugin`, `Name`, `Version`, `Priority`, `Schema`.
+
+import { AccessHandler, type KongPdk } from "../handler.js";
+import { Schema as PluginSchema } from "../schema.js";
+import { PLUGIN_VERSION } from "../version.js";
+
+export class Plugin {
+  private readonly handler: AccessHandler;
+
+  /** Kong calls `new Plugin(config)` with the route's configuration, defaults filled in. */
+  constructor(config: unknown) {
+    this.handler = new AccessHandler(config);
+  }
+
+  /** The access phase; a method on the prototype is how kong-pdk detects the phases served. */
+  async access(kong: KongPdk): Promise<void> {
+    return this.handler.access(kong);
+  }
+}
+
+export const Name = "oauth2-jwt";
+export const Version = PLUGIN_VERSION;
+/** Kong's own `jwt` plugin runs at 1450: authenticate before rate limiting and transformations. */
+export const Priority = 1450;
+export const Schema = PluginSchema;

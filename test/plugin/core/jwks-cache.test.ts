@@ -1,0 +1,187 @@
+// The shared key-set cache against a real HTTP key server on 127.0.0.1, with an injected clock.
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { JwksCache, metadataUrl, type JwksSource } from "../../../plugin/src/core/jwks-cache.ts";
+import { importJwk, parseJwks } from "../../../plugin/src/core/jwks.ts";
+import { JwksServer, TestClock } from "../helpers/jwks-server.ts";
+import { generateTestKey, NOW, type TestKey } from "../helpers/tokens.ts";
+
+let server: JwksServer;
+let keyA: TestKey, keyB: TestKey;
+let clock: TestClock;
+let cache: JwksCache;
+let errors: string[];
+let source: JwksSource;
+
+before(async () => {
+  [keyA, keyB] = await Promise.all([generateTestKey("ES256", "a"), generateTestKey("ES256", "b")]);
+  server = await new JwksServer([keyA.jwk]).start();
+});
+after(() => server.stop());
+beforeEach(async () => {
+  server.keys = [keyA.jwk];
+  server.failWith = undefined;
+  server.metadataIssuer = undefined;
+  server.hits.clear();
+  if ((await fetch(server.origin).catch(() => undefined)) === undefined) await server.start();
+  server.hits.clear();
+  clock = new TestClock(NOW * 1000);
+  errors = [];
+  cache = new JwksCache({ now: clock.now, timeoutMs: 2000, onError: (message) => errors.push(message) });
+  source = { issuer: server.origin, jwksUri: server.jwksUri, cacheSeconds: 300, minRefreshSeconds: 10 };
+});
+
+const kids = (set: { keys: ReadonlyMap<string, unknown> } | undefined) => (set === undefined ? undefined : [...set.keys.keys()]);
+
+describe("JwksCache", () => {
+  it("fetches on first use, once for a hundred concurrent requests, then serves from memory", async () => {
+    assert.equal(cache.cachedKeys(source), undefined);
+    const sets = await Promise.all(Array.from({ length: 100 }, () => cache.getKeys(source)));
+    assert.ok(sets.every((set) => set === sets[0]));
+    assert.deepEqual(kids(sets[0]), ["a"]);
+    assert.equal(server.count(), 1);
+    clock.advance(200);
+    assert.equal(cache.cachedKeys(source), sets[0]);
+    assert.equal(server.count(), 1);
+    assert.deepEqual(cache.stats(source), { fetches: 1, fetchedAt: NOW * 1000, lastError: undefined, jwksUri: server.jwksUri });
+  });
+
+  it("discovers jwks_uri from the issuer's RFC 8414 metadata", async () => {
+    const discovered = { ...source, jwksUri: null };
+    assert.deepEqual(kids(await cache.getKeys(discovered)), ["a"]);
+    assert.equal(server.count("/.well-known/oauth-authorization-server"), 1);
+    assert.equal(server.count(), 1);
+    assert.equal(cache.stats(discovered).jwksUri, server.jwksUri);
+    assert.equal(metadataUrl("https://as.example/tenant/"), "https://as.example/.well-known/oauth-authorization-server/tenant");
+    assert.equal(metadataUrl("https://as.example"), "https://as.example/.well-known/oauth-authorization-server");
+  });
+
+  it("refuses metadata naming another issuer (RFC 8414 §3.3)", async () => {
+    server.metadataIssuer = "http://evil.example";
+    assert.equal(await cache.getKeys({ ...source, jwksUri: null }), undefined);
+    assert.equal(server.count(), 0);
+    assert.deepEqual(errors, [`metadata issuer "http://evil.example" is not ${server.origin}`]);
+  });
+
+  it("refreshes in the background before the keys go stale, without making requests wait", async () => {
+    const first = await cache.getKeys(source);
+    server.keys = [keyA.jwk, keyB.jwk];
+    clock.advance(239); // < 80 % of 300 s
+    assert.equal(cache.cachedKeys(source), first);
+    assert.equal(server.count(), 1);
+    clock.advance(2); // past 80 %
+    assert.equal(cache.cachedKeys(source), first, "answers at once with the keys at hand");
+    const refreshed = await cache.refreshForUnknownKid(source); // joins the background fetch
+    assert.deepEqual(kids(refreshed), ["a", "b"]);
+    assert.equal(server.count(), 2);
+    assert.equal(refreshed!.keys.get("a"), first!.keys.get("a"), "an unchanged key keeps its KeyObject");
+  });
+
+  it("refetches for an unknown kid at most once per cooldown, whatever the flood", async () => {
+    await cache.getKeys(source);
+    clock.advance(10);
+    server.keys = [keyA.jwk, keyB.jwk];
+    const results = await Promise.all(Array.from({ length: 1000 }, () => cache.refreshForUnknownKid(source)));
+    assert.equal(server.count(), 2);
+    assert.deepEqual(kids(results[999]), ["a", "b"]);
+    for (let i = 0; i < 1000; i += 1) {
+      clock.ms += 9; // 1,000 more over the next 9 s, inside the 10 s cooldown
+      await cache.refreshForUnknownKid(source);
+    }
+    assert.equal(server.count(), 2);
+    clock.advance(1);
+    await cache.refreshForUnknownKid(source);
+    assert.equal(server.count(), 3, "one more fetch once the cooldown has passed");
+  });
+
+  it("keeps the last good keys while the key server is down, retrying once per cooldown", async () => {
+    const good = await cache.getKeys(source);
+    await server.stop();
+    clock.advance(400); // past jwks_cache_seconds
+    assert.equal(cache.cachedKeys(source), good);
+    assert.equal(await cache.refreshForUnknownKid(source), good);
+    assert.equal(cache.stats(source).fetches, 2);
+    assert.equal(errors.length, 1);
+    for (let i = 0; i < 50; i += 1) assert.equal(cache.cachedKeys(source), good);
+    await cache.refreshForUnknownKid(source);
+    assert.equal(cache.stats(source).fetches, 2, "no retry inside the cooldown");
+    clock.advance(10);
+    assert.equal(cache.cachedKeys(source), good);
+    assert.equal(await cache.refreshForUnknownKid(source), good);
+    assert.equal(cache.stats(source).fetches, 3);
+    await server.start();
+    clock.advance(10);
+    server.keys = [keyB.jwk];
+    assert.deepEqual(kids(await cache.refreshForUnknownKid(source)), ["b"]);
+    assert.equal(cache.stats(source).lastError, undefined);
+  });
+
+  it("answers undefined when no keys were ever fetched, and waits a cooldown before trying again", async () => {
+    server.failWith = 503;
+    assert.equal(await cache.getKeys(source), undefined);
+    assert.equal(await cache.getKeys(source), undefined);
+    assert.equal(server.count(), 1);
+    assert.deepEqual(errors, [`${server.jwksUri}: HTTP 503`]);
+    server.failWith = undefined;
+    clock.advance(10);
+    assert.deepEqual(kids(await cache.getKeys(source)), ["a"]);
+  });
+
+  it("keeps the last good keys when a refresh returns a bad document", async () => {
+    const good = await cache.getKeys(source);
+    const bad: [unknown[], string][] = [
+      [[], `${server.jwksUri}: no usable key ()`],
+      [[{ kty: "oct", k: "c2VjcmV0", kid: "h", alg: "HS256" }], `${server.jwksUri}: no usable key (kid "h": private or symmetric key material)`],
+    ];
+    for (const [keys, error] of bad) {
+      server.keys = keys as never;
+      clock.advance(10);
+      assert.equal(await cache.refreshForUnknownKid(source), good);
+      assert.equal(errors.at(-1), error);
+    }
+  });
+});
+
+describe("importJwk and parseJwks", () => {
+  it("pins each key to its algorithm and skips what cannot be used", async () => {
+    const rsa = await generateTestKey("RS256", "r", false);
+    const ed = await generateTestKey("EdDSA", "e", false);
+    const imported = importJwk(rsa.jwk);
+    assert.ok(imported.ok);
+    assert.deepEqual([...imported.key.algorithms], ["PS256", "PS384", "PS512", "RS256", "RS384", "RS512"]);
+    const edImported = importJwk(ed.jwk);
+    assert.ok(edImported.ok);
+    assert.deepEqual([...edImported.key.algorithms], ["EdDSA"]);
+    const curveImported = importJwk({ ...keyA.jwk, alg: undefined });
+    assert.ok(curveImported.ok);
+    assert.deepEqual([...curveImported.key.algorithms], ["ES256"]);
+
+    const cases: [unknown, string][] = [
+      [{ ...keyA.jwk, kid: undefined }, "no kid"],
+      [{ ...keyA.jwk, use: "enc" }, 'kid "a": use is not sig'],
+      [{ ...keyA.jwk, key_ops: ["encrypt"] }, 'kid "a": key_ops lacks verify'],
+      [{ ...keyA.jwk, d: "AAAA" }, 'kid "a": private or symmetric key material'],
+      [{ ...keyA.jwk, alg: "RS256" }, 'kid "a": kty "EC" does not fit alg RS256'],
+      [{ ...keyA.jwk, alg: "ES384" }, 'kid "a": crv "P-256" does not fit alg ES384'],
+      [{ ...keyA.jwk, alg: "HS256" }, 'kid "a": unsupported alg "HS256"'],
+      [{ ...keyA.jwk, x: undefined }, 'kid "a": missing public key members'],
+      [{ ...keyA.jwk, x: "AAAA" }, 'kid "a": not a valid public key'],
+      [{ kty: "RSA", kid: "short", n: Buffer.alloc(128, 0xff).toString("base64url"), e: "AQAB" }, 'kid "short": RSA key shorter than 2048 bits'],
+      ["a string", "not an object"],
+    ];
+    for (const [jwk, error] of cases) {
+      const result = importJwk(jwk);
+      assert.equal(result.ok, false, error);
+      assert.ok(!result.ok && result.error.startsWith(error), `${error} ≠ ${!result.ok && result.error}`);
+    }
+  });
+
+  it("drops a kid published twice, and names what it skipped", () => {
+    const set = parseJwks({ keys: [keyA.jwk, { ...keyB.jwk, kid: "a" }, keyB.jwk, { kty: "oct", kid: "s", k: "AA" }] });
+    assert.ok(!("error" in set));
+    assert.deepEqual([...set.keys.keys()], ["b"]);
+    assert.deepEqual(set.skipped, ['kid "a": published more than once', 'kid "s": private or symmetric key material']);
+    assert.deepEqual(parseJwks({ nokeys: true }), { error: "not a JWK Set: no `keys` array" });
+    assert.deepEqual(parseJwks([]), { error: "not a JWK Set: no `keys` array" });
+  });
+});

@@ -1,0 +1,128 @@
+// The verified-token cache (LRU, bounded, never past exp) and how authenticate() uses it safely
+// across configurations; clock injected, keys served by a local key server.
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { authenticate, routeOptions, type AuthenticationDeps } from "../../../plugin/src/core/authenticate.ts";
+import { JwksCache } from "../../../plugin/src/core/jwks-cache.ts";
+import { parseJwks } from "../../../plugin/src/core/jwks.ts";
+import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
+import { verifyToken, type VerifiedToken } from "../../../plugin/src/core/validate.ts";
+import type { PluginConfig } from "../../../plugin/src/schema.ts";
+import { JwksServer, TestClock } from "../helpers/jwks-server.ts";
+import { AUDIENCE, generateTestKey, ISSUER, NOW, signAccessToken, type TestKey } from "../helpers/tokens.ts";
+
+let key: TestKey, other: TestKey;
+let server: JwksServer;
+before(async () => {
+  [key, other] = await Promise.all([generateTestKey("ES256", "k1"), generateTestKey("ES256", "k2")]);
+  server = await new JwksServer([key.jwk]).start();
+});
+after(() => server.stop());
+
+async function verified(exp: number): Promise<VerifiedToken & { token: string }> {
+  const set = parseJwks({ keys: [key.jwk] });
+  assert.ok(!("error" in set));
+  const token = await signAccessToken(key, { exp });
+  const result = verifyToken(token, ["ES256"], set.keys);
+  assert.ok(result.ok);
+  return { ...result, token };
+}
+
+describe("TokenCache", () => {
+  it("returns an entry until the token's exp, then forgets it", async () => {
+    const cache = new TokenCache();
+    const entry = await verified(NOW + 60);
+    cache.set(entry.token, { verified: entry, source: "s" }, NOW * 1000);
+    assert.equal(cache.get(entry.token, NOW * 1000)?.verified, entry);
+    assert.equal(cache.get(entry.token, (NOW + 59.999) * 1000)?.source, "s");
+    assert.equal(cache.get(entry.token, (NOW + 60) * 1000), undefined);
+    assert.equal(cache.size, 0);
+    cache.set(entry.token, { verified: entry, source: "s" }, (NOW + 61) * 1000);
+    assert.equal(cache.size, 0, "an expired token is not cached");
+  });
+
+  it("evicts the least recently used entry beyond its count and size bounds", async () => {
+    const entries = await Promise.all([1, 2, 3, 4].map((i) => verified(NOW + 600 + i)));
+    const cache = new TokenCache({ maxEntries: 3 });
+    for (const entry of entries.slice(0, 3)) cache.set(entry.token, { verified: entry, source: "s" }, NOW * 1000);
+    assert.ok(cache.get(entries[0]!.token, NOW * 1000)); // 0 becomes the most recent
+    cache.set(entries[3]!.token, { verified: entries[3]!, source: "s" }, NOW * 1000);
+    assert.deepEqual(entries.map((e) => cache.get(e.token, NOW * 1000) !== undefined), [true, false, true, true]);
+
+    const small = new TokenCache({ maxChars: entries[0]!.token.length * 2 + 1 });
+    for (const entry of entries) small.set(entry.token, { verified: entry, source: "s" }, NOW * 1000);
+    assert.equal(small.size, 2);
+    assert.deepEqual(entries.map((e) => small.get(e.token, NOW * 1000) !== undefined), [false, false, true, true]);
+  });
+});
+
+describe("authenticate with the caches", () => {
+  let clock: TestClock;
+  let deps: AuthenticationDeps;
+  const config = (overrides: Partial<PluginConfig> = {}): PluginConfig => ({
+    issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"], scope_match: "all",
+    algorithms: ["ES256"], leeway_seconds: 30, upstream_headers: { subject: "a", scope: "b", client_id: "c" },
+    hide_credentials: false, run_on_preflight: true, realm: "api", jwks_cache_seconds: 300, jwks_min_refresh_seconds: 10,
+    ...overrides,
+  });
+  beforeEach(() => {
+    server.keys = [key.jwk];
+    server.failWith = undefined;
+    server.hits.clear();
+    clock = new TestClock(NOW * 1000);
+    deps = { jwks: new JwksCache({ now: clock.now, onError: () => {} }), tokens: new TokenCache(), now: clock.now };
+  });
+
+  it("verifies once, then answers from the cache with every claim checked per route and per request", async () => {
+    const token = await signAccessToken(key);
+    const route = routeOptions(config());
+    assert.equal((await authenticate(`Bearer ${token}`, route, deps)).ok, true);
+    assert.equal(deps.tokens.size, 1);
+    assert.equal((await authenticate(`Bearer ${token}`, route, deps)).ok, true);
+    // Same key set, other audience or scopes: the cached signature does not carry the verdict.
+    assert.deepEqual(await authenticate(`Bearer ${token}`, routeOptions(config({ audience: ["other"] })), deps), {
+      ok: false, status: 401, error: "invalid_token", reason: "bad_aud", description: "the token is not meant for this API",
+    });
+    assert.equal((await authenticate(`Bearer ${token}`, routeOptions(config({ scopes_required: ["print"] })), deps)).ok, false);
+    assert.equal(((await authenticate(`Bearer ${token}`, routeOptions(config({ algorithms: ["RS256"] })), deps)) as { reason: string }).reason, "bad_alg");
+    // Time moves on: the cached entry is checked against now, and dropped at exp.
+    clock.advance(600 + 30);
+    assert.equal(((await authenticate(`Bearer ${token}`, route, deps)) as { reason: string }).reason, "expired");
+    assert.equal(deps.tokens.size, 0);
+  });
+
+  it("does not reuse a verdict for a route with another key set, or after the key is withdrawn", async () => {
+    const token = await signAccessToken(key);
+    assert.equal((await authenticate(`Bearer ${token}`, routeOptions(config()), deps)).ok, true);
+    const elsewhere = new JwksServer([other.jwk]);
+    await elsewhere.start();
+    try {
+      const result = await authenticate(`Bearer ${token}`, routeOptions(config({ jwks_uri: elsewhere.jwksUri })), deps);
+      assert.equal((result as { reason: string }).reason, "unknown_kid");
+    } finally {
+      await elsewhere.stop();
+    }
+    server.keys = [other.jwk];
+    clock.advance(241); // background refresh due
+    await authenticate(`Bearer ${token}`, routeOptions(config()), deps); // starts it, still answered from the old keys
+    await deps.jwks.refreshForUnknownKid(routeOptions(config()).source);
+    assert.equal(((await authenticate(`Bearer ${token}`, routeOptions(config()), deps)) as { reason: string }).reason, "unknown_kid");
+  });
+
+  it("picks up a rotated key through one refetch, and answers 503 when no key was ever reachable", async () => {
+    assert.equal((await authenticate(`Bearer ${await signAccessToken(key)}`, routeOptions(config()), deps)).ok, true);
+    server.keys = [key.jwk, other.jwk];
+    clock.advance(10);
+    assert.equal((await authenticate(`Bearer ${await signAccessToken(other)}`, routeOptions(config()), deps)).ok, true);
+    assert.equal(server.count(), 2);
+
+    const fresh: AuthenticationDeps = { ...deps, jwks: new JwksCache({ now: clock.now, onError: () => {} }) };
+    server.failWith = 500;
+    assert.deepEqual(await authenticate(`Bearer ${await signAccessToken(key, {}, { kid: "zz" })}`, routeOptions(config()), fresh), {
+      ok: false, status: 503, reason: "keys_unavailable", description: "the token signing keys are unavailable",
+    });
+    assert.deepEqual(await authenticate("Bearer abc", routeOptions(config()), fresh), {
+      ok: false, status: 401, error: "invalid_token", reason: "not_jws", description: "the access token is not a signed JWT",
+    });
+  });
+});

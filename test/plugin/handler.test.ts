@@ -1,0 +1,156 @@
+// The handler against a recording fake of Kong's PDK: which calls it makes, in which order, with
+// which arguments. The same behaviour through the real plugin server is in access.test.ts.
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { JwksCache } from "../../plugin/src/core/jwks-cache.ts";
+import { TokenCache } from "../../plugin/src/core/token-cache.ts";
+import { AccessHandler, type KongPdk } from "../../plugin/src/handler.ts";
+import { JwksServer, TestClock } from "./helpers/jwks-server.ts";
+import { AUDIENCE, generateTestKey, ISSUER, NOW, signAccessToken, type TestKey } from "./helpers/tokens.ts";
+
+type Call = [string, ...unknown[]];
+
+/** Records each PDK call; `fail` makes the named call reject as a StepError would. */
+function fakeKong(headers: Record<string, string | string[]>, options: { method?: string; fail?: string } = {}) {
+  const calls: Call[] = [];
+  const call = (name: string, args: unknown[], result: unknown) => {
+    calls.push([name, ...args]);
+    return options.fail === name ? Promise.reject(new Error(`PDK method ${name} failed`)) : Promise.resolve(result);
+  };
+  const kong: KongPdk = {
+    request: {
+      getHeaders: (...args) => call("kong.request.get_headers", args, headers),
+      getMethod: () => call("kong.request.get_method", [], options.method ?? "GET"),
+    },
+    service: { request: { setHeaders: (h) => call("kong.service.request.set_headers", [h], null) } },
+    response: { exit: (...args) => call("kong.response.exit", args, undefined) },
+  };
+  return { kong, calls };
+}
+
+let key: TestKey;
+let server: JwksServer;
+let clock: TestClock;
+let handler: (config?: Record<string, unknown>) => AccessHandler;
+before(async () => {
+  key = await generateTestKey("ES256", "k1");
+  server = await new JwksServer([key.jwk]).start();
+});
+after(() => server.stop());
+beforeEach(() => {
+  clock = new TestClock(NOW * 1000);
+  const deps = { jwks: new JwksCache({ now: clock.now, onError: () => {} }), tokens: new TokenCache(), now: clock.now };
+  handler = (config = {}) =>
+    new AccessHandler({ issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"], ...config }, deps);
+});
+
+describe("AccessHandler", () => {
+  it("allows a valid token in two PDK calls: read headers, set identity + verdict + strip spoofed spellings", async () => {
+    const token = await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos openid" });
+    const { kong, calls } = fakeKong({
+      authorization: `Bearer ${token}`,
+      "x-oauth2-jwt-nonce": "n0nce",
+      "x-authenticated-userid": "mallory",
+      x_authenticated_userid: "mallory",
+      "x-authenticated_scope": "admin",
+      x_oauth2_jwt_verdict: "forged",
+      host: "localhost",
+    });
+    await handler().access(kong);
+    assert.deepEqual(calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.service.request.set_headers", {
+        x_authenticated_userid: [],
+        "x-authenticated_scope": [],
+        x_oauth2_jwt_verdict: [],
+        "X-Authenticated-Userid": "alice",
+        "X-Authenticated-Client-Id": "canon",
+        "X-Authenticated-Scope": "photos openid",
+        "X-OAuth2-JWT-Verdict": "n0nce",
+        "X-OAuth2-JWT-Nonce": [],
+      }],
+    ]);
+  });
+
+  it("hides credentials, removes an empty scope header instead of sending a blank, and gives no verdict without exactly one nonce", async () => {
+    const token = await signAccessToken(key, { scope: undefined });
+    const { kong, calls } = fakeKong({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": ["a", "b"] });
+    await handler({ hide_credentials: true, scopes_required: [] }).access(kong);
+    assert.deepEqual(calls[1], ["kong.service.request.set_headers", {
+      "X-Authenticated-Userid": "alice",
+      "X-Authenticated-Client-Id": "canon-printing",
+      "X-Authenticated-Scope": [],
+      "X-OAuth2-JWT-Verdict": [],
+      "X-OAuth2-JWT-Nonce": [],
+      Authorization: [],
+    }]);
+  });
+
+  it("refuses in two PDK calls: read headers, exit with the RFC 6750 challenge", async () => {
+    const { kong, calls } = fakeKong({ "x-oauth2-jwt-nonce": "n" });
+    await handler({ realm: "photos" }).access(kong);
+    assert.deepEqual(calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.response.exit", 401, '{"error_description":"a bearer token is required"}',
+        { "WWW-Authenticate": 'Bearer realm="photos"', "Content-Type": "application/json" }],
+    ]);
+    const forbidden = fakeKong({ authorization: `Bearer ${await signAccessToken(key, { scope: "openid" })}` });
+    await handler({ scopes_required: ["photos", "print"] }).access(forbidden.kong);
+    assert.deepEqual(forbidden.calls[1], ["kong.response.exit", 403,
+      '{"error":"insufficient_scope","error_description":"the token lacks a scope this resource requires","scope":"photos print"}',
+      { "WWW-Authenticate": 'Bearer realm="api", error="insufficient_scope", error_description="the token lacks a scope this resource requires", scope="photos print"', "Content-Type": "application/json" }]);
+  });
+
+  it("lets a CORS preflight through without a token only when run_on_preflight is false, reading the method only then", async () => {
+    const preflight = { "access-control-request-method": "GET", origin: "http://canon", "x-oauth2-jwt-nonce": "n1", x_authenticated_userid: "m" };
+    const skipped = fakeKong(preflight, { method: "OPTIONS" });
+    await handler({ run_on_preflight: false }).access(skipped.kong);
+    assert.deepEqual(skipped.calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.request.get_method"],
+      ["kong.service.request.set_headers", {
+        x_authenticated_userid: [], "X-Authenticated-Userid": [], "X-Authenticated-Client-Id": [], "X-Authenticated-Scope": [],
+        "X-OAuth2-JWT-Verdict": "n1", "X-OAuth2-JWT-Nonce": [],
+      }],
+    ]);
+    const getWithHeader = fakeKong(preflight, { method: "GET" });
+    await handler({ run_on_preflight: false }).access(getWithHeader.kong);
+    assert.deepEqual(getWithHeader.calls.map((c) => c[0]), ["kong.request.get_headers", "kong.request.get_method", "kong.response.exit"]);
+    const checked = fakeKong(preflight, { method: "OPTIONS" });
+    await handler().access(checked.kong);
+    assert.deepEqual(checked.calls.map((c) => c[0]), ["kong.request.get_headers", "kong.response.exit"]);
+  });
+
+  it("answers 500, never a pass, when a PDK call fails or the configuration is unusable", async () => {
+    const internal = ["kong.response.exit", 500, '{"message":"An unexpected error occurred"}', { "Content-Type": "application/json" }];
+    const token = await signAccessToken(key);
+    const errors: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => errors.push(args);
+    try {
+      for (const fail of ["kong.request.get_headers", "kong.service.request.set_headers"]) {
+        const { kong, calls } = fakeKong({ authorization: `Bearer ${token}` }, { fail });
+        await handler().access(kong);
+        assert.deepEqual(calls.at(-1), internal, fail);
+      }
+      const { kong, calls } = fakeKong({ authorization: `Bearer ${token}` });
+      await handler({ audience: [] }).access(kong);
+      assert.deepEqual(calls, [internal]);
+      assert.equal(errors.length, 3);
+    } finally {
+      console.error = original;
+    }
+  });
+
+  it("answers 503 with Retry-After when the keys were never reachable", async () => {
+    server.failWith = 503;
+    try {
+      const { kong, calls } = fakeKong({ authorization: `Bearer ${await signAccessToken(key)}` });
+      await handler().access(kong);
+      assert.deepEqual(calls[1], ["kong.response.exit", 503, '{"message":"the token signing keys are unavailable"}',
+        { "Retry-After": "5", "Content-Type": "application/json" }]);
+    } finally {
+      server.failWith = undefined;
+    }
+  });
+});

@@ -1,0 +1,75 @@
+// A key server on 127.0.0.1:0 for the cache and plugin tests: serves RFC 8414 metadata and a JWK
+// Set whose keys the test changes at will, counts requests per path, and can be stopped and
+// started again on the same port.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { JWK } from "jose";
+
+export class JwksServer {
+  keys: JWK[];
+  /** Requests per path, e.g. hits.get("/jwks.json"). */
+  readonly hits = new Map<string, number>();
+  /** When set, every request gets this status instead. */
+  failWith: number | undefined;
+  /** When set, the metadata names this issuer instead of the server's own. */
+  metadataIssuer: string | undefined;
+  private server: Server | undefined;
+  private port = 0;
+
+  constructor(keys: JWK[]) {
+    this.keys = keys;
+  }
+
+  get origin(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  get jwksUri(): string {
+    return `${this.origin}/jwks.json`;
+  }
+  count(path = "/jwks.json"): number {
+    return this.hits.get(path) ?? 0;
+  }
+
+  async start(): Promise<this> {
+    const server = createServer((request, response) => this.handle(request, response));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.port, "127.0.0.1", () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    const path = request.url ?? "/";
+    this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
+    const send = (status: number, body: unknown) => {
+      response.writeHead(status, { "content-type": "application/json", connection: "close" });
+      response.end(JSON.stringify(body));
+    };
+    if (this.failWith !== undefined) return send(this.failWith, { error: "unavailable" });
+    if (path === "/jwks.json") return send(200, { keys: this.keys });
+    if (path === "/.well-known/oauth-authorization-server") {
+      return send(200, { issuer: this.metadataIssuer ?? this.origin, jwks_uri: this.jwksUri, token_endpoint: `${this.origin}/token` });
+    }
+    send(404, { error: "not_found" });
+  }
+}
+
+/** A settable clock (milliseconds). */
+export class TestClock {
+  constructor(public ms: number) {}
+  readonly now = (): number => this.ms;
+  advance(seconds: number): void {
+    this.ms += seconds * 1000;
+  }
+}

@@ -20,9 +20,14 @@ export interface ConsentViewModel {
   readonly formActionOrigins?: readonly string[];
 }
 
-/** "photos" → "photos"; "photos contacts" → "photos and contacts"; the words of the new scopes. */
+/**
+ * The heading's noun phrase from the scopes being asked: "photos" → "photos", "photos:write"
+ * → "photos", "photos profile" → "photos and profile" (the resource part of each name).
+ */
 function scopeNouns(scopes: readonly ConsentScope[]): string {
-  const words = scopes.map((s) => s.name.replace(/[_:.\-/]+/g, " ").trim()).filter((w) => w.length > 0);
+  const words = [
+    ...new Set(scopes.map((s) => (s.name.split(/[:./]/)[0] ?? "").replace(/[_-]+/g, " ").trim()).filter((w) => w.length > 0)),
+  ];
   if (words.length === 0) return "account";
   if (words.length === 1) return words[0] ?? "account";
   return `${words.slice(0, -1).join(", ")} and ${words[words.length - 1] ?? ""}`;

@@ -31,10 +31,16 @@ function print(options: CommonOptions, json: unknown, text: string): void {
 }
 
 function withStorage<T>(options: CommonOptions, fn: (storage: Storage) => T | Promise<T>): Promise<T> {
-  const storage = openSqliteStorage(options.db);
+  const storage = openSqliteStorage(checkDb(options.db));
   return Promise.resolve()
     .then(() => fn(storage))
     .finally(() => storage.close());
+}
+
+/** An empty path would make SQLite open a private temporary database and silently lose every write. */
+function checkDb(path: string): string {
+  if (path.trim() === "") throw new UsageError("--db must name a file");
+  return path;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -165,7 +171,7 @@ export function buildProgram(): Command {
           throw new UsageError((error as Error).message);
         }
         const running = await startServer({
-          db: options.db,
+          db: checkDb(options.db),
           port: options.port,
           host: options.host,
           ...(options.issuer === undefined ? {} : { issuer: options.issuer }),

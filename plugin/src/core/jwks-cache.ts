@@ -51,6 +51,14 @@ interface Entry {
 /** Keys are refreshed once this share of their lifetime has passed, so requests never wait for it. */
 const REFRESH_AHEAD = 0.8;
 
+/** An error's message, with the cause node's fetch hides behind "fetch failed" (e.g. ECONNREFUSED). */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause;
+  const detail = cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : undefined;
+  return detail === undefined ? error.message : `${error.message} (${detail})`;
+}
+
 /** RFC 8414 §3: the well-known suffix goes between the host and the issuer's path. */
 export function metadataUrl(issuer: string): string {
   const url = new URL(issuer);
@@ -169,7 +177,7 @@ export class JwksCache {
         },
         (error: unknown) => {
           // Keep the last good keys (requirements item 25).
-          entry.lastError = error instanceof Error ? error.message : String(error);
+          entry.lastError = describeError(error);
           this.onError(entry.lastError);
         },
       )
@@ -197,11 +205,16 @@ export class JwksCache {
   }
 
   private async getJson(url: string): Promise<Record<string, unknown>> {
-    const response = await this.fetchFunction(url, {
-      headers: { accept: "application/json" },
-      signal: AbortSignal.timeout(this.timeoutMs),
-      redirect: "error",
-    });
+    let response: Response;
+    try {
+      response = await this.fetchFunction(url, {
+        headers: { accept: "application/json" },
+        signal: AbortSignal.timeout(this.timeoutMs),
+        redirect: "error",
+      });
+    } catch (error) {
+      throw new Error(`${url}: ${describeError(error)}`);
+    }
     if (response.status !== 200) {
       await response.body?.cancel();
       throw new Error(`${url}: HTTP ${response.status}`);

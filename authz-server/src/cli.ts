@@ -142,6 +142,11 @@ export function buildProgram(): Command {
         .default(defaults.authorizationCodeTtl)
         .argParser(positiveInteger("--code-ttl")),
     )
+    .addOption(
+      new Option("--alg <alg>", "algorithm of the key generated on first start (later: keys rotate --alg)")
+        .choices(signingAlgorithms)
+        .default(defaults.signingAlgorithm),
+    )
     .addOption(new Option("--log-level <level>", "pino log level").default(defaults.logLevel))
     .action(
       async (options: CommonOptions & {
@@ -151,6 +156,7 @@ export function buildProgram(): Command {
         defaultAudience?: string;
         accessTokenTtl: number;
         codeTtl: number;
+        alg: string;
         logLevel: string;
       }) => {
         if (options.issuer !== undefined) {
@@ -177,6 +183,7 @@ export function buildProgram(): Command {
           ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
           ...(options.defaultAudience === undefined ? {} : { defaultAudience: options.defaultAudience }),
           lifetimes,
+          signingAlgorithm: parseSigningAlgorithm(options.alg, "--alg"),
           logLevel: options.json ? "silent" : options.logLevel,
         });
         if (options.json) print(options, { url: running.url, issuer: running.issuer }, "");

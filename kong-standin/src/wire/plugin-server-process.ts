@@ -59,6 +59,8 @@ export interface RpcCounters {
   byMethod: Record<string, number>;
   /** RPCs answered with an error or not answered. */
   failed: number;
+  /** RPCs per pooled connection (a live view of the pool's counts). */
+  byConnection: readonly number[];
 }
 
 /** Spawns the plugin server, queries its plugins and waits until its socket accepts connections. */
@@ -79,7 +81,7 @@ export class PluginServerProcess implements RpcTransport {
   readonly pluginsDirectory: string;
   readonly prefix: string;
   readonly socketPath: string;
-  readonly counters: RpcCounters = { total: 0, byMethod: {}, failed: 0 };
+  readonly counters: RpcCounters;
   /** The query command's dump: one entry per plugin (Kong's `dump.Plugins or dump`). */
   plugins: PluginInfo[] = [];
 
@@ -97,6 +99,7 @@ export class PluginServerProcess implements RpcTransport {
     this.prefix = options.prefix ?? fs.mkdtempSync(path.join(os.tmpdir(), "kong-prefix-"));
     this.socketPath = path.join(this.prefix, options.sockName ?? "oauth2_jwt.sock");
     this.pool = new ConnectionPool(this.socketPath, options.connections ?? 4, options.rpcTimeoutMs ?? 5000);
+    this.counters = { total: 0, byMethod: {}, failed: 0, byConnection: this.pool.callsPerConnection };
   }
 
   /** The running server's process id. */

@@ -15,7 +15,11 @@ export class ConnectionPool {
     if (!Number.isInteger(size) || size < 1) throw new TypeError("connections must be a positive integer");
     this.connections = Array.from({ length: size }, () => new RpcConnection(socketPath, timeoutMs));
     this.idle = this.connections.map(() => true);
+    this.callsPerConnection = this.connections.map(() => 0);
   }
+
+  /** RPCs sent on each connection, by position in the pool. */
+  readonly callsPerConnection: number[];
 
   get size(): number {
     return this.connections.length;
@@ -24,6 +28,8 @@ export class ConnectionPool {
   /** Runs one RPC on a free connection, waiting for one if all are busy. */
   async call(method: string, args: unknown[]): Promise<unknown> {
     const connection = await this.acquire();
+    const index = this.connections.indexOf(connection);
+    this.callsPerConnection[index] = (this.callsPerConnection[index] ?? 0) + 1;
     try {
       return await connection.call(method, args);
     } finally {

@@ -46,7 +46,7 @@ const USAGE = `Usage: oauth2-jwt-pluginserver [options]
   -d, --plugins-directory <dir>  plugins to serve (default: this package's dist/plugins)
       --dump-all-plugins         print every plugin's info as JSON on stdout and exit
       --dump-plugin-info <name>  print one plugin's info as MessagePack on stdout and exit
-  -v, --verbose                  more logging (-v info, -vv debug); logs go to stderr
+  -v, --verbose                  debug logging (per RPC); logs always go to stderr
       --version                  print the version and exit
       --instance-idle-ttl <s>    drop instances unused for this long, 0 = never (default 3600)
       --event-idle-ttl <s>       drop events Kong abandoned after this long (default 60)
@@ -95,9 +95,10 @@ async function main(): Promise<void> {
     return;
   }
 
-  // Quiet by default like kong-js-pluginserver's "info": Kong logs every line we write at INFO.
+  // kong-js-pluginserver's levels: "info" by default, "debug" from -v on. Kong logs every line
+  // we write at INFO, so nothing is logged per request below debug.
   const verbosity = flags.verbose?.length ?? 0;
-  const level: LogLevel = verbosity >= 2 ? "debug" : "info";
+  const level: LogLevel = verbosity >= 1 ? "debug" : "info";
   const logger: Logger = createLogger(level);
   const pluginsDirectory = path.resolve(flags["plugins-directory"]);
   if (!fs.existsSync(pluginsDirectory)) fail(`plugins directory ${pluginsDirectory} does not exist`);
@@ -165,10 +166,14 @@ function enableDiagnostics(server: PluginServer): void {
       Pid: process.pid,
       GcForced: gc !== undefined,
       Rss: memory.rss,
+      HeapTotal: memory.heapTotal,
       HeapUsed: memory.heapUsed,
       External: memory.external,
+      ArrayBuffers: memory.arrayBuffers,
       Events: server.stats.events,
       Instances: server.stats.instances,
+      // Whether TypeScript (kong-pdk's ts-node hook) was loaded into this process.
+      TypeScriptLoaded: Object.keys(require.cache).some((file) => /[\\/]node_modules[\\/]typescript[\\/]/.test(file)),
     };
   });
 }

@@ -17,6 +17,11 @@ const MSG_RET = "ret";
 // replies, so the event can have no further Step (kong-pdk pdk.js NON_RETURN_METHODS).
 const NON_RETURNING_METHODS = new Set(["kong.response.exit", "kong.response.error"]);
 
+/** Travels through the event pipe in place of the next PDK call when the phase threw. */
+class PhaseFailure {
+  constructor(readonly message: string) {}
+}
+
 /** An RPC failure sent back to Kong as the error string of the response. */
 export class RpcError extends Error {
   override readonly name = "RpcError";
@@ -221,8 +226,13 @@ export class PluginServer {
     try {
       await entry.instance.executePhase(phase, new KongPdk(pluginSide).kong);
     } catch (error) {
-      // Kong proxies the request after this (fail-open); the deployment's guard must refuse it.
-      this.logger.warn(`unhandled exception in ${entry.pluginName}.${phase}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      this.logger.warn(`unhandled exception in ${entry.pluginName}.${phase}: ${detail}`);
+      // kong-pdk answers "ret" here, so Kong sees a plugin that simply allowed the request.
+      // We answer an RPC error instead: Kong still proxies (it fails open on any error), but it
+      // logs the failure at error level, and the deployment's guard refuses the request.
+      pluginSide.put(new PhaseFailure(`unhandled exception in ${entry.pluginName}.${phase}: ${error instanceof Error ? error.message : String(error)}`));
+      return;
     }
     pluginSide.put(MSG_RET);
   }
@@ -237,6 +247,10 @@ export class PluginServer {
   }
 
   private reply(eventId: number, data: unknown): { Data: unknown; EventId: number } {
+    if (data instanceof PhaseFailure) {
+      this.events.delete(eventId);
+      throw new RpcError(data.message);
+    }
     if (data === MSG_RET || (isRecord(data) && typeof data.Method === "string" && NON_RETURNING_METHODS.has(data.Method))) {
       this.events.delete(eventId);
     } else {

@@ -1,0 +1,232 @@
+// The oauth2-jwt-pluginserver process as Kong runs it: connection isolation, events across
+// connections, cleanup, restart after SIGKILL, instance and event expiry, handler errors.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { encode } from "@msgpack/msgpack";
+import { RpcRemoteError, spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
+import { connectRaw, fixture, pause, within } from "./helpers.js";
+
+interface Diagnostics {
+  Pid: number;
+  Events: number;
+  Instances: number;
+  TypeScriptLoaded: boolean;
+}
+
+const diagnostics = async (server: PluginServerProcess): Promise<Diagnostics> => (await server.rpc("plugin.Diagnostics", [])) as Diagnostics;
+
+const request = (nonce: string, authorization?: string) => ({
+  method: "GET",
+  path: "/flickr/photos",
+  headers: { "x-oauth2-jwt-nonce": nonce, ...(authorization === undefined ? {} : { authorization }) },
+});
+
+describe("plugin server process", () => {
+  let server: PluginServerProcess;
+
+  before(async () => {
+    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: ["--diagnostics"] });
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  it("closes only the connection that sends bytes that are not MessagePack", async () => {
+    const pid = server.pid;
+    const instance = await server.startInstance("trivial");
+    const bystander = await connectRaw(server.socketPath);
+    const offender = await connectRaw(server.socketPath);
+    await offender.write(Buffer.of(0xc1, 0x00));
+    await within(offender.closed, 5000, "the server kept the malformed connection open");
+
+    await bystander.write(encode([0, 1, "plugin.GetPluginInfo", ["trivial"]]));
+    const [reply] = await bystander.replies(1);
+    assert.deepEqual(reply, [1, 1, null, { Name: "trivial", Version: "0.1.0", Phases: ["access"], Priority: 1450, Schema: { name: "trivial", fields: [{ config: { type: "record", fields: [] } }] } }]);
+    bystander.close();
+    const result = await instance.access(request("n-1", "Bearer t"));
+    assert.equal(result.outcome, "proceed");
+    assert.equal(server.pid, pid);
+  });
+
+  it("closes a connection that sends MessagePack which is not a msgpack-RPC request", async () => {
+    for (const message of ["hello", [0, 1, "plugin.GetStatus"], [1, 1, null, null], { method: "x" }]) {
+      const client = await connectRaw(server.socketPath);
+      await client.write(encode(message));
+      await within(client.closed, 5000, `kept the connection open after ${JSON.stringify(message)}`);
+    }
+    assert.equal((await diagnostics(server)).Pid, server.pid);
+  });
+
+  it("answers unknown methods and namespaces with an error, keeping the connection", async () => {
+    const client = await connectRaw(server.socketPath);
+    await client.write(encode([0, 1, "plugin.constructor", []]));
+    await client.write(encode([0, 2, "plugin.sweep", []]));
+    await client.write(encode([0, 3, "kong.GetStatus", []]));
+    await client.write(encode([0, 4, "plugin.InstanceStatus", [999]]));
+    assert.deepEqual(await client.replies(4), [
+      [1, 1, "method plugin.constructor not implemented", null],
+      [1, 2, "method plugin.sweep not implemented", null],
+      [1, 3, "RPC for kong is not supported", null],
+      [1, 4, "no plugin instance #999", null],
+    ]);
+    client.close();
+  });
+
+  it("answers an unknown instance id with the wording Kong recovers from", async () => {
+    await assert.rejects(server.rpc("plugin.HandleEvent", [{ InstanceId: 4242, EventName: "access" }]), (error: unknown) => {
+      assert.ok(error instanceof RpcRemoteError);
+      assert.equal(error.remoteMessage, "no plugin instance #4242");
+      return true;
+    });
+  });
+
+  it("finds an event by id when its Steps arrive on other connections than its HandleEvent", async () => {
+    const instance = await server.startInstance("trivial");
+    const a = await connectRaw(server.socketPath);
+    const b = await connectRaw(server.socketPath);
+    const c = await connectRaw(server.socketPath);
+    await a.write(encode([0, 1, "plugin.HandleEvent", [{ InstanceId: instance.id, EventName: "access" }]]));
+    const [[, , , started]] = (await a.replies(1)) as [[number, number, null, { EventId: number; Data: unknown }]];
+    assert.deepEqual(started.Data, { Method: "kong.request.get_headers", Args: [1000] });
+    await b.write(encode([0, 7, "plugin.StepMultiMap", [{ EventId: started.EventId, Data: { authorization: ["Bearer t"], "x-oauth2-jwt-nonce": ["n-x"] } }]]));
+    const [[, , , set]] = (await b.replies(1)) as [[number, number, null, { EventId: number; Data: { Method: string; Args: unknown[] } }]];
+    assert.equal(set.EventId, started.EventId);
+    assert.equal(set.Data.Method, "kong.service.request.set_headers");
+    assert.deepEqual(set.Data.Args, [
+      {
+        "x-oauth2-jwt-nonce": [],
+        "X-Authenticated-Userid": "trivial-user",
+        "X-Authenticated-Client-Id": "trivial-client",
+        "X-Authenticated-Scope": "photos",
+        "x-oauth2-jwt-verdict": "n-x",
+      },
+    ]);
+    await c.write(encode([0, 9, "plugin.Step", [{ EventId: started.EventId }]]));
+    assert.deepEqual(await c.replies(1), [[1, 9, null, { Data: "ret", EventId: started.EventId }]]);
+    // Finished: the event is gone.
+    await a.write(encode([0, 2, "plugin.Step", [{ EventId: started.EventId }]]));
+    assert.deepEqual(await a.replies(1), [[1, 2, `event id ${started.EventId} not found`, null]]);
+    for (const client of [a, b, c]) client.close();
+  });
+
+  it("forgets every event once its request is over, allowed or refused", async () => {
+    const instance = await server.startInstance("trivial");
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, index) => instance.access(request(`n-${index}`, index % 2 === 0 ? "Bearer t" : undefined))),
+    );
+    results.forEach((result, index) => {
+      if (index % 2 === 0) {
+        assert.equal(result.outcome, "proceed");
+        assert.equal(result.roundTrips, 3);
+        assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders["x-oauth2-jwt-verdict"], [`n-${index}`]);
+      } else {
+        assert.equal(result.outcome, "exit");
+        assert.equal(result.roundTrips, 2);
+      }
+    });
+    assert.equal((await diagnostics(server)).Events, 0);
+  });
+
+  it("does not load TypeScript (kong-pdk's ts-node hook is neutralised)", async () => {
+    assert.equal((await diagnostics(server)).TypeScriptLoaded, false);
+  });
+});
+
+describe("plugin server restart after SIGKILL", () => {
+  it("removes the stale socket and listens again at once; the harness restarts the instance", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject") });
+    try {
+      const instance = await server.startInstance("reject-401");
+      assert.equal((await instance.access(request("n"))).outcome, "exit");
+      const firstPid = server.pid;
+      await server.kill("SIGKILL");
+      assert.ok(fs.existsSync(server.socketPath), "a SIGKILLed server leaves its socket file");
+      const killed = await instance.access(request("n"));
+      assert.equal(killed.outcome, "failed-open");
+      assert.match(killed.outcome === "failed-open" ? killed.error : "", /^plugin\.HandleEvent: cannot connect to .*ECONNREFUSED/);
+
+      const started = Date.now();
+      await server.start();
+      const listeningAfter = Date.now() - started;
+      assert.notEqual(server.pid, firstPid);
+      const recovered = await instance.access(request("n"));
+      assert.equal(recovered.outcome, "exit");
+      assert.equal(recovered.outcome === "exit" && recovered.status, 401);
+      // HandleEvent ("no plugin instance #0"), StartInstance, HandleEvent, StepMultiMap.
+      assert.equal(recovered.roundTrips, 4);
+      console.log(`# listening again ${listeningAfter} ms after spawn (process start included)`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("removes its socket on SIGTERM", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject") });
+    try {
+      await server.kill("SIGTERM");
+      assert.equal(fs.existsSync(server.socketPath), false);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("plugin server expiry", () => {
+  it("drops instances idle longer than --instance-idle-ttl; Kong's retry starts them again", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: ["--diagnostics", "--instance-idle-ttl", "0.2"] });
+    try {
+      const instance = await server.startInstance("reject-401");
+      const firstId = instance.id;
+      assert.equal((await diagnostics(server)).Instances, 1);
+      await pause(700);
+      assert.equal((await diagnostics(server)).Instances, 0);
+      const result = await instance.access(request("n"));
+      assert.equal(result.outcome, "exit");
+      assert.equal(result.roundTrips, 4);
+      assert.notEqual(instance.id, firstId);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("drops events Kong abandoned after --event-idle-ttl", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: ["--diagnostics", "--event-idle-ttl", "0.2"] });
+    try {
+      const instance = await server.startInstance("reject-401");
+      const started = (await server.rpc("plugin.HandleEvent", [{ InstanceId: instance.id, EventName: "access" }])) as { EventId: number };
+      assert.equal((await diagnostics(server)).Events, 1);
+      await pause(700);
+      assert.equal((await diagnostics(server)).Events, 0);
+      await assert.rejects(server.rpc("plugin.StepMultiMap", [{ EventId: started.EventId, Data: {} }]), {
+        name: "RpcRemoteError",
+        remoteMessage: `event id ${started.EventId} not found`,
+      });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("plugin server and a throwing handler", () => {
+  it("answers an RPC error (Kong logs it and fails open) and forgets the event", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("throws"), args: ["--diagnostics"] });
+    try {
+      const instance = await server.startInstance("throws");
+      const result = await instance.access(request("n", "Bearer t"));
+      assert.deepEqual(result, {
+        outcome: "failed-open",
+        error: "plugin.StepMultiMap: unhandled exception in throws.access: fixture failure",
+        upstreamHeaders: { "x-oauth2-jwt-nonce": ["n"], authorization: ["Bearer t"] },
+        roundTrips: 2,
+        ctxShared: {},
+        logs: [],
+      });
+      assert.equal((await diagnostics(server)).Events, 0);
+      assert.ok(server.logs().some((line) => line.includes("[warn] unhandled exception in throws.access: Error: fixture failure")));
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -30,6 +30,8 @@ export interface GatewayOptions {
   upstreamTimeoutMs?: number;
   /** One line per failed-open plugin call (Kong logs these at error level). */
   onPluginError?: (route: string, error: string) => void;
+  /** An error of the stand-in itself (answered with 500, never proxied). */
+  onError?: (error: Error) => void;
 }
 
 export interface RunningGateway {
@@ -173,7 +175,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       // A bug in the stand-in itself must never proxy: answer 500.
-      options.onPluginError?.("(gateway)", (err as Error).message);
+      options.onError?.(err as Error);
       if (!res.headersSent) sendJson(res, 500, { message: "An unexpected error occurred" }, {});
       else res.destroy();
     });

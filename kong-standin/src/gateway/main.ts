@@ -40,7 +40,8 @@ try {
     port: Number(values.port),
     host: values.host,
     hostTable: table,
-    onPluginError: (route, error) => console.error(`[kong-standin] route ${route}: plugin failed, the guard decides: ${error}`),
+    onPluginError: (route, error) => console.error(`[kong-standin] route ${route}: plugin call failed (Kong would proxy; the guard refuses): ${error}`),
+    onError: (error) => console.error(`[kong-standin] internal error: ${error.stack ?? error.message}`),
   });
 } catch (err) {
   console.error(`kong-standin: ${(err as Error).message}`);

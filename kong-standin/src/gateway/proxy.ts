@@ -38,13 +38,16 @@ export function proxy(req: IncomingMessage, res: ServerResponse, headers: Header
   out["x-forwarded-port"] = [String(req.socket.localPort ?? "")];
   out["x-forwarded-path"] = [(req.url ?? "/").split("?")[0] ?? "/"];
 
+  // Node takes repeated headers as arrays, but a single Host as a string.
+  const outgoing: Record<string, string | string[]> = {};
+  for (const [name, values] of Object.entries(out)) outgoing[name] = name === "host" || values.length === 1 ? (values[0] ?? "") : values;
   const upstreamReq = httpRequest(
     {
       host: upstream.hostname,
       port: upstream.port === "" ? 80 : Number(upstream.port),
       method: req.method,
       path: target.pathAndQuery,
-      headers: out,
+      headers: outgoing,
       timeout: target.timeoutMs,
     },
     (upstreamRes) => {

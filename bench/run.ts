@@ -10,9 +10,11 @@ import { describeMachine, renderReport, type Report, type SectionResult } from "
 import type { BenchOptions } from "./lib/options.js";
 import { benchVerification } from "./sections/verification.js";
 import { benchSidecar } from "./sections/sidecar.js";
+import { benchPluginServer } from "./sections/plugin-server.js";
 
 const SECTIONS: Record<string, (options: BenchOptions) => Promise<SectionResult>> = {
   verification: benchVerification,
+  "plugin-server": benchPluginServer,
   sidecar: benchSidecar,
 };
 

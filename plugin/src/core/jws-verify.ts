@@ -84,7 +84,8 @@ export function verifySignature(alg: Algorithm, key: KeyObject, signingInput: st
         signature,
       );
     }
-    return verify(parameters.digest, Buffer.from(signingInput, "latin1"), { key, padding: constants.RSA_PKCS1_PADDING }, signature);
+    // RSASSA-PKCS1-v1_5 is node's default for an RSA key; the bare KeyObject skips option parsing.
+    return verify(parameters.digest, Buffer.from(signingInput, "latin1"), key, signature);
   } catch {
     return false;
   }

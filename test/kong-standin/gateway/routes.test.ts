@@ -159,7 +159,8 @@ describe("kong.yml through the stand-in gateway", () => {
     assert.equal((await send(stack.gateway.url, "GET", "/flickr/photos", { authorization: `Bearer ${token}` })).status, 200);
     await stack.plugins.kill("SIGKILL");
     const before = stack.upstream.requests.length;
-    for (const headers of [{ authorization: `Bearer ${token}` }, { authorization: `Bearer ${token}`, "X-OAuth2-JWT-Verdict": "guess" }, {}]) {
+    const attempts: Record<string, string>[] = [{ authorization: `Bearer ${token}` }, { authorization: `Bearer ${token}`, "X-OAuth2-JWT-Verdict": "guess" }, {}];
+    for (const headers of attempts) {
       const answer = await send(stack.gateway.url, "GET", "/flickr/photos", headers);
       assert.deepEqual(
         { status: answer.status, headers: pick(answer.headers, ["retry-after", "content-type"]), body: answer.body },

@@ -1,0 +1,90 @@
+// The plugin, in the real plugin server, validating tokens the real sidecar issues: client
+// credentials from authz-server's /token, keys discovered through its RFC 8414 metadata.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { digest, generateId, generateSecret } from "../../authz-server/src/secrets.ts";
+import { startServer, type RunningServer } from "../../authz-server/src/server.ts";
+import { spawnPluginServer, type PluginServerProcess } from "../../kong-standin/src/wire/index.ts";
+
+const PHOTOS_API = "http://localhost:8000/flickr";
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+let sidecar: RunningServer;
+let plugins: PluginServerProcess;
+let directory: string;
+const clientId = generateId();
+const secret = generateSecret();
+
+before(async () => {
+  directory = mkdtempSync(join(tmpdir(), "plugin-sidecar-"));
+  const port = await freePort();
+  sidecar = await startServer({
+    port, host: "127.0.0.1", issuer: `http://127.0.0.1:${port}`, db: join(directory, "authz.db"), logger: pino({ level: "silent" }),
+  });
+  const storage = sidecar.services.storage;
+  storage.scopes.create({ name: "photos", description: "View your photos", resource: PHOTOS_API });
+  storage.clients.create({
+    clientId, name: "Printer robot", secretDigest: digest(secret), redirectUris: [], grantTypes: ["client_credentials"],
+    scopes: ["photos"], tokenEndpointAuthMethod: "client_secret_basic", createdAt: Date.now(),
+  });
+  plugins = await spawnPluginServer();
+});
+after(async () => {
+  await plugins?.close();
+  await sidecar?.close();
+  rmSync(directory, { recursive: true, force: true });
+});
+
+async function clientCredentialsToken(): Promise<string> {
+  const response = await fetch(`${sidecar.issuer}/token`, {
+    method: "POST",
+    headers: {
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64")}`,
+      "content-type": "application/x-www-form-urlencoded",
+    },
+    body: new URLSearchParams({ grant_type: "client_credentials", scope: "photos", resource: PHOTOS_API }),
+  });
+  const body = (await response.json()) as { access_token?: string };
+  assert.equal(response.status, 200, JSON.stringify(body));
+  assert.equal(typeof body.access_token, "string");
+  return body.access_token!;
+}
+
+describe("oauth2-jwt against the real sidecar", () => {
+  it("accepts the sidecar's access token, with keys discovered from its metadata", async () => {
+    const instance = await plugins.startInstance("oauth2-jwt", { issuer: sidecar.issuer, audience: [PHOTOS_API], scopes_required: ["photos"] });
+    const token = await clientCredentialsToken();
+    const result = await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": "n" } });
+    assert.equal(result.outcome, "proceed", JSON.stringify(result));
+    assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders, {
+      authorization: [`Bearer ${token}`],
+      "x-authenticated-userid": [clientId], // RFC 9068 §2.2: a client-credentials token's sub is the client
+      "x-authenticated-client-id": [clientId],
+      "x-authenticated-scope": ["photos"],
+      "x-oauth2-jwt-verdict": ["n"],
+    });
+    assert.equal(result.roundTrips, 3);
+  });
+
+  it("refuses the same token on a route for another API, and one that needs another scope", async () => {
+    const token = await clientCredentialsToken();
+    const other = await plugins.startInstance("oauth2-jwt", { issuer: sidecar.issuer, audience: ["http://localhost:8000/other"] });
+    const wrongAudience = await other.access({ method: "GET", path: "/other", headers: { authorization: `Bearer ${token}` } });
+    assert.equal(wrongAudience.outcome === "exit" && wrongAudience.status, 401);
+    const write = await plugins.startInstance("oauth2-jwt", { issuer: sidecar.issuer, audience: [PHOTOS_API], scopes_required: ["photos:write"] });
+    const noScope = await write.access({ method: "POST", path: "/flickr/photos", headers: { authorization: `Bearer ${token}` } });
+    assert.equal(noScope.outcome === "exit" && noScope.status, 403);
+  });
+});

@@ -1,0 +1,128 @@
+// Kong's answers to PDK calls for one request (the harness's RequestContext), without a server.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { RequestContext } from "../../../kong-standin/src/wire/pdk.js";
+
+const request = () =>
+  new RequestContext({
+    method: "get",
+    path: "/flickr/photos?size=large&size=small",
+    headers: {
+      Authorization: "Bearer t",
+      "X-Authenticated-Userid": "mallory",
+      X_Authenticated_Userid: "mallory2",
+      Accept: ["application/json", "text/html"],
+    },
+    ctxShared: { oauth2_jwt_nonce: "n-1" },
+  });
+
+describe("Kong stand-in PDK answers", () => {
+  it("kong.request.get_headers: lower-case names, every value an array (StepMultiMap), at most `max` lines", () => {
+    const context = request();
+    assert.deepEqual(context.answer("kong.request.get_headers", [1000]), {
+      kind: "step",
+      stepMethod: "plugin.StepMultiMap",
+      data: {
+        authorization: ["Bearer t"],
+        "x-authenticated-userid": ["mallory"],
+        x_authenticated_userid: ["mallory2"],
+        accept: ["application/json", "text/html"],
+      },
+    });
+    assert.deepEqual(context.answer("kong.request.get_headers", [2]), {
+      kind: "step",
+      stepMethod: "plugin.StepMultiMap",
+      data: { authorization: ["Bearer t"], "x-authenticated-userid": ["mallory"] },
+    });
+    assert.deepEqual(context.answer("kong.request.get_headers", [1001]), { kind: "lua-error", message: "kong.request.get_headers: max_headers must be <= 1000" });
+  });
+
+  it("kong.request.get_header: case-insensitive, `-` and `_` alike, lines joined; nil when absent", () => {
+    const context = request();
+    assert.deepEqual(context.answer("kong.request.get_header", ["x-authenticated-userid"]), { kind: "step", stepMethod: "plugin.Step", data: "mallory, mallory2" });
+    assert.deepEqual(context.answer("kong.request.get_header", ["ACCEPT"]), { kind: "step", stepMethod: "plugin.Step", data: "application/json, text/html" });
+    assert.deepEqual(context.answer("kong.request.get_header", ["x-absent"]), { kind: "step", stepMethod: "plugin.Step", data: undefined });
+  });
+
+  it("method, path and query", () => {
+    const context = request();
+    assert.deepEqual(context.answer("kong.request.get_method", []), { kind: "step", stepMethod: "plugin.Step", data: "GET" });
+    assert.deepEqual(context.answer("kong.request.get_path", []), { kind: "step", stepMethod: "plugin.Step", data: "/flickr/photos" });
+    assert.deepEqual(context.answer("kong.request.get_raw_query", []), { kind: "step", stepMethod: "plugin.Step", data: "size=large&size=small" });
+    assert.deepEqual(context.answer("kong.request.get_query", []), { kind: "step", stepMethod: "plugin.StepMultiMap", data: { size: ["large", "small"] } });
+  });
+
+  it("kong.service.request.set_headers: [] removes, \"\" becomes a space, names replace case-insensitively but `_` stays distinct", () => {
+    const context = request();
+    const answer = context.answer("kong.service.request.set_headers", [
+      { "x-authenticated-userid": [], "X-Authenticated-Scope": "photos", "X-Empty": "", "X-Multi": ["a", ""], AUTHORIZATION: "Bearer replaced" },
+    ]);
+    assert.deepEqual(answer, { kind: "step", stepMethod: "plugin.Step", data: undefined });
+    assert.deepEqual(context.upstreamHeaders(), {
+      x_authenticated_userid: ["mallory2"],
+      accept: ["application/json", "text/html"],
+      "x-authenticated-scope": ["photos"],
+      "x-empty": [" "],
+      "x-multi": ["a", " "],
+      authorization: ["Bearer replaced"],
+    });
+    assert.equal(context.answer("kong.service.request.set_headers", [{ "X-Bad": { nested: true } }]).kind, "lua-error");
+  });
+
+  it("set_header, add_header and clear_header", () => {
+    const context = request();
+    context.answer("kong.service.request.clear_header", ["authorization"]);
+    context.answer("kong.service.request.set_header", ["Accept", "*/*"]);
+    context.answer("kong.service.request.add_header", ["X-Add", "1"]);
+    context.answer("kong.service.request.add_header", ["x-add", "2"]);
+    assert.deepEqual(context.upstreamHeaders(), {
+      "x-authenticated-userid": ["mallory"],
+      x_authenticated_userid: ["mallory2"],
+      accept: ["*/*"],
+      "x-add": ["1", "2"],
+    });
+    assert.deepEqual(context.answer("kong.service.request.set_header", ["X-Table", ["a"]]), {
+      kind: "lua-error",
+      message: 'kong.service.request.set_header: invalid header value for "X-Table": got object, expected string, number or boolean',
+    });
+  });
+
+  it("kong.response.exit: a table body is JSON with Kong's content type; a string body is sent as is", () => {
+    const context = request();
+    assert.deepEqual(context.answer("kong.response.exit", [401, { error: "invalid_token" }, { "WWW-Authenticate": 'Bearer realm="photos"' }]), {
+      kind: "exit",
+      status: 401,
+      body: { error: "invalid_token" },
+      rawBody: '{"error":"invalid_token"}',
+      headers: { "www-authenticate": ['Bearer realm="photos"'], "content-type": ["application/json; charset=utf-8"] },
+    });
+    assert.deepEqual(context.answer("kong.response.exit", [403, "no", { "Content-Type": "text/plain" }]), {
+      kind: "exit",
+      status: 403,
+      body: "no",
+      rawBody: "no",
+      headers: { "content-type": ["text/plain"] },
+    });
+    assert.deepEqual(context.answer("kong.response.exit", [99]), { kind: "lua-error", message: "kong.response.exit: code must be between 100 and 599" });
+  });
+
+  it("kong.response.error: Kong's default message", () => {
+    const answer = request().answer("kong.response.error", [503]);
+    assert.equal(answer.kind, "exit");
+    assert.deepEqual(answer.kind === "exit" && answer.body, { message: "The upstream server is currently unavailable" });
+  });
+
+  it("kong.ctx.shared, kong.log and unknown methods", () => {
+    const context = request();
+    assert.deepEqual(context.answer("kong.ctx.shared.get", ["oauth2_jwt_nonce"]), { kind: "step", stepMethod: "plugin.Step", data: "n-1" });
+    context.answer("kong.ctx.shared.set", ["verdict", "ok"]);
+    assert.equal(context.ctxShared.get("verdict"), "ok");
+    context.answer("kong.log.err", ["token ", { kid: "k" }]);
+    assert.deepEqual(context.logs, [{ level: "err", message: 'token {"kid":"k"}' }]);
+    assert.deepEqual(context.answer("kong.client.get_ip", []), {
+      kind: "step",
+      stepMethod: "plugin.StepError",
+      data: "PDK method kong.client.get_ip is not implemented by the Kong stand-in",
+    });
+  });
+});

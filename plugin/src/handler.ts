@@ -9,7 +9,7 @@ import { authenticate, routeOptions, type AuthenticationDeps, type RouteOptions 
 import { INTERNAL_ERROR_RESPONSE, refusalResponse, unavailableResponse, type ErrorResponse } from "./core/challenge.js";
 import { sharedJwksCache } from "./core/jwks-cache.js";
 import { sharedTokenCache } from "./core/token-cache.js";
-import type { AccessTokenClaims } from "./core/verdict.js";
+import { refuse, type AccessTokenClaims } from "./core/verdict.js";
 import { foldHeaderName, NONCE_HEADER, VERDICT_HEADER } from "./guard.js";
 import type { PluginConfig } from "./schema.js";
 
@@ -31,6 +31,8 @@ export interface KongPdk {
 
 /** Well above Kong's default of 100, so a request padded with headers is not misread. */
 export const MAX_HEADERS = 1000;
+const TOO_MANY_HEADERS_RESPONSE = (realm: string): ErrorResponse =>
+  refusalResponse(refuse(400, "malformed_header", "the request has too many headers", "invalid_request"), realm);
 /** Seconds a client is told to wait when the key server could not be reached. */
 const RETRY_AFTER_SECONDS = 5;
 
@@ -66,6 +68,11 @@ export class AccessHandler {
       if (!this.route.ok) return await this.respond(kong, INTERNAL_ERROR_RESPONSE);
       const { config, options } = this.route;
       const headers = readHeaders(await kong.request.getHeaders(MAX_HEADERS));
+      // Past the maximum, nginx returns only the first MAX_HEADERS lines: a spoofed identity
+      // header could hide beyond them and escape the stripping below. Refuse such a request.
+      let lines = 0;
+      for (const values of headers.values()) lines += values.length;
+      if (lines >= MAX_HEADERS) return await this.respond(kong, TOO_MANY_HEADERS_RESPONSE(config.realm));
 
       // A CORS preflight may pass without a token when configured (requirements item 26). Only a
       // request carrying Access-Control-Request-Method pays the extra round trip for the method.

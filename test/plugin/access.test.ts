@@ -82,6 +82,17 @@ describe("oauth2-jwt through the real plugin server", () => {
     assert.deepEqual(result.logs, []);
   });
 
+  it("refuses a request with more headers than Kong reads, where a spoofed one could hide", async () => {
+    const instance = await instanceFor(await keyServer([es]));
+    const headers: Record<string, string> = { authorization: `Bearer ${await sign(es)}` };
+    for (let i = 0; i < 1200; i += 1) headers[`x-pad-${i}`] = "x";
+    headers.X_Authenticated_Userid = "admin";
+    const result = await instance.access(request(headers));
+    assert.deepEqual(result.outcome === "exit" && [result.status, result.body, result.roundTrips], [
+      400, { error: "invalid_request", error_description: "the request has too many headers" }, 2,
+    ]);
+  });
+
   it("strips Authorization with hide_credentials and uses the configured header names", async () => {
     const instance = await instanceFor(await keyServer([es]), {
       hide_credentials: true,

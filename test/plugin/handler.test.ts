@@ -101,6 +101,20 @@ describe("AccessHandler", () => {
       { "WWW-Authenticate": 'Bearer realm="api", error="insufficient_scope", error_description="the token lacks a scope this resource requires", scope="photos print"', "Content-Type": "application/json" }]);
   });
 
+  it("refuses a request whose headers reach the maximum read, since a spoofed header could hide past it", async () => {
+    const headers: Record<string, string | string[]> = { authorization: `Bearer ${await signAccessToken(key)}` };
+    for (let i = 0; i < 997; i += 1) headers[`x-pad-${i}`] = "x"; // 1 + 997 + 2 = 1,000 lines
+    headers["x-many"] = ["a", "b"];
+    const { kong, calls } = fakeKong(headers);
+    await handler().access(kong);
+    assert.deepEqual(calls[1], ["kong.response.exit", 400, '{"error":"invalid_request","error_description":"the request has too many headers"}',
+      { "WWW-Authenticate": 'Bearer realm="api", error="invalid_request", error_description="the request has too many headers"', "Content-Type": "application/json" }]);
+    delete headers["x-pad-0"];
+    const fewer = fakeKong(headers);
+    await handler().access(fewer.kong);
+    assert.equal(fewer.calls[1]![0], "kong.service.request.set_headers");
+  });
+
   it("lets a CORS preflight through without a token only when run_on_preflight is false, reading the method only then", async () => {
     const preflight = { "access-control-request-method": "GET", origin: "http://canon", "x-oauth2-jwt-nonce": "n1", x_authenticated_userid: "m" };
     const skipped = fakeKong(preflight, { method: "OPTIONS" });

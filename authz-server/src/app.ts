@@ -33,6 +33,11 @@ export function createApp(services: Services): Koa {
       );
     }
   });
+  app.use(async function noSniff(ctx, next) {
+    // Every response is JSON or a page the server wrote; never let a browser reinterpret it.
+    ctx.set("X-Content-Type-Options", "nosniff");
+    await next();
+  });
   app.use(renderErrors(services.logger));
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -1,6 +1,5 @@
 // Timing helpers. The machine is shared and noisy, so candidates are measured in interleaved
 // rounds (A B C, B C A, …) and compared by their median, and every loop is bounded in count.
-import { performance } from "node:perf_hooks";
 
 export function median(values: number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -32,6 +31,10 @@ export interface Candidate {
  * Runs every candidate once per round in rotating order; returns the median ns per operation of
  * each. Round 0 is a warm-up (JIT, caches of the crypto library) and is not counted, so callers
  * must provide data for `rounds + 1` rounds.
+ *
+ * The cost is the process's CPU time (user + system, all threads: WebCrypto's work on libuv's
+ * pool counts too), not wall time: on a shared machine a batch may be descheduled for
+ * milliseconds, which is not the candidate's cost. Candidates run one operation at a time.
  */
 export async function compareInterleaved(candidates: Candidate[], rounds: number): Promise<Map<string, number>> {
   const samples = new Map<string, number[]>(candidates.map((c) => [c.name, []]));
@@ -39,10 +42,10 @@ export async function compareInterleaved(candidates: Candidate[], rounds: number
     for (let k = 0; k < candidates.length; k++) {
       const candidate = candidates[(round + k) % candidates.length] as Candidate;
       collectGarbage();
-      const start = performance.now();
+      const start = process.cpuUsage();
       const ops = await candidate.batch(round);
-      const elapsedMs = performance.now() - start;
-      if (round > 0) samples.get(candidate.name)?.push((elapsedMs * 1e6) / ops);
+      const used = process.cpuUsage(start);
+      if (round > 0) samples.get(candidate.name)?.push(((used.user + used.system) * 1000) / ops);
     }
   }
   return new Map([...samples].map(([name, xs]) => [name, median(xs)]));

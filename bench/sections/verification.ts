@@ -13,12 +13,15 @@ const ISSUER = "http://localhost:9000";
 const AUDIENCE = "http://localhost:8000/flickr";
 /** The fresh-token target: at most 1.5× the raw verify cost of the default algorithm. */
 const FRESH_TARGET_RATIO = 1.5;
+/** The verified-token cache's default bound (plugin/src/core/token-cache.ts). */
+const CACHE_ENTRIES = 10_000;
 
 interface AlgorithmFigures {
   alg: Algorithm;
   floorNs: number;
   joseNs: number;
   pluginFreshNs: number | null;
+  pluginFreshFullNs: number | null;
   pluginRepeatedNs: number | null;
   pluginError: string | null;
 }
@@ -77,7 +80,16 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
         return null;
       },
     );
-    if (plugin) {
+    // The same, on a cache already full (10,000 entries, the plugin's default bound).
+    const pluginFull = plugin
+      ? await createPluginVerifier({ signer, issuer: ISSUER, audience: AUDIENCE, nowSeconds, prefill: CACHE_ENTRIES }).catch(
+          (error: unknown) => {
+            pluginError = error instanceof Error ? error.message : String(error);
+            return null;
+          },
+        )
+      : null;
+    if (plugin && pluginFull) {
       repeatedToken = signer.mint(freshClaims(ISSUER, AUDIENCE, nowSeconds));
       await plugin.verify(repeatedToken); // first sight fills the verified-token cache
       candidates.push(
@@ -85,6 +97,13 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
           name: "pluginFresh",
           batch: async (round) => {
             for (const token of tokens[round] as string[]) await plugin.verify(token);
+            return batch;
+          },
+        },
+        {
+          name: "pluginFreshFull",
+          batch: async (round) => {
+            for (const token of tokens[round] as string[]) await pluginFull.verify(token);
             return batch;
           },
         },
@@ -105,6 +124,7 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
       floorNs: medians.get("floor") as number,
       joseNs: medians.get("jose") as number,
       pluginFreshNs: medians.get("pluginFresh") ?? null,
+      pluginFreshFullNs: medians.get("pluginFreshFull") ?? null,
       pluginRepeatedNs: medians.get("pluginRepeated") ?? null,
       pluginError,
     });
@@ -116,6 +136,8 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
     us(r.floorNs),
     us(r.pluginFreshNs),
     ratio(r.pluginFreshNs, r.floorNs),
+    us(r.pluginFreshFullNs),
+    ratio(r.pluginFreshFullNs, r.floorNs),
     us(r.joseNs),
     ratio(r.joseNs, r.floorNs),
     us(r.pluginRepeatedNs),
@@ -131,6 +153,14 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
       measured: `${x.toFixed(2)}× (${us(def.pluginFreshNs)} µs vs ${us(def.floorNs)} µs)`,
       met: x <= FRESH_TARGET_RATIO,
     });
+    if (def.pluginFreshFullNs !== null) {
+      const y = def.pluginFreshFullNs / def.floorNs;
+      targets.push({
+        target: `The same on a gateway whose verified-token cache is full (${CACHE_ENTRIES.toLocaleString("en-US")} entries; each fresh token evicts one)`,
+        measured: `${y.toFixed(2)}× (${us(def.pluginFreshFullNs)} µs vs ${us(def.floorNs)} µs)`,
+        met: y <= FRESH_TARGET_RATIO,
+      });
+    }
   } else {
     targets.push({
       target: `Fresh-token verification at most ${FRESH_TARGET_RATIO}× raw node:crypto.verify of the default algorithm`,
@@ -141,7 +171,7 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
 
   return {
     id: "verification",
-    title: "1. Verification core (µs per token, one core, median of interleaved rounds)",
+    title: "1. Verification core (CPU µs per token, median of interleaved rounds)",
     tables: [
       {
         title: "Per-token verification cost",
@@ -150,6 +180,8 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
           "crypto.verify (floor)",
           "plugin, fresh",
           "× floor",
+          "fresh, full cache",
+          "× floor",
           "jose.jwtVerify",
           "× floor",
           "plugin, repeated",
@@ -157,7 +189,7 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
         ],
         rows,
         notes: [
-          `${rounds} rounds × ${batch} tokens per candidate and algorithm; RSA keys 2048 bits. The floor verifies pre-split, pre-decoded signatures; the plugin and jose take the compact token and check typ, alg, kid, signature, iss, aud, exp, iat.`,
+          `${rounds} rounds × ${batch} tokens per candidate and algorithm, after a warm-up round; RSA keys 2048 bits. The floor verifies pre-split, pre-decoded signatures; the plugin (its \`authenticate\`: bearer extraction, verified-token cache, key set, signature, claims, scope) and jose take the token and check typ, alg, kid, signature, iss, aud, exp, iat. "full cache": the plugin's verified-token cache holds ${CACHE_ENTRIES.toLocaleString("en-US")} entries before the run, so each fresh token also evicts one (a busy gateway's steady state).`,
         ],
       },
     ],

@@ -1,0 +1,59 @@
+// The plugin's token check as the benchmark (bench/, engineer F) needs it: the whole
+// authenticate() path — bearer parsing, verified-token cache, shared key-set cache, signature,
+// claims — with the key set served from memory and the clock frozen at `nowSeconds`.
+// Structurally matches bench/lib/plugin-core.ts's PluginVerifierSetup / PluginVerifier.
+import { randomBytes } from "node:crypto";
+import { authenticate, routeOptions } from "../../../plugin/src/core/authenticate.ts";
+import { JwksCache } from "../../../plugin/src/core/jwks-cache.ts";
+import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
+import { verifyToken } from "../../../plugin/src/core/validate.ts";
+import { parseJwks } from "../../../plugin/src/core/jwks.ts";
+import { SUPPORTED_ALGORITHMS, type Algorithm } from "../../../plugin/src/schema.ts";
+
+export interface VerifierSetup {
+  signer: { alg: string; jwk: object; mint?: unknown };
+  issuer: string;
+  audience: string;
+  nowSeconds: number;
+  /** Entries to put in the verified-token cache first (a cache already full, e.g. 10,000). */
+  prefill?: number;
+  /** A token signed by `signer`, needed only for `prefill`. */
+  sampleToken?: string;
+}
+
+export interface Verifier {
+  /** Resolves when the plugin accepts the token; rejects with the refusal otherwise. */
+  verify(token: string): Promise<void>;
+}
+
+export async function createPluginVerifier(setup: VerifierSetup): Promise<Verifier> {
+  const alg = setup.signer.alg as Algorithm;
+  if (!SUPPORTED_ALGORITHMS.includes(alg)) throw new Error(`unsupported algorithm ${setup.signer.alg}`);
+  const jwksUri = "http://jwks.invalid/jwks.json";
+  const route = routeOptions({
+    issuer: setup.issuer, jwks_uri: jwksUri, audience: [setup.audience], scopes_required: [], scope_match: "all",
+    algorithms: [alg], leeway_seconds: 30, upstream_headers: { subject: "X-Authenticated-Userid", scope: "X-Authenticated-Scope", client_id: "X-Authenticated-Client-Id" },
+    hide_credentials: false, run_on_preflight: true, realm: "api", jwks_cache_seconds: 300, jwks_min_refresh_seconds: 10,
+  });
+  const now = () => setup.nowSeconds * 1000;
+  const jwks = new JwksCache({ now, fetch: async () => Response.json({ keys: [setup.signer.jwk] }), onError: () => {} });
+  const tokens = new TokenCache();
+  const keys = await jwks.getKeys(route.source);
+  if (keys === undefined || keys.keys.size !== 1) throw new Error("the signer's JWK was not usable");
+  if ((setup.prefill ?? 0) > 0) {
+    if (setup.sampleToken === undefined) throw new Error("prefill needs sampleToken");
+    const verified = verifyToken(setup.sampleToken, [alg], keys.keys);
+    if (!verified.ok) throw new Error(`sampleToken refused: ${verified.description}`);
+    // Distinct keys of a real token's length: the cache's Map holds as many strings as in production.
+    for (let i = 0; i < setup.prefill!; i += 1) {
+      tokens.set(randomBytes(Math.ceil(setup.sampleToken.length * 0.75)).toString("base64url"), { verified, source: route.sourceKey }, now());
+    }
+  }
+  const deps = { jwks, tokens, now };
+  return {
+    async verify(token: string): Promise<void> {
+      const verdict = await authenticate(`Bearer ${token}`, route, deps);
+      if (!verdict.ok) throw new Error(`refused (${verdict.status}): ${verdict.description}`);
+    },
+  };
+}

@@ -7,7 +7,6 @@ import { authenticate, routeOptions } from "../../../plugin/src/core/authenticat
 import { JwksCache } from "../../../plugin/src/core/jwks-cache.ts";
 import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
 import { verifyToken } from "../../../plugin/src/core/validate.ts";
-import { parseJwks } from "../../../plugin/src/core/jwks.ts";
 import { SUPPORTED_ALGORITHMS, type Algorithm } from "../../../plugin/src/schema.ts";
 
 export interface VerifierSetup {

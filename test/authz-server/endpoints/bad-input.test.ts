@@ -183,6 +183,40 @@ describe("token, introspection and revocation endpoints refuse bad input", () =>
     assertError(result, 400, "invalid_request", "missing token");
   });
 
+  it("public clients (auth method none): may revoke, may not introspect, may not send a secret", async () => {
+    const publicId = "public-phone-app";
+    server.storage.clients.create({
+      clientId: publicId,
+      name: "Phone app",
+      secretDigest: null,
+      redirectUris: ["http://127.0.0.1/callback"],
+      grantTypes: ["authorization_code", "refresh_token"],
+      scopes: ["photos"],
+      tokenEndpointAuthMethod: "none",
+      createdAt: 0,
+    });
+    const revoked = await post(`${server.url}/revoke`, form({ token: "unknown", client_id: publicId }));
+    assert.deepEqual({ status: revoked.status, body: revoked.body }, { status: 200, body: "" });
+    assertError(
+      await post(`${server.url}/introspect`, form({ token, client_id: publicId })),
+      401,
+      "invalid_client",
+      "client authentication failed",
+    );
+    assertError(
+      await post(tokenUrl, form({ grant_type: "client_credentials", client_id: publicId, client_secret: "made-up" })),
+      401,
+      "invalid_client",
+      "client authentication failed",
+    );
+    assertError(
+      await post(tokenUrl, form({ grant_type: "client_credentials", client_id: publicId })),
+      400,
+      "unauthorized_client",
+      "the client is not allowed the grant type client_credentials",
+    );
+  });
+
   it("revocation with a JSON body → 400; with a wrong secret → 401", async () => {
     const json = await post(`${server.url}/revoke`, JSON.stringify({ token }), { ...auth(), "content-type": "application/json" });
     assertError(json, 400, "invalid_request", "the request body must be application/x-www-form-urlencoded");

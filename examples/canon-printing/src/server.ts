@@ -2,7 +2,19 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createCanonApp, type CanonAppOptions } from "./app.js";
 
-export interface CanonOptions extends Omit<CanonAppOptions, "publicUrl"> {
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface CanonOptions extends Omit<CanonAppOptions, "publicUrl" | "clientId" | "clientSecret"> {
+  clientId?: string;
+  clientSecret?: string;
+  /**
+   * Registers Canon once its callback URL is known (tests on a free port): called after listening
+   * with the redirect URI, instead of fixed clientId/clientSecret.
+   */
+  register?: (redirectUri: string) => Promise<ClientCredentials>;
   /** 0 picks a free port (tests); the public URL then follows the port unless given. */
   port?: number;
   host?: string;
@@ -24,7 +36,21 @@ export async function startCanon(options: CanonOptions): Promise<RunningCanon> {
   });
   const { port } = server.address() as AddressInfo;
   const publicUrl = options.publicUrl ?? `http://localhost:${port}`;
-  server.on("request", createCanonApp({ ...options, publicUrl }).callback());
+  let credentials: ClientCredentials;
+  try {
+    if (options.register !== undefined) {
+      credentials = await options.register(new URL("/callback", publicUrl).href);
+    } else if (options.clientId !== undefined && options.clientSecret !== undefined) {
+      credentials = { clientId: options.clientId, clientSecret: options.clientSecret };
+    } else {
+      throw new TypeError("startCanon: give clientId and clientSecret, or register");
+    }
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const { register: _register, ...appOptions } = options;
+  server.on("request", createCanonApp({ ...appOptions, ...credentials, publicUrl }).callback());
   return {
     url: publicUrl,
     port,

@@ -98,6 +98,13 @@ describe("the story in Chromium: Canon Printing prints alice's Flickr photos", {
     const widths = await page.locator("#photos img").evaluateAll((imgs) => imgs.map((img) => (img as HTMLImageElement).naturalWidth));
     assert.deepEqual(widths, [320, 320, 320, 320]);
 
+    // Print three of the four.
+    await page.getByRole("checkbox", { name: "Mount Fuji at dusk" }).uncheck();
+    await page.getByRole("button", { name: "Print the selected photos" }).click();
+    await page.locator("#printing").waitFor();
+    assert.deepEqual(await page.locator("#printing li").allInnerTexts(), ["Sunrise over Lake Biwa", "Cherry blossoms in Kyoto", "Harbour lights, Yokohama"]);
+    await shot("05-canon-printing");
+
     // The password went to the authorization server only; Canon never received it.
     const withPassword = posts.filter((p) => p.body.includes(encodeURIComponent(DEMO.password)) || p.body.includes(DEMO.password));
     assert.deepEqual(withPassword.map((p) => new URL(p.url).origin), [authzOrigin()]);
@@ -109,13 +116,13 @@ describe("the story in Chromium: Canon Printing prints alice's Flickr photos", {
     // alice is still signed in at the authorization server: straight to the consent page.
     await page.getByRole("button", { name: "Deny" }).waitFor();
     assert.match(await page.locator("main").innerText(), /See your Flickr profile/);
-    await shot("05-authz-consent-profile");
+    await shot("06-authz-consent-profile");
 
     await page.getByRole("button", { name: "Deny" }).click();
     await page.locator("#problem-denied").waitFor();
     assert.equal(new URL(page.url()).origin, new URL(story.canon.url).origin);
     assert.equal(await page.locator("#problem-denied h1").innerText(), "No problem — nothing was shared");
-    await shot("06-canon-denied");
+    await shot("07-canon-denied");
   });
 
   it("3. a token without `photos`: the gateway answers 403 and Canon explains why", async () => {
@@ -127,6 +134,6 @@ describe("the story in Chromium: Canon Printing prints alice's Flickr photos", {
     assert.equal(new URL(page.url()).pathname, "/photos");
     assert.equal(await page.locator("#problem-insufficient-scope h1").innerText(), "Canon Printing may not read your photos");
     assert.equal(await page.locator("#problem-insufficient-scope code").innerText(), "HTTP 403 insufficient_scope, required scope: photos");
-    await shot("07-canon-insufficient-scope");
+    await shot("08-canon-insufficient-scope");
   });
 });

@@ -9,7 +9,7 @@ import { timingSafeEqual } from "node:crypto";
 import * as oauth from "oauth4webapi";
 import { CanonOAuthClient } from "./oauth.js";
 import { SessionStore, type Session, type Tokens } from "./session.js";
-import { homePage, photosPage, problemPage, type PhotoView } from "./views.js";
+import { homePage, photosPage, printedPage, problemPage, type PhotoView } from "./views.js";
 
 export interface CanonAppOptions {
   /** Canon's own public origin, e.g. `http://localhost:3000`; the callback is `<publicUrl>/callback`. */
@@ -237,12 +237,34 @@ export function createCanonApp(options: CanonAppOptions): Koa {
       problem(ctx, 502, "problem-gateway", "Flickr is unavailable", "Flickr answered something unexpected.", `HTTP ${response.status}`);
       return;
     }
+    session.shown = new Map(body.photos.map((p) => [p.id, p.title]));
     ctx.type = "html";
     ctx.body = photosPage(
+      session.csrf,
       body.owner,
       body.photos,
       `user ${body.gateway.userid}, client ${body.gateway.client_id ?? "-"}, scope ${body.gateway.scope.join(" ")}`,
     );
+  });
+
+  router.post("/print", async (ctx) => {
+    const session = sessionOf(ctx);
+    const form = await readForm(ctx);
+    if (form === null || !sameSecret(form.get("csrf") ?? "", session.csrf)) {
+      problem(ctx, 400, "problem-csrf", "Please try again", "This form expired. Go back to your photos and press the button again.");
+      return;
+    }
+    const titles = form.getAll("photo").flatMap((id) => {
+      const title = session.shown.get(id);
+      return title === undefined ? [] : [title];
+    });
+    if (titles.length === 0) {
+      problem(ctx, 400, "problem-nothing-selected", "Nothing to print", "Choose at least one of your photos.");
+      return;
+    }
+    // A demo: no printer is attached, so the order is only shown (re-posting it is harmless).
+    ctx.type = "html";
+    ctx.body = printedPage(titles);
   });
 
   router.post("/disconnect", async (ctx) => {

@@ -24,6 +24,8 @@ export interface Session {
   csrf: string;
   pending: PendingAuthorization | undefined;
   tokens: Tokens | undefined;
+  /** The photos last shown (id → title), so a print order names only photos Flickr returned. */
+  shown: Map<string, string>;
   lastSeen: number;
 }
 
@@ -69,6 +71,7 @@ export class SessionStore {
       csrf: randomBytes(32).toString("base64url"),
       pending: undefined,
       tokens: undefined,
+      shown: new Map(),
       lastSeen: now,
     };
     this.sessions.set(session.id, session);

@@ -80,7 +80,7 @@ ${
   );
 }
 
-export function photosPage(owner: string, photos: readonly PhotoView[], gatewayIdentity: string): string {
+export function photosPage(csrf: string, owner: string, photos: readonly PhotoView[], gatewayIdentity: string): string {
   return page(
     "Your photos",
     html`<section class="card">
@@ -89,11 +89,15 @@ export function photosPage(owner: string, photos: readonly PhotoView[], gatewayI
 Choose what to print.</p>
 <p class="muted">The gateway told the Flickr API: <code id="gateway-identity">${gatewayIdentity}</code></p>
 </section>
+<form method="post" action="/print">
+<input type="hidden" name="csrf" value="${csrf}">
 <div class="grid" id="photos">
 ${photos.map(
-  (p) => html`<figure data-photo-id="${p.id}"><img src="${p.image}" alt="${p.title}" width="320" height="200"><figcaption><strong>${p.title}</strong><br><span class="muted">${p.taken}</span></figcaption></figure>`,
+  (p) => html`<figure data-photo-id="${p.id}"><img src="${p.image}" alt="${p.title}" width="320" height="200"><figcaption><label><input type="checkbox" name="photo" value="${p.id}" checked> <strong>${p.title}</strong></label><br><span class="muted">${p.taken}</span></figcaption></figure>`,
 )}
 </div>
+<p><button type="submit" class="primary">Print the selected photos</button></p>
+</form>
 <p><a href="/">Back to Canon Printing</a></p>`,
   );
 }
@@ -106,6 +110,19 @@ export function problemPage(id: string, heading: string, explanation: string, de
 <h1>${heading}</h1>
 <p>${explanation}</p>
 ${detail === undefined ? html`` : html`<p class="muted">Details: <code>${detail}</code></p>`}
+<p><a href="/">Back to Canon Printing</a></p>
+</section>`,
+  );
+}
+
+export function printedPage(titles: readonly string[]): string {
+  return page(
+    "Printing",
+    html`<section class="card" id="printing">
+<h1>Your prints are on their way</h1>
+<p>${String(titles.length)} ${titles.length === 1 ? "photo is" : "photos are"} being printed:</p>
+<ul>${titles.map((t) => html`<li>${t}</li>`)}</ul>
+<p class="muted">Canon Printing read these photos from Flickr with the permission you gave; it never saw your Flickr password.</p>
 <p><a href="/">Back to Canon Printing</a></p>
 </section>`,
   );

@@ -4,12 +4,13 @@
 // server runs in its own process; the load generator runs here.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startChild } from "../lib/child.js";
+import { startChild, type ChildServer } from "../lib/child.js";
 import { describeFailures, runHttpLoad, type HttpLoadResult } from "../lib/http-load.js";
 import { median } from "../lib/measure.js";
 import type { BenchOptions } from "../lib/options.js";
 import { fmt, oneLine, ratio, type SectionResult, type Table, type TargetCheck } from "../lib/report.js";
 import type { Algorithm } from "../lib/jwt.js";
+import { codeFromLocation, logInAndConsent, type FlowClient } from "../lib/browser.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CONNECTIONS = 10;
@@ -23,6 +24,17 @@ export interface TokenServerInfo {
   tokenPath: string;
   clientId: string;
   clientSecret: string;
+  /** Only our sidecar: a web client and a user for the authorization-code and refresh loads. */
+  flow?: FlowClient;
+}
+
+interface FlowMeasured {
+  name: "authorization_code" | "refresh_token";
+  label: string;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  error: string | null;
 }
 
 interface ServerKind {
@@ -45,6 +57,118 @@ interface Measured {
   p50Ms: number;
   p99Ms: number;
   error: string | null;
+  flows?: FlowMeasured[];
+}
+
+const basic = (id: string, secret: string): string =>
+  // RFC 6749 §2.3.1: client_secret_basic, the form-encoded id and secret in Basic.
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+
+/**
+ * Full authorization-code exchanges, each connection looping over two requests: GET /authorize
+ * with the logged-in session cookie and a remembered consent (303 to the callback with a fresh
+ * code: the code is minted), then POST /token redeeming it with the PKCE verifier. The token
+ * responses' refresh tokens are kept for the refresh load.
+ */
+async function measureCodeExchanges(
+  info: TokenServerInfo,
+  flow: FlowClient,
+  seconds: number,
+  refreshTokens: string[],
+): Promise<FlowMeasured> {
+  const label = "authorization_code: GET /authorize (session) + POST /token";
+  try {
+    const session = await logInAndConsent(info.url, flow);
+    const run = await runHttpLoad({
+      url: info.url,
+      connections: CONNECTIONS,
+      durationSeconds: seconds,
+      requests: [
+        {
+          method: "GET",
+          path: session.authorizePath,
+          headers: { cookie: session.cookie },
+          onResponse: (_status, _body, context, headers) => {
+            const location = headers["location"] ?? headers["Location"];
+            context["code"] = codeFromLocation(location === undefined ? undefined : new URL(location, info.url).href, flow.redirectUri);
+          },
+        },
+        {
+          method: "POST",
+          path: info.tokenPath,
+          headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic(flow.clientId, flow.clientSecret) },
+          setupRequest: (request, context) => {
+            const code = context["code"];
+            if (typeof code !== "string") return undefined;
+            return {
+              ...request,
+              body: new URLSearchParams({
+                grant_type: "authorization_code",
+                code,
+                redirect_uri: flow.redirectUri,
+                code_verifier: session.codeVerifier,
+              }).toString(),
+            };
+          },
+          onResponse: (status, body) => {
+            if (status !== 200) return;
+            const token = (JSON.parse(body) as { refresh_token?: unknown }).refresh_token;
+            if (typeof token === "string" && refreshTokens.length < 100_000) refreshTokens.push(token);
+          },
+        },
+      ],
+    });
+    const minted = run.statusCodes["303"] ?? 0;
+    const exchanged = run.statusCodes["200"] ?? 0;
+    const other = Object.entries(run.statusCodes).filter(([code]) => code !== "200" && code !== "303");
+    const error =
+      other.length > 0 || run.errors > 0 || run.timeouts > 0 || exchanged < minted - CONNECTIONS
+        ? `unexpected answers: ${JSON.stringify(run.statusCodes)}, ${run.errors} errors, ${run.timeouts} timeouts`
+        : null;
+    return { name: "authorization_code", label, perSecond: exchanged / seconds, p50Ms: run.p50Ms, p99Ms: run.p99Ms, error };
+  } catch (error) {
+    return { name: "authorization_code", label, perSecond: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, error: oneLine(error) };
+  }
+}
+
+/**
+ * Refresh-token rotations (RFC 6749 §6, rotated per RFC 9700 §4.14.2): every request presents a
+ * refresh token never used before and returns its successor to the pool, so no request is a
+ * reuse (which would revoke the family).
+ */
+async function measureRefreshRotations(info: TokenServerInfo, flow: FlowClient, seconds: number, pool: string[]): Promise<FlowMeasured> {
+  const label = "refresh_token: POST /token (rotation)";
+  if (pool.length < CONNECTIONS * 2) {
+    return { name: "refresh_token", label, perSecond: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, error: `only ${pool.length} refresh tokens from the code exchanges` };
+  }
+  try {
+    const run = await runHttpLoad({
+      url: info.url,
+      connections: CONNECTIONS,
+      durationSeconds: seconds,
+      requests: [
+        {
+          method: "POST",
+          path: info.tokenPath,
+          headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic(flow.clientId, flow.clientSecret) },
+          setupRequest: (request) => ({
+            ...request,
+            // An empty pool (only after failures) sends a token that cannot exist: counted as a failure.
+            body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: pool.pop() ?? "exhausted" }).toString(),
+          }),
+          onResponse: (status, body) => {
+            if (status !== 200) return;
+            const token = (JSON.parse(body) as { refresh_token?: unknown }).refresh_token;
+            if (typeof token === "string") pool.push(token);
+          },
+        },
+      ],
+    });
+    const failures = describeFailures(run);
+    return { name: "refresh_token", label, perSecond: run.requestsPerSecond, p50Ms: run.p50Ms, p99Ms: run.p99Ms, error: failures };
+  } catch (error) {
+    return { name: "refresh_token", label, perSecond: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, error: oneLine(error) };
+  }
 }
 
 function clientCredentialsLoad(info: TokenServerInfo, durationSeconds: number): Promise<HttpLoadResult> {
@@ -62,47 +186,85 @@ function clientCredentialsLoad(info: TokenServerInfo, durationSeconds: number): 
   });
 }
 
-async function measureServer(kind: ServerKind, alg: Algorithm, options: BenchOptions): Promise<Measured> {
+const failed = (server: string, alg: Algorithm, error: unknown): Measured => ({
+  server,
+  alg,
+  runs: [],
+  tokensPerSecond: Number.NaN,
+  p50Ms: Number.NaN,
+  p99Ms: Number.NaN,
+  error: oneLine(error),
+});
+
+/**
+ * All three servers for one algorithm: started together, warmed up, then measured in interleaved
+ * rounds (rotating order), so the noise of the shared machine falls on each alike; the median
+ * round counts. Then, for our sidecar with its default algorithm, the code and refresh loads.
+ */
+async function measureAlgorithm(alg: Algorithm, options: BenchOptions): Promise<Measured[]> {
   const rounds = options.quick ? 1 : 3;
   const seconds = options.quick ? 2 : 3;
-  options.log(`sidecar: ${kind.label}, ${alg}: ${rounds} × ${seconds} s at ${CONNECTIONS} connections`);
-  let child;
+  const started: { kind: ServerKind; child: ChildServer<TokenServerInfo>; runs: HttpLoadResult[]; error: string | null }[] = [];
+  const results: Measured[] = [];
   try {
-    child = await startChild<TokenServerInfo>(kind.script, [alg]);
-  } catch (error) {
-    return { server: kind.name, alg, runs: [], tokensPerSecond: NaN, p50Ms: NaN, p99Ms: NaN, error: oneLine(error) };
-  }
-  try {
-    await clientCredentialsLoad(child.info, 1); // warm-up: JIT, connection pools, SQLite page cache
-    const runs: HttpLoadResult[] = [];
-    for (let r = 0; r < rounds; r++) {
-      const run = await clientCredentialsLoad(child.info, seconds);
-      const failures = describeFailures(run);
-      if (failures) throw new Error(`${kind.label} answered with failures: ${failures}`);
-      runs.push(run);
+    for (const kind of SERVERS) {
+      try {
+        const child = await startChild<TokenServerInfo>(kind.script, [alg]);
+        started.push({ kind, child, runs: [], error: null });
+      } catch (error) {
+        results.push(failed(kind.name, alg, error));
+      }
     }
-    return {
-      server: kind.name,
-      alg,
-      runs,
-      tokensPerSecond: median(runs.map((r) => r.requestsPerSecond)),
-      p50Ms: median(runs.map((r) => r.p50Ms)),
-      p99Ms: median(runs.map((r) => r.p99Ms)),
-      error: null,
-    };
-  } catch (error) {
-    return { server: kind.name, alg, runs: [], tokensPerSecond: NaN, p50Ms: NaN, p99Ms: NaN, error: oneLine(error) };
+    for (const s of started) {
+      // Warm-up: JIT, keep-alive connections, SQLite page cache.
+      const warm = await clientCredentialsLoad(s.child.info, 1);
+      s.error = describeFailures(warm) === null ? null : `${s.kind.label} answered with failures: ${describeFailures(warm)}`;
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < started.length; k++) {
+        const s = started[(round + k) % started.length] as (typeof started)[number];
+        if (s.error !== null) continue;
+        options.log(`sidecar: ${alg} round ${round + 1}/${rounds}: ${s.kind.label}, ${seconds} s at ${CONNECTIONS} connections`);
+        const run = await clientCredentialsLoad(s.child.info, seconds);
+        const failures = describeFailures(run);
+        if (failures) s.error = `${s.kind.label} answered with failures: ${failures}`;
+        else s.runs.push(run);
+      }
+    }
+    for (const s of started) {
+      if (s.error !== null) {
+        results.push(failed(s.kind.name, alg, s.error));
+        continue;
+      }
+      const measured: Measured = {
+        server: s.kind.name,
+        alg,
+        runs: s.runs,
+        tokensPerSecond: median(s.runs.map((r) => r.requestsPerSecond)),
+        p50Ms: median(s.runs.map((r) => r.p50Ms)),
+        p99Ms: median(s.runs.map((r) => r.p99Ms)),
+        error: null,
+      };
+      const flow = s.child.info.flow;
+      if (flow !== undefined && alg === SIDECAR_DEFAULT_ALGORITHM) {
+        options.log(`sidecar: authorization-code exchanges and refresh rotations, ${seconds} s each`);
+        const refreshTokens: string[] = [];
+        const code = await measureCodeExchanges(s.child.info, flow, seconds, refreshTokens);
+        const refresh = await measureRefreshRotations(s.child.info, flow, seconds, refreshTokens);
+        measured.flows = [code, refresh];
+      }
+      results.push(measured);
+    }
   } finally {
-    await child.close();
+    for (const s of started) await s.child.close();
   }
+  return results;
 }
 
 export async function benchSidecar(options: BenchOptions): Promise<SectionResult> {
   const algorithms: Algorithm[] = [...new Set<Algorithm>(["ES256", SIDECAR_DEFAULT_ALGORITHM, ...(options.quick ? [] : (["EdDSA"] as Algorithm[]))])];
   const measured: Measured[] = [];
-  for (const alg of algorithms) {
-    for (const kind of SERVERS) measured.push(await measureServer(kind, alg, options));
-  }
+  for (const alg of algorithms) measured.push(...(await measureAlgorithm(alg, options)));
   const find = (server: string, alg: Algorithm): Measured | undefined =>
     measured.find((m) => m.server === server && m.alg === alg);
 
@@ -154,13 +316,33 @@ export async function benchSidecar(options: BenchOptions): Promise<SectionResult
     }
   }
 
+  const ours = find("sidecar", SIDECAR_DEFAULT_ALGORITHM);
+  const floorDefault = find("floor", SIDECAR_DEFAULT_ALGORITHM);
+  const flowRows = (ours?.flows ?? []).map((f) => [
+    f.label,
+    f.error ? "failed" : fmt(f.perSecond),
+    fmt(f.p50Ms),
+    fmt(f.p99Ms),
+    f.error ? "–" : ratio(f.perSecond, ours?.tokensPerSecond),
+    f.error ? "–" : ratio(f.perSecond, floorDefault?.tokensPerSecond),
+  ]);
+  for (const f of ours?.flows ?? []) if (f.error) skipped.push(`${f.label}: ${f.error}`);
+  if (ours && !ours.error && !ours.flows) skipped.push("authorization-code and refresh loads: no flow client provisioned");
   const tables: Table[] = [
     {
       title: `Client-credentials tokens per second, ${CONNECTIONS} connections`,
       columns: ["alg", "server", "tokens/s", "p50 ms", "p99 ms", "× floor", "× oidc-provider"],
       rows,
       notes: [
-        `Median of ${options.quick ? 1 : 3} autocannon runs of ${options.quick ? 2 : 3} s after a 1 s warm-up; each server in its own process, the load generator in another; every response checked to be 2xx.`,
+        `Median of ${options.quick ? 1 : 3} interleaved autocannon runs of ${options.quick ? 2 : 3} s per server after a 1 s warm-up; each server in its own process, the load generator in another; every response checked to be 2xx. Our sidecar runs as \`serve\` does: SQLite (WAL) on a temp file, client secret checked against its SHA-256 digest, pino info logs (to a pipe).`,
+      ],
+    },
+    {
+      title: `Authorization-code exchanges and refresh-token rotations per second (ours, ${SIDECAR_DEFAULT_ALGORITHM}, ${CONNECTIONS} connections)`,
+      columns: ["grant", "per second", "p50 ms", "p99 ms", "× client credentials (ours)", "× floor"],
+      rows: flowRows,
+      notes: [
+        "One autocannon run each. A code exchange is two HTTP requests (the code is minted by GET /authorize with a logged-in session and remembered consent, then redeemed with PKCE); latencies are per HTTP request. Each rotation presents a never-used refresh token and receives its successor. Baselines: our own client-credentials rate and the sign-only floor, same run.",
       ],
     },
   ];

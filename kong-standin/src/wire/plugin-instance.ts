@@ -27,7 +27,7 @@ export interface ExitResult extends ResultBase {
   rawBody: string;
   /** Response headers the plugin set (lower-case names), plus Kong's Content-Type for a table body. */
   headers: Record<string, string[]>;
-  /** Set when Kong itself ended the request with a 500 because a PDK call raised a Lua error. */
+  /** Set when Kong itself ended the request with a 500: a PDK call raised a Lua error, or StartInstance failed. */
   error?: string;
 }
 
@@ -123,7 +123,13 @@ export class PluginInstance {
   ): Promise<AccessResult> {
     let id: number | undefined;
     try {
-      id = await this.ensureStarted(counter);
+      try {
+        id = await this.ensureStarted(counter);
+      } catch (error) {
+        // plugin.lua get_instance_id raises error() when StartInstance fails: unlike a failed
+        // event, that ends the request with a 500 (a worker without an instance never proxies).
+        return unexpectedError(`starting instance: ${describe(error)}`, base());
+      }
       let stepIn = asStepIn(await this.call("plugin.HandleEvent", { InstanceId: id, EventName: phase }, counter));
       const eventId = stepIn.EventId;
       for (let steps = 0; steps <= MAX_STEPS_PER_EVENT; steps++) {
@@ -137,18 +143,7 @@ export class PluginInstance {
           const { kind: _kind, ...exit } = answer;
           return { outcome: "exit", ...exit, ...base() };
         }
-        if (answer.kind === "lua-error") {
-          // A Lua error() in the access phase: nginx answers 500 with Kong's default body.
-          return {
-            outcome: "exit",
-            status: 500,
-            body: { message: "An unexpected error occurred" },
-            rawBody: JSON.stringify({ message: "An unexpected error occurred" }),
-            headers: { "content-type": ["application/json; charset=utf-8"] },
-            error: answer.message,
-            ...base(),
-          };
-        }
+        if (answer.kind === "lua-error") return unexpectedError(answer.message, base());
         if (NON_RETURNING.has(method)) throw new Error(`unreachable: ${method} answered as a step`);
         // A nil result travels without the Data key (a Lua table cannot hold nil).
         const payload = answer.data === undefined || answer.data === null ? { EventId: eventId } : { EventId: eventId, Data: answer.data };
@@ -185,6 +180,20 @@ export class PluginInstance {
     })();
     return this.starting;
   }
+}
+
+/** A Lua error() raised in the access phase: Kong answers 500 with its default body. */
+function unexpectedError(error: string, base: ResultBase): ExitResult {
+  const body = { message: "An unexpected error occurred" };
+  return {
+    outcome: "exit",
+    status: 500,
+    body,
+    rawBody: JSON.stringify(body),
+    headers: { "content-type": ["application/json; charset=utf-8"] },
+    error,
+    ...base,
+  };
 }
 
 function asStepIn(value: unknown): StepIn {

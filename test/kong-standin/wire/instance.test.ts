@@ -53,6 +53,28 @@ describe("harness event loop (scripted plugin server)", () => {
     );
   });
 
+  it("answers 500 when StartInstance fails during a request, as Kong's get_instance_id raises", async () => {
+    let starts = 0;
+    const transport = new ScriptedTransport((method) => {
+      if (method === "plugin.StartInstance" && starts++ === 0) return { Id: 0 };
+      if (method === "plugin.StartInstance") throw new RpcRemoteError(method, "plugin constructor failed");
+      throw new RpcRemoteError(method, "no plugin instance #0");
+    });
+    const instance = new PluginInstance(transport, "p", {}, {});
+    await instance.start();
+    assert.deepEqual(await instance.access({ method: "GET", path: "/", headers: { a: "1" } }), {
+      outcome: "exit",
+      status: 500,
+      body: { message: "An unexpected error occurred" },
+      rawBody: '{"message":"An unexpected error occurred"}',
+      headers: { "content-type": ["application/json; charset=utf-8"] },
+      error: "starting instance: plugin.StartInstance: plugin constructor failed",
+      roundTrips: 2,
+      ctxShared: {},
+      logs: [],
+    });
+  });
+
   it("sends a nil result without the Data key, header maps with StepMultiMap, and never answers exit", async () => {
     const script: unknown[] = [
       { Method: "kong.request.get_header", Args: ["x-absent"] },

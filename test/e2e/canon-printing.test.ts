@@ -1,0 +1,185 @@
+// Canon Printing as an OAuth client, without a browser: the authorization request it builds
+// (PKCE S256, state), and every way its callback refuses an answer (no pending request, wrong
+// state, wrong `iss` per RFC 9207, access_denied), against a real authorization server.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { digest, generateId, generateSecret } from "../../authz-server/src/secrets.ts";
+import { startServer, type RunningServer } from "../../authz-server/src/server.ts";
+import { startCanon, type RunningCanon } from "../../examples/canon-printing/src/server.ts";
+
+interface Page {
+  status: number;
+  location: string | null;
+  headers: Headers;
+  text: string;
+}
+
+/** A cookie-keeping client for one browser session. */
+class Session {
+  private cookie = "";
+  constructor(private readonly base: string) {}
+  async request(method: string, path: string, form?: Record<string, string>): Promise<Page> {
+    const response = await fetch(new URL(path, this.base), {
+      method,
+      redirect: "manual",
+      headers: { ...(this.cookie === "" ? {} : { cookie: this.cookie }), ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}) },
+      ...(form ? { body: new URLSearchParams(form) } : {}),
+    });
+    const set = response.headers.getSetCookie().find((c) => c.startsWith("canon_session="));
+    if (set !== undefined) this.cookie = set.split(";")[0]!;
+    return { status: response.status, location: response.headers.get("location"), headers: response.headers, text: await response.text() };
+  }
+  async csrf(): Promise<string> {
+    const home = await this.request("GET", "/");
+    const match = /name="csrf" value="([^"]+)"/.exec(home.text);
+    assert.ok(match, "home page carries a CSRF token");
+    return match[1]!;
+  }
+  /** POST /connect; returns the authorization request Canon redirected to. */
+  async connect(scope = "photos"): Promise<URL> {
+    const page = await this.request("POST", "/connect", { csrf: await this.csrf(), scope });
+    assert.equal(page.status, 303, page.text);
+    return new URL(page.location!);
+  }
+}
+
+function problemId(text: string): string | undefined {
+  return /<section class="card" id="(problem-[a-z-]+)">/.exec(text)?.[1];
+}
+
+describe("examples/canon-printing (OAuth client)", () => {
+  let dir: string;
+  let authz: RunningServer;
+  let canon: RunningCanon;
+  let clientId: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "canon-test-"));
+    authz = await startServer({ port: 0, host: "127.0.0.1", db: join(dir, "authz.db"), logger: pino({ level: "silent" }) });
+    authz.services.storage.scopes.create({ name: "photos", description: "See your Flickr photos", resource: "http://localhost:8000/flickr" });
+    authz.services.storage.scopes.create({ name: "profile", description: "See your Flickr profile", resource: "http://localhost:8000/flickr" });
+    canon = await startCanon({
+      port: 0,
+      issuer: authz.issuer,
+      gatewayUrl: "http://127.0.0.1:9", // never reached in these tests
+      register: async (redirectUri) => {
+        const secret = generateSecret();
+        clientId = generateId();
+        authz.services.storage.clients.create({
+          clientId,
+          name: "Canon Printing",
+          secretDigest: digest(secret),
+          redirectUris: [redirectUri],
+          grantTypes: ["authorization_code", "refresh_token"],
+          scopes: ["photos", "profile"],
+          tokenEndpointAuthMethod: "client_secret_basic",
+          createdAt: Date.now(),
+        });
+        return { clientId, clientSecret: secret };
+      },
+    });
+  });
+
+  after(async () => {
+    await canon?.close();
+    await authz?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("pages carry a strict CSP, no framing, no referrer, no caching, and an HttpOnly SameSite cookie", async () => {
+    const response = await fetch(canon.url);
+    assert.equal(response.status, 200);
+    assert.deepEqual(
+      {
+        csp: response.headers.get("content-security-policy"),
+        frame: response.headers.get("x-frame-options"),
+        referrer: response.headers.get("referrer-policy"),
+        cache: response.headers.get("cache-control"),
+      },
+      {
+        csp: `default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self' ${new URL(authz.issuer).origin}; frame-ancestors 'none'; base-uri 'none'`,
+        frame: "DENY",
+        referrer: "no-referrer",
+        cache: "no-store",
+      },
+    );
+    const cookie = response.headers.getSetCookie().find((c) => c.startsWith("canon_session="));
+    assert.match(cookie ?? "", /^canon_session=[A-Za-z0-9_-]{43}; path=\/; samesite=lax; httponly$/);
+  });
+
+  it("sends the browser to the authorization endpoint with PKCE S256 and state", async () => {
+    const session = new Session(canon.url);
+    const url = await session.connect();
+    assert.equal(`${url.origin}${url.pathname}`, `${authz.issuer}/authorize`);
+    const params = Object.fromEntries(url.searchParams);
+    assert.deepEqual(Object.keys(params).sort(), ["client_id", "code_challenge", "code_challenge_method", "redirect_uri", "response_type", "scope", "state"]);
+    assert.deepEqual(
+      { response_type: params["response_type"], client_id: params["client_id"], redirect_uri: params["redirect_uri"], scope: params["scope"], method: params["code_challenge_method"] },
+      { response_type: "code", client_id: clientId, redirect_uri: `${canon.url}/callback`, scope: "photos", method: "S256" },
+    );
+    assert.match(params["code_challenge"]!, /^[A-Za-z0-9_-]{43}$/);
+    assert.match(params["state"]!, /^[A-Za-z0-9_-]{43}$/);
+    // Each attempt gets a fresh state and verifier.
+    const again = await session.connect();
+    assert.notEqual(again.searchParams.get("state"), params["state"]);
+    assert.notEqual(again.searchParams.get("code_challenge"), params["code_challenge"]);
+  });
+
+  it("refuses its own forms without the session's CSRF token, and unknown scopes", async () => {
+    const session = new Session(canon.url);
+    await session.csrf();
+    const noToken = await session.request("POST", "/connect", { scope: "photos" });
+    assert.deepEqual({ status: noToken.status, problem: problemId(noToken.text) }, { status: 400, problem: "problem-csrf" });
+    const otherSession = await new Session(canon.url).csrf();
+    const wrongToken = await session.request("POST", "/connect", { csrf: otherSession, scope: "photos" });
+    assert.deepEqual({ status: wrongToken.status, problem: problemId(wrongToken.text) }, { status: 400, problem: "problem-csrf" });
+    const scope = await session.request("POST", "/connect", { csrf: await session.csrf(), scope: "photos:write" });
+    assert.deepEqual({ status: scope.status, problem: problemId(scope.text) }, { status: 400, problem: "problem-scope" });
+  });
+
+  it("a callback it was not waiting for is refused", async () => {
+    const page = await new Session(canon.url).request("GET", `/callback?code=x&state=y&iss=${encodeURIComponent(authz.issuer)}`);
+    assert.deepEqual({ status: page.status, problem: problemId(page.text) }, { status: 400, problem: "problem-no-pending" });
+  });
+
+  it("a callback with another state, or another issuer (RFC 9207 mix-up defence), is refused and consumes the attempt", async () => {
+    for (const [name, tamper] of [
+      ["state", (p: URLSearchParams) => p.set("state", "forged")],
+      ["iss", (p: URLSearchParams) => p.set("iss", "https://evil.example")],
+      ["no iss", (p: URLSearchParams) => p.delete("iss")],
+    ] as const) {
+      const session = new Session(canon.url);
+      const request = await session.connect();
+      const params = new URLSearchParams({ code: "abc", state: request.searchParams.get("state")!, iss: authz.issuer });
+      tamper(params);
+      const page = await session.request("GET", `/callback?${params}`);
+      assert.deepEqual({ status: page.status, problem: problemId(page.text) }, { status: 400, problem: "problem-callback" }, name);
+      // Single use: the genuine answer now finds nothing pending.
+      const replay = await session.request("GET", `/callback?code=abc&state=${request.searchParams.get("state")}&iss=${encodeURIComponent(authz.issuer)}`);
+      assert.equal(problemId(replay.text), "problem-no-pending", name);
+    }
+  });
+
+  it("access_denied from the authorization server becomes the friendly page", async () => {
+    const session = new Session(canon.url);
+    const request = await session.connect();
+    const params = new URLSearchParams({ error: "access_denied", state: request.searchParams.get("state")!, iss: authz.issuer });
+    const page = await session.request("GET", `/callback?${params}`);
+    assert.deepEqual({ status: page.status, problem: problemId(page.text) }, { status: 403, problem: "problem-denied" });
+    assert.match(page.text, /You chose not to let Canon Printing see your Flickr photos/);
+  });
+
+  it("without tokens, /photos goes back home; printing needs the CSRF token", async () => {
+    const session = new Session(canon.url);
+    const photos = await session.request("GET", "/photos");
+    assert.deepEqual({ status: photos.status, location: photos.location }, { status: 303, location: "/" });
+    const print = await session.request("POST", "/print", { photo: "p-1001" });
+    assert.deepEqual({ status: print.status, problem: problemId(print.text) }, { status: 400, problem: "problem-csrf" });
+    const nothing = await session.request("POST", "/print", { csrf: await session.csrf(), photo: "p-1001" });
+    assert.deepEqual({ status: nothing.status, problem: problemId(nothing.text) }, { status: 400, problem: "problem-nothing-selected" });
+  });
+});

@@ -188,6 +188,19 @@ describe("validateAccessToken: every hostile input of issue 4", () => {
     );
   });
 
+  it("refuses a validly signed payload that is not UTF-8 JSON object text", async () => {
+    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", rs.privateKey));
+    const signed = (payload: Buffer) => {
+      const input = `${b64url(JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "rs" }))}.${b64url(payload)}`;
+      return `${input}.${b64url(nodeSign("sha256", Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8" }))}`;
+    };
+    const bad = invalid("bad_payload", "the token payload is not a JSON object");
+    assert.deepEqual(check(signed(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))), bad); // {"\xff":1}
+    assert.deepEqual(check(signed(Buffer.from("[1,2]"))), bad);
+    assert.deepEqual(check(signed(Buffer.from("not json"))), bad);
+    assert.equal(check(signed(Buffer.from(JSON.stringify(defaultClaims())))).ok, true);
+  });
+
   it("refuses a payload that is not a JSON object, or lacks sub, client_id or jti", async () => {
     assert.deepEqual(check(await signAccessToken(es, { sub: undefined })), invalid("missing_claim", "the token has no sub claim"));
     assert.deepEqual(check(await signAccessToken(es, { client_id: 7 })), invalid("missing_claim", "the token has no client_id claim"));

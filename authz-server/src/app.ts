@@ -1,6 +1,11 @@
 import { Router } from "@koa/router";
 import Koa from "koa";
+import { randomBytes } from "node:crypto";
+import { authorizeEndpoint } from "./endpoints/authorize.js";
+import { consentEndpoint } from "./endpoints/consent.js";
+import { consentsPage, revokeConsentEndpoint } from "./endpoints/consents.js";
 import { healthzEndpoint } from "./endpoints/healthz.js";
+import { loginEndpoint } from "./endpoints/login.js";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { jwksEndpoint } from "./endpoints/jwks.js";
 import { metadataEndpoint } from "./endpoints/metadata.js";
@@ -9,6 +14,38 @@ import { tokenEndpoint } from "./endpoints/token.js";
 import { renderErrors } from "./errors.js";
 import { grants } from "./grants/index.js";
 import type { Services } from "./services.js";
+import type { InteractionDependencies } from "./session/interaction.js";
+import { Sessions } from "./session/sessions.js";
+import { LoginThrottle } from "./session/throttle.js";
+
+/** The login, consent and consents pages' dependencies: one session signer and one throttle per app. */
+function interactionDependencies(services: Services): InteractionDependencies {
+  const settings = services.interaction;
+  const now = () => services.clock.now();
+  return {
+    storage: services.storage,
+    clock: services.clock,
+    issuer: services.issuer,
+    defaultAudience: services.defaultAudience,
+    siteName: settings.siteName,
+    lifetimes: services.lifetimes,
+    bodyLimit: services.bodyLimit,
+    sessions: new Sessions({
+      key: services.storage.secrets.getOrCreate("session-key", () => randomBytes(32), services.clock.now()),
+      // Secure cookies when the issuer is https (the server may sit behind a TLS-terminating proxy).
+      secure: new URL(services.issuer).protocol === "https:",
+      idleSeconds: settings.sessionIdleTtl,
+      absoluteSeconds: settings.sessionAbsoluteTtl,
+      now,
+    }),
+    throttle: new LoginThrottle({
+      maxFailuresPerAccount: settings.loginMaxFailuresPerAccount,
+      maxFailuresPerAddress: settings.loginMaxFailuresPerAddress,
+      windowSeconds: settings.loginThrottleWindow,
+      now,
+    }),
+  };
+}
 
 /** Builds the Koa application over `services`. Never listens: server.ts does, tests may use `app.callback()`. */
 export function createApp(services: Services): Koa {
@@ -20,6 +57,13 @@ export function createApp(services: Services): Koa {
   router.post("/introspect", introspectEndpoint(services));
   router.post("/revoke", revokeEndpoint(services));
   router.get("/healthz", healthzEndpoint(services));
+  // Issue 3: the authorization endpoint and the pages behind it (RFC 6749 §3.1, §4.1.1).
+  const interaction = interactionDependencies(services);
+  router.get("/authorize", authorizeEndpoint(interaction));
+  router.post("/login", loginEndpoint(interaction));
+  router.post("/consent", consentEndpoint(interaction));
+  router.get("/consents", consentsPage(interaction));
+  router.post("/consents/revoke", revokeConsentEndpoint(interaction));
 
   app.use(async function logRequest(ctx, next) {
     const started = performance.now();

@@ -38,6 +38,18 @@ export const defaults = {
   purgeInterval: 60_000,
   /** Largest accepted form body in bytes; larger bodies get 413 before they are parsed. */
   bodyLimit: 16 * 1024,
+  /** Product name on the login, consent and consents pages (the seed story's authorization server is Flickr's). */
+  siteName: "Flickr",
+  /** Browser session idle lifetime in seconds: the login and consent pages' session ends after this long unused. */
+  sessionIdleTtl: 30 * 60,
+  /** Browser session absolute lifetime in seconds, counted from sign-in. */
+  sessionAbsoluteTtl: 12 * 3600,
+  /** Failed sign-ins per account (from any address) within loginThrottleWindow before the account is paused. */
+  loginMaxFailuresPerAccount: 5,
+  /** Failed sign-ins per client address (for any accounts) within loginThrottleWindow before the address is paused. */
+  loginMaxFailuresPerAddress: 20,
+  /** Sliding window of the login throttle, seconds. */
+  loginThrottleWindow: 15 * 60,
   /** Lowest log level written (pino levels); "silent" disables logging. */
   logLevel: "info",
 } as const;

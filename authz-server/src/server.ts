@@ -7,7 +7,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes } from "./config.js";
 import type { SigningAlgorithm } from "./keys/algorithms.js";
 import { KeyRing } from "./keys/keyring.js";
-import type { Services } from "./services.js";
+import type { InteractionSettings, Services } from "./services.js";
 import { openSqliteStorage } from "./storage/sqlite/index.js";
 import type { Storage } from "./storage/types.js";
 
@@ -31,6 +31,8 @@ export interface ServerOptions {
   keyPollInterval?: number;
   purgeInterval?: number;
   bodyLimit?: number;
+  /** Login, consent and consents pages: product name, browser-session lifetimes, login throttle (defaults in config.ts). */
+  interaction?: Partial<InteractionSettings>;
   /** A pino logger, or a level for a new one writing JSON lines to stdout; default "info". */
   logger?: Logger;
   logLevel?: string;
@@ -81,6 +83,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     lifetimes,
     jwksMaxAge: options.jwksMaxAge ?? defaults.jwksMaxAge,
     bodyLimit: options.bodyLimit ?? defaults.bodyLimit,
+    interaction: {
+      siteName: defaults.siteName,
+      sessionIdleTtl: defaults.sessionIdleTtl,
+      sessionAbsoluteTtl: defaults.sessionAbsoluteTtl,
+      loginMaxFailuresPerAccount: defaults.loginMaxFailuresPerAccount,
+      loginMaxFailuresPerAddress: defaults.loginMaxFailuresPerAddress,
+      loginThrottleWindow: defaults.loginThrottleWindow,
+      ...options.interaction,
+    },
   };
   server.on("request", createApp(services).callback());
   keys.startPolling(options.keyPollInterval ?? defaults.keyPollInterval);

@@ -19,4 +19,18 @@ export interface Services {
   jwksMaxAge: number;
   /** Largest accepted form body, bytes. */
   bodyLimit: number;
+  /** The browser-facing pages (login, consent, consents): product name, session and throttle settings. */
+  interaction: InteractionSettings;
+}
+
+export interface InteractionSettings {
+  siteName: string;
+  /** Seconds. */
+  sessionIdleTtl: number;
+  /** Seconds. */
+  sessionAbsoluteTtl: number;
+  loginMaxFailuresPerAccount: number;
+  loginMaxFailuresPerAddress: number;
+  /** Seconds. */
+  loginThrottleWindow: number;
 }

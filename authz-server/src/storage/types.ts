@@ -193,6 +193,15 @@ export interface ConsentStore {
   revoke(userId: string, clientId: string, now: number): boolean;
 }
 
+export interface SecretStore {
+  /**
+   * The named server secret, created with `create()` and stored on first use; a concurrent first use by another
+   * process is resolved by the database (the first insert wins and both return it). Used by app.ts for the
+   * session-cookie key.
+   */
+  getOrCreate(name: string, create: () => Uint8Array, now: number): Buffer;
+}
+
 export interface Storage {
   clients: ClientStore;
   scopes: ScopeStore;
@@ -202,6 +211,7 @@ export interface Storage {
   refreshTokens: RefreshTokenStore;
   revocations: RevocationStore;
   consents: ConsentStore;
+  secrets: SecretStore;
   /** Runs `fn` in one transaction (all-or-nothing); nested calls join the outer transaction. */
   transaction<T>(fn: () => T): T;
   /** Deletes rows that can no longer matter: expired codes and refresh tokens, revoked jtis past expiry. */

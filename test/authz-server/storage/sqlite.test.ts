@@ -38,7 +38,7 @@ describe("SQLite storage (the parts issue 3 builds on)", () => {
     const db = new Database(dbPath, { readonly: true });
     try {
       assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
-      assert.equal(db.pragma("user_version", { simple: true }), 1);
+      assert.equal(db.pragma("user_version", { simple: true }), 2);
     } finally {
       db.close();
     }

@@ -7,6 +7,7 @@ import { sqliteKeyStore } from "./keys.js";
 import { sqliteRefreshTokenStore } from "./refresh-tokens.js";
 import { sqliteRevocationStore } from "./revocations.js";
 import { sqliteScopeStore } from "./scopes.js";
+import { sqliteSecretStore } from "./secrets.js";
 import { sqliteUserStore } from "./users.js";
 
 /** The SQLite implementation of Storage: one file, WAL, statements prepared once here at open. */
@@ -33,6 +34,7 @@ export function openSqliteStorage(path: string): Storage {
     refreshTokens: sqliteRefreshTokenStore(db),
     revocations,
     consents: sqliteConsentStore(db, revocations),
+    secrets: sqliteSecretStore(db),
     transaction: (fn) => db.transaction(fn)(),
     purgeExpired: (now) => purge(now),
     close: () => db.close(),

@@ -106,4 +106,17 @@ CREATE TABLE consents (
 ) STRICT;
 `,
   },
+  {
+    // Issue 3: server-held symmetric secrets, e.g. the key that signs browser-session cookies and
+    // derives anti-CSRF tokens. Kept in the database so sessions survive a restart and several
+    // processes on one database agree.
+    version: 2,
+    sql: `
+CREATE TABLE server_secrets (
+  name TEXT PRIMARY KEY,
+  value BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+`,
+  },
 ];

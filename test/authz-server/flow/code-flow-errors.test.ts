@@ -1,0 +1,349 @@
+// Every bad input of issue 3, each with its exact status and body (oauth-requirements 1–15).
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as oauth from "oauth4webapi";
+import { digest, generateSecret } from "../../../authz-server/src/secrets.js";
+import { basic, form, insecure, post } from "../helpers.js";
+import { assertPageHeaders, BrowserClient, formsOf, onlyForm, withFields } from "./browser-client.js";
+import {
+  allow,
+  authorizationRequest,
+  CANON_CALLBACK,
+  loginThrough,
+  PASSWORD,
+  startFlowServer,
+  type FlowServer,
+} from "./flow-helpers.js";
+
+const INVALID_REFRESH = { error: "invalid_grant", error_description: "the refresh token is invalid, expired or revoked" };
+
+describe("authorization code flow: bad input", () => {
+  let server: FlowServer;
+  before(async () => {
+    server = await startFlowServer({ lifetimes: { refreshTokenIdleTtl: 3600, refreshTokenAbsoluteTtl: 7200 } });
+  });
+  after(() => server.close());
+
+  const canonAuth = () => ({ authorization: basic(server.canon.clientId, server.canon.clientSecret) });
+  const token = (values: Record<string, string>, headers = canonAuth()) => post(`${server.url}/token`, form(values), headers);
+  const exchange = (code: string, verifier: string, extra: Record<string, string> = {}) =>
+    token({ grant_type: "authorization_code", code, redirect_uri: CANON_CALLBACK, code_verifier: verifier, ...extra });
+  const introspect = async (value: string) => (await post(`${server.url}/introspect`, form({ token: value }), canonAuth())).body;
+  const active = async (value: string) => ((await introspect(value)) as { active: boolean }).active;
+
+  /** A fresh code for alice (consent given once, then remembered). */
+  async function freshCode(scope = "photos") {
+    const attempt = await authorizationRequest(server, { scope });
+    const browser = new BrowserClient(server.url);
+    const afterLogin = await loginThrough(browser, attempt);
+    const callback = afterLogin.status === 303 ? new URL(afterLogin.location!) : await allow(browser, afterLogin);
+    return { attempt, browser, code: callback.searchParams.get("code")! };
+  }
+
+  async function assertNoRedirectPage(url: URL, title: string) {
+    const response = await new BrowserClient(server.url).get(url.href);
+    assert.equal(response.status, 400);
+    assert.equal(response.location, undefined, "never redirects");
+    assertPageHeaders(response.headers);
+    assert.match(response.body, new RegExp(`<h1>${title}</h1>`));
+  }
+
+  async function assertErrorRedirect(url: URL, error: string, description: string, state: string | null) {
+    const response = await new BrowserClient(server.url).get(url.href);
+    assert.equal(response.status, 303);
+    const location = new URL(response.location!);
+    assert.equal(`${location.origin}${location.pathname}`, CANON_CALLBACK);
+    assert.deepEqual(Object.fromEntries(location.searchParams), {
+      error,
+      error_description: description,
+      ...(state === null ? {} : { state }),
+      iss: server.issuer,
+    });
+  }
+
+  it("unknown client and unregistered redirect URIs (trailing slash, case) get an error page, never a redirect", async () => {
+    await assertNoRedirectPage((await authorizationRequest(server, { client_id: "unknown" })).url, "Unknown application");
+    for (const uri of [`${CANON_CALLBACK}/`, "http://LOCALHOST:3000/callback", "http://localhost:3000/Callback", "https://evil.example/callback"]) {
+      await assertNoRedirectPage((await authorizationRequest(server, { redirect_uri: uri })).url, "Unregistered redirect address");
+    }
+  });
+
+  it("missing or plain PKCE, implicit grant and foreign scopes go back to the client with error, state and iss", async () => {
+    const missing = await authorizationRequest(server, { code_challenge: null, code_challenge_method: null });
+    await assertErrorRedirect(missing.url, "invalid_request", "code_challenge is required (PKCE with S256)", missing.state);
+    const plain = await authorizationRequest(server, { code_challenge_method: "plain" });
+    await assertErrorRedirect(plain.url, "invalid_request", "code_challenge_method must be S256", plain.state);
+    const noMethod = await authorizationRequest(server, { code_challenge_method: null });
+    await assertErrorRedirect(noMethod.url, "invalid_request", "code_challenge_method must be S256", noMethod.state);
+    const implicit = await authorizationRequest(server, { response_type: "token" });
+    await assertErrorRedirect(implicit.url, "unsupported_response_type", "only response_type=code is supported", implicit.state);
+    const scope = await authorizationRequest(server, { scope: "photos admin" });
+    await assertErrorRedirect(scope.url, "invalid_scope", "scope not allowed for this client: admin", scope.state);
+    const noState = await authorizationRequest(server, { state: null, response_type: "token" });
+    await assertErrorRedirect(noState.url, "unsupported_response_type", "only response_type=code is supported", null);
+  });
+
+  it("CSRF token missing or wrong on the login and consent forms: 403, nothing happens", async () => {
+    const attempt = await authorizationRequest(server);
+    const browser = new BrowserClient(server.url);
+    const page = await browser.get(attempt.url.href);
+    const loginForm = onlyForm(page.body, "/login");
+    for (const csrf of [null, "", "forged", `${loginForm.fields.get("csrf_token")}x`]) {
+      const fields = withFields(loginForm, { username: "alice", password: PASSWORD });
+      if (csrf === null) fields.delete("csrf_token");
+      else fields.set("csrf_token", csrf);
+      const response = await browser.post("/login", fields);
+      assert.equal(response.status, 403);
+      assertPageHeaders(response.headers);
+      assert.match(response.body, /Your session has expired or this form was not sent from this site/);
+    }
+    // A token from another browser session is not valid in this one.
+    const other = new BrowserClient(server.url);
+    const otherForm = onlyForm((await other.get(attempt.url.href)).body, "/login");
+    assert.equal((await browser.post("/login", withFields(otherForm, { username: "alice", password: PASSWORD }))).status, 403);
+    // Consent: log in properly, then post the decision with a wrong token.
+    const consentPage = await loginThrough(browser, await authorizationRequest(server, { scope: "profile" }));
+    const consentForm = withFields(onlyForm(consentPage.body, "/consent"), { decision: "allow", csrf_token: "forged" });
+    const refused = await browser.post("/consent", consentForm);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.location, undefined);
+    assert.deepEqual(server.storage.consents.grantedScopes(server.userId, server.canon.clientId).includes("profile"), false);
+  });
+
+  it("a replayed valid code fails and revokes the tokens of the first exchange", async () => {
+    const { attempt, code } = await freshCode();
+    const first = await exchange(code, attempt.verifier);
+    assert.equal(first.status, 200);
+    const tokens = first.body as { access_token: string; refresh_token: string };
+    assert.equal(await active(tokens.access_token), true);
+    const replay = await exchange(code, attempt.verifier);
+    assert.deepEqual([replay.status, replay.body], [400, { error: "invalid_grant", error_description: "the authorization code was already used" }]);
+    assert.equal(await active(tokens.access_token), false);
+    assert.equal(await active(tokens.refresh_token), false);
+    const refresh = await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token });
+    assert.deepEqual([refresh.status, refresh.body], [400, INVALID_REFRESH]);
+  });
+
+  it("an invalid replay (wrong verifier, another client, wrong redirect URI) revokes nothing", async () => {
+    const { attempt, code } = await freshCode();
+    const first = await exchange(code, attempt.verifier);
+    const tokens = first.body as { access_token: string; refresh_token: string };
+    const wrongVerifier = await exchange(code, oauth.generateRandomCodeVerifier());
+    assert.deepEqual([wrongVerifier.status, wrongVerifier.body], [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge" }]);
+    const otherRedirect = await exchange(code, attempt.verifier, { redirect_uri: `${CANON_CALLBACK}/` });
+    assert.deepEqual([otherRedirect.status, otherRedirect.body], [400, { error: "invalid_grant", error_description: "redirect_uri does not match the authorization request" }]);
+    assert.equal(await active(tokens.access_token), true);
+    assert.equal(await active(tokens.refresh_token), true);
+  });
+
+  it("wrong or missing PKCE verifier, another client, expired code", async () => {
+    const { attempt, code } = await freshCode();
+    const missing = await token({ grant_type: "authorization_code", code, redirect_uri: CANON_CALLBACK });
+    assert.deepEqual([missing.status, missing.body], [400, { error: "invalid_grant", error_description: "code_verifier is required (PKCE)" }]);
+    const wrong = await exchange(code, oauth.generateRandomCodeVerifier());
+    assert.deepEqual([wrong.status, wrong.body], [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge" }]);
+    const malformed = await exchange(code, "short");
+    assert.deepEqual([malformed.status, malformed.body], [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge" }]);
+    // Another confidential client presenting Canon's code.
+    const otherSecret = generateSecret();
+    server.storage.clients.create({
+      clientId: "other-printer",
+      name: "Other Printer",
+      secretDigest: digest(otherSecret),
+      redirectUris: [CANON_CALLBACK],
+      grantTypes: ["authorization_code", "refresh_token"],
+      scopes: ["photos"],
+      tokenEndpointAuthMethod: "client_secret_basic",
+      createdAt: server.clock.now(),
+    });
+    // The failed attempts did not burn the code.
+    assert.equal((await exchange(code, attempt.verifier)).status, 200);
+    const stolen = await freshCode();
+    const byOther = await token(
+      { grant_type: "authorization_code", code: stolen.code, redirect_uri: CANON_CALLBACK, code_verifier: stolen.attempt.verifier },
+      { authorization: basic("other-printer", otherSecret) },
+    );
+    assert.deepEqual([byOther.status, byOther.body], [400, { error: "invalid_grant", error_description: "the authorization code is invalid" }]);
+    // ...and the failed attempt did not burn the code for its rightful client.
+    assert.equal((await exchange(stolen.code, stolen.attempt.verifier)).status, 200);
+    // Expired: 60 s by default.
+    const late = await freshCode();
+    server.clock.advance(61);
+    const expired = await exchange(late.code, late.attempt.verifier);
+    assert.deepEqual([expired.status, expired.body], [400, { error: "invalid_grant", error_description: "the authorization code has expired" }]);
+  });
+
+  it("a code_verifier for a code issued without a challenge is refused (PKCE downgrade, RFC 9700 §4.8.2)", async () => {
+    const code = generateSecret();
+    const now = server.clock.now();
+    server.storage.codes.create({
+      codeDigest: digest(code),
+      clientId: server.canon.clientId,
+      userId: server.userId,
+      redirectUri: CANON_CALLBACK,
+      codeChallenge: null,
+      codeChallengeMethod: null,
+      scope: "photos",
+      resources: [],
+      createdAt: now,
+      expiresAt: now + 60_000,
+      consumedAt: null,
+    });
+    const response = await exchange(code, oauth.generateRandomCodeVerifier());
+    assert.deepEqual([response.status, response.body], [400, { error: "invalid_grant", error_description: "code_verifier sent but no code_challenge was" }]);
+  });
+
+  it("refresh: narrowing allowed, widening refused, grace window for concurrent refresh, idle and absolute expiry", async () => {
+    const { attempt, code } = await freshCode("photos profile");
+    const tokens = (await exchange(code, attempt.verifier)).body as { refresh_token: string; scope: string };
+    assert.equal(tokens.scope, "photos profile");
+    const narrowed = await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token, scope: "photos" });
+    assert.equal(narrowed.status, 200);
+    const n = narrowed.body as { refresh_token: string; scope: string };
+    assert.equal(n.scope, "photos");
+    // The rotated refresh token keeps the original grant (RFC 6749 §6): profile can come back.
+    const back = await token({ grant_type: "refresh_token", refresh_token: n.refresh_token, scope: "photos profile" });
+    assert.equal((back.body as { scope: string }).scope, "photos profile");
+    const b = back.body as { refresh_token: string };
+    const widened = await token({ grant_type: "refresh_token", refresh_token: b.refresh_token, scope: "photos admin" });
+    assert.deepEqual([widened.status, widened.body], [400, { error: "invalid_scope", error_description: "scope was not originally granted: admin" }]);
+    // Concurrent refresh within the grace window (2 s): both answered, the family survives.
+    const one = await token({ grant_type: "refresh_token", refresh_token: b.refresh_token });
+    server.clock.advance(1);
+    const two = await token({ grant_type: "refresh_token", refresh_token: b.refresh_token });
+    assert.deepEqual([one.status, two.status], [200, 200]);
+    const latest = (two.body as { refresh_token: string }).refresh_token;
+    assert.equal(await active(latest), true);
+    assert.equal(await active((one.body as { refresh_token: string }).refresh_token), true);
+    // Idle expiry: one hour unused.
+    server.clock.advance(3601);
+    assert.deepEqual((await token({ grant_type: "refresh_token", refresh_token: latest })).body, INVALID_REFRESH);
+  });
+
+  it("absolute expiry holds however often the token is refreshed", async () => {
+    const { attempt, code } = await freshCode();
+    let current = ((await exchange(code, attempt.verifier)).body as { refresh_token: string }).refresh_token;
+    for (let i = 0; i < 2; i++) {
+      server.clock.advance(3000);
+      const r = await token({ grant_type: "refresh_token", refresh_token: current });
+      assert.equal(r.status, 200);
+      current = (r.body as { refresh_token: string }).refresh_token;
+    }
+    server.clock.advance(1201); // 7201 s after the code exchange
+    assert.deepEqual((await token({ grant_type: "refresh_token", refresh_token: current })).body, INVALID_REFRESH);
+  });
+
+  it("revoking a refresh token (RFC 7009) revokes its family and the access tokens issued with it", async () => {
+    const { attempt, code } = await freshCode();
+    const first = (await exchange(code, attempt.verifier)).body as { access_token: string; refresh_token: string };
+    const second = (await token({ grant_type: "refresh_token", refresh_token: first.refresh_token })).body as { access_token: string; refresh_token: string };
+    const revoked = await post(`${server.url}/revoke`, form({ token: second.refresh_token }), canonAuth());
+    assert.equal(revoked.status, 200);
+    for (const t of [first.access_token, second.access_token, second.refresh_token]) assert.equal(await active(t), false);
+  });
+
+  it("a public client uses the code flow with PKCE and no secret", async () => {
+    server.storage.clients.create({
+      clientId: "photo-app",
+      name: "Photo App",
+      secretDigest: null,
+      redirectUris: ["http://127.0.0.1:4000/cb"],
+      grantTypes: ["authorization_code", "refresh_token"],
+      scopes: ["photos"],
+      tokenEndpointAuthMethod: "none",
+      createdAt: server.clock.now(),
+    });
+    const attempt = await authorizationRequest(server, { client_id: "photo-app", redirect_uri: "http://127.0.0.1:51234/cb" });
+    const browser = new BrowserClient(server.url);
+    const consent = await loginThrough(browser, attempt);
+    const decision = await browser.post("/consent", withFields(onlyForm(consent.body, "/consent"), { decision: "allow" }));
+    const callback = new URL(decision.location!);
+    assert.equal(callback.origin, "http://127.0.0.1:51234");
+    const client = { client_id: "photo-app", token_endpoint_auth_method: "none" };
+    const params = oauth.validateAuthResponse(server.discovered, client, callback, attempt.state);
+    const tokens = await oauth.processAuthorizationCodeResponse(
+      server.discovered,
+      client,
+      await oauth.authorizationCodeGrantRequest(server.discovered, client, oauth.None(), params, "http://127.0.0.1:51234/cb", attempt.verifier, insecure),
+    );
+    assert.equal(tokens.scope, "photos");
+    // A public client presenting a secret is refused (it cannot keep one).
+    const withSecret = await post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token!, client_id: "photo-app", client_secret: "x" }));
+    assert.equal(withSecret.status, 401);
+  });
+
+  it("consents page: sign in, see Canon Printing, withdraw it; its refresh tokens stop working", async () => {
+    const { attempt, code } = await freshCode();
+    const tokens = (await exchange(code, attempt.verifier)).body as { refresh_token: string };
+    const browser = new BrowserClient(server.url);
+    const loginPage = await browser.get("/consents");
+    assert.equal(loginPage.status, 200);
+    assert.match(loginPage.body, /to manage the apps connected to your account/);
+    const login = await browser.post("/login", withFields(onlyForm(loginPage.body, "/login"), { username: "alice", password: PASSWORD }));
+    assert.deepEqual([login.status, login.location], [303, `${server.url}/consents`]);
+    const list = await browser.get("/consents");
+    assertPageHeaders(list.headers);
+    assert.match(list.body, /<strong>Canon Printing<\/strong>/);
+    // Canon Printing and the Photo App of the previous test: one Withdraw form each.
+    const forms = formsOf(list.body).filter((f) => f.action === "/consents/revoke");
+    assert.deepEqual(forms.map((f) => f.fields.get("client_id")).sort(), [server.canon.clientId, "photo-app"].sort());
+    const withdraw = forms.find((f) => f.fields.get("client_id") === server.canon.clientId)!;
+    const missingCsrf = new URLSearchParams(withdraw.fields);
+    missingCsrf.delete("csrf_token");
+    assert.equal((await browser.post("/consents/revoke", missingCsrf)).status, 403);
+    const done = await browser.post("/consents/revoke", withdraw.fields);
+    assert.equal(done.status, 303);
+    const after = await browser.get(done.location!);
+    assert.match(after.body, /Access for Canon Printing was withdrawn./);
+    assert.doesNotMatch(after.body, /<strong>Canon Printing<\/strong>/);
+    assert.match(after.body, /<strong>Photo App<\/strong>/);
+    assert.deepEqual((await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token })).body, INVALID_REFRESH);
+    // Asked again next time.
+    const again = await loginThrough(new BrowserClient(server.url), await authorizationRequest(server));
+    assert.equal(again.status, 200);
+    assert.match(again.body, /Do you want to allow Canon Printing to access your photos\?/);
+  });
+});
+
+describe("login throttling", () => {
+  let server: FlowServer;
+  before(async () => {
+    server = await startFlowServer();
+  });
+  after(() => server.close());
+
+  it("five wrong passwords lock the account with a clear message, even for the right password", async () => {
+    const attempt = await authorizationRequest(server);
+    const browser = new BrowserClient(server.url);
+    const page = await browser.get(attempt.url.href);
+    const loginForm = onlyForm(page.body, "/login");
+    for (let i = 0; i < 5; i++) {
+      const wrong = await browser.post("/login", withFields(loginForm, { username: "alice", password: `guess-${i}` }));
+      assert.equal(wrong.status, 400);
+      assert.match(wrong.body, /The username or password is incorrect./);
+    }
+    const locked = await browser.post("/login", withFields(loginForm, { username: "alice", password: PASSWORD }));
+    assert.equal(locked.status, 429);
+    assert.equal(locked.headers.get("retry-after"), "900");
+    assertPageHeaders(locked.headers);
+    assert.match(locked.body, /Too many failed sign-in attempts for this account. For your security, sign-in is paused. Try again in 15 minutes./);
+    server.clock.advance(901);
+    const open = await browser.post("/login", withFields(loginForm, { username: "alice", password: PASSWORD }));
+    assert.equal(open.status, 303);
+  });
+});
+
+describe("secure cookies when the issuer is https", () => {
+  it("uses Secure and the __Host- prefix", async () => {
+    const server = await startFlowServer({ issuer: "https://auth.example" });
+    try {
+      const browser = new BrowserClient(server.url);
+      const attempt = await authorizationRequest({ ...server, discovered: { ...server.discovered, authorization_endpoint: `${server.url}/authorize` } });
+      const page = await browser.get(attempt.url.href);
+      assert.equal(page.status, 200);
+      assert.match(browser.jar.cookies.get("__Host-authz_session")?.raw ?? "", /^__Host-authz_session=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Secure$/);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 // `npm run bench`: runs every section, prints one Markdown table per measurement and the target
 // checks (MET / MISSED / NOT MEASURED), and writes the same figures to bench/results/latest.json.
 // `--quick` shortens every load for development; `--only verification,plugin-server,sidecar`
-// runs a subset.
+// runs a subset; `--out FILE` moves the JSON; `--markdown FILE` also writes the printed report.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       only: { type: "string" },
       out: { type: "string" },
+      markdown: { type: "string" },
     },
   });
   const selected = values.only ? values.only.split(",").map((s) => s.trim()) : Object.keys(SECTIONS);
@@ -58,7 +59,9 @@ async function main(): Promise<void> {
   const out = values.out ?? path.join(here, "results", "latest.json");
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
-  process.stdout.write(renderReport(report));
+  const rendered = renderReport(report);
+  if (values.markdown) fs.writeFileSync(values.markdown, rendered);
+  process.stdout.write(rendered);
   process.stderr.write(`figures written to ${path.relative(process.cwd(), out)}\n`);
 }
 

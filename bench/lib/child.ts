@@ -32,6 +32,27 @@ export function readRssMB(pid: number): number {
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat (Linux; the
+ * kernel counts in clock ticks, usually 10 ms, so measure over loads of a second or more).
+ */
+export function readCpuMs(pid: number): number {
+  let stat = "";
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return Number.NaN;
+  }
+  // Fields after the parenthesised command name (which may itself contain spaces): state is
+  // field 3, utime 14 and stime 15 (proc(5)).
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** sysconf(_SC_CLK_TCK); 100 on every Linux platform Node.js supports. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 export async function startChild<Info>(
   script: string,
   args: string[] = [],

@@ -2,6 +2,7 @@
 // keeps one request in flight per pooled connection, so this is the number of connections busy),
 // bounded by a request count and a wall-clock limit.
 import { performance } from "node:perf_hooks";
+import { readCpuMs } from "./child.js";
 import { percentile } from "./measure.js";
 
 export interface HarnessAccess {
@@ -20,6 +21,8 @@ export interface HarnessLoadResult {
   /** How many requests ended in an outcome other than the expected one. */
   unexpected: number;
   firstUnexpected: string | null;
+  /** CPU time the server process spent per request (µs), when its pid was given. */
+  serverCpuUsPerRequest: number;
 }
 
 export async function runHarnessLoad<R extends HarnessAccess>(options: {
@@ -29,7 +32,10 @@ export async function runHarnessLoad<R extends HarnessAccess>(options: {
   send: (index: number) => Promise<R>;
   /** Returns null when the result is the one this load expects, else a description. */
   check: (result: R) => string | null;
+  /** The server's process id, to charge its CPU time to the requests. */
+  serverPid?: number;
 }): Promise<HarnessLoadResult> {
+  const cpuBefore = options.serverPid === undefined ? Number.NaN : readCpuMs(options.serverPid);
   const latencies = new Float64Array(options.maxRequests);
   let issued = 0;
   let completed = 0;
@@ -63,6 +69,7 @@ export async function runHarnessLoad<R extends HarnessAccess>(options: {
   };
   await Promise.all(Array.from({ length: options.concurrency }, () => worker()));
   const seconds = (performance.now() - start) / 1000;
+  const cpuAfter = options.serverPid === undefined ? Number.NaN : readCpuMs(options.serverPid);
   const sorted = latencies.subarray(0, completed).sort();
   return {
     requests: completed,
@@ -73,5 +80,6 @@ export async function runHarnessLoad<R extends HarnessAccess>(options: {
     roundTripsPerRequest: answered > 0 ? roundTrips / answered : Number.NaN,
     unexpected,
     firstUnexpected,
+    serverCpuUsPerRequest: completed > 0 ? ((cpuAfter - cpuBefore) * 1000) / completed : Number.NaN,
   };
 }

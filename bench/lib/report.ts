@@ -101,7 +101,8 @@ export function fmt(value: number | null | undefined, digits = 3): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "–";
   if (value === 0) return "0";
   const abs = Math.abs(value);
-  if (abs >= 10 ** digits) return Math.round(value).toLocaleString("en-US");
+  if (abs >= 10 ** digits - 0.5) return Math.round(value).toLocaleString("en-US");
+  if (abs < 0.01) return value.toFixed(2);
   return value.toPrecision(digits);
 }
 

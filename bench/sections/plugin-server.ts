@@ -182,6 +182,7 @@ function medianResult(results: HarnessLoadResult[]): HarnessLoadResult {
     p50Ms: pick((r) => r.p50Ms),
     p99Ms: pick((r) => r.p99Ms),
     roundTripsPerRequest: pick((r) => r.roundTripsPerRequest),
+    serverCpuUsPerRequest: pick((r) => r.serverCpuUsPerRequest),
     unexpected: results.reduce((n, r) => n + r.unexpected, 0),
     firstUnexpected: results.find((r) => r.firstUnexpected !== null)?.firstUnexpected ?? null,
   };
@@ -238,6 +239,7 @@ export async function benchPluginServer(options: BenchOptions): Promise<SectionR
               send: (i) =>
                 target.send(scenario === "refused" ? null : `Bearer ${scenario === "fresh" ? (slice[i] as string) : repeatedToken}`),
               check: scenario === "refused" ? expectRefusal : expectProceed,
+              ...(target.server.pid === undefined ? {} : { serverPid: target.server.pid }),
             });
             samples.get(target)?.push(result);
             if (result.unexpected > 0 && target.server.pid === undefined) {
@@ -347,6 +349,7 @@ function summarise(
           fmt(r.p50Ms),
           fmt(r.p99Ms),
           fmt(r.roundTripsPerRequest),
+          fmt(r.serverCpuUsPerRequest),
           row.error ? "–" : ratio(r.requestsPerSecond, floor?.result?.requestsPerSecond),
           row.error || stock?.error ? "–" : ratio(r.requestsPerSecond, stock?.result?.requestsPerSecond),
         ]);
@@ -418,10 +421,10 @@ function summarise(
   const tables: Table[] = [
     {
       title: `Through the plugin server (${settings.alg} tokens; requests/s, latency per request in ms)`,
-      columns: ["load", "conns", "server", "req/s", "p50 ms", "p99 ms", "RPCs/req", "× trivial", "× stock"],
+      columns: ["load", "conns", "server", "req/s", "p50 ms", "p99 ms", "RPCs/req", "server CPU µs/req", "× trivial", "× stock"],
       rows: loadRows,
       notes: [
-        `Median of ${settings.rounds} interleaved rounds per cell; each round up to ${settings.maxRequests.toLocaleString("en-US")} requests (${settings.maxFresh.toLocaleString("en-US")} for fresh tokens) or ${settings.maxSeconds} s, whichever ends first, after a warm-up; "conns" requests in flight, one per pooled socket connection as Kong does. × trivial compares with the trivial plugin on the same connections (its allowed path for valid tokens). Every answer was checked: valid tokens must proceed with the guard nonce echoed, refusals must be 401. The JWKS was fetched ${settings.jwksFetches} times in all (the plugin's key cache).`,
+        `Median of ${settings.rounds} interleaved rounds per cell; each round up to ${settings.maxRequests.toLocaleString("en-US")} requests (${settings.maxFresh.toLocaleString("en-US")} for fresh tokens) or ${settings.maxSeconds} s, whichever ends first, after a warm-up; "conns" requests in flight, one per pooled socket connection as Kong does. × trivial compares requests per second with the trivial plugin on the same connections (its allowed path for valid tokens). "server CPU µs/req": the plugin server's own CPU time (/proc) divided by the requests, which the harness's share of the two cores does not distort. Every answer was checked: valid tokens must proceed with the guard nonce echoed, refusals must be 401. The JWKS was fetched ${settings.jwksFetches} times in all (the plugin's key cache).`,
       ],
     },
     {

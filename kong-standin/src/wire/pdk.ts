@@ -145,13 +145,23 @@ export class RequestContext {
     return out;
   }
 
-  // kong.request.get_header(name) reads nginx's $http_<name>: case-insensitive, `-` and `_`
-  // alike, several lines joined with ", " (nginx ≥ 1.23).
+  // kong.request.get_header(name), Kong 3.9 (kong/tools/http.lua get_header): nginx's
+  // $http_<name> (case-insensitive, `-` and `_` alike, several lines joined with ", "); when that
+  // value contains ", " it looks the name up in ngx.req.get_headers() instead (keys as sent,
+  // lower-cased; the lookup name lower-cased with `_` turned into `-`) and returns the first value.
   private requestHeader(name: unknown): string | undefined {
     if (typeof name !== "string") throw new LuaError("header name must be a string");
     const wanted = foldVariable(name);
     const values = this.lines.filter(([line]) => foldVariable(line) === wanted).map(([, value]) => value);
-    return values.length === 0 ? undefined : values.join(", ");
+    if (values.length === 0) return undefined;
+    const variable = values.join(", ");
+    if (!variable.includes(", ")) return variable;
+    // The table's own key first (rawget), then its __index normalisation.
+    const lines = this.lines.slice(0, 100);
+    const exact = lines.find(([line]) => line.toLowerCase() === name);
+    if (exact !== undefined) return exact[1];
+    const normalised = name.toLowerCase().replaceAll("_", "-");
+    return lines.find(([line]) => line.toLowerCase() === normalised)?.[1];
   }
 
   private queryMap(max: unknown): Record<string, string[]> {

@@ -20,6 +20,7 @@ main{width:100%;max-width:440px;padding:12px 16px 32px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:14px;padding:28px 24px;box-shadow:0 1px 2px rgba(16,24,40,.04),0 8px 24px rgba(16,24,40,.06)}
 h1{font-size:1.4rem;line-height:1.3;margin:0 0 8px}
 p{margin:0 0 16px}
+a{color:var(--accent);text-underline-offset:2px}
 .lead{color:var(--muted)}
 label{display:block;font-weight:600;font-size:.95rem;margin:16px 0 6px}
 input[type=text],input[type=password]{width:100%;font:inherit;padding:11px 12px;border:1px solid #c4cad4;border-radius:8px;background:#fff;color:var(--ink)}

@@ -1,0 +1,118 @@
+// The seed story in a real browser (Debian's Chromium through playwright-core): alice signs in
+// to Flickr and allows Canon Printing to access her photos through the actual pages, then
+// withdraws the consent. A screenshot of each page goes to test-results/screenshots/.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import * as oauth from "oauth4webapi";
+import { insecure } from "../helpers.js";
+import { authorizationRequest, CANON_CALLBACK, PASSWORD, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+
+const SCREENSHOTS = join(process.cwd(), "test-results", "screenshots");
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+describe("browser: alice allows Canon Printing to access her photos", { timeout: 60_000 }, () => {
+  let server: FlowServer;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+
+  before(async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    server = await startFlowServer();
+    profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: "/usr/bin/chromium",
+      args: CHROMIUM_ARGS,
+      viewport: { width: 390, height: 844 }, // a phone: the story starts on one
+      deviceScaleFactor: 1,
+    });
+    // Canon Printing's callback is not running in this test: the browser's request to it is
+    // answered here, which is also where the test reads the code.
+    await context.route(`${CANON_CALLBACK}**`, (route) =>
+      route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>Canon Printing</title><h1>Canon Printing received your authorization</h1>" }),
+    );
+    page = context.pages()[0] ?? (await context.newPage());
+  });
+
+  after(async () => {
+    await context?.close();
+    await server?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+
+  it("signs in, consents, and Canon Printing gets a code it can exchange", async () => {
+    const attempt = await authorizationRequest(server);
+    const response = await page.goto(attempt.url.href);
+    assert.equal(response?.status(), 200);
+    assert.equal(response?.headers()["x-frame-options"], "DENY");
+    assert.equal(await page.title(), "Sign in · Flickr");
+    await shot("1-login");
+
+    // A wrong password first: the page says so and keeps the username.
+    await page.getByLabel("Username").fill("alice");
+    await page.getByLabel("Password").fill("not my password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").waitFor();
+    assert.equal(await page.getByRole("alert").textContent(), "The username or password is incorrect.");
+    assert.equal(await page.getByLabel("Username").inputValue(), "alice");
+    await shot("2-login-error");
+
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Do you want to allow Canon Printing to access your photos?" }).waitFor();
+    assert.equal(await page.getByText("View your photos and albums").count(), 1);
+    await shot("3-consent");
+
+    await page.getByRole("button", { name: "Allow" }).click();
+    await page.waitForURL(`${CANON_CALLBACK}?**`);
+    const callback = new URL(page.url());
+    await shot("4-canon-callback");
+    assert.equal(callback.searchParams.get("state"), attempt.state);
+    assert.equal(callback.searchParams.get("iss"), server.issuer);
+
+    const client = { client_id: server.canon.clientId };
+    const params = oauth.validateAuthResponse(server.discovered, client, callback, attempt.state);
+    const tokens = await oauth.processAuthorizationCodeResponse(
+      server.discovered,
+      client,
+      await oauth.authorizationCodeGrantRequest(server.discovered, client, oauth.ClientSecretBasic(server.canon.clientSecret), params, CANON_CALLBACK, attempt.verifier, insecure),
+    );
+    assert.equal(tokens.scope, "photos");
+  });
+
+  it("shows connected apps and withdraws Canon Printing", async () => {
+    await page.goto(`${server.issuer}/consents`);
+    await page.getByRole("heading", { name: "Connected apps" }).waitFor();
+    assert.equal(await page.locator("td strong", { hasText: "Canon Printing" }).count(), 1);
+    await shot("5-consents");
+    await page.getByRole("button", { name: "Withdraw access for Canon Printing" }).click();
+    await page.getByRole("status").waitFor();
+    assert.equal(await page.getByRole("status").textContent(), "Access for Canon Printing was withdrawn.");
+    await shot("6-consents-withdrawn");
+    assert.deepEqual(server.storage.consents.list({ userId: server.userId }), []);
+  });
+
+  it("an unregistered redirect URI shows an error page and goes nowhere", async () => {
+    const attempt = await authorizationRequest(server, { redirect_uri: "https://evil.example/callback" });
+    const response = await page.goto(attempt.url.href);
+    assert.equal(response?.status(), 400);
+    assert.equal(new URL(page.url()).origin, server.issuer);
+    await page.getByRole("heading", { name: "Unregistered redirect address" }).waitFor();
+    await shot("7-error");
+  });
+});

@@ -208,13 +208,13 @@ describe("harness against the real plugin server (trivial fixture)", () => {
 
 describe("harness fail-open reporting", () => {
   it("fails open when the plugin server never answers (RPC timeout)", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("hangs"), rpcTimeoutMs: 300, connections: 2 });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("hangs"), rpcTimeoutMs: 1500, connections: 2 });
     try {
       const instance = await server.startInstance("hangs");
       const result = await instance.access({ method: "GET", path: "/", headers: { "x-oauth2-jwt-nonce": "n" } });
       assert.deepEqual(result, {
         outcome: "failed-open",
-        error: "plugin.HandleEvent: no reply within 300 ms",
+        error: "plugin.HandleEvent: no reply within 1500 ms",
         upstreamHeaders: { "x-oauth2-jwt-nonce": ["n"] },
         roundTrips: 1,
         ctxShared: {},

@@ -143,6 +143,22 @@ export function buildProgram(): Command {
         .argParser(positiveInteger("--code-ttl")),
     )
     .addOption(
+      new Option("--refresh-idle-ttl <seconds>", "a refresh token unused this long expires")
+        .default(defaults.refreshTokenIdleTtl)
+        .argParser(positiveInteger("--refresh-idle-ttl")),
+    )
+    .addOption(
+      new Option("--refresh-absolute-ttl <seconds>", "a refresh-token family expires this long after the code exchange")
+        .default(defaults.refreshTokenAbsoluteTtl)
+        .argParser(positiveInteger("--refresh-absolute-ttl")),
+    )
+    .addOption(
+      new Option("--refresh-grace <seconds>", "a rotated refresh token may be presented again this long (concurrent refresh); 0 disables")
+        .default(defaults.refreshTokenGraceSeconds)
+        .argParser(positiveInteger("--refresh-grace")),
+    )
+    .option("--site-name <name>", "product name on the login, consent and consents pages", defaults.siteName)
+    .addOption(
       new Option("--alg <alg>", "algorithm of the key generated on first start (later: keys rotate --alg)")
         .choices(signingAlgorithms)
         .default(defaults.signingAlgorithm),
@@ -156,6 +172,10 @@ export function buildProgram(): Command {
         defaultAudience?: string;
         accessTokenTtl: number;
         codeTtl: number;
+        refreshIdleTtl: number;
+        refreshAbsoluteTtl: number;
+        refreshGrace: number;
+        siteName: string;
         alg: string;
         logLevel: string;
       }) => {
@@ -172,6 +192,9 @@ export function buildProgram(): Command {
             ...defaultLifetimes(),
             accessTokenTtl: options.accessTokenTtl,
             authorizationCodeTtl: options.codeTtl,
+            refreshTokenIdleTtl: options.refreshIdleTtl,
+            refreshTokenAbsoluteTtl: options.refreshAbsoluteTtl,
+            refreshTokenGraceSeconds: options.refreshGrace,
           });
         } catch (error: unknown) {
           throw new UsageError((error as Error).message);
@@ -184,6 +207,7 @@ export function buildProgram(): Command {
           ...(options.defaultAudience === undefined ? {} : { defaultAudience: options.defaultAudience }),
           lifetimes,
           signingAlgorithm: parseSigningAlgorithm(options.alg, "--alg"),
+          interaction: { siteName: options.siteName },
           logLevel: options.json ? "silent" : options.logLevel,
         });
         if (options.json) print(options, { url: running.url, issuer: running.issuer }, "");
@@ -333,6 +357,51 @@ export function buildProgram(): Command {
         if (!storage.users.findByUsername(username)) throw new UsageError(`no such user: ${username}`);
         storage.users.setPasswordHash(username, await newPasswordHash(options.passwordStdin));
         print(options, { username, updated: true }, `password changed for ${username}`);
+      }),
+    );
+
+  const consents = program.command("consents").description("see and withdraw users' consents to clients");
+  common(consents.command("list").description("list consents (user × client × scopes)"))
+    .option("--user <username>", "only this user's consents")
+    .option("--client <id>", "only consents to this client")
+    .action((options: CommonOptions & { user?: string; client?: string }) =>
+      withStorage(options, (storage) => {
+        const filter: { userId?: string; clientId?: string } = {};
+        if (options.user !== undefined) {
+          const user = storage.users.findByUsername(options.user);
+          if (!user) throw new UsageError(`no such user: ${options.user}`);
+          filter.userId = user.id;
+        }
+        if (options.client !== undefined) filter.clientId = options.client;
+        const list = storage.consents.list(filter).map((c) => ({
+          user: storage.users.findById(c.userId)?.username ?? null,
+          user_id: c.userId,
+          client_id: c.clientId,
+          client_name: storage.clients.find(c.clientId)?.name ?? null,
+          scopes: c.scopes,
+          granted_at: iso(c.grantedAt),
+        }));
+        print(
+          options,
+          list,
+          list.length === 0
+            ? "no consents"
+            : list.map((c) => `${c.user ?? c.user_id}\t${c.client_id}\t${c.client_name ?? "-"}\t${c.scopes.join(" ")}\t${c.granted_at}`).join("\n"),
+        );
+      }),
+    );
+  common(consents.command("revoke").description("withdraw a user's consent to a client; revokes that grant's refresh and access tokens"))
+    .requiredOption("--user <username>", "the user")
+    .requiredOption("--client <id>", "the client")
+    .action((options: CommonOptions & { user: string; client: string }) =>
+      withStorage(options, (storage) => {
+        const user = storage.users.findByUsername(options.user);
+        if (!user) throw new UsageError(`no such user: ${options.user}`);
+        // Requirement 7: withdrawal also revokes the refresh tokens of that grant (and the access tokens issued with them).
+        if (!storage.consents.revoke(user.id, options.client, Date.now())) {
+          throw new UsageError(`${options.user} has no consent or grant for client ${options.client}`);
+        }
+        print(options, { user: options.user, client_id: options.client, revoked: true }, `withdrew ${options.user}'s consent to ${options.client}`);
       }),
     );
 

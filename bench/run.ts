@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { describeMachine, renderReport, type Report, type SectionResult } from "./lib/report.js";
+import { describeMachine, oneLine, renderReport, type Report, type SectionResult } from "./lib/report.js";
 import type { BenchOptions } from "./lib/options.js";
 import { benchVerification } from "./sections/verification.js";
 import { benchSidecar } from "./sections/sidecar.js";
@@ -43,7 +43,20 @@ async function main(): Promise<void> {
   const sections: SectionResult[] = [];
   for (const name of selected) {
     const run = SECTIONS[name] as (options: BenchOptions) => Promise<SectionResult>;
-    sections.push(await run(options));
+    try {
+      sections.push(await run(options));
+    } catch (error) {
+      // One broken section (a piece not built, a server that cannot start) must not lose the others.
+      options.log(`section ${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      sections.push({
+        id: name,
+        title: name,
+        tables: [],
+        figures: {},
+        targets: [{ target: `section ${name}`, measured: `not measured: ${oneLine(error)}`, met: null }],
+        skipped: [`the whole section: ${oneLine(error)}`],
+      });
+    }
   }
   const finished = new Date();
   const report: Report = {

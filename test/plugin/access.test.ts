@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { createPublicKey, type JsonWebKey } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { spawnPluginServer, type AccessResult, type PluginServerProcess } from "../../kong-standin/src/wire/index.ts";
+import {
+  PluginConfigError, spawnPluginServer, validatePluginConfig, type AccessResult, type PluginServerProcess,
+} from "../../kong-standin/src/wire/index.ts";
 import { JwksServer } from "./helpers/jwks-server.ts";
 import { AUDIENCE, b64url, defaultClaims, generateTestKey, hmacWithPublicKey, ISSUER, rawToken, signAccessToken, type TestKey } from "./helpers/tokens.ts";
 
@@ -91,6 +93,42 @@ describe("oauth2-jwt through the real plugin server", () => {
     assert.deepEqual(result.outcome === "exit" && [result.status, result.body, result.roundTrips], [
       400, { error: "invalid_request", error_description: "the request has too many headers" }, 2,
     ]);
+  });
+
+  it("has its configuration enforced by the schema it dumps, defaults filled as Kong fills them", async () => {
+    const dumped = server.plugins.find((plugin) => plugin.Name === "oauth2-jwt");
+    assert.ok(dumped);
+    assert.deepEqual([dumped.Version, dumped.Priority, dumped.Phases], ["0.1.0", 1450, ["access"]]);
+    const filled = validatePluginConfig(dumped, { issuer: ISSUER, audience: [AUDIENCE] }) as Record<string, unknown>;
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(filled).filter(([name]) => !name.startsWith("__") && !name.endsWith("_id"))),
+      {
+        issuer: ISSUER, jwks_uri: null, audience: [AUDIENCE], scopes_required: [], scope_match: "all",
+        algorithms: ["PS256", "RS256", "ES256", "EdDSA"], leeway_seconds: 30,
+        upstream_headers: { subject: "X-Authenticated-Userid", scope: "X-Authenticated-Scope", client_id: "X-Authenticated-Client-Id" },
+        hide_credentials: false, run_on_preflight: true, realm: "api", jwks_cache_seconds: 300, jwks_min_refresh_seconds: 10,
+      },
+    );
+    const invalid: Record<string, unknown>[] = [
+      {},
+      { issuer: ISSUER },
+      { issuer: ISSUER, audience: [] },
+      { issuer: ISSUER, audience: [AUDIENCE], algorithms: ["HS256"] },
+      { issuer: ISSUER, audience: [AUDIENCE], algorithms: ["none"] },
+      { issuer: ISSUER, audience: [AUDIENCE], scope_match: "most" },
+      { issuer: ISSUER, audience: [AUDIENCE], leeway_seconds: 3600 },
+    ];
+    for (const config of invalid) {
+      await assert.rejects(server.startInstance("oauth2-jwt", config), PluginConfigError, JSON.stringify(config));
+    }
+    // `match` rules are Lua patterns the harness does not run (Kong does): should such a config
+    // get through anyway, the plugin refuses every request rather than guess.
+    const jwks = await keyServer([es]);
+    for (const config of [{ issuer: "ftp://x" }, { scopes_required: ["two words"] }, { realm: 'say "hi"' }]) {
+      const instance = await instanceFor(jwks, config);
+      const result = await instance.access(request({ authorization: `Bearer ${await sign(es)}` }));
+      assert.deepEqual(result.outcome === "exit" && [result.status, result.body, result.roundTrips], [500, { message: "An unexpected error occurred" }, 1], JSON.stringify(config));
+    }
   });
 
   it("strips Authorization with hide_credentials and uses the configured header names", async () => {

@@ -131,6 +131,25 @@ describe("oauth2-jwt through the real plugin server", () => {
     }
   });
 
+  it("keeps concurrent requests apart: each gets its own verdict, identity and nonce", async () => {
+    const instance = await instanceFor(await keyServer([es]));
+    const requests = await Promise.all(Array.from({ length: 200 }, async (_, i) => ({
+      i,
+      nonce: `nonce-${i}`,
+      token: i % 3 === 2 ? await sign(es, { sub: `user-${i}`, aud: "elsewhere" }) : await sign(es, { sub: `user-${i}` }),
+    })));
+    const results = await Promise.all(requests.map(({ token, nonce }) =>
+      instance.access(request({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": nonce }))));
+    results.forEach((result, i) => {
+      if (i % 3 === 2) {
+        assert.equal(result.outcome === "exit" && result.status, 401, `request ${i}`);
+      } else {
+        assertProceeds(result);
+        assert.deepEqual([result.upstreamHeaders["x-authenticated-userid"], result.upstreamHeaders["x-oauth2-jwt-verdict"]], [[`user-${i}`], [`nonce-${i}`]]);
+      }
+    });
+  });
+
   it("strips Authorization with hide_credentials and uses the configured header names", async () => {
     const instance = await instanceFor(await keyServer([es]), {
       hide_credentials: true,

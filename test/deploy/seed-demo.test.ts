@@ -1,0 +1,55 @@
+// scripts/seed-demo.mjs (used by `npm start`, the sidecar's Docker entrypoint and the e2e test):
+// idempotent, through the real `authz-server` CLI on a real database.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { DEMO, seedDemo } from "../../scripts/seed-demo.mjs";
+import { run, ROOT } from "./helpers.ts";
+
+function cliJson(db: string, ...args: string[]): unknown {
+  const result = run(process.execPath, [join(ROOT, "authz-server/bin/authz-server.js"), ...args, "--db", db, "--json"]);
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+describe("scripts/seed-demo.mjs", () => {
+  it("creates the demo once, then changes nothing; a lost credentials file means a new client", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "seed-demo-"));
+    try {
+      const db = join(dir, "data", "authz.db");
+      const canonFile = join(dir, "data", "canon-client.json");
+      const first = await seedDemo({ db, canonFile });
+      assert.deepEqual(first.created.slice(0, 4), ["scope photos", "scope photos:write", "scope profile", "user alice"]);
+      assert.equal(first.created[4], `client Canon Printing (${first.clientId})`);
+      assert.equal(statSync(canonFile).mode & 0o777, 0o600);
+      const saved = JSON.parse(readFileSync(canonFile, "utf8")) as Record<string, string>;
+      assert.deepEqual(Object.keys(saved).sort(), ["client_id", "client_secret", "redirect_uri"]);
+      assert.equal(saved["client_id"], first.clientId);
+      assert.equal(saved["redirect_uri"], "http://localhost:3000/callback");
+      assert.match(saved["client_secret"]!, /^[A-Za-z0-9_-]{43,}$/);
+
+      assert.deepEqual(cliJson(db, "scopes", "list"), DEMO.scopes.map((s) => ({ ...s, resource: "http://localhost:8000/flickr" })));
+      const clients = cliJson(db, "clients", "list") as { client_id: string; name: string; redirect_uris: string[]; grant_types: string[]; scopes: string[] }[];
+      assert.deepEqual(
+        clients.map((c) => ({ id: c.client_id, name: c.name, redirect: c.redirect_uris, grants: c.grant_types, scopes: c.scopes })),
+        [{ id: first.clientId, name: "Canon Printing", redirect: ["http://localhost:3000/callback"], grants: ["authorization_code", "refresh_token"], scopes: ["photos", "profile"] }],
+      );
+
+      const second = await seedDemo({ db, canonFile });
+      assert.deepEqual({ created: second.created, clientId: second.clientId }, { created: [], clientId: first.clientId });
+      assert.equal(readFileSync(canonFile, "utf8"), `${JSON.stringify(saved, null, 2)}\n`);
+
+      rmSync(canonFile);
+      const third = await seedDemo({ db, canonFile });
+      assert.notEqual(third.clientId, first.clientId);
+      assert.deepEqual(third.created, [`client Canon Printing (${third.clientId})`]);
+      assert.ok(existsSync(canonFile));
+      const users = cliJson(db, "users", "list") as { username: string }[];
+      assert.deepEqual(users.map((u) => u.username), ["alice"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -42,10 +42,22 @@ const ACCEPTED_TYP = new Set(["at+jwt", "application/at+jwt"]);
 /** RFC 8725 §3.10 / RFC 9068 §4: keys come from the configured JWKS, never from the token. */
 const EMBEDDED_KEY_PARAMETERS = ["jku", "x5u", "jwk", "x5c"];
 
-function countDots(token: string): number {
-  let dots = 0;
-  for (let index = token.indexOf("."); index !== -1; index = token.indexOf(".", index + 1)) dots += 1;
-  return dots;
+/**
+ * Decoded JOSE headers by their encoded text. An issuer's tokens share a handful of headers (one
+ * per signing key), so this memo of a pure function spares a base64url decode and a JSON.parse per
+ * token. Bounded: emptied when full, so random headers cannot grow it.
+ */
+const HEADER_MEMO_LIMIT = 64;
+const headerMemo = new Map<string, Readonly<Record<string, unknown>>>();
+
+function decodeHeader(segment: string): Readonly<Record<string, unknown>> | undefined {
+  const known = headerMemo.get(segment);
+  if (known !== undefined) return known;
+  const header = decodeJsonObject(segment);
+  if (header === undefined) return undefined;
+  if (headerMemo.size >= HEADER_MEMO_LIMIT) headerMemo.clear();
+  headerMemo.set(segment, Object.freeze(header));
+  return header;
 }
 
 /** Structure, header, key selection and signature of a compact JWS access token. */
@@ -57,12 +69,16 @@ export function verifyToken(
   if (token.length > MAX_TOKEN_LENGTH) return invalidToken("token_too_large", "the access token is too large");
 
   // 1. A JWS in compact serialization: three parts. Five parts is a JWE (RFC 7516 §7.1), not accepted.
-  const dots = countDots(token);
-  if (dots === 4) return invalidToken("jwe", "encrypted tokens (JWE) are not accepted");
-  if (dots !== 2) return invalidToken("not_jws", "the access token is not a signed JWT");
   const firstDot = token.indexOf(".");
-  const secondDot = token.indexOf(".", firstDot + 1);
-  const header = decodeJsonObject(token.slice(0, firstDot));
+  const secondDot = firstDot === -1 ? -1 : token.indexOf(".", firstDot + 1);
+  const thirdDot = secondDot === -1 ? -1 : token.indexOf(".", secondDot + 1);
+  if (thirdDot !== -1) {
+    const fourthDot = token.indexOf(".", thirdDot + 1);
+    const isJwe = fourthDot !== -1 && token.indexOf(".", fourthDot + 1) === -1;
+    return isJwe ? invalidToken("jwe", "encrypted tokens (JWE) are not accepted") : invalidToken("not_jws", "the access token is not a signed JWT");
+  }
+  if (secondDot === -1) return invalidToken("not_jws", "the access token is not a signed JWT");
+  const header = decodeHeader(token.slice(0, firstDot));
   if (header === undefined) return invalidToken("not_jws", "the access token header is not base64url-encoded JSON");
   if (header.enc !== undefined) return invalidToken("jwe", "encrypted tokens (JWE) are not accepted");
   const cty = header.cty;

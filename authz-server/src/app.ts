@@ -3,7 +3,7 @@ import Koa from "koa";
 import { randomBytes } from "node:crypto";
 import { authorizeEndpoint } from "./endpoints/authorize.js";
 import { consentEndpoint } from "./endpoints/consent.js";
-import { consentsPage, revokeConsentEndpoint } from "./endpoints/consents.js";
+import { consentsPage, logoutEndpoint, revokeConsentEndpoint } from "./endpoints/consents.js";
 import { healthzEndpoint } from "./endpoints/healthz.js";
 import { loginEndpoint } from "./endpoints/login.js";
 import { introspectEndpoint } from "./endpoints/introspect.js";
@@ -64,6 +64,7 @@ export function createApp(services: Services): Koa {
   router.post("/consent", consentEndpoint(interaction));
   router.get("/consents", consentsPage(interaction));
   router.post("/consents/revoke", revokeConsentEndpoint(interaction));
+  router.post("/logout", logoutEndpoint(interaction));
 
   app.use(async function logRequest(ctx, next) {
     const started = performance.now();

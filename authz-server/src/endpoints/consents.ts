@@ -63,3 +63,23 @@ export function revokeConsentEndpoint(deps: InteractionDependencies) {
     seeOther(ctx, `/consents?withdrawn=${encodeURIComponent(clientId)}`);
   };
 }
+
+/** `POST /logout`: ends the browser session (a new anonymous session id), then back to the consents page. */
+export function logoutEndpoint(deps: InteractionDependencies) {
+  return async function logout(ctx: Context): Promise<void> {
+    const session = deps.sessions.load(ctx);
+    let form: URLSearchParams;
+    try {
+      form = await readForm(ctx, deps.bodyLimit);
+    } catch (error: unknown) {
+      if (error instanceof FormError) return sendErrorPage(ctx, deps, error.status, "Cannot sign out", error.message);
+      throw error;
+    }
+    // CSRF-checked too: a forged sign-out is a nuisance an attacker should not be able to cause.
+    if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
+      return sendErrorPage(ctx, deps, 403, "Cannot sign out", SESSION_EXPIRED);
+    }
+    deps.sessions.logout(ctx);
+    seeOther(ctx, "/consents");
+  };
+}

@@ -20,7 +20,7 @@ export interface ConsentsViewModel {
 export function renderConsents(model: ConsentsViewModel): RenderedPage {
   const content = html`<div class="card">
 <h1>Connected apps</h1>
-<p class="who">Signed in as <strong>${model.username}</strong></p>
+<form method="post" action="/logout" class="who-row"><p class="who">Signed in as <strong>${model.username}</strong></p><input type="hidden" name="csrf_token" value="${model.csrfToken}"><button type="submit" class="secondary link-button">Sign out</button></form>
 ${model.notice ? html`<div class="alert info" role="status">${model.notice}</div>` : ""}
 ${
   model.consents.length === 0

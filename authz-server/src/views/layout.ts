@@ -46,6 +46,7 @@ ul.scopes li+li{border-top:1px solid var(--line)}
 .badge{display:inline-block;font-size:.75rem;padding:1px 8px;border-radius:999px;background:#e6f4ea;color:var(--ok);margin-left:6px;vertical-align:middle}
 .fine{font-size:.85rem;color:var(--muted);margin-top:18px}
 .who{font-size:.9rem;color:var(--muted);margin:0 0 16px}
+.who-row{display:flex;justify-content:space-between;align-items:baseline;gap:12px}
 table{width:100%;border-collapse:collapse;font-size:.95rem}
 th,td{text-align:left;padding:10px 6px;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}

@@ -105,6 +105,8 @@ describe("browser: alice allows Canon Printing to access her photos", { timeout:
     assert.equal(await page.getByRole("status").textContent(), "Access for Canon Printing was withdrawn.");
     await shot("6-consents-withdrawn");
     assert.deepEqual(server.storage.consents.list({ userId: server.userId }), []);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in to Flickr" }).waitFor();
   });
 
   it("an unregistered redirect URI shows an error page and goes nowhere", async () => {

@@ -298,6 +298,12 @@ describe("authorization code flow: bad input", () => {
     assert.doesNotMatch(after.body, /<strong>Canon Printing<\/strong>/);
     assert.match(after.body, /<strong>Photo App<\/strong>/);
     assert.deepEqual((await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token })).body, INVALID_REFRESH);
+    // Sign out (CSRF-checked): the consents page then asks to sign in.
+    const signOut = onlyForm(after.body, "/logout");
+    assert.equal((await browser.post("/logout", new URLSearchParams({ csrf_token: "forged" }))).status, 403);
+    const out = await browser.post("/logout", signOut.fields);
+    assert.deepEqual([out.status, out.location], [303, `${server.url}/consents`]);
+    assert.match((await browser.get("/consents")).body, /<h1>Sign in to Flickr<\/h1>/);
     // Asked again next time.
     const again = await loginThrough(new BrowserClient(server.url), await authorizationRequest(server));
     assert.equal(again.status, 200);

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { authenticate, routeOptions } from "../../../plugin/src/core/authenticate.ts";
 import { JwksCache } from "../../../plugin/src/core/jwks-cache.ts";
 import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
-import { verifyToken } from "../../../plugin/src/core/validate.ts";
+import { verifyToken, type VerifiedToken } from "../../../plugin/src/core/validate.ts";
 import { SUPPORTED_ALGORITHMS, type Algorithm } from "../../../plugin/src/schema.ts";
 
 export interface VerifierSetup {
@@ -16,7 +16,7 @@ export interface VerifierSetup {
   nowSeconds: number;
   /** Entries to put in the verified-token cache first (a cache already full, e.g. 10,000). */
   prefill?: number;
-  /** A token signed by `signer`, needed only for `prefill`. */
+  /** A token signed by `signer`, whose length and verification the prefilled entries copy (optional). */
   sampleToken?: string;
 }
 
@@ -40,12 +40,20 @@ export async function createPluginVerifier(setup: VerifierSetup): Promise<Verifi
   const keys = await jwks.getKeys(route.source);
   if (keys === undefined || keys.keys.size !== 1) throw new Error("the signer's JWK was not usable");
   if ((setup.prefill ?? 0) > 0) {
-    if (setup.sampleToken === undefined) throw new Error("prefill needs sampleToken");
-    const verified = verifyToken(setup.sampleToken, [alg], keys.keys);
-    if (!verified.ok) throw new Error(`sampleToken refused: ${verified.description}`);
-    // Distinct keys of a real token's length: the cache's Map holds as many strings as in production.
+    // Entries that are never hit, keyed by distinct strings of a real token's length, so the
+    // cache's Map holds as many entries as a busy gateway's.
+    let verified: VerifiedToken;
+    if (setup.sampleToken !== undefined) {
+      const result = verifyToken(setup.sampleToken, [alg], keys.keys);
+      if (!result.ok) throw new Error(`sampleToken refused: ${result.description}`);
+      verified = result;
+    } else {
+      const key = [...keys.keys.values()][0]!;
+      verified = { ok: true, alg, kid: key.kid, key, claims: { exp: setup.nowSeconds + 3600 } };
+    }
+    const length = setup.sampleToken?.length ?? 700;
     for (let i = 0; i < setup.prefill!; i += 1) {
-      tokens.set(randomBytes(Math.ceil(setup.sampleToken.length * 0.75)).toString("base64url"), { verified, source: route.sourceKey }, now());
+      tokens.set(randomBytes(Math.ceil(length * 0.75)).toString("base64url"), { verified, source: route.sourceKey }, now());
     }
   }
   const deps = { jwks, tokens, now };

@@ -100,13 +100,20 @@ process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
 
 build();
+// The photos API and the gateway need nothing from the database: they start while it is seeded.
+run("photos", ["examples/photos-api/dist/main.js"], { PORT: String(PORTS.photos), HOST: "127.0.0.1" });
+run("gateway", ["kong-standin/dist/gateway/main.js", "--config", resolve(ROOT, "kong.yml"), "--port", String(PORTS.gateway)]);
 log("seeding the demo data (idempotent)…");
-const seeded = await seedDemo({ db: DB, canonFile: CANON_FILE });
+let seeded;
+try {
+  seeded = await seedDemo({ db: DB, canonFile: CANON_FILE });
+} catch (err) {
+  process.stderr.write(`[start] seeding failed: ${err.message}\n`);
+  await stop(1);
+}
 log(seeded.created.length === 0 ? "demo data already present" : `created: ${seeded.created.join(", ")}`);
 
 run("authz", ["authz-server/bin/authz-server.js", "serve", "--port", String(PORTS.authz), "--host", "127.0.0.1", "--issuer", ISSUER, "--db", DB, "--log-level", "warn"]);
-run("photos", ["examples/photos-api/dist/main.js"], { PORT: String(PORTS.photos), HOST: "127.0.0.1" });
-run("gateway", ["kong-standin/dist/gateway/main.js", "--config", resolve(ROOT, "kong.yml"), "--port", String(PORTS.gateway)]);
 run("canon", ["examples/canon-printing/dist/main.js"], {
   PORT: String(PORTS.canon),
   HOST: "127.0.0.1",

@@ -4,7 +4,7 @@ import { digest, generateSecret } from "../secrets.js";
 import { checkResources } from "../tokens/audience.js";
 import { grantScopes, parseScope } from "../tokens/scope.js";
 import { seeOther, sendPage } from "../session/headers.js";
-import { sendErrorPage, type InteractionDependencies } from "../session/interaction.js";
+import { currentUser, sendErrorPage, type InteractionDependencies } from "../session/interaction.js";
 import type { SessionData } from "../session/cookie.js";
 import type { Client, Storage } from "../storage/types.js";
 import { renderConsent } from "../views/consent.js";
@@ -268,7 +268,7 @@ export function continueAuthorization(
   client: Client,
   request: AuthorizationRequest,
 ): void {
-  const user = deps.sessions.user(session);
+  const user = currentUser(deps, session);
   const formActionOrigins = redirectOrigin(request.redirectUri);
   if (!user) {
     sendPage(

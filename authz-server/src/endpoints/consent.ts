@@ -1,6 +1,6 @@
 import type { Context } from "koa";
 import { seeOther } from "../session/headers.js";
-import { FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
+import { currentUser, FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
 import { authorizationResponse, continueAuthorization, handleAuthorization, issueCode } from "./authorize.js";
 import { SESSION_EXPIRED } from "./login.js";
 
@@ -25,7 +25,7 @@ export function consentEndpoint(deps: InteractionDependencies) {
     const validated = handleAuthorization(ctx, deps, form);
     if (validated.kind !== "ok") return;
     const { client, request } = validated;
-    const user = deps.sessions.user(session);
+    const user = currentUser(deps, session);
     // Session ended between the pages (idle or absolute expiry): sign in again.
     if (!user) return continueAuthorization(ctx, deps, session, client, request);
 

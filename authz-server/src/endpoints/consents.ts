@@ -1,6 +1,6 @@
 import type { Context } from "koa";
 import { seeOther, sendPage } from "../session/headers.js";
-import { FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
+import { currentUser, FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
 import { renderConsents } from "../views/consents.js";
 import { renderLogin } from "../views/login.js";
 import { SESSION_EXPIRED } from "./login.js";
@@ -9,7 +9,7 @@ import { SESSION_EXPIRED } from "./login.js";
 export function consentsPage(deps: InteractionDependencies) {
   return async function consents(ctx: Context): Promise<void> {
     const session = deps.sessions.load(ctx);
-    const user = deps.sessions.user(session);
+    const user = currentUser(deps, session);
     const csrfToken = deps.sessions.csrfToken(session);
     if (!user) {
       sendPage(ctx, renderLogin({ siteName: deps.siteName, csrfToken, hidden: [] }));
@@ -53,7 +53,7 @@ export function revokeConsentEndpoint(deps: InteractionDependencies) {
       if (error instanceof FormError) return sendErrorPage(ctx, deps, error.status, "Cannot withdraw", error.message);
       throw error;
     }
-    const user = deps.sessions.user(session);
+    const user = currentUser(deps, session);
     if (!user || !deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
       return sendErrorPage(ctx, deps, 403, "Cannot withdraw", SESSION_EXPIRED);
     }

@@ -5,7 +5,8 @@ import type { Lifetimes } from "../config.js";
 import type { Storage } from "../storage/types.js";
 import { renderError } from "../views/error.js";
 import { sendPage } from "./headers.js";
-import type { Sessions } from "./sessions.js";
+import type { SessionData } from "./cookie.js";
+import type { SessionUser, Sessions } from "./sessions.js";
 import type { LoginThrottle } from "./throttle.js";
 
 /** What the browser-facing endpoints (authorize, login, consent, consents) need. */
@@ -68,4 +69,13 @@ export function sendErrorPage(
   code?: string,
 ): void {
   sendPage(ctx, renderError({ siteName: deps.siteName, title, message, ...(code ? { code } : {}) }), status);
+}
+
+/**
+ * The signed-in user of this session, if the account still exists: a user deleted while signed in
+ * (`users delete`) must not go on obtaining codes with a still-valid cookie.
+ */
+export function currentUser(deps: Pick<InteractionDependencies, "sessions" | "storage">, session: SessionData): SessionUser | undefined {
+  const user = deps.sessions.user(session);
+  return user && deps.storage.users.findById(user.userId) ? user : undefined;
 }

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as oauth from "oauth4webapi";
+import { hashPassword } from "../../../authz-server/src/passwords.js";
 import { digest, generateSecret } from "../../../authz-server/src/secrets.js";
 import { basic, form, insecure, post } from "../helpers.js";
 import { assertPageHeaders, BrowserClient, formsOf, onlyForm, withFields } from "./browser-client.js";
@@ -308,6 +309,27 @@ describe("authorization code flow: bad input", () => {
     const again = await loginThrough(new BrowserClient(server.url), await authorizationRequest(server));
     assert.equal(again.status, 200);
     assert.match(again.body, /Do you want to allow Canon Printing to access your photos\?/);
+  });
+});
+
+describe("sessions of deleted users", () => {
+  it("a user deleted while signed in is signed out at the next request", async () => {
+    const server = await startFlowServer();
+    try {
+      server.storage.users.create({ id: "u-bob", username: "bob", passwordHash: await hashPassword("bob's long password"), createdAt: server.clock.now() });
+      const browser = new BrowserClient(server.url);
+      const attempt = await authorizationRequest(server);
+      const loginPage = await browser.get(attempt.url.href);
+      const login = await browser.post("/login", withFields(onlyForm(loginPage.body, "/login"), { username: "bob", password: "bob's long password" }));
+      assert.equal(login.status, 303);
+      assert.match((await browser.get(login.location!)).body, /Signed in as <strong>bob<\/strong>/);
+      assert.equal(server.storage.users.delete("bob"), true);
+      const after = await browser.get(login.location!);
+      assert.equal(after.status, 200);
+      assert.match(after.body, /<h1>Sign in to Flickr<\/h1>/);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -6,7 +6,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
+import { rotateKey } from "../../authz-server/src/keys/keyring.ts";
 import { digest, generateId, generateSecret } from "../../authz-server/src/secrets.ts";
 import { startServer, type RunningServer } from "../../authz-server/src/server.ts";
 import { spawnPluginServer, type PluginServerProcess } from "../../kong-standin/src/wire/index.ts";
@@ -76,6 +78,32 @@ describe("oauth2-jwt against the real sidecar", () => {
       "x-oauth2-jwt-verdict": ["n"],
     });
     assert.equal(result.roundTrips, 3);
+  });
+
+  it("accepts every token across a key rotation at the sidecar (new key published before it signs)", async () => {
+    const instance = await plugins.startInstance("oauth2-jwt", {
+      issuer: sidecar.issuer, audience: [PHOTOS_API], scopes_required: ["photos"], jwks_cache_seconds: 1, jwks_min_refresh_seconds: 1,
+    });
+    const kidOf = (token: string) => (JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString()) as { kid: string }).kid;
+    const before = await clientCredentialsToken();
+    assert.equal((await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${before}` } })).outcome, "proceed");
+    const [current] = sidecar.services.keys.status().filter((key) => key.state === "active");
+    const next = await rotateKey(sidecar.services.storage.keys, current!.alg, 2, Date.now());
+    sidecar.services.keys.refresh();
+    const outcomes: string[] = [];
+    const kids = new Set<string>();
+    const started = Date.now();
+    while (Date.now() - started < 3500) {
+      const token = await clientCredentialsToken();
+      kids.add(kidOf(token));
+      const result = await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${token}` } });
+      outcomes.push(result.outcome);
+      // The token issued before the rotation stays valid too.
+      outcomes.push((await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${before}` } })).outcome);
+      await sleep(100);
+    }
+    assert.deepEqual(new Set(outcomes), new Set(["proceed"]));
+    assert.deepEqual(kids, new Set([kidOf(before), next.kid]), "tokens were signed by both keys");
   });
 
   it("refuses the same token on a route for another API, and one that needs another scope", async () => {

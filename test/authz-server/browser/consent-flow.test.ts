@@ -1,6 +1,6 @@
 // The seed story in a real browser (Debian's Chromium through playwright-core): alice signs in
 // to Flickr and allows Canon Printing to access her photos through the actual pages, then
-// withdraws the consent. A screenshot of each page goes to test-results/screenshots/.
+// withdraws the consent. A screenshot of each page goes to test-results/screenshots/authz-server/.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import * as oauth from "oauth4webapi";
 import { insecure } from "../helpers.js";
 import { authorizationRequest, CANON_CALLBACK, PASSWORD, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
 
-const SCREENSHOTS = join(process.cwd(), "test-results", "screenshots");
+const SCREENSHOTS = join(process.cwd(), "test-results", "screenshots", "authz-server");
 const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",

@@ -18,7 +18,15 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DATA = resolve(ROOT, "data");
 const DB = process.env.AUTHZ_DB ?? resolve(DATA, "authz.db");
 const CANON_FILE = process.env.CANON_CLIENT_FILE ?? resolve(DATA, "canon-client.json");
-const PORTS = { authz: 9000, photos: 8080, canon: 3000, gateway: 8000 };
+// The demo's fixed ports (the same as docker-compose.yml). The environment may move them (the
+// start-up test runs this script on free ports); kong.yml's addresses then follow through the
+// stand-in's host table.
+const PORTS = {
+  authz: Number(process.env.AUTHZ_PORT ?? 9000),
+  photos: Number(process.env.PHOTOS_PORT ?? 8080),
+  canon: Number(process.env.CANON_PORT ?? 3000),
+  gateway: Number(process.env.GATEWAY_PORT ?? 8000),
+};
 const ISSUER = `http://localhost:${PORTS.authz}`;
 const started = Date.now();
 const children = [];
@@ -102,11 +110,23 @@ process.on("SIGTERM", () => void stop(0));
 build();
 // The photos API and the gateway need nothing from the database: they start while it is seeded.
 run("photos", ["examples/photos-api/dist/main.js"], { PORT: String(PORTS.photos), HOST: "127.0.0.1" });
-run("gateway", ["kong-standin/dist/gateway/main.js", "--config", resolve(ROOT, "kong.yml"), "--port", String(PORTS.gateway)]);
+run("gateway", [
+  "kong-standin/dist/gateway/main.js",
+  "--config",
+  resolve(ROOT, "kong.yml"),
+  "--port",
+  String(PORTS.gateway),
+  "--map",
+  `photos:8080=127.0.0.1:${PORTS.photos}`,
+  "--map",
+  `authz:9000=127.0.0.1:${PORTS.authz}`,
+  "--map",
+  `localhost:9000=localhost:${PORTS.authz}`,
+]);
 log("seeding the demo data (idempotent)…");
 let seeded;
 try {
-  seeded = await seedDemo({ db: DB, canonFile: CANON_FILE });
+  seeded = await seedDemo({ db: DB, canonFile: CANON_FILE, redirectUri: `http://localhost:${PORTS.canon}/callback` });
 } catch (err) {
   process.stderr.write(`[start] seeding failed: ${err.message}\n`);
   await stop(1);

@@ -1,0 +1,100 @@
+// `npm start` (scripts/start.mjs) on free ports: it builds, seeds a fresh database, starts the four
+// processes, prints the URL and the demo credentials once everything answers, and Ctrl-C (SIGINT)
+// stops everything it started.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { DEMO } from "../../scripts/seed-demo.mjs";
+import { ROOT } from "./helpers.ts";
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
+      const server = createServer();
+      server.listen(0, "127.0.0.1", () => resolve(server));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+async function refused(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
+  it("is ready with everything answering, prints what to open, and stops everything on Ctrl-C", async () => {
+    const [authz, photos, canon, gateway] = (await freePorts(4)) as [number, number, number, number];
+    const dir = mkdtempSync(join(tmpdir(), "npm-start-"));
+    const canonFile = join(dir, "canon-client.json");
+    const child = spawn(process.execPath, [join(ROOT, "scripts/start.mjs")], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        AUTHZ_DB: join(dir, "authz.db"),
+        CANON_CLIENT_FILE: canonFile,
+        AUTHZ_PORT: String(authz),
+        PHOTOS_PORT: String(photos),
+        CANON_PORT: String(canon),
+        GATEWAY_PORT: String(gateway),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (output += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 90_000;
+      while (!/Ready in [\d.]+ s/.test(output)) {
+        assert.ok(child.exitCode === null, `start.mjs exited early:\n${output}`);
+        assert.ok(Date.now() < deadline, `not ready in time:\n${output}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const seconds = Number(/Ready in ([\d.]+) s/.exec(output)![1]);
+      assert.ok(seconds < 30, `ready in ${seconds} s`);
+      assert.ok(output.includes(`Open  http://localhost:${canon}  (Canon Printing)`), output);
+      assert.ok(output.includes(`as  ${DEMO.username}  /  ${DEMO.password}`), output);
+      assert.ok(output.includes("LOCAL STAND-IN for Kong"), output);
+      assert.equal(statSync(canonFile).mode & 0o777, 0o600);
+
+      // Through the gateway: the public route answers, the protected one wants a token.
+      assert.equal((await fetch(`http://127.0.0.1:${gateway}/flickr/explore`)).status, 200);
+      const photosWithoutToken = await fetch(`http://127.0.0.1:${gateway}/flickr/photos`);
+      assert.equal(photosWithoutToken.status, 401);
+      const metadata = (await (await fetch(`http://127.0.0.1:${authz}/.well-known/oauth-authorization-server`)).json()) as { issuer: string };
+      assert.equal(metadata.issuer, `http://localhost:${authz}`);
+      // Canon sends the browser to the authorization server with its seeded client and callback.
+      const home = await fetch(`http://127.0.0.1:${canon}/`);
+      const cookie = home.headers.getSetCookie()[0]!.split(";")[0]!;
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await home.text())![1]!;
+      const connect = await fetch(`http://127.0.0.1:${canon}/connect`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf, scope: "photos" }),
+      });
+      assert.equal(connect.status, 303);
+      const location = new URL(connect.headers.get("location")!);
+      assert.equal(`${location.origin}${location.pathname}`, `http://localhost:${authz}/authorize`);
+      assert.equal(location.searchParams.get("redirect_uri"), `http://localhost:${canon}/callback`);
+
+      child.kill("SIGINT");
+      assert.equal(await Promise.race([exited, new Promise((r) => setTimeout(() => r("timeout"), 15_000))]), 0);
+      for (const port of [authz, photos, canon, gateway]) assert.ok(await refused(port), `port ${port} still answers after Ctrl-C`);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

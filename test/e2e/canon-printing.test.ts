@@ -5,8 +5,12 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
+import { hashPassword } from "../../authz-server/src/passwords.ts";
+import { BrowserClient, onlyForm, withFields } from "../authz-server/flow/browser-client.ts";
 import { digest, generateId, generateSecret } from "../../authz-server/src/secrets.ts";
 import { startServer, type RunningServer } from "../../authz-server/src/server.ts";
 import { startCanon, type RunningCanon } from "../../examples/canon-printing/src/server.ts";
@@ -51,21 +55,66 @@ function problemId(text: string): string | undefined {
   return /<section class="card" id="(problem-[a-z-]+)">/.exec(text)?.[1];
 }
 
+/**
+ * A scripted gateway for Canon's error handling: "expire-first" answers 401 invalid_token to the
+ * first access token it sees and the photo list to any other; "unavailable" answers the guard's 503.
+ */
+interface FakeGateway {
+  url: string;
+  mode: "expire-first" | "unavailable";
+  tokens: string[];
+  close(): Promise<void>;
+}
+
+async function startFakeGateway(): Promise<FakeGateway> {
+  const state: FakeGateway = { url: "", mode: "expire-first", tokens: [], close: async () => undefined };
+  const server: Server = createServer((req, res) => {
+    const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
+    state.tokens.push(token);
+    if (state.mode === "unavailable") {
+      res.writeHead(503, { "retry-after": "5", "content-type": "application/json" });
+      res.end(JSON.stringify({ message: "authorization is temporarily unavailable" }));
+    } else if (token === state.tokens[0]) {
+      res.writeHead(401, { "www-authenticate": 'Bearer realm="api", error="invalid_token", error_description="the access token expired"', "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "invalid_token", error_description: "the access token expired" }));
+    } else {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ owner: "alice-sub", photos: [{ id: "p-1", title: "Refreshed", taken: "2026-01-01", image: "data:image/svg+xml;base64,PHN2Zy8+" }], gateway: { userid: "alice-sub", client_id: "canon", scope: ["photos"] } }));
+    }
+  });
+  server.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.close = () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return state;
+}
+
+const PASSWORD = "correct horse battery staple";
+
 describe("examples/canon-printing (OAuth client)", () => {
   let dir: string;
   let authz: RunningServer;
   let canon: RunningCanon;
   let clientId: string;
+  let gateway: FakeGateway;
+  let aliceId: string;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "canon-test-"));
     authz = await startServer({ port: 0, host: "127.0.0.1", db: join(dir, "authz.db"), logger: pino({ level: "silent" }) });
     authz.services.storage.scopes.create({ name: "photos", description: "See your Flickr photos", resource: "http://localhost:8000/flickr" });
     authz.services.storage.scopes.create({ name: "profile", description: "See your Flickr profile", resource: "http://localhost:8000/flickr" });
+    aliceId = generateId();
+    authz.services.storage.users.create({ id: aliceId, username: "alice", passwordHash: await hashPassword(PASSWORD), createdAt: Date.now() });
+    gateway = await startFakeGateway();
     canon = await startCanon({
       port: 0,
       issuer: authz.issuer,
-      gatewayUrl: "http://127.0.0.1:9", // never reached in these tests
+      gatewayUrl: gateway.url,
       register: async (redirectUri) => {
         const secret = generateSecret();
         clientId = generateId();
@@ -86,6 +135,7 @@ describe("examples/canon-printing (OAuth client)", () => {
 
   after(async () => {
     await canon?.close();
+    await gateway?.close();
     await authz?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -181,5 +231,57 @@ describe("examples/canon-printing (OAuth client)", () => {
     assert.deepEqual({ status: print.status, problem: problemId(print.text) }, { status: 400, problem: "problem-csrf" });
     const nothing = await session.request("POST", "/print", { csrf: await session.csrf(), photo: "p-1001" });
     assert.deepEqual({ status: nothing.status, problem: problemId(nothing.text) }, { status: 400, problem: "problem-nothing-selected" });
+  });
+
+  /** The real code flow at the authorization server's pages, without a browser: Canon ends up with tokens. */
+  async function connected(): Promise<Session> {
+    const session = new Session(canon.url);
+    const authorize = await session.connect();
+    const browser = new BrowserClient(authz.url);
+    const login = await browser.get(authorize.href);
+    assert.equal(login.status, 200, login.body);
+    const signedIn = await browser.post("/login", withFields(onlyForm(login.body, "/login"), { username: "alice", password: PASSWORD }));
+    assert.equal(signedIn.status, 303, signedIn.body);
+    const next = await browser.get(signedIn.location!);
+    let callback = next.location;
+    if (next.status === 200) {
+      const decision = await browser.post("/consent", withFields(onlyForm(next.body, "/consent"), { decision: "allow" }));
+      assert.equal(decision.status, 303);
+      callback = decision.location;
+    }
+    assert.ok(callback?.startsWith(`${canon.url}/callback?`), callback);
+    const landed = await session.request("GET", new URL(callback!).pathname + new URL(callback!).search);
+    assert.deepEqual({ status: landed.status, location: landed.location }, { status: 303, location: "/photos" });
+    return session;
+  }
+
+  it("an expired access token at the gateway: Canon refreshes once (rotated refresh token) and retries", async () => {
+    gateway.mode = "expire-first";
+    gateway.tokens.length = 0;
+    const session = await connected();
+    const photos = await session.request("GET", "/photos");
+    assert.equal(photos.status, 200, photos.text);
+    assert.match(photos.text, /<strong>Refreshed<\/strong>/);
+    assert.equal(gateway.tokens.length, 2);
+    assert.notEqual(gateway.tokens[0], gateway.tokens[1], "the retry carried a new access token from the refresh grant");
+  });
+
+  it("the gateway's guard answering 503: Canon says Flickr is unavailable", async () => {
+    const session = await connected();
+    gateway.mode = "unavailable";
+    const photos = await session.request("GET", "/photos");
+    assert.deepEqual({ status: photos.status, problem: problemId(photos.text) }, { status: 503, problem: "problem-gateway" });
+  });
+
+  it("consent withdrawn at the authorization server: the refresh fails and Canon asks alice to connect again", async () => {
+    const session = await connected();
+    assert.equal(authz.services.storage.consents.revoke(aliceId, clientId, Date.now()), true);
+    gateway.mode = "expire-first";
+    gateway.tokens.length = 0;
+    const photos = await session.request("GET", "/photos");
+    assert.deepEqual({ status: photos.status, problem: problemId(photos.text) }, { status: 401, problem: "problem-token" });
+    assert.equal(gateway.tokens.length, 1, "no retry without a new token");
+    const again = await session.request("GET", "/photos");
+    assert.deepEqual({ status: again.status, location: again.location }, { status: 303, location: "/" });
   });
 });

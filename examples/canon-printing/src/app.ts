@@ -199,7 +199,14 @@ export function createCanonApp(options: CanonAppOptions): Koa {
       } catch (err) {
         const refreshToken = session.tokens.refreshToken;
         if (err instanceof oauth.WWWAuthenticateChallengeError && err.status === 401 && refreshToken !== undefined) {
-          storeTokens(session, await client.refresh(refreshToken), session.tokens.scope);
+          try {
+            storeTokens(session, await client.refresh(refreshToken), session.tokens.scope);
+          } catch (refreshError) {
+            // Refresh token expired, revoked or reused (its family revoked): the user must connect again.
+            session.tokens = undefined;
+            problem(ctx, 401, "problem-token", "Please connect to Flickr again", "Your Flickr connection has expired or was withdrawn.", (refreshError as Error).message);
+            return;
+          }
           response = await call(session.tokens.accessToken);
         } else {
           throw err;

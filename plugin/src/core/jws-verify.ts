@@ -31,16 +31,14 @@ export const ALGORITHM_PARAMETERS: Readonly<Record<Algorithm, AlgorithmParameter
   EdDSA: { kty: "OKP", crv: ["Ed25519", "Ed448"], digest: null, pss: false },
 };
 
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
-
 /**
  * Decodes one base64url segment (RFC 7515 §2: no padding, no line breaks) and accepts only its
- * canonical spelling: Buffer's decoder is lenient (it skips stray characters and ignores the
- * unused low bits of the last character), so the result must re-encode to the same text, which
- * keeps a token from having several spellings of one signature.
+ * canonical spelling. Buffer's decoder is lenient — it skips stray characters and padding, takes
+ * the standard alphabet's `+` and `/` too, and ignores the unused low bits of the last character —
+ * so the bytes must re-encode to exactly the same text. That one comparison refuses every such
+ * variant, and keeps a token from having several spellings of one signature.
  */
 export function decodeBase64Url(segment: string): Buffer | undefined {
-  if (segment.length % 4 === 1 || !BASE64URL.test(segment)) return undefined;
   const bytes = Buffer.from(segment, "base64url");
   return bytes.toString("base64url") === segment ? bytes : undefined;
 }

@@ -41,7 +41,7 @@ describe("the story in Chromium: Canon Printing prints alice's Flickr photos", {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: "/usr/bin/chromium",
       args: CHROMIUM_ARGS,
-      viewport: { width: 1024, height: 800 },
+      viewport: { width: 390, height: 844 }, // a phone: the story starts on one
       timeout: 30_000,
     });
     context.setDefaultTimeout(STEP_TIMEOUT);

@@ -22,7 +22,7 @@ const STYLE = `
   .secondary { background: #e8e8ed; color: #1d1d1f; }
   .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 16px; }
   figure { margin: 0; background: #fff; border-radius: 10px; overflow: hidden; box-shadow: 0 1px 4px rgba(0,0,0,.08); }
-  figure img { width: 100%; display: block; }
+  figure img { width: 100%; height: auto; display: block; }
   figcaption { padding: 8px 12px; font-size: .9rem; }
   .muted { color: #6e6e73; font-size: .9rem; }
   code { background: #f0f0f3; padding: 1px 5px; border-radius: 4px; }

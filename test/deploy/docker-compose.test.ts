@@ -2,7 +2,7 @@
 // docker-compose 1.29.2 must accept the file (`docker-compose config`), and what it resolves must
 // hold the Kong settings from the protocol notes, pointing at files the Kong image really has.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
@@ -105,5 +105,20 @@ describe("docker-compose.yml", () => {
     assert.deepEqual(services["photos"]!.expose, ["8080"]);
     for (const name of ["authz", "photos", "kong", "canon"]) assert.ok(services[name]!.healthcheck !== undefined, `${name} has a health check`);
     assert.deepEqual(services["canon"]!.depends_on, { authz: { condition: "service_healthy" }, kong: { condition: "service_healthy" } });
+  });
+
+  it("the sidecar's entrypoint is valid POSIX sh, executable, seeds only when asked, and execs the server", () => {
+    const entrypoint = join(ROOT, "docker/authz-server/entrypoint.sh");
+    const check = run("sh", ["-n", entrypoint]);
+    assert.equal(check.status, 0, check.stderr);
+    assert.equal(statSync(entrypoint).mode & 0o111, 0o111);
+    const text = readFileSync(entrypoint, "utf8");
+    assert.match(text, /^if \[ "\$\{DEMO_SEED:-0\}" = "1" \]; then$/m);
+    assert.match(text, /^exec node \/app\/authz-server\/bin\/authz-server\.js serve --db "\$AUTHZ_DB" "\$@"$/m);
+    const dockerfile = readFileSync(join(ROOT, "docker/authz-server/Dockerfile"), "utf8");
+    // The paths the entrypoint runs are the ones the image holds.
+    assert.match(dockerfile, /^COPY --from=build \/app\/authz-server\/bin authz-server\/bin$/m);
+    assert.match(dockerfile, /^COPY scripts\/seed-demo\.mjs scripts\/$/m);
+    assert.match(dockerfile, /^WORKDIR \/app$/m);
   });
 });

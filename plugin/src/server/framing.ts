@@ -53,10 +53,16 @@ assertDecoderLayout();
 
 /** Reassembles MessagePack messages from arbitrarily chunked bytes of one stream. */
 export class MessageReader {
-  private readonly decoder = new Decoder();
+  private readonly decoder: Decoder;
   private pending: Buffer | undefined;
 
-  constructor(private readonly maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES) {}
+  constructor(private readonly maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES) {
+    // No string, bin, array, map or ext of a message within the limit can announce more
+    // elements or bytes than the limit, so a length prefix above it is refused at its header
+    // (5 bytes) instead of being buffered up to the limit first, with a copy per chunk.
+    const max = maxMessageBytes;
+    this.decoder = new Decoder(undefined, undefined, max, max, max, max, max);
+  }
 
   /** Bytes held back because they do not yet form a complete message. */
   get pendingBytes(): number {

@@ -50,11 +50,40 @@ describe("plugin server framing", () => {
     assert.throws(() => reader.push(Buffer.concat([encode(MESSAGES[0]), Buffer.of(0xc1)])), FrameError);
   });
 
+  it("refuses at its header a string, bin, array, map or ext announcing more than the limit (a 4 GB length prefix)", () => {
+    const FOUR_GB = [0xff, 0xff, 0xff, 0xff];
+    const headers: Array<[string, Buffer]> = [
+      ["str32", Buffer.of(0xdb, ...FOUR_GB)],
+      ["bin32", Buffer.of(0xc6, ...FOUR_GB)],
+      ["array32", Buffer.of(0xdd, ...FOUR_GB)],
+      ["map32", Buffer.of(0xdf, ...FOUR_GB)],
+      ["ext32", Buffer.of(0xc9, ...FOUR_GB, 0x01)],
+      // Inside a request, as a Step's Data would be.
+      ["nested str32", Buffer.concat([Buffer.of(0x94, 0x00, 0x01), encode("plugin.Step"), Buffer.of(0x91, 0xdb, ...FOUR_GB)])],
+    ];
+    for (const [label, header] of headers) {
+      // A fresh reader each time: after a FrameError the stream cannot be resynchronised.
+      const reader = new MessageReader();
+      assert.throws(() => reader.push(header), (error: unknown) => {
+        assert.ok(error instanceof FrameError, label);
+        assert.match(error.message, /^malformed MessagePack at byte 0: Max length exceeded: .*\(4294967295\) > max\w+ \(67108864\)$/, label);
+        return true;
+      });
+      assert.equal(reader.pendingBytes, 0, label);
+    }
+  });
+
+  it("still accepts a string of exactly the limit", () => {
+    const reader = new MessageReader(1024);
+    const message = [0, 1, "plugin.Step", [{ EventId: 1, Data: "a".repeat(1024) }]];
+    assert.deepEqual(reader.push(Buffer.from(encode(message))), [message]);
+  });
+
   it("refuses an incomplete message larger than the limit", () => {
     const reader = new MessageReader(1024);
-    // str32 header announcing 1 MiB, followed by 2 KiB of it.
-    const header = Buffer.of(0xdb, 0x00, 0x10, 0x00, 0x00);
-    assert.throws(() => reader.push(Buffer.concat([header, Buffer.alloc(2048, 0x61)])), (error: unknown) => {
+    // Each part within the limit (an array of 500 short strings), the whole not: its first 2 KiB.
+    const message = Buffer.from(encode(Array.from({ length: 500 }, () => "a".repeat(10))));
+    assert.throws(() => reader.push(message.subarray(0, 2048)), (error: unknown) => {
       assert.ok(error instanceof FrameError);
       assert.equal(error.message, "incomplete message exceeds 1024 bytes");
       return true;

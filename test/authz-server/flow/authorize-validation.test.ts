@@ -130,7 +130,9 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
 
   it("verifies S256 (RFC 7636 §4.6)", () => {
     assert.equal(verifyS256(VERIFIER, CHALLENGE), true);
-    assert.equal(verifyS256(`${VERIFIER.slice(0, -1)}A`, CHALLENGE), false);
+    // Change the last character to a different one (appending a fixed "A" was a no-op when the random verifier ended in "A").
+    const altered = `${VERIFIER.slice(0, -1)}${VERIFIER.endsWith("A") ? "B" : "A"}`;
+    assert.equal(verifyS256(altered, CHALLENGE), false);
     assert.equal(verifyS256(VERIFIER, "short"), false);
   });
 });

@@ -68,7 +68,7 @@ export class RequestContext {
   /** Headers the upstream would receive: lower-case names, values in order. */
   upstreamHeaders(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
-    for (const [name, value] of this.lines) (out[name.toLowerCase()] ??= []).push(value);
+    for (const [name, value] of this.lines) appendValue(out, name.toLowerCase(), value);
     return out;
   }
 
@@ -141,7 +141,7 @@ export class RequestContext {
     if (limit < 1) throw new LuaError("max_headers must be >= 1");
     if (limit > 1000) throw new LuaError("max_headers must be <= 1000");
     const out: Record<string, string[]> = {};
-    for (const [name, value] of this.lines.slice(0, limit)) (out[name.toLowerCase()] ??= []).push(value);
+    for (const [name, value] of this.lines.slice(0, limit)) appendValue(out, name.toLowerCase(), value);
     return out;
   }
 
@@ -170,7 +170,7 @@ export class RequestContext {
     let count = 0;
     for (const [key, value] of new URLSearchParams(this.rawQuery)) {
       if (count++ >= limit) break;
-      (out[key] ??= []).push(value);
+      appendValue(out, key, value);
     }
     return out;
   }
@@ -259,7 +259,7 @@ function exitHeaders(headers: unknown): Record<string, string[]> {
       if (typeof item !== "string" && typeof item !== "number" && typeof item !== "boolean") {
         throw new LuaError(`invalid header value for "${name}": got ${typeof item}, expected string, number or boolean`);
       }
-      (out[name.toLowerCase()] ??= []).push(blankToSpace(String(item)));
+      appendValue(out, name.toLowerCase(), blankToSpace(String(item)));
     }
   }
   return out;
@@ -286,6 +286,16 @@ function headerValue(name: unknown, value: unknown): string {
 
 function blankToSpace(value: string): string {
   return value === "" ? " " : value;
+}
+
+// Header and query names are the client's choice and Kong's Lua tables take any of them as a key:
+// "__proto__" or "constructor" must be an own key here too, never the object's prototype.
+function appendValue(map: Record<string, string[]>, key: string, value: string): void {
+  const values = Object.hasOwn(map, key) ? map[key] : undefined;
+  if (values !== undefined) values.push(value);
+  // Assigning "__proto__" would replace the prototype; every other name assigns an own key.
+  else if (key === "__proto__") Object.defineProperty(map, key, { value: [value], enumerable: true, writable: true, configurable: true });
+  else map[key] = [value];
 }
 
 function foldVariable(name: string): string {

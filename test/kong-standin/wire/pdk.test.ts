@@ -58,6 +58,26 @@ describe("Kong stand-in PDK answers", () => {
     assert.equal(header("x-absent"), undefined);
   });
 
+  it("names a client chooses, such as __proto__, are ordinary keys in header and query maps", () => {
+    // JSON.parse makes "__proto__" an own key, as Kong's Lua tables hold it.
+    const own = (json: string): Record<string, unknown> => JSON.parse(json) as Record<string, unknown>;
+    const context = new RequestContext({ method: "GET", path: "/?__proto__=q&constructor=c", headers: own('{"__proto__": "x", "Constructor": ["y", "z"]}') });
+    assert.deepEqual(context.answer("kong.request.get_headers", [1000]), {
+      kind: "step",
+      stepMethod: "plugin.StepMultiMap",
+      data: own('{"__proto__": ["x"], "constructor": ["y", "z"]}'),
+    });
+    assert.deepEqual(context.answer("kong.request.get_query", []), {
+      kind: "step",
+      stepMethod: "plugin.StepMultiMap",
+      data: own('{"__proto__": ["q"], "constructor": ["c"]}'),
+    });
+    assert.deepEqual(context.answer("kong.request.get_header", ["__proto__"]), { kind: "step", stepMethod: "plugin.Step", data: "x" });
+    assert.deepEqual(context.upstreamHeaders(), own('{"__proto__": ["x"], "constructor": ["y", "z"]}'));
+    const exit = context.answer("kong.response.exit", [401, null, own('{"__proto__": "p"}')]);
+    assert.deepEqual(exit.kind === "exit" && exit.headers, own('{"__proto__": ["p"]}'));
+  });
+
   it("method, path and query", () => {
     const context = request();
     assert.deepEqual(context.answer("kong.request.get_method", []), { kind: "step", stepMethod: "plugin.Step", data: "GET" });

@@ -64,7 +64,8 @@ export function loginEndpoint(deps: InteractionDependencies) {
     };
     if (username === "" || password === "") return again(400, "Enter your username and password.");
 
-    const verdict = deps.throttle.check(username, ctx.ip);
+    // Counted before the password is checked (see LoginThrottle.begin), so concurrent guesses cannot outrun the limit.
+    const verdict = deps.throttle.begin(username, ctx.ip);
     if (!verdict.allowed) {
       ctx.set("Retry-After", String(verdict.retryAfterSeconds));
       const who = verdict.scope === "account" ? "this account" : "your network address";
@@ -79,10 +80,9 @@ export function loginEndpoint(deps: InteractionDependencies) {
     const ok = await checkPassword(password, user?.passwordHash);
     // The exact username must match too (the store's lookup may be case-insensitive).
     if (!user || !ok || !sameText(user.username, username)) {
-      deps.throttle.recordFailure(username, ctx.ip);
-      return again(400, "The username or password is incorrect.");
+      return again(400, "The username or password is incorrect."); // already counted by begin()
     }
-    deps.throttle.recordSuccess(username);
+    deps.throttle.recordSuccess(username, ctx.ip);
     deps.sessions.login(ctx, user.id, user.username);
     // Only ever our own paths: the server is never an open redirector (RFC 9700 §4.11).
     seeOther(ctx, continueTo);

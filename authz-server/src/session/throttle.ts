@@ -48,15 +48,33 @@ export class LoginThrottle {
     return { allowed: true };
   }
 
+  /**
+   * Checks and, when allowed, counts this attempt as a failure at once, before the (slow,
+   * asynchronous) password check: guesses sent concurrently then see each other, so the limit
+   * bounds parallel guessing as well as sequential. A correct password undoes it (recordSuccess).
+   */
+  begin(username: string, address: string): ThrottleVerdict {
+    const verdict = this.check(username, address);
+    if (verdict.allowed) this.recordFailure(username, address);
+    return verdict;
+  }
+
   recordFailure(username: string, address: string): void {
     this.#record(accountKey(username), this.#maxAccount);
     this.#record(addressKey(address), this.#maxAddress);
   }
 
-  /** A successful login clears the account's count (not the address's: one known password
-   *  must not reset an attacker's budget for guessing others from the same address). */
-  recordSuccess(username: string): void {
+  /**
+   * A successful login clears the account's count (not the address's: one known password
+   * must not reset an attacker's budget for guessing others from the same address). With
+   * `address`, the attempt counted by begin() is taken back from the address's count.
+   */
+  recordSuccess(username: string, address?: string): void {
     this.#failures.delete(accountKey(username));
+    if (address === undefined) return;
+    const list = this.#failures.get(addressKey(address));
+    list?.pop();
+    if (list?.length === 0) this.#failures.delete(addressKey(address));
   }
 
   #live(key: string): number[] {

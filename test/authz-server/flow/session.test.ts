@@ -62,6 +62,19 @@ describe("login throttle", () => {
     assert.deepEqual(t.check("x", "192.0.2.1"), { allowed: false, scope: "address", retryAfterSeconds: 840 });
   });
 
+  it("begin() counts the attempt before the password check; a success takes it back from the address", () => {
+    const t = new LoginThrottle({ maxFailuresPerAccount: 2, maxFailuresPerAddress: 3, now: () => 0 });
+    assert.deepEqual(t.begin("dave", "203.0.113.1"), { allowed: true });
+    assert.deepEqual(t.begin("dave", "203.0.113.1"), { allowed: true });
+    // Two attempts in flight: a third for the same account is refused before either finishes.
+    assert.deepEqual(t.begin("dave", "203.0.113.1"), { allowed: false, scope: "account", retryAfterSeconds: 900 });
+    t.recordSuccess("dave", "203.0.113.1");
+    assert.deepEqual(t.begin("erin", "203.0.113.1"), { allowed: true });
+    // dave's successful attempt no longer counts: the address holds 2 of 3, so one more is allowed, then none.
+    assert.deepEqual(t.begin("frank", "203.0.113.1"), { allowed: true });
+    assert.deepEqual(t.begin("grace", "203.0.113.1"), { allowed: false, scope: "address", retryAfterSeconds: 900 });
+  });
+
   it("forgets the least recently failing keys beyond its bound", () => {
     const t = new LoginThrottle({ maxTrackedKeys: 3, maxFailuresPerAccount: 1, now: () => 0 });
     t.recordFailure("a", "1"); // keys u:a, a:1

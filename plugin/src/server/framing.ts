@@ -7,6 +7,9 @@
 // each chunk and yields every complete message, using @msgpack/msgpack's synchronous Decoder
 // (its async decodeMultiStream halves throughput: one promise per message).
 import { DataViewIndexOutOfBoundsError, Decoder } from "@msgpack/msgpack";
+// Not re-exported by the package index, but its own typed module (no "exports" map restricts
+// it); the Decoder's default key decoder is an instance of it.
+import { CachedKeyDecoder, type KeyDecoder } from "@msgpack/msgpack/dist/CachedKeyDecoder.js";
 
 /** A byte sequence that is not MessagePack, or an incomplete message larger than the limit. */
 export class FrameError extends Error {
@@ -51,9 +54,69 @@ function assertDecoderLayout(): void {
 
 assertDecoderLayout();
 
+// Kong's header and query maps are keyed by names the HTTP client chose (Kong runs nginx with
+// `underscores_in_headers on`, so `__proto__: x` is a valid request header). @msgpack/msgpack
+// refuses the map key "__proto__" with a DecodeError (its guard against prototype poisoning):
+// the connection would be dropped and Kong would proxy that request unchecked — any client could
+// opt out of authentication wherever no fail-closed guard runs. Map keys reach the map through
+// the Decoder's key decoder (a constructor parameter), so ours hands "__proto__", and any key
+// that already starts with the escape character, over with one ESCAPE prepended, and
+// `restoreKeys` turns them back into own properties after the message is decoded.
+const ESCAPE = "\u0000";
+
+class EscapingKeyDecoder implements KeyDecoder {
+  /** Whether a key was escaped since the last `takeEscaped()`. */
+  private escaped = false;
+  private readonly cache = new CachedKeyDecoder();
+  private readonly utf8 = new TextDecoder();
+
+  // Always true, so that every string key passes through `decode` (long ones skip the cache).
+  canBeCached(): boolean {
+    return true;
+  }
+
+  decode(bytes: Uint8Array, inputOffset: number, byteLength: number): string {
+    const key = this.cache.canBeCached(byteLength)
+      ? this.cache.decode(bytes, inputOffset, byteLength)
+      : this.utf8.decode(bytes.subarray(inputOffset, inputOffset + byteLength));
+    if (key !== "__proto__" && !key.startsWith(ESCAPE)) return key;
+    this.escaped = true;
+    return ESCAPE + key;
+  }
+
+  takeEscaped(): boolean {
+    const escaped = this.escaped;
+    this.escaped = false;
+    return escaped;
+  }
+}
+
+/** The decoded message with every escaped map key restored, as an own property. */
+function restoreKeys(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = restoreKeys(value[i]);
+    return value;
+  }
+  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return value;
+  const map = value as Record<string, unknown>;
+  let escaped = false;
+  for (const key of Object.keys(map)) {
+    map[key] = restoreKeys(map[key]);
+    if (key.startsWith(ESCAPE)) escaped = true;
+  }
+  if (!escaped) return map;
+  const restored: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(map)) {
+    // defineProperty: assigning "__proto__" would set the prototype instead of a key.
+    Object.defineProperty(restored, key.startsWith(ESCAPE) ? key.slice(ESCAPE.length) : key, { value: item, enumerable: true, writable: true, configurable: true });
+  }
+  return restored;
+}
+
 /** Reassembles MessagePack messages from arbitrarily chunked bytes of one stream. */
 export class MessageReader {
   private readonly decoder: Decoder;
+  private readonly keyDecoder = new EscapingKeyDecoder();
   private pending: Buffer | undefined;
 
   constructor(private readonly maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES) {
@@ -61,7 +124,7 @@ export class MessageReader {
     // elements or bytes than the limit, so a length prefix above it is refused at its header
     // (5 bytes) instead of being buffered up to the limit first, with a copy per chunk.
     const max = maxMessageBytes;
-    this.decoder = new Decoder(undefined, undefined, max, max, max, max, max);
+    this.decoder = new Decoder(undefined, undefined, max, max, max, max, max, this.keyDecoder);
   }
 
   /** Bytes held back because they do not yet form a complete message. */
@@ -77,9 +140,12 @@ export class MessageReader {
   push(chunk: Buffer): unknown[] {
     const data = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     const messages: unknown[] = [];
+    const escaped: number[] = [];
     let consumed = 0;
+    this.keyDecoder.takeEscaped();
     try {
       for (const message of this.decoder.decodeMulti(data)) {
+        if (this.keyDecoder.takeEscaped()) escaped.push(messages.length);
         messages.push(message);
         consumed = positionOf(this.decoder);
       }
@@ -90,6 +156,7 @@ export class MessageReader {
         throw new FrameError(`malformed MessagePack at byte ${consumed}: ${describe(error)}`);
       }
     }
+    for (const index of escaped) messages[index] = restoreKeys(messages[index]);
     const rest = data.length - consumed;
     if (rest === 0) {
       this.pending = undefined;

@@ -45,6 +45,23 @@ describe("plugin server framing", () => {
     assert.equal(reader.pendingBytes, 3);
   });
 
+  it("decodes a map keyed \"__proto__\" (a header name any HTTP client can send) as an own property", () => {
+    // Kong's StepMultiMap for `__proto__: x`; JSON.parse makes "__proto__" an own key, which the
+    // encoder writes like any other.
+    const data = JSON.parse('{"__proto__": ["x"], "\\u0000nul": ["y"], "authorization": ["Bearer t"]}') as Record<string, unknown>;
+    const bytes = Buffer.from(encode([0, 9, "plugin.StepMultiMap", [{ EventId: 7, Data: data }]]));
+    for (const chunks of [[bytes], [bytes.subarray(0, 20), bytes.subarray(20)]]) {
+      const [message] = feed(chunks) as [[number, number, string, [{ EventId: number; Data: Record<string, unknown> }]]];
+      const decoded = message[3][0].Data;
+      assert.deepEqual(Object.keys(decoded), ["__proto__", "\u0000nul", "authorization"]);
+      assert.deepEqual(Object.getOwnPropertyDescriptor(decoded, "__proto__"), { value: ["x"], writable: true, enumerable: true, configurable: true });
+      assert.equal(Object.getPrototypeOf(decoded), Object.prototype);
+      assert.deepEqual(decoded["\u0000nul"], ["y"]);
+      assert.deepEqual(decoded.authorization, ["Bearer t"]);
+      assert.deepEqual(message.slice(0, 3), [0, 9, "plugin.StepMultiMap"]);
+    }
+  });
+
   it("refuses bytes that are not MessagePack (0xc1 is never used)", () => {
     const reader = new MessageReader();
     assert.throws(() => reader.push(Buffer.concat([encode(MESSAGES[0]), Buffer.of(0xc1)])), FrameError);

@@ -129,6 +129,26 @@ describe("plugin server process", () => {
     assert.equal((await diagnostics(server)).Events, 0);
   });
 
+  it("serves a request carrying a header named __proto__ (any client can send one) instead of failing it open", async () => {
+    // @msgpack/msgpack refuses the map key "__proto__"; Kong sends the client's header names as
+    // map keys, so without care the connection was dropped and Kong proxied the request unchecked.
+    const instance = await server.startInstance("trivial");
+    const headers = JSON.parse('{"__proto__": "x", "authorization": "Bearer t", "x-oauth2-jwt-nonce": "n-proto"}') as Record<string, string>;
+    const result = await instance.access({ method: "GET", path: "/flickr/photos", headers });
+    assert.deepEqual(result, {
+      outcome: "proceed",
+      upstreamHeaders: JSON.parse(
+        '{"__proto__": ["x"], "authorization": ["Bearer t"], "x-authenticated-userid": ["trivial-user"], "x-authenticated-client-id": ["trivial-client"], "x-authenticated-scope": ["photos"], "x-oauth2-jwt-verdict": ["n-proto"]}',
+      ) as Record<string, string[]>,
+      roundTrips: 3,
+      ctxShared: {},
+      logs: [],
+    });
+    const refused = await instance.access({ method: "GET", path: "/flickr/photos", headers: JSON.parse('{"__proto__": "x"}') as Record<string, string> });
+    assert.equal(refused.outcome, "exit");
+    assert.equal(refused.outcome === "exit" && refused.status, 401);
+  });
+
   it("does not load TypeScript (kong-pdk's ts-node hook is neutralised)", async () => {
     assert.equal((await diagnostics(server)).TypeScriptLoaded, false);
   });

@@ -120,25 +120,50 @@ describe("plugin server: a recorded session under every chunking", () => {
   });
 });
 
+/** Resolves once the server process has exited; rejects with `message` after 10 s. */
+async function exitOf(server: PluginServerProcess, message: string): Promise<void> {
+  let poll: NodeJS.Timeout | undefined;
+  try {
+    await within(
+      new Promise<void>((resolve) => {
+        poll = setInterval(() => {
+          if (server.pid === undefined) resolve();
+        }, 10);
+      }),
+      10_000,
+      message,
+    );
+  } finally {
+    clearInterval(poll);
+  }
+}
+
 describe("kong-pdk 0.6.0's own server on the same session (contrast)", () => {
   it("dies when two messages arrive in one chunk", async () => {
     const stock = await spawnPluginServer({ command: STOCK_SERVER_COMMAND, pluginsDirectory: fixture("trivial"), connections: 1 });
     try {
       const { recorded } = await record(stock, "trivial");
       const session = renumber(recorded, 2);
-      const exited = new Promise<void>((resolve) => {
-        const poll = setInterval(() => {
-          if (stock.pid === undefined) {
-            clearInterval(poll);
-            resolve();
-          }
-        }, 10);
-      });
       const client = await connectRaw(stock.socketPath);
       await client.write(sessionBytes(session));
-      await within(exited, 10_000, "kong-pdk's server survived the one-chunk session");
+      await exitOf(stock, "kong-pdk's server survived the one-chunk session");
       assert.equal(stock.pid, undefined);
       assert.ok(stock.logs().some((line) => line.includes("RangeError")), stock.logs().join("\n"));
+    } finally {
+      await stock.close();
+    }
+  });
+
+  it("dies on one request carrying a header named __proto__ (ours serves it: process.test.ts)", async () => {
+    const stock = await spawnPluginServer({ command: STOCK_SERVER_COMMAND, pluginsDirectory: fixture("trivial"), connections: 1 });
+    try {
+      const instance = await stock.startInstance("trivial");
+      const headers = JSON.parse('{"__proto__": "x", "authorization": "Bearer t"}') as Record<string, string>;
+      const result = await instance.access({ method: "GET", path: "/flickr/photos", headers });
+      assert.equal(result.outcome, "failed-open");
+      assert.equal(result.outcome === "failed-open" && result.error, "plugin.StepMultiMap: connection closed by the plugin server");
+      await exitOf(stock, "kong-pdk's server survived the __proto__ header");
+      assert.ok(stock.logs().some((line) => line.includes("DecodeError: The key __proto__ is not allowed")), stock.logs().join("\n"));
     } finally {
       await stock.close();
     }

@@ -41,12 +41,22 @@ interface ServerKind {
   name: string;
   label: string;
   script: string;
+  args?: string[];
+  /** Measured for the default algorithm only. */
+  defaultOnly?: boolean;
 }
 
 const SERVERS: ServerKind[] = [
   { name: "floor", label: "bare Koa + node:crypto.sign (floor)", script: path.join(here, "../servers/bare-koa.ts") },
   { name: "oidcProvider", label: "oidc-provider 9, JWT access tokens", script: path.join(here, "../servers/oidc-provider.ts") },
   { name: "sidecar", label: "authz-server (ours)", script: path.join(here, "../servers/sidecar.ts") },
+  {
+    name: "sidecarQuiet",
+    label: "authz-server (ours), --log-level warn",
+    script: path.join(here, "../servers/sidecar.ts"),
+    args: ["warn"],
+    defaultOnly: true,
+  },
 ];
 
 interface Measured {
@@ -208,8 +218,9 @@ async function measureAlgorithm(alg: Algorithm, options: BenchOptions): Promise<
   const results: Measured[] = [];
   try {
     for (const kind of SERVERS) {
+      if (kind.defaultOnly && alg !== SIDECAR_DEFAULT_ALGORITHM) continue;
       try {
-        const child = await startChild<TokenServerInfo>(kind.script, [alg]);
+        const child = await startChild<TokenServerInfo>(kind.script, [alg, ...(kind.args ?? [])]);
         started.push({ kind, child, runs: [], error: null });
       } catch (error) {
         results.push(failed(kind.name, alg, error));
@@ -246,7 +257,7 @@ async function measureAlgorithm(alg: Algorithm, options: BenchOptions): Promise<
         error: null,
       };
       const flow = s.child.info.flow;
-      if (flow !== undefined && alg === SIDECAR_DEFAULT_ALGORITHM) {
+      if (flow !== undefined && alg === SIDECAR_DEFAULT_ALGORITHM && s.kind.name === "sidecar") {
         options.log(`sidecar: authorization-code exchanges and refresh rotations, ${seconds} s each`);
         const refreshTokens: string[] = [];
         const code = await measureCodeExchanges(s.child.info, flow, seconds, refreshTokens);
@@ -334,7 +345,7 @@ export async function benchSidecar(options: BenchOptions): Promise<SectionResult
       columns: ["alg", "server", "tokens/s", "p50 ms", "p99 ms", "× floor", "× oidc-provider"],
       rows,
       notes: [
-        `Median of ${options.quick ? 1 : 3} interleaved autocannon runs of ${options.quick ? 2 : 3} s per server after a 1 s warm-up; each server in its own process, the load generator in another; every response checked to be 2xx. Our sidecar runs as \`serve\` does: SQLite (WAL) on a temp file, client secret checked against its SHA-256 digest, pino info logs (to a pipe).`,
+        `Median of ${options.quick ? 1 : 3} interleaved autocannon runs of ${options.quick ? 2 : 3} s per server after a 1 s warm-up; each server in its own process, the load generator in another; every response checked to be 2xx. Our sidecar runs as \`serve\` does: SQLite (WAL) on a temp file, client secret checked against its SHA-256 digest, pino info logs (two lines per token request, to a pipe); the "--log-level warn" row is the same server without those lines, to show what logging costs.`,
       ],
     },
     {

@@ -1,7 +1,7 @@
 // Our sidecar under load: authz-server's own startServer on a fresh SQLite database in a temp
 // directory, provisioned through the product's CLI (`scopes create`, `clients create --json`),
 // exactly as an operator would. Default log level, as `serve` runs.
-// Usage: node --import tsx bench/servers/sidecar.ts <alg>   (needs `npm run build` for the CLI)
+// Usage: node --import tsx bench/servers/sidecar.ts <alg> [log-level]   (needs `npm run build` for the CLI)
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -27,7 +27,8 @@ export function authz(args: string[], input?: string): unknown {
 }
 
 // The server starts first, so that it generates its signing key with the algorithm under test.
-const server = await startServer({ db, port: 0, host: "127.0.0.1", signingAlgorithm: alg });
+const logLevel = process.argv[3] ?? "info";
+const server = await startServer({ db, port: 0, host: "127.0.0.1", signingAlgorithm: alg, logLevel });
 authz(["scopes", "create", "photos", "--description", "Read your photos", "--resource", "http://localhost:8000/flickr"]);
 const client = authz(["clients", "create", "--name", "Bench", "--scope", "photos", "--grant-type", "client_credentials"]) as {
   client_id: string;

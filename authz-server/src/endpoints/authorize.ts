@@ -1,7 +1,7 @@
 import type { Context } from "koa";
 import { OAuthError, type OAuthErrorCode } from "../errors.js";
 import { digest, generateSecret } from "../secrets.js";
-import { checkResources } from "../tokens/audience.js";
+import { checkResources, permittedResources, RESOURCE_NOT_IN_SCOPES } from "../tokens/audience.js";
 import { grantScopes, parseScope } from "../tokens/scope.js";
 import { seeOther, sendPage } from "../session/headers.js";
 import { currentUser, sendErrorPage, type InteractionDependencies } from "../session/interaction.js";
@@ -159,10 +159,11 @@ export function validateAuthorizationRequest(
   const unknown = scopes.filter((name) => !storage.scopes.find(name));
   if (unknown.length > 0) return fail("invalid_scope", `unknown scope: ${unknown.join(" ")}`);
 
-  // RFC 8707 §2: each resource is an absolute URI without fragment, and must be one we serve.
+  // RFC 8707 §2: each resource is an absolute URI without fragment, one we serve, and one the requested scopes are for.
   let resources: string[];
   try {
-    resources = checkResources(params.getAll("resource"), storage.scopes, defaultAudience);
+    const permitted = permittedResources([], scopes, storage.scopes, defaultAudience);
+    resources = checkResources(params.getAll("resource"), storage.scopes, defaultAudience, permitted, RESOURCE_NOT_IN_SCOPES);
   } catch (error: unknown) {
     if (error instanceof OAuthError) return fail(error.code, error.description);
     throw error;

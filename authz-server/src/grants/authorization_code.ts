@@ -5,7 +5,7 @@ import { digest } from "../secrets.js";
 import type { Services } from "../services.js";
 import type { AuthorizationCode, Client } from "../storage/types.js";
 import { issueAccessToken } from "../tokens/access-token.js";
-import { checkResources, resolveAudience } from "../tokens/audience.js";
+import { checkResources, permittedResources, resolveAudience } from "../tokens/audience.js";
 import { issueRefreshToken } from "./refresh_token.js";
 import type { Grant, TokenResponse } from "./types.js";
 
@@ -67,11 +67,10 @@ async function exchangeCode(services: Services, client: Client, params: FormPara
 
   const scopes = code.scope.split(" ").filter((s) => s !== "");
   // RFC 8707 §2.2: the token request may name a subset of the resources the grant was for.
-  const requested = checkResources(params.getAll("resource"), services.storage.scopes, services.defaultAudience);
-  if (code.resources.length > 0 && requested.some((r) => !code.resources.includes(r))) {
-    throw new OAuthError("invalid_target", "resource was not part of the authorization request");
-  }
-  const audience = resolveAudience(requested.length > 0 ? requested : code.resources, scopes, services.storage.scopes, services.defaultAudience);
+  const { scopes: store } = services.storage;
+  const permitted = permittedResources(code.resources, scopes, store, services.defaultAudience);
+  const requested = checkResources(params.getAll("resource"), store, services.defaultAudience, permitted, "resource was not part of the authorization request");
+  const audience = resolveAudience(requested.length > 0 ? requested : code.resources, scopes, store, services.defaultAudience);
 
   // Signed before the transaction (signing is asynchronous, a SQLite transaction is not), so
   // that consuming the code and recording what it produced happen atomically: a concurrent

@@ -1,6 +1,6 @@
 import { OAuthError } from "../errors.js";
 import { issueAccessToken } from "../tokens/access-token.js";
-import { checkResources, resolveAudience } from "../tokens/audience.js";
+import { checkResources, permittedResources, resolveAudience, RESOURCE_NOT_IN_SCOPES } from "../tokens/audience.js";
 import { grantScopes, parseScope } from "../tokens/scope.js";
 import type { Grant } from "./types.js";
 
@@ -18,8 +18,10 @@ export const clientCredentials: Grant = {
       throw new OAuthError("unauthorized_client", "a public client cannot use client_credentials");
     }
     const scopes = grantScopes(client, parseScope(form.get("scope")));
-    const resources = checkResources(form.getAll("resource"), services.storage.scopes, services.defaultAudience);
-    const audience = resolveAudience(resources, scopes, services.storage.scopes, services.defaultAudience);
+    const { scopes: store } = services.storage;
+    const permitted = permittedResources([], scopes, store, services.defaultAudience);
+    const resources = checkResources(form.getAll("resource"), store, services.defaultAudience, permitted, RESOURCE_NOT_IN_SCOPES);
+    const audience = resolveAudience(resources, scopes, store, services.defaultAudience);
     const token = await issueAccessToken(services.keys, {
       issuer: services.issuer,
       subject: client.clientId,

@@ -4,7 +4,7 @@ import { digest, generateId, generateSecret } from "../secrets.js";
 import type { Services } from "../services.js";
 import type { Client } from "../storage/types.js";
 import { issueAccessToken } from "../tokens/access-token.js";
-import { checkResources, resolveAudience } from "../tokens/audience.js";
+import { checkResources, permittedResources, resolveAudience } from "../tokens/audience.js";
 import { parseScope } from "../tokens/scope.js";
 import type { Grant, TokenResponse } from "./types.js";
 
@@ -86,12 +86,10 @@ async function rotate(services: Services, client: Client, params: FormParams, no
   const widened = scopes.filter((s) => !original.includes(s));
   if (widened.length > 0) throw new OAuthError("invalid_scope", `scope was not originally granted: ${widened.join(" ")}`);
 
-  const resources = checkResources(params.getAll("resource"), services.storage.scopes, services.defaultAudience);
-  const allowedAudience = token.resources.length > 0 ? token.resources : resolveAudience([], original, services.storage.scopes, services.defaultAudience);
-  if (resources.some((r) => !allowedAudience.includes(r))) {
-    throw new OAuthError("invalid_target", "resource was not part of the original grant");
-  }
-  const audience = resolveAudience(resources.length > 0 ? resources : token.resources, scopes, services.storage.scopes, services.defaultAudience);
+  const { scopes: store } = services.storage;
+  const permitted = permittedResources(token.resources, original, store, services.defaultAudience);
+  const resources = checkResources(params.getAll("resource"), store, services.defaultAudience, permitted, "resource was not part of the original grant");
+  const audience = resolveAudience(resources.length > 0 ? resources : token.resources, scopes, store, services.defaultAudience);
 
   const access = await issueAccessToken(services.keys, {
     issuer: services.issuer,

@@ -139,6 +139,8 @@ describe("token, introspection and revocation endpoints refuse bad input", () =>
       ["https://other.example/", "resource is not registered with this server"],
       ["not a uri", "resource must be an absolute URI"],
       ["http://localhost:8080/#frag", "resource must not contain a fragment"],
+      // Registered (the default audience), but `photos` belongs to the API at :8080: no token of photos for another audience.
+      [server.issuer, "resource is not one the requested scopes are for"],
     ];
     for (const [resource, description] of cases) {
       const result = await post(tokenUrl, form({ grant_type: "client_credentials", resource }), auth());

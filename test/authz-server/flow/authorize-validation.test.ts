@@ -110,6 +110,9 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
     assert.deepEqual(validate({ scope: "photos admin" }), redirectError("invalid_scope", "scope not allowed for this client: admin"));
     assert.deepEqual(validate({ scope: "photos\u0001" }), redirectError("invalid_scope", "scope contains an invalid character"));
     assert.deepEqual(validate({ resource: "https://other.example/api" }), redirectError("invalid_target", "resource is not registered with this server"));
+    // Registered, but not the resource server of the requested scope (RFC 8707 §2, requirement 13): consent to
+    // Flickr's photos must not yield a token for another audience.
+    assert.deepEqual(validate({ resource: ISSUER }), redirectError("invalid_target", "resource is not one the requested scopes are for"));
     assert.deepEqual(validate({ state: ["a", "b"] }), redirectError("invalid_request", "parameter state is repeated", { state: undefined }));
     assert.deepEqual(validate({ scope: ["photos", "photos"] }), redirectError("invalid_request", "parameter scope is repeated"));
     const robot = validateAuthorizationRequest(

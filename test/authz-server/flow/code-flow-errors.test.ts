@@ -12,6 +12,7 @@ import {
   CANON_CALLBACK,
   loginThrough,
   PASSWORD,
+  PHOTOS_RESOURCE,
   startFlowServer,
   type FlowServer,
 } from "./flow-helpers.js";
@@ -109,6 +110,17 @@ describe("authorization code flow: bad input", () => {
     assert.equal(refused.status, 403);
     assert.equal(refused.location, undefined);
     assert.deepEqual(server.storage.consents.grantedScopes(server.userId, server.canon.clientId).includes("profile"), false);
+  });
+
+  it("a resource outside the grant is invalid_target at the token endpoint, for codes and refresh tokens (RFC 8707 §2)", async () => {
+    // The user consented to `photos`, whose resource server is the photos API; the issuer is a registered
+    // audience too (the default one), but not one this grant is for.
+    const { attempt, code } = await freshCode();
+    const other = await exchange(code, attempt.verifier, { resource: server.issuer });
+    assert.deepEqual([other.status, other.body], [400, { error: "invalid_target", error_description: "resource was not part of the authorization request" }]);
+    const tokens = (await exchange(code, attempt.verifier, { resource: PHOTOS_RESOURCE })).body as { refresh_token: string };
+    const refreshed = await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token, resource: server.issuer });
+    assert.deepEqual([refreshed.status, refreshed.body], [400, { error: "invalid_target", error_description: "resource was not part of the original grant" }]);
   });
 
   it("a replayed valid code fails and revokes the tokens of the first exchange", async () => {

@@ -71,8 +71,13 @@ function serveConnection(socket: net.Socket, server: PluginServer, logger: Logge
   const encoder = new Encoder();
   const send = (message: unknown[]): void => {
     // Kong may have given up on the connection (timeout, worker exit); the reply has nowhere to go.
-    if (!socket.destroyed && socket.writable) socket.write(encoder.encode(message));
+    if (socket.destroyed || !socket.writable) return;
+    // Kong reads each reply before it sends the next request on a connection, so replies queue
+    // up only for a peer that keeps sending without reading. Stop reading from it until they
+    // drain, or its unread replies would grow in this process without bound.
+    if (!socket.write(encoder.encode(message))) socket.pause();
   };
+  socket.on("drain", () => socket.resume());
 
   // Without a handler a reset by the peer would be an uncaught 'error' event and end the process.
   socket.on("error", (error) => logger.debug(`connection error: ${error.message}`));

@@ -59,6 +59,26 @@ describe("plugin server process", () => {
     assert.equal((await diagnostics(server)).Pid, server.pid);
   });
 
+  it("stops reading from a peer that sends without reading its replies, and answers everything once it reads", async () => {
+    // Kong reads each reply before it sends the next request on a connection. A peer that keeps
+    // sending without reading must not make this process queue its replies without bound.
+    const client = await connectRaw(server.socketPath);
+    client.socket.pause();
+    const count = 60_000;
+    const requests = Buffer.concat(Array.from({ length: count }, (_, index) => encode([0, index, "plugin.GetPluginInfo", ["trivial"]])));
+    client.socket.write(requests);
+    // Time enough for the server to have read everything, had it kept reading (bounded: 3 s).
+    for (let waited = 0; waited < 3000 && client.socket.writableLength > 0; waited += 100) await pause(100);
+    // The server stopped reading, so our own writes back up here instead of in the server.
+    assert.ok(client.socket.writableLength > requests.length / 4, `only ${client.socket.writableLength} of ${requests.length} bytes still unsent`);
+    client.socket.resume();
+    const replies = await client.replies(count, 60_000);
+    assert.equal(replies.length, count);
+    assert.deepEqual(replies[count - 1], [1, count - 1, null, (replies[0] as unknown[])[3]]);
+    client.close();
+    assert.equal((await diagnostics(server)).Pid, server.pid);
+  });
+
   it("answers unknown methods and namespaces with an error, keeping the connection", async () => {
     const client = await connectRaw(server.socketPath);
     await client.write(encode([0, 1, "plugin.constructor", []]));

@@ -22,13 +22,13 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 // The public Decoder API yields complete messages but not where each ended. `decodeMulti`
 // pauses at each `yield` with the decoder's `pos` just past the message it returned, so reading
 // `pos` there gives the boundary without a second parser. `pos` is private to the TypeScript
-// declarations only; `assertDecoderLayout` checks at load time that it still behaves as relied
+// declarations only; `assertDecoderPositions` checks at load time that it still behaves as relied
 // upon, so an incompatible @msgpack/msgpack upgrade fails loudly instead of mis-framing.
 interface DecoderPosition {
   readonly pos: unknown;
 }
 
-function positionOf(decoder: Decoder): number {
+function positionOf(decoder: object): number {
   const pos = (decoder as unknown as DecoderPosition).pos;
   if (typeof pos !== "number") {
     throw new Error("@msgpack/msgpack Decoder no longer exposes its read position; framing cannot work");
@@ -36,8 +36,11 @@ function positionOf(decoder: Decoder): number {
   return pos;
 }
 
-function assertDecoderLayout(): void {
-  const probe = new Decoder();
+/**
+ * Throws unless `probe`, a fresh Decoder, reports each message's end through `pos` as framing
+ * relies on. Runs at load; exported so that its failure is tested too.
+ */
+export function assertDecoderPositions(probe: Pick<Decoder, "decodeMulti">): void {
   // 0x01 (fixint 1), then 0x92 0x02 0x03 (array [2, 3]), then 0xa1 (fixstr of length 1, cut).
   const ends: number[] = [];
   try {
@@ -52,7 +55,7 @@ function assertDecoderLayout(): void {
   }
 }
 
-assertDecoderLayout();
+assertDecoderPositions(new Decoder());
 
 // Kong's header and query maps are keyed by names the HTTP client chose (Kong runs nginx with
 // `underscores_in_headers on`, so `__proto__: x` is a valid request header). @msgpack/msgpack

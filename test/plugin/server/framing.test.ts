@@ -2,8 +2,8 @@
 // same messages, malformed bytes and oversized messages are refused.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encode } from "@msgpack/msgpack";
-import { FrameError, MessageReader } from "../../../plugin/src/server/framing.js";
+import { Decoder, encode } from "@msgpack/msgpack";
+import { FrameError, MessageReader, assertDecoderPositions } from "../../../plugin/src/server/framing.js";
 
 const MESSAGES: unknown[] = [
   [0, 1, "plugin.HandleEvent", [{ InstanceId: 0, EventName: "access" }]],
@@ -60,6 +60,32 @@ describe("plugin server framing", () => {
       assert.deepEqual(decoded.authorization, ["Bearer t"]);
       assert.deepEqual(message.slice(0, 3), [0, 9, "plugin.StepMultiMap"]);
     }
+  });
+
+  it("checks at load that the Decoder reports message ends, and fails loudly when it does not", () => {
+    assert.doesNotThrow(() => assertDecoderPositions(new Decoder()));
+    // A Decoder whose read position is gone or moves differently (an incompatible upgrade).
+    const fake = (positions: unknown[]) => {
+      const probe = {
+        pos: undefined as unknown,
+        *decodeMulti(): Generator<unknown, void, unknown> {
+          for (const position of positions) {
+            probe.pos = position;
+            yield position;
+          }
+        },
+      };
+      return probe as unknown as Decoder;
+    };
+    assert.throws(() => assertDecoderPositions(fake([undefined])), {
+      message: "@msgpack/msgpack Decoder no longer exposes its read position; framing cannot work",
+    });
+    assert.throws(() => assertDecoderPositions(fake([5, 9])), {
+      message: "@msgpack/msgpack Decoder positions changed (got [5,9]); framing cannot work",
+    });
+    assert.throws(() => assertDecoderPositions(fake([1])), {
+      message: "@msgpack/msgpack Decoder positions changed (got [1]); framing cannot work",
+    });
   });
 
   it("refuses bytes that are not MessagePack (0xc1 is never used)", () => {

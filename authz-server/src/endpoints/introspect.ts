@@ -38,6 +38,12 @@ async function introspectAccess(token: string, services: Services, now: number) 
   const nowSeconds = Math.floor(now / 1000);
   if (claims.exp <= nowSeconds || claims.iat > nowSeconds + 60) return inactive;
   if (services.storage.revocations.isAccessTokenRevoked(claims.jti)) return inactive;
+  // Deleting a client or a user withdraws every grant they had (clients/users delete drop their refresh tokens
+  // and consents); their access tokens are no longer active either (RFC 7662 §2.2). A client-credentials token's
+  // sub is its client id; any other sub is a user id (requirement 11: the two can never coincide).
+  const { clients, users } = services.storage;
+  if (!clients.find(claims.clientId)) return inactive;
+  if (claims.sub !== claims.clientId && !users.findById(claims.sub)) return inactive;
   return {
     active: true,
     scope: claims.scope,

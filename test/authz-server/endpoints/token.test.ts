@@ -185,6 +185,22 @@ describe("token service over HTTP with oauth4webapi", () => {
     assert.equal(((await introspect(token)) as { active: boolean }).active, true);
   });
 
+  it("answers active:false for a token of a deleted client (deletion withdraws its grants, RFC 7662 §2.2)", async () => {
+    const doomed = createClient(server.storage, { scopes: ["photos"] });
+    const token = (
+      await oauth.processClientCredentialsResponse(
+        as,
+        { client_id: doomed.clientId },
+        await oauth.clientCredentialsGrantRequest(as, { client_id: doomed.clientId }, oauth.ClientSecretBasic(doomed.clientSecret), {}, insecure),
+      )
+    ).access_token;
+    const introspect = async () =>
+      (await oauth.introspectionRequest(as, { client_id: client.clientId }, oauth.ClientSecretBasic(client.clientSecret), token, insecure)).json();
+    assert.equal(((await introspect()) as { active: boolean }).active, true);
+    assert.equal(server.storage.clients.delete(doomed.clientId), true);
+    assert.deepEqual(await introspect(), { active: false });
+  });
+
   it("lets a client revoke only its own tokens; unknown tokens answer 200", async () => {
     const other = createClient(server.storage, { scopes: ["photos"] });
     const token = (await clientCredentials(oauth.ClientSecretBasic(client.clientSecret))).access_token;

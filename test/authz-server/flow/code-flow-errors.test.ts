@@ -335,10 +335,24 @@ describe("sessions of deleted users", () => {
       const login = await browser.post("/login", withFields(onlyForm(loginPage.body, "/login"), { username: "bob", password: "bob's long password" }));
       assert.equal(login.status, 303);
       assert.match((await browser.get(login.location!)).body, /Signed in as <strong>bob<\/strong>/);
+      const callback = await allow(browser, await browser.get(login.location!));
+      const tokens = (
+        await post(
+          `${server.url}/token`,
+          form({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: CANON_CALLBACK, code_verifier: attempt.verifier }),
+          { authorization: basic(server.canon.clientId, server.canon.clientSecret) },
+        )
+      ).body as { access_token: string; refresh_token: string };
+      const introspect = async (value: string) =>
+        (await post(`${server.url}/introspect`, form({ token: value }), { authorization: basic(server.canon.clientId, server.canon.clientSecret) })).body;
+      assert.equal(((await introspect(tokens.access_token)) as { active: boolean }).active, true);
       assert.equal(server.storage.users.delete("bob"), true);
       const after = await browser.get(login.location!);
       assert.equal(after.status, 200);
       assert.match(after.body, /<h1>Sign in to Flickr<\/h1>/);
+      // Deleting the user withdrew everything issued to them: the access token is no longer active either.
+      assert.deepEqual(await introspect(tokens.access_token), { active: false });
+      assert.deepEqual(await introspect(tokens.refresh_token), { active: false });
     } finally {
       await server.close();
     }

@@ -13,6 +13,8 @@ export interface SessionData {
   readonly username?: string;
   /** Unix seconds of the login (absolute session lifetime counts from here). */
   readonly authTime?: number;
+  /** Stamp of the password the user signed in with (SessionCodec.credentialStamp); a changed password ends the session. */
+  readonly credential?: string;
   /** Unix seconds after which the cookie is no longer accepted (idle expiry). */
   readonly exp: number;
 }
@@ -72,6 +74,19 @@ export class SessionCodec {
     if (typeof token !== "string" || token.length === 0) return false;
     return macEquals(Buffer.from(token, "base64url"), mac(this.#key, "csrf", sid));
   }
+
+  /**
+   * A keyed stamp of the user's stored password hash, kept in the session at sign-in: after `users set-password`
+   * (say, because the password leaked) the stored hash differs, and every session signed in with the old password
+   * ends. Keyed and truncated, so the readable cookie payload reveals nothing about the hash.
+   */
+  credentialStamp(passwordHash: string): string {
+    return mac(this.#key, "credential", passwordHash).subarray(0, 16).toString("base64url");
+  }
+
+  matchesCredential(stamp: string, passwordHash: string): boolean {
+    return macEquals(Buffer.from(stamp, "base64url"), Buffer.from(this.credentialStamp(passwordHash), "base64url"));
+  }
 }
 
 function toSessionData(value: unknown): SessionData | undefined {
@@ -80,12 +95,18 @@ function toSessionData(value: unknown): SessionData | undefined {
   if (typeof v.sid !== "string" || typeof v.exp !== "number") return undefined;
   const data: { -readonly [K in keyof SessionData]: SessionData[K] } = { sid: v.sid, exp: v.exp };
   if (v.userId !== undefined) {
-    if (typeof v.userId !== "string" || typeof v.username !== "string" || typeof v.authTime !== "number") {
+    if (
+      typeof v.userId !== "string" ||
+      typeof v.username !== "string" ||
+      typeof v.authTime !== "number" ||
+      typeof v.credential !== "string"
+    ) {
       return undefined;
     }
     data.userId = v.userId;
     data.username = v.username;
     data.authTime = v.authTime;
+    data.credential = v.credential;
   }
   return data;
 }

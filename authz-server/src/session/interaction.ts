@@ -72,10 +72,12 @@ export function sendErrorPage(
 }
 
 /**
- * The signed-in user of this session, if the account still exists: a user deleted while signed in
- * (`users delete`) must not go on obtaining codes with a still-valid cookie.
+ * The signed-in user of this session, if the account still exists with the password the session signed in with:
+ * a user deleted while signed in (`users delete`), or whose password was changed (`users set-password`), must not
+ * go on obtaining codes with a still-valid cookie.
  */
 export function currentUser(deps: Pick<InteractionDependencies, "sessions" | "storage">, session: SessionData): SessionUser | undefined {
   const user = deps.sessions.user(session);
-  return user && deps.storage.users.findById(user.userId) ? user : undefined;
+  const stored = user && deps.storage.users.findById(user.userId);
+  return stored && deps.sessions.hasCredential(session, stored.passwordHash) ? user : undefined;
 }

@@ -75,12 +75,27 @@ export class Sessions {
     return { userId: session.userId, username: session.username, authTime: session.authTime };
   }
 
-  /** Signs the user in under a new session id (the pre-login id may be known to an attacker). */
-  login(ctx: Context, userId: string, username: string): SessionData {
+  /**
+   * Signs the user in under a new session id (the pre-login id may be known to an attacker), stamped with the
+   * password hash it was proven against (see SessionCodec.credentialStamp).
+   */
+  login(ctx: Context, user: { readonly id: string; readonly username: string; readonly passwordHash: string }): SessionData {
     const now = this.#nowSeconds();
-    const session: SessionData = { sid: newSessionId(), userId, username, authTime: now, exp: now + this.#idle };
+    const session: SessionData = {
+      sid: newSessionId(),
+      userId: user.id,
+      username: user.username,
+      authTime: now,
+      credential: this.#codec.credentialStamp(user.passwordHash),
+      exp: now + this.#idle,
+    };
     this.#write(ctx, session);
     return session;
+  }
+
+  /** Whether the session was signed in with the password whose stored hash is `passwordHash`. */
+  hasCredential(session: SessionData, passwordHash: string): boolean {
+    return session.credential !== undefined && this.#codec.matchesCredential(session.credential, passwordHash);
   }
 
   logout(ctx: Context): SessionData {

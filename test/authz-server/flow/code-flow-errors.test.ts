@@ -359,6 +359,28 @@ describe("sessions of deleted users", () => {
   });
 });
 
+describe("sessions after a password change", () => {
+  it("a session signed in with the old password is signed out at the next request", async () => {
+    const server = await startFlowServer();
+    try {
+      const browser = new BrowserClient(server.url);
+      const attempt = await authorizationRequest(server);
+      const consent = await loginThrough(browser, attempt);
+      assert.match(consent.body, /Signed in as <strong>alice<\/strong>/);
+      // The password leaked and the operator changed it: the thief's (here: this browser's) session must end.
+      assert.equal(server.storage.users.setPasswordHash("alice", await hashPassword("a brand new long password")), true);
+      const after = await browser.get(attempt.url.href);
+      assert.equal(after.status, 200);
+      assert.match(after.body, /<h1>Sign in to Flickr<\/h1>/);
+      const decision = await browser.post("/consent", withFields(onlyForm(consent.body, "/consent"), { decision: "allow" }));
+      assert.equal(decision.status, 200, "no code for the old session");
+      assert.match(decision.body, /<h1>Sign in to Flickr<\/h1>/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("login throttling", () => {
   let server: FlowServer;
   before(async () => {

@@ -7,7 +7,7 @@ const key = Buffer.alloc(32, 7);
 
 describe("session cookie", () => {
   const codec = new SessionCodec(key);
-  const data = { sid: "sid-1", userId: "u1", username: "alice", authTime: 1000, exp: 2000 };
+  const data = { sid: "sid-1", userId: "u1", username: "alice", authTime: 1000, credential: codec.credentialStamp("scrypt$h1"), exp: 2000 };
 
   it("round-trips and rejects tampering, foreign keys, expiry and garbage", () => {
     const value = codec.encode(data);
@@ -20,6 +20,17 @@ describe("session cookie", () => {
     assert.equal(new SessionCodec(Buffer.alloc(32, 8)).decode(value, 1500), undefined);
     for (const junk of ["", ".", "a.b.c", "%%%", `${payload}`]) assert.equal(codec.decode(junk, 1500), undefined);
     assert.throws(() => new SessionCodec(Buffer.alloc(16)), TypeError);
+    // A signed-in session without its credential stamp (a cookie of an older version) is not accepted.
+    const { credential: _dropped, ...unstamped } = data;
+    assert.equal(codec.decode(codec.encode(unstamped), 1500), undefined);
+  });
+
+  it("credential stamps match only the password hash they were made from", () => {
+    const stamp = codec.credentialStamp("scrypt$h1");
+    assert.match(stamp, /^[A-Za-z0-9_-]{22}$/);
+    assert.equal(codec.matchesCredential(stamp, "scrypt$h1"), true);
+    assert.equal(codec.matchesCredential(stamp, "scrypt$h2"), false);
+    assert.equal(new SessionCodec(Buffer.alloc(32, 8)).matchesCredential(stamp, "scrypt$h1"), false);
   });
 
   it("CSRF tokens are bound to the session id", () => {

@@ -69,13 +69,26 @@ function removeStaleSocket(socketPath: string): void {
 function serveConnection(socket: net.Socket, server: PluginServer, logger: Logger): void {
   const reader = new MessageReader();
   const encoder = new Encoder();
-  const send = (message: unknown[]): void => {
+  const send = (message: Response, method: string): void => {
     // Kong may have given up on the connection (timeout, worker exit); the reply has nowhere to go.
     if (socket.destroyed || !socket.writable) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = encoder.encode(message);
+    } catch (error) {
+      // What a plugin hands a PDK call travels in the reply (a BigInt, a cycle): answer the RPC
+      // with an error now, or Kong waits for a reply until its socket timeout.
+      // Kong stops the event on that error and sends no further Step, so the event is over too.
+      const reason = `reply cannot be encoded: ${errorText(error)}`;
+      logger.error(`${method}: ${reason}`);
+      const reply = message[3];
+      if (typeof reply === "object" && reply !== null && "EventId" in reply && typeof reply.EventId === "number") server.forgetEvent(reply.EventId);
+      bytes = encoder.encode([RESPONSE, message[1], reason, null]);
+    }
     // Kong reads each reply before it sends the next request on a connection, so replies queue
     // up only for a peer that keeps sending without reading. Stop reading from it until they
     // drain, or its unread replies would grow in this process without bound.
-    if (!socket.write(encoder.encode(message))) socket.pause();
+    if (!socket.write(bytes)) socket.pause();
   };
   socket.on("drain", () => socket.resume());
 
@@ -102,6 +115,8 @@ function serveConnection(socket: net.Socket, server: PluginServer, logger: Logge
 }
 
 type Request = [typeof REQUEST, number, string, unknown[]];
+type Response = [typeof RESPONSE, number, string | null, unknown];
+type Send = (message: Response, method: string) => void;
 
 function isRequest(message: unknown): message is Request {
   return (
@@ -114,8 +129,8 @@ function isRequest(message: unknown): message is Request {
   );
 }
 
-function dispatch([, msgid, method, args]: Request, server: PluginServer, logger: Logger, send: (message: unknown[]) => void): void {
-  const fail = (error: string): void => send([RESPONSE, msgid, error, null]);
+function dispatch([, msgid, method, args]: Request, server: PluginServer, logger: Logger, send: Send): void {
+  const fail = (error: string): void => send([RESPONSE, msgid, error, null], method);
   const dot = method.indexOf(".");
   const namespace = dot < 0 ? method : method.slice(0, dot);
   if (namespace !== "plugin") {
@@ -136,7 +151,7 @@ function dispatch([, msgid, method, args]: Request, server: PluginServer, logger
     return;
   }
   result.then(
-    (value) => send([RESPONSE, msgid, null, value]),
+    (value) => send([RESPONSE, msgid, null, value], method),
     (error: unknown) => {
       if (logger.enabled("debug")) logger.debug(`rpc #${msgid} ${method} failed: ${errorText(error)}`);
       fail(errorText(error));

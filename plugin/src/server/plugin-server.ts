@@ -142,6 +142,11 @@ export class PluginServer {
     return { events, instances };
   }
 
+  /** Forgets an event Kong will send no further Step for (its reply could not be sent). */
+  forgetEvent(eventId: number): void {
+    this.events.delete(eventId);
+  }
+
   /** Counts for diagnostics and tests: events in flight, live instances. */
   get stats(): { events: number; instances: number } {
     return { events: this.events.size, instances: this.instances.size };

@@ -250,6 +250,30 @@ describe("plugin server expiry", () => {
   });
 });
 
+describe("plugin server and a reply MessagePack cannot carry", () => {
+  it("answers an RPC error at once instead of no reply until Kong's timeout", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("unencodable"), args: ["--diagnostics"], rpcTimeoutMs: 20_000 });
+    try {
+      const instance = await server.startInstance("unencodable");
+      const started = Date.now();
+      const result = await instance.access(request("n", "Bearer t"));
+      assert.deepEqual(result, {
+        outcome: "failed-open",
+        error: "plugin.StepMultiMap: reply cannot be encoded: Unrecognized object: [object BigInt]",
+        upstreamHeaders: { "x-oauth2-jwt-nonce": ["n"], authorization: ["Bearer t"] },
+        roundTrips: 2,
+        ctxShared: {},
+        logs: [],
+      });
+      assert.ok(Date.now() - started < 10_000, `answered after ${Date.now() - started} ms`);
+      assert.deepEqual(await diagnostics(server).then(({ Pid, Events }) => ({ Pid, Events })), { Pid: server.pid, Events: 0 });
+      assert.ok(server.logs().some((line) => line.includes("[error] plugin.StepMultiMap: reply cannot be encoded: Unrecognized object: [object BigInt]")), server.logs().join("\n"));
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("plugin server and a throwing handler", () => {
   it("answers an RPC error (Kong logs it and fails open) and forgets the event", async () => {
     const server = await spawnPluginServer({ pluginsDirectory: fixture("throws"), args: ["--diagnostics"] });

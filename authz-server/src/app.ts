@@ -84,6 +84,16 @@ export function createApp(services: Services): Koa {
     await next();
   });
   app.use(renderErrors(services.logger));
+  app.use(async function bodilessAsJson(ctx, next) {
+    await next();
+    // Unknown route (404), wrong method (405, with Allow) or unknown method (501) leave no body: answer a small JSON
+    // object like every other non-page response. `message`, not `error`: only RFC codes go in an `error` member.
+    if (ctx.body == null && ctx.status >= 400 && ctx.method !== "HEAD") {
+      const { status, message } = ctx;
+      ctx.body = { message };
+      ctx.status = status; // Koa turns an implicit 404 into 200 when a body is set
+    }
+  });
   app.use(router.routes());
   app.use(router.allowedMethods());
   // Koa's default error handler would print stack traces for errors outside the middleware chain; keep them in the log.

@@ -148,13 +148,28 @@ describe("token, introspection and revocation endpoints refuse bad input", () =>
     }
   });
 
-  it("GET /token → 405; unknown route → 404", async () => {
-    const wrongMethod = await fetch(tokenUrl);
-    assert.equal(wrongMethod.status, 405);
-    assert.equal(wrongMethod.headers.get("allow"), "POST");
-    const unknown = await fetch(`${server.url}/no/such/route`);
-    assert.equal(unknown.status, 404);
-    assert.equal(await unknown.text(), "Not Found");
+  it("GET /token → 405; unknown route → 404; unknown method → 501: small JSON bodies without an OAuth error code", async () => {
+    // Not RFC 6749 errors (no `error` member: only RFC codes go there), but JSON like every other non-page answer.
+    const cases: [string, string, number, string, string | null][] = [
+      ["GET", "/token", 405, "Method Not Allowed", "POST"],
+      ["DELETE", "/authorize", 405, "Method Not Allowed", "HEAD, GET"],
+      ["GET", "/no/such/route", 404, "Not Found", null],
+      ["POST", "/jwks.json/extra", 404, "Not Found", null],
+      ["PROPFIND", "/token", 501, "Not Implemented", "POST"],
+    ];
+    for (const [method, path, status, message, allow] of cases) {
+      const response = await fetch(`${server.url}${path}`, { method });
+      assert.deepEqual(
+        {
+          status: response.status,
+          type: response.headers.get("content-type"),
+          allow: response.headers.get("allow"),
+          body: (await response.json()) as unknown,
+        },
+        { status, type: "application/json; charset=utf-8", allow, body: { message } },
+        `${method} ${path}`,
+      );
+    }
   });
 
   it("a request body cut short → 400, never 500", async () => {

@@ -61,7 +61,7 @@ describe("Kong stand-in PDK answers", () => {
   it("names a client chooses, such as __proto__, are ordinary keys in header and query maps", () => {
     // JSON.parse makes "__proto__" an own key, as Kong's Lua tables hold it.
     const own = (json: string): Record<string, unknown> => JSON.parse(json) as Record<string, unknown>;
-    const context = new RequestContext({ method: "GET", path: "/?__proto__=q&constructor=c", headers: own('{"__proto__": "x", "Constructor": ["y", "z"]}') });
+    const context = new RequestContext({ method: "GET", path: "/?__proto__=q&constructor=c", headers: own('{"__proto__": "x", "Constructor": ["y", "z"]}') as Record<string, string | string[]> });
     assert.deepEqual(context.answer("kong.request.get_headers", [1000]), {
       kind: "step",
       stepMethod: "plugin.StepMultiMap",

@@ -1,8 +1,7 @@
 import type { Context } from "koa";
 import { seeOther } from "../session/headers.js";
-import { currentUser, FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
+import { currentUser, readPostedForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
 import { authorizationResponse, continueAuthorization, handleAuthorization, issueCode } from "./authorize.js";
-import { SESSION_EXPIRED } from "./login.js";
 
 /**
  * `POST /consent`: the user's Allow or Deny. The authorization request travels in the form
@@ -11,17 +10,9 @@ import { SESSION_EXPIRED } from "./login.js";
  */
 export function consentEndpoint(deps: InteractionDependencies) {
   return async function consent(ctx: Context): Promise<void> {
-    const session = deps.sessions.load(ctx);
-    let form: URLSearchParams;
-    try {
-      form = await readForm(ctx, deps.bodyLimit);
-    } catch (error: unknown) {
-      if (error instanceof FormError) return sendErrorPage(ctx, deps, error.status, "Cannot continue", error.message);
-      throw error;
-    }
-    if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
-      return sendErrorPage(ctx, deps, 403, "Cannot continue", SESSION_EXPIRED);
-    }
+    const posted = await readPostedForm(ctx, deps, "Cannot continue");
+    if (!posted) return;
+    const { session, form } = posted;
     const validated = handleAuthorization(ctx, deps, form);
     if (validated.kind !== "ok") return;
     const { client, request } = validated;

@@ -1,9 +1,15 @@
 import type { Context } from "koa";
 import { seeOther, sendPage } from "../session/headers.js";
-import { currentUser, FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
+import {
+  currentUser,
+  readPostedForm,
+  sendErrorPage,
+  SESSION_EXPIRED,
+  single,
+  type InteractionDependencies,
+} from "../session/interaction.js";
 import { renderConsents } from "../views/consents.js";
 import { renderLogin } from "../views/login.js";
-import { SESSION_EXPIRED } from "./login.js";
 
 /** `GET /consents`: the signed-in user's connected apps (requirement 7: see and withdraw). */
 export function consentsPage(deps: InteractionDependencies) {
@@ -45,18 +51,11 @@ export function consentsPage(deps: InteractionDependencies) {
  */
 export function revokeConsentEndpoint(deps: InteractionDependencies) {
   return async function revokeConsent(ctx: Context): Promise<void> {
-    const session = deps.sessions.load(ctx);
-    let form: URLSearchParams;
-    try {
-      form = await readForm(ctx, deps.bodyLimit);
-    } catch (error: unknown) {
-      if (error instanceof FormError) return sendErrorPage(ctx, deps, error.status, "Cannot withdraw", error.message);
-      throw error;
-    }
+    const posted = await readPostedForm(ctx, deps, "Cannot withdraw");
+    if (!posted) return;
+    const { session, form } = posted;
     const user = currentUser(deps, session);
-    if (!user || !deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
-      return sendErrorPage(ctx, deps, 403, "Cannot withdraw", SESSION_EXPIRED);
-    }
+    if (!user) return sendErrorPage(ctx, deps, 403, "Cannot withdraw", SESSION_EXPIRED);
     const clientId = single(form, "client_id");
     if (!clientId) return sendErrorPage(ctx, deps, 400, "Cannot withdraw", "No app was named.");
     deps.storage.consents.revoke(user.userId, clientId, deps.clock.now());
@@ -67,18 +66,8 @@ export function revokeConsentEndpoint(deps: InteractionDependencies) {
 /** `POST /logout`: ends the browser session (a new anonymous session id), then back to the consents page. */
 export function logoutEndpoint(deps: InteractionDependencies) {
   return async function logout(ctx: Context): Promise<void> {
-    const session = deps.sessions.load(ctx);
-    let form: URLSearchParams;
-    try {
-      form = await readForm(ctx, deps.bodyLimit);
-    } catch (error: unknown) {
-      if (error instanceof FormError) return sendErrorPage(ctx, deps, error.status, "Cannot sign out", error.message);
-      throw error;
-    }
     // CSRF-checked too: a forged sign-out is a nuisance an attacker should not be able to cause.
-    if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
-      return sendErrorPage(ctx, deps, 403, "Cannot sign out", SESSION_EXPIRED);
-    }
+    if (!(await readPostedForm(ctx, deps, "Cannot sign out"))) return;
     deps.sessions.logout(ctx);
     seeOther(ctx, "/consents");
   };

@@ -2,13 +2,10 @@ import { timingSafeEqual } from "node:crypto";
 import type { Context } from "koa";
 import { checkPassword } from "../passwords.js";
 import { seeOther, sendPage } from "../session/headers.js";
-import { FormError, readForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
+import { readPostedForm, single, type InteractionDependencies } from "../session/interaction.js";
 import { describeRetry } from "../session/throttle.js";
 import { renderLogin } from "../views/login.js";
 import { handleAuthorization, hiddenRequestFields, redirectOrigin, requestFields } from "./authorize.js";
-
-export const SESSION_EXPIRED =
-  "Your session has expired or this form was not sent from this site. Go back to the app and start again.";
 
 /**
  * `POST /login`: the login form (RFC 6749 §3.1 leaves user authentication to the server).
@@ -18,17 +15,9 @@ export const SESSION_EXPIRED =
  */
 export function loginEndpoint(deps: InteractionDependencies) {
   return async function login(ctx: Context): Promise<void> {
-    const session = deps.sessions.load(ctx);
-    let form: URLSearchParams;
-    try {
-      form = await readForm(ctx, deps.bodyLimit);
-    } catch (error: unknown) {
-      if (error instanceof FormError) return sendErrorPage(ctx, deps, error.status, "Cannot sign in", error.message);
-      throw error;
-    }
-    if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
-      return sendErrorPage(ctx, deps, 403, "Cannot sign in", SESSION_EXPIRED);
-    }
+    const posted = await readPostedForm(ctx, deps, "Cannot sign in");
+    if (!posted) return;
+    const { session, form } = posted;
 
     // Where to continue: the authorization request carried in the form, or the consents page.
     const forAuthorization = form.has("client_id");

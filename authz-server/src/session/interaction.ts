@@ -26,7 +26,7 @@ export interface InteractionDependencies {
   readonly bodyLimit?: number;
 }
 
-export class FormError extends Error {
+class FormError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -40,7 +40,7 @@ export class FormError extends Error {
  * Reads an `application/x-www-form-urlencoded` body (what an HTML form posts). The body is
  * size-limited before parsing; decoding is URLSearchParams' (WHATWG URL standard).
  */
-export async function readForm(ctx: Context, limit = 16 * 1024): Promise<URLSearchParams> {
+async function readForm(ctx: Context, limit = 16 * 1024): Promise<URLSearchParams> {
   if (!ctx.is("application/x-www-form-urlencoded")) {
     throw new FormError(415, "Forms must be posted as application/x-www-form-urlencoded.");
   }
@@ -52,6 +52,34 @@ export async function readForm(ctx: Context, limit = 16 * 1024): Promise<URLSear
     throw new FormError(tooLarge ? 413 : 400, tooLarge ? "The form is too large." : "The form could not be read.");
   }
   return new URLSearchParams(text);
+}
+
+/** Shown when a form's anti-CSRF token is missing or wrong, or its session has ended. */
+export const SESSION_EXPIRED =
+  "Your session has expired or this form was not sent from this site. Go back to the app and start again.";
+
+/**
+ * The first steps of every form POST (login, consent, withdrawal, sign-out): the browser session, the form, and its
+ * anti-CSRF token checked against that session (requirement 5). On failure the error page, titled `title`, has
+ * been sent (415/413/400 for an unreadable form, 403 for a bad token) and the result is undefined.
+ */
+export async function readPostedForm(
+  ctx: Context,
+  deps: Pick<InteractionDependencies, "sessions" | "siteName" | "bodyLimit">,
+  title: string,
+): Promise<{ session: SessionData; form: URLSearchParams } | undefined> {
+  const session = deps.sessions.load(ctx);
+  let form: URLSearchParams;
+  try {
+    form = await readForm(ctx, deps.bodyLimit);
+  } catch (error: unknown) {
+    if (error instanceof FormError) return void sendErrorPage(ctx, deps, error.status, title, error.message);
+    throw error;
+  }
+  if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
+    return void sendErrorPage(ctx, deps, 403, title, SESSION_EXPIRED);
+  }
+  return { session, form };
 }
 
 /** The single value of a form field; undefined when absent or sent more than once. */

@@ -4,11 +4,9 @@ import type { FormParams } from "../form.js";
 import { digest } from "../secrets.js";
 import type { Services } from "../services.js";
 import type { AuthorizationCode, Client } from "../storage/types.js";
-import { issueAccessToken } from "../tokens/access-token.js";
-import { checkResources, permittedResources, resolveAudience } from "../tokens/audience.js";
+import { signGrantAccessToken, tokenResponse } from "./issue.js";
 import { issueRefreshToken } from "./refresh_token.js";
 import type { Grant, TokenResponse } from "./types.js";
-
 
 /** RFC 7636 §4.1: code-verifier = 43*128unreserved. */
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
@@ -66,22 +64,17 @@ async function exchangeCode(services: Services, client: Client, params: FormPara
   const code = checkCode(services.storage.codes.find(codeDigest), client, params, now);
 
   const scopes = code.scope.split(" ").filter((s) => s !== "");
-  // RFC 8707 §2.2: the token request may name a subset of the resources the grant was for.
-  const { scopes: store } = services.storage;
-  const permitted = permittedResources(code.resources, scopes, store, services.defaultAudience);
-  const requested = checkResources(params.getAll("resource"), store, services.defaultAudience, permitted, "resource was not part of the authorization request");
-  const audience = resolveAudience(requested.length > 0 ? requested : code.resources, scopes, store, services.defaultAudience);
-
   // Signed before the transaction (signing is asynchronous, a SQLite transaction is not), so
   // that consuming the code and recording what it produced happen atomically: a concurrent
   // replay either loses the race before we commit, or sees our links and revokes them.
-  const access = await issueAccessToken(services.keys, {
-    issuer: services.issuer,
+  // RFC 8707 §2.2: the token request may name a subset of the resources the grant was for.
+  const access = await signGrantAccessToken(services, params, {
     subject: code.userId,
     clientId: client.clientId,
+    grantedScopes: scopes,
     scopes,
-    audience,
-    ttl: services.lifetimes.accessTokenTtl,
+    resources: code.resources,
+    refusal: "resource was not part of the authorization request",
     now,
   });
   const outcome = services.storage.transaction(() => {
@@ -117,12 +110,5 @@ async function exchangeCode(services: Services, client: Client, params: FormPara
     services.logger.warn({ client_id: client.clientId, grant_type: "authorization_code" }, "authorization code replayed; its grant revoked");
     throw new OAuthError("invalid_grant", "the authorization code was already used");
   }
-  services.logger.info({ client_id: client.clientId, jti: access.jti, grant_type: "authorization_code" }, "token issued");
-  return {
-    access_token: access.accessToken,
-    token_type: "Bearer",
-    expires_in: access.expiresIn,
-    scope: access.scope,
-    ...(outcome.refresh ? { refresh_token: outcome.refresh.token } : {}),
-  };
+  return tokenResponse(services, "authorization_code", access, outcome.refresh?.token);
 }

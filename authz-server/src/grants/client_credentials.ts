@@ -1,7 +1,7 @@
 import { OAuthError } from "../errors.js";
-import { issueAccessToken } from "../tokens/access-token.js";
-import { checkResources, permittedResources, resolveAudience, RESOURCE_NOT_IN_SCOPES } from "../tokens/audience.js";
+import { RESOURCE_NOT_IN_SCOPES } from "../tokens/audience.js";
 import { grantScopes, parseScope } from "../tokens/scope.js";
+import { signGrantAccessToken, tokenResponse } from "./issue.js";
 import type { Grant } from "./types.js";
 
 /**
@@ -18,20 +18,15 @@ export const clientCredentials: Grant = {
       throw new OAuthError("unauthorized_client", "a public client cannot use client_credentials");
     }
     const scopes = grantScopes(client, parseScope(form.get("scope")));
-    const { scopes: store } = services.storage;
-    const permitted = permittedResources([], scopes, store, services.defaultAudience);
-    const resources = checkResources(form.getAll("resource"), store, services.defaultAudience, permitted, RESOURCE_NOT_IN_SCOPES);
-    const audience = resolveAudience(resources, scopes, store, services.defaultAudience);
-    const token = await issueAccessToken(services.keys, {
-      issuer: services.issuer,
+    const access = await signGrantAccessToken(services, form, {
       subject: client.clientId,
       clientId: client.clientId,
+      grantedScopes: scopes,
       scopes,
-      audience,
-      ttl: services.lifetimes.accessTokenTtl,
+      resources: [],
+      refusal: RESOURCE_NOT_IN_SCOPES,
       now,
     });
-    services.logger.info({ client_id: client.clientId, jti: token.jti, grant_type: "client_credentials" }, "token issued");
-    return { access_token: token.accessToken, token_type: "Bearer", expires_in: token.expiresIn, scope: token.scope };
+    return tokenResponse(services, "client_credentials", access);
   },
 };

@@ -2,26 +2,21 @@ import { OAuthError } from "../errors.js";
 import type { FormParams } from "../form.js";
 import { digest, generateId, generateSecret } from "../secrets.js";
 import type { Services } from "../services.js";
-import type { Client } from "../storage/types.js";
-import { issueAccessToken } from "../tokens/access-token.js";
-import { checkResources, permittedResources, resolveAudience } from "../tokens/audience.js";
+import type { Client, RefreshToken } from "../storage/types.js";
 import { parseScope } from "../tokens/scope.js";
+import { signGrantAccessToken, tokenResponse } from "./issue.js";
 import type { Grant, TokenResponse } from "./types.js";
 
-
-export interface NewRefreshToken {
+/** What a new refresh token needs: the stored fields its issuer decides (RFC 9700 §4.14.2: `absoluteExpiresAt`
+ *  is the family's, fixed by its first token). */
+export type NewRefreshToken = Pick<
+  RefreshToken,
+  "parentDigest" | "codeDigest" | "clientId" | "userId" | "scope" | "resources" | "absoluteExpiresAt"
+> & {
   /** Undefined starts a new family (a code exchange). */
   familyId: string | undefined;
-  parentDigest: string | null;
-  codeDigest: string | null;
-  clientId: string;
-  userId: string;
-  scope: string;
-  resources: string[];
-  /** The family's absolute expiry, fixed by its first token (RFC 9700 §4.14.2). */
-  absoluteExpiresAt: number;
   now: number;
-}
+};
 
 /** Creates and stores one refresh token (its digest only, requirement 15); call inside a transaction. */
 export function issueRefreshToken(services: Services, spec: NewRefreshToken): { token: string; familyId: string } {
@@ -86,18 +81,13 @@ async function rotate(services: Services, client: Client, params: FormParams, no
   const widened = scopes.filter((s) => !original.includes(s));
   if (widened.length > 0) throw new OAuthError("invalid_scope", `scope was not originally granted: ${widened.join(" ")}`);
 
-  const { scopes: store } = services.storage;
-  const permitted = permittedResources(token.resources, original, store, services.defaultAudience);
-  const resources = checkResources(params.getAll("resource"), store, services.defaultAudience, permitted, "resource was not part of the original grant");
-  const audience = resolveAudience(resources.length > 0 ? resources : token.resources, scopes, store, services.defaultAudience);
-
-  const access = await issueAccessToken(services.keys, {
-    issuer: services.issuer,
+  const access = await signGrantAccessToken(services, params, {
     subject: token.userId,
     clientId: client.clientId,
+    grantedScopes: original,
     scopes,
-    audience,
-    ttl: services.lifetimes.accessTokenTtl,
+    resources: token.resources,
+    refusal: "resource was not part of the original grant",
     now,
   });
   // Re-checked inside the transaction: the family may have been revoked, or the token
@@ -134,12 +124,5 @@ async function rotate(services: Services, client: Client, params: FormParams, no
     return next;
   });
   if (outcome === "invalid") throw new OAuthError("invalid_grant", INVALID);
-  services.logger.info({ client_id: client.clientId, jti: access.jti, grant_type: "refresh_token" }, "token issued");
-  return {
-    access_token: access.accessToken,
-    token_type: "Bearer",
-    expires_in: access.expiresIn,
-    scope: access.scope,
-    refresh_token: outcome.token,
-  };
+  return tokenResponse(services, "refresh_token", access, outcome.token);
 }

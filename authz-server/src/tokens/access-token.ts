@@ -19,6 +19,7 @@ export interface AccessTokenRequest {
 export interface IssuedToken {
   accessToken: string;
   jti: string;
+  clientId: string;
   /** Seconds, for the token response's `expires_in`. */
   expiresIn: number;
   /** Milliseconds since the epoch (JWT `exp` × 1000). */
@@ -47,5 +48,5 @@ export async function issueAccessToken(keys: KeyRing, request: AccessTokenReques
     ...(request.authTime === undefined ? {} : { auth_time: Math.floor(request.authTime / 1000) }),
   };
   const accessToken = await keys.signAccessToken(claims, request.now);
-  return { accessToken, jti, expiresIn: request.ttl, expiresAt: exp * 1000, scope, aud };
+  return { accessToken, jti, clientId: request.clientId, expiresIn: request.ttl, expiresAt: exp * 1000, scope, aud };
 }

@@ -45,9 +45,18 @@ export function permittedResources(
   defaultAudience: string,
 ): string[] {
   if (grantResources.length > 0) return [...grantResources];
-  const own = grantedScopes.map((name) => scopes.find(name)?.resource ?? null);
-  if (own.some((resource) => resource === null)) return [...scopes.resources(), defaultAudience];
-  return [...new Set(own as string[])];
+  const unbound = grantedScopes.some((name) => !scopes.find(name)?.resource);
+  return unbound ? [...scopes.resources(), defaultAudience] : resourcesOf(grantedScopes, scopes);
+}
+
+/** The distinct registered resources of `grantedScopes`, sorted; a scope without one adds nothing. */
+function resourcesOf(grantedScopes: readonly string[], scopes: ScopeStore): string[] {
+  const found = new Set<string>();
+  for (const name of grantedScopes) {
+    const resource = scopes.find(name)?.resource;
+    if (resource) found.add(resource);
+  }
+  return [...found].sort();
 }
 
 /**
@@ -61,10 +70,6 @@ export function resolveAudience(
   defaultAudience: string,
 ): string[] {
   if (resources.length > 0) return [...resources];
-  const fromScopes = new Set<string>();
-  for (const name of grantedScopes) {
-    const resource = scopes.find(name)?.resource;
-    if (resource) fromScopes.add(resource);
-  }
-  return fromScopes.size > 0 ? [...fromScopes].sort() : [defaultAudience];
+  const fromScopes = resourcesOf(grantedScopes, scopes);
+  return fromScopes.length > 0 ? fromScopes : [defaultAudience];
 }

@@ -49,7 +49,7 @@ const USAGE = `Usage: oauth2-jwt-pluginserver [options]
   -v, --verbose                  debug logging (per RPC); logs always go to stderr
       --version                  print the version and exit
       --instance-idle-ttl <s>    drop instances unused for this long, 0 = never (default 3600)
-      --event-idle-ttl <s>       drop events Kong abandoned after this long (default 60)
+      --event-idle-ttl <s>       drop events Kong abandoned after this long, > 0 (default 60)
       --diagnostics              expose plugin.Diagnostics (memory, forced GC) for tests
 `;
 
@@ -58,9 +58,11 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function seconds(name: string, value: string): number {
+function seconds(name: string, value: string, zero: "allowed" | "refused"): number {
   const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < 0) fail(`--${name} must be a non-negative number of seconds`);
+  if (!Number.isFinite(parsed) || parsed < 0 || (zero === "refused" && parsed === 0)) {
+    fail(`--${name} must be a ${zero === "refused" ? "positive" : "non-negative"} number of seconds`);
+  }
   return parsed * 1000;
 }
 
@@ -105,8 +107,9 @@ async function main(): Promise<void> {
 
   const plugins = loadPlugins(pluginsDirectory, logger);
   const server = new PluginServer(plugins, logger, {
-    instanceIdleMs: seconds("instance-idle-ttl", flags["instance-idle-ttl"]),
-    eventIdleMs: seconds("event-idle-ttl", flags["event-idle-ttl"]),
+    instanceIdleMs: seconds("instance-idle-ttl", flags["instance-idle-ttl"], "allowed"), // 0 = never
+    // 0 would drop every event in flight at the next sweep, not only those Kong abandoned.
+    eventIdleMs: seconds("event-idle-ttl", flags["event-idle-ttl"], "refused"),
   });
 
   if (flags["dump-all-plugins"]) {

@@ -81,7 +81,14 @@ describe("oauth2-jwt-pluginserver command line", () => {
   });
 
   it("refuses an unknown flag and a missing plugins directory with exit status 2 and nothing on stdout", async () => {
-    for (const args of [["--no-such-flag"], ["-d", path.join(os.tmpdir(), "no-such-plugins-directory")]]) {
+    const refused = [
+      ["--no-such-flag"],
+      ["-d", path.join(os.tmpdir(), "no-such-plugins-directory")],
+      // 0 would drop every event in flight at the next sweep, not only those Kong abandoned.
+      ["--event-idle-ttl", "0"],
+      ["--instance-idle-ttl", "-1"],
+    ];
+    for (const args of refused) {
       const { code, stdout, stderr } = await run(args);
       assert.equal(code, 2, args.join(" "));
       assert.equal(stdout.length, 0);

@@ -49,8 +49,15 @@ const PARAMETERS = [
 /** RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is always 43 characters of the base64url alphabet. */
 const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 
-function isLoopbackIp(hostname: string): boolean {
-  return hostname === "127.0.0.1" || hostname === "[::1]";
+/** `uri` parsed, if it is an http URI on a loopback IP literal (RFC 8252 §7.3); else undefined. */
+function httpLoopback(uri: string): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return undefined;
+  }
+  return url.protocol === "http:" && (url.hostname === "127.0.0.1" || url.hostname === "[::1]") ? url : undefined;
 }
 
 /**
@@ -62,24 +69,13 @@ function isLoopbackIp(hostname: string): boolean {
 export function matchRedirectUri(client: Client, redirectUri: string): boolean {
   if (client.redirectUris.includes(redirectUri)) return true;
   if (client.tokenEndpointAuthMethod !== "none") return false;
-  let requested: URL;
-  try {
-    requested = new URL(redirectUri);
-  } catch {
-    return false;
-  }
-  if (requested.protocol !== "http:" || !isLoopbackIp(requested.hostname)) return false;
+  const requested = httpLoopback(redirectUri);
+  if (!requested) return false;
+  // Compare everything but the port, on the serialized strings so nothing is normalised away.
+  const strip = (u: URL, raw: string): string => raw.replace(`${u.protocol}//${u.host}`, `${u.protocol}//${u.hostname}`);
   return client.redirectUris.some((registered) => {
-    let r: URL;
-    try {
-      r = new URL(registered);
-    } catch {
-      return false;
-    }
-    if (r.protocol !== "http:" || !isLoopbackIp(r.hostname)) return false;
-    // Compare everything but the port, on the serialized strings so nothing is normalised away.
-    const strip = (u: URL, raw: string): string => raw.replace(`${u.protocol}//${u.host}`, `${u.protocol}//${u.hostname}`);
-    return strip(r, registered) === strip(requested, redirectUri);
+    const r = httpLoopback(registered);
+    return r !== undefined && strip(r, registered) === strip(requested, redirectUri);
   });
 }
 

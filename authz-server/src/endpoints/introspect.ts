@@ -1,7 +1,6 @@
 import type { Context } from "koa";
-import { authenticateClient } from "../client-auth.js";
+import { readAuthenticatedForm } from "../client-auth.js";
 import { OAuthError } from "../errors.js";
-import { readForm } from "../form.js";
 import { digest } from "../secrets.js";
 import type { Services } from "../services.js";
 import { readOwnAccessToken } from "../tokens/verify.js";
@@ -15,10 +14,7 @@ const inactive = { active: false } as const;
  */
 export function introspectEndpoint(services: Services) {
   return async function introspect(ctx: Context): Promise<void> {
-    ctx.set("Cache-Control", "no-store");
-    ctx.set("Pragma", "no-cache");
-    const form = await readForm(ctx, { limit: services.bodyLimit });
-    const caller = authenticateClient(ctx, form, services.storage);
+    const { form, client: caller } = await readAuthenticatedForm(ctx, services);
     if (caller.secretDigest === null) throw new OAuthError("invalid_client", "client authentication failed");
     const token = form.get("token");
     if (token === undefined) throw new OAuthError("invalid_request", "missing token");

@@ -1,7 +1,6 @@
 import type { Context } from "koa";
-import { authenticateClient } from "../client-auth.js";
+import { readAuthenticatedForm } from "../client-auth.js";
 import { OAuthError } from "../errors.js";
-import { readForm } from "../form.js";
 import { digest } from "../secrets.js";
 import type { Services } from "../services.js";
 import type { Client } from "../storage/types.js";
@@ -16,10 +15,7 @@ import { readOwnAccessToken } from "../tokens/verify.js";
  */
 export function revokeEndpoint(services: Services) {
   return async function revoke(ctx: Context): Promise<void> {
-    ctx.set("Cache-Control", "no-store");
-    ctx.set("Pragma", "no-cache");
-    const form = await readForm(ctx, { limit: services.bodyLimit });
-    const client = authenticateClient(ctx, form, services.storage);
+    const { form, client } = await readAuthenticatedForm(ctx, services);
     const token = form.get("token");
     if (token === undefined) throw new OAuthError("invalid_request", "missing token");
     const now = services.clock.now();

@@ -5,8 +5,3 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
-
-/** Whole seconds since the epoch, the unit of JWT NumericDate (RFC 7519 §2). */
-export function epochSeconds(clock: Clock): number {
-  return Math.floor(clock.now() / 1000);
-}

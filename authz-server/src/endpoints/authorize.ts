@@ -210,7 +210,7 @@ export function authorizationResponse(
   return url.href;
 }
 
-export function errorResponse(issuer: string, failure: Extract<AuthorizationValidation, { kind: "redirect" }>): string {
+function errorResponse(issuer: string, failure: Extract<AuthorizationValidation, { kind: "redirect" }>): string {
   return authorizationResponse(issuer, failure.redirectUri, failure.state, {
     error: failure.error,
     error_description: failure.description,

@@ -2,7 +2,7 @@
 export const signingAlgorithms = ["ES256", "EdDSA", "PS256", "RS256"] as const;
 export type SigningAlgorithm = (typeof signingAlgorithms)[number];
 
-export function isSigningAlgorithm(value: string): value is SigningAlgorithm {
+function isSigningAlgorithm(value: string): value is SigningAlgorithm {
   return (signingAlgorithms as readonly string[]).includes(value);
 }
 

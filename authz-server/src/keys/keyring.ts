@@ -103,10 +103,6 @@ export class KeyRing {
     return { key: key.publicKey, alg: key.alg };
   }
 
-  get algorithms(): SigningAlgorithm[] {
-    return [...new Set(this.#keys.map((k) => k.alg))];
-  }
-
   /** Signs an RFC 9068 access token (header `typ: at+jwt`, §2.1) with the current key. */
   async signAccessToken(claims: JWTPayload, now = this.#clock.now()): Promise<string> {
     const key = this.#current(now);

@@ -29,7 +29,7 @@ function mac(key: Uint8Array, purpose: string, data: string): Buffer {
   return createHmac("sha256", key).update(`${purpose}\0${data}`).digest();
 }
 
-export function macEquals(a: Buffer, b: Buffer): boolean {
+function macEquals(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 

@@ -12,8 +12,6 @@ export interface AccessTokenRequest {
   ttl: number;
   /** Milliseconds since the epoch. */
   now: number;
-  /** RFC 9068 §2.2.1 auth_time, when a user authenticated. */
-  authTime?: number;
 }
 
 export interface IssuedToken {
@@ -45,7 +43,6 @@ export async function issueAccessToken(keys: KeyRing, request: AccessTokenReques
     jti,
     client_id: request.clientId,
     scope,
-    ...(request.authTime === undefined ? {} : { auth_time: Math.floor(request.authTime / 1000) }),
   };
   const accessToken = await keys.signAccessToken(claims, request.now);
   return { accessToken, jti, clientId: request.clientId, expiresIn: request.ttl, expiresAt: exp * 1000, scope, aud };

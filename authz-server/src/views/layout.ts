@@ -55,7 +55,7 @@ footer{color:var(--muted);font-size:.8rem;padding:0 16px 24px;text-align:center}
 @media (max-width:480px){.card{padding:22px 18px;border-radius:12px}header.top{padding-top:18px}}
 `;
 
-export const STYLE_HASH = `'sha256-${createHash("sha256").update(STYLE).digest("base64")}'`;
+const STYLE_HASH = `'sha256-${createHash("sha256").update(STYLE).digest("base64")}'`;
 
 export interface PageOptions {
   /** The page title (also the document title). */

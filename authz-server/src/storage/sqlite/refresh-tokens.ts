@@ -2,7 +2,7 @@ import type { RefreshToken, RefreshTokenStore } from "../types.js";
 import type { Db } from "./database.js";
 import { fromJsonList, toJsonList } from "./json.js";
 
-export interface RefreshRow {
+interface RefreshRow {
   token_digest: string;
   family_id: string;
   parent_digest: string | null;
@@ -18,7 +18,7 @@ export interface RefreshRow {
   revoked_at: number | null;
 }
 
-export const toRefreshToken = (row: RefreshRow): RefreshToken => ({
+const toRefreshToken = (row: RefreshRow): RefreshToken => ({
   tokenDigest: row.token_digest,
   familyId: row.family_id,
   parentDigest: row.parent_digest,

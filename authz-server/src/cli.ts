@@ -3,10 +3,8 @@ import { Writable } from "node:stream";
 import { Command, CommanderError, Option } from "commander";
 import { checkLifetimes, defaultLifetimes, defaults } from "./config.js";
 import { parseSigningAlgorithm, signingAlgorithms } from "./keys/algorithms.js";
-import { rotateKey, statusOf } from "./keys/keyring.js";
 import { checkPasswordPolicy, hashPassword } from "./passwords.js";
 import { digest, generateId, generateSecret } from "./secrets.js";
-import { startServer } from "./server.js";
 import { openSqliteStorage } from "./storage/sqlite/index.js";
 import type { Client, Storage } from "./storage/types.js";
 
@@ -199,6 +197,8 @@ export function buildProgram(): Command {
         } catch (error: unknown) {
           throw new UsageError((error as Error).message);
         }
+        // Loaded here, not at the top: the HTTP stack (koa, pino, jose) would double every other command's start-up.
+        const { startServer } = await import("./server.js");
         const running = await startServer({
           db: checkDb(options.db),
           port: options.port,
@@ -407,7 +407,8 @@ export function buildProgram(): Command {
 
   const keys = program.command("keys").description("manage signing keys");
   common(keys.command("list").description("list signing keys and their state")).action((options: CommonOptions) =>
-    withStorage(options, (storage) => {
+    withStorage(options, async (storage) => {
+      const { statusOf } = await import("./keys/keyring.js"); // jose: loaded only by the keys commands
       const status = statusOf(storage.keys.list(), Date.now(), { accessTokenTtl: limitTtl(), clockSkew: defaults.clockSkew });
       const json = status.map((s) => ({
         kid: s.kid,
@@ -433,6 +434,7 @@ export function buildProgram(): Command {
         const alg = parseSigningAlgorithm(options.alg, "--alg");
         // With no key at all there is no cached JWKS to wait for: the first key signs at once.
         const delay = storage.keys.list().length === 0 ? 0 : options.activateAfter;
+        const { rotateKey } = await import("./keys/keyring.js");
         const key = await rotateKey(storage.keys, alg, delay, Date.now());
         print(
           options,

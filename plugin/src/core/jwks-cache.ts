@@ -219,14 +219,28 @@ export class JwksCache {
       await response.body?.cancel();
       throw new Error(`${url}: HTTP ${response.status}`);
     }
+    const tooLarge = new Error(`${url}: document larger than ${this.maxBytes} bytes`);
     const declared = Number(response.headers.get("content-length") ?? "0");
     if (declared > this.maxBytes) {
       await response.body?.cancel();
-      throw new Error(`${url}: document larger than ${this.maxBytes} bytes`);
+      throw tooLarge;
     }
-    const text = await response.text();
-    if (text.length > this.maxBytes) throw new Error(`${url}: document larger than ${this.maxBytes} bytes`);
-    const value: unknown = JSON.parse(text);
+    // Counted while reading, not after: a body without Content-Length (chunked) could otherwise
+    // be buffered whole — a hostile key server streamed 300 MB into 1 GB of memory before the cap
+    // applied. The timeout's signal also aborts this read.
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of response.body ?? []) {
+        size += chunk.byteLength;
+        if (size > this.maxBytes) throw tooLarge;
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      // Leaving the loop early cancels the body, which closes the connection.
+      throw error === tooLarge ? tooLarge : new Error(`${url}: ${describeError(error)}`);
+    }
+    const value: unknown = JSON.parse(Buffer.concat(chunks, size).toString("utf8"));
     if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${url}: not a JSON object`);
     return value as Record<string, unknown>;
   }

@@ -1,5 +1,7 @@
 // The shared key-set cache against a real HTTP key server on 127.0.0.1, with an injected clock.
 import assert from "node:assert/strict";
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { JwksCache, metadataUrl, type JwksSource } from "../../../plugin/src/core/jwks-cache.ts";
 import { importJwk, parseJwks } from "../../../plugin/src/core/jwks.ts";
@@ -138,6 +140,83 @@ describe("JwksCache", () => {
       clock.advance(10);
       assert.equal(await cache.refreshForUnknownKid(source), good);
       assert.equal(errors.at(-1), error);
+    }
+  });
+});
+
+describe("JwksCache against a hostile or slow key server", () => {
+  /** A key server on 127.0.0.1:0 whose every response `respond` writes; stopped after the test. */
+  async function hostileServer(respond: (response: ServerResponse) => void): Promise<{ uri: string; stop: () => Promise<void> }> {
+    const server = createServer((_request, response) => respond(response));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+    return {
+      uri,
+      stop: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  it("stops reading a document without Content-Length once it passes the size cap", async () => {
+    // 48 MB offered in 64 KB chunks, honouring back-pressure; the cache may read 64 KB of it.
+    const CHUNK = Buffer.alloc(64 * 1024, 0x20);
+    let written = 0;
+    let closed: () => void = () => {};
+    const closedEarly = new Promise<void>((resolve) => (closed = resolve));
+    const hostile = await hostileServer((response) => {
+      response.writeHead(200, { "content-type": "application/json" }); // chunked: no Content-Length
+      response.write('{"keys":[');
+      const pump = (): void => {
+        while (written < 48 * 1024 * 1024) {
+          written += CHUNK.length;
+          if (!response.write(CHUNK)) return void response.once("drain", pump);
+        }
+        response.end("]}");
+      };
+      response.once("close", closed);
+      pump();
+    });
+    try {
+      const capped = new JwksCache({ now: clock.now, timeoutMs: 5000, maxBytes: 64 * 1024, onError: (message) => errors.push(message) });
+      const started = Date.now();
+      assert.equal(await capped.getKeys({ ...source, jwksUri: hostile.uri }), undefined);
+      assert.deepEqual(errors, [`${hostile.uri}: document larger than 65536 bytes`]);
+      await closedEarly;
+      // Socket buffers hold a few MB at most: the cache cancelled the body rather than reading it all.
+      assert.ok(written < 16 * 1024 * 1024, `the server wrote ${written} bytes before the client went away`);
+      assert.ok(Date.now() - started < 4000);
+    } finally {
+      await hostile.stop();
+    }
+  });
+
+  it("gives up on a key server that never answers or drips its body, within the timeout", async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const silent = await hostileServer(() => {}); // accepts, never answers
+    const drip = await hostileServer((response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.write('{"keys":[');
+      const timer = setInterval(() => response.write(" "), 20);
+      timers.push(timer);
+      response.once("close", () => clearInterval(timer));
+    });
+    try {
+      const quick = new JwksCache({ now: clock.now, timeoutMs: 300, onError: (message) => errors.push(message) });
+      for (const uri of [silent.uri, drip.uri]) {
+        const started = Date.now();
+        assert.equal(await quick.getKeys({ ...source, jwksUri: uri }), undefined);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 250 && elapsed < 2000, `${uri}: ${elapsed} ms`);
+      }
+      assert.deepEqual(errors, [
+        `${silent.uri}: The operation was aborted due to timeout`,
+        `${drip.uri}: The operation was aborted due to timeout`,
+      ]);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      await Promise.all([silent.stop(), drip.stop()]);
     }
   });
 });

@@ -69,6 +69,10 @@ export function decodeJsonObject(segment: string): Record<string, unknown> | und
 export function verifySignature(alg: Algorithm, key: KeyObject, signingInput: string, signature: Buffer): boolean {
   const parameters = ALGORITHM_PARAMETERS[alg];
   if (parameters.ecdsaLength !== undefined && signature.length !== parameters.ecdsaLength) return false;
+  // RFC 8017 §8.1.2 and §8.2.2 step 1: an RSA signature is exactly as long as the modulus.
+  // OpenSSL verifies a PSS signature with its leading zero byte dropped (a second spelling of
+  // the same token). asymmetricKeyDetails is computed once per KeyObject and then cached by node.
+  if (parameters.kty === "RSA" && signature.length !== ((key.asymmetricKeyDetails?.modulusLength ?? 0) + 7) >> 3) return false;
   try {
     if (parameters.kty === "OKP") return verify(null, Buffer.from(signingInput, "latin1"), key, signature);
     if (parameters.kty === "EC") {

@@ -172,6 +172,25 @@ describe("validateAccessToken: every hostile input of issue 4", () => {
     assert.deepEqual(check(`${h}.${p}.${b64url(der)}`), badSignature);
   });
 
+  it("refuses an RSA signature that is not exactly as long as the modulus (RFC 8017 §8.1.2, §8.2.2 step 1)", async () => {
+    // OpenSSL verifies an RSASSA-PSS signature with its leading zero byte dropped: a second
+    // spelling of the same token. Sign until the (randomised) PSS signature starts with 0x00.
+    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", ps.privateKey));
+    const header = b64url(JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }));
+    const input = `${header}.${b64url(JSON.stringify(defaultClaims()))}`;
+    let signature: Buffer | undefined;
+    for (let i = 0; i < 4000 && signature === undefined; i += 1) {
+      const candidate = nodeSign("sha256", Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8", padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      if (candidate[0] === 0) signature = candidate;
+    }
+    assert.ok(signature !== undefined, "a PSS signature with a leading zero byte within 4,000 tries");
+    assert.equal(signature.length, 256);
+    assert.equal(check(`${input}.${b64url(signature)}`).ok, true);
+    const badSignature = invalid("bad_signature", "the token signature is invalid");
+    assert.deepEqual(check(`${input}.${b64url(signature.subarray(1))}`), badSignature);
+    assert.deepEqual(check(`${input}.${b64url(Buffer.concat([Buffer.alloc(1), signature]))}`), badSignature);
+  });
+
   it("refuses JWE-shaped tokens, garbage and oversized tokens", async () => {
     assert.deepEqual(check("eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d"), invalid("jwe", "encrypted tokens (JWE) are not accepted"));
     assert.deepEqual(check(rawToken({ alg: "RS256", enc: "A256GCM", typ: "at+jwt", kid: "rs" }, {})), invalid("jwe", "encrypted tokens (JWE) are not accepted"));

@@ -91,6 +91,12 @@ export function importJwk(jwk: unknown, reuse?: ReadonlyMap<string, Verification
   if (kty === "RSA" && (keyObject.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
     return fail(`RSA key shorter than ${MIN_RSA_BITS} bits`);
   }
+  // RFC 8017 §3.1: e is odd and at least 3. node imports e = 1, with which the "signature" is the
+  // encoded message itself and anyone could forge one.
+  const exponent = keyObject.asymmetricKeyDetails?.publicExponent;
+  if (kty === "RSA" && (exponent === undefined || exponent < 3n || exponent % 2n === 0n)) {
+    return fail("RSA public exponent must be odd and at least 3");
+  }
   return { ok: true, key: { kid, algorithms: new Set(algorithms), keyObject, fingerprint } };
 }
 

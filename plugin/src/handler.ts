@@ -135,11 +135,13 @@ export function upstreamHeaders(
     protectedNames.add(foldHeaderName(name));
     exactNames.add(name.toLowerCase());
   }
-  const result: Record<string, string | string[]> = {};
+  const result = new Map<string, string | string[]>();
   for (const name of headers.keys()) {
     // Same name up to case: the canonical entry below replaces it. Other spellings go.
-    if (protectedNames.has(foldHeaderName(name)) && !exactNames.has(name)) result[name] = [];
+    if (protectedNames.has(foldHeaderName(name)) && !exactNames.has(name)) result.set(name, []);
   }
-  for (const [name, value] of values) result[name] = value;
-  return result;
+  for (const [name, value] of values) result.set(name, value);
+  // Object.fromEntries defines own keys: assigning result["__proto__"] would have set the object's
+  // prototype instead, silently dropping that header from the call (and a client's copy of it).
+  return Object.fromEntries(result);
 }

@@ -72,6 +72,23 @@ describe("AccessHandler", () => {
     ]);
   });
 
+  it("removes and sets a header named __proto__ like any other (an own key, not the object's prototype)", async () => {
+    const token = await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos" });
+    // JSON.parse makes __proto__ an own key, as the plugin server's decoder does for a header name.
+    const spoofed = JSON.parse(`{"authorization":"Bearer ${token}","x-oauth2-jwt-nonce":"n","__proto__":"mallory"}`) as Record<string, string>;
+    const named = fakeKong(spoofed);
+    await handler({ upstream_headers: { subject: "__proto__", scope: "X-Scope", client_id: "X-Client" } }).access(named.kong);
+    assert.deepEqual(named.calls[1], ["kong.service.request.set_headers", JSON.parse(
+      '{"__proto__":"alice","X-Client":"canon","X-Scope":"photos","X-OAuth2-JWT-Verdict":"n","X-OAuth2-JWT-Nonce":[]}',
+    )]);
+    // Configured as --proto--: the client's __proto__ spelling of it must be removed.
+    const folded = fakeKong(spoofed);
+    await handler({ upstream_headers: { subject: "--proto--", scope: "X-Scope", client_id: "X-Client" } }).access(folded.kong);
+    assert.deepEqual(folded.calls[1], ["kong.service.request.set_headers", JSON.parse(
+      '{"__proto__":[],"--proto--":"alice","X-Client":"canon","X-Scope":"photos","X-OAuth2-JWT-Verdict":"n","X-OAuth2-JWT-Nonce":[]}',
+    )]);
+  });
+
   it("hides credentials, removes an empty scope header instead of sending a blank, and gives no verdict without exactly one nonce", async () => {
     const token = await signAccessToken(key, { scope: undefined });
     const { kong, calls } = fakeKong({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": ["a", "b"] });

@@ -88,6 +88,38 @@ describe("plugin server framing", () => {
     });
   });
 
+  it("takes a large message arriving in many chunks in linear time (each chunk copied once)", () => {
+    // 16 MiB in 64 KiB chunks, as a Unix socket delivers it. Copying the whole tail again on
+    // every chunk took 5–6 s here (98 s for 63 MiB), blocking every other connection meanwhile.
+    const size = 16 * 1024 * 1024;
+    const message = Buffer.from(encode([0, 1, "plugin.Step", [{ EventId: 1, Data: "a".repeat(size) }]]));
+    const reader = new MessageReader();
+    const started = process.hrtime.bigint();
+    const out: unknown[] = [];
+    for (let offset = 0; offset < message.length; offset += 65536) out.push(...reader.push(message.subarray(offset, offset + 65536)));
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    assert.equal(out.length, 1);
+    assert.equal(((out[0] as unknown[])[3] as [{ Data: string }])[0].Data.length, size);
+    assert.equal(reader.pendingBytes, 0);
+    assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
+  });
+
+  it("never overwrites bytes a decoded bin value still refers to", () => {
+    // A decoded bin is a view into the bytes it came from; the tail that follows it in the same
+    // chunk must be kept elsewhere, or the next chunk would overwrite the first message's value.
+    const first = Buffer.from(encode([0, 1, "plugin.Step", [{ EventId: 1, Data: Uint8Array.from({ length: 300 }, (_, i) => i % 251) }]]));
+    const second = Buffer.from(encode([0, 2, "plugin.Step", [{ EventId: 2, Data: Uint8Array.from({ length: 300 }, () => 0xee) }]]));
+    const reader = new MessageReader();
+    const [split] = [first.length - 10];
+    assert.deepEqual(reader.push(first.subarray(0, split)), []);
+    const [one] = reader.push(Buffer.concat([first.subarray(split), second.subarray(0, 100)])) as [[number, number, string, [{ Data: Uint8Array }]]];
+    const snapshot = Buffer.from(one[3][0].Data);
+    const [two] = reader.push(second.subarray(100)) as [[number, number, string, [{ Data: Uint8Array }]]];
+    assert.deepEqual(Buffer.from(one[3][0].Data), snapshot);
+    assert.deepEqual(Buffer.from(one[3][0].Data), Buffer.from(Uint8Array.from({ length: 300 }, (_, i) => i % 251)));
+    assert.deepEqual(Buffer.from(two[3][0].Data), Buffer.alloc(300, 0xee));
+  });
+
   it("refuses bytes that are not MessagePack (0xc1 is never used)", () => {
     const reader = new MessageReader();
     assert.throws(() => reader.push(Buffer.concat([encode(MESSAGES[0]), Buffer.of(0xc1)])), FrameError);

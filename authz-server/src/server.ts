@@ -94,7 +94,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     },
   };
   server.on("request", createApp(services).callback());
-  keys.startPolling(options.keyPollInterval ?? defaults.keyPollInterval);
+  keys.startPolling(options.keyPollInterval ?? defaults.keyPollInterval, (error) =>
+    logger.error({ err: error }, "signing keys could not be reloaded"),
+  );
   const purge = () => {
     try {
       const now = clock.now();

@@ -48,6 +48,8 @@ export class KeyRing {
   readonly #options: KeyRingOptions;
   #keys: LoadedKey[] = [];
   #version = "";
+  /** A table version that failed to load: not retried (nor logged again) until the table changes again. */
+  #failedVersion = "";
   #timer: NodeJS.Timeout | undefined;
 
   constructor(store: KeyStore, clock: Clock, options: KeyRingOptions) {
@@ -65,18 +67,35 @@ export class KeyRing {
     this.refresh();
   }
 
-  /** Re-reads the keys table when its version changed: one single-row read when nothing changed. */
+  /**
+   * Re-reads the keys table when its version changed: one single-row read when nothing changed. Throws when a row
+   * cannot be loaded; the keys in memory are then left as they were.
+   */
   refresh(): void {
     const version = this.#store.version();
-    if (version === this.#version) return;
-    this.#keys = this.#store.list().map(load);
+    if (version === this.#version || version === this.#failedVersion) return;
+    try {
+      this.#keys = this.#store.list().map(load);
+    } catch (error: unknown) {
+      this.#failedVersion = version;
+      throw error;
+    }
     this.#version = version;
   }
 
-  /** Polls for keys written by `authz-server keys rotate` beside this process. */
-  startPolling(intervalMs: number): void {
+  /**
+   * Polls for keys written by `authz-server keys rotate` beside this process. A failed reload goes to `onError`
+   * (an exception escaping a timer would stop the whole process) and the current keys stay in use.
+   */
+  startPolling(intervalMs: number, onError: (error: unknown) => void): void {
     this.stopPolling();
-    this.#timer = setInterval(() => this.refresh(), intervalMs);
+    this.#timer = setInterval(() => {
+      try {
+        this.refresh();
+      } catch (error: unknown) {
+        onError(error);
+      }
+    }, intervalMs);
     this.#timer.unref();
   }
 

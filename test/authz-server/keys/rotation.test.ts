@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose";
 import { signingAlgorithms } from "../../../authz-server/src/keys/algorithms.js";
 import { rotateKey } from "../../../authz-server/src/keys/keyring.js";
@@ -101,6 +103,38 @@ describe("key rotation with an injected clock", () => {
       for (const privateMember of ["d", "p", "q", "dp", "dq", "qi"]) {
         assert.equal(privateMember in key, false, `JWKS leaks ${privateMember}`);
       }
+    }
+  });
+});
+
+describe("key poll robustness", () => {
+  it("a key row the server cannot load is logged; the server keeps its keys and keeps answering", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(chunk.toString());
+        callback();
+      },
+    });
+    const server = await startTestServer({ keyPollInterval: 10, logger: pino({ level: "error" }, sink) });
+    try {
+      const before = (await (await fetch(`${server.url}/jwks.json`)).json()) as JSONWebKeySet;
+      // A row written by hand, or by a newer version with another key format: the poll must not crash the process
+      // (an exception thrown from a timer would take the whole sidecar down).
+      server.storage.keys.insert({ kid: "broken", alg: "ES256", privateJwk: "{}", publicJwk: "{}", createdAt: 0, activateAt: 0 });
+      const deadline = Date.now() + 5_000;
+      while (!lines.some((l) => l.includes("signing keys could not be reloaded")) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+      assert.ok(logged.some((l) => l.level === 50 && l.msg === "signing keys could not be reloaded"), lines.join(""));
+      assert.deepEqual(await (await fetch(`${server.url}/jwks.json`)).json(), before);
+      // Logged once per table version, not at every poll (10 ms here).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(lines.filter((l) => l.includes("signing keys could not be reloaded")).length, 1);
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -70,9 +70,12 @@ describe("docker-compose.yml", () => {
     assert.match(dockerfile, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     assert.match(dockerfile, /^COPY --from=node \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
     assert.match(dockerfile, /^COPY --from=build \/out \/usr\/local\/kong-plugins\/oauth2-jwt$/m);
-    // /out holds the plugin's bin/ and dist/ and only its production dependencies.
-    assert.match(dockerfile, /cp -r plugin\/bin plugin\/dist plugin\/package\.json \/out\//);
-    assert.match(dockerfile, /npm install --omit=dev/);
+    // /out holds the plugin's bin/ and dist/ and only its production dependencies, installed from
+    // the lockfile (the versions the tests ran), without the workspace's dangling self-link.
+    assert.match(dockerfile, /^ && npm ci --omit=dev --workspace plugin --ignore-scripts /m);
+    assert.match(dockerfile, /cp -r plugin\/bin plugin\/dist plugin\/package\.json node_modules \/out\//);
+    assert.match(dockerfile, /find \/out\/node_modules -maxdepth 1 -type l -delete/);
+    assert.doesNotMatch(dockerfile, /npm install|--no-package-lock/);
     assert.match(dockerfile, /^USER kong$/m);
   });
 

@@ -98,16 +98,34 @@ export function preFunction(request: HeaderMap, shared: SharedContext, requestId
   return { outcome: "continue", headers };
 }
 
+/** `ngx.req.get_headers()` without a maximum: `lua_max_req_headers`, 100 by default. */
+const DEFAULT_MAX_REQ_HEADERS = 100;
+
 /**
- * `kong.request.get_header(name)`: nginx's `$http_<name>` matches the name case-insensitively with
- * `-` and `_` equal, and joins repeated headers with ", " (nginx ≥ 1.23). Nil when absent.
+ * `kong.request.get_header(name)`, which is `kong.tools.http.get_header` (Kong 3.9.3,
+ * kong/tools/http.lua; Kong commit 14cc90f "get the first http header value after bumping to
+ * OpenResty 1.25.3.1"): nginx's `$http_<name>` matches the name case-insensitively with `-` and
+ * `_` equal and, since nginx 1.23, joins repeated lines with ", ". When that value holds ", ",
+ * Kong re-reads `ngx.req.get_headers()` (the first 100 lines, names lower-cased as sent) and
+ * returns the first value under the name lower-cased with `_` folded to `-` (the table's __index,
+ * lua-resty-core). Nil when absent.
  */
 function getHeader(headers: HeaderMap, name: string): string | undefined {
   const wanted = foldHeaderName(name);
   const values = Object.entries(headers)
     .filter(([n]) => foldHeaderName(n) === wanted)
     .flatMap(([, v]) => v);
-  return values.length === 0 ? undefined : values.join(", ");
+  if (values.length === 0) return undefined;
+  const joined = values.join(", ");
+  if (!joined.includes(", ")) return joined;
+  let lines = DEFAULT_MAX_REQ_HEADERS;
+  for (const [n, lineValues] of Object.entries(headers)) {
+    for (const value of lineValues) {
+      if (lines-- === 0) return undefined;
+      if (n === wanted) return value;
+    }
+  }
+  return undefined;
 }
 
 /** `kong.service.request.clear_header(name)`: every value of that name, case-insensitively. */

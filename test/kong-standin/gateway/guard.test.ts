@@ -12,7 +12,7 @@ import { after, describe, it } from "node:test";
 import { POST_FUNCTION_LUA, postFunction, PRE_FUNCTION_LUA, preFunction, SHARED_NONCE_KEY } from "../../../kong-standin/src/gateway/guard.ts";
 import type { HeaderMap } from "../../../kong-standin/src/gateway/headers.ts";
 
-type Plugin = "echo" | "dead" | "wrong" | "echo-twice";
+type Plugin = "echo" | "dead" | "wrong" | "echo-twice" | "wrong-then-echo";
 
 interface Case {
   name: string;
@@ -36,6 +36,7 @@ function pluginTs(headers: HeaderMap, plugin: Plugin): HeaderMap {
   if (plugin === "echo") out["x-oauth2-jwt-verdict"] = [nonce];
   if (plugin === "wrong") out["x-oauth2-jwt-verdict"] = ["0".repeat(32)];
   if (plugin === "echo-twice") out["x-oauth2-jwt-verdict"] = [nonce, nonce];
+  if (plugin === "wrong-then-echo") out["x-oauth2-jwt-verdict"] = ["0".repeat(32), nonce];
   if (plugin !== "dead") delete out["x-oauth2-jwt-nonce"];
   return out;
 }
@@ -73,7 +74,9 @@ kong = {
       end
       return t
     end,
-    -- nginx's $http_<name>: case-insensitive, "-" equal to "_", repeated values joined.
+    -- kong.tools.http.get_header (Kong 3.9.3): nginx's $http_<name> (case-insensitive, "-" equal
+    -- to "_", repeated lines joined with ", " since nginx 1.23); when that holds ", ", the first
+    -- value of ngx.req.get_headers() (100 lines) under the name lower-cased with "_" as "-".
     get_header = function(name)
       local want = name:lower():gsub("-", "_")
       local values = {}
@@ -81,7 +84,11 @@ kong = {
         if h[1]:lower():gsub("-", "_") == want then values[#values + 1] = h[2] end
       end
       if #values == 0 then return nil end
-      return table.concat(values, ", ")
+      local value = table.concat(values, ", ")
+      if not value:find(", ", 1, true) then return value end
+      local v = kong.request.get_headers(100)[(name:lower():gsub("_", "-"))]
+      if type(v) == "table" then return v[1] end
+      return v
     end,
   },
   service = { request = {} },
@@ -125,6 +132,10 @@ if PLUGIN == "echo-twice" then
   kong.service.request.set_header("x-oauth2-jwt-verdict", nonce)
   H[#H + 1] = { "x-oauth2-jwt-verdict", nonce }
 end
+if PLUGIN == "wrong-then-echo" then
+  kong.service.request.set_header("x-oauth2-jwt-verdict", string.rep("0", 32))
+  H[#H + 1] = { "x-oauth2-jwt-verdict", nonce }
+end
 if PLUGIN ~= "dead" then kong.service.request.clear_header("x-oauth2-jwt-nonce") end
 run(POST)
 if exited then print(exited) return end
@@ -151,7 +162,10 @@ const CASES: Case[] = [
   { name: "plugin echoes the nonce: proxied, both guard headers removed", headers: [["Authorization", "Bearer t"]], plugin: "echo", expect: "PASS\nauthorization=Bearer t" },
   { name: "plugin dead (fail-open): 503", headers: [["Authorization", "Bearer t"]], plugin: "dead", expect: "EXIT 503 authorization is temporarily unavailable 5" },
   { name: "plugin echoes something else: 503", headers: [], plugin: "wrong", expect: "EXIT 503 authorization is temporarily unavailable 5" },
-  { name: "verdict header repeated: 503", headers: [], plugin: "echo-twice", expect: "EXIT 503 authorization is temporarily unavailable 5" },
+  // Kong 3.9's kong.request.get_header returns the first of repeated values (kong/tools/http.lua),
+  // so the post-function judges the first verdict line: proxied when it is the nonce, refused when not.
+  { name: "verdict header repeated, first is the nonce: proxied as Kong does", headers: [], plugin: "echo-twice", expect: "PASS" },
+  { name: "verdict header repeated, first is not the nonce: 503", headers: [], plugin: "wrong-then-echo", expect: "EXIT 503 authorization is temporarily unavailable 5" },
   {
     name: "client-forged verdict, plugin dead: 503",
     headers: [["X-OAuth2-JWT-Verdict", FIRST_ID], ["X_OAuth2_JWT_Verdict", FIRST_ID], ["x-oauth2-jwt-nonce", FIRST_ID]],

@@ -68,7 +68,10 @@ async function rotate(services: Services, client: Client, params: FormParams, no
     throw new OAuthError("invalid_grant", INVALID);
   }
   const graceMs = services.lifetimes.refreshTokenGraceSeconds * 1000;
-  if (token.rotatedAt !== null && now - token.rotatedAt > graceMs) {
+  // The grace window is [rotatedAt, rotatedAt + grace): with a grace of 0 no reuse is ever tolerated, not even
+  // one in the same millisecond as the rotation (a thief racing the client).
+  const outsideGrace = (rotatedAt: number) => now - rotatedAt >= graceMs;
+  if (token.rotatedAt !== null && outsideGrace(token.rotatedAt)) {
     const revoked = services.storage.revocations.revokeFamily(token.familyId, now);
     services.logger.warn({ client_id: client.clientId, family_id: token.familyId, revoked }, "refresh token reuse; family revoked");
     throw new OAuthError("invalid_grant", INVALID);
@@ -96,8 +99,7 @@ async function rotate(services: Services, client: Client, params: FormParams, no
     const current = services.storage.refreshTokens.find(tokenDigest);
     if (!current || current.revokedAt !== null) return "invalid" as const;
     if (!services.storage.refreshTokens.markRotated(tokenDigest, now)) {
-      const rotatedAt = current.rotatedAt ?? now;
-      if (now - rotatedAt > graceMs) {
+      if (outsideGrace(current.rotatedAt ?? now)) {
         services.storage.revocations.revokeFamily(current.familyId, now);
         return "invalid" as const;
       }

@@ -11,6 +11,7 @@ import {
   authorizationRequest,
   CANON_CALLBACK,
   loginThrough,
+  obtainCallback,
   PASSWORD,
   PHOTOS_RESOURCE,
   startFlowServer,
@@ -135,6 +136,17 @@ describe("authorization code flow: bad input", () => {
     assert.equal(await active(tokens.refresh_token), false);
     const refresh = await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token });
     assert.deepEqual([refresh.status, refresh.body], [400, INVALID_REFRESH]);
+  });
+
+  it("two concurrent exchanges of one code: exactly one gets tokens, and they are revoked by the other", async () => {
+    const { attempt, code } = await freshCode();
+    const answers = await Promise.all([exchange(code, attempt.verifier), exchange(code, attempt.verifier)]);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 400]);
+    const winner = answers.find((a) => a.status === 200)!.body as { access_token: string; refresh_token: string };
+    const loser = answers.find((a) => a.status === 400)!;
+    assert.deepEqual(loser.body, { error: "invalid_grant", error_description: "the authorization code was already used" });
+    assert.equal(await active(winner.access_token), false);
+    assert.equal(await active(winner.refresh_token), false);
   });
 
   it("an invalid replay (wrong verifier, another client, wrong redirect URI) revokes nothing", async () => {
@@ -353,6 +365,30 @@ describe("sessions of deleted users", () => {
       // Deleting the user withdrew everything issued to them: the access token is no longer active either.
       assert.deepEqual(await introspect(tokens.access_token), { active: false });
       assert.deepEqual(await introspect(tokens.refresh_token), { active: false });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("refresh without a grace window (--refresh-grace 0)", () => {
+  it("a rotated token presented again, even in the same millisecond, revokes the family", async () => {
+    const server = await startFlowServer({ lifetimes: { refreshTokenGraceSeconds: 0 } });
+    try {
+      const auth = { authorization: basic(server.canon.clientId, server.canon.clientSecret) };
+      const attempt = await authorizationRequest(server);
+      const { callback } = await obtainCallback(server, attempt);
+      const exchange = form({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: CANON_CALLBACK, code_verifier: attempt.verifier });
+      const first = (await post(`${server.url}/token`, exchange, auth)).body as { refresh_token: string };
+      const refresh = () => post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: first.refresh_token }), auth);
+      const rotated = await refresh();
+      assert.equal(rotated.status, 200);
+      // The clock has not moved: 0 ms after the rotation is outside a grace window of 0 s.
+      const reused = await refresh();
+      assert.deepEqual([reused.status, reused.body], [400, INVALID_REFRESH]);
+      const next = (rotated.body as { refresh_token: string }).refresh_token;
+      const introspected = await post(`${server.url}/introspect`, form({ token: next }), auth);
+      assert.deepEqual(introspected.body, { active: false });
     } finally {
       await server.close();
     }

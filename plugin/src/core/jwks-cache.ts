@@ -230,14 +230,18 @@ export class JwksCache {
     // applied. The timeout's signal also aborts this read.
     const chunks: Uint8Array[] = [];
     let size = 0;
+    const reader = response.body?.getReader();
     try {
-      for await (const chunk of response.body ?? []) {
-        size += chunk.byteLength;
-        if (size > this.maxBytes) throw tooLarge;
-        chunks.push(chunk);
+      for (let read = await reader?.read(); read !== undefined && !read.done; read = await reader?.read()) {
+        size += read.value.byteLength;
+        if (size > this.maxBytes) {
+          // Cancelling the body closes the connection: nothing more is read.
+          await reader?.cancel();
+          throw tooLarge;
+        }
+        chunks.push(read.value);
       }
     } catch (error) {
-      // Leaving the loop early cancels the body, which closes the connection.
       throw error === tooLarge ? tooLarge : new Error(`${url}: ${describeError(error)}`);
     }
     const value: unknown = JSON.parse(Buffer.concat(chunks, size).toString("utf8"));

@@ -149,14 +149,17 @@ export class KeyRing {
 
 function load(key: SigningKey): LoadedKey {
   const privateKey = createPrivateKey({ key: JSON.parse(key.privateJwk) as JsonWebKey, format: "jwk" });
-  const publicJwk = JSON.parse(key.publicJwk) as JWK;
+  const publicKey = createPublicKey(privateKey);
+  // Published JWK derived from the public key object, not read from the stored row: whatever a row holds,
+  // the JWKS can only ever contain public members (requirement 17).
+  const publicJwk: JWK = { ...(publicKey.export({ format: "jwk" }) as JWK), kid: key.kid, alg: key.alg, use: "sig" };
   return {
     kid: key.kid,
     alg: key.alg,
     createdAt: key.createdAt,
     activateAt: key.activateAt,
     privateKey,
-    publicKey: createPublicKey(privateKey),
+    publicKey,
     publicJwk,
   };
 }

@@ -70,7 +70,7 @@ export interface SigningKey {
   alg: SigningAlgorithm;
   /** Private JWK as JSON. Only keys/ ever reads this field. */
   privateJwk: string;
-  /** Public JWK as JSON (what the JWKS publishes). */
+  /** Public JWK as JSON, as generated (for inspection; the key ring derives the published JWK from the key itself). */
   publicJwk: string;
   createdAt: number;
   /** From this instant on the key signs (until a newer key activates). Published from createdAt. */

@@ -138,3 +138,22 @@ describe("key poll robustness", () => {
     }
   });
 });
+
+describe("JWKS contents", () => {
+  it("publishes public members only, even when a stored row's public JWK carries private ones", async () => {
+    const server = await startTestServer({ keyPollInterval: 3_600_000 });
+    try {
+      const [stored] = server.storage.keys.list();
+      const leaky = { ...stored!, kid: "leaky", publicJwk: JSON.stringify({ ...JSON.parse(stored!.privateJwk), kid: "leaky" }) };
+      server.storage.keys.insert({ ...leaky, activateAt: server.clock.now() + 1_000_000 });
+      server.running.services.keys.refresh();
+      const published = ((await (await fetch(`${server.url}/jwks.json`)).json()) as JSONWebKeySet).keys;
+      assert.deepEqual(published.map((k) => k.kid), [stored!.kid, "leaky"]);
+      for (const key of published) {
+        assert.deepEqual(Object.keys(key).sort(), ["alg", "crv", "kid", "kty", "use", "x", "y"], `kid ${key.kid}`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});

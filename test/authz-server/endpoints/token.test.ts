@@ -38,32 +38,30 @@ describe("token service over HTTP with oauth4webapi", () => {
     return oauth.processClientCredentialsResponse(as, { client_id: client.clientId }, response);
   }
 
-  it("publishes RFC 8414 metadata naming only what exists", () => {
+  it("publishes RFC 8414 metadata naming only what exists", async () => {
     const base = server.issuer;
+    const withSecret = ["client_secret_basic", "client_secret_post"];
+    // Every member exactly, so an extra grant, method or endpoint that does not exist would fail the test.
     assert.deepEqual(as, {
       issuer: base,
+      authorization_endpoint: `${base}/authorize`,
       token_endpoint: `${base}/token`,
       jwks_uri: `${base}/jwks.json`,
       scopes_supported: ["photos", "profile"],
-      response_types_supported: as.grant_types_supported?.includes("authorization_code") ? ["code"] : [],
-      ...(as.grant_types_supported?.includes("authorization_code")
-        ? {
-            authorization_endpoint: `${base}/authorize`,
-            response_modes_supported: ["query"],
-            code_challenge_methods_supported: ["S256"],
-            authorization_response_iss_parameter_supported: true,
-          }
-        : {}),
-      grant_types_supported: as.grant_types_supported,
-      token_endpoint_auth_methods_supported: as.token_endpoint_auth_methods_supported,
+      response_types_supported: ["code"],
+      response_modes_supported: ["query"],
+      grant_types_supported: ["client_credentials", "authorization_code", "refresh_token"],
+      token_endpoint_auth_methods_supported: [...withSecret, "none"],
       revocation_endpoint: `${base}/revoke`,
-      revocation_endpoint_auth_methods_supported: as.revocation_endpoint_auth_methods_supported,
+      revocation_endpoint_auth_methods_supported: [...withSecret, "none"],
       introspection_endpoint: `${base}/introspect`,
-      introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+      introspection_endpoint_auth_methods_supported: withSecret,
+      code_challenge_methods_supported: ["S256"],
+      authorization_response_iss_parameter_supported: true,
     });
-    assert.ok(as.grant_types_supported?.includes("client_credentials"));
-    assert.ok(as.token_endpoint_auth_methods_supported?.includes("client_secret_basic"));
-    assert.ok(as.token_endpoint_auth_methods_supported?.includes("client_secret_post"));
+    const response = await fetch(`${base}/.well-known/oauth-authorization-server`);
+    assert.equal(response.headers.get("content-type"), "application/json; charset=utf-8");
+    assert.equal(response.headers.get("cache-control"), "public, max-age=300");
   });
 
   it("serves a JWKS of public keys with caching headers", async () => {

@@ -141,11 +141,6 @@ export class JwksCache {
     };
   }
 
-  /** Forget everything (tests; a process never needs it). */
-  clear(): void {
-    this.entries.clear();
-  }
-
   private entryFor(source: JwksSource): Entry {
     const key = JwksCache.keyOf(source);
     let entry = this.entries.get(key);

@@ -72,11 +72,6 @@ export class TokenCache {
       this.chars -= entry.size;
     }
   }
-
-  clear(): void {
-    this.entries.clear();
-    this.chars = 0;
-  }
 }
 
 /** The process-wide cache every plugin instance shares (entries are checked per configuration). */

@@ -110,6 +110,18 @@ describe("docker-compose.yml", () => {
     assert.deepEqual(services["canon"]!.depends_on, { authz: { condition: "service_healthy" }, kong: { condition: "service_healthy" } });
   });
 
+  it("the volumes are node's (uid 1000) whichever image mounts them first", () => {
+    const { services } = resolvedCompose();
+    // `docker-compose config` writes each mount as "source:target:mode"; a named volume's source is no path.
+    const named = Object.entries(services).flatMap(([name, s]) => (s.volumes ?? []).filter((v) => typeof v === "string" && !v.startsWith("/")).map((v) => `${name} ${String(v)}`));
+    assert.deepEqual(named.sort(), ["authz authz-data:/var/lib/authz:rw", "authz demo-credentials:/run/demo:rw", "canon demo-credentials:/run/demo:ro"]);
+    const authz = readFileSync(join(ROOT, "docker/authz-server/Dockerfile"), "utf8");
+    const examples = readFileSync(join(ROOT, "docker/examples/Dockerfile"), "utf8");
+    assert.match(authz, /^RUN mkdir -p \/var\/lib\/authz \/run\/demo && chown node:node \/var\/lib\/authz \/run\/demo /m);
+    assert.match(examples, /^RUN mkdir -p \/run\/demo && chown node:node \/run\/demo$/m);
+    for (const text of [authz, examples]) assert.match(text, /^USER node$/m);
+  });
+
   it("the sidecar's entrypoint is valid POSIX sh, executable, seeds only when asked, and execs the server", () => {
     const entrypoint = join(ROOT, "docker/authz-server/entrypoint.sh");
     const check = run("sh", ["-n", entrypoint]);

@@ -15,6 +15,18 @@
  *  post-function (priority -1000, after oauth2-jwt): compare, remove both headers, and refuse
  *    with 503 + Retry-After unless the verdict equals the nonce. A client cannot forge a value
  *    it never saw; a dead plugin never echoes it.
+ *
+ * Checked against Kong 3.9.3's source: the snippets run in the default `untrusted_lua = sandbox`
+ * (kong/tools/sandbox.lua, kong/tools/kong-lua-sandbox.lua), whose environment holds `pairs` and
+ * the string library, plus the `kong` PDK and the real `ngx` that the serverless handler passes in
+ * explicitly (kong/plugins/pre-function/_handler.lua: `env = { kong = sandbox_kong, ngx = ngx }`),
+ * so `ngx.var.request_id`, `kong.ctx.shared`, `kong.request.*`, `kong.service.request.*` and
+ * `kong.response.exit` are all reachable. Each snippet is a plain chunk returning no function,
+ * which that handler runs whole on every request. In the access phase `kong.response.exit` records
+ * a delayed response and yields (kong/pdk/response.lua); Kong's plugin iterator then runs no later
+ * plugin (kong/init.lua, `execute_collecting_plugins_iterator`), so a refusal by oauth2-jwt never
+ * reaches the post-function, while a plugin-server failure is only logged
+ * (kong/runloop/plugin_servers/rpc/mp_rpc.lua, `Rpc:handle_event`) and the post-function runs.
  */
 import { randomBytes } from "node:crypto";
 import { cloneHeaders, foldHeaderName, type HeaderMap } from "./headers.js";

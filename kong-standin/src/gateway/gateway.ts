@@ -4,7 +4,7 @@
  * server over Kong's MessagePack-RPC protocol (the wire harness), and proxies to the upstream.
  * It is a local stand-in for tests and the demo; production runs Kong with the same kong.yml.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { effectivePlugins, KongConfigError, loadKongConfig, type KongConfig, type RouteDef } from "./config.js";
@@ -135,8 +135,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const match = matchRoute(config.routes, method, path);
     const prepared = match === undefined ? undefined : byRoute.get(match.route);
     if (match === undefined || prepared === undefined) {
-      // Kong's answer when no route matches.
-      sendJson(res, 404, { message: "no Route matched with those values" }, {});
+      // Kong's answer when no route matches: kong.response.error(404, …) (kong/runloop/handler.lua),
+      // whose JSON template carries the request id (kong/tools/http.lua, Kong 3.9.3). Kong's
+      // $kong_request_id is 32 hex digits; the stand-in draws one the same shape.
+      sendJson(res, 404, { message: "no Route matched with those values", request_id: randomBytes(16).toString("hex") }, {});
       return;
     }
     let headers: HeaderMap = headerMapFromRaw(req.rawHeaders);

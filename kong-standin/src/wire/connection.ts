@@ -3,7 +3,8 @@
 import net from "node:net";
 import { Encoder } from "@msgpack/msgpack";
 import { RpcRemoteError, RpcTransportError } from "./errors.js";
-import { MessageReader } from "./framing.js";
+// The plugin server's own reader: any chunking, a length cap, `__proto__` keys kept as plain keys.
+import { MessageReader } from "oauth2-jwt/framing";
 
 interface InFlight {
   readonly msgid: number;

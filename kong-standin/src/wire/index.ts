@@ -21,4 +21,4 @@ export { validatePluginConfig, type PluginInfo, type PluginConfig, type FieldDef
 export { type WireRequest, type LogEntry } from "./pdk.js";
 export { RpcRemoteError, RpcTransportError, PluginConfigError, PluginServerStartError } from "./errors.js";
 export { RpcConnection } from "./connection.js";
-export { MessageReader, FrameError } from "./framing.js";
+export { MessageReader, FrameError } from "oauth2-jwt/framing";

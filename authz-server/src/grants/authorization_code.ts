@@ -100,6 +100,7 @@ async function exchangeCode(services: Services, client: Client, params: FormPara
     services.storage.revocations.linkAccessToken({
       jti: access.jti,
       clientId: client.clientId,
+      userId: code.userId,
       familyId: refresh?.familyId ?? null,
       codeDigest,
       expiresAt: access.expiresAt,

@@ -119,6 +119,7 @@ async function rotate(services: Services, client: Client, params: FormParams, no
     services.storage.revocations.linkAccessToken({
       jti: access.jti,
       clientId: client.clientId,
+      userId: current.userId,
       familyId: current.familyId,
       codeDigest: current.codeDigest,
       expiresAt: access.expiresAt,

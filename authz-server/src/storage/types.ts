@@ -148,6 +148,8 @@ export interface RefreshTokenStore {
 export interface IssuedAccessToken {
   jti: string;
   clientId: string;
+  /** The user the token is about (null for a client's own token). */
+  userId: string | null;
   /** Refresh-token family the token was issued with, if any. */
   familyId: string | null;
   /** Authorization code the token was issued from, if any. */
@@ -171,7 +173,10 @@ export interface RevocationStore {
   revokeFamily(familyId: string, now: number): number;
   /** Revokes everything issued from one authorization code (replay, OAuth 2.1 §4.1.3). */
   revokeCodeGrant(codeDigest: string, now: number): void;
-  /** Revokes every refresh-token family (and linked access tokens) of user × client, e.g. on consent withdrawal. */
+  /**
+   * Revokes every refresh-token family of user × client and every access token linked to that pair, e.g. on
+   * consent withdrawal. Returns the number of refresh tokens newly revoked.
+   */
   revokeUserClientGrants(userId: string, clientId: string, now: number): number;
 }
 

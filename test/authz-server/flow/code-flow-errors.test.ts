@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import * as oauth from "oauth4webapi";
 import { hashPassword } from "../../../authz-server/src/passwords.js";
 import { digest, generateSecret } from "../../../authz-server/src/secrets.js";
-import { basic, form, insecure, post } from "../helpers.js";
+import { basic, createClient, form, insecure, post } from "../helpers.js";
 import { assertPageHeaders, BrowserClient, formsOf, onlyForm, withFields } from "./browser-client.js";
 import {
   allow,
@@ -389,6 +389,31 @@ describe("refresh without a grace window (--refresh-grace 0)", () => {
       const next = (rotated.body as { refresh_token: string }).refresh_token;
       const introspected = await post(`${server.url}/introspect`, form({ token: next }), auth);
       assert.deepEqual(introspected.body, { active: false });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("consent withdrawal for a client without refresh tokens", () => {
+  it("revokes the access tokens its code exchanges issued", async () => {
+    const server = await startFlowServer();
+    try {
+      // An app allowed only the code grant: its access tokens belong to no refresh-token family.
+      const app = createClient(server.storage, { name: "Quick Print", scopes: ["photos"], grantTypes: ["authorization_code"], redirectUris: [CANON_CALLBACK] });
+      const auth = { authorization: basic(app.clientId, app.clientSecret) };
+      const attempt = await authorizationRequest(server, { client_id: app.clientId });
+      const { callback } = await obtainCallback(server, attempt);
+      const exchange = form({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: CANON_CALLBACK, code_verifier: attempt.verifier });
+      const tokens = (await post(`${server.url}/token`, exchange, auth)).body as { access_token: string; refresh_token?: string };
+      assert.equal(tokens.refresh_token, undefined);
+      const introspect = async () => (await post(`${server.url}/introspect`, form({ token: tokens.access_token }), auth)).body as { active: boolean };
+      assert.equal((await introspect()).active, true);
+      // Three minutes later (the code itself has expired and may have been purged), alice withdraws her consent.
+      server.clock.advance(180);
+      server.storage.purgeExpired(server.clock.now());
+      assert.equal(server.storage.consents.revoke(server.userId, app.clientId, server.clock.now()), true);
+      assert.deepEqual(await introspect(), { active: false });
     } finally {
       await server.close();
     }

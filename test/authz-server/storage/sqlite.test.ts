@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { checkPassword, hashPassword, verifyPassword } from "../../../authz-server/src/passwords.js";
 import { digest, matchesDigest } from "../../../authz-server/src/secrets.js";
 import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
+import { migrations } from "../../../authz-server/src/storage/sqlite/migrations.js";
 import type { RefreshToken, Storage } from "../../../authz-server/src/storage/types.js";
 import { tempDir } from "../helpers.js";
 
@@ -38,7 +39,7 @@ describe("SQLite storage (the parts issue 3 builds on)", () => {
     const db = new Database(dbPath, { readonly: true });
     try {
       assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
-      assert.equal(db.pragma("user_version", { simple: true }), 2);
+      assert.equal(db.pragma("user_version", { simple: true }), 3);
     } finally {
       db.close();
     }
@@ -93,8 +94,8 @@ describe("SQLite storage (the parts issue 3 builds on)", () => {
     assert.equal(storage.refreshTokens.markRotated(digest("r1"), t0 + 5), true);
     assert.equal(storage.refreshTokens.markRotated(digest("r1"), t0 + 6), false);
     storage.refreshTokens.create(refresh("r2", "fam-1", "r1", digest("code-1")));
-    storage.revocations.linkAccessToken({ jti: "at-1", clientId: "canon", familyId: "fam-1", codeDigest: digest("code-1"), expiresAt: t0 + 600_000 });
-    storage.revocations.linkAccessToken({ jti: "at-2", clientId: "canon", familyId: "fam-1", codeDigest: null, expiresAt: t0 + 600_000 });
+    storage.revocations.linkAccessToken({ jti: "at-1", clientId: "canon", userId: "u1", familyId: "fam-1", codeDigest: digest("code-1"), expiresAt: t0 + 600_000 });
+    storage.revocations.linkAccessToken({ jti: "at-2", clientId: "canon", userId: "u1", familyId: "fam-1", codeDigest: null, expiresAt: t0 + 600_000 });
     assert.deepEqual(storage.refreshTokens.family("fam-1").map((t) => t.parentDigest), [null, digest("r1")]);
 
     assert.equal(storage.revocations.revokeFamily("fam-1", t0 + 10), 2);
@@ -111,7 +112,7 @@ describe("SQLite storage (the parts issue 3 builds on)", () => {
   it("revokes everything issued from a replayed code", () => {
     const code = digest("code-2");
     storage.refreshTokens.create(refresh("r3", "fam-2", null, code));
-    storage.revocations.linkAccessToken({ jti: "at-3", clientId: "canon", familyId: "fam-2", codeDigest: code, expiresAt: t0 + 600_000 });
+    storage.revocations.linkAccessToken({ jti: "at-3", clientId: "canon", userId: "u1", familyId: "fam-2", codeDigest: code, expiresAt: t0 + 600_000 });
     storage.revocations.revokeCodeGrant(code, t0 + 20);
     assert.equal(storage.refreshTokens.find(digest("r3"))?.revokedAt, t0 + 20);
     assert.equal(storage.revocations.isAccessTokenRevoked("at-3"), true);
@@ -164,5 +165,30 @@ describe("secrets and passwords", () => {
     assert.equal(await verifyPassword("s3cret-passwore", hash), false);
     assert.equal(await verifyPassword("s3cret-password", "plain"), false);
     assert.equal(await checkPassword("anything", undefined), false);
+  });
+});
+
+describe("SQLite migrations", () => {
+  it("upgrades a version-2 database in place, keeping its rows (migration 3: access_token_links.user_id)", () => {
+    const temp = tempDir();
+    try {
+      const path = join(temp.dir, "v2.db");
+      const old = new Database(path);
+      for (const migration of migrations.filter((m) => m.version <= 2)) old.exec(migration.sql);
+      old.pragma("user_version = 2");
+      old.prepare("INSERT INTO access_token_links (jti, client_id, family_id, code_digest, expires_at) VALUES ('old', 'c', NULL, NULL, ?)").run(t0);
+      old.close();
+      const storage = openSqliteStorage(path);
+      storage.close();
+      const db = new Database(path, { readonly: true });
+      try {
+        assert.equal(db.pragma("user_version", { simple: true }), 3);
+        assert.deepEqual(db.prepare("SELECT jti, client_id, user_id FROM access_token_links").all(), [{ jti: "old", client_id: "c", user_id: null }]);
+      } finally {
+        db.close();
+      }
+    } finally {
+      temp.remove();
+    }
   });
 });

@@ -119,4 +119,13 @@ CREATE TABLE server_secrets (
 ) STRICT;
 `,
   },
+  {
+    // The user of each linked access token, so withdrawing a user's consent to a client reaches the access tokens
+    // of code exchanges that started no refresh-token family (a client without the refresh_token grant).
+    version: 3,
+    sql: `
+ALTER TABLE access_token_links ADD COLUMN user_id TEXT;
+CREATE INDEX access_token_links_user_client ON access_token_links (user_id, client_id);
+`,
+  },
 ];

@@ -3,7 +3,7 @@ import type { Db } from "./database.js";
 
 export function sqliteRevocationStore(db: Db): RevocationStore {
   const link = db.prepare(
-    "INSERT OR REPLACE INTO access_token_links (jti, client_id, family_id, code_digest, expires_at) VALUES (?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO access_token_links (jti, client_id, user_id, family_id, code_digest, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
   );
   // OR IGNORE: revoking twice keeps the first revocation time (RFC 7009 §2.2: revocation is idempotent).
   const revokeJti = db.prepare("INSERT OR IGNORE INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES (?, ?, ?)");
@@ -21,6 +21,10 @@ export function sqliteRevocationStore(db: Db): RevocationStore {
   const revokeCodeJtis = db.prepare(
     `INSERT OR IGNORE INTO revoked_access_tokens (jti, revoked_at, expires_at)
      SELECT jti, ?, expires_at FROM access_token_links WHERE code_digest = ?`,
+  );
+  const revokeUserClientJtis = db.prepare(
+    `INSERT OR IGNORE INTO revoked_access_tokens (jti, revoked_at, expires_at)
+     SELECT jti, ?, expires_at FROM access_token_links WHERE user_id = ? AND client_id = ?`,
   );
   const familiesOfCode = db
     .prepare<[string], string>("SELECT DISTINCT family_id FROM refresh_tokens WHERE code_digest = ?")
@@ -40,12 +44,13 @@ export function sqliteRevocationStore(db: Db): RevocationStore {
   const revokeUserClient = db.transaction((userId: string, clientId: string, now: number): number => {
     let revoked = 0;
     for (const familyId of familiesOfGrant.all(userId, clientId)) revoked += revokeFamily(familyId, now);
+    revokeUserClientJtis.run(now, userId, clientId);
     return revoked;
   });
 
   return {
     linkAccessToken(token) {
-      link.run(token.jti, token.clientId, token.familyId, token.codeDigest, token.expiresAt);
+      link.run(token.jti, token.clientId, token.userId, token.familyId, token.codeDigest, token.expiresAt);
     },
     revokeAccessToken(jti, expiresAt, now) {
       revokeJti.run(jti, now, expiresAt);

@@ -166,6 +166,27 @@ describe("plugin schema", () => {
     ];
     const rules = cases.map(([path, subject]) => ({ name: path, pattern: field(path).match!, subject }));
     assert.deepEqual(luaMatches(rules), cases.map(([, , expected]) => expected));
+    // The plugin's own re-check (config.ts, regular expressions) draws the same lines.
+    const minimal = fillDefaults({ issuer: "http://localhost:9000", audience: ["http://localhost:8000/flickr"] });
+    const override = (path: string, value: string): Record<string, unknown> =>
+      path === "scopes_required.elements" ? { scopes_required: [value] }
+      : path === "upstream_headers.subject" ? { upstream_headers: { ...(minimal.upstream_headers as object), subject: value } }
+      : { [path]: value };
+    assert.deepEqual(
+      cases.map(([path, subject]) => resolveConfig({ ...minimal, ...override(path, subject) }).ok),
+      cases.map(([, , expected]) => expected),
+    );
+  });
+
+  it("agrees with the config re-check on every default and integer bound", () => {
+    const minimal = { issuer: "http://localhost:9000", audience: ["http://localhost:8000/flickr"] };
+    // config.ts falls back to its own defaults when a key is missing: they must be Schema's.
+    assert.deepEqual(resolveConfig(minimal), resolveConfig(fillDefaults(minimal)));
+    for (const [name, field] of entries(Schema).filter(([, f]) => f.type === "integer")) {
+      const [min, max] = field.between!;
+      const results = [min - 1, min, max, max + 1].map((value) => resolveConfig({ ...fillDefaults(minimal), [name]: value }).ok);
+      assert.deepEqual(results, [false, true, true, false], name);
+    }
   });
 });
 

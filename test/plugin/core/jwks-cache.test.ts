@@ -245,6 +245,8 @@ describe("importJwk and parseJwks", () => {
       [{ ...keyA.jwk, alg: "HS256" }, 'kid "a": unsupported alg "HS256"'],
       [{ ...keyA.jwk, x: undefined }, 'kid "a": missing public key members'],
       [{ ...keyA.jwk, x: "AAAA" }, 'kid "a": not a valid public key'],
+      // The right lengths, but not a point on P-256 (invalid-curve attacks, RFC 8725 §3.4).
+      [{ ...keyA.jwk, y: keyB.jwk.y }, 'kid "a": not a valid public key'],
       [{ kty: "RSA", kid: "short", n: Buffer.alloc(128, 0xff).toString("base64url"), e: "AQAB" }, 'kid "short": RSA key shorter than 2048 bits'],
       // e = 1 makes the "signature" the encoded message itself: anyone could forge one (RFC 8017 §3.1).
       [{ kty: "RSA", kid: "e1", n: Buffer.alloc(256, 0xff).toString("base64url"), e: "AQ" }, 'kid "e1": RSA public exponent must be odd and at least 3'],

@@ -220,6 +220,45 @@ describe("validateAccessToken: every hostile input of issue 4", () => {
     assert.equal(check(signed(Buffer.from(JSON.stringify(defaultClaims())))).ok, true);
   });
 
+  it("refuses RSASSA-PSS signatures whose salt is not as long as the hash (RFC 7518 §3.5)", async () => {
+    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", ps.privateKey));
+    const input = `${b64url(JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }))}.${b64url(JSON.stringify(defaultClaims()))}`;
+    const withSalt = (saltLength: number) =>
+      `${input}.${b64url(nodeSign("sha256", Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8", padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }))}`;
+    assert.equal(check(withSalt(32)).ok, true);
+    for (const saltLength of [0, 20, constants.RSA_PSS_SALTLEN_MAX_SIGN]) {
+      assert.deepEqual(check(withSalt(saltLength)), invalid("bad_signature", "the token signature is invalid"), String(saltLength));
+    }
+  });
+
+  it("reads hostile JSON shapes without throwing: __proto__ keys, duplicate keys, overflowing numbers", async () => {
+    // Raw JSON texts, signed as they are (JSON.stringify could not write most of them).
+    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", rs.privateKey));
+    const signed = (header: string, payload: string) => {
+      const input = `${b64url(header)}.${b64url(payload)}`;
+      return `${input}.${b64url(nodeSign("sha256", Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8" }))}`;
+    };
+    const header = '{"alg":"RS256","typ":"at+jwt","kid":"rs"}';
+    const claims = (extra: string) => {
+      const base = JSON.stringify({ ...defaultClaims(), exp: undefined, aud: undefined });
+      return `${base.slice(0, -1)},${extra}}`;
+    };
+    const valid = claims(`"aud":"${AUDIENCE}","exp":${NOW + 600}`);
+    assert.equal(check(signed(header, valid)).ok, true);
+    // JSON.parse makes __proto__ an own key; nothing is inherited from it.
+    assert.deepEqual(check(signed('{"__proto__":{"typ":"at+jwt"},"alg":"RS256","kid":"rs"}', valid)), invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"));
+    assert.deepEqual(check(signed(header, claims(`"__proto__":{"aud":"${AUDIENCE}"},"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
+    // A duplicate name takes its last value, as jose and RFC 7519 §4 / RFC 7515 §4 allow; the
+    // signature covers the very bytes, so only the issuer could have written them.
+    assert.deepEqual(check(signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"exp":${NOW - 600}`))), invalid("expired", "the token has expired"));
+    assert.deepEqual(check(signed('{"alg":"RS256","typ":"at+jwt","typ":"JWT","kid":"rs"}', valid)), invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"));
+    // 1e400 parses as Infinity: not a NumericDate (RFC 7519 §2).
+    assert.deepEqual(check(signed(header, claims(`"aud":"${AUDIENCE}","exp":1e400`))), invalid("missing_claim", "the token has no valid exp claim"));
+    assert.deepEqual(check(signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"nbf":-1e400`))), invalid("not_yet_valid", "the token is not valid yet"));
+    assert.deepEqual(check(signed(header, claims(`"aud":42,"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
+    assert.deepEqual(check(signed(header, claims(`"aud":["${AUDIENCE}",7],"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
+  });
+
   it("refuses a payload that is not a JSON object, or lacks sub, client_id or jti", async () => {
     assert.deepEqual(check(await signAccessToken(es, { sub: undefined })), invalid("missing_claim", "the token has no sub claim"));
     assert.deepEqual(check(await signAccessToken(es, { client_id: 7 })), invalid("missing_claim", "the token has no client_id claim"));

@@ -59,6 +59,18 @@ function stringList(where: string, value: unknown): string[] {
   return value as string[];
 }
 
+/**
+ * `protocols` on a route or plugin: the stand-in serves plain HTTP only, so a list without "http"
+ * (a route Kong answers 426 over http, a plugin Kong skips on http requests) would be served
+ * differently from Kong: refuse it. Kong's default, when absent, includes "http".
+ */
+function httpProtocols(where: string, value: unknown): void {
+  if (value === undefined) return;
+  if (!stringList(`${where}.protocols`, value).includes("http")) {
+    throw new KongConfigError(`${where}.protocols: the local stand-in serves plain http only, and this list leaves it out`);
+  }
+}
+
 function plugins(where: string, value: unknown): PluginEntry[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new KongConfigError(`${where}.plugins: expected a list`);
@@ -68,6 +80,7 @@ function plugins(where: string, value: unknown): PluginEntry[] {
     onlyKeys(at, p, ["name", "config", "enabled", "protocols", "tags"]);
     if (typeof p["name"] !== "string") throw new KongConfigError(`${at}.name: expected a string`);
     if (p["enabled"] === false) throw new KongConfigError(`${at}: disabled plugins are not implemented`);
+    httpProtocols(at, p["protocols"]);
     const config = p["config"] ?? {};
     if (!isObj(config)) throw new KongConfigError(`${at}.config: expected an object`);
     return { name: p["name"], config };
@@ -97,6 +110,7 @@ export function parseKongConfig(text: string): KongConfig {
       onlyKeys(rat, r, ["name", "paths", "methods", "strip_path", "preserve_host", "plugins", "protocols", "tags", "path_handling"]);
       if (typeof r["name"] !== "string") throw new KongConfigError(`${rat}.name: expected a string`);
       if (r["path_handling"] !== undefined && r["path_handling"] !== "v0") throw new KongConfigError(`${rat}: only path_handling v0 (Kong's default) is implemented`);
+      httpProtocols(rat, r["protocols"]);
       const paths = stringList(`${rat}.paths`, r["paths"]);
       if (paths.length === 0) throw new KongConfigError(`${rat}.paths: at least one path (routing by host or header is not implemented)`);
       for (const p of paths) {

@@ -26,10 +26,14 @@ describe("kong.yml loading", () => {
       [`${base}      - { name: r, paths: ["~/a$"] }\n`, /regex paths are not implemented/],
       [`${base}      - { name: r, paths: [/a], path_handling: v1 }\n`, /only path_handling v0/],
       [`${base}      - { name: r, paths: [/a], plugins: [{ name: x, enabled: false }] }\n`, /disabled plugins/],
+      [`${base}      - { name: r, paths: [/a], protocols: [https] }\n`, /routes\[0\]\.protocols: the local stand-in serves plain http only/],
+      [`${base}      - { name: r, paths: [/a], plugins: [{ name: x, protocols: [https, grpcs] }] }\n`, /plugins\[0\]\.protocols: the local stand-in serves plain http only/],
       [`_format_version: "3.0"\nconsumers: []\n`, /does not implement "consumers"/],
       [`_format_version: "3.0"\nplugins: [{ name: x, route: r }]\n`, /does not implement "route"/],
     ];
     for (const [text, message] of cases) assert.throws(() => parseKongConfig(text), message);
+    // A list that includes http is Kong's own default and is served as written.
+    assert.equal(parseKongConfig(`${base}      - { name: r, paths: [/a], protocols: [http, https], plugins: [{ name: x, protocols: [http] }] }\n`).routes.length, 1);
   });
 
   it("applies route over service over global plugin configs, as Kong does", () => {

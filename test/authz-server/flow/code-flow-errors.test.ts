@@ -10,11 +10,13 @@ import {
   allow,
   authorizationRequest,
   CANON_CALLBACK,
+  exchangeCallback,
   loginThrough,
   obtainCallback,
   PASSWORD,
   PHOTOS_RESOURCE,
   startFlowServer,
+  withFlowServer,
   type FlowServer,
 } from "./flow-helpers.js";
 
@@ -337,9 +339,8 @@ describe("authorization code flow: bad input", () => {
 });
 
 describe("sessions of deleted users", () => {
-  it("a user deleted while signed in is signed out at the next request", async () => {
-    const server = await startFlowServer();
-    try {
+  it("a user deleted while signed in is signed out at the next request", () =>
+    withFlowServer({}, async (server) => {
       server.storage.users.create({ id: "u-bob", username: "bob", passwordHash: await hashPassword("bob's long password"), createdAt: server.clock.now() });
       const browser = new BrowserClient(server.url);
       const attempt = await authorizationRequest(server);
@@ -348,13 +349,7 @@ describe("sessions of deleted users", () => {
       assert.equal(login.status, 303);
       assert.match((await browser.get(login.location!)).body, /Signed in as <strong>bob<\/strong>/);
       const callback = await allow(browser, await browser.get(login.location!));
-      const tokens = (
-        await post(
-          `${server.url}/token`,
-          form({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: CANON_CALLBACK, code_verifier: attempt.verifier }),
-          { authorization: basic(server.canon.clientId, server.canon.clientSecret) },
-        )
-      ).body as { access_token: string; refresh_token: string };
+      const tokens = (await exchangeCallback(server, attempt, callback)).body as { access_token: string; refresh_token: string };
       const introspect = async (value: string) =>
         (await post(`${server.url}/introspect`, form({ token: value }), { authorization: basic(server.canon.clientId, server.canon.clientSecret) })).body;
       assert.equal(((await introspect(tokens.access_token)) as { active: boolean }).active, true);
@@ -365,21 +360,16 @@ describe("sessions of deleted users", () => {
       // Deleting the user withdrew everything issued to them: the access token is no longer active either.
       assert.deepEqual(await introspect(tokens.access_token), { active: false });
       assert.deepEqual(await introspect(tokens.refresh_token), { active: false });
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 });
 
 describe("refresh without a grace window (--refresh-grace 0)", () => {
-  it("a rotated token presented again, even in the same millisecond, revokes the family", async () => {
-    const server = await startFlowServer({ lifetimes: { refreshTokenGraceSeconds: 0 } });
-    try {
+  it("a rotated token presented again, even in the same millisecond, revokes the family", () =>
+    withFlowServer({ lifetimes: { refreshTokenGraceSeconds: 0 } }, async (server) => {
       const auth = { authorization: basic(server.canon.clientId, server.canon.clientSecret) };
       const attempt = await authorizationRequest(server);
       const { callback } = await obtainCallback(server, attempt);
-      const exchange = form({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: CANON_CALLBACK, code_verifier: attempt.verifier });
-      const first = (await post(`${server.url}/token`, exchange, auth)).body as { refresh_token: string };
+      const first = (await exchangeCallback(server, attempt, callback)).body as { refresh_token: string };
       const refresh = () => post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: first.refresh_token }), auth);
       const rotated = await refresh();
       assert.equal(rotated.status, 200);
@@ -389,23 +379,18 @@ describe("refresh without a grace window (--refresh-grace 0)", () => {
       const next = (rotated.body as { refresh_token: string }).refresh_token;
       const introspected = await post(`${server.url}/introspect`, form({ token: next }), auth);
       assert.deepEqual(introspected.body, { active: false });
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 });
 
 describe("consent withdrawal for a client without refresh tokens", () => {
-  it("revokes the access tokens its code exchanges issued", async () => {
-    const server = await startFlowServer();
-    try {
+  it("revokes the access tokens its code exchanges issued", () =>
+    withFlowServer({}, async (server) => {
       // An app allowed only the code grant: its access tokens belong to no refresh-token family.
       const app = createClient(server.storage, { name: "Quick Print", scopes: ["photos"], grantTypes: ["authorization_code"], redirectUris: [CANON_CALLBACK] });
       const auth = { authorization: basic(app.clientId, app.clientSecret) };
       const attempt = await authorizationRequest(server, { client_id: app.clientId });
       const { callback } = await obtainCallback(server, attempt);
-      const exchange = form({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: CANON_CALLBACK, code_verifier: attempt.verifier });
-      const tokens = (await post(`${server.url}/token`, exchange, auth)).body as { access_token: string; refresh_token?: string };
+      const tokens = (await exchangeCallback(server, attempt, callback, app)).body as { access_token: string; refresh_token?: string };
       assert.equal(tokens.refresh_token, undefined);
       const introspect = async () => (await post(`${server.url}/introspect`, form({ token: tokens.access_token }), auth)).body as { active: boolean };
       assert.equal((await introspect()).active, true);
@@ -414,16 +399,12 @@ describe("consent withdrawal for a client without refresh tokens", () => {
       server.storage.purgeExpired(server.clock.now());
       assert.equal(server.storage.consents.revoke(server.userId, app.clientId, server.clock.now()), true);
       assert.deepEqual(await introspect(), { active: false });
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 });
 
 describe("sessions after a password change", () => {
-  it("a session signed in with the old password is signed out at the next request", async () => {
-    const server = await startFlowServer();
-    try {
+  it("a session signed in with the old password is signed out at the next request", () =>
+    withFlowServer({}, async (server) => {
       const browser = new BrowserClient(server.url);
       const attempt = await authorizationRequest(server);
       const consent = await loginThrough(browser, attempt);
@@ -436,10 +417,7 @@ describe("sessions after a password change", () => {
       const decision = await browser.post("/consent", withFields(onlyForm(consent.body, "/consent"), { decision: "allow" }));
       assert.equal(decision.status, 200, "no code for the old session");
       assert.match(decision.body, /<h1>Sign in to Flickr<\/h1>/);
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 });
 
 describe("login throttling", () => {
@@ -490,16 +468,12 @@ describe("login throttling", () => {
 });
 
 describe("secure cookies when the issuer is https", () => {
-  it("uses Secure and the __Host- prefix", async () => {
-    const server = await startFlowServer({ issuer: "https://auth.example" });
-    try {
+  it("uses Secure and the __Host- prefix", () =>
+    withFlowServer({ issuer: "https://auth.example" }, async (server) => {
       const browser = new BrowserClient(server.url);
       const attempt = await authorizationRequest({ ...server, discovered: { ...server.discovered, authorization_endpoint: `${server.url}/authorize` } });
       const page = await browser.get(attempt.url.href);
       assert.equal(page.status, 200);
       assert.match(browser.jar.cookies.get("__Host-authz_session")?.raw ?? "", /^__Host-authz_session=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Secure$/);
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 });

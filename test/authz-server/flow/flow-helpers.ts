@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
 import { hashPassword } from "../../../authz-server/src/passwords.js";
 import { generateId } from "../../../authz-server/src/secrets.js";
-import { createClient, insecure, startTestServer, type TestClient, type TestServer } from "../helpers.js";
+import { basic, createClient, form, insecure, post, startTestServer, type TestClient, type TestServer } from "../helpers.js";
 import { BrowserClient, onlyForm, withFields, type PageResponse } from "./browser-client.js";
 
 export const PASSWORD = "correct horse battery staple";
@@ -93,4 +93,32 @@ export async function obtainCallback(server: FlowServer, attempt: AuthorizationA
   const browser = new BrowserClient(server.url);
   const callback = await allow(browser, await loginThrough(browser, attempt));
   return { browser, callback };
+}
+
+/** The token request Canon (or `client`) makes with the code of `callback`: status, headers and parsed body. */
+export function exchangeCallback(
+  server: FlowServer,
+  attempt: AuthorizationAttempt,
+  callback: URL,
+  client: TestClient = server.canon,
+): ReturnType<typeof post> {
+  const code = callback.searchParams.get("code") ?? "";
+  return post(
+    `${server.url}/token`,
+    form({ grant_type: "authorization_code", code, redirect_uri: CANON_CALLBACK, code_verifier: attempt.verifier }),
+    { authorization: basic(client.clientId, client.clientSecret) },
+  );
+}
+
+/** Runs `test` against its own flow server (for a test that needs its own settings or state), closing it after. */
+export async function withFlowServer(
+  options: Parameters<typeof startFlowServer>[0],
+  test: (server: FlowServer) => Promise<void>,
+): Promise<void> {
+  const server = await startFlowServer(options);
+  try {
+    await test(server);
+  } finally {
+    await server.close();
+  }
 }

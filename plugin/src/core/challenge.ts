@@ -12,20 +12,26 @@ export interface ErrorResponse {
 const JSON_TYPE = "application/json";
 
 /**
+ * An RFC 9110 §5.6.4 quoted-string. The schema keeps quotes and backslashes out of the realm and
+ * the scopes, and the descriptions are fixed texts; escaping anyway makes that a property of this
+ * function rather than of every caller (it changes nothing for the texts in use).
+ */
+const quoted = (value: string): string => `"${value.replace(/["\\]/g, "\\$&")}"`;
+
+/**
  * RFC 6750 §3: `Bearer realm="…"`, plus error, error_description and scope when there is an error
- * code; none of them when the request carried no credentials (§3.1). The realm is restricted by
- * the schema and the descriptions are fixed texts, so no value needs escaping in the quoted-strings.
+ * code; none of them when the request carried no credentials (§3.1).
  */
 export function refusalResponse(refusal: Refusal, realm: string): ErrorResponse {
-  const challenge = [`Bearer realm="${realm}"`];
+  const challenge = [`Bearer realm=${quoted(realm)}`];
   const body: Record<string, string> = {};
   if (refusal.error !== undefined) {
-    challenge.push(`error="${refusal.error}"`, `error_description="${refusal.description}"`);
+    challenge.push(`error=${quoted(refusal.error)}`, `error_description=${quoted(refusal.description)}`);
     body.error = refusal.error;
   }
   body.error_description = refusal.description;
   if (refusal.scope !== undefined) {
-    challenge.push(`scope="${refusal.scope}"`);
+    challenge.push(`scope=${quoted(refusal.scope)}`);
     body.scope = refusal.scope;
   }
   return {

@@ -165,6 +165,22 @@ describe("oauth2-jwt through the real plugin server", () => {
     });
   });
 
+  it("removes a client's __proto__ spelling of a configured identity header, end to end", async () => {
+    const instance = await instanceFor(await keyServer([es]), { upstream_headers: { subject: "--proto--", scope: "X-Scope", client_id: "X-Client" } });
+    // An own key named __proto__, as a header name arrives from Kong.
+    const headers = JSON.parse('{"__proto__":"mallory","x-oauth2-jwt-nonce":"p"}') as Record<string, string>;
+    headers.authorization = `Bearer ${await sign(es)}`;
+    const result = await instance.access(request(headers));
+    assertProceeds(result);
+    assert.deepEqual(result.upstreamHeaders, {
+      authorization: [headers.authorization],
+      "--proto--": ["alice"],
+      "x-client": ["canon-printing"],
+      "x-scope": ["photos openid"],
+      "x-oauth2-jwt-verdict": ["p"],
+    });
+  });
+
   describe("refuses each rejection class with the exact status, WWW-Authenticate and body, in 2 round trips", () => {
     const challenge = (error: string, description: string) =>
       `Bearer realm="api", error="${error}", error_description="${description}"`;

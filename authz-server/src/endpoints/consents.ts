@@ -21,9 +21,13 @@ export function consentsPage(deps: InteractionDependencies) {
       sendPage(ctx, renderLogin({ siteName: deps.siteName, csrfToken, hidden: [] }));
       return;
     }
+    const consents = deps.storage.consents.list({ userId: user.userId });
+    // The notice after a withdrawal comes from the query string: shown only if the consent is indeed gone, so a
+    // crafted link cannot claim a withdrawal that did not happen.
     const withdrawn = ctx.query.withdrawn;
-    const withdrawnClient = typeof withdrawn === "string" ? deps.storage.clients.find(withdrawn) : undefined;
-    const rows = deps.storage.consents.list({ userId: user.userId }).map((consent) => ({
+    const withdrawnClient =
+      typeof withdrawn === "string" && !consents.some((c) => c.clientId === withdrawn) ? deps.storage.clients.find(withdrawn) : undefined;
+    const rows = consents.map((consent) => ({
       clientId: consent.clientId,
       clientName: deps.storage.clients.find(consent.clientId)?.name ?? consent.clientId,
       scopes: consent.scopes.map((name) => ({

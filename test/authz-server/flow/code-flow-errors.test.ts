@@ -324,6 +324,10 @@ describe("authorization code flow: bad input", () => {
     assert.match(after.body, /Access for Canon Printing was withdrawn./);
     assert.doesNotMatch(after.body, /<strong>Canon Printing<\/strong>/);
     assert.match(after.body, /<strong>Photo App<\/strong>/);
+    // The notice comes from the query string: a crafted link must not claim a withdrawal that did not happen.
+    const spoofed = await browser.get("/consents?withdrawn=photo-app");
+    assert.equal(spoofed.status, 200);
+    assert.doesNotMatch(spoofed.body, /was withdrawn/);
     assert.deepEqual((await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token })).body, INVALID_REFRESH);
     // Sign out (CSRF-checked): the consents page then asks to sign in.
     const signOut = onlyForm(after.body, "/logout");

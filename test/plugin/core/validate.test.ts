@@ -1,7 +1,7 @@
 // The pure core against every hostile input of issue 4, its agreement with jose over many tokens,
 // and random mutations of valid tokens (never a throw, never an acceptance). Clock frozen at NOW.
 import assert from "node:assert/strict";
-import { constants, createPublicKey, sign as nodeSign } from "node:crypto";
+import { constants, createPublicKey } from "node:crypto";
 import { before, describe, it } from "node:test";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { parseJwks, type KeySet } from "../../../plugin/src/core/jwks.ts";
@@ -9,7 +9,7 @@ import { validateAccessToken, validateAuthorization, type ValidationOptions } fr
 import type { Verdict } from "../../../plugin/src/core/verdict.ts";
 import { SUPPORTED_ALGORITHMS } from "../../../plugin/src/schema.ts";
 import {
-  AUDIENCE, b64url, defaultClaims, generateTestKey, hmacWithPublicKey, ISSUER, NOW, rawToken, signAccessToken, type TestKey,
+  AUDIENCE, b64url, defaultClaims, generateTestKey, hmacWithPublicKey, ISSUER, NOW, rawToken, signAccessToken, signRaw, type TestKey,
 } from "../helpers/tokens.ts";
 
 const OPTIONS: ValidationOptions = {
@@ -82,9 +82,8 @@ describe("validateAccessToken: accepted tokens", () => {
   it("lets an RSA key published without alg verify both RSA families, but nothing else", async () => {
     assert.equal(check(await signAccessToken(rsNoAlg)).ok, true);
     // The same RSA key signing RSASSA-PSS (signed by node directly: WebCrypto ties a key to one scheme).
-    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", rsNoAlg.privateKey));
-    const pss = rawToken({ alg: "PS256", typ: "at+jwt", kid: "rs-no-alg" }, defaultClaims(), (input) =>
-      nodeSign("sha256", Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8", padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }));
+    const pss = await signRaw(rsNoAlg, JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "rs-no-alg" }), JSON.stringify(defaultClaims()),
+      { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
     assert.equal(check(pss).ok, true);
     assert.deepEqual(check(await signAccessToken(es, {}, { kid: "rs-no-alg" })), invalid("key_alg_mismatch", "the token's algorithm does not match its key"));
   });
@@ -167,20 +166,20 @@ describe("validateAccessToken: every hostile input of issue 4", () => {
     assert.deepEqual(check(`${h}.${p}.${s}==`), badSignature);
     assert.deepEqual(check(`${h}.${p}.`), badSignature);
     // An ECDSA signature in DER instead of R||S (RFC 7518 §3.4).
-    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", es.privateKey));
-    const der = nodeSign("sha256", Buffer.from(`${h}.${p}`), { key: pkcs8, format: "der", type: "pkcs8" });
-    assert.deepEqual(check(`${h}.${p}.${b64url(der)}`), badSignature);
+    const der = await signRaw(es, Buffer.from(h, "base64url"), Buffer.from(p, "base64url"), { dsaEncoding: "der" });
+    assert.ok(der.startsWith(`${h}.${p}.`));
+    assert.deepEqual(check(der), badSignature);
   });
 
   it("refuses an RSA signature that is not exactly as long as the modulus (RFC 8017 §8.1.2, §8.2.2 step 1)", async () => {
     // OpenSSL verifies an RSASSA-PSS signature with its leading zero byte dropped: a second
     // spelling of the same token. Sign until the (randomised) PSS signature starts with 0x00.
-    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", ps.privateKey));
-    const header = b64url(JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }));
-    const input = `${header}.${b64url(JSON.stringify(defaultClaims()))}`;
+    const [header, claims] = [JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }), JSON.stringify(defaultClaims())];
+    const input = `${b64url(header)}.${b64url(claims)}`;
     let signature: Buffer | undefined;
     for (let i = 0; i < 4000 && signature === undefined; i += 1) {
-      const candidate = nodeSign("sha256", Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8", padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      const token = await signRaw(ps, header, claims, { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      const candidate = Buffer.from(token.slice(input.length + 1), "base64url");
       if (candidate[0] === 0) signature = candidate;
     }
     assert.ok(signature !== undefined, "a PSS signature with a leading zero byte within 4,000 tries");
@@ -208,55 +207,45 @@ describe("validateAccessToken: every hostile input of issue 4", () => {
   });
 
   it("refuses a validly signed payload that is not UTF-8 JSON object text", async () => {
-    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", rs.privateKey));
-    const signed = (payload: Buffer) => {
-      const input = `${b64url(JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "rs" }))}.${b64url(payload)}`;
-      return `${input}.${b64url(nodeSign("sha256", Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8" }))}`;
-    };
+    const signed = (payload: Buffer) => signRaw(rs, JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "rs" }), payload);
     const bad = invalid("bad_payload", "the token payload is not a JSON object");
-    assert.deepEqual(check(signed(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))), bad); // {"\xff":1}
-    assert.deepEqual(check(signed(Buffer.from("[1,2]"))), bad);
-    assert.deepEqual(check(signed(Buffer.from("not json"))), bad);
-    assert.equal(check(signed(Buffer.from(JSON.stringify(defaultClaims())))).ok, true);
+    assert.deepEqual(check(await signed(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))), bad); // {"\xff":1}
+    assert.deepEqual(check(await signed(Buffer.from("[1,2]"))), bad);
+    assert.deepEqual(check(await signed(Buffer.from("not json"))), bad);
+    assert.equal(check(await signed(Buffer.from(JSON.stringify(defaultClaims())))).ok, true);
   });
 
   it("refuses RSASSA-PSS signatures whose salt is not as long as the hash (RFC 7518 §3.5)", async () => {
-    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", ps.privateKey));
-    const input = `${b64url(JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }))}.${b64url(JSON.stringify(defaultClaims()))}`;
-    const withSalt = (saltLength: number) =>
-      `${input}.${b64url(nodeSign("sha256", Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8", padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }))}`;
-    assert.equal(check(withSalt(32)).ok, true);
+    const withSalt = (saltLength: number) => signRaw(ps, JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }), JSON.stringify(defaultClaims()),
+      { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength });
+    assert.equal(check(await withSalt(32)).ok, true);
     for (const saltLength of [0, 20, constants.RSA_PSS_SALTLEN_MAX_SIGN]) {
-      assert.deepEqual(check(withSalt(saltLength)), invalid("bad_signature", "the token signature is invalid"), String(saltLength));
+      assert.deepEqual(check(await withSalt(saltLength)), invalid("bad_signature", "the token signature is invalid"), String(saltLength));
     }
   });
 
   it("reads hostile JSON shapes without throwing: __proto__ keys, duplicate keys, overflowing numbers", async () => {
     // Raw JSON texts, signed as they are (JSON.stringify could not write most of them).
-    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", rs.privateKey));
-    const signed = (header: string, payload: string) => {
-      const input = `${b64url(header)}.${b64url(payload)}`;
-      return `${input}.${b64url(nodeSign("sha256", Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8" }))}`;
-    };
+    const signed = (header: string, payload: string) => signRaw(rs, header, payload);
     const header = '{"alg":"RS256","typ":"at+jwt","kid":"rs"}';
     const claims = (extra: string) => {
       const base = JSON.stringify({ ...defaultClaims(), exp: undefined, aud: undefined });
       return `${base.slice(0, -1)},${extra}}`;
     };
     const valid = claims(`"aud":"${AUDIENCE}","exp":${NOW + 600}`);
-    assert.equal(check(signed(header, valid)).ok, true);
+    assert.equal(check(await signed(header, valid)).ok, true);
     // JSON.parse makes __proto__ an own key; nothing is inherited from it.
-    assert.deepEqual(check(signed('{"__proto__":{"typ":"at+jwt"},"alg":"RS256","kid":"rs"}', valid)), invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"));
-    assert.deepEqual(check(signed(header, claims(`"__proto__":{"aud":"${AUDIENCE}"},"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
+    assert.deepEqual(check(await signed('{"__proto__":{"typ":"at+jwt"},"alg":"RS256","kid":"rs"}', valid)), invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"));
+    assert.deepEqual(check(await signed(header, claims(`"__proto__":{"aud":"${AUDIENCE}"},"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
     // A duplicate name takes its last value, as jose and RFC 7519 §4 / RFC 7515 §4 allow; the
     // signature covers the very bytes, so only the issuer could have written them.
-    assert.deepEqual(check(signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"exp":${NOW - 600}`))), invalid("expired", "the token has expired"));
-    assert.deepEqual(check(signed('{"alg":"RS256","typ":"at+jwt","typ":"JWT","kid":"rs"}', valid)), invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"));
+    assert.deepEqual(check(await signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"exp":${NOW - 600}`))), invalid("expired", "the token has expired"));
+    assert.deepEqual(check(await signed('{"alg":"RS256","typ":"at+jwt","typ":"JWT","kid":"rs"}', valid)), invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"));
     // 1e400 parses as Infinity: not a NumericDate (RFC 7519 §2).
-    assert.deepEqual(check(signed(header, claims(`"aud":"${AUDIENCE}","exp":1e400`))), invalid("missing_claim", "the token has no valid exp claim"));
-    assert.deepEqual(check(signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"nbf":-1e400`))), invalid("not_yet_valid", "the token is not valid yet"));
-    assert.deepEqual(check(signed(header, claims(`"aud":42,"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
-    assert.deepEqual(check(signed(header, claims(`"aud":["${AUDIENCE}",7],"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
+    assert.deepEqual(check(await signed(header, claims(`"aud":"${AUDIENCE}","exp":1e400`))), invalid("missing_claim", "the token has no valid exp claim"));
+    assert.deepEqual(check(await signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"nbf":-1e400`))), invalid("not_yet_valid", "the token is not valid yet"));
+    assert.deepEqual(check(await signed(header, claims(`"aud":42,"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
+    assert.deepEqual(check(await signed(header, claims(`"aud":["${AUDIENCE}",7],"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
   });
 
   it("refuses a payload that is not a JSON object, or lacks sub, client_id or jti", async () => {

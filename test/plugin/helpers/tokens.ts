@@ -1,6 +1,6 @@
 // Test keys and RFC 9068 access tokens, signed with jose (never by the code under test), plus a
 // raw builder for hostile tokens jose refuses to produce.
-import { createHmac, generateKeyPairSync, sign as nodeSign, type KeyObject } from "node:crypto";
+import { createHmac, sign as nodeSign } from "node:crypto";
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from "jose";
 import type { Algorithm } from "../../../plugin/src/schema.ts";
 
@@ -63,9 +63,25 @@ export function hmacWithPublicKey(publicPem: string): (input: string) => Buffer 
   return (input) => createHmac("sha256", publicPem).update(input).digest();
 }
 
-/** An RSA key pair as node KeyObjects, for signing raw tokens with node itself. */
-export function rsaKeyPair(bits = 2048): { privateKey: KeyObject; publicKey: KeyObject } {
-  return generateKeyPairSync("rsa", { modulusLength: bits });
-}
+const pkcs8Cache = new WeakMap<CryptoKey, Buffer>();
 
-export const rs256Signer = (privateKey: KeyObject) => (input: string): Buffer => nodeSign("sha256", Buffer.from(input), privateKey);
+/**
+ * header.payload.signature over raw texts or bytes, signed by node itself with the test key: for
+ * tokens jose will not write (duplicate names, `1e400`, DER-encoded ECDSA, other PSS salt lengths).
+ * `options` are node's sign options (`padding`, `saltLength`, `dsaEncoding`).
+ */
+export async function signRaw(
+  key: TestKey,
+  header: string | Buffer,
+  payload: string | Buffer,
+  options: { padding?: number; saltLength?: number; dsaEncoding?: "der" | "ieee-p1363" } = {},
+): Promise<string> {
+  let pkcs8 = pkcs8Cache.get(key.privateKey);
+  if (pkcs8 === undefined) {
+    pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", key.privateKey));
+    pkcs8Cache.set(key.privateKey, pkcs8);
+  }
+  const input = `${b64url(header)}.${b64url(payload)}`;
+  const digest = key.alg === "EdDSA" ? null : `sha${key.alg.slice(2)}`;
+  return `${input}.${b64url(nodeSign(digest, Buffer.from(input), { key: pkcs8, format: "der", type: "pkcs8", ...options }))}`;
+}

@@ -131,19 +131,22 @@ async function main(): Promise<void> {
   if (flags.diagnostics) enableDiagnostics(server);
   if (plugins.size === 0) logger.warn(`no plugin loaded from ${pluginsDirectory}`);
   const socketPath = path.resolve(flags["kong-prefix"], flags["sock-name"]);
-  const listener = await listen({ socketPath, server, logger });
-  server.startSweeping();
-
+  // The handlers go in before the socket exists: a SIGTERM arriving between the socket's
+  // creation and the end of `listen` would otherwise take Node's default action and leave the
+  // socket file behind.
   let closing = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (closing) return;
     closing = true;
     logger.info(`${signal}: closing ${socketPath}`);
     server.stopSweeping();
-    void listener.close().then(() => process.exit(0));
+    void listening.then((listener) => listener.close()).then(() => process.exit(0));
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
+  const listening = listen({ socketPath, server, logger });
+  await listening;
+  if (!closing) server.startSweeping();
   // A plugin's forgotten promise must not end the process (Node's default): that would fail
   // open every request until Kong restarts us. A synchronous uncaught exception leaves state
   // unknown, so that one does end the process, and Kong restarts it within a second.

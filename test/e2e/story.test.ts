@@ -5,59 +5,37 @@
 // `photos` is refused by the gateway with 403 and Canon explains why. A screenshot of each step
 // goes to test-results/screenshots/e2e/ (git-ignored).
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { DEMO } from "../../scripts/seed-demo.mjs";
-import { ROOT, startStory, type Story } from "./stack.ts";
+import { launchPhoneBrowser, type PhoneBrowser } from "../helpers/browser.ts";
+import { startStory, type Story } from "./stack.ts";
 
-const SCREENSHOTS = join(ROOT, "test-results", "screenshots", "e2e");
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 const STEP_TIMEOUT = 15_000;
 
 describe("the story in Chromium: Canon Printing prints alice's Flickr photos", { timeout: 120_000 }, () => {
   let story: Story;
-  let context: BrowserContext;
+  let browser: PhoneBrowser;
   let page: Page;
-  let profile: string;
   /** Every URL the browser requested, to show where the password went. */
   const posts: { url: string; body: string }[] = [];
 
   before(async () => {
-    mkdirSync(SCREENSHOTS, { recursive: true });
     story = await startStory();
-    profile = mkdtempSync(join(tmpdir(), "e2e-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      viewport: { width: 390, height: 844 }, // a phone: the story starts on one
-      timeout: 30_000,
-    });
-    context.setDefaultTimeout(STEP_TIMEOUT);
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await launchPhoneBrowser("e2e");
+    browser.context.setDefaultTimeout(STEP_TIMEOUT);
+    page = browser.page;
     page.on("request", (request) => {
       if (request.method() === "POST") posts.push({ url: request.url(), body: request.postData() ?? "" });
     });
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await story?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const shot = (name: string): Promise<Buffer> => browser.screenshot(name);
   const authzOrigin = (): string => new URL(story.authz.issuer).origin;
 
   it("1. allow: sign in at the authorization server, consent, and see the photos fetched through the gateway", async () => {

@@ -2,58 +2,37 @@
 // to Flickr and allows Canon Printing to access her photos through the actual pages, then
 // withdraws the consent. A screenshot of each page goes to test-results/screenshots/authz-server/.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import * as oauth from "oauth4webapi";
+import { launchPhoneBrowser, type PhoneBrowser } from "../../helpers/browser.js";
 import { insecure } from "../helpers.js";
 import { authorizationRequest, CANON_CALLBACK, PASSWORD, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
 
-const SCREENSHOTS = join(process.cwd(), "test-results", "screenshots", "authz-server");
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-
 describe("browser: alice allows Canon Printing to access her photos", { timeout: 60_000 }, () => {
   let server: FlowServer;
+  let browser: PhoneBrowser;
   let context: BrowserContext;
   let page: Page;
-  let profile: string;
 
   before(async () => {
-    mkdirSync(SCREENSHOTS, { recursive: true });
     server = await startFlowServer();
-    profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      viewport: { width: 390, height: 844 }, // a phone: the story starts on one
-      deviceScaleFactor: 1,
-    });
+    browser = await launchPhoneBrowser("authz-server");
+    context = browser.context;
     // Canon Printing's callback is not running in this test: the browser's request to it is
     // answered here, which is also where the test reads the code.
     await context.route(`${CANON_CALLBACK}**`, (route) =>
       route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>Canon Printing</title><h1>Canon Printing received your authorization</h1>" }),
     );
-    page = context.pages()[0] ?? (await context.newPage());
+    page = browser.page;
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const shot = (name: string) => browser.screenshot(name);
 
   it("signs in, consents, and Canon Printing gets a code it can exchange", async () => {
     const attempt = await authorizationRequest(server);

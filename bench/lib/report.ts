@@ -83,6 +83,7 @@ export function renderReport(report: Report): string {
   const m = report.machine;
   const out = [
     `Benchmark run ${report.startedAt} (${report.mode}, ${report.durationSeconds.toFixed(0)} s)`,
+    "",
     `Machine: ${m.cpus} × ${m.cpuModel}, ${m.totalMemoryMB} MB, ${m.os}, Node.js ${m.node}, load average at start ${m.loadAverageAtStart.join(" / ")}`,
     "",
   ];

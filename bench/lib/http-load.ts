@@ -1,5 +1,6 @@
 // HTTP load through autocannon, from the bench process against a server in another process.
-// Every load is bounded in time (duration) and, through autocannon's own timeout, per request.
+// Every load is bounded in time (duration), in count (maxOverallRequests) and, through
+// autocannon's own timeout, per request.
 import autocannon from "autocannon";
 
 export interface HttpLoadResult {
@@ -21,6 +22,8 @@ export interface HttpLoadOptions {
   headers?: Record<string, string>;
   body?: string;
   requests?: autocannon.RequestSpec[];
+  /** Upper bound on requests (default 200,000); the rate is computed over the time actually taken. */
+  maxRequests?: number;
 }
 
 export function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadResult> {
@@ -29,6 +32,8 @@ export function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadResult> {
       url: options.url,
       connections: options.connections,
       duration: options.durationSeconds,
+      // A count bound beside the time bound: the run ends at whichever comes first.
+      maxOverallRequests: options.maxRequests ?? 200_000,
       timeout: 10,
     };
     if (options.method !== undefined) cannonOptions.method = options.method;

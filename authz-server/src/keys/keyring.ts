@@ -1,10 +1,11 @@
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
-import { SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from "jose";
+import type { JWK } from "jose";
 import type { Clock } from "../clock.js";
 import { OAuthError } from "../errors.js";
 import type { KeyStore, SigningKey } from "../storage/types.js";
 import type { SigningAlgorithm } from "./algorithms.js";
 import { generateSigningKey } from "./generate.js";
+import { createJwsSigner, type JwsSigner } from "./jws-sign.js";
 
 interface LoadedKey {
   kid: string;
@@ -14,6 +15,8 @@ interface LoadedKey {
   privateKey: KeyObject;
   publicKey: KeyObject;
   publicJwk: JWK;
+  /** Made once when the key is loaded, so signing a token creates no key object. */
+  sign: JwsSigner;
 }
 
 export interface KeyRingOptions {
@@ -122,11 +125,13 @@ export class KeyRing {
     return { key: key.publicKey, alg: key.alg };
   }
 
-  /** Signs an RFC 9068 access token (header `typ: at+jwt`, §2.1) with the current key. */
-  async signAccessToken(claims: JWTPayload, now = this.#clock.now()): Promise<string> {
+  /**
+   * Signs an RFC 9068 access token (header `typ: at+jwt`, §2.1) with the current key. Synchronous: node:crypto.sign
+   * on the calling thread (see jws-sign.ts for why not WebCrypto).
+   */
+  signAccessToken(claims: Readonly<Record<string, unknown>>, now = this.#clock.now()): string {
     const key = this.#current(now);
-    const header: JWTHeaderParameters = { alg: key.alg, kid: key.kid, typ: "at+jwt" };
-    return new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey);
+    return key.sign({ alg: key.alg, kid: key.kid, typ: "at+jwt" }, claims);
   }
 
   /** Deletes keys whose publication window has ended (called by the purge timer). Returns the deleted kids. */
@@ -161,6 +166,7 @@ function load(key: SigningKey): LoadedKey {
     privateKey,
     publicKey,
     publicJwk,
+    sign: createJwsSigner(key.alg, privateKey),
   };
 }
 

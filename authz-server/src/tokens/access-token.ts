@@ -44,6 +44,6 @@ export async function issueAccessToken(keys: KeyRing, request: AccessTokenReques
     client_id: request.clientId,
     scope,
   };
-  const accessToken = await keys.signAccessToken(claims, request.now);
+  const accessToken = keys.signAccessToken(claims, request.now);
   return { accessToken, jti, clientId: request.clientId, expiresIn: request.ttl, expiresAt: exp * 1000, scope, aud };
 }

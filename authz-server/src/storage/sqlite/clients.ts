@@ -1,6 +1,10 @@
 import type { Client, ClientStore, TokenEndpointAuthMethod } from "../types.js";
 import type { Db } from "./database.js";
 import { fromJsonList, toJsonList } from "./json.js";
+import { TableVersion } from "./table-version.js";
+
+/** Most clients held in memory; beyond it the cache starts again empty (a flood of ids cannot grow it). */
+const CACHE_LIMIT = 10_000;
 
 interface ClientRow {
   client_id: string;
@@ -26,7 +30,21 @@ function toClient(row: ClientRow): Client {
   };
 }
 
-export function sqliteClientStore(db: Db): ClientStore {
+/** Frozen, arrays included: cached clients are shared between requests, none may change them. */
+function frozen(client: Client): Client {
+  Object.freeze(client.redirectUris);
+  Object.freeze(client.grantTypes);
+  Object.freeze(client.scopes);
+  return Object.freeze(client);
+}
+
+/**
+ * Every token, introspection and revocation request reads its client. Found clients are held in memory until the
+ * clients table's version row changes (table-version.ts): a client deleted or changed through the CLI beside a
+ * running server — its secret digest included — stops authenticating within RECHECK_INTERVAL_MS (1 s); through this
+ * process's own store, at once. Unknown ids are not cached (every miss reads the table).
+ */
+export function sqliteClientStore(db: Db, version = new TableVersion(db, "clients")): ClientStore {
   const insert = db.prepare(
     `INSERT INTO clients (client_id, name, secret_digest, redirect_uris, grant_types, scopes, token_endpoint_auth_method, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -43,6 +61,8 @@ export function sqliteClientStore(db: Db): ClientStore {
     removeConsents.run(clientId);
     return remove.run(clientId).changes > 0;
   });
+  const cache = new Map<string, Client>();
+  let cachedVersion = -1;
   return {
     create(client) {
       insert.run(
@@ -55,16 +75,30 @@ export function sqliteClientStore(db: Db): ClientStore {
         client.tokenEndpointAuthMethod,
         client.createdAt,
       );
+      version.invalidate();
     },
     find(clientId) {
+      const now = version.current();
+      if (now !== cachedVersion) {
+        cache.clear();
+        cachedVersion = now;
+      }
+      const cached = cache.get(clientId);
+      if (cached) return cached;
       const row = select.get(clientId);
-      return row && toClient(row);
+      if (!row) return undefined;
+      const client = frozen(toClient(row));
+      if (cache.size >= CACHE_LIMIT) cache.clear();
+      cache.set(clientId, client);
+      return client;
     },
     list() {
       return selectAll.all().map(toClient);
     },
     delete(clientId) {
-      return deleteAll(clientId);
+      const deleted = deleteAll(clientId);
+      version.invalidate();
+      return deleted;
     },
   };
 }

@@ -128,4 +128,20 @@ ALTER TABLE access_token_links ADD COLUMN user_id TEXT;
 CREATE INDEX access_token_links_user_client ON access_token_links (user_id, client_id);
 `,
   },
+  {
+    // Clients and scopes are read on every token request but written only by the CLI: the server keeps them in
+    // memory and re-reads a table only when its version row, bumped by these triggers, has changed (the mechanism
+    // of signing_keys_version in migration 1). See table-version.ts.
+    version: 4,
+    sql: `
+CREATE TABLE table_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT;
+INSERT INTO table_versions (name, version) VALUES ('clients', 0), ('scopes', 0);
+CREATE TRIGGER clients_version_ins AFTER INSERT ON clients BEGIN UPDATE table_versions SET version = version + 1 WHERE name = 'clients'; END;
+CREATE TRIGGER clients_version_upd AFTER UPDATE ON clients BEGIN UPDATE table_versions SET version = version + 1 WHERE name = 'clients'; END;
+CREATE TRIGGER clients_version_del AFTER DELETE ON clients BEGIN UPDATE table_versions SET version = version + 1 WHERE name = 'clients'; END;
+CREATE TRIGGER scopes_version_ins AFTER INSERT ON scopes BEGIN UPDATE table_versions SET version = version + 1 WHERE name = 'scopes'; END;
+CREATE TRIGGER scopes_version_upd AFTER UPDATE ON scopes BEGIN UPDATE table_versions SET version = version + 1 WHERE name = 'scopes'; END;
+CREATE TRIGGER scopes_version_del AFTER DELETE ON scopes BEGIN UPDATE table_versions SET version = version + 1 WHERE name = 'scopes'; END;
+`,
+  },
 ];

@@ -1,25 +1,50 @@
 import type { Scope, ScopeStore } from "../types.js";
 import type { Db } from "./database.js";
+import { TableVersion } from "./table-version.js";
 
-export function sqliteScopeStore(db: Db): ScopeStore {
+interface ScopeTable {
+  version: number;
+  /** Sorted by name, as list() returns them. */
+  list: readonly Scope[];
+  byName: ReadonlyMap<string, Scope>;
+  /** Distinct registered resources, sorted. */
+  resources: readonly string[];
+}
+
+/**
+ * The scopes table, held in memory: every token request reads a scope or the registered resources (RFC 8707
+ * checks) several times, and the table changes only through the CLI. It is re-read when its version row changes
+ * (table-version.ts), so a `scopes create` beside a running server is seen within RECHECK_INTERVAL_MS.
+ */
+export function sqliteScopeStore(db: Db, version = new TableVersion(db, "scopes")): ScopeStore {
   const insert = db.prepare("INSERT INTO scopes (name, description, resource) VALUES (?, ?, ?)");
-  const select = db.prepare<[string], Scope>("SELECT name, description, resource FROM scopes WHERE name = ?");
   const selectAll = db.prepare<[], Scope>("SELECT name, description, resource FROM scopes ORDER BY name");
-  const selectResources = db
-    .prepare<[], string>("SELECT DISTINCT resource FROM scopes WHERE resource IS NOT NULL ORDER BY resource")
-    .pluck();
+  let table: ScopeTable | undefined;
+
+  function current(): ScopeTable {
+    const now = version.current();
+    if (table?.version !== now) {
+      // Frozen: callers share these objects; none may change the cached copy.
+      const list = selectAll.all().map((scope) => Object.freeze(scope));
+      const resources = [...new Set(list.flatMap((s) => (s.resource === null ? [] : [s.resource])))].sort();
+      table = { version: now, list, byName: new Map(list.map((s) => [s.name, s])), resources };
+    }
+    return table;
+  }
+
   return {
     create(scope) {
       insert.run(scope.name, scope.description, scope.resource);
+      version.invalidate();
     },
     find(name) {
-      return select.get(name);
+      return current().byName.get(name);
     },
     list() {
-      return selectAll.all();
+      return [...current().list];
     },
     resources() {
-      return selectResources.all();
+      return [...current().resources];
     },
   };
 }

@@ -20,7 +20,8 @@ export function digest(value: string): string {
 
 /** Compares a presented secret with a stored digest in constant time (both sides are 32-byte digests). */
 export function matchesDigest(presented: string, storedDigest: string): boolean {
-  const a = Buffer.from(digest(presented), "hex");
+  // The raw digest, not digest()'s hex text decoded again: this runs on every authenticated token request.
+  const a = createHash("sha256").update(presented, "utf8").digest();
   const b = Buffer.from(storedDigest, "hex");
   return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -10,7 +10,7 @@ import type { SigningAlgorithm } from "./algorithms.js";
  * about a quarter of that for `node:crypto.sign`. This is only the serialization around node's own signature
  * primitive; nothing cryptographic is implemented here. Tokens it makes are verified with jose in the tests.
  */
-export type JwsSigner = (header: Readonly<Record<string, unknown>>, payload: Readonly<Record<string, unknown>>) => string;
+export type JwsSigner = (payload: Readonly<Record<string, unknown>>) => string;
 
 /**
  * The `node:crypto.sign` arguments of each JWS algorithm (RFC 7518 §3.1, RFC 8037 §3.1). Built once per key, so
@@ -33,12 +33,18 @@ function signInput(alg: SigningAlgorithm, privateKey: KeyObject): { digest: stri
   }
 }
 
-/** The signer of `privateKey` for `alg`; throws at once (not per token) when the key does not fit the algorithm. */
-export function createJwsSigner(alg: SigningAlgorithm, privateKey: KeyObject): JwsSigner {
+/**
+ * The signer of `privateKey` for `alg` under one protected header (for access tokens `{alg, kid, typ}`, the same for
+ * every token of a key, so it is encoded once here). Throws at once, not per token, when the key does not fit the
+ * algorithm or the header names another one.
+ */
+export function createJwsSigner(alg: SigningAlgorithm, privateKey: KeyObject, header: Readonly<Record<string, unknown>>): JwsSigner {
   checkKeyType(alg, privateKey);
+  if (header["alg"] !== alg) throw new TypeError(`the protected header must name alg ${alg}`);
   const { digest, key } = signInput(alg, privateKey);
-  return (header, payload) => {
-    const signingInput = `${encodeJson(header)}.${encodeJson(payload)}`;
+  const encodedHeader = encodeJson(header);
+  return (payload) => {
+    const signingInput = `${encodedHeader}.${encodeJson(payload)}`;
     const signature = sign(digest, Buffer.from(signingInput), key);
     return `${signingInput}.${signature.toString("base64url")}`;
   };

@@ -15,8 +15,8 @@ interface LoadedKey {
   privateKey: KeyObject;
   publicKey: KeyObject;
   publicJwk: JWK;
-  /** Made once when the key is loaded, so signing a token creates no key object. */
-  sign: JwsSigner;
+  /** Made once when the key is loaded, so signing a token creates no key object and encodes no header. */
+  signAccessToken: JwsSigner;
 }
 
 export interface KeyRingOptions {
@@ -131,7 +131,7 @@ export class KeyRing {
    */
   signAccessToken(claims: Readonly<Record<string, unknown>>, now = this.#clock.now()): string {
     const key = this.#current(now);
-    return key.sign({ alg: key.alg, kid: key.kid, typ: "at+jwt" }, claims);
+    return key.signAccessToken(claims);
   }
 
   /** Deletes keys whose publication window has ended (called by the purge timer). Returns the deleted kids. */
@@ -166,7 +166,7 @@ function load(key: SigningKey): LoadedKey {
     privateKey,
     publicKey,
     publicJwk,
-    sign: createJwsSigner(key.alg, privateKey),
+    signAccessToken: createJwsSigner(key.alg, privateKey, { alg: key.alg, kid: key.kid, typ: "at+jwt" }),
   };
 }
 

@@ -63,12 +63,18 @@ function parseBasic(header: string): { clientId: string; secret: string } | unde
   const colon = decoded.indexOf(":");
   if (colon <= 0) throw new OAuthError("invalid_request", "malformed Basic authorization header");
   try {
-    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " "));
-    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " "));
+    const clientId = formDecode(decoded.slice(0, colon));
+    const secret = formDecode(decoded.slice(colon + 1));
     if (secret === "") throw new OAuthError("invalid_request", "malformed Basic authorization header");
     return { clientId, secret };
   } catch (error: unknown) {
     if (error instanceof OAuthError) throw error;
     throw new OAuthError("invalid_request", "malformed Basic authorization header");
   }
+}
+
+/** application/x-www-form-urlencoded decoding of one component; the server's own ids and secrets need none. */
+function formDecode(value: string): string {
+  if (!value.includes("%") && !value.includes("+")) return value;
+  return decodeURIComponent(value.replace(/\+/g, " "));
 }

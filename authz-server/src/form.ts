@@ -51,9 +51,26 @@ export async function readForm(ctx: Context, options: FormOptions): Promise<Form
       throw new OAuthError("invalid_request", `parameter ${name} is included more than once`);
     }
   }
-  return {
-    get: (name) => values.get(name)?.[0],
-    getAll: (name) => values.get(name) ?? [],
-    has: (name) => values.has(name),
-  };
+  return new ParsedForm(values);
+}
+
+/** FormParams over the parsed values; a class, so a request allocates no closures for it. */
+class ParsedForm implements FormParams {
+  readonly #values: ReadonlyMap<string, string[]>;
+
+  constructor(values: ReadonlyMap<string, string[]>) {
+    this.#values = values;
+  }
+
+  get(name: string): string | undefined {
+    return this.#values.get(name)?.[0];
+  }
+
+  getAll(name: string): string[] {
+    return this.#values.get(name) ?? [];
+  }
+
+  has(name: string): boolean {
+    return this.#values.has(name);
+  }
 }

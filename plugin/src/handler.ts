@@ -5,7 +5,7 @@
 // kept on the instance: one instance serves all concurrent requests of its worker.
 
 import { resolveConfig } from "./config.js";
-import { authenticate, routeOptions, type AuthenticationDeps, type RouteOptions } from "./core/authenticate.js";
+import { authenticate, authenticateCached, routeOptions, type AuthenticationDeps, type RouteOptions } from "./core/authenticate.js";
 import { INTERNAL_ERROR_RESPONSE, refusalResponse, unavailableResponse, type ErrorResponse } from "./core/challenge.js";
 import { sharedJwksCache } from "./core/jwks-cache.js";
 import { sharedTokenCache } from "./core/token-cache.js";
@@ -38,27 +38,124 @@ const RETRY_AFTER_SECONDS = 5;
 
 const DEFAULT_DEPS: AuthenticationDeps = { jwks: sharedJwksCache, tokens: sharedTokenCache, now: Date.now };
 
-type RequestHeaders = ReadonlyMap<string, readonly string[]>;
+/** What the handler needs from Kong's header table, read in one pass (see scanHeaders). */
+interface ScannedHeaders {
+  /** Header lines, counting each value of a repeated header. */
+  lines: number;
+  /** The Authorization value(s): one string, or one per line when repeated. */
+  authorization: string | string[] | undefined;
+  /** The nonce values the guard's pre-function set (exactly one when all is well). */
+  nonces: number;
+  nonce: string | undefined;
+  /** Access-Control-Request-Method is present (a CORS preflight, if the method is OPTIONS). */
+  preflight: boolean;
+  /** Lower-cased names of client-sent spellings of protected headers, to remove. */
+  spoofed: string[] | undefined;
+}
 
-/** Kong's header table (lower-case names; a string, or an array for a repeated header). */
-function readHeaders(raw: unknown): RequestHeaders {
-  const headers = new Map<string, string[]>();
-  if (typeof raw !== "object" || raw === null) return headers;
-  for (const [name, value] of Object.entries(raw)) {
-    const values = typeof value === "string" ? [value] : Array.isArray(value) ? value.filter((v) => typeof v === "string") : [];
-    const key = name.toLowerCase();
-    headers.set(key, [...(headers.get(key) ?? []), ...values]);
+// What a header name means to the handler (bit flags; a name may be several at once).
+const IS_AUTHORIZATION = 1;
+const IS_NONCE = 2;
+const IS_PREFLIGHT = 4;
+const IS_SPOOFED = 8;
+/** Bound on the per-instance memo of header-name decisions: header names are client-chosen. */
+const NAME_MEMO_LIMIT = 512;
+const NONCE_NAME = NONCE_HEADER.toLowerCase();
+
+/** String values of a header as Kong gives them (a string, or an array for a repeated header). */
+function stringValues(value: unknown): string[] {
+  return typeof value === "string" ? [value] : Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}
+
+/**
+ * The protected header names of one configuration, with a memo of what each incoming header name
+ * means. Folding a name (lower case, `_` as `-`) allocates; most names are ruled out by their
+ * length alone (a name whose lower-case form is ASCII has that form's length: no character
+ * lower-cases to fewer or more ASCII characters), and the rest are decided once.
+ */
+class HeaderNames {
+  /** The canonical names set on every allowed request, in the order they are assigned. */
+  readonly subject: string;
+  readonly clientId: string;
+  readonly scope: string;
+  readonly hideCredentials: boolean;
+  private readonly folded: ReadonlySet<string>;
+  private readonly exact: ReadonlySet<string>;
+  /** relevantLength[n]: some name of length n may mean something (the rest are ignored at once). */
+  private readonly relevantLength: readonly boolean[];
+  private readonly memo = new Map<string, number>();
+
+  constructor(config: PluginConfig) {
+    const names = config.upstream_headers;
+    this.subject = names.subject;
+    this.clientId = names.client_id;
+    this.scope = names.scope;
+    this.hideCredentials = config.hide_credentials;
+    const canonical = [names.subject, names.client_id, names.scope, VERDICT_HEADER, NONCE_HEADER];
+    if (config.hide_credentials) canonical.push("Authorization");
+    this.folded = new Set(canonical.map(foldHeaderName));
+    this.exact = new Set(canonical.map((name) => name.toLowerCase()));
+    const relevant: boolean[] = [];
+    for (const name of [...canonical, "authorization", "access-control-request-method"]) relevant[name.length] = true;
+    this.relevantLength = relevant;
   }
-  return headers;
+
+  meaning(name: string): number {
+    if (this.relevantLength[name.length] !== true) return 0;
+    let meaning = this.memo.get(name);
+    if (meaning === undefined) {
+      const lower = name.toLowerCase();
+      meaning =
+        (lower === "authorization" ? IS_AUTHORIZATION : 0) |
+        (lower === NONCE_NAME ? IS_NONCE : 0) |
+        (lower === "access-control-request-method" ? IS_PREFLIGHT : 0) |
+        // Same name up to case: the canonical entry replaces it. Other spellings go.
+        (this.folded.has(foldHeaderName(lower)) && !this.exact.has(lower) ? IS_SPOOFED : 0);
+      if (this.memo.size >= NAME_MEMO_LIMIT) this.memo.clear();
+      this.memo.set(name, meaning);
+    }
+    return meaning;
+  }
+
+  /** Kong's header table (lower-case names; a string, or an array for a repeated header), in one pass. */
+  scan(raw: unknown): ScannedHeaders {
+    const scanned: ScannedHeaders = { lines: 0, authorization: undefined, nonces: 0, nonce: undefined, preflight: false, spoofed: undefined };
+    if (typeof raw !== "object" || raw === null) return scanned;
+    const table = raw as Record<string, unknown>;
+    for (const name of Object.keys(table)) {
+      const value = table[name];
+      scanned.lines += typeof value === "string" ? 1 : stringValues(value).length;
+      const meaning = this.meaning(name);
+      if (meaning === 0) continue;
+      if ((meaning & IS_AUTHORIZATION) !== 0) {
+        // Kong gives lower-case names; should two spellings arrive anyway, their values add up.
+        const values = typeof value === "string" && scanned.authorization === undefined ? value : stringValues(value);
+        scanned.authorization =
+          scanned.authorization === undefined ? values : [...stringValues(scanned.authorization), ...stringValues(values)];
+      }
+      if ((meaning & IS_NONCE) !== 0) {
+        const values = stringValues(value);
+        scanned.nonces += values.length;
+        scanned.nonce ??= values[0];
+      }
+      if ((meaning & IS_PREFLIGHT) !== 0) scanned.preflight = true;
+      if ((meaning & IS_SPOOFED) !== 0) (scanned.spoofed ??= []).push(name.toLowerCase());
+    }
+    return scanned;
+  }
 }
 
 export class AccessHandler {
-  private readonly route: { ok: true; config: PluginConfig; options: RouteOptions } | { ok: false; error: string };
+  private readonly route:
+    | { ok: true; config: PluginConfig; options: RouteOptions; names: HeaderNames }
+    | { ok: false; error: string };
   private readonly deps: AuthenticationDeps;
 
   constructor(rawConfig: unknown, deps: AuthenticationDeps = DEFAULT_DEPS) {
     const resolved = resolveConfig(rawConfig);
-    this.route = resolved.ok ? { ok: true, config: resolved.config, options: routeOptions(resolved.config) } : resolved;
+    this.route = resolved.ok
+      ? { ok: true, config: resolved.config, options: routeOptions(resolved.config), names: new HeaderNames(resolved.config) }
+      : resolved;
     this.deps = deps;
     if (!resolved.ok) console.error(`[oauth2-jwt] invalid configuration, every request will be refused: ${resolved.error}`);
   }
@@ -66,32 +163,33 @@ export class AccessHandler {
   async access(kong: KongPdk): Promise<void> {
     try {
       if (!this.route.ok) return await this.respond(kong, INTERNAL_ERROR_RESPONSE);
-      const { config, options } = this.route;
-      const headers = readHeaders(await kong.request.getHeaders(MAX_HEADERS));
+      const { config, options, names } = this.route;
+      const headers = names.scan(await kong.request.getHeaders(MAX_HEADERS));
       // Past the maximum, nginx returns only the first MAX_HEADERS lines: a spoofed identity
       // header could hide beyond them and escape the stripping below. Refuse such a request.
-      let lines = 0;
-      for (const values of headers.values()) lines += values.length;
-      if (lines >= MAX_HEADERS) return await this.respond(kong, TOO_MANY_HEADERS_RESPONSE(config.realm));
+      if (headers.lines >= MAX_HEADERS) return await this.respond(kong, TOO_MANY_HEADERS_RESPONSE(config.realm));
 
       // A CORS preflight may pass without a token when configured (requirements item 26). Only a
       // request carrying Access-Control-Request-Method pays the extra round trip for the method.
-      if (!config.run_on_preflight && headers.has("access-control-request-method")) {
+      if (!config.run_on_preflight && headers.preflight) {
         const method = await kong.request.getMethod();
         if (method === "OPTIONS") {
-          await kong.service.request.setHeaders(upstreamHeaders(headers, config, undefined));
+          await kong.service.request.setHeaders(upstreamHeaders(headers, names, undefined));
           return;
         }
       }
 
-      const verdict = await authenticate(headers.get("authorization"), options, this.deps);
+      // A repeated token is decided without waiting (no promise on that path); otherwise the key
+      // set may have to be fetched.
+      const verdict =
+        authenticateCached(headers.authorization, options, this.deps) ?? (await authenticate(headers.authorization, options, this.deps));
       if (!verdict.ok) {
         return await this.respond(
           kong,
           verdict.status === 503 ? unavailableResponse(verdict, RETRY_AFTER_SECONDS) : refusalResponse(verdict, config.realm),
         );
       }
-      await kong.service.request.setHeaders(upstreamHeaders(headers, config, verdict.claims));
+      await kong.service.request.setHeaders(upstreamHeaders(headers, names, verdict.claims));
     } catch (error) {
       // Kong would proxy the request if this threw (fail-open): refuse instead.
       console.error(`[oauth2-jwt] unexpected error, request refused: ${error instanceof Error ? error.message : String(error)}`);
@@ -106,42 +204,36 @@ export class AccessHandler {
 }
 
 /**
+ * Sets an own property even for the name `__proto__`, where plain assignment would set the
+ * object's prototype instead, silently dropping that header from the call (and a client's copy of it).
+ */
+function put(target: Record<string, string | string[]>, name: string, value: string | string[]): void {
+  if (name === "__proto__") Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
+  else target[name] = value;
+}
+
+/**
  * The single `set_headers` argument for a request that goes upstream: identity headers from the
  * claims (none for a passed preflight), the guard's verdict echoing its nonce, and `[]` — which
  * removes a header through Kong's PDK, where "" would not — for the nonce header, every
  * client-sent spelling of a protected header (`_` for `-`, any case: nginx runs with
  * underscores_in_headers on), and Authorization when hide_credentials is set (requirements item 24).
  */
-export function upstreamHeaders(
-  headers: RequestHeaders,
-  config: PluginConfig,
+function upstreamHeaders(
+  headers: ScannedHeaders,
+  names: HeaderNames,
   claims: AccessTokenClaims | undefined,
 ): Record<string, string | string[]> {
-  const names = config.upstream_headers;
-  const values = new Map<string, string | string[]>();
-  values.set(names.subject, claims?.sub ?? []);
-  values.set(names.client_id, claims?.client_id ?? []);
+  const result: Record<string, string | string[]> = {};
+  // A spoofed spelling differs from every canonical name even up to case, so no entry below overwrites it.
+  if (headers.spoofed !== undefined) for (const name of headers.spoofed) put(result, name, []);
+  put(result, names.subject, claims?.sub ?? []);
+  put(result, names.clientId, claims?.client_id ?? []);
   // An empty scope list removes the header: Kong would turn "" into a single space.
-  values.set(names.scope, claims !== undefined && claims.scope.length > 0 ? claims.scope.join(" ") : []);
-  const nonce = headers.get(NONCE_HEADER.toLowerCase());
+  put(result, names.scope, claims !== undefined && claims.scope.length > 0 ? claims.scope.join(" ") : []);
   // Exactly one nonce, as the pre-function sets it; anything else gets no verdict (the guard refuses).
-  values.set(VERDICT_HEADER, nonce?.length === 1 ? nonce[0]! : []);
-  values.set(NONCE_HEADER, []);
-  if (config.hide_credentials) values.set("Authorization", []);
-
-  const protectedNames = new Set<string>();
-  const exactNames = new Set<string>();
-  for (const name of values.keys()) {
-    protectedNames.add(foldHeaderName(name));
-    exactNames.add(name.toLowerCase());
-  }
-  const result = new Map<string, string | string[]>();
-  for (const name of headers.keys()) {
-    // Same name up to case: the canonical entry below replaces it. Other spellings go.
-    if (protectedNames.has(foldHeaderName(name)) && !exactNames.has(name)) result.set(name, []);
-  }
-  for (const [name, value] of values) result.set(name, value);
-  // Object.fromEntries defines own keys: assigning result["__proto__"] would have set the object's
-  // prototype instead, silently dropping that header from the call (and a client's copy of it).
-  return Object.fromEntries(result);
+  put(result, VERDICT_HEADER, headers.nonces === 1 && headers.nonce !== undefined ? headers.nonce : []);
+  put(result, NONCE_HEADER, []);
+  if (names.hideCredentials) put(result, "Authorization", []);
+  return result;
 }

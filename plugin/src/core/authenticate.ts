@@ -6,7 +6,7 @@ import type { PluginConfig } from "../schema.js";
 import { extractBearerToken } from "./bearer.js";
 import { JwksCache, type JwksSource } from "./jwks-cache.js";
 import type { TokenCache } from "./token-cache.js";
-import { checkClaims, verifyToken, type ValidationOptions } from "./validate.js";
+import { checkClaims, checkPreparedClaims, prepareClaims, verifyToken, type ValidationOptions } from "./validate.js";
 import type { Verdict } from "./verdict.js";
 
 /** What a route checks, derived once per plugin instance from its configuration. */
@@ -50,6 +50,37 @@ export interface KeysUnavailable {
   readonly status: 503;
   readonly reason: "keys_unavailable";
   readonly description: string;
+}
+
+/** The exact prefix of a credential the synchronous fast path reads (RFC 6750 §2.1). */
+const BEARER_PREFIX = "Bearer ";
+
+/**
+ * The verdict for a token verified before, without waiting: undefined when the token is not in
+ * the cache or its cached verification cannot stand (then `authenticate` decides). A cached token
+ * passed extractBearerToken once, so `Bearer <token>` with that very token is a well-formed
+ * credential; any other spelling of the header is left to `authenticate`. Every hit still checks
+ * that the verification came from this route's key set, with an algorithm this route allows, by a
+ * key still published under its kid (the key set as last fetched; a stale one starts a background
+ * refresh), then iss, aud, exp/nbf/iat with leeway, required claims and scopes against this route.
+ */
+export function authenticateCached(
+  authorization: string | readonly string[] | undefined,
+  route: RouteOptions,
+  deps: AuthenticationDeps,
+): Verdict | undefined {
+  if (typeof authorization !== "string" || !authorization.startsWith(BEARER_PREFIX)) return undefined;
+  const nowMs = deps.now();
+  const cached = deps.tokens.get(authorization.slice(BEARER_PREFIX.length), nowMs);
+  if (cached === undefined || cached.source !== route.sourceKey) return undefined;
+  const { verified } = cached;
+  const { validation } = route;
+  if (!validation.algorithms.includes(verified.alg)) return undefined;
+  const keys = deps.jwks.cachedKeys(route.source, route.sourceKey);
+  if (keys === undefined || keys.keys.get(verified.kid) !== verified.key) return undefined;
+  let prepared = cached.prepared;
+  if (prepared === undefined || prepared.options !== validation) cached.prepared = prepared = prepareClaims(verified.claims, validation);
+  return checkPreparedClaims(prepared, verified.claims, nowMs / 1000);
 }
 
 export async function authenticate(

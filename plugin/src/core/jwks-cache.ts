@@ -91,8 +91,8 @@ export class JwksCache {
    * The keys at hand, without waiting; starts a background refresh when they near staleness.
    * Stale keys are still returned (the key server may be down; issued tokens stay verifiable).
    */
-  cachedKeys(source: JwksSource): KeySet | undefined {
-    const entry = this.entries.get(JwksCache.keyOf(source));
+  cachedKeys(source: JwksSource, key: string = JwksCache.keyOf(source)): KeySet | undefined {
+    const entry = this.entries.get(key);
     if (entry?.keys === undefined) return undefined;
     const now = this.now();
     const dueAt = entry.fetchedAt + source.cacheSeconds * 1000 * REFRESH_AHEAD;

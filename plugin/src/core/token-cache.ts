@@ -5,17 +5,24 @@
 // the algorithm is in the route's allow-list, that the key is still published, and every claim
 // (issuer, audience, time, scopes). An entry never outlives the token's `exp`.
 
-import type { VerifiedToken } from "./validate.js";
+import type { PreparedClaims, VerifiedToken } from "./validate.js";
 
 export interface CachedVerification {
   readonly verified: VerifiedToken;
   /** JwksCache.keyOf of the key set that held the verifying key. */
   readonly source: string;
+  /**
+   * The time-free claim checks for the last route that presented this token (validate.ts,
+   * prepareClaims), kept by the caller; it checks `prepared.options` is its own before use.
+   */
+  prepared?: PreparedClaims | undefined;
 }
 
 interface Entry extends CachedVerification {
   readonly expiresAtMs: number;
   readonly size: number;
+  /** The value of `moves` when this entry was last put at the recent end. */
+  movedAt: number;
 }
 
 export interface TokenCacheOptions {
@@ -28,6 +35,8 @@ export class TokenCache {
   // A Map iterates in insertion order: re-inserting on use keeps the least recently used first.
   private readonly entries = new Map<string, Entry>();
   private chars = 0;
+  /** Counts insertions and moves to the recent end. */
+  private moves = 0;
   private readonly maxEntries: number;
   private readonly maxChars: number;
 
@@ -44,12 +53,20 @@ export class TokenCache {
   get(token: string, nowMs: number): CachedVerification | undefined {
     const entry = this.entries.get(token);
     if (entry === undefined) return undefined;
-    this.entries.delete(token);
     if (nowMs >= entry.expiresAtMs) {
+      this.entries.delete(token);
       this.chars -= entry.size;
       return undefined;
     }
-    this.entries.set(token, entry);
+    // Approximate LRU: an entry is moved to the recent end only once fewer than half the entries'
+    // worth of insertions and moves separate it from it. A hot token so costs no delete and
+    // re-insert per hit; one not moved lately still is. (Should eviction by size reach a hot entry
+    // anyway, the cost is one more signature check.)
+    if (this.moves - entry.movedAt > this.maxEntries >>> 1) {
+      this.entries.delete(token);
+      this.entries.set(token, entry);
+      entry.movedAt = ++this.moves;
+    }
     return entry;
   }
 
@@ -64,7 +81,7 @@ export class TokenCache {
       this.entries.delete(token);
       this.chars -= previous.size;
     }
-    this.entries.set(token, { ...value, expiresAtMs, size: token.length });
+    this.entries.set(token, { verified: value.verified, source: value.source, prepared: value.prepared, expiresAtMs, size: token.length, movedAt: ++this.moves });
     this.chars += token.length;
     for (const [oldest, entry] of this.entries) {
       if (this.entries.size <= this.maxEntries && this.chars <= this.maxChars) break;

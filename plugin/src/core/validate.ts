@@ -134,20 +134,45 @@ export function verifyToken(
 
 const isNumericDate = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value);
 
-/** Issuer, audience, time and scope checks of a verified token's claims; `now` in seconds. */
-export function checkClaims(claims: Readonly<Record<string, unknown>>, options: ValidationOptions, now: number): Verdict {
+/**
+ * The checks of a token's claims against one route that do not depend on the time, done once per
+ * token and route: `before` is the outcome of the checks that precede the time checks in item 22's
+ * order (iss, aud), `after` the outcome of those that follow them (required claims, scopes). The
+ * verified-token cache keeps it next to the token, so a repeated token costs only the time checks
+ * (`checkPreparedClaims`). Keyed by the identity of `options`: a route's options are built once per
+ * plugin instance and never change.
+ */
+export interface PreparedClaims {
+  readonly options: ValidationOptions;
+  readonly before: Refusal | undefined;
+  readonly after: Verdict;
+}
+
+export function prepareClaims(claims: Readonly<Record<string, unknown>>, options: ValidationOptions): PreparedClaims {
   // 6. iss: exact string comparison (RFC 9068 §4, RFC 8414 §3.3).
-  if (claims.iss !== options.issuer) return invalidToken("bad_iss", "the token was issued by another issuer");
+  if (claims.iss !== options.issuer) {
+    return { options, before: invalidToken("bad_iss", "the token was issued by another issuer"), after: NOT_CHECKED };
+  }
 
   // 7. aud: a string or an array of strings; one must identify this API (RFC 7519 §4.1.3, RFC 9068 §4).
   const aud = claims.aud;
   const audiences = typeof aud === "string" ? [aud] : Array.isArray(aud) && aud.every((a) => typeof a === "string") ? (aud as string[]) : [];
   if (!audiences.some((a) => options.audience.includes(a))) {
-    return invalidToken("bad_aud", "the token is not meant for this API");
+    return { options, before: invalidToken("bad_aud", "the token is not meant for this API"), after: NOT_CHECKED };
   }
+  return { options, before: undefined, after: checkRequiredClaimsAndScopes(claims, options, audiences) };
+}
 
-  // 8. Time, with a small leeway for clock skew (RFC 7519 §4.1.4/§4.1.5, RFC 9068 §4).
-  const leeway = options.leewaySeconds;
+/** Placeholder `after` of a token refused before the time checks; never returned. */
+const NOT_CHECKED: Refusal = invalidToken("bad_payload", "not checked");
+
+/** Issuer, audience, time and scope checks in item 22's order, from the prepared time-free part; `now` in seconds. */
+export function checkPreparedClaims(prepared: PreparedClaims, claims: Readonly<Record<string, unknown>>, now: number): Verdict {
+  if (prepared.before !== undefined) return prepared.before;
+
+  // 8. Time, with a small leeway for clock skew (RFC 7519 §4.1.4/§4.1.5, RFC 9068 §4). Checked on
+  // every request: the only part of a verdict that changes while a token is cached.
+  const leeway = prepared.options.leewaySeconds;
   if (!isNumericDate(claims.exp)) return invalidToken("missing_claim", "the token has no valid exp claim");
   if (now >= claims.exp + leeway) return invalidToken("expired", "the token has expired");
   if (claims.nbf !== undefined && (!isNumericDate(claims.nbf) || claims.nbf > now + leeway)) {
@@ -155,7 +180,19 @@ export function checkClaims(claims: Readonly<Record<string, unknown>>, options: 
   }
   if (!isNumericDate(claims.iat)) return invalidToken("missing_claim", "the token has no valid iat claim");
   if (claims.iat > now + leeway) return invalidToken("issued_in_future", "the token was issued in the future");
+  return prepared.after;
+}
 
+/** Issuer, audience, time and scope checks of a verified token's claims; `now` in seconds. */
+export function checkClaims(claims: Readonly<Record<string, unknown>>, options: ValidationOptions, now: number): Verdict {
+  return checkPreparedClaims(prepareClaims(claims, options), claims, now);
+}
+
+function checkRequiredClaimsAndScopes(
+  claims: Readonly<Record<string, unknown>>,
+  options: ValidationOptions,
+  audiences: readonly string[],
+): Verdict {
   // RFC 9068 §2.2: sub, client_id and jti are required; scope, when present, is a string.
   const { sub, client_id: clientId, jti, scope } = claims;
   if (typeof sub !== "string" || sub.length === 0) return invalidToken("missing_claim", "the token has no sub claim");
@@ -184,12 +221,14 @@ export function checkClaims(claims: Readonly<Record<string, unknown>>, options: 
     }
   }
 
+  // Prepared before the time checks: exp and iat are copied as found, and this result is returned
+  // only after checkPreparedClaims has found both numeric.
   const result: AccessTokenClaims = {
     iss: options.issuer,
     sub,
     aud: audiences,
-    exp: claims.exp,
-    iat: claims.iat,
+    exp: claims.exp as number,
+    iat: claims.iat as number,
     ...(isNumericDate(claims.nbf) ? { nbf: claims.nbf } : {}),
     jti,
     client_id: clientId,

@@ -185,3 +185,117 @@ describe("AccessHandler", () => {
     }
   });
 });
+
+describe("AccessHandler with a repeated (cached) token", () => {
+  const expired = ["kong.response.exit", 401, '{"error":"invalid_token","error_description":"the token has expired"}',
+    { "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", error_description="the token has expired"', "Content-Type": "application/json" }];
+  const allowed = (nonce: string) => ["kong.service.request.set_headers", {
+    "X-Authenticated-Userid": "alice", "X-Authenticated-Client-Id": "canon-printing", "X-Authenticated-Scope": "photos openid",
+    "X-OAuth2-JWT-Verdict": nonce, "X-OAuth2-JWT-Nonce": [],
+  }];
+
+  it("refuses a cached token once its exp (plus the 30 s leeway) passes, and never answers from the cache past exp", async () => {
+    const token = await signAccessToken(key, { exp: NOW + 60 });
+    const plugin = handler();
+    const request = async (nonce: string) => {
+      const { kong, calls } = fakeKong({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": nonce });
+      await plugin.access(kong);
+      return calls.at(-1);
+    };
+    assert.deepEqual(await request("a"), allowed("a"));
+    clock.advance(59); // still cached
+    assert.deepEqual(await request("b"), allowed("b"));
+    clock.advance(1); // at exp: dropped from the cache, verified again, allowed within the leeway
+    assert.deepEqual(await request("c"), allowed("c"));
+    clock.advance(30); // exp + leeway
+    assert.deepEqual(await request("d"), expired);
+  });
+
+  it("checks nbf on every hit: a token refused as not yet valid passes from the cache once its time comes", async () => {
+    const token = await signAccessToken(key, { nbf: NOW + 100 });
+    const plugin = handler();
+    const first = fakeKong({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": "a" });
+    await plugin.access(first.kong);
+    assert.deepEqual(first.calls.at(-1), ["kong.response.exit", 401, '{"error":"invalid_token","error_description":"the token is not valid yet"}',
+      { "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", error_description="the token is not valid yet"', "Content-Type": "application/json" }]);
+    clock.advance(70); // nbf - leeway
+    const later = fakeKong({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": "b" });
+    await plugin.access(later.kong);
+    assert.deepEqual(later.calls.at(-1), allowed("b"));
+  });
+
+  it("stops a cached token once a refreshed key set no longer publishes its key", async () => {
+    const token = await signAccessToken(key);
+    const plugin = handler({ jwks_cache_seconds: 300, jwks_min_refresh_seconds: 10 });
+    const request = async (nonce: string) => {
+      const { kong, calls } = fakeKong({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": nonce });
+      await plugin.access(kong);
+      return calls.at(-1);
+    };
+    assert.deepEqual(await request("a"), allowed("a"));
+    const other = await generateTestKey("ES256", "k2");
+    server.keys = [other.jwk];
+    try {
+      clock.advance(241); // 80 % of the cache lifetime: this hit starts a background refresh
+      assert.deepEqual(await request("b"), allowed("b"));
+      const fetches = server.count();
+      for (let i = 0; i < 200 && server.count() === fetches; i += 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(await request("c"), ["kong.response.exit", 401,
+        '{"error":"invalid_token","error_description":"the token was signed with an unknown key"}',
+        { "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", error_description="the token was signed with an unknown key"', "Content-Type": "application/json" }]);
+    } finally {
+      server.keys = [key.jwk];
+    }
+  });
+
+  it("strips every spoofed spelling on every hit, also after many distinct header names (the bounded name memo)", async () => {
+    const token = await signAccessToken(key);
+    const plugin = handler();
+    for (let round = 0; round < 3; round += 1) {
+      const headers: Record<string, string | string[]> = {
+        authorization: `Bearer ${token}`,
+        "x-oauth2-jwt-nonce": `n${round}`,
+        "x-forwarded-prefix": "/flickr", // the nonce header's length, not protected
+        "X_Authenticated_UserId": "mallory",
+        "x-authenticated_client_id": "evil",
+        "x_oauth2_jwt_verdict": "forged",
+        "X-OAUTH2-JWT-NONCE": "second",
+      };
+      // 600 more names per round, each the length of a protected name: the memo is emptied when full.
+      for (let i = 0; i < 600; i += 1) headers[`x-pad-${String(round * 1000 + i).padStart(16, "0")}`] = "x";
+      const { kong, calls } = fakeKong(headers);
+      await plugin.access(kong);
+      assert.deepEqual(calls.at(-1), ["kong.service.request.set_headers", {
+        x_authenticated_userid: [], "x-authenticated_client_id": [], x_oauth2_jwt_verdict: [],
+        "X-Authenticated-Userid": "alice", "X-Authenticated-Client-Id": "canon-printing", "X-Authenticated-Scope": "photos openid",
+        // Two nonce lines (x-oauth2-jwt-nonce in two cases): no verdict, and the canonical [] removes both.
+        "X-OAuth2-JWT-Verdict": [], "X-OAuth2-JWT-Nonce": [],
+      }], `round ${round}`);
+    }
+  });
+
+  it("decides a differently spelled or repeated Authorization header as before (only `Bearer <token>` takes the cache's fast path)", async () => {
+    const token = await signAccessToken(key);
+    const plugin = handler();
+    const cases: [Record<string, string | string[]>, unknown][] = [
+      [{ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": "a" }, allowed("a")],
+      [{ authorization: `bearer ${token}`, "x-oauth2-jwt-nonce": "b" }, allowed("b")],
+      [{ authorization: [`Bearer ${token}`], "x-oauth2-jwt-nonce": "c" }, allowed("c")],
+      [{ authorization: `Bearer ${token}`, Authorization: `Bearer ${token}` }, ["kong.response.exit", 400,
+        '{"error":"invalid_request","error_description":"more than one Authorization header"}',
+        { "WWW-Authenticate": 'Bearer realm="api", error="invalid_request", error_description="more than one Authorization header"', "Content-Type": "application/json" }]],
+      // RFC 6750 §2.1 allows more than one space (1*SP), and the value is trimmed.
+      [{ authorization: `Bearer  ${token} `, "x-oauth2-jwt-nonce": "d" }, allowed("d")],
+      [{ authorization: `Bearer ${token}!` }, ["kong.response.exit", 400,
+        '{"error":"invalid_request","error_description":"the Authorization header is not `Bearer <token>`"}',
+        { "WWW-Authenticate": 'Bearer realm="api", error="invalid_request", error_description="the Authorization header is not `Bearer <token>`"', "Content-Type": "application/json" }]],
+    ];
+    for (const [headers, expected] of cases) {
+      const { kong, calls } = fakeKong(headers);
+      await plugin.access(kong);
+      assert.deepEqual(calls.at(-1), expected, JSON.stringify(Object.keys(headers)));
+    }
+  });
+});
+

@@ -2,7 +2,7 @@
 // across configurations; clock injected, keys served by a local key server.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { authenticate, routeOptions, type AuthenticationDeps } from "../../../plugin/src/core/authenticate.ts";
+import { authenticate, authenticateCached, routeOptions, type AuthenticationDeps } from "../../../plugin/src/core/authenticate.ts";
 import { JwksCache } from "../../../plugin/src/core/jwks-cache.ts";
 import { parseJwks } from "../../../plugin/src/core/jwks.ts";
 import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
@@ -90,6 +90,39 @@ describe("authenticate with the caches", () => {
     clock.advance(600 + 30);
     assert.equal(((await authenticate(`Bearer ${token}`, route, deps)) as { reason: string }).reason, "expired");
     assert.equal(deps.tokens.size, 0);
+  });
+
+  it("answers a repeated token synchronously, with the claim checks of the route at hand, in item 22's order", async () => {
+    const token = await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos openid" });
+    const header = `Bearer ${token}`;
+    const route = routeOptions(config());
+    const narrow = routeOptions(config({ scopes_required: ["print"] }));
+    const elsewhere = routeOptions(config({ audience: ["other"] }));
+    assert.equal(authenticateCached(header, route, deps), undefined, "never verified: left to authenticate");
+    const first = await authenticate(header, route, deps);
+    assert.ok(first.ok);
+    // Routes sharing the token cache take turns: each gets its own checks, never another's verdict.
+    for (let i = 0; i < 2; i += 1) {
+      assert.deepEqual(authenticateCached(header, route, deps), first);
+      assert.deepEqual(authenticateCached(header, narrow, deps), {
+        ok: false, status: 403, error: "insufficient_scope", reason: "insufficient_scope", scope: "print",
+        description: "the token lacks a scope this resource requires",
+      });
+      assert.deepEqual(authenticateCached(header, elsewhere, deps), {
+        ok: false, status: 401, error: "invalid_token", reason: "bad_aud", description: "the token is not meant for this API",
+      });
+    }
+    assert.equal(authenticateCached(header, routeOptions(config({ algorithms: ["RS256"] })), deps), undefined);
+    assert.equal(authenticateCached(`bearer ${token}`, route, deps), undefined, "only the exact `Bearer ` prefix");
+    assert.equal(authenticateCached([header], route, deps), undefined);
+    // Within the leeway after exp the cache has dropped the token; authenticate verifies it again.
+    clock.advance(600 - 1);
+    assert.deepEqual(authenticateCached(header, narrow, deps), (await authenticate(header, narrow, deps)));
+    clock.advance(1);
+    assert.equal(authenticateCached(header, route, deps), undefined);
+    clock.advance(30);
+    // Expired and lacking a scope: expiry is reported, as time precedes scopes (item 22).
+    assert.equal(((await authenticate(header, narrow, deps)) as { reason: string }).reason, "expired");
   });
 
   it("does not reuse a verdict for a route with another key set, or after the key is withdrawn", async () => {

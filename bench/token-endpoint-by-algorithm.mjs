@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Token-endpoint throughput per signing algorithm: runs `authz-server serve` (built) in a child process on a fresh
 // database and drives POST /token (client_credentials, client_secret_basic) with autocannon.
-// Usage (after `npm run build`): node authz-server/scripts/bench-token.mjs [seconds] [connections]
+// Usage (after `npm run build`): node bench/token-endpoint-by-algorithm.mjs [seconds] [connections]
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import autocannon from "autocannon";
 
 const seconds = Number(process.argv[2] ?? 5);
 const connections = Number(process.argv[3] ?? 10);
-const bin = fileURLToPath(new URL("../bin/authz-server.js", import.meta.url));
+const bin = fileURLToPath(new URL("../authz-server/bin/authz-server.js", import.meta.url));
 const results = [];
 for (const alg of ["ES256", "EdDSA", "PS256", "RS256"]) {
   const dir = mkdtempSync(join(tmpdir(), "authz-bench-"));

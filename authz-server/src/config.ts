@@ -22,7 +22,7 @@ export const defaults = {
   /** Seconds a rotated refresh token may still be presented by a concurrent request without revoking the family. */
   refreshTokenGraceSeconds: 2,
   /**
-   * Signing algorithm of generated keys. ES256: measured on the development machine (docs/readme/authz-server.md),
+   * Signing algorithm of generated keys. ES256: measured on the development machine (README, "Default signing algorithm"),
    * it signs ~10x faster than RSA (the token endpoint's throughput) while a gateway verifies each token once and caches it.
    */
   signingAlgorithm: "ES256" as SigningAlgorithm,

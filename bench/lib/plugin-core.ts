@@ -1,9 +1,9 @@
 // Adapter between the benchmark and the plugin's validation core (plugin/src/core/): the same
-// `authenticate` the handler calls for every request — bearer extraction, verified-token cache,
+// `authenticateCached` then `authenticate` the handler calls for every request — bearer extraction, verified-token cache,
 // shared key set, signature, claims — with its own caches so runs do not share state. The key set
 // is served by an injected fetch from memory: the benchmark measures verification, not HTTP.
 import { resolveConfig } from "../../plugin/src/config.js";
-import { authenticate, routeOptions, type RouteOptions } from "../../plugin/src/core/authenticate.js";
+import { authenticate, authenticateCached, routeOptions, type RouteOptions } from "../../plugin/src/core/authenticate.js";
 import { JwksCache } from "../../plugin/src/core/jwks-cache.js";
 import { TokenCache } from "../../plugin/src/core/token-cache.js";
 import { verifyToken } from "../../plugin/src/core/validate.js";
@@ -65,7 +65,9 @@ export async function createPluginVerifier(setup: PluginVerifierSetup): Promise<
   }
   const verifier: PluginVerifier = {
     async verify(token) {
-      const verdict = await authenticate(`Bearer ${token}`, route, deps);
+      // As the handler does: the synchronous cached-token path first, the full check otherwise.
+      const authorization = `Bearer ${token}`;
+      const verdict = authenticateCached(authorization, route, deps) ?? (await authenticate(authorization, route, deps));
       if (!verdict.ok) throw new Error(`the plugin core refused a valid token: ${verdict.reason} (${verdict.description})`);
     },
   };

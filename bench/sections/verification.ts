@@ -189,7 +189,7 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
         ],
         rows,
         notes: [
-          `${rounds} rounds × ${batch} tokens per candidate and algorithm, after a warm-up round; RSA keys 2048 bits. The floor verifies pre-split, pre-decoded signatures; the plugin (its \`authenticate\`: bearer extraction, verified-token cache, key set, signature, claims, scope) and jose take the token and check typ, alg, kid, signature, iss, aud, exp, iat. "full cache": the plugin's verified-token cache holds ${CACHE_ENTRIES.toLocaleString("en-US")} entries before the run, so each fresh token also evicts one (a busy gateway's steady state).`,
+          `${rounds} rounds × ${batch} tokens per candidate and algorithm, after a warm-up round; RSA keys 2048 bits. The floor verifies pre-split, pre-decoded signatures; the plugin (its \`authenticateCached\` then \`authenticate\`, as the handler calls them: bearer extraction, verified-token cache, key set, signature, claims, scope) and jose take the token and check typ, alg, kid, signature, iss, aud, exp, iat. "full cache": the plugin's verified-token cache holds ${CACHE_ENTRIES.toLocaleString("en-US")} entries before the run, so each fresh token also evicts one (a busy gateway's steady state).`,
         ],
       },
     ],

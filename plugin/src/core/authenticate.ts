@@ -6,7 +6,7 @@ import type { PluginConfig } from "../schema.js";
 import { extractBearerToken } from "./bearer.js";
 import { JwksCache, type JwksSource } from "./jwks-cache.js";
 import type { TokenCache } from "./token-cache.js";
-import { checkClaims, checkPreparedClaims, prepareClaims, verifyToken, type ValidationOptions } from "./validate.js";
+import { checkPreparedClaims, prepareClaims, verifyToken, type ValidationOptions } from "./validate.js";
 import type { Verdict } from "./verdict.js";
 
 /** What a route checks, derived once per plugin instance from its configuration. */
@@ -70,8 +70,12 @@ export function authenticateCached(
   deps: AuthenticationDeps,
 ): Verdict | undefined {
   if (typeof authorization !== "string" || !authorization.startsWith(BEARER_PREFIX)) return undefined;
-  const nowMs = deps.now();
-  const cached = deps.tokens.get(authorization.slice(BEARER_PREFIX.length), nowMs);
+  return cachedVerdict(authorization.slice(BEARER_PREFIX.length), route, deps, deps.now());
+}
+
+/** A verified token's verdict from the cache, or undefined when its cached verification cannot stand. */
+function cachedVerdict(token: string, route: RouteOptions, deps: AuthenticationDeps, nowMs: number): Verdict | undefined {
+  const cached = deps.tokens.get(token, nowMs);
   if (cached === undefined || cached.source !== route.sourceKey) return undefined;
   const { verified } = cached;
   const { validation } = route;
@@ -96,13 +100,8 @@ export async function authenticate(
 
   // A token verified before: skip the signature, but only if it was verified against this route's
   // key set, with an algorithm this route allows, by a key still published under its kid.
-  const cached = deps.tokens.get(token, nowMs);
-  if (cached !== undefined && cached.source === route.sourceKey && validation.algorithms.includes(cached.verified.alg)) {
-    const keys = deps.jwks.cachedKeys(source);
-    if (keys !== undefined && keys.keys.get(cached.verified.kid) === cached.verified.key) {
-      return checkClaims(cached.verified.claims, validation, nowMs / 1000);
-    }
-  }
+  const cached = cachedVerdict(token, route, deps, nowMs);
+  if (cached !== undefined) return cached;
 
   const keys = await deps.jwks.getKeys(source);
   if (keys === undefined) {
@@ -118,6 +117,7 @@ export async function authenticate(
     if (refreshed !== undefined && refreshed !== keys) verified = verifyToken(token, validation.algorithms, refreshed.keys);
   }
   if (!verified.ok) return verified;
-  deps.tokens.set(token, { verified, source: route.sourceKey }, nowMs);
-  return checkClaims(verified.claims, validation, nowMs / 1000);
+  const prepared = prepareClaims(verified.claims, validation);
+  deps.tokens.set(token, { verified, source: route.sourceKey, prepared }, nowMs);
+  return checkPreparedClaims(prepared, verified.claims, nowMs / 1000);
 }

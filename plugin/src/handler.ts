@@ -67,6 +67,12 @@ function stringValues(value: unknown): string[] {
   return typeof value === "string" ? [value] : Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
 }
 
+function countStrings(values: readonly unknown[]): number {
+  let count = 0;
+  for (const value of values) if (typeof value === "string") count += 1;
+  return count;
+}
+
 /**
  * The protected header names of one configuration, with a memo of what each incoming header name
  * means. Folding a name (lower case, `_` as `-`) allocates; most names are ruled out by their
@@ -123,20 +129,25 @@ class HeaderNames {
     if (typeof raw !== "object" || raw === null) return scanned;
     const table = raw as Record<string, unknown>;
     for (const name of Object.keys(table)) {
+      // Through the plugin server every value is an array (Kong answers get_headers with
+      // StepMultiMap); a plain string is accepted too. Read without copying.
       const value = table[name];
-      scanned.lines += typeof value === "string" ? 1 : stringValues(value).length;
+      const count = typeof value === "string" ? 1 : Array.isArray(value) ? countStrings(value) : 0;
+      scanned.lines += count;
       const meaning = this.meaning(name);
       if (meaning === 0) continue;
+      // The one string of a single-line header (extractBearerToken reads ["x"] exactly as "x").
+      const single =
+        typeof value === "string" ? value : count === 1 && (value as unknown[]).length === 1 ? ((value as unknown[])[0] as string) : undefined;
       if ((meaning & IS_AUTHORIZATION) !== 0) {
         // Kong gives lower-case names; should two spellings arrive anyway, their values add up.
-        const values = typeof value === "string" && scanned.authorization === undefined ? value : stringValues(value);
+        const values = single !== undefined && scanned.authorization === undefined ? single : stringValues(value);
         scanned.authorization =
           scanned.authorization === undefined ? values : [...stringValues(scanned.authorization), ...stringValues(values)];
       }
       if ((meaning & IS_NONCE) !== 0) {
-        const values = stringValues(value);
-        scanned.nonces += values.length;
-        scanned.nonce ??= values[0];
+        scanned.nonces += count;
+        scanned.nonce ??= single ?? stringValues(value)[0];
       }
       if ((meaning & IS_PREFLIGHT) !== 0) scanned.preflight = true;
       if ((meaning & IS_SPOOFED) !== 0) (scanned.spoofed ??= []).push(name.toLowerCase());

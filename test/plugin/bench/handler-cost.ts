@@ -3,7 +3,8 @@
 // against the trivial fixture plugin (test/fixtures/plugins/trivial/, the same PDK calls without
 // validation) — the part of issue 6's "× trivial" figure that the plugin's own code decides. The
 // PDK is a minimal in-process fake: get_headers returns a fresh copy of a realistic 11-header
-// table (as kong-pdk decodes a new one per request), set_headers records its argument. The key set
+// table, each value an array as Kong's StepMultiMap answer gives it (kong-pdk decodes a new table
+// per request), set_headers records its argument. The key set
 // comes from a key server on 127.0.0.1:0, fetched once before the counted rounds.
 // Bounded: ROUNDS interleaved rounds of BATCH calls per candidate; medians reported.
 //   node --expose-gc --import tsx test/plugin/bench/handler-cost.ts [--rounds N] [--batch N]
@@ -28,11 +29,15 @@ interface AccessPlugin {
   access(kong: FakePdk): Promise<void>;
 }
 
-function fakePdk(template: Readonly<Record<string, string>>): { kong: FakePdk; last: () => unknown; exits: () => number } {
+function fakePdk(template: Readonly<Record<string, string[]>>): { kong: FakePdk; last: () => unknown; exits: () => number } {
   let last: unknown;
   let exits = 0;
   const kong: FakePdk = {
-    request: { getHeaders: () => Promise.resolve({ ...template }), getMethod: () => Promise.resolve("GET") },
+    request: { getHeaders: () => {
+        const copy: Record<string, string[]> = {};
+        for (const name in template) copy[name] = [...template[name]!];
+        return Promise.resolve(copy);
+      }, getMethod: () => Promise.resolve("GET") },
     service: { request: { setHeaders: (headers) => ((last = headers), Promise.resolve(null)) } },
     response: { exit: () => ((exits += 1), Promise.resolve(undefined)) },
   };
@@ -47,7 +52,7 @@ async function main(): Promise<void> {
   try {
     const nowSeconds = Math.floor(Date.now() / 1000);
     const token = await signAccessToken(key, { iat: nowSeconds - 5, exp: nowSeconds + 3600, scope: "photos openid" });
-    const headers = {
+    const headers: Record<string, string> = {
       host: "localhost:8000",
       "user-agent": "canon-printing/1.0 (node)",
       accept: "application/json",
@@ -60,14 +65,15 @@ async function main(): Promise<void> {
       authorization: `Bearer ${token}`,
       "x-oauth2-jwt-nonce": "7d1f4bb0c2a94e8f9a3d6e5c4b2a1f09",
     };
+    const multiMap = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, [value]]));
     const require = createRequire(import.meta.url);
     const trivialModule = require("../../fixtures/plugins/trivial/trivial.js") as { Plugin: new (config: unknown) => AccessPlugin };
     const candidates: { name: string; plugin: AccessPlugin; pdk: ReturnType<typeof fakePdk> }[] = [
-      { name: "trivial", plugin: new trivialModule.Plugin({}), pdk: fakePdk(headers) },
+      { name: "trivial", plugin: new trivialModule.Plugin({}), pdk: fakePdk(multiMap) },
       {
         name: "oauth2-jwt",
         plugin: new Plugin({ issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"] }) as unknown as AccessPlugin,
-        pdk: fakePdk(headers),
+        pdk: fakePdk(multiMap),
       },
     ];
     // Warm up (the first call fetches the key set and verifies the signature once), and check

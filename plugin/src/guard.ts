@@ -1,4 +1,4 @@
-// The fail-closed guard's contract (see docs/readme/plugin.md, "Fail-closed guard").
+// The fail-closed guard's contract (see the README, "The fail-closed guard").
 //
 // Kong proxies a request as if the plugin had allowed it when the plugin server is dead or the
 // handler fails (kong/runloop/plugin_servers). So the deployment wraps the plugin between two of

@@ -1,5 +1,5 @@
 // Condenses a run's JSON (bench/results/latest.json by default) into the "Latest run" block of
-// the README section (docs/readme/bench.md): the same figures, fewer rows.
+// the README's "Latest run" block (section "Benchmarks"): the same figures, fewer rows.
 // Usage: node --import tsx bench/summary.ts [report.json]
 import fs from "node:fs";
 import path from "node:path";

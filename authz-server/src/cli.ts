@@ -43,10 +43,14 @@ function checkDb(path: string): string {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-const positiveInteger = (name: string) => (value: string) => {
+const wholeNumber = (name: string) => (value: string) => {
   if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
   return Number(value);
 };
+
+/** A `--<name> <seconds>` option: a whole number with a default. */
+const secondsOption = (flag: string, description: string, fallback: number) =>
+  new Option(`${flag} <seconds>`, description).default(fallback).argParser(wholeNumber(flag));
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -126,35 +130,15 @@ export function buildProgram(): Command {
     .exitOverride();
 
   common(program.command("serve").description("run the HTTP server"))
-    .addOption(new Option("--port <port>", "TCP port").default(defaults.port).argParser(positiveInteger("--port")))
+    .addOption(new Option("--port <port>", "TCP port").default(defaults.port).argParser(wholeNumber("--port")))
     .option("--host <host>", "listen address", defaults.host)
     .option("--issuer <url>", "issuer identifier (default http://localhost:<port>)")
     .option("--default-audience <uri>", "aud when no resource or scope names one (default: the issuer)")
-    .addOption(
-      new Option("--access-token-ttl <seconds>", "access token lifetime (at most 3600)")
-        .default(defaults.accessTokenTtl)
-        .argParser(positiveInteger("--access-token-ttl")),
-    )
-    .addOption(
-      new Option("--code-ttl <seconds>", "authorization code lifetime (at most 600)")
-        .default(defaults.authorizationCodeTtl)
-        .argParser(positiveInteger("--code-ttl")),
-    )
-    .addOption(
-      new Option("--refresh-idle-ttl <seconds>", "a refresh token unused this long expires")
-        .default(defaults.refreshTokenIdleTtl)
-        .argParser(positiveInteger("--refresh-idle-ttl")),
-    )
-    .addOption(
-      new Option("--refresh-absolute-ttl <seconds>", "a refresh-token family expires this long after the code exchange")
-        .default(defaults.refreshTokenAbsoluteTtl)
-        .argParser(positiveInteger("--refresh-absolute-ttl")),
-    )
-    .addOption(
-      new Option("--refresh-grace <seconds>", "a rotated refresh token may be presented again this long (concurrent refresh); 0 disables")
-        .default(defaults.refreshTokenGraceSeconds)
-        .argParser(positiveInteger("--refresh-grace")),
-    )
+    .addOption(secondsOption("--access-token-ttl", "access token lifetime (at most 3600)", defaults.accessTokenTtl))
+    .addOption(secondsOption("--code-ttl", "authorization code lifetime (at most 600)", defaults.authorizationCodeTtl))
+    .addOption(secondsOption("--refresh-idle-ttl", "a refresh token unused this long expires", defaults.refreshTokenIdleTtl))
+    .addOption(secondsOption("--refresh-absolute-ttl", "a refresh-token family expires this long after the code exchange", defaults.refreshTokenAbsoluteTtl))
+    .addOption(secondsOption("--refresh-grace", "a rotated refresh token may be presented again this long (concurrent refresh); 0 disables", defaults.refreshTokenGraceSeconds))
     .option("--site-name <name>", "product name on the login, consent and consents pages", defaults.siteName)
     .addOption(
       new Option("--alg <alg>", "algorithm of the key generated on first start (later: keys rotate --alg)")
@@ -423,11 +407,7 @@ export function buildProgram(): Command {
     }),
   );
   common(keys.command("rotate").description("publish a new key now; it signs after --activate-after seconds"))
-    .addOption(
-      new Option("--activate-after <seconds>", "delay before the new key signs; keep it above the JWKS max-age")
-        .default(defaults.keyActivateAfter)
-        .argParser(positiveInteger("--activate-after")),
-    )
+    .addOption(secondsOption("--activate-after", "delay before the new key signs; keep it above the JWKS max-age", defaults.keyActivateAfter))
     .addOption(new Option("--alg <alg>", "signing algorithm").choices(signingAlgorithms).default(defaults.signingAlgorithm))
     .action((options: CommonOptions & { activateAfter: number; alg: string }) =>
       withStorage(options, async (storage) => {

@@ -13,8 +13,11 @@ export class Plugin {
     this.handler = new AccessHandler(config);
   }
 
-  /** The access phase; a method on the prototype is how kong-pdk detects the phases served. */
-  async access(kong: KongPdk): Promise<void> {
+  /**
+   * The access phase; a method on the prototype is how kong-pdk detects the phases served.
+   * Not `async`: the handler's promise is returned as is, one promise fewer per request.
+   */
+  access(kong: KongPdk): Promise<void> {
     return this.handler.access(kong);
   }
 }

@@ -3,7 +3,6 @@ import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { decodeProtectedHeader, type JSONWebKeySet } from "jose";
 import { pino } from "pino";
@@ -11,53 +10,7 @@ import { verifyPassword } from "../../../authz-server/src/passwords.js";
 import { startServer } from "../../../authz-server/src/server.js";
 import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
 import { basic, form, post, tempDir } from "../helpers.js";
-
-const root = fileURLToPath(new URL("../../../", import.meta.url));
-const bin = join(root, "authz-server/bin/authz-server.js");
-
-/** The test's own environment minus AUTHZ_DB, so only what a test passes selects the database. */
-const environment = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== "AUTHZ_DB"));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI as a user would: a child process; the password, if any, on stdin (never in argv). */
-function cli(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      env: { ...environment, ...options.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? "");
-  });
-}
-
-function json<T>(run: Run): T {
-  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
-  assert.equal(run.stderr, "");
-  return JSON.parse(run.stdout) as T;
-}
-
-/** Errors: non-zero exit, exactly one line on stderr, nothing on stdout. */
-function assertFails(run: Run, message: string): void {
-  assert.notEqual(run.code, 0);
-  assert.equal(run.stdout, "");
-  assert.equal(run.stderr, `${message}\n`);
-}
+import { assertFails, bin, cli, json, root } from "./helpers.js";
 
 describe("authz-server CLI", () => {
   const temp = tempDir();

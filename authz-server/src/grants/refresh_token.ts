@@ -1,8 +1,9 @@
+import { createHmac, randomBytes } from "node:crypto";
 import { OAuthError } from "../errors.js";
 import type { FormParams } from "../form.js";
 import { digest, generateId, generateSecret } from "../secrets.js";
 import type { Services } from "../services.js";
-import type { Client, RefreshToken } from "../storage/types.js";
+import type { Client, RefreshToken, Storage } from "../storage/types.js";
 import { parseScope } from "../tokens/scope.js";
 import { signGrantAccessToken, tokenResponse } from "./issue.js";
 import type { Grant, TokenResponse } from "./types.js";
@@ -18,9 +19,14 @@ export type NewRefreshToken = Pick<
   now: number;
 };
 
-/** Creates and stores one refresh token (its digest only, requirement 15); call inside a transaction. */
+/** Creates and stores the first refresh token of a new family, or of `spec.familyId`; call inside a transaction. */
 export function issueRefreshToken(services: Services, spec: NewRefreshToken): { token: string; familyId: string } {
   const token = generateSecret();
+  return { token, familyId: storeRefreshToken(services, token, spec) };
+}
+
+/** Stores `token` (its digest only: a copy of the database yields no usable token); returns its family id. */
+function storeRefreshToken(services: Services, token: string, spec: NewRefreshToken): string {
   const familyId = spec.familyId ?? generateId();
   services.storage.refreshTokens.create({
     tokenDigest: digest(token),
@@ -37,18 +43,73 @@ export function issueRefreshToken(services: Services, spec: NewRefreshToken): { 
     absoluteExpiresAt: spec.absoluteExpiresAt,
     revokedAt: null,
   });
-  return { token, familyId };
+  return familyId;
 }
 
 const INVALID = "the refresh token is invalid, expired or revoked";
 
+/** The server secret under which each refresh token's successor is derived from it (see successorOf). */
+const SUCCESSOR_KEY = "refresh-token-successor";
+const successorKeys = new WeakMap<Storage, Buffer>();
+
 /**
- * `grant_type=refresh_token` (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2):
- * every use returns a new refresh token and retires the presented one. Presenting a retired
- * token again means two parties hold it (the client and a thief, and we cannot tell which is
- * which), so the whole family and the access tokens issued with it are revoked — except within
- * `refreshTokenGraceSeconds` of its rotation, which lets a client that sent two refreshes at
- * once (two tabs, a retry after a lost response) get an answer to both.
+ * The refresh token that replaces `parent`: HMAC-SHA256 of the parent under a server secret, base64url; as
+ * unguessable as generateSecret's 256 bits to anyone without that secret. Derived rather than drawn so that every
+ * presentation of one parent maps to one successor: the database keeps digests only, and the parent a retry
+ * presents is exactly what re-deriving the successor's string takes.
+ */
+function successorOf(services: Services, parent: string): string {
+  const { storage } = services;
+  let key = successorKeys.get(storage);
+  if (key === undefined) {
+    key = storage.secrets.getOrCreate(SUCCESSOR_KEY, () => randomBytes(32), services.clock.now());
+    successorKeys.set(storage, key);
+  }
+  return createHmac("sha256", key).update(parent, "utf8").digest("base64url");
+}
+
+/** What presenting a refresh token calls for; see the `refreshToken` grant for the rules. */
+type Presentation =
+  | { kind: "rotate" }
+  | { kind: "retry" }
+  | { kind: "superseded" }
+  | { kind: "reused"; familyId: string }
+  | { kind: "invalid" };
+
+/**
+ * Judges a presented token from its stored row and its successor's. Called once before the access token is signed
+ * (to refuse early) and again inside the write transaction, whose answer is the one that counts.
+ */
+function judge(services: Services, token: RefreshToken | undefined, successorDigest: string, now: number): Presentation {
+  if (!token || token.revokedAt !== null || token.idleExpiresAt <= now || token.absoluteExpiresAt <= now) {
+    return { kind: "invalid" };
+  }
+  if (token.rotatedAt === null) return { kind: "rotate" };
+  // The grace window is [rotatedAt, rotatedAt + grace): with a grace of 0 no reuse is ever tolerated, not even
+  // one in the same millisecond as the rotation (a thief racing the client).
+  if (now - token.rotatedAt >= services.lifetimes.refreshTokenGraceSeconds * 1000) {
+    return { kind: "reused", familyId: token.familyId };
+  }
+  const successor = services.storage.refreshTokens.find(successorDigest);
+  const live = successor !== undefined && successor.rotatedAt === null && successor.revokedAt === null;
+  return { kind: live ? "retry" : "superseded" };
+}
+
+/**
+ * `grant_type=refresh_token` (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2). Every use
+ * retires the presented token and answers with its successor, of which there is exactly one (see successorOf):
+ *
+ * - a token not yet rotated is rotated: its successor is stored, the family's chain moves on;
+ * - a rotated token presented again within `refreshTokenGraceSeconds` of its rotation (two tabs, a retry after a
+ *   lost response) is answered with the same successor and a new access token, as long as that successor has not
+ *   been used itself: parallel refreshes never fork the family into chains that each live on;
+ * - within the window but after the successor was used, the client already moved on: `invalid_grant`, and the
+ *   family is kept (a late duplicate of the client's own request is no evidence of theft);
+ * - after the window, two parties hold the token (the client and a thief, and we cannot tell which is which): the
+ *   whole family and the access tokens issued with it are revoked.
+ *
+ * A thief replaying a token within the window gets the very successor the client holds, so whichever of them
+ * uses it second is caught by the same rule once the window has passed.
  */
 export const refreshToken: Grant = {
   grantType: "refresh_token",
@@ -64,18 +125,9 @@ async function rotate(services: Services, client: Client, params: FormParams, no
   const token = services.storage.refreshTokens.find(tokenDigest);
   // RFC 6749 §6: the token is bound to the client it was issued to.
   if (!token || token.clientId !== client.clientId) throw new OAuthError("invalid_grant", INVALID);
-  if (token.revokedAt !== null || token.idleExpiresAt <= now || token.absoluteExpiresAt <= now) {
-    throw new OAuthError("invalid_grant", INVALID);
-  }
-  const graceMs = services.lifetimes.refreshTokenGraceSeconds * 1000;
-  // The grace window is [rotatedAt, rotatedAt + grace): with a grace of 0 no reuse is ever tolerated, not even
-  // one in the same millisecond as the rotation (a thief racing the client).
-  const outsideGrace = (rotatedAt: number) => now - rotatedAt >= graceMs;
-  if (token.rotatedAt !== null && outsideGrace(token.rotatedAt)) {
-    const revoked = services.storage.revocations.revokeFamily(token.familyId, now);
-    services.logger.warn({ client_id: client.clientId, family_id: token.familyId, revoked }, "refresh token reuse; family revoked");
-    throw new OAuthError("invalid_grant", INVALID);
-  }
+  const successor = successorOf(services, presented);
+  const successorDigest = digest(successor);
+  refuseUnless(services, judge(services, token, successorDigest, now), client, now);
 
   // RFC 6749 §6: the requested scope must not include any scope not originally granted.
   const original = token.scope.split(" ").filter((s) => s !== "");
@@ -93,29 +145,27 @@ async function rotate(services: Services, client: Client, params: FormParams, no
     refusal: "resource was not part of the original grant",
     now,
   });
-  // Re-checked inside the transaction: the family may have been revoked, or the token
-  // rotated by a concurrent request, while the access token was being signed.
-  const outcome = services.storage.transaction(() => {
+  // Judged again inside the transaction: the family may have been revoked, or the token rotated by a concurrent
+  // request (in this process or another on the same database), while the access token was being signed.
+  const presentation = services.storage.transaction(() => {
     const current = services.storage.refreshTokens.find(tokenDigest);
-    if (!current || current.revokedAt !== null) return "invalid" as const;
-    if (!services.storage.refreshTokens.markRotated(tokenDigest, now)) {
-      if (outsideGrace(current.rotatedAt ?? now)) {
-        services.storage.revocations.revokeFamily(current.familyId, now);
-        return "invalid" as const;
-      }
+    const verdict = judge(services, current, successorDigest, now);
+    if (!current || (verdict.kind !== "rotate" && verdict.kind !== "retry")) return verdict;
+    if (verdict.kind === "rotate") {
+      services.storage.refreshTokens.markRotated(tokenDigest, now);
+      // RFC 6749 §6: the new refresh token keeps the original scope (only the access token narrows).
+      storeRefreshToken(services, successor, {
+        familyId: current.familyId,
+        parentDigest: tokenDigest,
+        codeDigest: current.codeDigest,
+        clientId: current.clientId,
+        userId: current.userId,
+        scope: current.scope,
+        resources: current.resources,
+        absoluteExpiresAt: current.absoluteExpiresAt,
+        now,
+      });
     }
-    // RFC 6749 §6: the new refresh token keeps the original scope (only the access token narrows).
-    const next = issueRefreshToken(services, {
-      familyId: current.familyId,
-      parentDigest: tokenDigest,
-      codeDigest: current.codeDigest,
-      clientId: current.clientId,
-      userId: current.userId,
-      scope: current.scope,
-      resources: current.resources,
-      absoluteExpiresAt: current.absoluteExpiresAt,
-      now,
-    });
     services.storage.revocations.linkAccessToken({
       jti: access.jti,
       clientId: client.clientId,
@@ -124,8 +174,27 @@ async function rotate(services: Services, client: Client, params: FormParams, no
       codeDigest: current.codeDigest,
       expiresAt: access.expiresAt,
     });
-    return next;
+    return verdict;
   });
-  if (outcome === "invalid") throw new OAuthError("invalid_grant", INVALID);
-  return tokenResponse(services, "refresh_token", access, outcome.token);
+  refuseUnless(services, presentation, client, now);
+  return tokenResponse(services, "refresh_token", access, successor);
+}
+
+/** Throws the `invalid_grant` a presentation calls for, revoking the family on reuse; returns when it may be answered. */
+function refuseUnless(services: Services, presentation: Presentation, client: Client, now: number): void {
+  switch (presentation.kind) {
+    case "rotate":
+    case "retry":
+      return;
+    case "reused": {
+      const revoked = services.storage.revocations.revokeFamily(presentation.familyId, now);
+      services.logger.warn({ client_id: client.clientId, family_id: presentation.familyId, revoked }, "refresh token reuse; family revoked");
+      throw new OAuthError("invalid_grant", INVALID);
+    }
+    case "superseded":
+      services.logger.info({ client_id: client.clientId }, "refresh token presented again after its successor was used; refused, family kept");
+      throw new OAuthError("invalid_grant", INVALID);
+    case "invalid":
+      throw new OAuthError("invalid_grant", INVALID);
+  }
 }

@@ -112,7 +112,7 @@ export async function authenticate(
   }
   let verified = verifyToken(token, validation.algorithms, keys.keys);
   if (!verified.ok && verified.reason === "unknown_kid") {
-    // Perhaps the authorization server rotated its keys (requirements item 17, 25).
+    // Perhaps the authorization server rotated its keys and the cached key set predates the new one.
     const refreshed = await deps.jwks.refreshForUnknownKid(source);
     if (refreshed !== undefined && refreshed !== keys) verified = verifyToken(token, validation.algorithms, refreshed.keys);
   }

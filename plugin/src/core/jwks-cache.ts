@@ -1,10 +1,13 @@
 // The key sets of the authorization servers, cached per process and shared by every plugin
 // instance (Kong starts one instance per route configuration and worker; they must not each
-// fetch). Requirements item 25: fetched on first use; refreshed in the background before they go
-// stale; one fetch at a time per key set (single-flight); a token naming an unknown `kid` causes
-// at most one refetch per cooldown; when the key server is unreachable the last good keys keep
-// working. No timers: refreshes ride on requests, so an idle gateway makes no calls.
+// fetch). Fetched on first use; fresh for jwks_cache_seconds or the key set response's own
+// max-age, whichever is shorter; refreshed in the background before they go stale; one fetch at a
+// time per key set (single-flight); at most one fetch per cooldown, whoever asks for it, so a
+// token naming an unknown `kid` waits at most one cooldown for a key the key server has just
+// published; when the key server is unreachable the last good keys keep working. No timers:
+// refreshes ride on requests, so an idle gateway makes no calls.
 
+import { freshnessLifetime } from "./cache-control.js";
 import { parseJwks, type KeySet } from "./jwks.js";
 
 /** Where a route's keys come from, and how long they count as fresh (the plugin configuration). */
@@ -38,8 +41,10 @@ export interface JwksStats {
 
 interface Entry {
   keys: KeySet | undefined;
-  /** When the keys in use were fetched (ms). */
+  /** When the fetch round that brought the keys in use started (ms). */
   fetchedAt: number;
+  /** How long the key server said those keys may be used (seconds, cache-control.ts); undefined: no bound. */
+  maxAgeSeconds: number | undefined;
   /** When the last fetch round started (ms), successful or not. */
   lastAttemptAt: number;
   inflight: Promise<void> | undefined;
@@ -50,6 +55,27 @@ interface Entry {
 
 /** Keys are refreshed once this share of their lifetime has passed, so requests never wait for it. */
 const REFRESH_AHEAD = 0.8;
+
+/** The keys of one fetch round, with the freshness lifetime their response announced. */
+interface FetchedKeys {
+  readonly keys: KeySet;
+  readonly maxAgeSeconds: number | undefined;
+}
+
+/** The shortest interval between two fetch rounds of a key set for `source` (ms). */
+const cooldownMs = (source: JwksSource): number => Math.min(source.minRefreshSeconds, source.cacheSeconds) * 1000;
+
+/**
+ * How long the keys of `entry` count as fresh for `source` (ms): jwks_cache_seconds, or the key
+ * set response's own lifetime when shorter, so that a cached key set never outlives what the
+ * authorization server announced — its key rotation delay is planned against that max-age. A
+ * shorter lifetime than the cooldown (no-store, no-cache, max-age=0) counts as one cooldown: what
+ * a key server says cannot turn every request into a fetch.
+ */
+function lifetimeMs(source: JwksSource, entry: Entry): number {
+  const announced = Math.min(source.cacheSeconds * 1000, (entry.maxAgeSeconds ?? Number.POSITIVE_INFINITY) * 1000);
+  return Math.max(announced, cooldownMs(source));
+}
 
 /** An error's message, with the cause node's fetch hides behind "fetch failed" (e.g. ECONNREFUSED). */
 function describeError(error: unknown): string {
@@ -95,9 +121,9 @@ export class JwksCache {
     const entry = this.entries.get(key);
     if (entry?.keys === undefined) return undefined;
     const now = this.now();
-    const dueAt = entry.fetchedAt + source.cacheSeconds * 1000 * REFRESH_AHEAD;
+    const dueAt = entry.fetchedAt + lifetimeMs(source, entry) * REFRESH_AHEAD;
     // While the key server is down, retry at most once per cooldown rather than on every request.
-    const retryAllowed = now - entry.lastAttemptAt >= Math.min(source.minRefreshSeconds, source.cacheSeconds) * 1000;
+    const retryAllowed = now - entry.lastAttemptAt >= cooldownMs(source);
     if (now >= dueAt && entry.inflight === undefined && retryAllowed) void this.startFetch(source, entry);
     return entry.keys;
   }
@@ -119,8 +145,10 @@ export class JwksCache {
 
   /**
    * A token named a `kid` we do not have: maybe the key server rotated. Refetch unless a fetch
-   * round started less than `minRefreshSeconds` ago (a flood of random kids must not become a
-   * flood of fetches, requirements item 25); join a fetch already under way.
+   * round started less than `minRefreshSeconds` ago, whoever started it (a flood of random kids
+   * must not become a flood of fetches); join a fetch already under way. So a key published at T
+   * is fetched by T + one cooldown however many random kids came first: the round that follows
+   * the last one before T is allowed by then, and the first request after it starts or joins it.
    */
   async refreshForUnknownKid(source: JwksSource): Promise<KeySet | undefined> {
     const entry = this.entryFor(source);
@@ -148,6 +176,7 @@ export class JwksCache {
       entry = {
         keys: undefined,
         fetchedAt: 0,
+        maxAgeSeconds: undefined,
         lastAttemptAt: Number.NEGATIVE_INFINITY,
         inflight: undefined,
         lastError: undefined,
@@ -161,17 +190,20 @@ export class JwksCache {
 
   /** Starts one fetch round; the promise never rejects (failures land in `lastError`). */
   private startFetch(source: JwksSource, entry: Entry): Promise<void> {
-    entry.lastAttemptAt = this.now();
+    const startedAt = this.now();
+    entry.lastAttemptAt = startedAt;
     entry.fetches += 1;
     entry.inflight = this.fetchRound(source, entry)
       .then(
-        (keys) => {
-          entry.keys = keys;
-          entry.fetchedAt = this.now();
+        (fetched) => {
+          entry.keys = fetched.keys;
+          // Freshness counts from the request, not the response (RFC 9111 §4.2.3, response_delay).
+          entry.fetchedAt = startedAt;
+          entry.maxAgeSeconds = fetched.maxAgeSeconds;
           entry.lastError = undefined;
         },
         (error: unknown) => {
-          // Keep the last good keys (requirements item 25).
+          // Keep the last good keys: tokens they verify stay valid while the key server is down.
           entry.lastError = describeError(error);
           this.onError(entry.lastError);
         },
@@ -182,10 +214,10 @@ export class JwksCache {
     return entry.inflight;
   }
 
-  private async fetchRound(source: JwksSource, entry: Entry): Promise<KeySet> {
+  private async fetchRound(source: JwksSource, entry: Entry): Promise<FetchedKeys> {
     let jwksUri = source.jwksUri;
     if (jwksUri === null) {
-      const metadata = await this.getJson(metadataUrl(source.issuer));
+      const { document: metadata } = await this.getJson(metadataUrl(source.issuer));
       // RFC 8414 §3.3: the metadata's issuer must be identical to the one we asked about.
       if (metadata.issuer !== source.issuer) throw new Error(`metadata issuer ${JSON.stringify(metadata.issuer)} is not ${source.issuer}`);
       const discovered = metadata.jwks_uri;
@@ -193,13 +225,14 @@ export class JwksCache {
       jwksUri = discovered;
     }
     entry.jwksUri = jwksUri;
-    const parsed = parseJwks(await this.getJson(jwksUri), entry.keys);
+    const { document, headers } = await this.getJson(jwksUri);
+    const parsed = parseJwks(document, entry.keys);
     if ("error" in parsed) throw new Error(`${jwksUri}: ${parsed.error}`);
     if (parsed.keys.size === 0) throw new Error(`${jwksUri}: no usable key (${parsed.skipped.join("; ")})`);
-    return parsed;
+    return { keys: parsed, maxAgeSeconds: freshnessLifetime(headers) };
   }
 
-  private async getJson(url: string): Promise<Record<string, unknown>> {
+  private async getJson(url: string): Promise<{ document: Record<string, unknown>; headers: Headers }> {
     let response: Response;
     try {
       response = await this.fetchFunction(url, {
@@ -241,7 +274,7 @@ export class JwksCache {
     }
     const value: unknown = JSON.parse(Buffer.concat(chunks, size).toString("utf8"));
     if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${url}: not a JSON object`);
-    return value as Record<string, unknown>;
+    return { document: value as Record<string, unknown>, headers: response.headers };
   }
 }
 

@@ -3,10 +3,14 @@ import assert from "node:assert/strict";
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { resolveConfig } from "../../../plugin/src/config.ts";
+import { authenticate, routeOptions } from "../../../plugin/src/core/authenticate.ts";
 import { JwksCache, metadataUrl, type JwksSource } from "../../../plugin/src/core/jwks-cache.ts";
 import { importJwk, parseJwks } from "../../../plugin/src/core/jwks.ts";
+import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
+import { startTestServer } from "../../authz-server/helpers.ts";
 import { JwksServer, TestClock } from "../helpers/jwks-server.ts";
-import { generateTestKey, NOW, type TestKey } from "../helpers/tokens.ts";
+import { AUDIENCE, generateTestKey, ISSUER, NOW, rawToken, signAccessToken, type TestKey } from "../helpers/tokens.ts";
 
 let server: JwksServer;
 let keyA: TestKey, keyB: TestKey;
@@ -24,6 +28,7 @@ beforeEach(async () => {
   server.keys = [keyA.jwk];
   server.failWith = undefined;
   server.metadataIssuer = undefined;
+  server.jwksHeaders = {};
   server.hits.clear();
   if ((await fetch(server.origin).catch(() => undefined)) === undefined) await server.start();
   server.hits.clear();
@@ -77,6 +82,69 @@ describe("JwksCache", () => {
     assert.deepEqual(kids(refreshed), ["a", "b"]);
     assert.equal(server.count(), 2);
     assert.equal(refreshed!.keys.get("a"), first!.keys.get("a"), "an unchanged key keeps its KeyObject");
+  });
+
+  /** Seconds after the first fetch at which reading the cached keys starts the next fetch round. */
+  async function refreshStartsAfter(source: JwksSource, jwks: JwksCache = cache): Promise<number> {
+    await jwks.getKeys(source);
+    const first = jwks.stats(source).fetches;
+    for (let elapsed = 1; elapsed <= 1000; elapsed += 1) {
+      clock.advance(1);
+      jwks.cachedKeys(source);
+      if (jwks.stats(source).fetches > first) {
+        await jwks.refreshForUnknownKid(source); // joins that round
+        return elapsed;
+      }
+    }
+    return Number.POSITIVE_INFINITY;
+  }
+
+  it("keeps keys fresh for the key set's own max-age (less its Age) when shorter than jwks_cache_seconds", async () => {
+    const quick = { ...source, minRefreshSeconds: 1 };
+    const cases: [Record<string, string>, number][] = [
+      [{}, 240], // 80 % of jwks_cache_seconds
+      [{ "cache-control": "public, max-age=60" }, 48],
+      [{ "cache-control": "public, max-age=600" }, 240], // never longer than jwks_cache_seconds
+      [{ "cache-control": "max-age=60", age: "50" }, 8],
+      [{ "cache-control": "max-age=60", age: "70" }, 1], // stale on arrival: one cooldown
+      [{ "cache-control": "no-store" }, 1],
+      [{ "cache-control": "no-cache" }, 1],
+      [{ "cache-control": "max-age=sixty" }, 1],
+    ];
+    for (const [headers, seconds] of cases) {
+      server.jwksHeaders = headers;
+      const fresh = new JwksCache({ now: clock.now, onError: (message) => errors.push(message) });
+      assert.equal(await refreshStartsAfter(quick, fresh), seconds, JSON.stringify(headers));
+    }
+    assert.deepEqual(errors, []);
+  });
+
+  it("does not let a key server's no-store or max-age=0 make fetches more frequent than the cooldown", async () => {
+    server.jwksHeaders = { "cache-control": "no-store" };
+    assert.equal(await refreshStartsAfter(source), 10);
+    server.jwksHeaders = { "cache-control": "max-age=0" };
+    assert.equal(await refreshStartsAfter(source), 10);
+  });
+
+  it("takes the max-age the key set was last fetched with: a longer one later counts as soon as it is fetched", async () => {
+    const quick = { ...source, minRefreshSeconds: 1 };
+    server.jwksHeaders = { "cache-control": "max-age=10" };
+    assert.equal(await refreshStartsAfter(quick), 8);
+    server.jwksHeaders = { "cache-control": "max-age=100" };
+    assert.equal(await refreshStartsAfter(quick), 8, "the round that brought max-age=100 started at 8 s");
+    assert.equal(await refreshStartsAfter(quick), 80);
+  });
+
+  it("agrees with the authorization server: refreshes within the max-age its /jwks.json sends", async () => {
+    const sidecar = await startTestServer({ jwksMaxAge: 60 });
+    try {
+      const discovered: JwksSource = { issuer: sidecar.issuer, jwksUri: null, cacheSeconds: 300, minRefreshSeconds: 10 };
+      assert.equal(await refreshStartsAfter(discovered), 48);
+      assert.equal(cache.stats(discovered).jwksUri, `${sidecar.issuer}/jwks.json`);
+      assert.equal(cache.stats(discovered).lastError, undefined);
+    } finally {
+      await sidecar.close();
+    }
   });
 
   it("refetches for an unknown kid at most once per cooldown, whatever the flood", async () => {
@@ -141,6 +209,36 @@ describe("JwksCache", () => {
       assert.equal(await cache.refreshForUnknownKid(source), good);
       assert.equal(errors.at(-1), error);
     }
+  });
+});
+
+describe("a key published during a flood of unknown kids", () => {
+  it("is fetched within one cooldown of its publication, with at most one fetch per cooldown", async () => {
+    const cooldown = 10;
+    const resolved = resolveConfig({ issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], algorithms: ["ES256"], jwks_min_refresh_seconds: cooldown });
+    assert.ok(resolved.ok);
+    const route = routeOptions(resolved.config);
+    const deps = { jwks: cache, tokens: new TokenCache(), now: clock.now };
+    const start = clock.ms;
+    assert.equal((await authenticate(`Bearer ${await signAccessToken(keyA)}`, route, deps)).ok, true);
+    const newKeyToken = `Bearer ${await signAccessToken(keyB)}`;
+    // The worst moment: the flood's own refetch has just used up the cooldown.
+    const published = start + cooldown * 1000 + 1;
+    const outcomes: [number, boolean][] = [];
+    for (let ms = 1; ms <= 4 * cooldown * 1000; ms += 1) {
+      clock.ms = start + ms;
+      const randomKid = rawToken({ typ: "at+jwt", alg: "ES256", kid: `random-${ms}` }, { iss: ISSUER });
+      const flood = await authenticate(`Bearer ${randomKid}`, route, deps);
+      assert.equal(!flood.ok && flood.reason, "unknown_kid");
+      if (clock.ms === published) server.keys = [keyA.jwk, keyB.jwk];
+      if (clock.ms >= published) outcomes.push([clock.ms, (await authenticate(newKeyToken, route, deps)).ok]);
+    }
+    const firstAccepted = outcomes.find(([, ok]) => ok)?.[0];
+    assert.ok(firstAccepted !== undefined && firstAccepted <= published + cooldown * 1000, `first accepted ${firstAccepted! - published} ms after publication`);
+    assert.deepEqual(outcomes.filter(([at, ok]) => at >= firstAccepted && !ok), [], "accepted ever after");
+    // 40 s of flood: the first fetch, then one per cooldown.
+    assert.equal(server.count(), 5);
+    assert.deepEqual(errors, []);
   });
 });
 

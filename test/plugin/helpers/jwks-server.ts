@@ -13,6 +13,8 @@ export class JwksServer {
   failWith: number | undefined;
   /** When set, the metadata names this issuer instead of the server's own. */
   metadataIssuer: string | undefined;
+  /** Extra response header fields of the key set, e.g. { "cache-control": "max-age=60" }. */
+  jwksHeaders: Record<string, string> = {};
   private server: Server | undefined;
   private port = 0;
 
@@ -52,12 +54,12 @@ export class JwksServer {
   private handle(request: IncomingMessage, response: ServerResponse): void {
     const path = request.url ?? "/";
     this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
-    const send = (status: number, body: unknown) => {
-      response.writeHead(status, { "content-type": "application/json", connection: "close" });
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      response.writeHead(status, { "content-type": "application/json", connection: "close", ...headers });
       response.end(JSON.stringify(body));
     };
     if (this.failWith !== undefined) return send(this.failWith, { error: "unavailable" });
-    if (path === "/jwks.json") return send(200, { keys: this.keys });
+    if (path === "/jwks.json") return send(200, { keys: this.keys }, this.jwksHeaders);
     if (path === "/.well-known/oauth-authorization-server") {
       return send(200, { issuer: this.metadataIssuer ?? this.origin, jwks_uri: this.jwksUri, token_endpoint: `${this.origin}/token` });
     }

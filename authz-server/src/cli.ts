@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import { Command, CommanderError, Option } from "commander";
@@ -5,8 +6,9 @@ import { checkLifetimes, defaultLifetimes, defaults } from "./config.js";
 import { parseSigningAlgorithm, signingAlgorithms } from "./keys/algorithms.js";
 import { checkPasswordPolicy, hashPassword } from "./passwords.js";
 import { digest, generateId, generateSecret } from "./secrets.js";
+import { KeyEncryptionKey, keyEncryptionKeyFrom, kekSources } from "./storage/encryption.js";
 import { openSqliteStorage } from "./storage/sqlite/index.js";
-import type { Client, Storage } from "./storage/types.js";
+import type { Client, KeyEncryptionStatus, Storage } from "./storage/types.js";
 
 /** A mistake of the user of the CLI: printed as one line on stderr, exit code 1. */
 class UsageError extends Error {}
@@ -14,6 +16,7 @@ class UsageError extends Error {}
 interface CommonOptions {
   db: string;
   json?: boolean;
+  kekFile?: string;
 }
 
 const knownGrantTypes = ["authorization_code", "refresh_token", "client_credentials"] as const;
@@ -21,6 +24,10 @@ const knownGrantTypes = ["authorization_code", "refresh_token", "client_credenti
 function common(command: Command): Command {
   return command
     .addOption(new Option("--db <path>", "SQLite database file").env("AUTHZ_DB").default(defaults.db))
+    .addOption(
+      new Option("--kek-file <path>", "key-encryption key (32 bytes, hex or base64url) sealing signing keys and server secrets; or AUTHZ_KEK")
+        .env("AUTHZ_KEK_FILE"),
+    )
     .option("--json", "print machine-readable JSON only");
 }
 
@@ -28,8 +35,11 @@ function print(options: CommonOptions, json: unknown, text: string): void {
   process.stdout.write(options.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
 }
 
+/** Every command but `init` and `serve` works on an existing database: a mistyped --db must not create a new one. */
 function withStorage<T>(options: CommonOptions, fn: (storage: Storage) => T | Promise<T>): Promise<T> {
-  const storage = openSqliteStorage(checkDb(options.db));
+  const path = checkDb(options.db);
+  if (!existsSync(path)) throw new UsageError(`database ${path} does not exist; create it with: authz-server init --db ${path}`);
+  const storage = openSqliteStorage(path, storageOptions(options));
   return Promise.resolve()
     .then(() => fn(storage))
     .finally(() => storage.close());
@@ -39,6 +49,31 @@ function withStorage<T>(options: CommonOptions, fn: (storage: Storage) => T | Pr
 function checkDb(path: string): string {
   if (path.trim() === "") throw new UsageError("--db must name a file");
   return path;
+}
+
+/** The operator's key-encryption key, if one is given (storage/encryption.ts). */
+function keyEncryptionKeyOf(options: CommonOptions): KeyEncryptionKey | undefined {
+  return keyEncryptionKeyFrom(options.kekFile, process.env["AUTHZ_KEK"]);
+}
+
+function storageOptions(options: CommonOptions): { keyEncryptionKey?: KeyEncryptionKey } {
+  const keyEncryptionKey = keyEncryptionKeyOf(options);
+  return keyEncryptionKey === undefined ? {} : { keyEncryptionKey };
+}
+
+function keyEncryptionJson(status: KeyEncryptionStatus) {
+  return {
+    kek_id: status.kekId,
+    encrypted: { signing_keys: status.sealed.signingKeys, server_secrets: status.sealed.serverSecrets },
+    in_the_clear: { signing_keys: status.inTheClear.signingKeys, server_secrets: status.inTheClear.serverSecrets },
+  };
+}
+
+function keyEncryptionText(status: KeyEncryptionStatus): string {
+  const counts = (c: { signingKeys: number; serverSecrets: number }) => `${c.signingKeys} signing keys, ${c.serverSecrets} server secrets`;
+  return status.kekId === null
+    ? `not encrypted at rest: ${counts(status.inTheClear)} in the clear`
+    : `encrypted at rest under key-encryption key ${status.kekId}: ${counts(status.sealed)}`;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -185,6 +220,7 @@ export function buildProgram(): Command {
         const { startServer } = await import("./server.js");
         const running = await startServer({
           db: checkDb(options.db),
+          ...storageOptions(options),
           port: options.port,
           host: options.host,
           ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
@@ -200,6 +236,52 @@ export function buildProgram(): Command {
         process.once("SIGTERM", stop);
       },
     );
+
+  common(program.command("init").description("create the database (every command but serve needs an existing one)")).action(
+    (options: CommonOptions) => {
+      const path = checkDb(options.db);
+      const existed = existsSync(path);
+      const storage = openSqliteStorage(path, storageOptions(options));
+      const status = storage.keyEncryption.status();
+      storage.close();
+      print(
+        options,
+        { db: path, created: !existed, kek_id: status.kekId },
+        existed ? `database ${path} already exists` : `created database ${path}`,
+      );
+    },
+  );
+
+  const kek = program.command("kek").description("encrypt signing keys and server secrets at rest under a key-encryption key");
+  common(kek.command("status").description("show whether and under which key-encryption key the database is encrypted")).action(
+    (options: CommonOptions) =>
+      withStorage(options, (storage) => {
+        const status = storage.keyEncryption.status();
+        print(options, keyEncryptionJson(status), keyEncryptionText(status));
+      }),
+  );
+  common(kek.command("enable").description(`encrypt every signing key and server secret under the key given (${kekSources})`)).action(
+    (options: CommonOptions) => {
+      if (keyEncryptionKeyOf(options) === undefined) throw new UsageError(`kek enable needs the key-encryption key: ${kekSources}`);
+      // Opening the storage with the key encrypts what is still in the clear (storage/sqlite/key-encryption.ts).
+      return withStorage(options, (storage) => {
+        const status = storage.keyEncryption.status();
+        print(options, keyEncryptionJson(status), keyEncryptionText(status));
+      });
+    },
+  );
+  common(kek.command("rotate").description("re-encrypt everything under a new key-encryption key, in one transaction"))
+    .requiredOption("--new-kek-file <path>", "the new key-encryption key; the current one comes from --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK")
+    .action((options: CommonOptions & { newKekFile: string }) => {
+      const current = keyEncryptionKeyOf(options);
+      if (current === undefined) throw new UsageError(`kek rotate needs the current key-encryption key: ${kekSources}`);
+      const next = KeyEncryptionKey.fromFile(options.newKekFile, "--new-kek-file");
+      if (next.id === current.id) throw new UsageError("--new-kek-file holds the current key-encryption key");
+      return withStorage(options, (storage) => {
+        const status = storage.keyEncryption.rotate(next);
+        print(options, keyEncryptionJson(status), keyEncryptionText(status));
+      });
+    });
 
   const scopes = program.command("scopes").description("manage scopes");
   common(scopes.command("create").argument("<name>").description("register a scope"))

@@ -8,12 +8,15 @@ import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes } from "./co
 import type { SigningAlgorithm } from "./keys/algorithms.js";
 import { KeyRing } from "./keys/keyring.js";
 import type { InteractionSettings, Services } from "./services.js";
+import type { KeyEncryptionKey } from "./storage/encryption.js";
 import { openSqliteStorage } from "./storage/sqlite/index.js";
 import type { Storage } from "./storage/types.js";
 
 export interface ServerOptions {
   /** SQLite file (default ./data/authz.db or AUTHZ_DB); ignored when `storage` is given. */
   db?: string;
+  /** Encrypts the private signing keys and server secrets at rest (storage/encryption.ts); ignored with `storage`. */
+  keyEncryptionKey?: KeyEncryptionKey;
   /** An already-open storage (tests); the server then does not close it. */
   storage?: Storage;
   /** 0 picks a free port. */
@@ -54,7 +57,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const logger = options.logger ?? pino({ level: options.logLevel ?? defaults.logLevel, base: { service: "authz-server" } });
   const host = options.host ?? defaults.host;
   const ownStorage = options.storage === undefined;
-  const storage = options.storage ?? openSqliteStorage(options.db ?? process.env["AUTHZ_DB"] ?? defaults.db);
+  const storage =
+    options.storage ??
+    openSqliteStorage(options.db ?? process.env["AUTHZ_DB"] ?? defaults.db, {
+      ...(options.keyEncryptionKey === undefined ? {} : { keyEncryptionKey: options.keyEncryptionKey }),
+      warn: (message) => logger.warn(message),
+    });
   const clockSkew = options.clockSkew ?? defaults.clockSkew;
   const keys = new KeyRing(storage.keys, clock, {
     algorithm: options.signingAlgorithm ?? defaults.signingAlgorithm,
@@ -109,6 +117,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   };
   const purgeTimer = setInterval(purge, options.purgeInterval ?? defaults.purgeInterval);
   purgeTimer.unref();
+  if (ownStorage && options.keyEncryptionKey === undefined) {
+    // Said once, at start: the README ("The database at rest") says what such a copy yields.
+    logger.warn("no key-encryption key: the signing keys and server secrets are stored in the clear, a copy of the database can sign tokens");
+  }
   logger.info({ url: `http://${host}:${port}`, issuer }, "listening");
   let closing: Promise<void> | undefined;
   return {

@@ -1,9 +1,11 @@
 /**
  * Storage interfaces. Endpoints, grants and the key ring depend on these only; the SQLite implementation
  * lives in storage/sqlite/. All times are milliseconds since the epoch unless a name says otherwise.
- * Secrets, codes and refresh tokens are stored as SHA-256 digests (requirement 15), never in the clear.
+ * Secrets, codes and refresh tokens are stored as SHA-256 digests (requirement 15), never in the clear; private
+ * signing keys and server secrets are encrypted under the operator's key-encryption key when one is supplied.
  */
 import type { SigningAlgorithm } from "../keys/algorithms.js";
+import type { KeyEncryptionKey } from "./encryption.js";
 
 export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post" | "none";
 
@@ -202,9 +204,24 @@ export interface SecretStore {
   /**
    * The named server secret, created with `create()` and stored on first use; a concurrent first use by another
    * process is resolved by the database (the first insert wins and both return it). Used by app.ts for the
-   * session-cookie key.
+   * session-cookie key. Every value is encrypted at rest by the store itself when the database is under a
+   * key-encryption key, whatever its name.
    */
   getOrCreate(name: string, create: () => Uint8Array, now: number): Buffer;
+}
+
+/** Encryption at rest of the private signing keys and the server secrets (storage/encryption.ts). */
+export interface KeyEncryptionStatus {
+  /** The key-encryption key new values are sealed under; null while they are stored in the clear. */
+  kekId: string | null;
+  sealed: { signingKeys: number; serverSecrets: number };
+  inTheClear: { signingKeys: number; serverSecrets: number };
+}
+
+export interface KeyEncryptionStore {
+  status(): KeyEncryptionStatus;
+  /** Re-encrypts every sealed value under `next` in one transaction; storage must have been opened with the current key. */
+  rotate(next: KeyEncryptionKey): KeyEncryptionStatus;
 }
 
 export interface Storage {
@@ -217,6 +234,7 @@ export interface Storage {
   revocations: RevocationStore;
   consents: ConsentStore;
   secrets: SecretStore;
+  keyEncryption: KeyEncryptionStore;
   /** Runs `fn` in one transaction (all-or-nothing); nested calls join the outer transaction. */
   transaction<T>(fn: () => T): T;
   /** Deletes rows that can no longer matter: expired codes and refresh tokens, revoked jtis past expiry. */

@@ -1,5 +1,5 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { migrations } from "./migrations.js";
 
@@ -9,9 +9,11 @@ export type Db = Database.Database;
  * Opens (creating if needed) the database file in WAL mode, so the server and a CLI run beside it
  * (e.g. `keys rotate`) read and write concurrently, and applies pending numbered migrations.
  */
-export function openDatabase(path: string): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+export function openDatabase(path: string, options: OpenOptions = {}): Db {
+  if (path !== ":memory:") createPrivately(path, options.warn ?? warnOnStderr);
   const db = new Database(path);
+  // Deleted rows (an expired signing key, a value replaced by its encrypted form) are overwritten, not left in free pages.
+  db.pragma("secure_delete = ON");
   db.pragma("journal_mode = WAL");
   // A CLI write and a server write may meet; wait instead of failing with SQLITE_BUSY.
   db.pragma("busy_timeout = 5000");
@@ -20,6 +22,48 @@ export function openDatabase(path: string): Db {
   db.pragma("synchronous = NORMAL");
   migrate(db);
   return db;
+}
+
+export interface OpenOptions {
+  /** Receives each warning about the files (default: one line on stderr); the server passes its logger. */
+  warn?: (message: string) => void;
+}
+
+const warnOnStderr = (message: string) => process.stderr.write(`authz-server: warning: ${message}\n`);
+
+/**
+ * The database holds the private signing keys and the server secrets, so it is created readable by its owner only:
+ * the file 0600 whatever the umask (SQLite gives its -wal and -shm files the database file's mode), a folder this
+ * creates 0700. An existing folder or file is the operator's: never changed, only warned about if others may read it.
+ */
+function createPrivately(path: string, warn: (message: string) => void): void {
+  const folder = dirname(resolve(path));
+  const firstCreated = mkdirSync(folder, { recursive: true, mode: 0o700 });
+  if (firstCreated === undefined) warnIfShared(folder, "folder", "700", warn);
+  else for (let created = folder; ; created = dirname(created)) {
+    chmodSync(created, 0o700); // the mode given to mkdir is masked by the umask
+    if (created === firstCreated) break;
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", 0o600);
+  } catch (error: unknown) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    warnIfShared(path, "database file", "600", warn);
+    return;
+  }
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function warnIfShared(path: string, what: string, privateMode: string, warn: (message: string) => void): void {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  const shown = mode.toString(8).padStart(4, "0");
+  warn(`${what} ${path} is accessible to other users (mode ${shown}); the database holds the signing keys and server secrets: chmod ${privateMode} it`);
 }
 
 function migrate(db: Db): void {

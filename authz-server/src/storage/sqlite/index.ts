@@ -2,7 +2,9 @@ import type { Storage } from "../types.js";
 import { sqliteClientStore } from "./clients.js";
 import { sqliteCodeStore } from "./codes.js";
 import { sqliteConsentStore } from "./consents.js";
-import { openDatabase } from "./database.js";
+import type { KeyEncryptionKey } from "../encryption.js";
+import { openDatabase, type OpenOptions } from "./database.js";
+import { Sealer } from "./key-encryption.js";
 import { sqliteKeyStore } from "./keys.js";
 import { sqliteRefreshTokenStore } from "./refresh-tokens.js";
 import { sqliteRevocationStore } from "./revocations.js";
@@ -11,8 +13,16 @@ import { sqliteSecretStore } from "./secrets.js";
 import { sqliteUserStore } from "./users.js";
 
 /** The SQLite implementation of Storage: one file, WAL, statements prepared once here at open. */
-export function openSqliteStorage(path: string): Storage {
-  const db = openDatabase(path);
+export function openSqliteStorage(path: string, options: OpenOptions & { keyEncryptionKey?: KeyEncryptionKey } = {}): Storage {
+  const db = openDatabase(path, options);
+  let sealer: Sealer;
+  try {
+    // With a key-encryption key, seals what is still in the clear and checks every sealed value (key-encryption.ts).
+    sealer = new Sealer(db, options.keyEncryptionKey);
+  } catch (error: unknown) {
+    db.close();
+    throw error;
+  }
   const revocations = sqliteRevocationStore(db);
   const purgeCodes = db.prepare("DELETE FROM authorization_codes WHERE expires_at < ?");
   // A refresh token is kept while it could still be presented (to detect reuse) and until its absolute expiry.
@@ -29,12 +39,13 @@ export function openSqliteStorage(path: string): Storage {
     clients: sqliteClientStore(db),
     scopes: sqliteScopeStore(db),
     users: sqliteUserStore(db),
-    keys: sqliteKeyStore(db),
+    keys: sqliteKeyStore(db, sealer),
     codes: sqliteCodeStore(db),
     refreshTokens: sqliteRefreshTokenStore(db),
     revocations,
     consents: sqliteConsentStore(db, revocations),
-    secrets: sqliteSecretStore(db),
+    secrets: sqliteSecretStore(db, sealer),
+    keyEncryption: { status: () => sealer.status(), rotate: (next) => sealer.rotate(next) },
     transaction: (fn) => db.transaction(fn)(),
     purgeExpired: (now) => purge(now),
     close: () => db.close(),

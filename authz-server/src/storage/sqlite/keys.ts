@@ -1,6 +1,7 @@
 import type { SigningAlgorithm } from "../../keys/algorithms.js";
 import type { KeyStore, SigningKey } from "../types.js";
 import type { Db } from "./database.js";
+import { signingKeyColumn, type Sealer } from "./key-encryption.js";
 
 interface KeyRow {
   kid: string;
@@ -9,27 +10,33 @@ interface KeyRow {
   public_jwk: string;
   created_at: number;
   activate_at: number;
+  kek_id: string | null;
 }
 
-const toKey = (row: KeyRow): SigningKey => ({
-  kid: row.kid,
-  alg: row.alg as SigningAlgorithm,
-  privateJwk: row.private_jwk,
-  publicJwk: row.public_jwk,
-  createdAt: row.created_at,
-  activateAt: row.activate_at,
-});
-
-export function sqliteKeyStore(db: Db): KeyStore {
+export function sqliteKeyStore(db: Db, sealer: Sealer): KeyStore {
   const insert = db.prepare(
-    "INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, activate_at) VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, activate_at, kek_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
   );
   const all = db.prepare<[], KeyRow>("SELECT * FROM signing_keys ORDER BY activate_at, created_at, kid");
   const count = db.prepare<[], number>("SELECT count(*) FROM signing_keys").pluck();
   const remove = db.prepare("DELETE FROM signing_keys WHERE kid = ?");
   const version = db.prepare<[], number>("SELECT version FROM signing_keys_version WHERE id = 1").pluck();
-  const put = (key: SigningKey) =>
-    insert.run(key.kid, key.alg, key.privateJwk, key.publicJwk, key.createdAt, key.activateAt);
+  const put = (key: SigningKey) => {
+    const sealed = sealer.seal(signingKeyColumn, key.kid, Buffer.from(key.privateJwk, "utf8"));
+    insert.run(key.kid, key.alg, sealed.value, key.publicJwk, key.createdAt, key.activateAt, sealed.kekId);
+  };
+  // The private part is decrypted when read, not when listed: `keys list` shows the keys without the
+  // key-encryption key, and only the key ring, which signs, needs it.
+  const toKey = (row: KeyRow): SigningKey => ({
+    kid: row.kid,
+    alg: row.alg as SigningAlgorithm,
+    get privateJwk() {
+      return sealer.unseal(signingKeyColumn, row.kid, row.private_jwk, row.kek_id).toString("utf8");
+    },
+    publicJwk: row.public_jwk,
+    createdAt: row.created_at,
+    activateAt: row.activate_at,
+  });
   const insertIfEmpty = db.transaction((key: SigningKey): boolean => {
     if ((count.get() ?? 0) > 0) return false;
     put(key);

@@ -144,4 +144,14 @@ CREATE TRIGGER scopes_version_upd AFTER UPDATE ON scopes BEGIN UPDATE table_vers
 CREATE TRIGGER scopes_version_del AFTER DELETE ON scopes BEGIN UPDATE table_versions SET version = version + 1 WHERE name = 'scopes'; END;
 `,
   },
+  {
+    // Encryption at rest (storage/sqlite/key-encryption.ts): beside each private signing key and server secret, the
+    // id of the key-encryption key that sealed it (NULL: in the clear), and the one key new values are sealed under.
+    version: 8,
+    sql: `
+ALTER TABLE signing_keys ADD COLUMN kek_id TEXT;
+ALTER TABLE server_secrets ADD COLUMN kek_id TEXT;
+CREATE TABLE key_encryption (id INTEGER PRIMARY KEY CHECK (id = 1), kek_id TEXT NOT NULL) STRICT;
+`,
+  },
 ];

@@ -86,7 +86,7 @@ export interface TestClient {
 /** Registers a confidential client the way `clients create` does (server-generated id and secret, digest stored). */
 export function createClient(
   storage: Storage,
-  options: { scopes: string[]; grantTypes?: string[]; name?: string; redirectUris?: string[] },
+  options: { scopes: string[]; grantTypes?: string[]; name?: string; redirectUris?: string[]; resourceServerFor?: string[] },
 ): TestClient {
   const clientId = generateId();
   const clientSecret = generateSecret();
@@ -99,6 +99,7 @@ export function createClient(
     scopes: options.scopes,
     tokenEndpointAuthMethod: "client_secret_basic",
     createdAt: Date.now(),
+    ...(options.resourceServerFor ? { resourceServerFor: options.resourceServerFor } : {}),
   });
   return { clientId, clientSecret };
 }

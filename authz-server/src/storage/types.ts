@@ -21,6 +21,11 @@ export interface Client {
   scopes: string[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   createdAt: number;
+  /**
+   * RFC 8707 resource indicators (token `aud` values) this client is the resource server for: it may introspect the
+   * access tokens addressed to one of them (RFC 7662 §2.1). Absent (or empty) for every other client.
+   */
+  resourceServerFor?: string[];
 }
 
 export interface ClientStore {
@@ -28,6 +33,13 @@ export interface ClientStore {
   create(client: Client): void;
   /** Client authentication, authorize endpoint. */
   find(clientId: string): Client | undefined;
+  /**
+   * CLI `clients create`: the client whose name users could not tell apart from `name` on the consent page, equal once
+   * both are trimmed, Unicode-normalised (NFC) and lower-cased. Reads every client (the CLI's, not a request's, path).
+   */
+  findByName(name: string): Client | undefined;
+  /** CLI `clients update`: replaces the registered redirect URIs. Returns false when unknown. */
+  setRedirectUris(clientId: string, redirectUris: string[]): boolean;
   list(): Client[];
   /** CLI `clients delete`; also deletes the client's codes, refresh tokens and consents. Returns false when unknown. */
   delete(clientId: string): boolean;

@@ -15,9 +15,11 @@ interface ClientRow {
   scopes: string;
   token_endpoint_auth_method: string;
   created_at: number;
+  resource_server_for: string;
 }
 
 function toClient(row: ClientRow): Client {
+  const resourceServerFor = fromJsonList(row.resource_server_for);
   return {
     clientId: row.client_id,
     name: row.name,
@@ -27,7 +29,14 @@ function toClient(row: ClientRow): Client {
     scopes: fromJsonList(row.scopes),
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
     createdAt: row.created_at,
+    // Only a resource server carries the member, so a client reads back exactly as it was created.
+    ...(resourceServerFor.length > 0 ? { resourceServerFor } : {}),
   };
+}
+
+/** The form under which two names look the same to a user on the consent page (see ClientStore.findByName). */
+function nameKey(name: string): string {
+  return name.trim().normalize("NFC").toLowerCase();
 }
 
 /** Frozen, arrays included: cached clients are shared between requests, none may change them. */
@@ -35,6 +44,7 @@ function frozen(client: Client): Client {
   Object.freeze(client.redirectUris);
   Object.freeze(client.grantTypes);
   Object.freeze(client.scopes);
+  if (client.resourceServerFor) Object.freeze(client.resourceServerFor);
   return Object.freeze(client);
 }
 
@@ -46,9 +56,10 @@ function frozen(client: Client): Client {
  */
 export function sqliteClientStore(db: Db, version = new TableVersion(db, "clients")): ClientStore {
   const insert = db.prepare(
-    `INSERT INTO clients (client_id, name, secret_digest, redirect_uris, grant_types, scopes, token_endpoint_auth_method, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO clients (client_id, name, secret_digest, redirect_uris, grant_types, scopes, token_endpoint_auth_method, created_at, resource_server_for)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  const updateRedirectUris = db.prepare("UPDATE clients SET redirect_uris = ? WHERE client_id = ?");
   const select = db.prepare<[string], ClientRow>("SELECT * FROM clients WHERE client_id = ?");
   const selectAll = db.prepare<[], ClientRow>("SELECT * FROM clients ORDER BY created_at, client_id");
   const remove = db.prepare("DELETE FROM clients WHERE client_id = ?");
@@ -74,8 +85,19 @@ export function sqliteClientStore(db: Db, version = new TableVersion(db, "client
         toJsonList(client.scopes),
         client.tokenEndpointAuthMethod,
         client.createdAt,
+        toJsonList(client.resourceServerFor ?? []),
       );
       version.invalidate();
+    },
+    findByName(name) {
+      const key = nameKey(name);
+      const row = selectAll.all().find((r) => nameKey(r.name) === key);
+      return row && toClient(row);
+    },
+    setRedirectUris(clientId, redirectUris) {
+      const updated = updateRedirectUris.run(toJsonList(redirectUris), clientId).changes > 0;
+      version.invalidate();
+      return updated;
     },
     find(clientId) {
       const now = version.current();

@@ -145,6 +145,14 @@ CREATE TRIGGER scopes_version_del AFTER DELETE ON scopes BEGIN UPDATE table_vers
 `,
   },
   {
+    // The resources a client serves as a resource server (JSON list of RFC 8707 indicators): introspection answers
+    // it about access tokens addressed to them (endpoints/introspect.ts). Existing clients serve none.
+    version: 7,
+    sql: `
+ALTER TABLE clients ADD COLUMN resource_server_for TEXT NOT NULL DEFAULT '[]';
+`,
+  },
+  {
     // Encryption at rest (storage/sqlite/key-encryption.ts): beside each private signing key and server secret, the
     // id of the key-encryption key that sealed it (NULL: in the clear), and the one key new values are sealed under.
     version: 8,

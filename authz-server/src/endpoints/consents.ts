@@ -67,12 +67,16 @@ export function revokeConsentEndpoint(deps: InteractionDependencies) {
   };
 }
 
-/** `POST /logout`: ends the browser session (a new anonymous session id), then back to the consents page. */
+/**
+ * `POST /logout`: ends the browser session server-side (its record is deleted, so a copy of the cookie no longer signs
+ * anyone in), gives the browser a new anonymous session id, then back to the consents page.
+ */
 export function logoutEndpoint(deps: InteractionDependencies) {
   return async function logout(ctx: Context): Promise<void> {
     // CSRF-checked too: a forged sign-out is a nuisance an attacker should not be able to cause.
-    if (!(await readPostedForm(ctx, deps, "Cannot sign out"))) return;
-    deps.sessions.logout(ctx);
+    const posted = await readPostedForm(ctx, deps, "Cannot sign out");
+    if (!posted) return;
+    deps.sessions.logout(ctx, deps.storage.browserSessions, posted.session);
     seeOther(ctx, "/consents");
   };
 }

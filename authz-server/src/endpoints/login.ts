@@ -72,7 +72,7 @@ export function loginEndpoint(deps: InteractionDependencies) {
       return again(400, "The username or password is incorrect."); // already counted by begin()
     }
     deps.throttle.recordSuccess(username, ctx.ip);
-    deps.sessions.login(ctx, user);
+    deps.sessions.login(ctx, deps.storage.browserSessions, session, user.id);
     // Only ever our own paths: the server is never an open redirector (RFC 9700 §4.11).
     seeOther(ctx, continueTo);
   };

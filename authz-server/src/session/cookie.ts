@@ -1,20 +1,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 /**
- * The browser session, kept entirely in one signed cookie (no server-side session table):
- * an opaque random `sid` that anti-CSRF tokens are bound to, and, once the user signed in,
- * who they are and when they authenticated. Integrity comes from HMAC-SHA-256 with a
- * server key; the payload holds nothing secret (a user id and timestamps).
+ * What the signed session cookie carries: an opaque random `sid` and the idle expiry. Who is signed in is not in the
+ * cookie but in the database row the sid names (session/sessions.ts), so ending a session server-side ends it for
+ * every copy of the cookie. Integrity comes from HMAC-SHA-256 with a server key; the payload holds nothing secret.
  */
 export interface SessionData {
-  /** Random session id (128 bits, base64url); replaced at login against session fixation. */
+  /** Random session id (128 bits, base64url); replaced at sign-in and sign-out against session fixation. */
   readonly sid: string;
-  readonly userId?: string;
-  readonly username?: string;
-  /** Unix seconds of the login (absolute session lifetime counts from here). */
-  readonly authTime?: number;
-  /** Stamp of the password the user signed in with (SessionCodec.credentialStamp); a changed password ends the session. */
-  readonly credential?: string;
   /** Unix seconds after which the cookie is no longer accepted (idle expiry). */
   readonly exp: number;
 }
@@ -74,39 +67,11 @@ export class SessionCodec {
     if (typeof token !== "string" || token.length === 0) return false;
     return macEquals(Buffer.from(token, "base64url"), mac(this.#key, "csrf", sid));
   }
-
-  /**
-   * A keyed stamp of the user's stored password hash, kept in the session at sign-in: after `users set-password`
-   * (say, because the password leaked) the stored hash differs, and every session signed in with the old password
-   * ends. Keyed and truncated, so the readable cookie payload reveals nothing about the hash.
-   */
-  credentialStamp(passwordHash: string): string {
-    return mac(this.#key, "credential", passwordHash).subarray(0, 16).toString("base64url");
-  }
-
-  matchesCredential(stamp: string, passwordHash: string): boolean {
-    return macEquals(Buffer.from(stamp, "base64url"), Buffer.from(this.credentialStamp(passwordHash), "base64url"));
-  }
 }
 
 function toSessionData(value: unknown): SessionData | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const v = value as Record<string, unknown>;
   if (typeof v.sid !== "string" || typeof v.exp !== "number") return undefined;
-  const data: { -readonly [K in keyof SessionData]: SessionData[K] } = { sid: v.sid, exp: v.exp };
-  if (v.userId !== undefined) {
-    if (
-      typeof v.userId !== "string" ||
-      typeof v.username !== "string" ||
-      typeof v.authTime !== "number" ||
-      typeof v.credential !== "string"
-    ) {
-      return undefined;
-    }
-    data.userId = v.userId;
-    data.username = v.username;
-    data.authTime = v.authTime;
-    data.credential = v.credential;
-  }
-  return data;
+  return { sid: v.sid, exp: v.exp };
 }

@@ -60,7 +60,7 @@ export const SESSION_EXPIRED =
 
 /**
  * The first steps of every form POST (login, consent, withdrawal, sign-out): the browser session, the form, and its
- * anti-CSRF token checked against that session (requirement 5). On failure the error page, titled `title`, has
+ * anti-CSRF token checked against that session (RFC 9700 §4.7). On failure the error page, titled `title`, has
  * been sent (415/413/400 for an unreadable form, 403 for a bad token) and the result is undefined.
  */
 export async function readPostedForm(
@@ -99,13 +99,7 @@ export function sendErrorPage(
   sendPage(ctx, renderError({ siteName: deps.siteName, title, message, ...(code ? { code } : {}) }), status);
 }
 
-/**
- * The signed-in user of this session, if the account still exists with the password the session signed in with:
- * a user deleted while signed in (`users delete`), or whose password was changed (`users set-password`), must not
- * go on obtaining codes with a still-valid cookie.
- */
+/** The signed-in user of this session; undefined once it was signed out, expired, or ended by the operator. */
 export function currentUser(deps: Pick<InteractionDependencies, "sessions" | "storage">, session: SessionData): SessionUser | undefined {
-  const user = deps.sessions.user(session);
-  const stored = user && deps.storage.users.findById(user.userId);
-  return stored && deps.sessions.hasCredential(session, stored.passwordHash) ? user : undefined;
+  return deps.sessions.user(deps.storage.browserSessions, session);
 }

@@ -1,4 +1,6 @@
 import type { Context } from "koa";
+import { digest } from "../secrets.js";
+import type { BrowserSessionStore } from "../storage/types.js";
 import { newSessionId, SessionCodec, type SessionData } from "./cookie.js";
 
 export interface SessionOptions {
@@ -8,7 +10,7 @@ export interface SessionOptions {
   readonly secure: boolean;
   /** A session unused for this long is forgotten (seconds, default 30 minutes). */
   readonly idleSeconds?: number;
-  /** A login is good for at most this long, however active (seconds, default 12 hours). */
+  /** A sign-in is good for at most this long, however active (seconds, default 12 hours). */
   readonly absoluteSeconds?: number;
   /** Clock in milliseconds (injected in tests). */
   readonly now?: () => number;
@@ -18,21 +20,22 @@ export interface SessionOptions {
 export interface SessionUser {
   readonly userId: string;
   readonly username: string;
-  readonly authTime: number;
 }
 
 /**
- * Browser sessions for the login, consent and consents pages: one signed cookie,
- * `HttpOnly` (no script can read it) and `SameSite=Lax` (not sent on cross-site POSTs,
- * a second line of defence behind the anti-CSRF tokens, RFC 9700 §4.7), `Secure` with the
- * `__Host-` prefix when the issuer is https (cookie prefixes: no Domain, Path=/).
+ * Browser sessions for the login, consent and consents pages. The browser holds one signed cookie with a random
+ * session id, `HttpOnly` (no script can read it) and `SameSite=Lax` (not sent on cross-site POSTs, a second line of
+ * defence behind the anti-CSRF tokens, RFC 9700 §4.7), `Secure` with the `__Host-` prefix when the issuer is https
+ * (cookie prefixes: no Domain, Path=/). Who is signed in is the database's answer for that id (BrowserSessionStore),
+ * looked up on every page: signing out deletes the row, so a copy of the cookie saved before is worthless after,
+ * on every server process sharing the database. Anonymous sessions (a CSRF token for the login form) have no row.
  */
 export class Sessions {
   readonly cookieName: string;
   readonly #codec: SessionCodec;
   readonly #secure: boolean;
   readonly #idle: number;
-  readonly #absolute: number;
+  readonly #absoluteMs: number;
   readonly #now: () => number;
 
   constructor(options: SessionOptions) {
@@ -40,68 +43,41 @@ export class Sessions {
     this.#secure = options.secure;
     this.cookieName = options.secure ? "__Host-authz_session" : "authz_session";
     this.#idle = options.idleSeconds ?? 30 * 60;
-    this.#absolute = options.absoluteSeconds ?? 12 * 60 * 60;
+    this.#absoluteMs = (options.absoluteSeconds ?? 12 * 60 * 60) * 1000;
     this.#now = options.now ?? Date.now;
   }
 
-  #nowSeconds(): number {
-    return Math.floor(this.#now() / 1000);
-  }
-
   /**
-   * The browser's session, or a fresh anonymous one (written back so the CSRF token on the
-   * page being rendered stays valid for the form's POST). A login older than the absolute
-   * lifetime is dropped to anonymous.
+   * The browser's session, or a fresh anonymous one, written back with its idle expiry renewed (so the CSRF token on
+   * the page being rendered stays valid for the form's POST).
    */
   load(ctx: Context): SessionData {
-    const now = this.#nowSeconds();
-    const current = this.#codec.decode(ctx.cookies.get(this.cookieName), now);
-    let session: SessionData;
-    if (!current) {
-      session = { sid: newSessionId(), exp: now + this.#idle };
-    } else if (current.authTime !== undefined && current.authTime + this.#absolute <= now) {
-      session = { sid: newSessionId(), exp: now + this.#idle };
-    } else {
-      session = { ...current, exp: now + this.#idle };
-    }
-    this.#write(ctx, session);
-    return session;
+    const current = this.#codec.decode(ctx.cookies.get(this.cookieName), this.#nowSeconds());
+    return current ? this.#write(ctx, current.sid) : this.#renew(ctx);
   }
 
-  user(session: SessionData): SessionUser | undefined {
-    if (session.userId === undefined || session.username === undefined || session.authTime === undefined) {
-      return undefined;
-    }
-    return { userId: session.userId, username: session.username, authTime: session.authTime };
+  /** The user signed in to this session, while its record lives (not signed out, not expired, user not deleted). */
+  user(store: BrowserSessionStore, session: SessionData): SessionUser | undefined {
+    const record = store.find(digest(session.sid), this.#now());
+    return record && { userId: record.userId, username: record.username };
   }
 
   /**
-   * Signs the user in under a new session id (the pre-login id may be known to an attacker), stamped with the
-   * password hash it was proven against (see SessionCodec.credentialStamp).
+   * Signs the user in under a new session id (the pre-login id may be known to an attacker) and records the sign-in;
+   * a sign-in this browser already had (another account) ends.
    */
-  login(ctx: Context, user: { readonly id: string; readonly username: string; readonly passwordHash: string }): SessionData {
-    const now = this.#nowSeconds();
-    const session: SessionData = {
-      sid: newSessionId(),
-      userId: user.id,
-      username: user.username,
-      authTime: now,
-      credential: this.#codec.credentialStamp(user.passwordHash),
-      exp: now + this.#idle,
-    };
-    this.#write(ctx, session);
+  login(ctx: Context, store: BrowserSessionStore, previous: SessionData, userId: string): SessionData {
+    store.delete(digest(previous.sid));
+    const session = this.#renew(ctx);
+    const now = this.#now();
+    store.create({ sessionDigest: digest(session.sid), userId, createdAt: now, expiresAt: now + this.#absoluteMs });
     return session;
   }
 
-  /** Whether the session was signed in with the password whose stored hash is `passwordHash`. */
-  hasCredential(session: SessionData, passwordHash: string): boolean {
-    return session.credential !== undefined && this.#codec.matchesCredential(session.credential, passwordHash);
-  }
-
-  logout(ctx: Context): SessionData {
-    const session: SessionData = { sid: newSessionId(), exp: this.#nowSeconds() + this.#idle };
-    this.#write(ctx, session);
-    return session;
+  /** Ends the session server-side and gives the browser a new anonymous one. */
+  logout(ctx: Context, store: BrowserSessionStore, session: SessionData): SessionData {
+    store.delete(digest(session.sid));
+    return this.#renew(ctx);
   }
 
   csrfToken(session: SessionData): string {
@@ -112,7 +88,16 @@ export class Sessions {
     return typeof token === "string" && this.#codec.verifyCsrf(session.sid, token);
   }
 
-  #write(ctx: Context, session: SessionData): void {
+  #nowSeconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+
+  #renew(ctx: Context): SessionData {
+    return this.#write(ctx, newSessionId());
+  }
+
+  #write(ctx: Context, sid: string): SessionData {
+    const session: SessionData = { sid, exp: this.#nowSeconds() + this.#idle };
     // Written by hand rather than through ctx.cookies.set: `cookies` refuses a Secure cookie
     // on a plain-HTTP socket, which is exactly the case behind a TLS-terminating proxy.
     const attributes = ["Path=/", "HttpOnly", "SameSite=Lax"];
@@ -122,5 +107,6 @@ export class Sessions {
       (c) => !c.startsWith(`${this.cookieName}=`),
     );
     ctx.set("Set-Cookie", [...others, `${this.cookieName}=${this.#codec.encode(session)}; ${attributes.join("; ")}`]);
+    return session;
   }
 }

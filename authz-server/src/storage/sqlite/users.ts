@@ -21,6 +21,9 @@ export function sqliteUserStore(db: Db): UserStore {
   const byId = db.prepare<[string], UserRow>("SELECT * FROM users WHERE id = ?");
   const all = db.prepare<[], UserRow>("SELECT * FROM users ORDER BY username");
   const setHash = db.prepare("UPDATE users SET password_hash = ? WHERE username = ?");
+  // Both a new password and a deleted account end the user's browser sessions (migration 6): a thief signed in with
+  // the old password is out at their next request, on every server process sharing the database.
+  const removeSessions = db.prepare("DELETE FROM browser_sessions WHERE user_id = ?");
   const remove = db.prepare("DELETE FROM users WHERE id = ?");
   const removeCodes = db.prepare("DELETE FROM authorization_codes WHERE user_id = ?");
   const removeRefresh = db.prepare("DELETE FROM refresh_tokens WHERE user_id = ?");
@@ -31,7 +34,15 @@ export function sqliteUserStore(db: Db): UserStore {
     removeCodes.run(row.id);
     removeRefresh.run(row.id);
     removeConsents.run(row.id);
+    removeSessions.run(row.id);
     remove.run(row.id);
+    return true;
+  });
+  const changePassword = db.transaction((username: string, passwordHash: string): boolean => {
+    const row = byName.get(username);
+    if (!row) return false;
+    setHash.run(passwordHash, username);
+    removeSessions.run(row.id);
     return true;
   });
   return {
@@ -50,7 +61,7 @@ export function sqliteUserStore(db: Db): UserStore {
       return all.all().map(toUser);
     },
     setPasswordHash(username, passwordHash) {
-      return setHash.run(passwordHash, username).changes > 0;
+      return changePassword(username, passwordHash);
     },
     delete(username) {
       return deleteAll(username);

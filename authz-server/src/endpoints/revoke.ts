@@ -8,10 +8,11 @@ import { readOwnAccessToken } from "../tokens/verify.js";
 
 /**
  * POST /revoke (RFC 7009). The client authenticates (public clients name themselves, §2.1); it may revoke only
- * tokens issued to it. A refresh token revokes its whole family and the access tokens issued with it
- * (requirement 20); an access token's jti is recorded until its expiry so introspection answers inactive.
- * Unknown, invalid or already revoked tokens answer 200 (§2.2). The gateway keeps accepting a revoked JWT until it
- * expires (see the README's revocation bound).
+ * tokens issued to it. A refresh token revokes its whole family and the access tokens issued with it (§2.1, RFC 9700
+ * §4.14.2); an access token's jti is recorded until its expiry so introspection answers inactive. Unknown, invalid or
+ * already revoked tokens answer 200 (§2.2), and so does a token issued to another client: to the caller it is an
+ * invalid token, revoked it is not, and the same answer keeps /revoke from telling which tokens exist. The gateway
+ * keeps accepting a revoked JWT until it expires (see the README's revocation bound).
  */
 export function revokeEndpoint(services: Services) {
   return async function revoke(ctx: Context): Promise<void> {
@@ -30,24 +31,27 @@ export function revokeEndpoint(services: Services) {
   };
 }
 
-function refuseForeign(): never {
-  // §2.1: the server verifies the token was issued to the requesting client and refuses otherwise.
-  throw new OAuthError("invalid_request", "the token was not issued to this client");
+/** §2.1: the server verifies that the token was issued to the requesting client; one that was not is left alone. */
+function ignoreForeign(client: Client, services: Services): true {
+  services.logger.info({ client_id: client.clientId }, "revocation of a token issued to another client ignored");
+  return true;
 }
 
+/** Returns whether `token` is a refresh token (the caller's or not), so the access-token lookup can be skipped. */
 function revokeRefresh(token: string, client: Client, services: Services, now: number): boolean {
   const record = services.storage.refreshTokens.find(digest(token));
   if (!record) return false;
-  if (record.clientId !== client.clientId) refuseForeign();
+  if (record.clientId !== client.clientId) return ignoreForeign(client, services);
   const revoked = services.storage.revocations.revokeFamily(record.familyId, now);
   services.logger.info({ client_id: client.clientId, family_id: record.familyId, revoked }, "refresh token family revoked");
   return true;
 }
 
+/** Returns whether `token` is one of this server's access tokens (the caller's or not). */
 async function revokeAccess(token: string, client: Client, services: Services, now: number): Promise<boolean> {
   const claims = await readOwnAccessToken(token, services);
   if (!claims) return false;
-  if (claims.clientId !== client.clientId) refuseForeign();
+  if (claims.clientId !== client.clientId) return ignoreForeign(client, services);
   if (claims.exp * 1000 > now) {
     services.storage.revocations.revokeAccessToken(claims.jti, claims.exp * 1000, now);
     services.logger.info({ client_id: client.clientId, jti: claims.jti }, "access token revoked");

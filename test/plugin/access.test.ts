@@ -305,6 +305,35 @@ describe("oauth2-jwt through the real plugin server", () => {
     assert.ok(jwks.count() >= 2 && jwks.count() <= 6, `key set fetches: ${jwks.count()}`);
   });
 
+  it("follows the key set's max-age: a withdrawn key is refused once it has passed, though jwks_cache_seconds is 300", async () => {
+    const [kept, withdrawn] = await Promise.all([generateTestKey("ES256", "kept"), generateTestKey("ES256", "withdrawn")]);
+    const jwks = await keyServer([kept, withdrawn]);
+    jwks.jwksHeaders = { "cache-control": "public, max-age=1" };
+    const instance = await instanceFor(jwks, { jwks_cache_seconds: 300, jwks_min_refresh_seconds: 1 });
+    assertProceeds(await instance.access(request({ authorization: `Bearer ${await sign(withdrawn)}` })));
+    jwks.keys = [kept.jwk];
+    await sleep(1100);
+    // Past the max-age, a request starts the refresh and is answered from the keys at hand; the
+    // refresh lands within a few milliseconds.
+    let refused: AccessResult | undefined;
+    for (let attempt = 0; attempt < 40 && refused === undefined; attempt += 1) {
+      const result = await instance.access(request({ authorization: `Bearer ${await sign(withdrawn)}` }));
+      if (result.outcome === "exit") refused = result;
+      else await sleep(25);
+    }
+    const description = "the token was signed with an unknown key";
+    assert.deepEqual(refused?.outcome === "exit" ? { status: refused.status, headers: refused.headers, body: refused.body } : refused, {
+      status: 401,
+      headers: {
+        "www-authenticate": [`Bearer realm="api", error="invalid_token", error_description="${description}"`],
+        "content-type": ["application/json"],
+      },
+      body: { error: "invalid_token", error_description: description },
+    });
+    assertProceeds(await instance.access(request({ authorization: `Bearer ${await sign(kept)}` })));
+    assert.equal(jwks.count(), 2);
+  });
+
   it("even an unannounced new kid is accepted through one refetch", async () => {
     const newKey = await generateTestKey("EdDSA", "surprise");
     const jwks = await keyServer([es]);

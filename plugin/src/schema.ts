@@ -202,7 +202,7 @@ export const Schema: readonly SchemaEntry[] = [
       default: 300,
       between: [1, 86400],
       description:
-        "How long fetched keys count as fresh. They are refreshed in the background before then, and kept past it while the key server is unreachable.",
+        "Longest time fetched keys count as fresh: the key set response's own Cache-Control max-age, less its Age, applies when shorter; no-store, no-cache or an unreadable max-age count as one jwks_min_refresh_seconds. Keys are refreshed in the background before then, and kept past it while the key server is unreachable.",
     },
   },
   {

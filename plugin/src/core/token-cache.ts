@@ -4,6 +4,11 @@
 // caller still checks, per configuration and per request, that the key set is the route's, that
 // the algorithm is in the route's allow-list, that the key is still published, and every claim
 // (issuer, audience, time, scopes). An entry never outlives the token's `exp`.
+//
+// Keyed by the exact token string, signature included, and by nothing derived from it (not the
+// jti, not the header and payload): a verdict stands only for the bytes whose signature was
+// checked. A token may have another spelling that verifies too — an ECDSA (r, n − s), which
+// RFC 7518 §3.4 does not forbid — and that spelling is verified and cached on its own.
 
 import type { PreparedClaims, VerifiedToken } from "./validate.js";
 

@@ -2,6 +2,7 @@
 // across configurations; clock injected, keys served by a local key server.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { importJWK, jwtVerify } from "jose";
 import { authenticate, authenticateCached, routeOptions, type AuthenticationDeps } from "../../../plugin/src/core/authenticate.ts";
 import { JwksCache } from "../../../plugin/src/core/jwks-cache.ts";
 import { parseJwks } from "../../../plugin/src/core/jwks.ts";
@@ -9,7 +10,18 @@ import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
 import { verifyToken, type VerifiedToken } from "../../../plugin/src/core/validate.ts";
 import type { PluginConfig } from "../../../plugin/src/schema.ts";
 import { JwksServer, TestClock } from "../helpers/jwks-server.ts";
-import { AUDIENCE, generateTestKey, ISSUER, NOW, signAccessToken, type TestKey } from "../helpers/tokens.ts";
+import { AUDIENCE, b64url, generateTestKey, ISSUER, NOW, signAccessToken, type TestKey } from "../helpers/tokens.ts";
+
+/** The order n of the P-256 group (SEC 2 §2.4.2): with (r, s), (r, n − s) is a valid ECDSA signature too. */
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** The same token with its ES256 signature (r, s) respelled as (r, n − s), or with `s` replaced by `edit(s)`. */
+function withS(token: string, edit: (s: bigint) => bigint = (s) => P256_ORDER - s): string {
+  const [header, payload, signature] = token.split(".") as [string, string, string];
+  const bytes = Buffer.from(signature, "base64url");
+  const s = edit(BigInt(`0x${bytes.subarray(32).toString("hex")}`));
+  return `${header}.${payload}.${b64url(Buffer.concat([bytes.subarray(0, 32), Buffer.from(s.toString(16).padStart(64, "0"), "hex")]))}`;
+}
 
 let key: TestKey, other: TestKey;
 let server: JwksServer;
@@ -123,6 +135,46 @@ describe("authenticate with the caches", () => {
     clock.advance(30);
     // Expired and lacking a scope: expiry is reported, as time precedes scopes (item 22).
     assert.equal(((await authenticate(header, narrow, deps)) as { reason: string }).reason, "expired");
+  });
+
+  it("keeps each verdict for its exact token string: an ECDSA twin (r, n − s) verifies on its own, a forged signature never hits a cached verdict", async () => {
+    const token = await signAccessToken(key);
+    const twin = withS(token);
+    assert.notEqual(twin, token);
+    // jose accepts both spellings as well: refusing one of them would refuse other issuers' tokens.
+    const publicKey = await importJWK(key.jwk, "ES256");
+    for (const spelling of [token, twin]) {
+      assert.equal((await jwtVerify(spelling, publicKey, { currentDate: new Date(NOW * 1000), typ: "at+jwt" })).payload.sub, "alice");
+    }
+
+    const route = routeOptions(config());
+    const accepted = await authenticate(`Bearer ${token}`, route, deps);
+    assert.ok(accepted.ok);
+    assert.equal(authenticateCached(`Bearer ${twin}`, route, deps), undefined, "the twin is not answered from the token's entry");
+    assert.deepEqual(await authenticate(`Bearer ${twin}`, route, deps), accepted, "verified on its own, with the same claims");
+    assert.equal(deps.tokens.size, 2);
+    assert.notEqual(deps.tokens.get(twin, clock.ms), deps.tokens.get(token, clock.ms));
+
+    // Other signatures on the same header and payload: refused every time, cached never.
+    const [header, payload] = token.split(".");
+    const forgeries = [
+      withS(token, (s) => s ^ 1n),
+      withS(token, (s) => (s + 1n) % P256_ORDER),
+      withS(twin, (s) => s ^ (1n << 200n)),
+      `${header}.${payload}.${b64url(Buffer.alloc(64))}`,
+      `${header}.${payload}.${b64url(Buffer.alloc(64, 0xff))}`,
+    ];
+    for (const forged of forgeries) {
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        assert.equal(authenticateCached(`Bearer ${forged}`, route, deps), undefined);
+        assert.deepEqual(await authenticate(`Bearer ${forged}`, route, deps), {
+          ok: false, status: 401, error: "invalid_token", reason: "bad_signature", description: "the token signature is invalid",
+        });
+      }
+    }
+    assert.equal(deps.tokens.size, 2);
+    assert.deepEqual(authenticateCached(`Bearer ${token}`, route, deps), accepted);
+    assert.deepEqual(authenticateCached(`Bearer ${twin}`, route, deps), accepted);
   });
 
   it("does not reuse a verdict for a route with another key set, or after the key is withdrawn", async () => {

@@ -7,7 +7,7 @@
 //   client  Canon Printing (confidential, authorization code + refresh token, PKCE), callback
 //           http://localhost:3000/callback. Its server-generated credentials are written once to a
 //           git-ignored file (default ./data/canon-client.json) that the Canon app reads.
-// Run again: nothing changes. Used by `npm start`, the Docker image of the sidecar and the tests.
+// The database is created first with `authz-server init`. Run again: nothing changes. Used by `npm start`, the Docker image of the sidecar and the tests.
 //
 //   node scripts/seed-demo.mjs [--db PATH] [--canon-file PATH] [--redirect-uri URI]
 import { spawn } from "node:child_process";
@@ -63,7 +63,9 @@ function cli(args, { db, cliPath, stdin }) {
 export async function seedDemo(options) {
   const ctx = { db: options.db, cliPath: options.cliPath ?? resolve(ROOT, "authz-server/bin/authz-server.js") };
   const redirectUri = options.redirectUri ?? DEMO.redirectUri;
-  mkdirSync(dirname(resolve(options.db)), { recursive: true });
+  // Every command but init refuses a database that does not exist; init creates it (0600, in a 0700 folder) or
+  // says it exists.
+  await cli(["init"], ctx);
   const created = [];
 
   const scopes = await cli(["scopes", "list"], ctx);

@@ -117,7 +117,7 @@ describe("docker-compose.yml", () => {
     assert.deepEqual(named.sort(), ["authz authz-data:/var/lib/authz:rw", "authz demo-credentials:/run/demo:rw", "canon demo-credentials:/run/demo:ro"]);
     const authz = readFileSync(join(ROOT, "docker/authz-server/Dockerfile"), "utf8");
     const examples = readFileSync(join(ROOT, "docker/examples/Dockerfile"), "utf8");
-    assert.match(authz, /^RUN mkdir -p \/var\/lib\/authz \/run\/demo && chown node:node \/var\/lib\/authz \/run\/demo /m);
+    assert.match(authz, /^RUN mkdir -p \/var\/lib\/authz \/run\/demo && chown node:node \/var\/lib\/authz \/run\/demo && chmod 0700 \/var\/lib\/authz /m);
     assert.match(examples, /^RUN mkdir -p \/run\/demo && chown node:node \/run\/demo$/m);
     for (const text of [authz, examples]) assert.match(text, /^USER node$/m);
   });
@@ -128,7 +128,8 @@ describe("docker-compose.yml", () => {
     assert.equal(check.status, 0, check.stderr);
     assert.equal(statSync(entrypoint).mode & 0o111, 0o111);
     const text = readFileSync(entrypoint, "utf8");
-    assert.match(text, /^if \[ "\$\{DEMO_SEED:-0\}" = "1" \]; then$/m);
+    // The database exists before anything else runs: every command but init and serve refuses a missing one.
+    assert.match(text, /^set -eu\nnode \/app\/authz-server\/bin\/authz-server\.js init --db "\$AUTHZ_DB"\nif \[ "\$\{DEMO_SEED:-0\}" = "1" \]; then$/m);
     assert.match(text, /^exec node \/app\/authz-server\/bin\/authz-server\.js serve --db "\$AUTHZ_DB" "\$@"$/m);
     const dockerfile = readFileSync(join(ROOT, "docker/authz-server/Dockerfile"), "utf8");
     // The paths the entrypoint runs are the ones the image holds.

@@ -21,6 +21,7 @@ describe("authz-server CLI", () => {
     if (!existsSync(join(root, "authz-server/dist/cli.js"))) {
       await promisify(execFile)("npx", ["tsc", "-b", "authz-server"], { cwd: root });
     }
+    json(await cli(withDb("init")));
   });
   after(() => temp.remove());
 
@@ -145,6 +146,7 @@ describe("authz-server CLI", () => {
 
   it("reads the database path from AUTHZ_DB", async () => {
     const envDb = join(temp.dir, "env.db");
+    json(await cli(["init", "--json"], { env: { AUTHZ_DB: envDb } }));
     json(await cli(["scopes", "create", "env", "--description", "from env", "--json"], { env: { AUTHZ_DB: envDb } }));
     assert.deepEqual(json(await cli(["scopes", "list", "--json", "--db", envDb])), [{ name: "env", description: "from env", resource: null }]);
   });

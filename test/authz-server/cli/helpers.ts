@@ -50,3 +50,56 @@ export function assertFails(run: Run, message: string): void {
   assert.equal(run.stdout, "");
   assert.equal(run.stderr, `${message}\n`);
 }
+
+export interface ServeProcess {
+  /** http://127.0.0.1:<port>, from the "listening" log line. */
+  url: string;
+  /** The pino log records written so far, one parsed object per stdout line. */
+  logs: Record<string, unknown>[];
+  stderr(): string;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** `authz-server serve --port 0 <args>` as a child process, resolved once it logs "listening" (rejects if it exits first). */
+export function serve(args: string[], options: { env?: Record<string, string> } = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [bin, "serve", "--port", "0", "--host", "127.0.0.1", ...args], {
+    cwd: root,
+    env: { ...environment, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = "";
+  let partial = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`serve did not start within 15 s: ${stderr}`));
+    }, 15_000);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}: ${stderr}`));
+    });
+    child.stdout.on("data", (d: Buffer) => {
+      const lines = (partial + d.toString()).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        const record = JSON.parse(line) as Record<string, unknown>;
+        logs.push(record);
+        if (record["msg"] !== "listening") continue;
+        clearTimeout(timer);
+        resolve({
+          url: String(record["url"]),
+          logs,
+          stderr: () => stderr,
+          stop: () => {
+            child.kill("SIGTERM");
+            return exited;
+          },
+        });
+      }
+    });
+  });
+}

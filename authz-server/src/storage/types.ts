@@ -247,7 +247,11 @@ export interface Storage {
   consents: ConsentStore;
   secrets: SecretStore;
   keyEncryption: KeyEncryptionStore;
-  /** Runs `fn` in one transaction (all-or-nothing); nested calls join the outer transaction. */
+  /**
+   * Runs `fn` in one write transaction (all-or-nothing), serialised with the writers of other processes on the same
+   * database; nested calls join the outer transaction. `fn` may be run again when the database stayed locked, so it
+   * must not act outside the storage.
+   */
   transaction<T>(fn: () => T): T;
   /** Deletes rows that can no longer matter: expired codes and refresh tokens, revoked jtis past expiry. */
   purgeExpired(now: number): { codes: number; refreshTokens: number; revokedJtis: number; accessTokenLinks: number };

@@ -83,3 +83,33 @@ function migrate(db: Db): void {
     }).immediate();
   }
 }
+
+/** Runs of a write transaction that found the database locked past busy_timeout, the last one included. */
+const BUSY_ATTEMPTS = 3;
+
+/**
+ * Runs `fn` in a write transaction, all-or-nothing, beside writers in other processes on the same file.
+ *
+ * `BEGIN IMMEDIATE` takes the write lock before the first read. A deferred transaction that reads and then writes
+ * takes it only at its first write, and in WAL mode, if another process committed meanwhile, SQLite fails that write
+ * at once with SQLITE_BUSY_SNAPSHOT, busy_timeout or not: two `serve` processes refreshing one token answered 500.
+ * Waiting for the lock is busy_timeout's job; a transaction that still gets SQLITE_BUSY (another writer held the lock
+ * longer) was rolled back whole and is run again, up to BUSY_ATTEMPTS times, so `fn` must not act outside the
+ * database. Nested in another transaction, `fn` joins it (a savepoint) and the outermost one does the retrying.
+ */
+export function writeTransaction<T>(db: Db, fn: () => T): T {
+  const transaction = db.transaction(fn);
+  if (db.inTransaction) return transaction.immediate();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return transaction.immediate();
+    } catch (error: unknown) {
+      if (attempt >= BUSY_ATTEMPTS || !isBusy(error)) throw error;
+    }
+  }
+}
+
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_BUSY_RECOVERY, SQLITE_BUSY_TIMEOUT). */
+function isBusy(error: unknown): boolean {
+  return error instanceof Database.SqliteError && error.code.startsWith("SQLITE_BUSY");
+}

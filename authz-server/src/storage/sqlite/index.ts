@@ -3,7 +3,7 @@ import { sqliteClientStore } from "./clients.js";
 import { sqliteCodeStore } from "./codes.js";
 import { sqliteConsentStore } from "./consents.js";
 import type { KeyEncryptionKey } from "../encryption.js";
-import { openDatabase, type OpenOptions } from "./database.js";
+import { openDatabase, type OpenOptions, writeTransaction } from "./database.js";
 import { Sealer } from "./key-encryption.js";
 import { sqliteKeyStore } from "./keys.js";
 import { sqliteRefreshTokenStore } from "./refresh-tokens.js";
@@ -46,7 +46,7 @@ export function openSqliteStorage(path: string, options: OpenOptions & { keyEncr
     consents: sqliteConsentStore(db, revocations),
     secrets: sqliteSecretStore(db, sealer),
     keyEncryption: { status: () => sealer.status(), rotate: (next) => sealer.rotate(next) },
-    transaction: (fn) => db.transaction(fn)(),
+    transaction: (fn) => writeTransaction(db, fn),
     purgeExpired: (now) => purge(now),
     close: () => db.close(),
   };

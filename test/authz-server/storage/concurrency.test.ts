@@ -1,0 +1,189 @@
+// Several processes on one SQLite file (the documented deployment: `serve` beside the CLI, or two `serve`s behind a
+// load balancer): every token request is answered in the protocol's terms, never with a 5xx, and refresh-token
+// rotation still yields one successor per token when its concurrent presentations reach different processes.
+import assert from "node:assert/strict";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { digest } from "../../../authz-server/src/secrets.js";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
+import { basic, form, post, tempDir, TestClock } from "../helpers.js";
+import { BrowserClient } from "../flow/browser-client.js";
+import { allow, authorizationRequest, exchangeCallback, loginThrough, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const bin = join(root, "authz-server/bin/authz-server.js");
+const INVALID_REFRESH = { error: "invalid_grant", error_description: "the refresh token is invalid, expired or revoked" };
+
+interface Serve {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** `authz-server serve` as a separate process on `db`, on an ephemeral loopback port. */
+async function serve(db: string, ...flags: string[]): Promise<Serve> {
+  const child: ChildProcess = spawn(process.execPath, [bin, "serve", "--port", "0", "--db", db, "--json", ...flags], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error("serve did not print its URL within 20 s")), 20_000);
+      child.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("\n")) {
+          clearTimeout(timer);
+          resolve(out);
+        }
+      });
+      void exited.then((code) => reject(new Error(`serve exited with ${code}`)));
+    });
+    const { url } = JSON.parse(line) as { url: string };
+    return {
+      url,
+      async stop() {
+        child.kill("SIGTERM");
+        assert.equal(await exited, 0);
+      },
+    };
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+}
+
+/** Runs the CLI to completion; its exit code and stderr. */
+async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
+  try {
+    const { stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd: root, timeout: 30_000 });
+    return { code: 0, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stderr?: string };
+    return { code: failed.code ?? -1, stderr: failed.stderr ?? "" };
+  }
+}
+
+describe("several processes on one SQLite file", () => {
+  const temp = tempDir();
+  const db = join(temp.dir, "shared.db");
+  let seeded: FlowServer;
+  let auth: { authorization: string };
+
+  before(async () => {
+    if (!existsSync(join(root, "authz-server/dist/cli.js"))) {
+      await promisify(execFile)("npx", ["tsc", "-b", "authz-server"], { cwd: root });
+    }
+    // Seeded and signed in through an in-process server on the same file, its clock at the real time: the `serve`
+    // processes that take over read the real clock.
+    seeded = await startFlowServer({ dbPath: db, clock: new TestClock(Date.now()) });
+    auth = { authorization: basic(seeded.canon.clientId, seeded.canon.clientSecret) };
+  });
+  after(async () => {
+    await seeded.close();
+    temp.remove();
+  });
+
+  /** alice signs in to Canon Printing (her consent remembered after the first time); the refresh token of the code exchange. */
+  async function signIn(): Promise<string> {
+    const attempt = await authorizationRequest(seeded);
+    const browser = new BrowserClient(seeded.url);
+    const afterLogin = await loginThrough(browser, attempt);
+    const callback = afterLogin.status === 303 ? new URL(afterLogin.location!) : await allow(browser, afterLogin);
+    const exchanged = await exchangeCallback(seeded, attempt, callback);
+    assert.equal(exchanged.status, 200);
+    return (exchanged.body as { refresh_token: string }).refresh_token;
+  }
+
+  const refresh = (server: Serve, refreshToken: string) =>
+    post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: refreshToken }), auth);
+
+  /** Heads of the chains of the family of `refreshToken`, read by a connection of this process. */
+  function liveTokens(refreshToken: string): string[] {
+    const storage = openSqliteStorage(db);
+    try {
+      const { familyId } = storage.refreshTokens.find(digest(refreshToken))!;
+      return storage.refreshTokens
+        .family(familyId)
+        .filter((t) => t.rotatedAt === null && t.revokedAt === null)
+        .map((t) => t.tokenDigest);
+    } finally {
+      storage.close();
+    }
+  }
+
+  it("two serve processes answer rounds of 40 parallel refreshes of one token with one successor, never a 5xx", async () => {
+    // A grace window longer than the load takes on a busy machine: every answer must then be the successor.
+    const servers = await Promise.all([serve(db, "--refresh-grace", "120"), serve(db, "--refresh-grace", "120")]);
+    try {
+      // Bounded: five rounds (a few seconds at most), each a fresh family whose token goes to both processes at once.
+      for (let round = 0; round < 5; round++) {
+        const first = await signIn();
+        const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => refresh(servers[i % 2]!, first)));
+        assert.deepEqual(
+          answers.map((a) => a.status),
+          Array(40).fill(200),
+          JSON.stringify(answers.filter((a) => a.status !== 200).map((a) => a.body)),
+        );
+        const successors = new Set(answers.map((a) => (a.body as { refresh_token: string }).refresh_token));
+        assert.equal(successors.size, 1);
+        const [successor] = successors;
+        assert.deepEqual(liveTokens(first), [digest(successor!)]);
+      }
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+  });
+
+  it("without a grace window, parallel refreshes over two processes get the successor once and invalid_grant otherwise", async () => {
+    const first = await signIn();
+    const servers = await Promise.all([serve(db, "--refresh-grace", "0"), serve(db, "--refresh-grace", "0")]);
+    try {
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => refresh(servers[i % 2]!, first)));
+      const ok = answers.filter((a) => a.status === 200);
+      const refused = answers.filter((a) => a.status !== 200);
+      assert.equal(ok.length, 1, JSON.stringify(answers.map((a) => [a.status, a.body])));
+      for (const answer of refused) assert.deepEqual([answer.status, answer.body], [400, INVALID_REFRESH]);
+      // The reuse revoked the family, the successor included.
+      assert.deepEqual(liveTokens(first), []);
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+  });
+
+  it("serve beside a CLI writing in a loop: every refresh of a chain answered 200, every CLI write succeeds", async () => {
+    let current = await signIn();
+    const server = await serve(db);
+    try {
+      let writing = true;
+      const writes = (async () => {
+        const runs: { code: number; stderr: string }[] = [];
+        for (let i = 0; writing && i < 20; i++) {
+          runs.push(await cli("clients", "create", "--name", `beside ${i}`, "--db", db, "--json"));
+        }
+        return runs;
+      })();
+      const statuses: number[] = [];
+      // Bounded in count: a chain of refreshes, each in a burst of 4 parallel presentations of the same token.
+      for (let i = 0; i < 30; i++) {
+        const burst = await Promise.all(Array.from({ length: 4 }, () => refresh(server, current)));
+        statuses.push(...burst.map((a) => a.status));
+        const next = burst.find((a) => a.status === 200);
+        if (next === undefined) break;
+        current = (next.body as { refresh_token: string }).refresh_token;
+      }
+      writing = false;
+      const runs = await writes;
+      assert.deepEqual(statuses, Array(120).fill(200));
+      assert.ok(runs.length > 0);
+      for (const run of runs) assert.deepEqual(run, { code: 0, stderr: "" });
+      assert.deepEqual(liveTokens(current), [digest(current)]);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -180,8 +180,8 @@ export class AccessHandler {
       // header could hide beyond them and escape the stripping below. Refuse such a request.
       if (headers.lines >= MAX_HEADERS) return await this.respond(kong, TOO_MANY_HEADERS_RESPONSE(config.realm));
 
-      // A CORS preflight may pass without a token when configured (requirements item 26). Only a
-      // request carrying Access-Control-Request-Method pays the extra round trip for the method.
+      // A CORS preflight may pass without a token when configured, as in Kong's own auth plugins.
+      // Only a request carrying Access-Control-Request-Method pays the extra round trip for the method.
       if (!config.run_on_preflight && headers.preflight) {
         const method = await kong.request.getMethod();
         if (method === "OPTIONS") {
@@ -228,7 +228,7 @@ function put(target: Record<string, string | string[]>, name: string, value: str
  * claims (none for a passed preflight), the guard's verdict echoing its nonce, and `[]` — which
  * removes a header through Kong's PDK, where "" would not — for the nonce header, every
  * client-sent spelling of a protected header (`_` for `-`, any case: nginx runs with
- * underscores_in_headers on), and Authorization when hide_credentials is set (requirements item 24).
+ * underscores_in_headers on), and Authorization when hide_credentials is set.
  */
 function upstreamHeaders(
   headers: ScannedHeaders,

@@ -1,7 +1,7 @@
 // The plugin through the real plugin server process (plugin/bin/oauth2-jwt-pluginserver.js, which
 // loads plugin/dist/plugins/oauth2-jwt.js as Kong's server would), driven over Kong's
 // MessagePack-RPC socket by the wire harness. Needs `npx tsc -b plugin kong-standin` first.
-// Issue 4's Must-show items: identity headers and spoofed ones, each rejection class with its exact
+// What it must show: identity headers and spoofed ones, each rejection class with its exact
 // status, WWW-Authenticate and body, round trips, key rotation, key server down, random-kid flood.
 import assert from "node:assert/strict";
 import { createPublicKey, type JsonWebKey } from "node:crypto";
@@ -195,7 +195,7 @@ describe("oauth2-jwt through the real plugin server", () => {
       body: { error: "invalid_request", error_description: description },
     });
 
-    it("for every hostile token of issue 4", async () => {
+    it("for every hostile token", async () => {
       const jwks = await keyServer([es, rs, ed]);
       const instance = await instanceFor(jwks);
       const now = nowSeconds();
@@ -289,7 +289,7 @@ describe("oauth2-jwt through the real plugin server", () => {
     const outcomes: string[] = [];
     const started = Date.now();
     let phase = "old";
-    // As the sidecar rotates (requirements item 17): publish the new key, keep signing with the
+    // As the sidecar rotates: publish the new key, keep signing with the
     // old one for a cache lifetime, then sign with the new one; keep the old one published.
     while (Date.now() - started < 4500) {
       const elapsed = Date.now() - started;

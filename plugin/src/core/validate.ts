@@ -1,5 +1,5 @@
 // The pure validation core: RFC 9068 §4 access-token validation with the RFC 8725 rules, in the
-// order of docs oauth-requirements.md item 22 — JWS (not JWE, not nested), `typ`, `alg` in the
+// order the README's Responses section lists — JWS (not JWE, not nested), `typ`, `alg` in the
 // allow-list, `kid` in the configured key set only, signature, `iss`, `aud`, `exp`, `nbf`/`iat`,
 // then scopes. No Kong, no I/O, no clock of its own; it never throws on any input.
 //
@@ -136,8 +136,8 @@ const isNumericDate = (value: unknown): value is number => typeof value === "num
 
 /**
  * The checks of a token's claims against one route that do not depend on the time, done once per
- * token and route: `before` is the outcome of the checks that precede the time checks in item 22's
- * order (iss, aud), `after` the outcome of those that follow them (required claims, scopes). The
+ * token and route: `before` is the outcome of the checks that precede the time checks in the
+ * validation order (iss, aud), `after` the outcome of those that follow them (required claims, scopes). The
  * verified-token cache keeps it next to the token, so a repeated token costs only the time checks
  * (`checkPreparedClaims`). Keyed by the identity of `options`: a route's options are built once per
  * plugin instance and never change.
@@ -166,7 +166,7 @@ export function prepareClaims(claims: Readonly<Record<string, unknown>>, options
 /** Placeholder `after` of a token refused before the time checks; never returned. */
 const NOT_CHECKED: Refusal = invalidToken("bad_payload", "not checked");
 
-/** Issuer, audience, time and scope checks in item 22's order, from the prepared time-free part; `now` in seconds. */
+/** Issuer, audience, time and scope checks in the validation order, from the prepared time-free part; `now` in seconds. */
 export function checkPreparedClaims(prepared: PreparedClaims, claims: Readonly<Record<string, unknown>>, now: number): Verdict {
   if (prepared.before !== undefined) return prepared.before;
 

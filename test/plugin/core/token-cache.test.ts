@@ -104,7 +104,7 @@ describe("authenticate with the caches", () => {
     assert.equal(deps.tokens.size, 0);
   });
 
-  it("answers a repeated token synchronously, with the claim checks of the route at hand, in item 22's order", async () => {
+  it("answers a repeated token synchronously, with the claim checks of the route at hand, in the validation order", async () => {
     const token = await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos openid" });
     const header = `Bearer ${token}`;
     const route = routeOptions(config());
@@ -133,7 +133,7 @@ describe("authenticate with the caches", () => {
     clock.advance(1);
     assert.equal(authenticateCached(header, route, deps), undefined);
     clock.advance(30);
-    // Expired and lacking a scope: expiry is reported, as time precedes scopes (item 22).
+    // Expired and lacking a scope: expiry is reported, as time precedes scopes.
     assert.equal(((await authenticate(header, narrow, deps)) as { reason: string }).reason, "expired");
   });
 

@@ -70,7 +70,9 @@ function keyEncryptionJson(status: KeyEncryptionStatus) {
 }
 
 function keyEncryptionText(status: KeyEncryptionStatus): string {
-  const counts = (c: { signingKeys: number; serverSecrets: number }) => `${c.signingKeys} signing keys, ${c.serverSecrets} server secrets`;
+  const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+  const counts = (c: { signingKeys: number; serverSecrets: number }) =>
+    `${counted(c.signingKeys, "signing key")}, ${counted(c.serverSecrets, "server secret")}`;
   return status.kekId === null
     ? `not encrypted at rest: ${counts(status.inTheClear)} in the clear`
     : `encrypted at rest under key-encryption key ${status.kekId}: ${counts(status.sealed)}`;
@@ -105,6 +107,63 @@ function checkRedirectUri(uri: string): string {
   return uri;
 }
 
+/** RFC 8707 §2: a resource indicator is an absolute URI without a fragment. */
+function checkResource(flag: string, uri: string): string {
+  try {
+    if (new URL(uri).hash === "" && !uri.includes("#")) return uri;
+  } catch {
+    // not a URI at all: the same answer as for a fragment
+  }
+  throw new UsageError(`${flag} must be an absolute URI without fragment: ${uri}`);
+}
+
+/** The consent page asks "Do you want to allow <name> to access …?": a name users can read is required. */
+function checkClientName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed === "") throw new UsageError("--name must not be empty: it is shown to users on the consent page");
+  if (/\p{Cc}/u.test(trimmed)) throw new UsageError("--name must not contain control characters");
+  return trimmed;
+}
+
+interface ClientRegistration {
+  redirectUris: string[];
+  resourceServerFor: string[];
+  isPublic: boolean;
+}
+
+/**
+ * A new client's grant types: those given, else the code flow (with refresh tokens) for a client with a redirect URI
+ * or a public one, none for a resource server (it only introspects), else client_credentials. A public client cannot
+ * keep a secret (RFC 6749 §2.1): the code flow with PKCE is the only grant it may use.
+ */
+function clientGrantTypes(given: string[], registration: ClientRegistration): string[] {
+  const { redirectUris, resourceServerFor, isPublic } = registration;
+  const grantTypes =
+    given.length > 0
+      ? [...new Set(given)]
+      : redirectUris.length > 0 || isPublic
+        ? ["authorization_code", "refresh_token"]
+        : resourceServerFor.length > 0
+          ? []
+          : ["client_credentials"];
+  for (const type of grantTypes) {
+    if (!(knownGrantTypes as readonly string[]).includes(type)) {
+      throw new UsageError(`unknown grant type: ${type} (one of ${knownGrantTypes.join(", ")})`);
+    }
+  }
+  if (isPublic) {
+    if (grantTypes.includes("client_credentials")) throw new UsageError("a public client cannot use client_credentials (RFC 6749 §4.4)");
+    if (redirectUris.length === 0) {
+      throw new UsageError("a public client needs --redirect-uri (the authorization code flow is the only grant a public client may use)");
+    }
+    if (!grantTypes.includes("authorization_code")) throw new UsageError("a public client needs the authorization_code grant");
+  }
+  if (grantTypes.includes("authorization_code") && redirectUris.length === 0) {
+    throw new UsageError("authorization_code needs at least one --redirect-uri");
+  }
+  return grantTypes;
+}
+
 function clientJson(client: Client) {
   return {
     client_id: client.clientId,
@@ -113,8 +172,15 @@ function clientJson(client: Client) {
     grant_types: client.grantTypes,
     scopes: client.scopes,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    resource_server_for: client.resourceServerFor ?? [],
     created_at: iso(client.createdAt),
   };
+}
+
+/** `clients show` and `clients update`: the registration, without the secret (only its digest is stored). */
+function printClient(options: CommonOptions, client: Client): void {
+  const json = clientJson(client);
+  print(options, json, Object.entries(json).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : String(v)}`).join("\n"));
 }
 
 /** Passwords never come from argv (visible in `ps` and shell history): from stdin, or a prompt without echo. */
@@ -291,14 +357,8 @@ export function buildProgram(): Command {
       withStorage(options, (storage) => {
         if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(name)) throw new UsageError(`invalid scope name (RFC 6749 §3.3): ${name}`);
         if (storage.scopes.find(name)) throw new UsageError(`scope already exists: ${name}`);
-        if (options.resource !== undefined) {
-          try {
-            if (new URL(options.resource).hash !== "" || options.resource.includes("#")) throw new Error();
-          } catch {
-            throw new UsageError(`--resource must be an absolute URI without fragment: ${options.resource}`);
-          }
-        }
-        const scope = { name, description: options.description, resource: options.resource ?? null };
+        const resource = options.resource === undefined ? null : checkResource("--resource", options.resource);
+        const scope = { name, description: options.description, resource };
         storage.scopes.create(scope);
         print(options, scope, `created scope ${name}`);
       }),
@@ -317,45 +377,53 @@ export function buildProgram(): Command {
     .option("--scope <name>", "scope the client may request (repeatable)", collect, [])
     .option("--grant-type <type>", `grant type (repeatable): ${knownGrantTypes.join(", ")}`, collect, [])
     .option("--public", "public client (no secret; code flow with PKCE only)")
+    .option(
+      "--resource-server-for <uri>",
+      "the client is the resource server for this RFC 8707 resource (a token aud): it may introspect the tokens addressed to it (repeatable)",
+      collect,
+      [],
+    )
     .action(
-      (options: CommonOptions & { name: string; redirectUri: string[]; scope: string[]; grantType: string[]; public?: boolean }) =>
+      (
+        options: CommonOptions & {
+          name: string;
+          redirectUri: string[];
+          scope: string[];
+          grantType: string[];
+          public?: boolean;
+          resourceServerFor: string[];
+        },
+      ) =>
         withStorage(options, (storage) => {
+          const name = checkClientName(options.name);
           const redirectUris = [...new Set(options.redirectUri.map(checkRedirectUri))];
           for (const scope of options.scope) {
             if (!storage.scopes.find(scope)) throw new UsageError(`unknown scope: ${scope} (create it with scopes create)`);
           }
-          const grantTypes =
-            options.grantType.length > 0
-              ? [...new Set(options.grantType)]
-              : redirectUris.length > 0
-                ? ["authorization_code", "refresh_token"]
-                : ["client_credentials"];
-          for (const type of grantTypes) {
-            if (!(knownGrantTypes as readonly string[]).includes(type)) {
-              throw new UsageError(`unknown grant type: ${type} (one of ${knownGrantTypes.join(", ")})`);
-            }
+          const resourceServerFor = [...new Set(options.resourceServerFor.map((uri) => checkResource("--resource-server-for", uri)))];
+          const isPublic = options.public === true;
+          if (isPublic && resourceServerFor.length > 0) {
+            throw new UsageError("a public client cannot be a resource server: introspection needs client authentication (RFC 7662 §2.1)");
           }
-          if (grantTypes.includes("authorization_code") && redirectUris.length === 0) {
-            throw new UsageError("authorization_code needs at least one --redirect-uri");
-          }
-          if (options.public && grantTypes.includes("client_credentials")) {
-            throw new UsageError("a public client cannot use client_credentials (RFC 6749 §4.4)");
-          }
-          if (options.public && !grantTypes.includes("authorization_code")) {
-            throw new UsageError("a public client needs the authorization_code grant");
-          }
-          const secret = options.public ? null : generateSecret();
+          const grantTypes = clientGrantTypes(options.grantType, { redirectUris, resourceServerFor, isPublic });
+          const secret = isPublic ? null : generateSecret();
           const client: Client = {
             clientId: generateId(),
-            name: options.name,
+            name,
             secretDigest: secret === null ? null : digest(secret),
             redirectUris,
             grantTypes,
             scopes: [...new Set(options.scope)],
-            tokenEndpointAuthMethod: options.public ? "none" : "client_secret_basic",
+            tokenEndpointAuthMethod: isPublic ? "none" : "client_secret_basic",
             createdAt: Date.now(),
+            ...(resourceServerFor.length > 0 ? { resourceServerFor } : {}),
           };
-          storage.clients.create(client);
+          storage.transaction(() => {
+            // Two clients users cannot tell apart on the consent page would let one pass for the other.
+            const namesake = storage.clients.findByName(name);
+            if (namesake) throw new UsageError(`a client named ${JSON.stringify(namesake.name)} already exists: ${namesake.clientId}`);
+            storage.clients.create(client);
+          });
           print(
             options,
             { ...clientJson(client), ...(secret === null ? {} : { client_secret: secret }) },
@@ -376,10 +444,20 @@ export function buildProgram(): Command {
     withStorage(options, (storage) => {
       const client = storage.clients.find(id);
       if (!client) throw new UsageError(`no such client: ${id}`);
-      const json = clientJson(client);
-      print(options, json, Object.entries(json).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : String(v)}`).join("\n"));
+      printClient(options, client);
     }),
   );
+  common(clients.command("update").argument("<id>").description("change a client's registration"))
+    .option("--redirect-uri <uri>", "the client's redirect URIs, replacing those registered (repeatable)", collect, [])
+    .action((id: string, options: CommonOptions & { redirectUri: string[] }) =>
+      withStorage(options, (storage) => {
+        if (options.redirectUri.length === 0) throw new UsageError("nothing to update: give --redirect-uri");
+        const redirectUris = [...new Set(options.redirectUri.map(checkRedirectUri))];
+        const updated = storage.clients.setRedirectUris(id, redirectUris) ? storage.clients.find(id) : undefined;
+        if (!updated) throw new UsageError(`no such client: ${id}`);
+        printClient(options, updated);
+      }),
+    );
   common(clients.command("delete").argument("<id>").description("delete a client and its grants")).action(
     (id: string, options: CommonOptions) =>
       withStorage(options, (storage) => {

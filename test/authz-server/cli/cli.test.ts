@@ -60,6 +60,7 @@ describe("authz-server CLI", () => {
       grant_types: ["client_credentials"],
       scopes: ["photos"],
       token_endpoint_auth_method: "client_secret_basic",
+      resource_server_for: [],
       created_at: "",
     });
     const canon = json<Record<string, unknown>>(

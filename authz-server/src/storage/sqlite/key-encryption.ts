@@ -63,7 +63,13 @@ export class Sealer {
   seal(column: SealedColumn, id: string, plaintext: Buffer): { value: Stored; kekId: string | null } {
     const recorded = this.kekId();
     if (recorded === null) return { value: column.text ? plaintext.toString("utf8") : plaintext, kekId: null };
-    const kek = this.#keyFor(recorded, `the new ${column.label} ${id}`);
+    if (this.#kek?.id !== recorded) {
+      // Stored in the clear (or under another key) beside values under the recorded key, it would escape rotation.
+      throw new KeyEncryptionError(
+        `storing a ${column.label} needs this database's key-encryption key ${recorded}${this.#kek ? `, not ${this.#kek.id}` : ""} (${kekSources})`,
+      );
+    }
+    const kek = this.#kek;
     return { value: storedOf(column, kek.seal(plaintext, contextOf(column, id))), kekId: kek.id };
   }
 

@@ -39,9 +39,10 @@ function interactionDependencies(services: Services): InteractionDependencies {
       now,
     }),
     throttle: new LoginThrottle({
-      maxFailuresPerAccount: settings.loginMaxFailuresPerAccount,
-      maxFailuresPerAddress: settings.loginMaxFailuresPerAddress,
+      maxFailuresPerAccountAndAddress: settings.loginMaxFailuresPerAccountAndAddress,
       windowSeconds: settings.loginThrottleWindow,
+      accountBurst: settings.loginAccountBurst,
+      accountIntervalSeconds: settings.loginAccountInterval,
       now,
     }),
   };

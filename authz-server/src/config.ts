@@ -44,10 +44,15 @@ export const defaults = {
   sessionIdleTtl: 30 * 60,
   /** Browser session absolute lifetime in seconds, counted from sign-in. */
   sessionAbsoluteTtl: 12 * 3600,
-  /** Failed sign-ins per account (from any address) within loginThrottleWindow before the account is paused. */
-  loginMaxFailuresPerAccount: 5,
-  /** Failed sign-ins per client address (for any accounts) within loginThrottleWindow before the address is paused. */
-  loginMaxFailuresPerAddress: 20,
+  /**
+   * Failed sign-ins for one account from one client address within loginThrottleWindow before that address is paused
+   * for that account; nobody else is (see session/throttle.ts for the bound on guesses these settings give).
+   */
+  loginMaxFailuresPerAccountAndAddress: 5,
+  /** Sign-in attempts per account, from any address, before further ones are spaced out (slowed, never refused for good). */
+  loginAccountBurst: 5,
+  /** Seconds between further attempts per account: at most 5 + 3600 / 30 = 125 wrong guesses per account per hour. */
+  loginAccountInterval: 30,
   /** Sliding window of the login throttle, seconds. */
   loginThrottleWindow: 15 * 60,
   /** Lowest log level written (pino levels); "silent" disables logging. */

@@ -29,8 +29,10 @@ export interface InteractionSettings {
   sessionIdleTtl: number;
   /** Seconds. */
   sessionAbsoluteTtl: number;
-  loginMaxFailuresPerAccount: number;
-  loginMaxFailuresPerAddress: number;
+  loginMaxFailuresPerAccountAndAddress: number;
+  loginAccountBurst: number;
+  /** Seconds. */
+  loginAccountInterval: number;
   /** Seconds. */
   loginThrottleWindow: number;
 }

@@ -3,13 +3,13 @@ import type { Context } from "koa";
 import { checkPassword } from "../passwords.js";
 import { seeOther, sendPage } from "../session/headers.js";
 import { readPostedForm, single, type InteractionDependencies } from "../session/interaction.js";
-import { describeRetry } from "../session/throttle.js";
+import { describeRetry, type ThrottleVerdict } from "../session/throttle.js";
 import { renderLogin } from "../views/login.js";
 import { handleAuthorization, hiddenRequestFields, redirectOrigin, requestFields } from "./authorize.js";
 
 /**
  * `POST /login`: the login form (RFC 6749 §3.1 leaves user authentication to the server).
- * CSRF token first (requirement 5), then the throttle (requirement 8), then the password;
+ * CSRF token first (RFC 9700 §4.7), then the throttle (session/throttle.ts, RFC 9700 §4.15), then the password;
  * on success a new session id and a 303 (RFC 9700 §4.12) back to the authorization request,
  * or to the consents page when the user came to manage consents.
  */
@@ -57,11 +57,7 @@ export function loginEndpoint(deps: InteractionDependencies) {
     const verdict = deps.throttle.begin(username, ctx.ip);
     if (!verdict.allowed) {
       ctx.set("Retry-After", String(verdict.retryAfterSeconds));
-      const who = verdict.scope === "account" ? "this account" : "your network address";
-      return again(
-        429,
-        `Too many failed sign-in attempts for ${who}. For your security, sign-in is paused. Try again in ${describeRetry(verdict.retryAfterSeconds)}.`,
-      );
+      return again(429, throttledMessage(verdict.scope, describeRetry(verdict.retryAfterSeconds)));
     }
 
     const user = deps.storage.users.findByUsername(username);
@@ -82,4 +78,11 @@ function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Why this attempt was not checked, and when the next one will be. */
+function throttledMessage(scope: Extract<ThrottleVerdict, { allowed: false }>["scope"], wait: string): string {
+  return scope === "account-and-address"
+    ? `Too many failed sign-in attempts for this account from your network address. For your security, sign-in from here is paused. Try again in ${wait}.`
+    : `This account has had many failed sign-in attempts. For your security, attempts are spaced out: try again in ${wait}.`;
 }

@@ -1,119 +1,174 @@
 /**
- * Login throttling against password guessing (oauth-requirements item 8, RFC 9700 §4.15
- * on brute force at the authorization server): failures are counted per account and per
- * client address in a sliding window; once either count reaches its limit, further
- * attempts for that account (from anywhere) or from that address (for any account) are
- * refused without checking the password until the oldest failure leaves the window.
- * Unknown usernames are counted like real ones, so the throttle reveals nothing about
- * which accounts exist.
+ * Login throttling against online password guessing (RFC 9700 §4.15: the authorization server must make brute force
+ * at its login impractical) without handing anyone a lever to lock a user out. Two limits, checked in this order:
+ *
+ * 1. Per account and client address: after `maxFailuresPerAccountAndAddress` failures within `windowSeconds`, that
+ *    address may not try that account again until the oldest failure leaves the window. Nobody else is affected: the
+ *    owner signing in from elsewhere, or other users behind the same address (a NAT, a proxy).
+ * 2. Per account, from any address: a burst of `accountBurst` attempts, then one every `accountIntervalSeconds`
+ *    (the generic cell rate algorithm, a token bucket). An account under attack is slowed, never shut: the owner
+ *    waits at most one interval for the next free attempt.
+ *
+ * The resulting bound: in any T seconds an account receives at most `accountBurst + T / accountIntervalSeconds` wrong
+ * guesses, however many addresses send them — with the defaults 5 + 3600 / 30 = 125 per hour — and at most
+ * `maxFailuresPerAccountAndAddress` per window from one address (20 per hour). Attempts refused by either limit are
+ * not guesses (the password is not checked) and cost the sender nothing they could use to drain the other limit.
+ *
+ * Unknown usernames are counted like real ones, so the throttle reveals nothing about which accounts exist. State is
+ * in process memory: several server processes each apply the limits (README, "Browser security of the pages").
  */
 export interface ThrottleOptions {
-  /** Failures per account within the window before the account is locked (default 5). */
-  readonly maxFailuresPerAccount?: number;
-  /** Failures per client address within the window before the address is locked (default 20). */
-  readonly maxFailuresPerAddress?: number;
-  /** Window length in seconds (default 15 minutes). */
+  /** Failures per account from one address within the window before that address is paused for it (default 5). */
+  readonly maxFailuresPerAccountAndAddress?: number;
+  /** Window of the per account-and-address count, seconds (default 15 minutes). */
   readonly windowSeconds?: number;
-  /** At most this many accounts/addresses are tracked; the oldest are forgotten first. */
+  /** Attempts per account, from anywhere, before they are spaced out (default 5). */
+  readonly accountBurst?: number;
+  /** Spacing of further attempts per account, seconds (default 30). */
+  readonly accountIntervalSeconds?: number;
+  /** At most this many accounts, and this many account-and-address pairs, are tracked; the least recent go first. */
   readonly maxTrackedKeys?: number;
   readonly now?: () => number;
 }
 
 export type ThrottleVerdict =
   | { readonly allowed: true }
-  | { readonly allowed: false; readonly scope: "account" | "address"; readonly retryAfterSeconds: number };
+  | { readonly allowed: false; readonly scope: "account-and-address" | "account"; readonly retryAfterSeconds: number };
 
 export class LoginThrottle {
-  readonly #maxAccount: number;
-  readonly #maxAddress: number;
+  readonly #maxPairFailures: number;
   readonly #windowMs: number;
-  readonly #maxKeys: number;
+  readonly #intervalMs: number;
+  /** How far ahead of now an account's schedule may run: the burst minus the attempt being made. */
+  readonly #toleranceMs: number;
   readonly #now: () => number;
-  /** key → failure timestamps (ms), oldest first, at most the limit long. */
-  readonly #failures = new Map<string, number[]>();
+  /** account-and-address → failure timestamps (ms), oldest first, at most the limit long. */
+  readonly #pairFailures: BoundedMap<number[]>;
+  /** account → theoretical arrival time (ms) of its next attempt in the cell rate algorithm; absent = idle. */
+  readonly #accountSchedule: BoundedMap<number>;
 
   constructor(options: ThrottleOptions = {}) {
-    this.#maxAccount = options.maxFailuresPerAccount ?? 5;
-    this.#maxAddress = options.maxFailuresPerAddress ?? 20;
-    this.#windowMs = (options.windowSeconds ?? 15 * 60) * 1000;
-    this.#maxKeys = options.maxTrackedKeys ?? 100_000;
+    const limits = {
+      maxFailuresPerAccountAndAddress: options.maxFailuresPerAccountAndAddress ?? 5,
+      windowSeconds: options.windowSeconds ?? 15 * 60,
+      accountBurst: options.accountBurst ?? 5,
+      accountIntervalSeconds: options.accountIntervalSeconds ?? 30,
+    };
+    for (const [name, value] of Object.entries(limits)) {
+      if (!Number.isInteger(value) || value < 1) throw new TypeError(`login throttle: ${name} must be a positive whole number, got ${value}`);
+    }
+    this.#maxPairFailures = limits.maxFailuresPerAccountAndAddress;
+    this.#windowMs = limits.windowSeconds * 1000;
+    this.#intervalMs = limits.accountIntervalSeconds * 1000;
+    this.#toleranceMs = (limits.accountBurst - 1) * this.#intervalMs;
     this.#now = options.now ?? Date.now;
+    const maxKeys = options.maxTrackedKeys ?? 100_000;
+    this.#pairFailures = new BoundedMap(maxKeys);
+    this.#accountSchedule = new BoundedMap(maxKeys);
   }
 
   check(username: string, address: string): ThrottleVerdict {
-    const account = this.#retryAfter(accountKey(username), this.#maxAccount);
-    if (account > 0) return { allowed: false, scope: "account", retryAfterSeconds: account };
-    const addr = this.#retryAfter(addressKey(address), this.#maxAddress);
-    if (addr > 0) return { allowed: false, scope: "address", retryAfterSeconds: addr };
+    const pair = this.#pairRetryAfterMs(pairKey(username, address));
+    if (pair > 0) return refused("account-and-address", pair);
+    const account = this.#accountRetryAfterMs(accountKey(username));
+    if (account > 0) return refused("account", account);
     return { allowed: true };
   }
 
   /**
-   * Checks and, when allowed, counts this attempt as a failure at once, before the (slow,
-   * asynchronous) password check: guesses sent concurrently then see each other, so the limit
-   * bounds parallel guessing as well as sequential. A correct password undoes it (recordSuccess).
+   * Checks and, when allowed, counts this attempt as a failure at once, before the (slow, asynchronous) password
+   * check: guesses sent concurrently then see each other, so the limits bound parallel guessing as well as
+   * sequential. A correct password takes the attempt back (recordSuccess).
    */
   begin(username: string, address: string): ThrottleVerdict {
     const verdict = this.check(username, address);
-    if (verdict.allowed) this.recordFailure(username, address);
+    if (!verdict.allowed) return verdict;
+    const pair = pairKey(username, address);
+    const failures = this.#livePairFailures(pair);
+    failures.push(this.#now());
+    this.#pairFailures.set(pair, failures.slice(-this.#maxPairFailures));
+    const account = accountKey(username);
+    const now = this.#now();
+    this.#accountSchedule.set(account, Math.max(this.#accountSchedule.get(account) ?? now, now) + this.#intervalMs);
     return verdict;
   }
 
-  recordFailure(username: string, address: string): void {
-    this.#record(accountKey(username), this.#maxAccount);
-    this.#record(addressKey(address), this.#maxAddress);
-  }
-
   /**
-   * A successful login clears the account's count (not the address's: one known password
-   * must not reset an attacker's budget for guessing others from the same address). With
-   * `address`, the attempt counted by begin() is taken back from the address's count.
+   * The password was right: the address's failures for the account are forgiven, and the attempt begin() counted
+   * goes back to the account (its earlier failures stay: they were guesses, and the bound counts them).
    */
-  recordSuccess(username: string, address?: string): void {
-    this.#failures.delete(accountKey(username));
-    if (address === undefined) return;
-    const list = this.#failures.get(addressKey(address));
-    list?.pop();
-    if (list?.length === 0) this.#failures.delete(addressKey(address));
+  recordSuccess(username: string, address: string): void {
+    this.#pairFailures.delete(pairKey(username, address));
+    const account = accountKey(username);
+    const next = this.#accountSchedule.get(account);
+    if (next === undefined) return;
+    if (next - this.#intervalMs <= this.#now()) this.#accountSchedule.delete(account);
+    else this.#accountSchedule.set(account, next - this.#intervalMs);
   }
 
-  #live(key: string): number[] {
-    const list = this.#failures.get(key);
-    if (!list) return [];
+  #livePairFailures(key: string): number[] {
     const cutoff = this.#now() - this.#windowMs;
-    while (list.length > 0 && (list[0] ?? 0) <= cutoff) list.shift();
-    if (list.length === 0) this.#failures.delete(key);
-    return list;
+    return (this.#pairFailures.get(key) ?? []).filter((at) => at > cutoff);
   }
 
-  #retryAfter(key: string, max: number): number {
-    const list = this.#live(key);
-    if (list.length < max) return 0;
-    // Locked until enough failures have aged out to fall below the limit.
-    const freeAt = (list[list.length - max] ?? 0) + this.#windowMs;
-    return Math.max(1, Math.ceil((freeAt - this.#now()) / 1000));
+  /** 0 while the pair has fewer failures in the window than the limit; else until enough have aged out. */
+  #pairRetryAfterMs(key: string): number {
+    const failures = this.#livePairFailures(key);
+    if (failures.length < this.#maxPairFailures) return 0;
+    return (failures[failures.length - this.#maxPairFailures] ?? 0) + this.#windowMs - this.#now();
   }
 
-  #record(key: string, max: number): void {
-    const list = this.#live(key);
-    list.push(this.#now());
-    if (list.length > max) list.splice(0, list.length - max);
-    this.#failures.delete(key);
-    this.#failures.set(key, list); // re-insert: Map order = least recently failed first
-    while (this.#failures.size > this.#maxKeys) {
-      const oldest = this.#failures.keys().next();
+  /** 0 while the account's schedule is within the burst tolerance of now; else until it is. */
+  #accountRetryAfterMs(key: string): number {
+    const next = this.#accountSchedule.get(key);
+    if (next === undefined) return 0;
+    if (next <= this.#now()) {
+      this.#accountSchedule.delete(key); // idle again: nothing to remember
+      return 0;
+    }
+    return Math.max(0, next - this.#toleranceMs - this.#now());
+  }
+}
+
+function refused(scope: "account-and-address" | "account", retryAfterMs: number): ThrottleVerdict {
+  return { allowed: false, scope, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
+}
+
+/** The account as a person would name it: case and Unicode normalisation do not make a new account to guess at. */
+function accountKey(username: string): string {
+  return username.normalize("NFC").toLowerCase();
+}
+
+function pairKey(username: string, address: string): string {
+  return `${accountKey(username)}\0${address}`;
+}
+
+/**
+ * A Map that forgets its least recently written keys beyond `max`, so a flood of distinct usernames or addresses
+ * cannot exhaust memory (Map iteration order is insertion order; writing a key moves it to the end).
+ */
+class BoundedMap<V> {
+  readonly #entries = new Map<string, V>();
+
+  constructor(readonly max: number) {}
+
+  get(key: string): V | undefined {
+    return this.#entries.get(key);
+  }
+
+  set(key: string, value: V): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    while (this.#entries.size > this.max) {
+      const oldest = this.#entries.keys().next();
       if (oldest.done) break;
-      this.#failures.delete(oldest.value);
+      this.#entries.delete(oldest.value);
     }
   }
-}
 
-function accountKey(username: string): string {
-  return `u:${username.normalize("NFC").toLowerCase()}`;
-}
-
-function addressKey(address: string): string {
-  return `a:${address}`;
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
 }
 
 /** "Try again in 4 minutes" text for the login page. */

@@ -1,0 +1,218 @@
+// The login throttle bounds password guessing per account without letting anyone lock a user out: an address that
+// keeps failing for an account is paused for that account only, and the account itself is slowed, never shut.
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { after, before, describe, it } from "node:test";
+import { describeRetry, LoginThrottle } from "../../../authz-server/src/session/throttle.js";
+import { hashPassword } from "../../../authz-server/src/passwords.js";
+import { assertPageHeaders, BrowserClient, onlyForm, withFields, type PageResponse } from "../flow/browser-client.js";
+import { authorizationRequest, PASSWORD, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+
+describe("login throttle", () => {
+  const start = 1_000_000;
+
+  it("pauses an address for one account after 5 failures in 15 minutes, and nobody else", () => {
+    let now = start;
+    const t = new LoginThrottle({ now: () => now });
+    for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", "192.0.2.1"), { allowed: true });
+    assert.deepEqual(t.begin("alice", "192.0.2.1"), { allowed: false, scope: "account-and-address", retryAfterSeconds: 900 });
+    // Case and Unicode normalisation name the same account.
+    assert.deepEqual(t.check("ALICE", "192.0.2.1"), { allowed: false, scope: "account-and-address", retryAfterSeconds: 900 });
+    // Another user behind the same address (a NAT) signs in as usual.
+    assert.deepEqual(t.begin("bob", "192.0.2.1"), { allowed: true });
+    now += 60_000;
+    assert.deepEqual(t.check("alice", "192.0.2.1"), { allowed: false, scope: "account-and-address", retryAfterSeconds: 840 });
+    now = start + 900_001;
+    assert.deepEqual(t.begin("alice", "192.0.2.1"), { allowed: true }, "the failures have left the window");
+  });
+
+  it("spaces out an account's attempts from anywhere: a burst of 5, then one every 30 seconds", () => {
+    let now = start;
+    const t = new LoginThrottle({ now: () => now });
+    for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", `198.51.100.${i}`), { allowed: true });
+    assert.deepEqual(t.begin("alice", "203.0.113.9"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
+    assert.deepEqual(t.check("carol", "203.0.113.9"), { allowed: true });
+    now += 29_000;
+    assert.deepEqual(t.check("alice", "203.0.113.9"), { allowed: false, scope: "account", retryAfterSeconds: 1 });
+    now += 1_000;
+    assert.deepEqual(t.begin("alice", "203.0.113.9"), { allowed: true });
+    assert.deepEqual(t.check("alice", "203.0.113.10"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
+    // Left alone, the account recovers its whole burst: 5 intervals after its last attempt.
+    now += 150_000;
+    for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", `198.51.100.${i}`), { allowed: true });
+  });
+
+  it("bounds guessing at 125 per account per hour, however many addresses guess", () => {
+    let now = start;
+    const t = new LoginThrottle({ now: () => now });
+    let guesses = 0;
+    let address = 0;
+    let longestWait = 0;
+    // Ten guesses a second, each from a new address, for an hour (both ends included).
+    for (let second = 0; second <= 3600; second++) {
+      now = start + second * 1000;
+      for (let i = 0; i < 10; i++) {
+        const verdict = t.begin("alice", `10.${address >> 16}.${(address >> 8) & 255}.${address & 255}`);
+        address++;
+        if (verdict.allowed) guesses++;
+        else longestWait = Math.max(longestWait, verdict.retryAfterSeconds);
+      }
+    }
+    assert.equal(guesses, 5 + 3600 / 30);
+    assert.equal(longestWait, 30, "the account is slowed, never refused for longer than one interval");
+  });
+
+  it("an attacker at one address gets 5 guesses per 15 minutes and delays the owner elsewhere by at most 30 seconds", () => {
+    let now = start;
+    const t = new LoginThrottle({ now: () => now });
+    let attackerGuesses = 0;
+    // The attacker tries every second for an hour; alice tries from home right after each of his bursts.
+    for (let second = 0; second < 3600; second++) {
+      now = start + second * 1000;
+      if (t.begin("alice", "192.0.2.66").allowed) attackerGuesses++;
+      if (second % 900 === 5) {
+        assert.deepEqual(t.begin("alice", "198.51.100.7"), { allowed: false, scope: "account", retryAfterSeconds: 25 });
+      }
+      if (second % 900 === 30) {
+        assert.deepEqual(t.begin("alice", "198.51.100.7"), { allowed: true }, `alice at second ${second}`);
+        t.recordSuccess("alice", "198.51.100.7");
+      }
+    }
+    assert.equal(attackerGuesses, 20);
+  });
+
+  it("a correct password gives its attempt back to the account and forgives its address's failures", () => {
+    const t = new LoginThrottle({ now: () => start });
+    for (let i = 0; i < 4; i++) t.begin("dave", "203.0.113.1");
+    assert.deepEqual(t.begin("dave", "203.0.113.1"), { allowed: true });
+    t.recordSuccess("dave", "203.0.113.1");
+    // The four failures still count for the account (they were guesses): one attempt is left in the burst.
+    assert.deepEqual(t.begin("dave", "203.0.113.1"), { allowed: true });
+    assert.deepEqual(t.begin("dave", "203.0.113.2"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
+  });
+
+  it("forgets the least recently written keys beyond its bound", () => {
+    const t = new LoginThrottle({ maxTrackedKeys: 2, maxFailuresPerAccountAndAddress: 1, accountBurst: 1, now: () => start });
+    t.begin("a", "1");
+    t.begin("b", "2");
+    assert.equal(t.check("a", "1").allowed, false);
+    t.begin("c", "3"); // evicts a's entries, the oldest
+    assert.deepEqual(t.check("a", "1"), { allowed: true });
+    assert.equal(t.check("b", "2").allowed, false);
+  });
+
+  it("refuses limits that are not positive whole numbers", () => {
+    assert.throws(() => new LoginThrottle({ accountBurst: 0 }), { message: "login throttle: accountBurst must be a positive whole number, got 0" });
+    assert.throws(() => new LoginThrottle({ accountIntervalSeconds: 0.5 }), TypeError);
+  });
+
+  it("describes the wait", () => {
+    assert.equal(describeRetry(1), "1 second");
+    assert.equal(describeRetry(59), "59 seconds");
+    assert.equal(describeRetry(60), "1 minute");
+    assert.equal(describeRetry(61), "2 minutes");
+  });
+});
+
+/**
+ * A browser on its own loopback address (127.0.0.0/8 is all loopback on Linux): the server sees it as a distinct TCP
+ * peer, the address the throttle keys on, as it would see two machines.
+ */
+class PeerBrowser extends BrowserClient {
+  constructor(
+    base: string,
+    readonly localAddress: string,
+  ) {
+    super(base);
+  }
+
+  override request(method: "GET" | "POST", pathOrUrl: string, form?: URLSearchParams): Promise<PageResponse> {
+    const url = new URL(pathOrUrl, this.base);
+    const body = form?.toString();
+    const headers: Record<string, string> = {
+      ...(this.jar.cookies.size > 0 ? { cookie: this.jar.header() } : {}),
+      ...(body !== undefined ? { "content-type": "application/x-www-form-urlencoded", "content-length": String(Buffer.byteLength(body)) } : {}),
+    };
+    return new Promise((resolve, reject) => {
+      const outgoing = request(url, { method, headers, localAddress: this.localAddress }, (incoming) => {
+        let text = "";
+        incoming.setEncoding("utf8");
+        incoming.on("data", (chunk: string) => (text += chunk));
+        incoming.on("end", () => {
+          const received = new Headers();
+          for (const [name, value] of Object.entries(incoming.headers)) {
+            for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) received.append(name, v);
+          }
+          this.jar.store(received);
+          const location = received.get("location");
+          resolve({ status: incoming.statusCode ?? 0, headers: received, body: text, location: location === null ? undefined : new URL(location, url).href });
+        });
+      });
+      outgoing.on("error", reject);
+      outgoing.end(body);
+    });
+  }
+}
+
+describe("login throttle over HTTP, by TCP peer address", () => {
+  let server: FlowServer;
+  before(async () => {
+    server = await startFlowServer();
+    server.storage.users.create({ id: "u-bob", username: "bob", passwordHash: await hashPassword("bob's long password"), createdAt: server.clock.now() });
+  });
+  after(() => server.close());
+
+  /** A browser at `address` on the login page of a fresh authorization request; `signIn` posts its form. */
+  async function atLoginPage(address: string) {
+    const browser = new PeerBrowser(server.url, address);
+    const { url } = await authorizationRequest(server);
+    const page = await browser.get(`${url.pathname}${url.search}`);
+    assert.equal(page.status, 200);
+    const loginForm = onlyForm(page.body, "/login");
+    return (username: string, password: string) => browser.post("/login", withFields(loginForm, { username, password }));
+  }
+
+  it("an attacker hammering alice from one address cannot keep alice, elsewhere, or bob, beside him, out", async () => {
+    const attacker = await atLoginPage("127.0.0.2");
+    for (let i = 0; i < 5; i++) {
+      const wrong = await attacker("alice", `guess-${i}`);
+      assert.equal(wrong.status, 400);
+      assert.match(wrong.body, /The username or password is incorrect\./);
+    }
+    const paused = await attacker("alice", "guess-5");
+    assert.equal(paused.status, 429);
+    assert.equal(paused.headers.get("retry-after"), "900");
+    assertPageHeaders(paused.headers);
+    assert.match(
+      paused.body,
+      /Too many failed sign-in attempts for this account from your network address\. For your security, sign-in from here is paused\. Try again in 15 minutes\./,
+    );
+    // Even the right password is not checked from there: the pair is paused, whoever types it.
+    assert.equal((await attacker("alice", PASSWORD)).status, 429);
+
+    // bob, behind the same address, signs in at once.
+    const bob = await atLoginPage("127.0.0.2");
+    assert.equal((await bob("bob", "bob's long password")).status, 303);
+
+    // alice, at home: the attacker's burst spaced her account out, for at most 30 seconds.
+    const alice = await atLoginPage("127.0.0.3");
+    const slowed = await alice("alice", PASSWORD);
+    assert.equal(slowed.status, 429);
+    assert.equal(slowed.headers.get("retry-after"), "30");
+    assert.match(slowed.body, /This account has had many failed sign-in attempts\. For your security, attempts are spaced out: try again in 30 seconds\./);
+    server.clock.advance(30);
+    const signedIn = await alice("alice", PASSWORD);
+    assert.deepEqual([signedIn.status, signedIn.location?.startsWith(`${server.url}/authorize?`)], [303, true]);
+    // Still paused at the attacker's address.
+    assert.equal((await attacker("alice", "guess-6")).status, 429);
+  });
+
+  it("concurrent guesses cannot outrun the limit: of 10 sent at once from one address, 5 are checked and 5 refused", async () => {
+    // Each guess spends ~100 ms in scrypt; a throttle that counted a failure only after the hash would let every
+    // guess that arrived meanwhile through (the limit would bound sequential guessing only).
+    const attacker = await atLoginPage("127.0.0.4");
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => attacker("mallory", `guess-${i}`)));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [400, 400, 400, 400, 400, 429, 429, 429, 429, 429]);
+    for (const refused of answers.filter((a) => a.status === 429)) assert.match(refused.body, /from your network address/);
+  });
+});

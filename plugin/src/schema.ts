@@ -212,7 +212,7 @@ export const Schema: readonly SchemaEntry[] = [
       default: 10,
       between: [1, 3600],
       description:
-        "Cooldown between key set fetches caused by tokens naming an unknown `kid`, so a flood of random kids cannot become a flood of fetches.",
+        "Cooldown between key set fetches caused by tokens naming an unknown `kid`, so a flood of random kids cannot become a flood of fetches. It counts from the last fetch, whoever caused it: a key published during such a flood is fetched within one cooldown.",
     },
   },
 ];

@@ -4,58 +4,23 @@
 // messages: one `data` event can hold several messages, or part of one split at any byte.
 // kong-pdk 0.6.0's listener decoded exactly one message per event and crashed the process on
 // the other cases (see the README, "Why our own server"). This reader keeps the undecoded tail of
-// each chunk and yields every complete message, using @msgpack/msgpack's synchronous Decoder
-// (its async decodeMultiStream halves throughput: one promise per message).
-import { DataViewIndexOutOfBoundsError, Decoder } from "@msgpack/msgpack";
+// each chunk and yields every complete message: `MessageScanner` (scanner.ts) finds where each
+// message ends, resuming where the previous chunk left it, and @msgpack/msgpack's synchronous
+// Decoder decodes each complete message once (its async decodeMultiStream halves throughput:
+// one promise per message). The work is linear in the bytes received, however they are chunked.
+import { Decoder } from "@msgpack/msgpack";
 // Not re-exported by the package index, but its own typed module (no "exports" map restricts
 // it); the Decoder's default key decoder is an instance of it.
 import { CachedKeyDecoder, type KeyDecoder } from "@msgpack/msgpack/dist/CachedKeyDecoder.js";
+import { FrameError, INCOMPLETE, MessageScanner } from "./scanner.js";
 
-/** A byte sequence that is not MessagePack, or an incomplete message larger than the limit. */
-export class FrameError extends Error {
-  override readonly name = "FrameError";
-}
-
-/** Kong's messages are small (a header map is the largest); anything bigger is a broken peer. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
-// The public Decoder API yields complete messages but not where each ended. `decodeMulti`
-// pauses at each `yield` with the decoder's `pos` just past the message it returned, so reading
-// `pos` there gives the boundary without a second parser. `pos` is private to the TypeScript
-// declarations only; `assertDecoderPositions` checks at load time that it still behaves as relied
-// upon, so an incompatible @msgpack/msgpack upgrade fails loudly instead of mis-framing.
-interface DecoderPosition {
-  readonly pos: unknown;
-}
-
-function positionOf(decoder: object): number {
-  const pos = (decoder as unknown as DecoderPosition).pos;
-  if (typeof pos !== "number") {
-    throw new Error("@msgpack/msgpack Decoder no longer exposes its read position; framing cannot work");
-  }
-  return pos;
-}
+export { FrameError, MAX_DEPTH } from "./scanner.js";
 
 /**
- * Throws unless `probe`, a fresh Decoder, reports each message's end through `pos` as framing
- * relies on. Runs at load; exported so that its failure is tested too.
+ * Kong's messages are small (a header map of at most 1,000 lines is the largest), so a larger
+ * one is a broken or hostile peer; refusing it early bounds what one connection can make us hold.
  */
-export function assertDecoderPositions(probe: Pick<Decoder, "decodeMulti">): void {
-  // 0x01 (fixint 1), then 0x92 0x02 0x03 (array [2, 3]), then 0xa1 (fixstr of length 1, cut).
-  const ends: number[] = [];
-  try {
-    for (const _ of probe.decodeMulti(Uint8Array.of(0x01, 0x92, 0x02, 0x03, 0xa1))) {
-      ends.push(positionOf(probe));
-    }
-  } catch (error) {
-    if (!(error instanceof DataViewIndexOutOfBoundsError)) throw error;
-  }
-  if (ends.length !== 2 || ends[0] !== 1 || ends[1] !== 4) {
-    throw new Error(`@msgpack/msgpack Decoder positions changed (got ${JSON.stringify(ends)}); framing cannot work`);
-  }
-}
-
-assertDecoderPositions(new Decoder());
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 
 // Kong's header and query maps are keyed by names the HTTP client chose (Kong runs nginx with
 // `underscores_in_headers on`, so `__proto__: x` is a valid request header). @msgpack/msgpack
@@ -120,17 +85,18 @@ function restoreKeys(value: unknown): unknown {
 export class MessageReader {
   private readonly decoder: Decoder;
   private readonly keyDecoder = new EscapingKeyDecoder();
+  private readonly scanner: MessageScanner;
   // The bytes of a message not yet complete, at the start of a buffer with room to grow, so that
   // each chunk is copied once (concatenating the whole tail again on every chunk was quadratic:
   // 98 s of blocked event loop for a 63 MB message in 64 KB chunks). Once a message has been
   // decoded out of a buffer, that buffer is never written again: a decoded bin is a view into it.
   private pending: Buffer | undefined;
   private pendingLength = 0;
+  private decodedBytes = 0;
 
   constructor(private readonly maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES) {
-    // No string, bin, array, map or ext of a message within the limit can announce more
-    // elements or bytes than the limit, so a length prefix above it is refused at its header
-    // (5 bytes) instead of being buffered up to the limit first, with a copy per chunk.
+    this.scanner = new MessageScanner(maxMessageBytes);
+    // The scanner refuses any length beyond the limit first; the Decoder's own limits agree.
     const max = maxMessageBytes;
     this.decoder = new Decoder(undefined, undefined, max, max, max, max, max, this.keyDecoder);
   }
@@ -140,46 +106,65 @@ export class MessageReader {
     return this.pendingLength;
   }
 
+  /** Work done so far: header bytes the scanner examined, and bytes of the messages decoded. */
+  get work(): { readonly examined: number; readonly decoded: number } {
+    return { examined: this.scanner.examined, decoded: this.decodedBytes };
+  }
+
   /**
    * Feeds one chunk and returns every message it completes, in order.
-   * Throws FrameError on bytes that are not MessagePack; the stream cannot be resynchronised
-   * after that, so the caller must drop the connection (the process keeps serving others).
+   * Throws FrameError on bytes that are not MessagePack, nesting deeper than MAX_DEPTH, or a
+   * message over the limit (as soon as its declared lengths show it); the stream cannot be
+   * resynchronised after that, so the caller must drop the connection (the process keeps
+   * serving others).
    */
   push(chunk: Buffer): unknown[] {
     const data = this.pending === undefined ? chunk : this.append(chunk);
     const messages: unknown[] = [];
-    const escaped: number[] = [];
-    let consumed = 0;
-    this.keyDecoder.takeEscaped();
+    let start = 0;
     try {
-      for (const message of this.decoder.decodeMulti(data)) {
-        if (this.keyDecoder.takeEscaped()) escaped.push(messages.length);
-        messages.push(message);
-        consumed = positionOf(this.decoder);
+      for (let length = this.scanner.scan(data, start, data.length); length !== INCOMPLETE; length = this.scanner.scan(data, start, data.length)) {
+        // Kong's usual chunk is exactly one message: decoded in place, without a view of it.
+        messages.push(this.decode(length === data.length ? data : data.subarray(start, start + length), start));
+        start += length;
       }
     } catch (error) {
-      // Running out of bytes mid-message is the only expected failure: keep the tail.
-      if (!(error instanceof DataViewIndexOutOfBoundsError)) {
-        this.clear();
-        throw new FrameError(`malformed MessagePack at byte ${consumed}: ${describe(error)}`);
-      }
+      this.clear();
+      throw error;
     }
-    for (const index of escaped) messages[index] = restoreKeys(messages[index]);
-    const rest = data.length - consumed;
+    const rest = data.length - start;
     if (rest === 0) {
       this.clear();
-    } else if (rest > this.maxMessageBytes) {
-      this.clear();
-      throw new FrameError(`incomplete message exceeds ${this.maxMessageBytes} bytes`);
-    } else if (consumed > 0 || this.pending === undefined) {
+    } else if (start > 0 || this.pending === undefined) {
       // The tail moves to a buffer of its own: the one it sits in holds decoded bins, or is the
       // caller's chunk (and a small tail must not pin a large chunk in memory).
       this.pending = Buffer.allocUnsafe(Math.max(2 * rest, 1024));
-      data.copy(this.pending, 0, consumed);
+      data.copy(this.pending, 0, start);
       this.pendingLength = rest;
     }
     // Otherwise nothing was decoded and the tail is already all of `pending`.
     return messages;
+  }
+
+  /** Drops the pending bytes (the connection is being closed). */
+  clear(): void {
+    this.pending = undefined;
+    this.pendingLength = 0;
+  }
+
+  /** Decodes one complete message, `at` bytes into the chunk, with its escaped map keys restored. */
+  private decode(bytes: Buffer, at: number): unknown {
+    let message: unknown;
+    try {
+      message = this.decoder.decode(bytes);
+    } catch (error) {
+      this.keyDecoder.takeEscaped();
+      // Structure is the scanner's; what is left for the Decoder to refuse is a value it cannot
+      // represent (a map key that is an array, a malformed timestamp extension).
+      throw new FrameError(`malformed MessagePack at byte ${at}: ${error instanceof Error ? error.message : "undecodable"}`);
+    }
+    this.decodedBytes += bytes.length;
+    return this.keyDecoder.takeEscaped() ? restoreKeys(message) : message;
   }
 
   /** Appends `chunk` to the pending bytes, growing their buffer geometrically; returns them. */
@@ -195,13 +180,4 @@ export class MessageReader {
     this.pendingLength = length;
     return target.subarray(0, length);
   }
-
-  private clear(): void {
-    this.pending = undefined;
-    this.pendingLength = 0;
-  }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -74,9 +74,30 @@ export interface UserStore {
   findByUsername(username: string): User | undefined;
   findById(id: string): User | undefined;
   list(): User[];
+  /** Also ends every browser session of the user (BrowserSessionStore): a leaked password's thief is signed out. */
   setPasswordHash(username: string, passwordHash: string): boolean;
-  /** Deletes the user and everything issued to them (codes, refresh tokens, consents). */
+  /** Deletes the user and everything issued to them (codes, refresh tokens, consents, browser sessions). */
   delete(username: string): boolean;
+}
+
+/** A signed-in browser session (session/sessions.ts); the cookie holds only its random id. */
+export interface BrowserSession {
+  /** SHA-256 of the session id, hex: a copy of the database yields no session id to replay. */
+  sessionDigest: string;
+  userId: string;
+  /** The sign-in. */
+  createdAt: number;
+  /** Absolute end of the session, however active. */
+  expiresAt: number;
+}
+
+export interface BrowserSessionStore {
+  /** Records a sign-in (and deletes sessions already expired, so the table holds live ones only). */
+  create(session: BrowserSession): void;
+  /** The live session and its user's name; undefined once signed out, expired, or the user deleted. */
+  find(sessionDigest: string, now: number): (BrowserSession & { username: string }) | undefined;
+  /** Sign-out. */
+  delete(sessionDigest: string): void;
 }
 
 export interface SigningKey {
@@ -246,6 +267,7 @@ export interface Storage {
   revocations: RevocationStore;
   consents: ConsentStore;
   secrets: SecretStore;
+  browserSessions: BrowserSessionStore;
   keyEncryption: KeyEncryptionStore;
   /**
    * Runs `fn` in one write transaction (all-or-nothing), serialised with the writers of other processes on the same

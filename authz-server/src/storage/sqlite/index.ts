@@ -1,4 +1,5 @@
 import type { Storage } from "../types.js";
+import { sqliteBrowserSessionStore } from "./browser-sessions.js";
 import { sqliteClientStore } from "./clients.js";
 import { sqliteCodeStore } from "./codes.js";
 import { sqliteConsentStore } from "./consents.js";
@@ -45,6 +46,7 @@ export function openSqliteStorage(path: string, options: OpenOptions & { keyEncr
     revocations,
     consents: sqliteConsentStore(db, revocations),
     secrets: sqliteSecretStore(db, sealer),
+    browserSessions: sqliteBrowserSessionStore(db),
     keyEncryption: { status: () => sealer.status(), rotate: (next) => sealer.rotate(next) },
     transaction: (fn) => writeTransaction(db, fn),
     purgeExpired: (now) => purge(now),

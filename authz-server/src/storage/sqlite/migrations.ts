@@ -145,6 +145,22 @@ CREATE TRIGGER scopes_version_del AFTER DELETE ON scopes BEGIN UPDATE table_vers
 `,
   },
   {
+    // Signed-in browser sessions, one row per sign-in, keyed by the SHA-256 of the session id the signed cookie
+    // carries (session/sessions.ts). A cookie is honoured only while its row exists: signing out, `users
+    // set-password` and `users delete` delete rows, and every server process on the database sees it at once.
+    version: 6,
+    sql: `
+CREATE TABLE browser_sessions (
+  session_digest TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX browser_sessions_user ON browser_sessions (user_id);
+CREATE INDEX browser_sessions_expires ON browser_sessions (expires_at);
+`,
+  },
+  {
     // The resources a client serves as a resource server (JSON list of RFC 8707 indicators): introspection answers
     // it about access tokens addressed to them (endpoints/introspect.ts). Existing clients serve none.
     version: 7,

@@ -2,7 +2,7 @@ import type { Context } from "koa";
 import type { RenderedPage } from "../views/layout.js";
 
 /**
- * Headers of every HTML page (oauth-requirements item 5): no framing by anyone
+ * Headers of every HTML page: no framing by anyone
  * (`frame-ancestors 'none'` and, for older browsers, `X-Frame-Options: DENY`; RFC 9700
  * §4.16 clickjacking), no Referer leaking the authorization request's parameters
  * (RFC 9700 §4.2.4), and no caching of pages that carry CSRF tokens or personal data.

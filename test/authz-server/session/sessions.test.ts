@@ -64,7 +64,7 @@ describe("sign-out", () => {
       assertLoginPage(await saved.get("/consents"));
     }));
 
-  it("is seen at once by another server process on the same database", () =>
+  it("is seen at once by another server on the same database", () =>
     withFlowServer({}, async (server) => {
       const other = await startTestServer({ dbPath: server.dbPath, clock: server.clock, issuer: server.issuer });
       try {

@@ -8,7 +8,9 @@ import { readFileSync } from "node:fs";
  */
 
 /** A value that cannot be sealed or unsealed with the key at hand: printed as one line, the process stops. */
-export class KeyEncryptionError extends Error {}
+export class KeyEncryptionError extends Error {
+  override readonly name = "KeyEncryptionError";
+}
 
 /** NIST SP 800-38D §8.2.2: a random 96-bit IV per value; far fewer than 2^32 values are ever sealed under one key. */
 const ivBytes = 12;

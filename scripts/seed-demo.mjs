@@ -7,7 +7,8 @@
 //   client  Canon Printing (confidential, authorization code + refresh token, PKCE), callback
 //           http://localhost:3000/callback. Its server-generated credentials are written once to a
 //           git-ignored file (default ./data/canon-client.json) that the Canon app reads.
-// The database is created first with `authz-server init`. Run again: nothing changes. Used by `npm start`, the Docker image of the sidecar and the tests.
+// The database is created first with `authz-server init`. Run again: nothing changes, but for a
+// callback moved to another port (--redirect-uri), which becomes Canon Printing's redirect URI. Used by `npm start`, the Docker image of the sidecar and the tests.
 //
 //   node scripts/seed-demo.mjs [--db PATH] [--canon-file PATH] [--redirect-uri URI]
 import { spawn } from "node:child_process";
@@ -81,32 +82,46 @@ export async function seedDemo(options) {
     created.push(`user ${DEMO.username}`);
   }
 
-  // Keep the client whose credentials the file holds, if the database still knows it with this
-  // callback; otherwise register a new one (its secret is only ever shown at creation).
+  // There is one Canon Printing (client names are unique). It is kept while the file holds its secret, its
+  // redirect URI following a callback moved to another port; a Canon Printing whose secret is lost (the
+  // database keeps only its digest) is replaced by a new registration.
   const clients = await cli(["clients", "list"], ctx);
-  let saved;
-  if (existsSync(options.canonFile)) {
-    try {
-      saved = JSON.parse(readFileSync(options.canonFile, "utf8"));
-    } catch {
-      saved = undefined;
-    }
-  }
-  const known = saved && clients.find((c) => c.client_id === saved.client_id && c.redirect_uris.includes(redirectUri));
+  const existing = clients.find((c) => c.name === DEMO.clientName);
+  const saved = readCanonFile(options.canonFile);
   let clientId;
-  if (known && typeof saved.client_secret === "string") {
-    clientId = known.client_id;
+  if (existing && saved?.client_id === existing.client_id && typeof saved.client_secret === "string") {
+    clientId = existing.client_id;
+    if (existing.redirect_uris.join(" ") !== redirectUri || saved.redirect_uri !== redirectUri) {
+      await cli(["clients", "update", clientId, "--redirect-uri", redirectUri], ctx);
+      writeCanonFile(options.canonFile, { ...saved, redirect_uri: redirectUri });
+    }
   } else {
+    if (existing) await cli(["clients", "delete", existing.client_id], ctx);
     const args = ["clients", "create", "--name", DEMO.clientName, "--redirect-uri", redirectUri];
     for (const s of DEMO.clientScopes) args.push("--scope", s);
     const client = await cli(args, ctx);
     clientId = client.client_id;
-    mkdirSync(dirname(resolve(options.canonFile)), { recursive: true });
-    writeFileSync(options.canonFile, `${JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret, redirect_uri: redirectUri }, null, 2)}\n`, { mode: 0o600 });
-    chmodSync(options.canonFile, 0o600);
+    writeCanonFile(options.canonFile, { client_id: client.client_id, client_secret: client.client_secret, redirect_uri: redirectUri });
     created.push(`client ${DEMO.clientName} (${clientId})`);
   }
   return { username: DEMO.username, password: DEMO.password, clientId, canonFile: options.canonFile, created };
+}
+
+/** The Canon app's credentials as the seed last wrote them; undefined when missing or unreadable. */
+function readCanonFile(path) {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Owner-only: the file holds the client secret. */
+function writeCanonFile(path, credentials) {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
 }
 
 function flag(argv, name, fallback) {

@@ -15,7 +15,7 @@ function cliJson(db: string, ...args: string[]): unknown {
 }
 
 describe("scripts/seed-demo.mjs", () => {
-  it("creates the demo once, then changes nothing; a lost credentials file means a new client", async () => {
+  it("creates the demo once, then changes nothing; a lost credentials file means a new client in place of the old", async () => {
     const dir = mkdtempSync(join(tmpdir(), "seed-demo-"));
     try {
       const db = join(dir, "data", "authz.db");
@@ -45,9 +45,31 @@ describe("scripts/seed-demo.mjs", () => {
       const third = await seedDemo({ db, canonFile });
       assert.notEqual(third.clientId, first.clientId);
       assert.deepEqual(third.created, [`client Canon Printing (${third.clientId})`]);
+      const after = cliJson(db, "clients", "list") as { client_id: string; name: string }[];
+      assert.deepEqual(after.map((c) => [c.client_id, c.name]), [[third.clientId, "Canon Printing"]], "one Canon Printing");
       assert.ok(existsSync(canonFile));
       const users = cliJson(db, "users", "list") as { username: string }[];
       assert.deepEqual(users.map((u) => u.username), ["alice"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps Canon Printing and its secret when its callback moves to another port, updating the redirect URI", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "seed-demo-"));
+    try {
+      const db = join(dir, "data", "authz.db");
+      const canonFile = join(dir, "data", "canon-client.json");
+      const first = await seedDemo({ db, canonFile });
+      const saved = JSON.parse(readFileSync(canonFile, "utf8")) as Record<string, string>;
+      const moved = await seedDemo({ db, canonFile, redirectUri: "http://localhost:3100/callback" });
+      assert.deepEqual({ clientId: moved.clientId, created: moved.created }, { clientId: first.clientId, created: [] });
+      assert.deepEqual(JSON.parse(readFileSync(canonFile, "utf8")), { ...saved, redirect_uri: "http://localhost:3100/callback" });
+      const clients = cliJson(db, "clients", "list") as { client_id: string; name: string; redirect_uris: string[] }[];
+      assert.deepEqual(
+        clients.map((c) => [c.client_id, c.name, c.redirect_uris]),
+        [[first.clientId, "Canon Printing", ["http://localhost:3100/callback"]]],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -10,8 +10,8 @@ import { readOwnAccessToken } from "../tokens/verify.js";
  * POST /revoke (RFC 7009). The client authenticates (public clients name themselves, §2.1); it may revoke only
  * tokens issued to it. A refresh token revokes its whole family and the access tokens issued with it (§2.1, RFC 9700
  * §4.14.2); an access token's jti is recorded until its expiry so introspection answers inactive. Unknown, invalid or
- * already revoked tokens answer 200 (§2.2), and so does a token issued to another client: to the caller it is an
- * invalid token, revoked it is not, and the same answer keeps /revoke from telling which tokens exist. The gateway
+ * already revoked tokens answer 200 (§2.2), and so does a token issued to another client: to the caller that is an
+ * invalid token, so it is left alone, and the same answer keeps /revoke from telling which tokens exist. The gateway
  * keeps accepting a revoked JWT until it expires (see the README's revocation bound).
  */
 export function revokeEndpoint(services: Services) {

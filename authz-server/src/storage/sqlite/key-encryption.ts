@@ -1,3 +1,4 @@
+import type { Statement } from "better-sqlite3";
 import { KeyEncryptionError, kekSources, type KeyEncryptionKey } from "../encryption.js";
 import type { KeyEncryptionStatus } from "../types.js";
 import type { Db } from "./database.js";
@@ -43,8 +44,8 @@ const plainOf = (value: Stored) => (typeof value === "string" ? Buffer.from(valu
 export class Sealer {
   readonly #db: Db;
   readonly #kek: KeyEncryptionKey | undefined;
-  readonly #recorded;
-  readonly #record;
+  readonly #recorded: Statement<[], string>;
+  readonly #record: Statement<[string]>;
 
   constructor(db: Db, kek: KeyEncryptionKey | undefined) {
     this.#db = db;

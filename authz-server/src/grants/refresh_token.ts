@@ -62,7 +62,8 @@ function successorOf(services: Services, parent: string): string {
   const { storage } = services;
   let key = successorKeys.get(storage);
   if (key === undefined) {
-    key = storage.secrets.getOrCreate(SUCCESSOR_KEY, () => randomBytes(32), services.clock.now());
+    // In a write transaction: a first use racing another process's waits for it rather than fail (database.ts).
+    key = storage.transaction(() => storage.secrets.getOrCreate(SUCCESSOR_KEY, () => randomBytes(32), services.clock.now()));
     successorKeys.set(storage, key);
   }
   return createHmac("sha256", key).update(parent, "utf8").digest("base64url");
@@ -85,9 +86,11 @@ function judge(services: Services, token: RefreshToken | undefined, successorDig
     return { kind: "invalid" };
   }
   if (token.rotatedAt === null) return { kind: "rotate" };
-  // The grace window is [rotatedAt, rotatedAt + grace): with a grace of 0 no reuse is ever tolerated, not even
-  // one in the same millisecond as the rotation (a thief racing the client).
-  if (now - token.rotatedAt >= services.lifetimes.refreshTokenGraceSeconds * 1000) {
+  // The grace window ends `grace` after the rotation. It includes requests read from the clock before the rotation
+  // (another process's concurrent request rotated the token while this one was signing), except with a grace of 0:
+  // then no reuse is ever tolerated, not even one concurrent with the rotation (a thief racing the client).
+  const graceMs = services.lifetimes.refreshTokenGraceSeconds * 1000;
+  if (graceMs === 0 || now - token.rotatedAt >= graceMs) {
     return { kind: "reused", familyId: token.familyId };
   }
   const successor = services.storage.refreshTokens.find(successorDigest);
@@ -127,7 +130,7 @@ async function rotate(services: Services, client: Client, params: FormParams, no
   if (!token || token.clientId !== client.clientId) throw new OAuthError("invalid_grant", INVALID);
   const successor = successorOf(services, presented);
   const successorDigest = digest(successor);
-  refuseUnless(services, judge(services, token, successorDigest, now), client, now);
+  refuseUnless(services, revokeIfReused(services, judge(services, token, successorDigest, now), now), client);
 
   // RFC 6749 §6: the requested scope must not include any scope not originally granted.
   const original = token.scope.split(" ").filter((s) => s !== "");
@@ -149,7 +152,7 @@ async function rotate(services: Services, client: Client, params: FormParams, no
   // request (in this process or another on the same database), while the access token was being signed.
   const presentation = services.storage.transaction(() => {
     const current = services.storage.refreshTokens.find(tokenDigest);
-    const verdict = judge(services, current, successorDigest, now);
+    const verdict = revokeIfReused(services, judge(services, current, successorDigest, now), now);
     if (!current || (verdict.kind !== "rotate" && verdict.kind !== "retry")) return verdict;
     if (verdict.kind === "rotate") {
       services.storage.refreshTokens.markRotated(tokenDigest, now);
@@ -176,21 +179,30 @@ async function rotate(services: Services, client: Client, params: FormParams, no
     });
     return verdict;
   });
-  refuseUnless(services, presentation, client, now);
+  refuseUnless(services, presentation, client);
   return tokenResponse(services, "refresh_token", access, successor);
 }
 
-/** Throws the `invalid_grant` a presentation calls for, revoking the family on reuse; returns when it may be answered. */
-function refuseUnless(services: Services, presentation: Presentation, client: Client, now: number): void {
+/**
+ * Revokes the family, and the access tokens issued with it, of a token reused after the grace window: within the
+ * caller's transaction when there is one (the verdict and the revocation are then one decision), else in its own.
+ */
+function revokeIfReused(services: Services, presentation: Presentation, now: number): Presentation {
+  if (presentation.kind === "reused") {
+    services.storage.transaction(() => services.storage.revocations.revokeFamily(presentation.familyId, now));
+  }
+  return presentation;
+}
+
+/** Throws the `invalid_grant` a presentation calls for; returns when it may be answered. */
+function refuseUnless(services: Services, presentation: Presentation, client: Client): void {
   switch (presentation.kind) {
     case "rotate":
     case "retry":
       return;
-    case "reused": {
-      const revoked = services.storage.revocations.revokeFamily(presentation.familyId, now);
-      services.logger.warn({ client_id: client.clientId, family_id: presentation.familyId, revoked }, "refresh token reuse; family revoked");
+    case "reused":
+      services.logger.warn({ client_id: client.clientId, family_id: presentation.familyId }, "refresh token reuse; family revoked");
       throw new OAuthError("invalid_grant", INVALID);
-    }
     case "superseded":
       services.logger.info({ client_id: client.clientId }, "refresh token presented again after its successor was used; refused, family kept");
       throw new OAuthError("invalid_grant", INVALID);

@@ -18,6 +18,18 @@ const root = fileURLToPath(new URL("../../../", import.meta.url));
 const bin = join(root, "authz-server/bin/authz-server.js");
 const INVALID_REFRESH = { error: "invalid_grant", error_description: "the refresh token is invalid, expired or revoked" };
 
+/**
+ * Another writer on the file that keeps the write lock (an operator's long script, a backup) for argv[2] ms: begins
+ * an IMMEDIATE transaction, says so on stdout, commits after the delay.
+ */
+const HOLD_WRITE_LOCK = `
+const db = new (require("better-sqlite3"))(process.argv[1]);
+db.pragma("busy_timeout = 5000");
+db.exec("BEGIN IMMEDIATE");
+process.stdout.write("locked\\n");
+setTimeout(() => { db.exec("COMMIT"); db.close(); }, Number(process.argv[2]));
+`;
+
 interface Serve {
   url: string;
   stop(): Promise<void>;
@@ -152,6 +164,28 @@ describe("several processes on one SQLite file", () => {
       assert.deepEqual(liveTokens(first), []);
     } finally {
       await Promise.all(servers.map((s) => s.stop()));
+    }
+  });
+
+  it("a refresh that finds the database locked past busy_timeout (5 s) is run again and answered", async () => {
+    const server = await serve(db);
+    let holder: ChildProcess | undefined;
+    try {
+      // The first refresh of the database stores the server secret its successors derive from: out of the way first.
+      assert.equal((await refresh(server, await signIn())).status, 200);
+      const first = await signIn();
+      holder = spawn(process.execPath, ["-e", HOLD_WRITE_LOCK, db, "6500"], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+      const locked = holder;
+      await new Promise<void>((resolve, reject) => {
+        locked.stdout!.once("data", () => resolve());
+        locked.once("exit", (code) => reject(new Error(`the lock holder exited with ${code}`)));
+      });
+      const answer = await refresh(server, first);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.deepEqual(liveTokens(first), [digest((answer.body as { refresh_token: string }).refresh_token)]);
+    } finally {
+      holder?.kill("SIGKILL");
+      await server.stop();
     }
   });
 

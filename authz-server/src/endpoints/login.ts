@@ -3,7 +3,7 @@ import type { Context } from "koa";
 import { checkPassword } from "../passwords.js";
 import { seeOther, sendPage } from "../session/headers.js";
 import { readPostedForm, single, type InteractionDependencies } from "../session/interaction.js";
-import { describeRetry, type ThrottleVerdict } from "../session/throttle.js";
+import { accountName, describeRetry, type ThrottleScope } from "../session/throttle.js";
 import { renderLogin } from "../views/login.js";
 import { handleAuthorization, hiddenRequestFields, redirectOrigin, requestFields } from "./authorize.js";
 
@@ -54,7 +54,9 @@ export function loginEndpoint(deps: InteractionDependencies) {
     if (username === "" || password === "") return again(400, "Enter your username and password.");
 
     // Counted before the password is checked (see LoginThrottle.begin), so concurrent guesses cannot outrun the limit.
-    const verdict = deps.throttle.begin(username, ctx.ip);
+    const account = accountName(username);
+    const knownDevice = deps.sessions.knownDevice(ctx, account);
+    const verdict = deps.throttle.begin(username, ctx.ip, knownDevice);
     if (!verdict.allowed) {
       ctx.set("Retry-After", String(verdict.retryAfterSeconds));
       return again(429, throttledMessage(verdict.scope, describeRetry(verdict.retryAfterSeconds)));
@@ -67,7 +69,8 @@ export function loginEndpoint(deps: InteractionDependencies) {
     if (!user || !ok || !sameText(user.username, username)) {
       return again(400, "The username or password is incorrect."); // already counted by begin()
     }
-    deps.throttle.recordSuccess(username, ctx.ip);
+    deps.throttle.recordSuccess(username, ctx.ip, knownDevice);
+    deps.sessions.rememberDevice(ctx, account);
     deps.sessions.login(ctx, deps.storage.browserSessions, session, user.id);
     // Only ever our own paths: the server is never an open redirector (RFC 9700 §4.11).
     seeOther(ctx, continueTo);
@@ -81,8 +84,13 @@ function sameText(a: string, b: string): boolean {
 }
 
 /** Why this attempt was not checked, and when the next one will be. */
-function throttledMessage(scope: Extract<ThrottleVerdict, { allowed: false }>["scope"], wait: string): string {
-  return scope === "account-and-address"
-    ? `Too many failed sign-in attempts for this account from your network address. For your security, sign-in from here is paused. Try again in ${wait}.`
-    : `This account has had many failed sign-in attempts. For your security, attempts are spaced out: try again in ${wait}.`;
+function throttledMessage(scope: ThrottleScope, wait: string): string {
+  switch (scope) {
+    case "account-and-address":
+      return `Too many failed sign-in attempts for this account from your network address. For your security, sign-in from here is paused. Try again in ${wait}.`;
+    case "account-and-device":
+      return `Too many failed sign-in attempts for this account in this browser. For your security, sign-in from here is paused. Try again in ${wait}.`;
+    case "account":
+      return `This account has had many failed sign-in attempts. For your security, attempts are spaced out: try again in ${wait}.`;
+  }
 }

@@ -12,6 +12,19 @@ export interface SessionData {
   readonly exp: number;
 }
 
+/**
+ * A browser where an account's password was once typed correctly (a "device cookie"): the login throttle lets it
+ * past the per-account spacing an attack on that account causes (session/throttle.ts), with a limit of its own.
+ */
+export interface KnownDevice {
+  /** The account as the throttle names it (throttle.ts, accountName). */
+  readonly account: string;
+  /** Random id (128 bits, base64url): the device's own failures are counted under it. */
+  readonly device: string;
+  /** Unix seconds after which the cookie is no longer accepted. */
+  readonly exp: number;
+}
+
 export function newSessionId(): string {
   return randomBytes(16).toString("base64url");
 }
@@ -35,27 +48,43 @@ export class SessionCodec {
   }
 
   encode(data: SessionData): string {
-    const payload = Buffer.from(JSON.stringify(data)).toString("base64url");
-    return `${payload}.${mac(this.#key, "session", payload).toString("base64url")}`;
+    return this.#sign("session", data);
   }
 
   /** The session in `value`, or undefined when it is malformed, forged or expired. */
   decode(value: string | undefined, nowSeconds: number): SessionData | undefined {
+    const data = toSessionData(this.#open("session", value));
+    return data && data.exp > nowSeconds ? data : undefined;
+  }
+
+  encodeDevice(device: KnownDevice): string {
+    return this.#sign("device", device);
+  }
+
+  /** The known-device record in `value`, or undefined when it is malformed, forged or expired. */
+  decodeDevice(value: string | undefined, nowSeconds: number): KnownDevice | undefined {
+    const device = toKnownDevice(this.#open("device", value));
+    return device && device.exp > nowSeconds ? device : undefined;
+  }
+
+  #sign(purpose: string, data: object): string {
+    const payload = Buffer.from(JSON.stringify(data)).toString("base64url");
+    return `${payload}.${mac(this.#key, purpose, payload).toString("base64url")}`;
+  }
+
+  /** The JSON value signed for `purpose` in `value`; undefined when malformed or forged. */
+  #open(purpose: string, value: string | undefined): unknown {
     if (!value) return undefined;
     const dot = value.indexOf(".");
     if (dot <= 0 || dot !== value.lastIndexOf(".")) return undefined;
     const payload = value.slice(0, dot);
     const signature = Buffer.from(value.slice(dot + 1), "base64url");
-    if (!macEquals(signature, mac(this.#key, "session", payload))) return undefined;
-    let parsed: unknown;
+    if (!macEquals(signature, mac(this.#key, purpose, payload))) return undefined;
     try {
-      parsed = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+      return JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
     } catch {
       return undefined;
     }
-    const data = toSessionData(parsed);
-    if (!data || data.exp <= nowSeconds) return undefined;
-    return data;
   }
 
   /** The anti-CSRF token of a session: a MAC of its id, so it is bound to that browser session. */
@@ -74,4 +103,11 @@ function toSessionData(value: unknown): SessionData | undefined {
   const v = value as Record<string, unknown>;
   if (typeof v.sid !== "string" || typeof v.exp !== "number") return undefined;
   return { sid: v.sid, exp: v.exp };
+}
+
+function toKnownDevice(value: unknown): KnownDevice | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.account !== "string" || typeof v.device !== "string" || typeof v.exp !== "number") return undefined;
+  return { account: v.account, device: v.device, exp: v.exp };
 }

@@ -3,6 +3,9 @@ import { digest } from "../secrets.js";
 import type { BrowserSessionStore } from "../storage/types.js";
 import { newSessionId, SessionCodec, type SessionData } from "./cookie.js";
 
+/** How long a browser stays known to the login throttle after a correct password is typed in it: 90 days. */
+const KNOWN_DEVICE_SECONDS = 90 * 24 * 60 * 60;
+
 export interface SessionOptions {
   /** HMAC key (at least 32 bytes), kept in the database so sessions survive a restart. */
   readonly key: Uint8Array;
@@ -32,6 +35,8 @@ export interface SessionUser {
  */
 export class Sessions {
   readonly cookieName: string;
+  /** The known-device cookie (cookie.ts, KnownDevice): long-lived, unlike the session. */
+  readonly deviceCookieName: string;
   readonly #codec: SessionCodec;
   readonly #secure: boolean;
   readonly #idle: number;
@@ -42,6 +47,7 @@ export class Sessions {
     this.#codec = new SessionCodec(options.key);
     this.#secure = options.secure;
     this.cookieName = options.secure ? "__Host-authz_session" : "authz_session";
+    this.deviceCookieName = options.secure ? "__Host-authz_device" : "authz_device";
     this.#idle = options.idleSeconds ?? 30 * 60;
     this.#absoluteMs = (options.absoluteSeconds ?? 12 * 60 * 60) * 1000;
     this.#now = options.now ?? Date.now;
@@ -80,6 +86,19 @@ export class Sessions {
     return this.#renew(ctx);
   }
 
+  /** The id of this browser if a correct password for `account` (throttle.ts, accountName) was typed in it. */
+  knownDevice(ctx: Context, account: string): string | undefined {
+    const known = this.#codec.decodeDevice(ctx.cookies.get(this.deviceCookieName), this.#nowSeconds());
+    return known?.account === account ? known.device : undefined;
+  }
+
+  /** After a correct password: this browser is known for `account` for the next 90 days. */
+  rememberDevice(ctx: Context, account: string): void {
+    const device = this.knownDevice(ctx, account) ?? newSessionId();
+    const value = this.#codec.encodeDevice({ account, device, exp: this.#nowSeconds() + KNOWN_DEVICE_SECONDS });
+    this.#setCookie(ctx, this.deviceCookieName, value, [`Max-Age=${KNOWN_DEVICE_SECONDS}`]);
+  }
+
   csrfToken(session: SessionData): string {
     return this.#codec.csrfToken(session.sid);
   }
@@ -98,15 +117,17 @@ export class Sessions {
 
   #write(ctx: Context, sid: string): SessionData {
     const session: SessionData = { sid, exp: this.#nowSeconds() + this.#idle };
+    this.#setCookie(ctx, this.cookieName, this.#codec.encode(session), []);
+    return session;
+  }
+
+  #setCookie(ctx: Context, name: string, value: string, extra: readonly string[]): void {
     // Written by hand rather than through ctx.cookies.set: `cookies` refuses a Secure cookie
     // on a plain-HTTP socket, which is exactly the case behind a TLS-terminating proxy.
-    const attributes = ["Path=/", "HttpOnly", "SameSite=Lax"];
+    const attributes = ["Path=/", ...extra, "HttpOnly", "SameSite=Lax"];
     if (this.#secure) attributes.push("Secure");
     const existing = ctx.response.get("Set-Cookie");
-    const others = (Array.isArray(existing) ? existing : existing ? [String(existing)] : []).filter(
-      (c) => !c.startsWith(`${this.cookieName}=`),
-    );
-    ctx.set("Set-Cookie", [...others, `${this.cookieName}=${this.#codec.encode(session)}; ${attributes.join("; ")}`]);
-    return session;
+    const others = (Array.isArray(existing) ? existing : existing ? [String(existing)] : []).filter((c) => !c.startsWith(`${name}=`));
+    ctx.set("Set-Cookie", [...others, `${name}=${value}; ${attributes.join("; ")}`]);
   }
 }

@@ -7,12 +7,16 @@
  *    owner signing in from elsewhere, or other users behind the same address (a NAT, a proxy).
  * 2. Per account, from any address: a burst of `accountBurst` attempts, then one every `accountIntervalSeconds`
  *    (the generic cell rate algorithm, a token bucket). An account under attack is slowed, never shut: the owner
- *    waits at most one interval for the next free attempt.
+ *    waits at most one interval for the next free attempt — unless many addresses keep taking every free attempt,
+ *    which is why a browser where the account's password was once typed correctly (a known device, carrying a signed
+ *    cookie, cookie.ts KnownDevice) skips this limit: its attempts are counted under limit 1 with the device in place
+ *    of the address, wherever the device is.
  *
  * The resulting bound: in any T seconds an account receives at most `accountBurst + T / accountIntervalSeconds` wrong
  * guesses, however many addresses send them — with the defaults 5 + 3600 / 30 = 125 per hour — and at most
- * `maxFailuresPerAccountAndAddress` per window from one address (20 per hour). Attempts refused by either limit are
- * not guesses (the password is not checked) and cost the sender nothing they could use to drain the other limit.
+ * `maxFailuresPerAccountAndAddress` per window from one address (20 per hour). Only a stolen known-device cookie adds
+ * guesses beyond the 125: 20 per hour per cookie. Attempts refused by either limit are not guesses (the password is
+ * not checked) and cost the sender nothing that drains the other limit.
  *
  * Unknown usernames are counted like real ones, so the throttle reveals nothing about which accounts exist. State is
  * in process memory: several server processes each apply the limits (README, "Browser security of the pages").
@@ -33,7 +37,10 @@ export interface ThrottleOptions {
 
 export type ThrottleVerdict =
   | { readonly allowed: true }
-  | { readonly allowed: false; readonly scope: "account-and-address" | "account"; readonly retryAfterSeconds: number };
+  | { readonly allowed: false; readonly scope: ThrottleScope; readonly retryAfterSeconds: number };
+
+/** Which limit refused an attempt: limit 1 (by address, or by known device), or limit 2. */
+export type ThrottleScope = "account-and-address" | "account-and-device" | "account";
 
 export class LoginThrottle {
   readonly #maxPairFailures: number;
@@ -67,10 +74,12 @@ export class LoginThrottle {
     this.#accountSchedule = new BoundedMap(maxKeys);
   }
 
-  check(username: string, address: string): ThrottleVerdict {
-    const pair = this.#pairRetryAfterMs(pairKey(username, address));
-    if (pair > 0) return refused("account-and-address", pair);
-    const account = this.#accountRetryAfterMs(accountKey(username));
+  /** `knownDevice`: this browser's id when it is known for this account (Sessions.knownDevice). */
+  check(username: string, address: string, knownDevice?: string): ThrottleVerdict {
+    const pair = this.#pairRetryAfterMs(pairKey(username, address, knownDevice));
+    if (pair > 0) return refused(knownDevice === undefined ? "account-and-address" : "account-and-device", pair);
+    if (knownDevice !== undefined) return { allowed: true };
+    const account = this.#accountRetryAfterMs(accountName(username));
     if (account > 0) return refused("account", account);
     return { allowed: true };
   }
@@ -80,14 +89,15 @@ export class LoginThrottle {
    * check: guesses sent concurrently then see each other, so the limits bound parallel guessing as well as
    * sequential. A correct password takes the attempt back (recordSuccess).
    */
-  begin(username: string, address: string): ThrottleVerdict {
-    const verdict = this.check(username, address);
+  begin(username: string, address: string, knownDevice?: string): ThrottleVerdict {
+    const verdict = this.check(username, address, knownDevice);
     if (!verdict.allowed) return verdict;
-    const pair = pairKey(username, address);
+    const pair = pairKey(username, address, knownDevice);
     const failures = this.#livePairFailures(pair);
     failures.push(this.#now());
     this.#pairFailures.set(pair, failures.slice(-this.#maxPairFailures));
-    const account = accountKey(username);
+    if (knownDevice !== undefined) return verdict;
+    const account = accountName(username);
     const now = this.#now();
     this.#accountSchedule.set(account, Math.max(this.#accountSchedule.get(account) ?? now, now) + this.#intervalMs);
     return verdict;
@@ -97,9 +107,10 @@ export class LoginThrottle {
    * The password was right: the address's failures for the account are forgiven, and the attempt begin() counted
    * goes back to the account (its earlier failures stay: they were guesses, and the bound counts them).
    */
-  recordSuccess(username: string, address: string): void {
-    this.#pairFailures.delete(pairKey(username, address));
-    const account = accountKey(username);
+  recordSuccess(username: string, address: string, knownDevice?: string): void {
+    this.#pairFailures.delete(pairKey(username, address, knownDevice));
+    if (knownDevice !== undefined) return;
+    const account = accountName(username);
     const next = this.#accountSchedule.get(account);
     if (next === undefined) return;
     if (next - this.#intervalMs <= this.#now()) this.#accountSchedule.delete(account);
@@ -130,17 +141,18 @@ export class LoginThrottle {
   }
 }
 
-function refused(scope: "account-and-address" | "account", retryAfterMs: number): ThrottleVerdict {
+function refused(scope: ThrottleScope, retryAfterMs: number): ThrottleVerdict {
   return { allowed: false, scope, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
 }
 
 /** The account as a person would name it: case and Unicode normalisation do not make a new account to guess at. */
-function accountKey(username: string): string {
+export function accountName(username: string): string {
   return username.normalize("NFC").toLowerCase();
 }
 
-function pairKey(username: string, address: string): string {
-  return `${accountKey(username)}\0${address}`;
+/** The account with where the attempt comes from: the known device if any (it may roam), else the address. */
+function pairKey(username: string, address: string, knownDevice: string | undefined): string {
+  return knownDevice === undefined ? `${accountName(username)}\0${address}` : `${accountName(username)}\0device\0${knownDevice}`;
 }
 
 /**

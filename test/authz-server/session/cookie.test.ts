@@ -26,6 +26,16 @@ describe("session cookie", () => {
     assert.deepEqual(codec.decode(older, 1500), data);
   });
 
+  it("known-device cookies round-trip, expire, and are never taken for a session cookie or the reverse", () => {
+    const device = { account: "alice", device: "dev-1", exp: 2000 };
+    const value = codec.encodeDevice(device);
+    assert.deepEqual(codec.decodeDevice(value, 1999), device);
+    assert.equal(codec.decodeDevice(value, 2000), undefined);
+    assert.equal(codec.decode(value, 1500), undefined);
+    assert.equal(codec.decodeDevice(codec.encode(data), 1500), undefined);
+    assert.equal(new SessionCodec(Buffer.alloc(32, 8)).decodeDevice(value, 1500), undefined);
+  });
+
   it("CSRF tokens are bound to the session id", () => {
     const token = codec.csrfToken("sid-1");
     assert.equal(codec.verifyCsrf("sid-1", token), true);

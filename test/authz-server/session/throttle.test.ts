@@ -101,6 +101,19 @@ describe("login throttle", () => {
     assert.equal(t.check("b", "2").allowed, false);
   });
 
+  it("a known device skips the account's spacing, with a limit of its own wherever it is", () => {
+    let now = start;
+    const t = new LoginThrottle({ now: () => now });
+    for (let i = 0; i < 5; i++) t.begin("alice", `198.51.100.${i}`);
+    assert.deepEqual(t.check("alice", "203.0.113.9"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
+    for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", `203.0.113.${i}`, "device-1"), { allowed: true });
+    // Its own failures pause it, whatever address it comes from next; not another known device, nor the account's spacing.
+    assert.deepEqual(t.begin("alice", "192.0.2.200", "device-1"), { allowed: false, scope: "account-and-device", retryAfterSeconds: 900 });
+    assert.deepEqual(t.begin("alice", "192.0.2.200", "device-2"), { allowed: true });
+    now += 30_000;
+    assert.deepEqual(t.begin("alice", "203.0.113.9"), { allowed: true });
+  });
+
   it("refuses limits that are not positive whole numbers", () => {
     assert.throws(() => new LoginThrottle({ accountBurst: 0 }), { message: "login throttle: accountBurst must be a positive whole number, got 0" });
     assert.throws(() => new LoginThrottle({ accountIntervalSeconds: 0.5 }), TypeError);
@@ -121,7 +134,8 @@ describe("login throttle", () => {
 class PeerBrowser extends BrowserClient {
   constructor(
     base: string,
-    readonly localAddress: string,
+    /** Where the browser is: change it to move it (a laptop taken to a café). */
+    public localAddress: string,
   ) {
     super(base);
   }
@@ -162,9 +176,9 @@ describe("login throttle over HTTP, by TCP peer address", () => {
   });
   after(() => server.close());
 
-  /** A browser at `address` on the login page of a fresh authorization request; `signIn` posts its form. */
-  async function atLoginPage(address: string) {
-    const browser = new PeerBrowser(server.url, address);
+  /** A browser (a new one at `address`) on the login page of a fresh authorization request; returns its form's poster. */
+  async function atLoginPage(where: string | PeerBrowser) {
+    const browser = typeof where === "string" ? new PeerBrowser(server.url, where) : where;
     const { url } = await authorizationRequest(server);
     const page = await browser.get(`${url.pathname}${url.search}`);
     assert.equal(page.status, 200);
@@ -214,5 +228,26 @@ describe("login throttle over HTTP, by TCP peer address", () => {
     const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => attacker("mallory", `guess-${i}`)));
     assert.deepEqual(answers.map((a) => a.status).sort(), [400, 400, 400, 400, 400, 429, 429, 429, 429, 429]);
     for (const refused of answers.filter((a) => a.status === 429)) assert.match(refused.body, /from your network address/);
+  });
+
+  it("a browser where alice signed in before gets in at once, wherever it is, while an attack spaces her account out", async () => {
+    server.clock.advance(3600);
+    const laptop = new PeerBrowser(server.url, "127.0.0.3");
+    assert.equal((await (await atLoginPage(laptop))("alice", PASSWORD)).status, 303);
+    assert.match(laptop.jar.cookies.get("authz_device")?.raw ?? "", /^authz_device=[^;]+; Path=\/; Max-Age=7776000; HttpOnly; SameSite=Lax$/);
+    // Signing out ends the session, not the browser's standing with the throttle.
+    const consents = await laptop.get("/consents");
+    assert.equal((await laptop.post("/logout", onlyForm(consents.body, "/logout").fields)).status, 303);
+
+    // Attackers at two addresses take the account's burst.
+    const first = await atLoginPage("127.0.0.5");
+    for (let i = 0; i < 5; i++) assert.equal((await first("alice", `guess-${i}`)).status, 400);
+    assert.equal((await (await atLoginPage("127.0.0.6"))("alice", "guess-5")).status, 429);
+
+    // At the café: a stranger's browser waits its turn, alice's laptop does not.
+    laptop.localAddress = "127.0.0.7";
+    assert.equal((await (await atLoginPage("127.0.0.7"))("alice", PASSWORD)).status, 429);
+    const signedIn = await (await atLoginPage(laptop))("alice", PASSWORD);
+    assert.deepEqual([signedIn.status, signedIn.location?.startsWith(`${server.url}/authorize?`)], [303, true]);
   });
 });

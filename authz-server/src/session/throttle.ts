@@ -49,7 +49,7 @@ export class LoginThrottle {
   /** How far ahead of now an account's schedule may run: the burst minus the attempt being made. */
   readonly #toleranceMs: number;
   readonly #now: () => number;
-  /** account-and-address → failure timestamps (ms), oldest first, at most the limit long. */
+  /** account-and-address (or account-and-known-device) → failure timestamps (ms), oldest first, at most the limit long. */
   readonly #pairFailures: BoundedMap<number[]>;
   /** account → theoretical arrival time (ms) of its next attempt in the cell rate algorithm; absent = idle. */
   readonly #accountSchedule: BoundedMap<number>;
@@ -104,8 +104,8 @@ export class LoginThrottle {
   }
 
   /**
-   * The password was right: the address's failures for the account are forgiven, and the attempt begin() counted
-   * goes back to the account (its earlier failures stay: they were guesses, and the bound counts them).
+   * The password was right: the address's (or known device's) failures for the account are forgiven, and the attempt
+   * begin() counted goes back to the account (its earlier failures stay: they were guesses, and the bound counts them).
    */
   recordSuccess(username: string, address: string, knownDevice?: string): void {
     this.#pairFailures.delete(pairKey(username, address, knownDevice));

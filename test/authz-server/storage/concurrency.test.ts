@@ -12,7 +12,7 @@ import { digest } from "../../../authz-server/src/secrets.js";
 import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
 import { basic, form, post, tempDir, TestClock } from "../helpers.js";
 import { BrowserClient } from "../flow/browser-client.js";
-import { allow, authorizationRequest, exchangeCallback, loginThrough, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+import { allow, authorizationRequest, CANON_CALLBACK, exchangeCallback, loginThrough, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const bin = join(root, "authz-server/bin/authz-server.js");
@@ -100,12 +100,18 @@ describe("several processes on one SQLite file", () => {
     temp.remove();
   });
 
-  /** alice signs in to Canon Printing (her consent remembered after the first time); the refresh token of the code exchange. */
-  async function signIn(): Promise<string> {
+  /** alice signs in to Canon Printing (her consent remembered after the first time): the code on the callback. */
+  async function authorize() {
     const attempt = await authorizationRequest(seeded);
     const browser = new BrowserClient(seeded.url);
     const afterLogin = await loginThrough(browser, attempt);
     const callback = afterLogin.status === 303 ? new URL(afterLogin.location!) : await allow(browser, afterLogin);
+    return { attempt, callback };
+  }
+
+  /** A fresh family: the refresh token of a code exchange. */
+  async function signIn(): Promise<string> {
+    const { attempt, callback } = await authorize();
     const exchanged = await exchangeCallback(seeded, attempt, callback);
     assert.equal(exchanged.status, 200);
     return (exchanged.body as { refresh_token: string }).refresh_token;
@@ -162,6 +168,32 @@ describe("several processes on one SQLite file", () => {
       for (const answer of refused) assert.deepEqual([answer.status, answer.body], [400, INVALID_REFRESH]);
       // The reuse revoked the family, the successor included.
       assert.deepEqual(liveTokens(first), []);
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+  });
+
+  it("parallel exchanges of one code over two serve processes: one answered with tokens, the rest invalid_grant, and the replay revokes them", async () => {
+    const { attempt, callback } = await authorize();
+    const servers = await Promise.all([serve(db), serve(db)]);
+    try {
+      const exchange = (server: Serve) =>
+        post(
+          `${server.url}/token`,
+          form({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: CANON_CALLBACK, code_verifier: attempt.verifier }),
+          auth,
+        );
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(servers[i % 2]!)));
+      const issued = answers.filter((a) => a.status === 200);
+      assert.equal(issued.length, 1, JSON.stringify(answers.map((a) => [a.status, a.body])));
+      for (const answer of answers.filter((a) => a.status !== 200)) {
+        assert.deepEqual([answer.status, answer.body], [400, { error: "invalid_grant", error_description: "the authorization code was already used" }]);
+      }
+      const tokens = issued[0]!.body as { access_token: string; refresh_token: string };
+      for (const token of [tokens.access_token, tokens.refresh_token]) {
+        const introspected = await post(`${servers[0]!.url}/introspect`, form({ token }), auth);
+        assert.deepEqual([introspected.status, introspected.body], [200, { active: false }]);
+      }
     } finally {
       await Promise.all(servers.map((s) => s.stop()));
     }

@@ -82,9 +82,7 @@ type Presentation =
  * (to refuse early) and again inside the write transaction, whose answer is the one that counts.
  */
 function judge(services: Services, token: RefreshToken | undefined, successorDigest: string, now: number): Presentation {
-  if (!token || token.revokedAt !== null || token.idleExpiresAt <= now || token.absoluteExpiresAt <= now) {
-    return { kind: "invalid" };
-  }
+  if (!usable(token, now)) return { kind: "invalid" };
   if (token.rotatedAt === null) return { kind: "rotate" };
   // The grace window ends `grace` after the rotation. It includes requests read from the clock before the rotation
   // (another process's concurrent request rotated the token while this one was signing), except with a grace of 0:
@@ -94,8 +92,12 @@ function judge(services: Services, token: RefreshToken | undefined, successorDig
     return { kind: "reused", familyId: token.familyId };
   }
   const successor = services.storage.refreshTokens.find(successorDigest);
-  const live = successor !== undefined && successor.rotatedAt === null && successor.revokedAt === null;
-  return { kind: live ? "retry" : "superseded" };
+  return { kind: usable(successor, now) && successor.rotatedAt === null ? "retry" : "superseded" };
+}
+
+/** Neither revoked nor expired, idle or absolutely. */
+function usable(token: RefreshToken | undefined, now: number): token is RefreshToken {
+  return token !== undefined && token.revokedAt === null && token.idleExpiresAt > now && token.absoluteExpiresAt > now;
 }
 
 /**

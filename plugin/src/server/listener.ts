@@ -3,12 +3,20 @@
 // Kong keeps a pool of connections with one request in flight on each, but nothing here relies
 // on that: every complete message of a chunk is dispatched, replies carry their msgid, and a
 // connection that sends bytes which are not msgpack-RPC is closed without touching the others.
+// Nothing a peer sends can end the process: whatever goes wrong while serving a connection
+// closes that connection only.
 import fs = require("node:fs");
 import net = require("node:net");
 import { Encoder } from "@msgpack/msgpack";
-import { FrameError, MessageReader } from "./framing.js";
-import type { Logger } from "./logger.js";
+import { DEFAULT_MAX_MESSAGE_BYTES, FrameError, MessageReader } from "./framing.js";
+import { errorText, preview, type Logger } from "./logger.js";
 import type { PluginServer } from "./plugin-server.js";
+
+/**
+ * Bytes of incomplete messages held over all connections. Each connection holds at most one
+ * message's worth (1 MiB by default); this bounds what many connections hold together.
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 const REQUEST = 0;
 const RESPONSE = 1;
@@ -17,10 +25,19 @@ export interface ListenerOptions {
   socketPath: string;
   server: PluginServer;
   logger: Logger;
+  /** A message larger than this closes its connection (default DEFAULT_MAX_MESSAGE_BYTES). */
+  maxMessageBytes?: number;
+  /**
+   * Over this many bytes of incomplete messages held in all, the connection holding the most is
+   * closed (default DEFAULT_MAX_BUFFERED_BYTES).
+   */
+  maxBufferedBytes?: number;
 }
 
 export interface RunningListener {
   readonly socketPath: string;
+  /** Bytes of incomplete messages held now, over all connections. */
+  readonly bufferedBytes: number;
   close(): Promise<void>;
 }
 
@@ -28,13 +45,18 @@ export interface RunningListener {
  * Listens on `socketPath`, first removing a socket file left by a killed predecessor (Kong
  * restarts the server after a crash and expects it back at once).
  */
-export async function listen({ socketPath, server, logger }: ListenerOptions): Promise<RunningListener> {
+export async function listen(options: ListenerOptions): Promise<RunningListener> {
+  const { socketPath, logger } = options;
   removeStaleSocket(socketPath);
-  const connections = new Set<net.Socket>();
+  const connections = new Set<Connection>();
+  const buffers = new HeldBuffers(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
   const netServer = net.createServer((socket) => {
-    connections.add(socket);
-    socket.on("close", () => connections.delete(socket));
-    serveConnection(socket, server, logger);
+    const connection = new Connection(socket, options, buffers);
+    connections.add(connection);
+    socket.on("close", () => {
+      connections.delete(connection);
+      buffers.release(connection);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     netServer.once("error", reject);
@@ -47,9 +69,12 @@ export async function listen({ socketPath, server, logger }: ListenerOptions): P
   logger.info(`listening on ${socketPath}`);
   return {
     socketPath,
+    get bufferedBytes() {
+      return buffers.total;
+    },
     close: () =>
       new Promise<void>((resolve) => {
-        for (const socket of connections) socket.destroy();
+        for (const connection of connections) connection.socket.destroy();
         // Closing a Unix-socket server unlinks its file.
         netServer.close(() => resolve());
       }),
@@ -66,57 +91,166 @@ function removeStaleSocket(socketPath: string): void {
   }
 }
 
-function serveConnection(socket: net.Socket, server: PluginServer, logger: Logger): void {
-  const reader = new MessageReader();
-  const encoder = new Encoder();
-  const send = (message: Response, method: string): void => {
+/** The bytes every connection holds for its incomplete message, and their limit together. */
+class HeldBuffers {
+  private readonly held = new Map<Connection, number>();
+  total = 0;
+
+  constructor(private readonly limit: number) {}
+
+  /** Records what `connection` holds now; over the limit, closes the largest holders. */
+  update(connection: Connection, bytes: number): void {
+    this.set(connection, bytes);
+    while (this.total > this.limit) {
+      const largest = this.largest();
+      if (largest === undefined) return;
+      const [holder, held] = largest;
+      const total = this.total;
+      this.set(holder, 0);
+      holder.close(`holding ${held} bytes of an incomplete message while all connections held ${total}, more than the limit of ${this.limit}`);
+    }
+  }
+
+  release(connection: Connection): void {
+    this.set(connection, 0);
+  }
+
+  private set(connection: Connection, bytes: number): void {
+    this.total += bytes - (this.held.get(connection) ?? 0);
+    if (bytes === 0) this.held.delete(connection);
+    else this.held.set(connection, bytes);
+  }
+
+  private largest(): [Connection, number] | undefined {
+    let found: [Connection, number] | undefined;
+    for (const entry of this.held) if (found === undefined || entry[1] > found[1]) found = entry;
+    return found;
+  }
+}
+
+/** One socket Kong connected: reads its requests, dispatches them, writes the replies. */
+class Connection {
+  private readonly reader: MessageReader;
+  private readonly encoder = new Encoder();
+  private readonly server: PluginServer;
+  private readonly logger: Logger;
+
+  constructor(
+    readonly socket: net.Socket,
+    options: ListenerOptions,
+    private readonly buffers: HeldBuffers,
+  ) {
+    this.server = options.server;
+    this.logger = options.logger;
+    this.reader = new MessageReader(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+    socket.on("drain", () => socket.resume());
+    // Without a handler a reset by the peer would be an uncaught 'error' event and end the process.
+    socket.on("error", (error) => this.logger.debug(`connection error: ${errorText(error)}`));
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        this.receive(chunk);
+      } catch (error) {
+        // Every known failure is handled below; this one is not known, so its state is not
+        // either: the connection goes, the process and every other connection stay.
+        this.close(`unexpected failure: ${errorText(error, { stack: true })}`);
+      }
+    });
+  }
+
+  /** Closes this connection only, saying why. */
+  close(reason: string): void {
+    if (this.socket.destroyed) return;
+    this.logger.warn(`closing connection: ${reason}`);
+    this.reader.clear();
+    this.buffers.release(this);
+    this.socket.destroy();
+  }
+
+  private receive(chunk: Buffer): void {
+    let messages: unknown[];
+    try {
+      messages = this.reader.push(chunk);
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      this.close(error.message);
+      return;
+    }
+    this.buffers.update(this, this.reader.pendingBytes);
+    for (const message of messages) {
+      // Closed when over the limit of all connections together, or by a request just served.
+      if (this.socket.destroyed) return;
+      if (!isRequest(message)) {
+        this.close(`not a msgpack-RPC request: ${preview(message)}`);
+        return;
+      }
+      this.dispatch(message);
+    }
+  }
+
+  private dispatch([, msgid, method, args]: Request): void {
+    const fail = (error: string): void => this.send([RESPONSE, msgid, error, null], method);
+    const dot = method.indexOf(".");
+    const namespace = dot < 0 ? method : method.slice(0, dot);
+    if (namespace !== "plugin") {
+      fail(`RPC for ${namespace} is not supported`);
+      return;
+    }
+    const handler = this.server.method(method.slice(dot + 1));
+    if (handler === undefined) {
+      fail(`method ${method} not implemented`);
+      return;
+    }
+    const logger = this.logger;
+    if (logger.enabled("debug")) logger.debug(`rpc #${msgid} ${method} ${preview(args)}`);
+    let result: Promise<unknown>;
+    try {
+      result = handler(...args);
+    } catch (error) {
+      fail(errorText(error));
+      return;
+    }
+    result.then(
+      (value) => this.send([RESPONSE, msgid, null, value], method),
+      (error: unknown) => {
+        if (logger.enabled("debug")) logger.debug(`rpc #${msgid} ${method} failed: ${errorText(error)}`);
+        fail(errorText(error));
+      },
+    );
+  }
+
+  private send(message: Response, method: string): void {
+    const socket = this.socket;
     // Kong may have given up on the connection (timeout, worker exit); the reply has nowhere to go.
     if (socket.destroyed || !socket.writable) return;
-    let bytes: Uint8Array;
     try {
-      bytes = encoder.encode(message);
+      // Kong reads each reply before it sends the next request on a connection, so replies
+      // queue up only for a peer that keeps sending without reading. Stop reading from it until
+      // they drain, or its unread replies would grow in this process without bound.
+      if (!socket.write(this.encode(message, method))) socket.pause();
+    } catch (error) {
+      // Closing tells Kong at once, where a lost reply would leave it waiting for its timeout.
+      this.close(`cannot send the reply to ${method}: ${errorText(error)}`);
+    }
+  }
+
+  private encode(message: Response, method: string): Uint8Array {
+    try {
+      return this.encoder.encode(message);
     } catch (error) {
       // What a plugin hands a PDK call travels in the reply (a BigInt, a cycle): answer the RPC
       // with an error now, or Kong waits for a reply until its socket timeout.
       // Kong stops the event on that error and sends no further Step, so the event is over too.
       const reason = `reply cannot be encoded: ${errorText(error)}`;
-      logger.error(`${method}: ${reason}`);
+      this.logger.error(`${method}: ${reason}`);
       const reply = message[3];
-      if (typeof reply === "object" && reply !== null && "EventId" in reply && typeof reply.EventId === "number") server.forgetEvent(reply.EventId);
-      bytes = encoder.encode([RESPONSE, message[1], reason, null]);
+      if (typeof reply === "object" && reply !== null && "EventId" in reply && typeof reply.EventId === "number") this.server.forgetEvent(reply.EventId);
+      return this.encoder.encode([RESPONSE, message[1], reason, null]);
     }
-    // Kong reads each reply before it sends the next request on a connection, so replies queue
-    // up only for a peer that keeps sending without reading. Stop reading from it until they
-    // drain, or its unread replies would grow in this process without bound.
-    if (!socket.write(bytes)) socket.pause();
-  };
-  socket.on("drain", () => socket.resume());
-
-  // Without a handler a reset by the peer would be an uncaught 'error' event and end the process.
-  socket.on("error", (error) => logger.debug(`connection error: ${error.message}`));
-  socket.on("data", (chunk: Buffer) => {
-    let messages: unknown[];
-    try {
-      messages = reader.push(chunk);
-    } catch (error) {
-      logger.warn(`closing connection: ${error instanceof FrameError ? error.message : String(error)}`);
-      socket.destroy();
-      return;
-    }
-    for (const message of messages) {
-      if (!isRequest(message)) {
-        logger.warn(`closing connection: not a msgpack-RPC request: ${preview(message)}`);
-        socket.destroy();
-        return;
-      }
-      dispatch(message, server, logger, send);
-    }
-  });
+  }
 }
 
 type Request = [typeof REQUEST, number, string, unknown[]];
 type Response = [typeof RESPONSE, number, string | null, unknown];
-type Send = (message: Response, method: string) => void;
 
 function isRequest(message: unknown): message is Request {
   return (
@@ -127,52 +261,6 @@ function isRequest(message: unknown): message is Request {
     typeof message[2] === "string" &&
     Array.isArray(message[3])
   );
-}
-
-function dispatch([, msgid, method, args]: Request, server: PluginServer, logger: Logger, send: Send): void {
-  const fail = (error: string): void => send([RESPONSE, msgid, error, null], method);
-  const dot = method.indexOf(".");
-  const namespace = dot < 0 ? method : method.slice(0, dot);
-  if (namespace !== "plugin") {
-    fail(`RPC for ${namespace} is not supported`);
-    return;
-  }
-  const handler = server.method(method.slice(dot + 1));
-  if (handler === undefined) {
-    fail(`method ${method} not implemented`);
-    return;
-  }
-  if (logger.enabled("debug")) logger.debug(`rpc #${msgid} ${method} ${preview(args)}`);
-  let result: Promise<unknown>;
-  try {
-    result = handler(...args);
-  } catch (error) {
-    fail(errorText(error));
-    return;
-  }
-  result.then(
-    (value) => send([RESPONSE, msgid, null, value], method),
-    (error: unknown) => {
-      if (logger.enabled("debug")) logger.debug(`rpc #${msgid} ${method} failed: ${errorText(error)}`);
-      fail(errorText(error));
-    },
-  );
-}
-
-function errorText(error: unknown): string {
-  if (typeof error === "string") return error;
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
-
-function preview(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
 function isErrno(error: unknown): error is NodeJS.ErrnoException {

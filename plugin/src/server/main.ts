@@ -6,8 +6,8 @@ import fs = require("node:fs");
 import path = require("node:path");
 import { parseArgs } from "node:util";
 import { Encoder } from "@msgpack/msgpack";
-import { createLogger, type LogLevel, type Logger } from "./logger.js";
-import { listen } from "./listener.js";
+import { createLogger, errorText, type LogLevel, type Logger } from "./logger.js";
+import { listen, type RunningListener } from "./listener.js";
 import { loadPlugins } from "./loader.js";
 import { PluginServer, RpcError } from "./plugin-server.js";
 
@@ -102,6 +102,7 @@ async function main(): Promise<void> {
   const verbosity = flags.verbose?.length ?? 0;
   const level: LogLevel = verbosity >= 1 ? "debug" : "info";
   const logger: Logger = createLogger(level);
+  handleUncaught(logger);
   const pluginsDirectory = path.resolve(flags["plugins-directory"]);
   if (!fs.existsSync(pluginsDirectory)) fail(`plugins directory ${pluginsDirectory} does not exist`);
 
@@ -128,7 +129,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  if (flags.diagnostics) enableDiagnostics(server);
+  let listener: RunningListener | undefined;
+  if (flags.diagnostics) enableDiagnostics(server, () => listener?.bufferedBytes ?? 0);
   if (plugins.size === 0) logger.warn(`no plugin loaded from ${pluginsDirectory}`);
   const socketPath = path.resolve(flags["kong-prefix"], flags["sock-name"]);
   // The handlers go in before the socket exists: a SIGTERM arriving between the socket's
@@ -145,13 +147,29 @@ async function main(): Promise<void> {
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
   const listening = listen({ socketPath, server, logger });
-  await listening;
+  listener = await listening;
   if (!closing) server.startSweeping();
-  // A plugin's forgotten promise must not end the process (Node's default): that would fail
-  // open every request until Kong restarts us. A synchronous uncaught exception leaves state
-  // unknown, so that one does end the process, and Kong restarts it within a second.
+}
+
+/**
+ * The last resort, for what no handler of ours caught (the listener catches everything a
+ * connection can cause, so this is a plugin's own timer or promise).
+ *
+ * A forgotten rejected promise unwound nothing of ours: the server keeps serving, as ending it
+ * would fail open every request until Kong restarts it. A synchronous uncaught exception may have
+ * stopped code of ours or of the plugin halfway through updating shared state (the event map, a
+ * key cache); serving on could give a wrong verdict, which the fail-closed guard cannot catch, so
+ * the process logs it and ends instead — Kong restarts it within a second, and meanwhile the
+ * guard refuses the requests Kong proxies unchecked. Both log lines are total: a thrown value
+ * whose toString throws would otherwise end the process from inside its own handler.
+ */
+function handleUncaught(logger: Logger): void {
   process.on("unhandledRejection", (reason) => {
-    logger.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
+    logger.error(`unhandled rejection: ${errorText(reason, { stack: true })}`);
+  });
+  process.on("uncaughtException", (error) => {
+    logger.error(`uncaught exception, exiting for Kong to restart a clean server: ${errorText(error, { stack: true })}`);
+    process.exit(70); // EX_SOFTWARE
   });
 }
 
@@ -160,7 +178,7 @@ async function main(): Promise<void> {
  * with --expose-gc and reports memory and bookkeeping sizes, so a test can check that memory
  * stays flat under load without guessing what is garbage not yet collected.
  */
-function enableDiagnostics(server: PluginServer): void {
+function enableDiagnostics(server: PluginServer, bufferedBytes: () => number): void {
   server.addMethod("Diagnostics", async () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (gc !== undefined) {
@@ -178,6 +196,8 @@ function enableDiagnostics(server: PluginServer): void {
       ArrayBuffers: memory.arrayBuffers,
       Events: server.stats.events,
       Instances: server.stats.instances,
+      // Bytes of incomplete messages the listener holds over all connections.
+      Buffered: bufferedBytes(),
       // Whether TypeScript (kong-pdk's ts-node hook) was loaded into this process.
       TypeScriptLoaded: Object.keys(require.cache).some((file) => /[\\/]node_modules[\\/]typescript[\\/]/.test(file)),
     };
@@ -185,6 +205,6 @@ function enableDiagnostics(server: PluginServer): void {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`oauth2-jwt-pluginserver: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`oauth2-jwt-pluginserver: ${errorText(error, { stack: true })}\n`);
   process.exit(1);
 });

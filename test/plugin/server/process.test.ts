@@ -295,3 +295,43 @@ describe("plugin server and a throwing handler", () => {
     }
   });
 });
+
+describe("plugin server and a failure nothing caught", () => {
+  it("logs a rejected promise nothing awaited, even one String() cannot convert, and keeps serving", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("faults"), args: ["--diagnostics"] });
+    try {
+      const instance = await server.startInstance("faults");
+      const result = await instance.access({ method: "GET", path: "/", headers: { "x-fault": "rejection" } });
+      assert.equal(result.outcome, "proceed");
+      await pause(200);
+      assert.ok(server.logs().some((line) => line.endsWith("[error] unhandled rejection: <unprintable object>")), server.logs().join("\n"));
+      assert.equal((await diagnostics(server)).Pid, server.pid);
+      assert.equal((await instance.access({ method: "GET", path: "/", headers: {} })).outcome, "proceed");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("logs an uncaught exception and exits, for Kong to restart a server whose state is known", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("faults") });
+    try {
+      const pid = server.pid as number;
+      const instance = await server.startInstance("faults");
+      await instance.access({ method: "GET", path: "/", headers: { "x-fault": "exception" } });
+      const exited = async (): Promise<boolean> => {
+        for (let waited = 0; waited < 5000; waited += 50) {
+          if (server.pid === undefined) return true;
+          await pause(50);
+        }
+        return false;
+      };
+      assert.ok(await exited(), `process ${pid} still runs`);
+      assert.ok(
+        server.logs().some((line) => line.endsWith("[error] uncaught exception, exiting for Kong to restart a clean server: <unprintable object>")),
+        server.logs().join("\n"),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -50,6 +50,8 @@ export class MessageScanner {
   private depth = 0;
   /** Items the open arrays and maps announced and that have not begun: one byte each at least. */
   private announced = 0;
+  /** Values of the message begun so far, arrays and maps and map keys included. */
+  private begun = 0;
   /**
    * Offset in the message of the next header. While a str, bin or ext payload is arriving it
    * lies past the bytes received, so the payload is never looked at.
@@ -57,7 +59,10 @@ export class MessageScanner {
   private offset = 0;
   private examinedBytes = 0;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly maxMessageValues = Number.POSITIVE_INFINITY,
+  ) {}
 
   /**
    * Header bytes examined so far, over every message; payloads are skipped unread. Each header
@@ -72,14 +77,15 @@ export class MessageScanner {
    * `bytes[start, end)` are the bytes of the current message received so far, from its first.
    * Returns the message's length once they hold all of it (and starts on the next message), or
    * INCOMPLETE. Throws FrameError on a tag MessagePack does not use, nesting deeper than
-   * MAX_DEPTH, or a message whose declared lengths and counts need more than the limit — as soon
-   * as the header saying so has arrived. After a FrameError the stream cannot be resynchronised.
+   * MAX_DEPTH, or a message whose declared lengths and counts need more bytes or values than the
+   * limits — as soon as the header saying so has arrived. After a FrameError the stream cannot
+   * be resynchronised.
    */
   scan(bytes: Uint8Array, start: number, end: number): number {
     // The state lives in locals while scanning (this loop is the hot path of every message).
     const available = end - start;
     const expected = this.expected;
-    let { offset, depth, announced } = this;
+    let { offset, depth, announced, begun } = this;
     let examined = 0;
     let complete = false;
     for (;;) {
@@ -120,6 +126,7 @@ export class MessageScanner {
         offset += headerBytes + payload;
       }
       // The item just read counts against its array or map, and opens one if it holds items.
+      begun++;
       if (depth > 0) {
         expected[depth - 1]--;
         announced--;
@@ -131,20 +138,26 @@ export class MessageScanner {
       } else {
         while (depth > 0 && expected[depth - 1] === 0) depth--;
       }
-      if (offset + announced > this.maxMessageBytes) {
-        throw this.fail(`message declares at least ${offset + announced} bytes, more than the limit of ${this.maxMessageBytes}`);
-      }
+      if (offset + announced > this.maxMessageBytes || begun + announced > this.maxMessageValues) throw this.tooLarge(offset, begun, announced);
     }
     this.examinedBytes += examined;
     this.depth = depth;
     this.announced = announced;
+    this.begun = complete ? 0 : begun;
     this.offset = complete ? 0 : offset;
     return complete ? offset : INCOMPLETE;
+  }
+
+  private tooLarge(offset: number, begun: number, announced: number): FrameError {
+    return offset + announced > this.maxMessageBytes
+      ? this.fail(`message declares at least ${offset + announced} bytes, more than the limit of ${this.maxMessageBytes}`)
+      : this.fail(`message declares at least ${begun + announced} values, more than the limit of ${this.maxMessageValues}`);
   }
 
   private fail(reason: string): FrameError {
     this.depth = 0;
     this.announced = 0;
+    this.begun = 0;
     this.offset = 0;
     return new FrameError(reason);
   }

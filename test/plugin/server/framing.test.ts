@@ -1,10 +1,11 @@
 // The plugin server's incremental framing, alone: every chunking of a byte stream yields the
 // same messages with work linear in its bytes; malformed bytes, nesting deeper than 64 and
-// messages over the 1 MiB limit are refused, the oversized ones as soon as their header arrives.
+// messages over 1 MiB or 65,536 values are refused, the oversized ones as soon as their header
+// arrives.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
-import { DEFAULT_MAX_MESSAGE_BYTES, FrameError, MessageReader } from "../../../plugin/src/server/framing.js";
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_VALUES, FrameError, MessageReader } from "../../../plugin/src/server/framing.js";
 
 const MESSAGES: unknown[] = [
   [0, 1, "plugin.HandleEvent", [{ InstanceId: 0, EventName: "access" }]],
@@ -167,17 +168,30 @@ describe("plugin server framing", () => {
     assert.equal(reader.pendingBytes, 0);
   });
 
-  it("does work linear in the bytes received: a 1 MB array fed byte by byte is examined once and decoded once", () => {
-    // A million nils in one array within the limit: re-decoding from its first byte on every
-    // chunk made this quadratic (7–14 s for a 1 MB write through the socket).
-    const message = Buffer.concat([Buffer.of(0xdd, 0x00, 0x0f, 0x42, 0x40), Buffer.alloc(1_000_000, 0xc0)]);
+  it("refuses at its header a message declaring more than 65,536 values (an array of a million nils, 1 MB)", () => {
+    assert.equal(DEFAULT_MAX_MESSAGE_VALUES, 65_536);
+    const reader = new MessageReader();
+    assert.throws(() => reader.push(Buffer.of(0xdd, 0x00, 0x0f, 0x42, 0x40)), {
+      name: "FrameError",
+      message: "message declares at least 1000001 values, more than the limit of 65536",
+    });
+    // 65,536 in all is accepted: the array and 65,535 nils.
+    const [largest] = new MessageReader().push(Buffer.concat([Buffer.of(0xdc, 0xff, 0xff), Buffer.alloc(65_535, 0xc0)])) as [unknown[]];
+    assert.equal(largest.length, 65_535);
+  });
+
+  it("does work linear in the bytes received: a 1 MB map fed byte by byte is examined once and decoded once", () => {
+    // 32,767 keys of 30 bytes, within both limits: re-decoding from its first byte on every
+    // chunk made this quadratic (seconds for a 1 MB write through the socket).
+    const map = Object.fromEntries(Array.from({ length: 32_767 }, (_, i) => [`${"k".repeat(24)}${String(i).padStart(6, "0")}`, 1]));
+    const message = Buffer.from(encode(map));
     const reader = new MessageReader();
     const out: unknown[] = [];
     for (let offset = 0; offset < message.length; offset++) out.push(...reader.push(message.subarray(offset, offset + 1)));
-    assert.equal(out.length, 1);
-    assert.equal((out[0] as unknown[]).length, 1_000_000);
-    // Each 1-byte nil examined once; the 5-byte header's tag read again while the header was cut.
-    assert.deepEqual(reader.work, { examined: 1_000_000 + 5 + 4, decoded: message.length });
+    assert.deepEqual(out, [map]);
+    // map16's 3-byte header: its tag read 3 times, then its 2-byte length. Then per pair, the
+    // key's fixstr tag (its length inside; the 30 bytes skipped unread) and the 1-byte value.
+    assert.deepEqual(reader.work, { examined: 3 + 2 + 32_767 * 2, decoded: message.length });
   });
 
   it("examines fewer than two header bytes per byte of any stream, however it is chunked", () => {

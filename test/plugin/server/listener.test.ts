@@ -1,9 +1,9 @@
 // The plugin server's socket listener against hostile bytes, through the real process: nothing a
 // connection sends ends the process or stalls the other connections. Nesting deeper than 64 and
-// a message declaring more than 1 MiB close that connection as soon as the header saying so
-// arrives; a large message within the limit costs work linear in its bytes; over 16 MiB of
-// incomplete messages held by all connections together, the connection holding the most is
-// closed and the others keep their bytes.
+// a message declaring more than 1 MiB or 65,536 values close that connection as soon as the
+// header saying so arrives; a large message within the limits costs work linear in its bytes;
+// over 16 MiB of incomplete messages held by all connections together, the connection holding
+// the most is closed and the others keep their bytes.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
@@ -104,10 +104,19 @@ describe("plugin server listener under hostile bytes", () => {
     assert.ok(latency < 1000, `answered after ${latency.toFixed(0)} ms`);
   });
 
-  it("takes a 1 MB array within the limit, arriving in 4 KB reads, with work linear in its bytes", async () => {
-    // A million nils: decoding the unfinished message again on every read cost seconds of CPU
-    // (4 s here, 7–14 s for such a write elsewhere); scanning each byte once, milliseconds.
-    const message = Buffer.concat([Buffer.of(0xdd, 0x00, 0x0f, 0x42, 0x40), Buffer.alloc(1_000_000, 0xc0)]);
+  it("refuses at its header a 1 MB array of a million nils, more than 65,536 values", async () => {
+    const hostile = await connectRaw(server.socketPath);
+    await hostile.write(Buffer.of(0xdd, 0x00, 0x0f, 0x42, 0x40));
+    await within(hostile.closed, 5000, "the server waited for the values the header announced");
+    assert.ok(logged("[warn] closing connection: message declares at least 1000001 values, more than the limit of 65536"), server.logs().join("\n"));
+  });
+
+  it("takes a 1 MB message within the limits, arriving in 4 KB reads, with work linear in its bytes", async () => {
+    // A map of 32,767 distinct 30-byte keys, the costliest megabyte to decode within the limits:
+    // decoding the unfinished message again on every read cost seconds of CPU; scanning each
+    // header once and decoding the whole once, some 20 ms.
+    const map = Object.fromEntries(Array.from({ length: 32_767 }, (_, i) => [`${"k".repeat(24)}${String(i).padStart(6, "0")}`, 1]));
+    const message = Buffer.from(encode(map));
     const hostile = await connectRaw(server.socketPath);
     const cpuBefore = readCpuMs(server.pid as number);
     // In lockstep, each piece read before the next is sent: a busy server would otherwise read
@@ -121,7 +130,7 @@ describe("plugin server listener under hostile bytes", () => {
     await within(hostile.closed, 10_000, "the server kept the connection open");
     const cpuMs = readCpuMs(server.pid as number) - cpuBefore;
     // Complete, decoded once, and not a request; the log shows the start of it, bounded.
-    const shown = `[${"null,".repeat(61)}`.slice(0, 300);
+    const shown = `{${Object.keys(map).map((key) => `"${key}":1`).join(",")}`.slice(0, 300);
     assert.ok(logged(`[warn] closing connection: not a msgpack-RPC request: ${shown}…`), server.logs().slice(-3).join("\n"));
     assert.ok(cpuMs < 1000, `the server spent ${cpuMs} ms of CPU on 1 MB in ${Math.ceil(message.length / 4096)} reads`);
     await bystanderAnswered(1000);

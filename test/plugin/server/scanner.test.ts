@@ -316,6 +316,28 @@ describe("plugin server message scanner", () => {
     assert.equal(new MessageScanner(limit).scan(exact, 0, exact.length), 1024);
   });
 
+  it("refuses a message whose counts announce more values than the limit, at that header, and takes exactly the limit", () => {
+    const values = 100;
+    const cases: Array<[string, number[], number]> = [
+      ["array16 of 100 items", [0xdc, 0x00, 0x64], 101],
+      ["map of 50 pairs", [0xde, 0x00, 0x32], 101],
+      // An array of 30 whose first item, 40 nils, fits; its second, 40 more, does not: 43 values
+      // begun when its header arrives, 28 + 40 announced.
+      ["nested", [0xdc, 0x00, 0x1e, 0xdc, 0x00, 0x28, ...new Array(40).fill(0xc0), 0xdc, 0x00, 0x28], 111],
+    ];
+    for (const [label, header, least] of cases) {
+      const scanner = new MessageScanner(Number.POSITIVE_INFINITY, values);
+      assert.equal(scanner.scan(Uint8Array.from(header), 0, header.length - 1), INCOMPLETE, label);
+      assert.throws(() => scanner.scan(Uint8Array.from(header), 0, header.length), {
+        name: "FrameError",
+        message: `message declares at least ${least} values, more than the limit of 100`,
+      }, label);
+    }
+    // An array of a map of 15 pairs and an array of 67 nils: 1 + (1 + 30) + (1 + 67) = 100 values.
+    const one = Uint8Array.from([0x92, 0x80 + 15, ...new Array(30).fill(0x01), 0xdc, 0x00, 0x43, ...new Array(67).fill(0xc0)]);
+    assert.equal(new MessageScanner(Number.POSITIVE_INFINITY, values).scan(one, 0, one.length), one.length);
+  });
+
   it("examines fewer than two header bytes per byte received, even fed one byte at a time", () => {
     const pick = random(4);
     const writer = new Writer(pick);

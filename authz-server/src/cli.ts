@@ -1,8 +1,8 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import { Command, CommanderError, Option } from "commander";
-import { checkLifetimes, defaultLifetimes, defaults } from "./config.js";
+import { checkLifetimes, defaultLifetimes, defaults, minimumKeyActivateAfter } from "./config.js";
 import { parseSigningAlgorithm, signingAlgorithms } from "./keys/algorithms.js";
 import { checkPasswordPolicy, hashPassword } from "./passwords.js";
 import { digest, generateId, generateSecret } from "./secrets.js";
@@ -84,6 +84,34 @@ const wholeNumber = (name: string) => (value: string) => {
   if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
   return Number(value);
 };
+
+/** A TCP port; 0 lets the system pick a free one. Checked here, or Node's RangeError would be the message. */
+const portNumber = (value: string) => {
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(port <= 65535)) throw new UsageError(`--port must be a whole number from 0 to 65535; got ${JSON.stringify(value)}`);
+  return port;
+};
+
+/** An empty host would make Node listen on every interface, the opposite of the loopback default. */
+const hostName = (value: string) => {
+  if (value.trim() === "") throw new UsageError("--host must name an address or a host name");
+  return value;
+};
+
+/** Node's listen errors in the CLI's words, naming the flag that fixes them; any other error as it is. */
+function listenFailure(error: unknown, host: string, port: number): unknown {
+  const where = `cannot listen on ${host.includes(":") ? `[${host}]` : host}:${port}`;
+  switch ((error as NodeJS.ErrnoException).code) {
+    case "EADDRINUSE":
+      return new UsageError(`${where}: the port is in use (choose another with --port)`);
+    case "EADDRNOTAVAIL":
+      return new UsageError(`${where}: it is not an address of this machine (check --host)`);
+    case "ENOTFOUND":
+      return new UsageError(`${where}: no such host (check --host)`);
+    default:
+      return error;
+  }
+}
 
 /** A `--<name> <seconds>` option: a whole number with a default. */
 const secondsOption = (flag: string, description: string, fallback: number) =>
@@ -185,12 +213,17 @@ function printClient(options: CommonOptions, client: Client): void {
 
 /** Passwords never come from argv (visible in `ps` and shell history): from stdin, or a prompt without echo. */
 async function readPassword(fromStdin: boolean | undefined): Promise<string> {
-  if (fromStdin || !process.stdin.isTTY) {
+  if (fromStdin) {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     const password = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+    if (password === "") throw new UsageError("no password on stdin: --password-stdin reads it from the first line");
     if (password.includes("\n")) throw new UsageError("the password on stdin must be a single line");
     return password;
+  }
+  // Without a terminal there is nobody to prompt; stdin is read only when asked for, never whatever happens to be on it.
+  if (!process.stdin.isTTY) {
+    throw new UsageError("no password given: pipe it with --password-stdin, or run in a terminal to be prompted");
   }
   const ask = async (question: string) => {
     let muted = false;
@@ -224,15 +257,30 @@ async function newPasswordHash(fromStdin: boolean | undefined): Promise<string> 
   return hashPassword(password);
 }
 
+/** The version in authz-server/package.json, one directory above both src/ and dist/. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
+
+/**
+ * The `<id>` of `clients show` and `clients delete`. Ids generated before they began with a letter may start with "-":
+ * an argument naming none of the command's options is taken as the id (`clients show -Xk3…`); `-- <id>` works too.
+ */
+function withClientId(command: Command): Command {
+  return command.argument("<id>").allowUnknownOption();
+}
+
 export function buildProgram(): Command {
   const program = new Command("authz-server")
     .description("OAuth 2.0 authorization server issuing RFC 9068 JWT access tokens (Kong oauth2-jwt sidecar)")
     .showSuggestionAfterError(false)
+    // Long flag only: commander would read a "-V" at the start of a client id as the version flag.
+    .version(packageVersion(), "--version", "print the version")
     .exitOverride();
 
   common(program.command("serve").description("run the HTTP server"))
-    .addOption(new Option("--port <port>", "TCP port").default(defaults.port).argParser(wholeNumber("--port")))
-    .option("--host <host>", "listen address", defaults.host)
+    .addOption(new Option("--port <port>", "TCP port").default(defaults.port).argParser(portNumber))
+    .addOption(new Option("--host <host>", "listen address").default(defaults.host).argParser(hostName))
     .option("--issuer <url>", "issuer identifier (default http://localhost:<port>)")
     .option("--default-audience <uri>", "aud when no resource or scope names one (default: the issuer)")
     .addOption(secondsOption("--access-token-ttl", "access token lifetime (at most 3600)", defaults.accessTokenTtl))
@@ -246,7 +294,7 @@ export function buildProgram(): Command {
         .choices(signingAlgorithms)
         .default(defaults.signingAlgorithm),
     )
-    .addOption(new Option("--log-level <level>", "pino log level").default(defaults.logLevel))
+    .addOption(new Option("--log-level <level>", "pino log level, or silent").default(defaults.logLevel))
     .action(
       async (options: CommonOptions & {
         port: number;
@@ -283,7 +331,10 @@ export function buildProgram(): Command {
           throw new UsageError((error as Error).message);
         }
         // Loaded here, not at the top: the HTTP stack (koa, pino, jose) would double every other command's start-up.
-        const { startServer } = await import("./server.js");
+        const { startServer, logLevels } = await import("./server.js");
+        if (!logLevels.includes(options.logLevel)) {
+          throw new UsageError(`--log-level must be one of ${logLevels.join(", ")}; got ${JSON.stringify(options.logLevel)}`);
+        }
         const running = await startServer({
           db: checkDb(options.db),
           ...storageOptions(options),
@@ -295,6 +346,8 @@ export function buildProgram(): Command {
           signingAlgorithm: parseSigningAlgorithm(options.alg, "--alg"),
           interaction: { siteName: options.siteName },
           logLevel: options.json ? "silent" : options.logLevel,
+        }).catch((error: unknown) => {
+          throw listenFailure(error, options.host, options.port);
         });
         if (options.json) print(options, { url: running.url, issuer: running.issuer }, "");
         const stop = () => void running.close().then(() => process.exit(0));
@@ -440,7 +493,7 @@ export function buildProgram(): Command {
       print(options, list.map(clientJson), list.map((c) => `${c.clientId}\t${c.name}\t${c.grantTypes.join(",")}`).join("\n"));
     }),
   );
-  common(clients.command("show").argument("<id>").description("show one client")).action((id: string, options: CommonOptions) =>
+  common(withClientId(clients.command("show")).description("show one client")).action((id: string, options: CommonOptions) =>
     withStorage(options, (storage) => {
       const client = storage.clients.find(id);
       if (!client) throw new UsageError(`no such client: ${id}`);
@@ -458,7 +511,7 @@ export function buildProgram(): Command {
         printClient(options, updated);
       }),
     );
-  common(clients.command("delete").argument("<id>").description("delete a client and its grants")).action(
+  common(withClientId(clients.command("delete")).description("delete a client and its grants")).action(
     (id: string, options: CommonOptions) =>
       withStorage(options, (storage) => {
         if (!storage.clients.delete(id)) throw new UsageError(`no such client: ${id}`);
@@ -567,13 +620,22 @@ export function buildProgram(): Command {
     }),
   );
   common(keys.command("rotate").description("publish a new key now; it signs after --activate-after seconds"))
-    .addOption(secondsOption("--activate-after", "delay before the new key signs; keep it above the JWKS max-age", defaults.keyActivateAfter))
+    .addOption(
+      secondsOption(
+        "--activate-after",
+        `delay before the new key signs; at least ${minimumKeyActivateAfter()} (the JWKS max-age plus a margin) unless --force`,
+        defaults.keyActivateAfter,
+      ),
+    )
     .addOption(new Option("--alg <alg>", "signing algorithm").choices(signingAlgorithms).default(defaults.signingAlgorithm))
-    .action((options: CommonOptions & { activateAfter: number; alg: string }) =>
+    .option("--force", "accept an --activate-after below the minimum (gateways may refuse the new key's first tokens)")
+    .action((options: CommonOptions & { activateAfter: number; alg: string; force?: boolean }) =>
       withStorage(options, async (storage) => {
         const alg = parseSigningAlgorithm(options.alg, "--alg");
         // With no key at all there is no cached JWKS to wait for: the first key signs at once.
-        const delay = storage.keys.list().length === 0 ? 0 : options.activateAfter;
+        const first = storage.keys.list().length === 0;
+        if (!first) checkActivationDelay(options.activateAfter, options.force === true);
+        const delay = first ? 0 : options.activateAfter;
         const { rotateKey } = await import("./keys/keyring.js");
         const key = await rotateKey(storage.keys, alg, delay, Date.now());
         print(
@@ -584,6 +646,20 @@ export function buildProgram(): Command {
       }),
     );
   return program;
+}
+
+/**
+ * A gateway may serve the key set from its cache for the JWKS max-age (endpoints/jwks.ts): a key that signs sooner may
+ * reach it in tokens before it is in its copy, and those tokens are refused until the next fetch.
+ */
+function checkActivationDelay(delay: number, force: boolean): void {
+  const minimum = minimumKeyActivateAfter();
+  if (delay >= minimum) return;
+  const risk =
+    `--activate-after ${delay} is below the JWKS max-age (${defaults.jwksMaxAge} s) plus ${minimum - defaults.jwksMaxAge} s: ` +
+    "gateways may still hold a key set without the new key when it starts signing";
+  if (!force) throw new UsageError(`${risk}; use at least ${minimum}, or --force`);
+  process.stderr.write(`authz-server: warning: ${risk}; until they refetch it they refuse its tokens\n`);
 }
 
 /** `keys list` runs without the server's flags: it shows retirement for the default access-token lifetime. */

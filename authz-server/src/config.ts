@@ -30,6 +30,11 @@ export const defaults = {
   jwksMaxAge: 300,
   /** Default delay before a rotated key signs (seconds); exceeds jwksMaxAge so every cached JWKS already holds the key. */
   keyActivateAfter: 600,
+  /**
+   * Seconds a rotated key waits beyond jwksMaxAge at the least (`keys rotate` refuses less without --force): the
+   * running server publishes it only at its next key poll, and a gateway's refetch and its clock may lag a little.
+   */
+  keyActivateMargin: 60,
   /** Seconds of clock skew allowed to verifiers; a retired key stays published accessTokenTtl + this after its last signature. */
   clockSkew: 60,
   /** How often (ms) the server re-reads the keys table, so a `keys rotate` run beside it is noticed within seconds. */
@@ -92,6 +97,11 @@ export function checkLifetimes(lifetimes: Lifetimes): Lifetimes {
     throw new TypeError("configuration: refreshTokenIdleTtl must not exceed refreshTokenAbsoluteTtl");
   }
   return lifetimes;
+}
+
+/** The shortest `keys rotate --activate-after` that no gateway's cached key set can outlast. */
+export function minimumKeyActivateAfter(jwksMaxAge: number = defaults.jwksMaxAge): number {
+  return jwksMaxAge + defaults.keyActivateMargin;
 }
 
 export function defaultLifetimes(): Lifetimes {

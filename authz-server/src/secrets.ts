@@ -5,9 +5,15 @@ export function generateSecret(): string {
   return randomBytes(32).toString("base64url");
 }
 
-/** A server-generated identifier (client_id, user id, family id): 128 bits, never chosen by a person. */
+/**
+ * A server-generated identifier (client_id, user id, family id), never chosen by a person: 135 random bits as 23
+ * base64url characters. The first byte's top bit is cleared, so the first character is a letter (A-Z or a-f): ids are
+ * typed as command-line arguments, where one starting with `-` would read as an option.
+ */
 export function generateId(): string {
-  return randomBytes(16).toString("base64url");
+  const bytes = randomBytes(17);
+  bytes[0]! &= 0x7f;
+  return bytes.toString("base64url");
 }
 
 /**

@@ -12,6 +12,9 @@ import type { KeyEncryptionKey } from "./storage/encryption.js";
 import { openSqliteStorage } from "./storage/sqlite/index.js";
 import type { Storage } from "./storage/types.js";
 
+/** The levels `logLevel` accepts: pino's own, and "silent", which logs nothing. */
+export const logLevels: readonly string[] = [...Object.keys(pino.levels.values), "silent"];
+
 export interface ServerOptions {
   /** SQLite file (default ./data/authz.db or AUTHZ_DB); ignored when `storage` is given. */
   db?: string;

@@ -50,7 +50,7 @@ describe("authz-server CLI", () => {
 
   it("creates clients with server-generated ids and secrets and the default grant types", async () => {
     const service = json<Record<string, unknown>>(await cli(withDb("clients", "create", "--name", "Batch job", "--scope", "photos")));
-    assert.match(String(service["client_id"]), /^[A-Za-z0-9_-]{22}$/);
+    assert.match(String(service["client_id"]), /^[A-Za-z0-9_-]{23}$/);
     assert.match(String(service["client_secret"]), /^[A-Za-z0-9_-]{43}$/); // 256 bits
     assert.deepEqual({ ...service, client_id: "", client_secret: "", created_at: "" }, {
       client_id: "",
@@ -116,7 +116,7 @@ describe("authz-server CLI", () => {
       await cli(withDb("users", "create", "alice", "--password-stdin"), { input: "correct horse battery\n" }),
     );
     assert.equal(created.username, "alice");
-    assert.match(created.id, /^[A-Za-z0-9_-]{22}$/);
+    assert.match(created.id, /^[A-Za-z0-9_-]{23}$/);
     const hashOf = () => {
       const storage = openSqliteStorage(db);
       try {
@@ -165,9 +165,11 @@ describe("authz-server CLI", () => {
         return decodeProtectedHeader((result.body as { access_token: string }).access_token).kid;
       };
       const [oldKid] = await jwks();
-      const rotated = json<{ kid: string; alg: string; activate_at: string }>(
-        await cli(withDb("keys", "rotate", "--activate-after", "2", "--alg", "EdDSA")),
-      );
+      // 2 s is far below the JWKS max-age: it takes --force, and a warning says what that risks.
+      const rotation = await cli(withDb("keys", "rotate", "--activate-after", "2", "--alg", "EdDSA", "--force"));
+      assert.equal(rotation.code, 0, rotation.stderr);
+      assert.match(rotation.stderr, /^authz-server: warning: --activate-after 2 is below the JWKS max-age/);
+      const rotated = JSON.parse(rotation.stdout) as { kid: string; alg: string; activate_at: string };
       assert.equal(rotated.alg, "EdDSA");
       const waitFor = async (what: string, check: () => Promise<boolean>) => {
         const deadline = Date.now() + 15_000; // generous: the suite runs on 2 shared cores

@@ -135,7 +135,9 @@ export class MessageReader {
     const messages: unknown[] = [];
     let start = 0;
     try {
-      for (let length = this.scanner.scan(data, start, data.length); length !== INCOMPLETE; length = this.scanner.scan(data, start, data.length)) {
+      while (start < data.length) {
+        const length = this.scanner.scan(data, start, data.length);
+        if (length === INCOMPLETE) break;
         // Kong's usual chunk is exactly one message: decoded in place, without a view of it.
         messages.push(this.decode(length === data.length ? data : data.subarray(start, start + length), start));
         start += length;

@@ -84,7 +84,7 @@ export class MessageScanner {
   scan(bytes: Uint8Array, start: number, end: number): number {
     // The state lives in locals while scanning (this loop is the hot path of every message).
     const available = end - start;
-    const expected = this.expected;
+    const { expected, maxMessageBytes, maxMessageValues } = this;
     let { offset, depth, announced, begun } = this;
     let examined = 0;
     let complete = false;
@@ -138,7 +138,7 @@ export class MessageScanner {
       } else {
         while (depth > 0 && expected[depth - 1] === 0) depth--;
       }
-      if (offset + announced > this.maxMessageBytes || begun + announced > this.maxMessageValues) throw this.tooLarge(offset, begun, announced);
+      if (offset + announced > maxMessageBytes || begun + announced > maxMessageValues) throw this.tooLarge(offset, begun, announced);
     }
     this.examinedBytes += examined;
     this.depth = depth;

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { authorizeEndpoint } from "./endpoints/authorize.js";
 import { consentEndpoint } from "./endpoints/consent.js";
 import { consentsPage, logoutEndpoint, revokeConsentEndpoint } from "./endpoints/consents.js";
-import { healthzEndpoint } from "./endpoints/healthz.js";
+import { livezEndpoint, readyzEndpoint } from "./endpoints/healthz.js";
 import { loginEndpoint } from "./endpoints/login.js";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { jwksEndpoint } from "./endpoints/jwks.js";
@@ -57,7 +57,9 @@ export function createApp(services: Services): Koa {
   router.post("/token", ...tokenEndpoint(services, grants));
   router.post("/introspect", introspectEndpoint(services));
   router.post("/revoke", revokeEndpoint(services));
-  router.get("/healthz", healthzEndpoint(services));
+  router.get("/livez", livezEndpoint());
+  router.get("/readyz", readyzEndpoint(services));
+  router.get("/healthz", readyzEndpoint(services));
   // Issue 3: the authorization endpoint and the pages behind it (RFC 6749 §3.1, §4.1.1).
   const interaction = interactionDependencies(services);
   router.get("/authorize", authorizeEndpoint(interaction));

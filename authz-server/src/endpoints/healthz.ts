@@ -1,11 +1,43 @@
 import type { Context } from "koa";
 import type { Services } from "../services.js";
 
-/** GET /healthz: 200 when the database answers and a signing key is loaded. */
-export function healthzEndpoint(services: Services) {
-  return function healthz(ctx: Context): void {
-    services.storage.keys.version(); // throws (→ 500 server_error) if the database is unusable
+/**
+ * GET /livez: the process answers HTTP. No I/O at all, so a slow or broken database never gets a live process
+ * restarted; whether it can serve is /readyz's question.
+ */
+export function livezEndpoint() {
+  return function livez(ctx: Context): void {
     ctx.set("Cache-Control", "no-store");
     ctx.body = { status: "ok" };
   };
+}
+
+/**
+ * GET /readyz, and /healthz, which answers the same: 200 when the server can issue tokens — the database answers a
+ * query and a signing key is active — else 503 with the reason, so a load balancer or Docker's healthcheck sends no
+ * traffic here until it can.
+ */
+export function readyzEndpoint(services: Services) {
+  return function readyz(ctx: Context): void {
+    const reason = notReady(services);
+    ctx.set("Cache-Control", "no-store");
+    if (reason === undefined) {
+      ctx.body = { status: "ok" };
+    } else {
+      ctx.status = 503;
+      ctx.body = { status: "unavailable", reason };
+    }
+  };
+}
+
+function notReady(services: Services): string | undefined {
+  try {
+    services.storage.keys.version(); // a one-row read
+  } catch (error: unknown) {
+    services.logger.error({ err: error }, "not ready: the database does not answer");
+    return "the database does not answer";
+  }
+  // The keys in memory are the ones that sign; the key poll keeps them in step with the database.
+  if (!services.keys.status().some((key) => key.state === "active")) return "no active signing key";
+  return undefined;
 }

@@ -11,8 +11,10 @@ import { jwksEndpoint } from "./endpoints/jwks.js";
 import { metadataEndpoint } from "./endpoints/metadata.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
 import { tokenEndpoint } from "./endpoints/token.js";
+import { defaults } from "./config.js";
 import { renderErrors } from "./errors.js";
 import { grants } from "./grants/index.js";
+import { lingeringClose, type LingerLimits } from "./lingering-close.js";
 import type { Services } from "./services.js";
 import type { InteractionDependencies } from "./session/interaction.js";
 import { Sessions } from "./session/sessions.js";
@@ -49,7 +51,7 @@ function interactionDependencies(services: Services): InteractionDependencies {
 }
 
 /** Builds the Koa application over `services`. Never listens: server.ts does, tests may use `app.callback()`. */
-export function createApp(services: Services): Koa {
+export function createApp(services: Services, linger: LingerLimits = { ms: defaults.lingerMs, bytes: defaults.lingerBytes }): Koa {
   const app = new Koa();
   const router = new Router();
   router.get("/.well-known/oauth-authorization-server", metadataEndpoint(services, grants));
@@ -69,6 +71,7 @@ export function createApp(services: Services): Koa {
   router.post("/consents/revoke", revokeConsentEndpoint(interaction));
   router.post("/logout", logoutEndpoint(interaction));
 
+  app.use(lingeringClose(linger));
   app.use(async function logRequest(ctx, next) {
     const started = performance.now();
     try {

@@ -43,6 +43,12 @@ export const defaults = {
   purgeInterval: 60_000,
   /** Largest accepted form body in bytes; larger bodies get 413 before they are parsed. */
   bodyLimit: 16 * 1024,
+  /**
+   * After answering a request it has not read to its end (413, 431), the server reads and discards the rest for at
+   * most this many milliseconds and bytes before it closes, so the client gets the answer (lingering-close.ts).
+   */
+  lingerMs: 2000,
+  lingerBytes: 4 * 1024 * 1024,
   /** Product name on the login, consent and consents pages (the seed story's authorization server is Flickr's). */
   siteName: "Flickr",
   /** Browser session idle lifetime in seconds: the login and consent pages' session ends after this long unused. */

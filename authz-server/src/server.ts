@@ -7,6 +7,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes } from "./config.js";
 import type { SigningAlgorithm } from "./keys/algorithms.js";
 import { KeyRing } from "./keys/keyring.js";
+import { answerParseErrors, type LingerLimits } from "./lingering-close.js";
 import type { InteractionSettings, Services } from "./services.js";
 import type { KeyEncryptionKey } from "./storage/encryption.js";
 import { openSqliteStorage } from "./storage/sqlite/index.js";
@@ -37,6 +38,8 @@ export interface ServerOptions {
   keyPollInterval?: number;
   purgeInterval?: number;
   bodyLimit?: number;
+  /** After an early answer (413, 431): how long and how much of the rest of the request is drained (lingering-close.ts). */
+  linger?: Partial<LingerLimits>;
   /** Login, consent and consents pages: product name, browser-session lifetimes, login throttle (defaults in config.ts). */
   interaction?: Partial<InteractionSettings>;
   /** A pino logger, or a level for a new one writing JSON lines to stdout; default "info". */
@@ -73,6 +76,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     clockSkew,
   });
   const server = createServer();
+  const linger = { ms: options.linger?.ms ?? defaults.lingerMs, bytes: options.linger?.bytes ?? defaults.lingerBytes };
+  answerParseErrors(server, linger);
   try {
     await keys.initialize();
     server.listen(options.port ?? defaults.port, host);
@@ -105,7 +110,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...options.interaction,
     },
   };
-  server.on("request", createApp(services).callback());
+  server.on("request", createApp(services, linger).callback());
   keys.startPolling(options.keyPollInterval ?? defaults.keyPollInterval, (error) =>
     logger.error({ err: error }, "signing keys could not be reloaded"),
   );

@@ -10,6 +10,7 @@
 //   4. prints the URL to open and the demo credentials. Ctrl-C stops everything it started.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEMO, seedDemo } from "./seed-demo.mjs";
@@ -22,15 +23,32 @@ const CANON_FILE = process.env.CANON_CLIENT_FILE ?? resolve(DATA, "canon-client.
 // start-up test runs this script on free ports); kong.yml's addresses then follow through the
 // stand-in's host table.
 const PORTS = {
-  authz: Number(process.env.AUTHZ_PORT ?? 9000),
-  photos: Number(process.env.PHOTOS_PORT ?? 8080),
-  canon: Number(process.env.CANON_PORT ?? 3000),
-  gateway: Number(process.env.GATEWAY_PORT ?? 8000),
+  authz: portFrom("AUTHZ_PORT", 9000),
+  photos: portFrom("PHOTOS_PORT", 8080),
+  canon: portFrom("CANON_PORT", 3000),
+  gateway: portFrom("GATEWAY_PORT", 8000),
+};
+// What each port is for and the variable that moves it, for the one-line message when it is taken.
+const PORT_OWNERS = {
+  authz: ["authorization server", "AUTHZ_PORT"],
+  photos: ["photos API", "PHOTOS_PORT"],
+  canon: ["Canon Printing", "CANON_PORT"],
+  gateway: ["gateway", "GATEWAY_PORT"],
 };
 const ISSUER = `http://localhost:${PORTS.authz}`;
 const started = Date.now();
 const children = [];
 let stopping = false;
+
+function portFrom(variable, fallback) {
+  const value = process.env[variable] ?? String(fallback);
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : 0;
+  if (port < 1 || port > 65535) {
+    process.stderr.write(`[start] ${variable} must be a port number from 1 to 65535; got ${JSON.stringify(value)}\n`);
+    process.exit(1);
+  }
+  return port;
+}
 
 function log(line) {
   process.stdout.write(`[start] ${line}\n`);
@@ -104,9 +122,34 @@ async function stop(code) {
   process.exit(code);
 }
 
+/** Resolves with the listen error for 127.0.0.1:`port` (where every process binds), or undefined when it is free. */
+function probe(port) {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", resolve);
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(undefined)));
+  });
+}
+
+/**
+ * A taken port would make its process die with a stack trace after the others started: check all four first and
+ * say which one is taken and which variable moves it.
+ */
+async function checkPorts() {
+  for (const [key, port] of Object.entries(PORTS)) {
+    const error = await probe(port);
+    if (error === undefined) continue;
+    const [what, variable] = PORT_OWNERS[key];
+    const problem = error.code === "EADDRINUSE" ? "is in use" : `cannot be used (${error.code ?? error.message})`;
+    process.stderr.write(`[start] port ${port} ${problem} (${what}); set ${variable} to move it\n`);
+    process.exit(1);
+  }
+}
+
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
 
+await checkPorts();
 build();
 // The photos API and the gateway need nothing from the database: they start while it is seeded.
 run("photos", ["examples/photos-api/dist/main.js"], { PORT: String(PORTS.photos), HOST: "127.0.0.1" });

@@ -2,7 +2,7 @@
 // processes, prints the URL and the demo credentials once everything answers, and Ctrl-C (SIGINT)
 // stops everything it started.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -33,6 +33,43 @@ async function refused(port: number): Promise<boolean> {
 }
 
 describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
+  it("names a port that is in use and the variable that moves it, in one line and before starting anything", async () => {
+    const processes = { AUTHZ_PORT: "authorization server", PHOTOS_PORT: "photos API", CANON_PORT: "Canon Printing", GATEWAY_PORT: "gateway" };
+    for (const [variable, name] of Object.entries(processes)) {
+      const [authz, photos, canon, gateway] = (await freePorts(4)) as [number, number, number, number];
+      const ports: Record<string, number> = { AUTHZ_PORT: authz, PHOTOS_PORT: photos, CANON_PORT: canon, GATEWAY_PORT: gateway };
+      const busy = ports[variable]!;
+      const holder = createServer();
+      await new Promise<void>((resolve) => holder.listen(busy, "127.0.0.1", resolve));
+      const dir = mkdtempSync(join(tmpdir(), "npm-start-busy-"));
+      try {
+        const run = spawnSync(process.execPath, [join(ROOT, "scripts/start.mjs")], {
+          cwd: ROOT,
+          env: { ...process.env, AUTHZ_DB: join(dir, "authz.db"), ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) },
+          encoding: "utf8",
+          timeout: 60_000,
+        });
+        assert.deepEqual(
+          { status: run.status, stdout: run.stdout, stderr: run.stderr },
+          { status: 1, stdout: "", stderr: `[start] port ${busy} is in use (${name}); set ${variable} to move it\n` },
+        );
+      } finally {
+        holder.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    const run = spawnSync(process.execPath, [join(ROOT, "scripts/start.mjs")], {
+      cwd: ROOT,
+      env: { ...process.env, AUTHZ_PORT: "99999" },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.deepEqual(
+      { status: run.status, stdout: run.stdout, stderr: run.stderr },
+      { status: 1, stdout: "", stderr: '[start] AUTHZ_PORT must be a port number from 1 to 65535; got "99999"\n' },
+    );
+  });
+
   it("is ready with everything answering, prints what to open, and stops everything on Ctrl-C", async () => {
     const [authz, photos, canon, gateway] = (await freePorts(4)) as [number, number, number, number];
     const dir = mkdtempSync(join(tmpdir(), "npm-start-"));

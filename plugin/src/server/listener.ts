@@ -93,21 +93,23 @@ function removeStaleSocket(socketPath: string): void {
 
 /** The bytes every connection holds for its incomplete message, and their limit together. */
 class HeldBuffers {
-  private readonly held = new Map<Connection, number>();
+  /** Connections holding bytes now; Kong's, whose reads are whole messages, are never in it. */
+  private readonly holders = new Set<Connection>();
   total = 0;
 
   constructor(private readonly limit: number) {}
 
   /** Records what `connection` holds now; over the limit, closes the largest holders. */
   update(connection: Connection, bytes: number): void {
+    if (bytes === connection.heldBytes) return;
     this.set(connection, bytes);
     while (this.total > this.limit) {
       const largest = this.largest();
       if (largest === undefined) return;
-      const [holder, held] = largest;
+      const held = largest.heldBytes;
       const total = this.total;
-      this.set(holder, 0);
-      holder.close(`holding ${held} bytes of an incomplete message while all connections held ${total}, more than the limit of ${this.limit}`);
+      this.set(largest, 0);
+      largest.close(`holding ${held} bytes of an incomplete message while all connections held ${total}, more than the limit of ${this.limit}`);
     }
   }
 
@@ -116,20 +118,23 @@ class HeldBuffers {
   }
 
   private set(connection: Connection, bytes: number): void {
-    this.total += bytes - (this.held.get(connection) ?? 0);
-    if (bytes === 0) this.held.delete(connection);
-    else this.held.set(connection, bytes);
+    this.total += bytes - connection.heldBytes;
+    connection.heldBytes = bytes;
+    if (bytes === 0) this.holders.delete(connection);
+    else this.holders.add(connection);
   }
 
-  private largest(): [Connection, number] | undefined {
-    let found: [Connection, number] | undefined;
-    for (const entry of this.held) if (found === undefined || entry[1] > found[1]) found = entry;
+  private largest(): Connection | undefined {
+    let found: Connection | undefined;
+    for (const holder of this.holders) if (found === undefined || holder.heldBytes > found.heldBytes) found = holder;
     return found;
   }
 }
 
 /** One socket Kong connected: reads its requests, dispatches them, writes the replies. */
 class Connection {
+  /** Bytes of its incomplete message counted in HeldBuffers' total. */
+  heldBytes = 0;
   private readonly reader: MessageReader;
   private readonly encoder = new Encoder();
   private readonly server: PluginServer;

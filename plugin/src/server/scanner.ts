@@ -12,7 +12,7 @@
 // "Formats" — every tag, its header size and where its length sits are in `HEADER_BYTES` and
 // `scan` below.
 
-/** Bytes that are not MessagePack, nested too deep, or a message over the size limit. */
+/** Bytes that are not MessagePack, nested too deep, or a message over its limits. */
 export class FrameError extends Error {
   override readonly name = "FrameError";
 }

@@ -13,9 +13,9 @@ import type { Middleware } from "koa";
  * only then — within these bounds, so a client that never stops sending holds neither the connection nor memory.
  */
 export interface LingerLimits {
-  /** Milliseconds after the answer before the connection is closed, whatever is still arriving. */
+  /** Milliseconds spent discarding the rest of the request; then the connection closes, whatever is still arriving. */
   ms: number;
-  /** Bytes discarded after the answer before the connection is closed. */
+  /** Bytes discarded at most; then the connection closes. */
   bytes: number;
 }
 

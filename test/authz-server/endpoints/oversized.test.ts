@@ -117,6 +117,15 @@ describe("oversized requests", () => {
     assert.deepEqual(JSON.parse(body), { message: "Request Header Fields Too Large" });
   });
 
+  it("a request Node's parser cannot read at all: 400 with a JSON body", async () => {
+    const exchange = await writeThenRead(port, "NOT HTTP AT ALL\r\n\r\n", { bodyBytes: 0 });
+    assert.equal(exchange.error, undefined);
+    const { statusLine, headers, body } = parse(exchange.response);
+    assert.equal(statusLine, "HTTP/1.1 400 Bad Request");
+    assert.equal(headers.get("connection"), "close");
+    assert.deepEqual(JSON.parse(body), { message: "Bad Request" });
+  });
+
   it("a client that never stops sending is cut off once the server has discarded its byte bound", async () => {
     const exchange = await writeThenRead(port, formHead("/token", 1024 * MiB), { bodyBytes: 1024 * MiB });
     assert.ok(exchange.closedAfter < 5_000, `closed after ${exchange.closedAfter} ms`);

@@ -1,5 +1,6 @@
 import type { Context, Next } from "koa";
 import type { Logger } from "pino";
+import { StorageUnavailableError } from "./storage/errors.js";
 
 /**
  * The only error codes that go on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 8707 §2 (invalid_target)
@@ -50,6 +51,15 @@ export class OAuthError extends Error {
   }
 }
 
+/** What goes on the wire for `error`: itself, 503 for a database that may answer a retry, else a bare server_error. */
+function asOAuthError(error: unknown): OAuthError {
+  if (error instanceof OAuthError) return error;
+  if (error instanceof StorageUnavailableError) {
+    return new OAuthError("temporarily_unavailable", "the authorization server cannot reach its database; retry shortly");
+  }
+  return new OAuthError("server_error", "internal error");
+}
+
 /**
  * The one place an error becomes a response (RFC 6749 §5.2 JSON body). Anything that is not an OAuthError
  * is logged and hidden behind server_error, so bad input can never leak internals.
@@ -59,8 +69,11 @@ export function renderErrors(logger: Logger) {
     try {
       await next();
     } catch (error: unknown) {
-      const oauth = error instanceof OAuthError ? error : new OAuthError("server_error", "internal error");
-      if (!(error instanceof OAuthError)) {
+      const oauth = asOAuthError(error);
+      if (error instanceof StorageUnavailableError) {
+        logger.warn({ err: error, method: ctx.method, path: ctx.path }, "database unavailable");
+        ctx.set("Retry-After", String(error.retryAfterSeconds));
+      } else if (!(error instanceof OAuthError)) {
         logger.error({ err: error, method: ctx.method, path: ctx.path }, "unexpected error");
       }
       ctx.status = oauth.status;

@@ -1,5 +1,5 @@
 import type { BrowserSession, BrowserSessionStore } from "../types.js";
-import type { Db } from "./database.js";
+import { type Db, writeTransactional } from "./database.js";
 
 interface BrowserSessionRow {
   session_digest: string;
@@ -23,7 +23,7 @@ export function sqliteBrowserSessionStore(db: Db): BrowserSessionStore {
   );
   const remove = db.prepare("DELETE FROM browser_sessions WHERE session_digest = ?");
   // Sign-ins are rare next to page views: clearing expired rows there keeps the table small without a timer.
-  const create = db.transaction((session: BrowserSession) => {
+  const create = writeTransactional(db, (session: BrowserSession) => {
     removeExpired.run(session.createdAt);
     insert.run(session.sessionDigest, session.userId, session.createdAt, session.expiresAt);
   });

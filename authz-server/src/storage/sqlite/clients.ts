@@ -1,5 +1,5 @@
 import type { Client, ClientStore, TokenEndpointAuthMethod } from "../types.js";
-import type { Db } from "./database.js";
+import { type Db, writeTransactional } from "./database.js";
 import { fromJsonList, toJsonList } from "./json.js";
 import { TableVersion } from "./table-version.js";
 
@@ -66,7 +66,7 @@ export function sqliteClientStore(db: Db, version = new TableVersion(db, "client
   const removeCodes = db.prepare("DELETE FROM authorization_codes WHERE client_id = ?");
   const removeRefresh = db.prepare("DELETE FROM refresh_tokens WHERE client_id = ?");
   const removeConsents = db.prepare("DELETE FROM consents WHERE client_id = ?");
-  const deleteAll = db.transaction((clientId: string): boolean => {
+  const deleteAll = writeTransactional(db, (clientId: string): boolean => {
     removeCodes.run(clientId);
     removeRefresh.run(clientId);
     removeConsents.run(clientId);

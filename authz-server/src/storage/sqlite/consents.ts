@@ -1,5 +1,5 @@
 import type { Consent, ConsentStore, RevocationStore } from "../types.js";
-import type { Db } from "./database.js";
+import { type Db, writeTransactional } from "./database.js";
 
 interface ConsentRow {
   user_id: string;
@@ -20,11 +20,11 @@ export function sqliteConsentStore(db: Db, revocations: RevocationStore): Consen
      ORDER BY user_id, client_id, scope`,
   );
   const remove = db.prepare("DELETE FROM consents WHERE user_id = ? AND client_id = ?");
-  const grant = db.transaction((userId: string, clientId: string, granted: string[], now: number) => {
+  const grant = writeTransactional(db, (userId: string, clientId: string, granted: string[], now: number) => {
     for (const scope of granted) insert.run(userId, clientId, scope, now);
   });
   // Requirement 7: withdrawing a consent also revokes the refresh tokens of that grant.
-  const revoke = db.transaction((userId: string, clientId: string, now: number): boolean => {
+  const revoke = writeTransactional(db, (userId: string, clientId: string, now: number): boolean => {
     const removed = remove.run(userId, clientId).changes;
     const revoked = revocations.revokeUserClientGrants(userId, clientId, now);
     return removed > 0 || revoked > 0;

@@ -2,6 +2,7 @@ import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, statSync } from 
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { migrations } from "./migrations.js";
+import { StorageUnavailableError } from "../errors.js";
 
 export type Db = Database.Database;
 
@@ -98,15 +99,26 @@ const BUSY_ATTEMPTS = 3;
  * database. Nested in another transaction, `fn` joins it (a savepoint) and the outermost one does the retrying.
  */
 export function writeTransaction<T>(db: Db, fn: () => T): T {
+  return writeTransactional(db, fn)();
+}
+
+/**
+ * `fn` as a write transaction with writeTransaction's guarantees, prepared once: what the stores use for their
+ * multi-statement writes. A transaction still locked out after the last attempt throws StorageUnavailableError.
+ */
+export function writeTransactional<A extends unknown[], T>(db: Db, fn: (...args: A) => T): (...args: A) => T {
   const transaction = db.transaction(fn);
-  if (db.inTransaction) return transaction.immediate();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return transaction.immediate();
-    } catch (error: unknown) {
-      if (attempt >= BUSY_ATTEMPTS || !isBusy(error)) throw error;
+  return (...args) => {
+    if (db.inTransaction) return transaction.immediate(...args);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return transaction.immediate(...args);
+      } catch (error: unknown) {
+        if (!isBusy(error)) throw error;
+        if (attempt >= BUSY_ATTEMPTS) throw new StorageUnavailableError("the database stayed locked by another writer", { cause: error });
+      }
     }
-  }
+  };
 }
 
 /** SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_BUSY_RECOVERY, SQLITE_BUSY_TIMEOUT). */

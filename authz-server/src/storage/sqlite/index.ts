@@ -4,7 +4,7 @@ import { sqliteClientStore } from "./clients.js";
 import { sqliteCodeStore } from "./codes.js";
 import { sqliteConsentStore } from "./consents.js";
 import type { KeyEncryptionKey } from "../encryption.js";
-import { openDatabase, type OpenOptions, writeTransaction } from "./database.js";
+import { openDatabase, type OpenOptions, writeTransaction, writeTransactional } from "./database.js";
 import { Sealer } from "./key-encryption.js";
 import { sqliteKeyStore } from "./keys.js";
 import { sqliteRefreshTokenStore } from "./refresh-tokens.js";
@@ -30,7 +30,7 @@ export function openSqliteStorage(path: string, options: OpenOptions & { keyEncr
   const purgeRefresh = db.prepare("DELETE FROM refresh_tokens WHERE absolute_expires_at < ? OR idle_expires_at < ?");
   const purgeRevoked = db.prepare("DELETE FROM revoked_access_tokens WHERE expires_at < ?");
   const purgeLinks = db.prepare("DELETE FROM access_token_links WHERE expires_at < ?");
-  const purge = db.transaction((now: number) => ({
+  const purge = writeTransactional(db, (now: number) => ({
     codes: purgeCodes.run(now).changes,
     refreshTokens: purgeRefresh.run(now, now).changes,
     revokedJtis: purgeRevoked.run(now).changes,

@@ -1,6 +1,6 @@
 import type { SigningAlgorithm } from "../../keys/algorithms.js";
 import type { KeyStore, SigningKey } from "../types.js";
-import type { Db } from "./database.js";
+import { type Db, writeTransactional } from "./database.js";
 import { signingKeyColumn, type Sealer } from "./key-encryption.js";
 
 interface KeyRow {
@@ -37,7 +37,7 @@ export function sqliteKeyStore(db: Db, sealer: Sealer): KeyStore {
     createdAt: row.created_at,
     activateAt: row.activate_at,
   });
-  const insertIfEmpty = db.transaction((key: SigningKey): boolean => {
+  const insertIfEmpty = writeTransactional(db, (key: SigningKey): boolean => {
     if ((count.get() ?? 0) > 0) return false;
     put(key);
     return true;
@@ -50,7 +50,7 @@ export function sqliteKeyStore(db: Db, sealer: Sealer): KeyStore {
       return all.all().map(toKey);
     },
     // IMMEDIATE takes the write lock before reading, so two processes starting on an empty database create one key.
-    insertIfEmpty: (key) => insertIfEmpty.immediate(key),
+    insertIfEmpty: (key) => insertIfEmpty(key),
     delete(kid) {
       remove.run(kid);
     },

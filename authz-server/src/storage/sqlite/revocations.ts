@@ -1,5 +1,5 @@
 import type { RevocationStore } from "../types.js";
-import type { Db } from "./database.js";
+import { type Db, writeTransactional } from "./database.js";
 
 export function sqliteRevocationStore(db: Db): RevocationStore {
   const link = db.prepare(
@@ -33,15 +33,15 @@ export function sqliteRevocationStore(db: Db): RevocationStore {
     .prepare<[string, string], string>("SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = ? AND client_id = ?")
     .pluck();
 
-  const revokeFamily = db.transaction((familyId: string, now: number): number => {
+  const revokeFamily = writeTransactional(db, (familyId: string, now: number): number => {
     revokeFamilyJtis.run(now, familyId);
     return revokeFamilyTokens.run(now, familyId).changes;
   });
-  const revokeCodeGrant = db.transaction((codeDigest: string, now: number): void => {
+  const revokeCodeGrant = writeTransactional(db, (codeDigest: string, now: number): void => {
     revokeCodeJtis.run(now, codeDigest);
     for (const familyId of familiesOfCode.all(codeDigest)) revokeFamily(familyId, now);
   });
-  const revokeUserClient = db.transaction((userId: string, clientId: string, now: number): number => {
+  const revokeUserClient = writeTransactional(db, (userId: string, clientId: string, now: number): number => {
     let revoked = 0;
     for (const familyId of familiesOfGrant.all(userId, clientId)) revoked += revokeFamily(familyId, now);
     revokeUserClientJtis.run(now, userId, clientId);

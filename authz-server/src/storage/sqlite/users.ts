@@ -1,5 +1,5 @@
 import type { User, UserStore } from "../types.js";
-import type { Db } from "./database.js";
+import { type Db, writeTransactional } from "./database.js";
 
 interface UserRow {
   id: string;
@@ -28,7 +28,7 @@ export function sqliteUserStore(db: Db): UserStore {
   const removeCodes = db.prepare("DELETE FROM authorization_codes WHERE user_id = ?");
   const removeRefresh = db.prepare("DELETE FROM refresh_tokens WHERE user_id = ?");
   const removeConsents = db.prepare("DELETE FROM consents WHERE user_id = ?");
-  const deleteAll = db.transaction((username: string): boolean => {
+  const deleteAll = writeTransactional(db, (username: string): boolean => {
     const row = byName.get(username);
     if (!row) return false;
     removeCodes.run(row.id);
@@ -38,7 +38,7 @@ export function sqliteUserStore(db: Db): UserStore {
     remove.run(row.id);
     return true;
   });
-  const changePassword = db.transaction((username: string, passwordHash: string): boolean => {
+  const changePassword = writeTransactional(db, (username: string, passwordHash: string): boolean => {
     const row = byName.get(username);
     if (!row) return false;
     setHash.run(passwordHash, username);

@@ -1,7 +1,7 @@
 /**
  * Storage interfaces. Endpoints, grants and the key ring depend on these only; the SQLite implementation
  * lives in storage/sqlite/. All times are milliseconds since the epoch unless a name says otherwise.
- * Secrets, codes and refresh tokens are stored as SHA-256 digests (requirement 15), never in the clear; private
+ * Secrets, codes and refresh tokens are stored as SHA-256 digests, never in the clear; private
  * signing keys and server secrets are encrypted under the operator's key-encryption key when one is supplied.
  */
 import type { SigningAlgorithm } from "../keys/algorithms.js";

@@ -6,6 +6,7 @@
 
 import { resolveConfig } from "./config.js";
 import { authenticate, authenticateCached, routeOptions, type AuthenticationDeps, type RouteOptions } from "./core/authenticate.js";
+import { CONSUMER_HEADERS, isConsumerHeader, mayBeConsumerFamily } from "./core/consumer-headers.js";
 import { INTERNAL_ERROR_RESPONSE, refusalResponse, unavailableResponse, type ErrorResponse } from "./core/challenge.js";
 import { sharedJwksCache } from "./core/jwks-cache.js";
 import { sharedTokenCache } from "./core/token-cache.js";
@@ -49,7 +50,7 @@ interface ScannedHeaders {
   nonce: string | undefined;
   /** Access-Control-Request-Method is present (a CORS preflight, if the method is OPTIONS). */
   preflight: boolean;
-  /** Lower-cased names of client-sent spellings of protected headers, to remove. */
+  /** Lower-cased names of client-sent spellings of protected headers and Kong's consumer headers, to remove. */
   spoofed: string[] | undefined;
 }
 
@@ -77,7 +78,8 @@ function countStrings(values: readonly unknown[]): number {
  * The protected header names of one configuration, with a memo of what each incoming header name
  * means. Folding a name (lower case, `_` as `-`) allocates; most names are ruled out by their
  * length alone (a name whose lower-case form is ASCII has that form's length: no character
- * lower-cases to fewer or more ASCII characters), and the rest are decided once.
+ * lower-cases to fewer or more ASCII characters) or, for the open-ended `X-Consumer-` family, by
+ * their first letter; the rest are decided once.
  */
 class HeaderNames {
   /** The canonical names set on every allowed request, in the order they are assigned. */
@@ -102,12 +104,12 @@ class HeaderNames {
     this.folded = new Set(canonical.map(foldHeaderName));
     this.exact = new Set(canonical.map((name) => name.toLowerCase()));
     const relevant: boolean[] = [];
-    for (const name of [...canonical, "authorization", "access-control-request-method"]) relevant[name.length] = true;
+    for (const name of [...canonical, ...CONSUMER_HEADERS, "authorization", "access-control-request-method"]) relevant[name.length] = true;
     this.relevantLength = relevant;
   }
 
   meaning(name: string): number {
-    if (this.relevantLength[name.length] !== true) return 0;
+    if (this.relevantLength[name.length] !== true && !mayBeConsumerFamily(name)) return 0;
     let meaning = this.memo.get(name);
     if (meaning === undefined) {
       const lower = name.toLowerCase();
@@ -115,12 +117,22 @@ class HeaderNames {
         (lower === "authorization" ? IS_AUTHORIZATION : 0) |
         (lower === NONCE_NAME ? IS_NONCE : 0) |
         (lower === "access-control-request-method" ? IS_PREFLIGHT : 0) |
-        // Same name up to case: the canonical entry replaces it. Other spellings go.
-        (this.folded.has(foldHeaderName(lower)) && !this.exact.has(lower) ? IS_SPOOFED : 0);
+        (this.spoofed(lower) ? IS_SPOOFED : 0);
       if (this.memo.size >= NAME_MEMO_LIMIT) this.memo.clear();
       this.memo.set(name, meaning);
     }
     return meaning;
+  }
+
+  /**
+   * A client-sent header to remove: a spelling of a name this plugin sets, or one of Kong's
+   * consumer headers, which it never sets. The canonical names themselves, up to case, are left
+   * out: their entry in the same `set_headers` call replaces them.
+   */
+  private spoofed(lower: string): boolean {
+    if (this.exact.has(lower)) return false;
+    const folded = foldHeaderName(lower);
+    return this.folded.has(folded) || isConsumerHeader(folded);
   }
 
   /** Kong's header table (lower-case names; a string, or an array for a repeated header), in one pass. */
@@ -228,7 +240,8 @@ function put(target: Record<string, string | string[]>, name: string, value: str
  * claims (none for a passed preflight), the guard's verdict echoing its nonce, and `[]` — which
  * removes a header through Kong's PDK, where "" would not — for the nonce header, every
  * client-sent spelling of a protected header (`_` for `-`, any case: nginx runs with
- * underscores_in_headers on), and Authorization when hide_credentials is set.
+ * underscores_in_headers on), every client-sent consumer header of Kong's (core/consumer-headers.ts),
+ * and Authorization when hide_credentials is set.
  */
 function upstreamHeaders(
   headers: ScannedHeaders,

@@ -84,6 +84,30 @@ describe("oauth2-jwt through the real plugin server", () => {
     assert.deepEqual(result.logs, []);
   });
 
+  it("removes every client-sent consumer header of Kong's (X-Consumer-*, X-Credential-Identifier, X-Anonymous-Consumer), in every spelling", async () => {
+    const instance = await instanceFor(await keyServer([es]));
+    const token = await sign(es, { sub: "alice", client_id: "canon-printing", scope: "photos" });
+    const result = await instance.access(request({
+      Authorization: `Bearer ${token}`,
+      "X-Consumer-ID": "0f6ad3b2-5a57-4b8e-9d33-1c2e3f405162",
+      X_Consumer_Username: "admin",
+      "x-consumer_custom_id": "root",
+      "X-Consumer-Groups": "admins",
+      "X-CREDENTIAL-IDENTIFIER": "admin-key",
+      x_anonymous_consumer: "false",
+      "X-Consumer": "not one of them",
+    }));
+    assertProceeds(result);
+    assert.deepEqual(result.upstreamHeaders, {
+      authorization: [`Bearer ${token}`],
+      "x-consumer": ["not one of them"],
+      "x-authenticated-userid": ["alice"],
+      "x-authenticated-client-id": ["canon-printing"],
+      "x-authenticated-scope": ["photos"],
+    });
+    assert.equal(result.roundTrips, 3);
+  });
+
   it("refuses a request with more headers than Kong reads, where a spoofed one could hide", async () => {
     const instance = await instanceFor(await keyServer([es]));
     const headers: Record<string, string> = { authorization: `Bearer ${await sign(es)}` };

@@ -72,6 +72,50 @@ describe("AccessHandler", () => {
     ]);
   });
 
+  it("removes every client-sent consumer header of Kong's, in every spelling, in the same set_headers call", async () => {
+    const token = await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos" });
+    const { kong, calls } = fakeKong({
+      authorization: `Bearer ${token}`,
+      "x-consumer-id": "0f6ad3b2",
+      x_consumer_username: "admin",
+      "x-consumer_custom_id": "root",
+      "x-consumer-groups": "admins",
+      "x-credential-identifier": "admin-key",
+      x_anonymous_consumer: "false",
+      // Near misses stay: not a consumer header, and the length of one.
+      "x-consumer": "kept",
+      "x-credential-identifiex": "kept",
+    });
+    await handler().access(kong);
+    assert.deepEqual(calls.at(-1), ["kong.service.request.set_headers", {
+      "x-consumer-id": [],
+      x_consumer_username: [],
+      "x-consumer_custom_id": [],
+      "x-consumer-groups": [],
+      "x-credential-identifier": [],
+      x_anonymous_consumer: [],
+      "X-Authenticated-Userid": "alice",
+      "X-Authenticated-Client-Id": "canon",
+      "X-Authenticated-Scope": "photos",
+      "X-OAuth2-JWT-Verdict": [],
+      "X-OAuth2-JWT-Nonce": [],
+    }]);
+  });
+
+  it("leaves a consumer header configured as an identity header to its canonical entry, removing only other spellings", async () => {
+    const token = await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos" });
+    const { kong, calls } = fakeKong({ authorization: `Bearer ${token}`, "x-consumer-username": "mallory", x_consumer_username: "mallory" });
+    await handler({ upstream_headers: { subject: "X-Consumer-Username", client_id: "X-Authenticated-Client-Id", scope: "X-Authenticated-Scope" } }).access(kong);
+    assert.deepEqual(calls.at(-1), ["kong.service.request.set_headers", {
+      x_consumer_username: [],
+      "X-Consumer-Username": "alice",
+      "X-Authenticated-Client-Id": "canon",
+      "X-Authenticated-Scope": "photos",
+      "X-OAuth2-JWT-Verdict": [],
+      "X-OAuth2-JWT-Nonce": [],
+    }]);
+  });
+
   it("removes and sets a header named __proto__ like any other (an own key, not the object's prototype)", async () => {
     const token = await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos" });
     // JSON.parse makes __proto__ an own key, as the plugin server's decoder does for a header name.

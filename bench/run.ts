@@ -1,6 +1,6 @@
 // `npm run bench`: runs every section, prints one Markdown table per measurement and the target
 // checks (MET / MISSED / NOT MEASURED), and writes the same figures to bench/results/latest.json.
-// `--quick` shortens every load for development; `--only verification,plugin-server,sidecar`
+// `--quick` shortens every load for development; `--only verification,plugin-server,sidecar,cost-model`
 // runs a subset; `--out FILE` moves the JSON; `--markdown FILE` also writes the printed report.
 import fs from "node:fs";
 import path from "node:path";
@@ -11,11 +11,13 @@ import type { BenchOptions } from "./lib/options.js";
 import { benchVerification } from "./sections/verification.js";
 import { benchSidecar } from "./sections/sidecar.js";
 import { benchPluginServer } from "./sections/plugin-server.js";
+import { benchCostModel } from "./sections/cost-model.js";
 
 const SECTIONS: Record<string, (options: BenchOptions) => Promise<SectionResult>> = {
   verification: benchVerification,
   "plugin-server": benchPluginServer,
   sidecar: benchSidecar,
+  "cost-model": benchCostModel,
 };
 
 async function main(): Promise<void> {

@@ -7,6 +7,10 @@ import { parse } from "yaml";
 
 export const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
 export const KONG_YML = join(ROOT, "kong.yml");
+/** The declarative file for a plugin server started with `--protocol msgpack`: kong.yml plus the fail-closed guard. */
+export const KONG_MSGPACK_YML = join(ROOT, "plugin/examples/kong.msgpack.yml");
+/** Both shipped declarative files, each checked the same way. */
+export const DECLARATIVE_FILES = [KONG_YML, KONG_MSGPACK_YML] as const;
 
 export interface Run {
   status: number | null;
@@ -51,26 +55,35 @@ export interface KongYmlRoute {
 
 export interface KongYml {
   _format_version: string;
-  services: { name: string; url: string; routes: KongYmlRoute[] }[];
+  services: { name: string; url: string; plugins?: KongYmlPlugin[]; routes: KongYmlRoute[] }[];
 }
 
-export function readKongYml(): { text: string; doc: KongYml } {
-  const text = readFileSync(KONG_YML, "utf8");
+export function readKongYml(path: string = KONG_YML): { text: string; doc: KongYml } {
+  const text = readFileSync(path, "utf8");
   return { text, doc: parse(text) as KongYml };
 }
 
-/** Every serverless (pre-/post-function) Lua snippet in kong.yml, with where it sits. */
-export function guardSnippets(doc: KongYml): { where: string; plugin: string; code: string }[] {
-  const out: { where: string; plugin: string; code: string }[] = [];
-  for (const service of doc.services) {
-    for (const route of service.routes) {
-      for (const plugin of route.plugins ?? []) {
-        if (plugin.name !== "pre-function" && plugin.name !== "post-function") continue;
-        const access = plugin.config["access"];
-        if (!Array.isArray(access)) throw new Error(`${route.name}: ${plugin.name} has no access list`);
-        access.forEach((code: unknown, i) => out.push({ where: `${route.name} ${plugin.name} access[${i}]`, plugin: plugin.name, code: String(code) }));
-      }
+export interface Snippet {
+  /** e.g. `service flickr pre-function access[0]` or `route flickr-profile post-function access[1]`. */
+  where: string;
+  plugin: string;
+  code: string;
+}
+
+/** Every serverless (pre-/post-function) Lua snippet of a declarative file, service and route level, with where it sits. */
+export function serverlessSnippets(doc: KongYml): Snippet[] {
+  const out: Snippet[] = [];
+  const collect = (owner: string, plugins: readonly KongYmlPlugin[] | undefined): void => {
+    for (const plugin of plugins ?? []) {
+      if (plugin.name !== "pre-function" && plugin.name !== "post-function") continue;
+      const access = plugin.config["access"];
+      if (!Array.isArray(access)) throw new Error(`${owner}: ${plugin.name} has no access list`);
+      access.forEach((code: unknown, i) => out.push({ where: `${owner} ${plugin.name} access[${i}]`, plugin: plugin.name, code: String(code) }));
     }
+  };
+  for (const service of doc.services) {
+    collect(`service ${service.name}`, service.plugins);
+    for (const route of service.routes) collect(`route ${route.name}`, route.plugins);
   }
   return out;
 }

@@ -1,5 +1,8 @@
-// kong.yml: Debian's deck accepts it, its guard Lua compiles, its routes carry the scopes the
-// story needs, and its guard snippets are exactly what the local stand-in mirrors.
+// The shipped declarative files: kong.yml (the plugin server's default ProtoBuf:1, where Kong fails
+// closed by itself: no guard) and plugin/examples/kong.msgpack.yml (MsgPack:1, where Kong fails
+// open: the fail-closed guard on every protected route). Debian's deck accepts both, their Lua
+// compiles, their routes carry the scopes the story needs, and every snippet is exactly what the
+// local stand-in mirrors.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { NONCE_HEADER as PLUGIN_NONCE, VERDICT_HEADER as PLUGIN_VERDICT, SHARED_NONCE_KEY as PLUGIN_SHARED } from "../../plugin/src/guard.ts";
@@ -10,17 +13,39 @@ import {
   SHARED_NONCE_KEY,
   VERDICT_HEADER,
 } from "../../kong-standin/src/gateway/guard.ts";
-import { guardSnippets, KONG_YML, readKongYml, run, withTempDir, writeFile } from "./helpers.ts";
+import { STRIP_IDENTITY_LUA } from "../../kong-standin/src/gateway/identity-headers.ts";
+import { DECLARATIVE_FILES, KONG_MSGPACK_YML, KONG_YML, readKongYml, run, serverlessSnippets, withTempDir, writeFile, type KongYml } from "./helpers.ts";
 
-describe("kong.yml", () => {
-  it("passes `deck validate` (Debian's deck 1.4.0)", () => {
-    const result = run("deck", ["validate", "-s", KONG_YML]);
-    assert.equal(result.stderr, "");
-    assert.equal(result.status, 0);
-  });
+/** Each route's name, paths, methods, strip_path, plugin names and required scopes. */
+function routeSummary(doc: KongYml) {
+  return doc.services[0]!.routes.map((r) => ({
+    name: r.name,
+    paths: r.paths,
+    methods: r.methods,
+    strip_path: r.strip_path,
+    plugins: (r.plugins ?? []).map((p) => p.name),
+    scopes: (r.plugins ?? []).find((p) => p.name === "oauth2-jwt")?.config["scopes_required"] ?? null,
+  }));
+}
+
+const ROUTES = [
+  { name: "flickr-photos-read", paths: ["/flickr/photos"], methods: ["GET"], strip_path: false, scopes: ["photos"] },
+  { name: "flickr-photos-write", paths: ["/flickr/photos"], methods: ["POST"], strip_path: false, scopes: ["photos:write"] },
+  { name: "flickr-profile", paths: ["/flickr/profile"], methods: ["GET"], strip_path: false, scopes: ["profile"] },
+  { name: "flickr-explore", paths: ["/flickr/explore"], methods: ["GET"], strip_path: false, scopes: null },
+];
+
+describe("the declarative files", () => {
+  for (const file of DECLARATIVE_FILES) {
+    it(`${file.slice(file.lastIndexOf("/") + 1)} passes \`deck validate\` (Debian's deck 1.4.0)`, () => {
+      const result = run("deck", ["validate", "-s", file]);
+      assert.equal(result.stderr, "");
+      assert.equal(result.status, 0);
+    });
+  }
 
   it("deck validate does reject a broken copy (the check can fail)", () => {
-    const { text } = readKongYml();
+    const { text } = readKongYml(KONG_MSGPACK_YML);
     withTempDir((dir) => {
       const broken = writeFile(dir, "kong.yml", text.replace("strip_path: false", "strip_paths: false"));
       const result = run("deck", ["validate", "-s", broken]);
@@ -29,70 +54,78 @@ describe("kong.yml", () => {
     });
   });
 
-  it("every guard snippet compiles with luajit -bl, and a broken one does not", () => {
-    const { doc } = readKongYml();
-    const snippets = guardSnippets(doc);
-    assert.equal(snippets.length, 6); // three protected routes × (pre, post)
+  it("every Lua snippet compiles with luajit -bl, and a broken one does not", () => {
+    const snippets = DECLARATIVE_FILES.flatMap((file) => serverlessSnippets(readKongYml(file).doc));
+    // kong.yml: the service's stripping; the MsgPack file: the same, plus three protected routes ×
+    // (stripping + guard part 1, guard part 2).
+    assert.equal(snippets.length, 1 + 1 + 3 * 3);
     withTempDir((dir) => {
       for (const s of snippets) {
         const file = writeFile(dir, "snippet.lua", s.code);
         const result = run("luajit", ["-bl", file]);
         assert.equal(result.status, 0, `${s.where}: ${result.stderr}`);
       }
-      const broken = writeFile(dir, "broken.lua", PRE_FUNCTION_LUA.replace("then\n  return", "\n  return"));
+      const broken = writeFile(dir, "broken.lua", STRIP_IDENTITY_LUA.replace("then\n  return", "\n  return"));
       const result = run("luajit", ["-bl", broken]);
       assert.equal(result.status, 1);
       assert.match(result.stderr, /'then' expected/);
     });
   });
 
-  it("declares the flickr service and the story's routes, each protected one with its scope", () => {
-    const { doc } = readKongYml();
+  it("kong.yml: the flickr service strips identity headers; each protected route carries oauth2-jwt alone (ProtoBuf:1 fails closed)", () => {
+    const { doc, text } = readKongYml(KONG_YML);
     assert.equal(doc._format_version, "3.0");
-    assert.equal(doc.services.length, 1);
-    const service = doc.services[0]!;
-    assert.equal(service.name, "flickr");
-    assert.equal(service.url, "http://photos:8080");
-    const summary = service.routes.map((r) => ({
-      name: r.name,
-      paths: r.paths,
-      methods: r.methods,
-      strip_path: r.strip_path,
-      plugins: (r.plugins ?? []).map((p) => p.name),
-      scopes: (r.plugins ?? []).find((p) => p.name === "oauth2-jwt")?.config["scopes_required"] ?? null,
-    }));
-    const guarded = ["pre-function", "oauth2-jwt", "post-function"];
-    assert.deepEqual(summary, [
-      { name: "flickr-photos-read", paths: ["/flickr/photos"], methods: ["GET"], strip_path: false, plugins: guarded, scopes: ["photos"] },
-      { name: "flickr-photos-write", paths: ["/flickr/photos"], methods: ["POST"], strip_path: false, plugins: guarded, scopes: ["photos:write"] },
-      { name: "flickr-profile", paths: ["/flickr/profile"], methods: ["GET"], strip_path: false, plugins: guarded, scopes: ["profile"] },
-      { name: "flickr-explore", paths: ["/flickr/explore"], methods: ["GET"], strip_path: false, plugins: [], scopes: null },
+    assert.deepEqual(doc.services.map((s) => ({ name: s.name, url: s.url, plugins: (s.plugins ?? []).map((p) => p.name) })), [
+      { name: "flickr", url: "http://photos:8080", plugins: ["pre-function"] },
     ]);
+    assert.deepEqual(routeSummary(doc), ROUTES.map((r) => ({ ...r, plugins: r.scopes === null ? [] : ["oauth2-jwt"] })));
+    assert.ok(!text.includes(NONCE_HEADER) && !text.includes(SHARED_NONCE_KEY), "no trace of the guard");
+  });
+
+  it("kong.msgpack.yml: the same service and routes, each protected one inside the fail-closed guard", () => {
+    const shipped = readKongYml(KONG_YML).doc;
+    const { doc } = readKongYml(KONG_MSGPACK_YML);
+    assert.equal(doc._format_version, "3.0");
+    assert.deepEqual(doc.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })), shipped.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })));
+    const guarded = ["pre-function", "oauth2-jwt", "post-function"];
+    assert.deepEqual(routeSummary(doc), ROUTES.map((r) => ({ ...r, plugins: r.scopes === null ? [] : guarded })));
+    // The oauth2-jwt configs are kong.yml's, entry for entry.
+    const configs = (d: KongYml) => d.services[0]!.routes.map((r) => r.plugins?.find((p) => p.name === "oauth2-jwt") ?? null);
+    assert.deepEqual(configs(doc), configs(shipped));
   });
 
   it("every oauth2-jwt config names the public issuer, the internal jwks_uri and the photos audience", () => {
-    const { doc } = readKongYml();
-    for (const route of doc.services[0]!.routes) {
-      for (const plugin of route.plugins ?? []) {
-        if (plugin.name !== "oauth2-jwt") continue;
-        const { scopes_required: _scopes, ...rest } = plugin.config;
-        assert.deepEqual(rest, {
-          issuer: "http://localhost:9000",
-          jwks_uri: "http://authz:9000/jwks.json",
-          audience: ["http://localhost:8000/flickr"],
-        }, route.name);
+    for (const file of DECLARATIVE_FILES) {
+      const { doc } = readKongYml(file);
+      for (const route of doc.services[0]!.routes) {
+        for (const plugin of route.plugins ?? []) {
+          if (plugin.name !== "oauth2-jwt") continue;
+          const { scopes_required: _scopes, ...rest } = plugin.config;
+          assert.deepEqual(rest, {
+            issuer: "http://localhost:9000",
+            jwks_uri: "http://authz:9000/jwks.json",
+            audience: ["http://localhost:8000/flickr"],
+          }, `${file}: ${route.name}`);
+        }
       }
     }
   });
 
-  it("its guard snippets are byte for byte the Lua the stand-in mirrors", () => {
-    const { doc } = readKongYml();
-    for (const s of guardSnippets(doc)) {
-      assert.equal(s.code, s.plugin === "pre-function" ? PRE_FUNCTION_LUA : POST_FUNCTION_LUA, s.where);
+  it("their snippets are byte for byte the Lua the stand-in mirrors: the stripping first in every pre-function, then the guard", () => {
+    const expected: Record<string, string> = {
+      "service flickr pre-function access[0]": STRIP_IDENTITY_LUA,
+    };
+    for (const route of ["flickr-photos-read", "flickr-photos-write", "flickr-profile"]) {
+      expected[`route ${route} pre-function access[0]`] = STRIP_IDENTITY_LUA;
+      expected[`route ${route} pre-function access[1]`] = PRE_FUNCTION_LUA;
+      expected[`route ${route} post-function access[0]`] = POST_FUNCTION_LUA;
     }
+    const actual = (file: string) => Object.fromEntries(serverlessSnippets(readKongYml(file).doc).map((s) => [s.where, s.code]));
+    assert.deepEqual(actual(KONG_YML), { "service flickr pre-function access[0]": STRIP_IDENTITY_LUA });
+    assert.deepEqual(actual(KONG_MSGPACK_YML), expected);
   });
 
-  it("the guard's header names and shared key agree with the plugin's (contract 3)", () => {
+  it("the guard's header names and shared key agree with the plugin's", () => {
     assert.deepEqual([NONCE_HEADER, VERDICT_HEADER, SHARED_NONCE_KEY], [PLUGIN_NONCE, PLUGIN_VERDICT, PLUGIN_SHARED]);
     for (const name of [NONCE_HEADER, VERDICT_HEADER]) {
       assert.ok(PRE_FUNCTION_LUA.includes(name.toLowerCase()), `pre-function folds ${name}`);

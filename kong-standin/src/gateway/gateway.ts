@@ -1,6 +1,7 @@
 /**
- * The local stand-in gateway: an HTTP front that routes by the real kong.yml, runs the
- * fail-closed guard (mirrored from its Lua), runs the `oauth2-jwt` plugin through the real plugin
+ * The local stand-in gateway: an HTTP front that routes by the real kong.yml, runs its serverless
+ * snippets (mirrored from their Lua: the identity-header stripping, and in the MsgPack deployment
+ * the fail-closed guard; serverless.ts), runs the `oauth2-jwt` plugin through the real plugin
  * server over Kong's MessagePack-RPC protocol (the wire harness), and proxies to the upstream.
  * It is a local stand-in for tests and the demo; production runs Kong with the same kong.yml.
  */
@@ -10,10 +11,11 @@ import type { AddressInfo } from "node:net";
 import { effectivePlugins, KongConfigError, loadKongConfig, type KongConfig, type RouteDef } from "./config.js";
 import { headerMapFromRaw, type HeaderMap } from "./headers.js";
 import { DEFAULT_HOST_TABLE, mapPluginConfig, mapUrl, type HostTable } from "./hosts.js";
-import { newRequestId, POST_FUNCTION_LUA, postFunction, PRE_FUNCTION_LUA, preFunction, type SharedContext } from "./guard.js";
+import { newRequestId, type SharedContext } from "./guard.js";
 import { OAUTH2_JWT, POST_FUNCTION, PRE_FUNCTION, type PluginHost, type PluginInstanceHandle } from "./plugins.js";
 import { proxy } from "./proxy.js";
 import { matchRoute, normalizePath, upstreamPath } from "./router.js";
+import { isServerlessPlugin, runSnippets, serverlessSnippets, type Snippet } from "./serverless.js";
 
 export interface GatewayOptions {
   /** Path of kong.yml, or an already parsed config. */
@@ -41,8 +43,7 @@ export interface RunningGateway {
 }
 
 type Step =
-  | { kind: "pre-function" }
-  | { kind: "post-function" }
+  | { kind: "serverless"; snippets: Snippet[] }
   | { kind: "oauth2-jwt"; instance: PluginInstanceHandle };
 
 interface PreparedRoute {
@@ -55,28 +56,14 @@ interface PreparedRoute {
 /** Kong runs plugins by priority: pre-function 1000000, oauth2-jwt (between), post-function -1000. */
 const ORDER: Record<string, number> = { [PRE_FUNCTION]: 0, [OAUTH2_JWT]: 1, [POST_FUNCTION]: 2 };
 
-function guardCode(routeName: string, plugin: string, config: Record<string, unknown>, expected: string): void {
-  const access = config["access"];
-  const extra = Object.keys(config).filter((k) => k !== "access");
-  if (!Array.isArray(access) || access.length !== 1 || access[0] !== expected || extra.length > 0) {
-    throw new KongConfigError(
-      `route ${routeName}: its ${plugin} is not the fail-closed guard this stand-in mirrors (kong-standin/src/gateway/guard.ts); update both together`,
-    );
-  }
-}
-
 async function prepare(config: KongConfig, plugins: PluginHost, table: HostTable): Promise<PreparedRoute[]> {
   const prepared: PreparedRoute[] = [];
   for (const route of config.routes) {
     const steps: Step[] = [];
     const entries = effectivePlugins(route, config.globalPlugins).sort((a, b) => (ORDER[a.name] ?? 99) - (ORDER[b.name] ?? 99));
     for (const entry of entries) {
-      if (entry.name === PRE_FUNCTION) {
-        guardCode(route.name, entry.name, entry.config, PRE_FUNCTION_LUA);
-        steps.push({ kind: "pre-function" });
-      } else if (entry.name === POST_FUNCTION) {
-        guardCode(route.name, entry.name, entry.config, POST_FUNCTION_LUA);
-        steps.push({ kind: "post-function" });
+      if (isServerlessPlugin(entry.name)) {
+        steps.push({ kind: "serverless", snippets: serverlessSnippets(route.name, entry.name, entry.config) });
       } else if (entry.name === OAUTH2_JWT) {
         // Kong's entity ids are UUIDs; the declarative loader derives them, we draw them.
         const ids = { route_id: randomUUID(), service_id: randomUUID() };
@@ -144,8 +131,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     let headers: HeaderMap = headerMapFromRaw(req.rawHeaders);
     const shared: SharedContext = new Map();
     for (const step of prepared.steps) {
-      if (step.kind === "pre-function" || step.kind === "post-function") {
-        const verdict = step.kind === "pre-function" ? preFunction(headers, shared, requestId) : postFunction(headers, shared);
+      if (step.kind === "serverless") {
+        const verdict = runSnippets(step.snippets, headers, shared, requestId);
         if (verdict.outcome === "exit") {
           sendJson(res, verdict.status, verdict.body, verdict.headers);
           return;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { effectivePlugins, loadKongConfig, parseKongConfig } from "../../../kong-standin/src/gateway/config.ts";
 import { mapPluginConfig, mapUrl } from "../../../kong-standin/src/gateway/hosts.ts";
-import { KONG_YML } from "./helpers.ts";
+import { KONG_MSGPACK_YML, KONG_YML } from "./helpers.ts";
 
 describe("kong.yml loading", () => {
   it("reads the real kong.yml into routes with Kong's defaults", () => {
@@ -10,10 +10,25 @@ describe("kong.yml loading", () => {
     assert.deepEqual(
       config.routes.map((r) => ({ name: r.name, service: r.service.url, methods: r.methods, strip: r.stripPath, preserve: r.preserveHost, plugins: effectivePlugins(r, config.globalPlugins).map((p) => p.name) })),
       [
-        { name: "flickr-photos-read", service: "http://photos:8080", methods: ["GET"], strip: false, preserve: false, plugins: ["pre-function", "oauth2-jwt", "post-function"] },
-        { name: "flickr-photos-write", service: "http://photos:8080", methods: ["POST"], strip: false, preserve: false, plugins: ["pre-function", "oauth2-jwt", "post-function"] },
-        { name: "flickr-profile", service: "http://photos:8080", methods: ["GET"], strip: false, preserve: false, plugins: ["pre-function", "oauth2-jwt", "post-function"] },
-        { name: "flickr-explore", service: "http://photos:8080", methods: ["GET"], strip: false, preserve: false, plugins: [] },
+        // The service's pre-function (identity-header stripping) runs on every route.
+        { name: "flickr-photos-read", service: "http://photos:8080", methods: ["GET"], strip: false, preserve: false, plugins: ["pre-function", "oauth2-jwt"] },
+        { name: "flickr-photos-write", service: "http://photos:8080", methods: ["POST"], strip: false, preserve: false, plugins: ["pre-function", "oauth2-jwt"] },
+        { name: "flickr-profile", service: "http://photos:8080", methods: ["GET"], strip: false, preserve: false, plugins: ["pre-function", "oauth2-jwt"] },
+        { name: "flickr-explore", service: "http://photos:8080", methods: ["GET"], strip: false, preserve: false, plugins: ["pre-function"] },
+      ],
+    );
+  });
+
+  it("reads the MsgPack file: a protected route's own pre-function (stripping + guard) replaces the service's", () => {
+    const config = loadKongConfig(KONG_MSGPACK_YML);
+    const service = config.services[0]!.plugins[0]!;
+    assert.deepEqual(
+      config.routes.map((r) => [r.name, effectivePlugins(r, config.globalPlugins).map((p) => `${p.name}${p === service ? " (service)" : ""}`)]),
+      [
+        ["flickr-photos-read", ["pre-function", "oauth2-jwt", "post-function"]],
+        ["flickr-photos-write", ["pre-function", "oauth2-jwt", "post-function"]],
+        ["flickr-profile", ["pre-function", "oauth2-jwt", "post-function"]],
+        ["flickr-explore", ["pre-function (service)"]],
       ],
     );
   });

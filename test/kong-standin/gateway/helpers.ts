@@ -14,6 +14,8 @@ import { spawnPluginServer, type PluginServerProcess } from "../../../kong-stand
 
 export const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 export const KONG_YML = join(ROOT, "kong.yml");
+/** The declarative file for a MsgPack:1 plugin server: kong.yml's routes inside the fail-closed guard. */
+export const KONG_MSGPACK_YML = join(ROOT, "plugin/examples/kong.msgpack.yml");
 export const AUDIENCE = "http://localhost:8000/flickr";
 
 export interface Recorded {
@@ -74,7 +76,7 @@ export interface Stack {
  * The sidecar runs on the real clock: the plugin server is another process that checks `exp`
  * against its own clock (tokens live 10 minutes, far longer than a test).
  */
-export async function startStack(options: { upstream?: Upstream; upstreamPort?: number } = {}): Promise<Stack> {
+export async function startStack(options: { upstream?: Upstream; upstreamPort?: number; config?: string } = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), "gateway-test-"));
   const authz = await startServer({ port: 0, host: "127.0.0.1", db: join(dir, "authz.db"), logger: pino({ level: "silent" }) });
   const storage = authz.services.storage;
@@ -97,7 +99,7 @@ export async function startStack(options: { upstream?: Upstream; upstreamPort?: 
   let gateway: RunningGateway;
   try {
     gateway = await startGateway({
-      config: KONG_YML,
+      config: options.config ?? KONG_YML,
       plugins,
       port: 0,
       // kong.yml's Docker names and fixed ports → this test's free ports (hosts.ts).

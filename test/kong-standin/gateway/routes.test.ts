@@ -1,9 +1,10 @@
-// Every route of the real kong.yml through the local stand-in: the real oauth2-jwt plugin in the
-// real plugin server (over Kong's socket protocol), the guard mirrored from kong.yml's Lua, a real
-// authorization server issuing the tokens, and an upstream that records what reached it.
+// Every route of the real kong.yml (and of its MsgPack twin with the fail-closed guard) through the
+// local stand-in: the real oauth2-jwt plugin in the real plugin server (over Kong's socket
+// protocol), the serverless snippets mirrored from their Lua, a real authorization server issuing
+// the tokens, and an upstream that records what reached it.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { pick, send, startStack, type Stack } from "./helpers.ts";
+import { KONG_MSGPACK_YML, pick, send, startStack, type Stack } from "./helpers.ts";
 
 const CHALLENGE = ["www-authenticate", "content-type", "retry-after"] as const;
 
@@ -147,6 +148,29 @@ describe("kong.yml through the stand-in gateway", () => {
     );
     assert.equal(seen.headers["x-authenticated-userid"], stack.clientId);
     assert.equal(seen.headers["x-authenticated-scope"], "photos");
+  });
+});
+
+// The MsgPack:1 deployment: under MsgPack:1 Kong proxies when the plugin server fails (it fails
+// open), so plugin/examples/kong.msgpack.yml wraps each protected route in the fail-closed guard.
+describe("plugin/examples/kong.msgpack.yml through the stand-in gateway (the fail-closed guard)", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ config: KONG_MSGPACK_YML });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it("with the scope: proxied with the identity headers, the guard's headers gone", async () => {
+    const token = await stack.token(["photos"]);
+    const answer = await send(stack.gateway.url, "GET", "/flickr/photos", { authorization: `Bearer ${token}`, "X-Consumer-ID": "forged", X_OAuth2_JWT_Verdict: "forged" });
+    assert.equal(answer.status, 200);
+    const seen = stack.upstream.requests.at(-1)!;
+    assert.deepEqual(
+      Object.keys(seen.headers).filter((h) => /^x[-_](authenticated|oauth2|consumer)/.test(h)).sort(),
+      ["x-authenticated-client-id", "x-authenticated-scope", "x-authenticated-userid"],
+    );
   });
 
   it("a forged verdict without a plugin verdict is refused (the client never saw the nonce)", async () => {

@@ -1,0 +1,64 @@
+/**
+ * No client-sent identity header reaches an upstream that trusts them, whatever the route.
+ *
+ * Why: the photos upstream reads who the caller is from `X-Authenticated-*` (set by oauth2-jwt on
+ * protected routes) and, as any upstream behind Kong may, from Kong's consumer headers
+ * (`X-Consumer-*`, `X-Credential-Identifier`, `X-Anonymous-Consumer`). A route without oauth2-jwt
+ * (the public explore page) would otherwise pass a client's forged copy straight through; and an
+ * upstream that normalises paths differently from Kong (`..%2f`, `..;/`, `%252e`) could take such
+ * a public request for a protected path. So kong.yml puts a `pre-function` on the service: it runs
+ * on every route of the service and removes every header whose folded name (lower case, `_` as
+ * `-`, as nginx with `underscores_in_headers on` lets clients spell it) is an identity header.
+ * `request-transformer` cannot do this: its `remove.headers` names exact headers and cannot match
+ * the underscore spellings or the open-ended `X-Consumer-` family.
+ *
+ * Checked against Kong 3.9.3's source: `kong.request.get_headers(1000)` returns the names as
+ * received, lower-cased, `_` kept (ngx.req.get_headers), with a "truncated" error past the
+ * maximum — a forged header could hide beyond it, so the request is refused with 400 as the
+ * guard's pre-function does; `kong.service.request.clear_header(name)` is `ngx.req.clear_header`
+ * (kong/pdk/service/request.lua), which removes every line of that exact name, case-insensitively,
+ * so the received spelling is removed. Kong runs one configuration per plugin name, the most
+ * specific one (route over service: kong/runloop/plugins_iterator.lua, `lookup_cfg`): where a
+ * route has a `pre-function` of its own — the fail-closed guard in plugin/examples/kong.msgpack.yml —
+ * that one replaces this, so the guard's pre-function lists this snippet first in its own
+ * `access` array (the serverless handler runs the array in order, kong/plugins/pre-function/_handler.lua).
+ */
+import { cloneHeaders, foldHeaderName, type HeaderMap } from "./headers.js";
+import { MAX_HEADERS, type GuardContinue, type GuardExit } from "./guard.js";
+
+/** The service-level pre-function's Lua, byte for byte as in kong.yml (`config.access[0]`). */
+export const STRIP_IDENTITY_LUA = `-- No client-sent identity header reaches the upstream, on any route of this service
+-- (see kong-standin/src/gateway/identity-headers.ts). Every spelling: nginx accepts "_".
+local headers, err = kong.request.get_headers(1000)
+if err then
+  return kong.response.exit(400, { message = "too many request headers" })
+end
+for name in pairs(headers) do
+  local folded = name:lower():gsub("_", "-")
+  if folded:find("^x%-authenticated%-") or folded:find("^x%-consumer%-")
+      or folded == "x-credential-identifier" or folded == "x-anonymous-consumer" then
+    kong.service.request.clear_header(name)
+  end
+end
+`;
+
+/** The identity header families, as folded names (prefixes) and exact folded names. */
+const IDENTITY_PREFIXES = ["x-authenticated-", "x-consumer-"] as const;
+const IDENTITY_NAMES: ReadonlySet<string> = new Set(["x-credential-identifier", "x-anonymous-consumer"]);
+
+/** A header name, in any spelling, that an upstream behind this gateway may take as an identity. */
+export function isIdentityHeader(name: string): boolean {
+  const folded = foldHeaderName(name);
+  return IDENTITY_PREFIXES.some((prefix) => folded.startsWith(prefix)) || IDENTITY_NAMES.has(folded);
+}
+
+/** Mirrors STRIP_IDENTITY_LUA, line by line. */
+export function stripIdentityHeaders(request: HeaderMap): GuardExit | GuardContinue {
+  const count = Object.values(request).reduce((n, values) => n + values.length, 0);
+  if (count > MAX_HEADERS) {
+    return { outcome: "exit", status: 400, body: { message: "too many request headers" }, headers: {} };
+  }
+  const headers = cloneHeaders(request);
+  for (const name of Object.keys(headers)) if (isIdentityHeader(name)) delete headers[name];
+  return { outcome: "continue", headers };
+}

@@ -1,16 +1,15 @@
 // The fail-closed guard: its TypeScript mirror, and the mirror against the Lua itself. The Lua
-// snippets from kong.yml run in Debian's luajit against a small model of the Kong PDK calls they
-// use (kong.request.get_headers / get_header, kong.service.request.clear_header / set_header,
-// kong.response.exit, kong.ctx.shared, ngx.var.request_id returning a new value on every read);
-// for each case the Lua and the TypeScript must reach the same verdict and the same headers.
+// snippets of plugin/examples/kong.msgpack.yml run in Debian's luajit against a small model of the
+// Kong PDK calls they use (lua-pdk.ts); for each case the Lua and the TypeScript must reach the
+// same verdict and the same headers.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { POST_FUNCTION_LUA, postFunction, PRE_FUNCTION_LUA, preFunction, SHARED_NONCE_KEY } from "../../../kong-standin/src/gateway/guard.ts";
 import type { HeaderMap } from "../../../kong-standin/src/gateway/headers.ts";
+import { luaPdkModel, luaString, NONCE_BASE, runLuajit } from "./lua-pdk.ts";
 
 type Plugin = "echo" | "dead" | "wrong" | "echo-twice" | "wrong-then-echo";
 
@@ -21,7 +20,6 @@ interface Case {
   expect: string;
 }
 
-const NONCE_BASE = 0x5eed;
 /** ngx.var.request_id: 32 hex digits, a new value on every read. */
 function requestIds(): () => string {
   let reads = 0;
@@ -53,75 +51,7 @@ function runTs(c: Case): string {
   return ["PASS", ...lines.sort()].join("\n");
 }
 
-function luaString(s: string): string {
-  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
-}
-
-const LUA_MODEL = `
-local H = INPUT
-local reads = 0
-local exited
-kong = {
-  request = {
-    get_headers = function(max)
-      local t, n = {}, 0
-      for _, h in ipairs(H) do
-        n = n + 1
-        if n > max then return t, "truncated" end
-        local k = h[1]:lower()
-        local cur = t[k]
-        if cur == nil then t[k] = h[2] elseif type(cur) == "table" then cur[#cur + 1] = h[2] else t[k] = { cur, h[2] } end
-      end
-      return t
-    end,
-    -- kong.tools.http.get_header (Kong 3.9.3): nginx's $http_<name> (case-insensitive, "-" equal
-    -- to "_", repeated lines joined with ", " since nginx 1.23); when that holds ", ", the first
-    -- value of ngx.req.get_headers() (100 lines) under the name lower-cased with "_" as "-".
-    get_header = function(name)
-      local want = name:lower():gsub("-", "_")
-      local values = {}
-      for _, h in ipairs(H) do
-        if h[1]:lower():gsub("-", "_") == want then values[#values + 1] = h[2] end
-      end
-      if #values == 0 then return nil end
-      local value = table.concat(values, ", ")
-      if not value:find(", ", 1, true) then return value end
-      local v = kong.request.get_headers(100)[(name:lower():gsub("_", "-"))]
-      if type(v) == "table" then return v[1] end
-      return v
-    end,
-  },
-  service = { request = {} },
-  response = {
-    exit = function(status, body, headers)
-      exited = "EXIT " .. status .. " " .. body.message .. " " .. ((headers and headers["Retry-After"]) or "-")
-    end,
-  },
-  ctx = { shared = {} },
-}
-kong.service.request.clear_header = function(name)
-  local keep = {}
-  for _, h in ipairs(H) do
-    if h[1]:lower() ~= name:lower() then keep[#keep + 1] = h end
-  end
-  H = keep
-end
-kong.service.request.set_header = function(name, value)
-  kong.service.request.clear_header(name)
-  H[#H + 1] = { name, value }
-end
-ngx = { var = setmetatable({}, { __index = function(_, key)
-  if key == "request_id" then
-    reads = reads + 1
-    return string.format("%032x", reads + ${NONCE_BASE})
-  end
-end }) }
-
-local function run(code)
-  local chunk = assert(loadstring(code))
-  chunk()
-end
-
+const LUA_SEQUENCE = `
 run(PRE)
 if exited then print(exited) return end
 local nonce
@@ -138,22 +68,14 @@ if PLUGIN == "wrong-then-echo" then
 end
 if PLUGIN ~= "dead" then kong.service.request.clear_header("x-oauth2-jwt-nonce") end
 run(POST)
-if exited then print(exited) return end
-local lines = {}
-for _, h in ipairs(H) do lines[#lines + 1] = h[1]:lower() .. "=" .. h[2] end
-table.sort(lines)
-print("PASS")
-for _, l in ipairs(lines) do print(l) end
+print_result()
 `;
 
 function runLua(c: Case, dir: string): string {
-  const input = `{ ${c.headers.map(([n, v]) => `{ ${luaString(n)}, ${luaString(v)} }`).join(", ")} }`;
-  const script = LUA_MODEL.replace("INPUT", input);
-  const file = join(dir, "guard.lua");
-  writeFileSync(file, `local PRE = ${luaString(PRE_FUNCTION_LUA)}\nlocal POST = ${luaString(POST_FUNCTION_LUA)}\nlocal PLUGIN = ${luaString(c.plugin)}\n${script}`);
-  const result = spawnSync("luajit", [file], { encoding: "utf8", timeout: 10_000 });
-  assert.equal(result.status, 0, result.stderr);
-  return result.stdout.trimEnd();
+  return runLuajit(
+    dir,
+    `local PRE = ${luaString(PRE_FUNCTION_LUA)}\nlocal POST = ${luaString(POST_FUNCTION_LUA)}\nlocal PLUGIN = ${luaString(c.plugin)}\n${luaPdkModel(c.headers)}${LUA_SEQUENCE}`,
+  );
 }
 
 const many: [string, string][] = Array.from({ length: 1001 }, (_, i) => [`x-h${i}`, "v"]);
@@ -182,7 +104,7 @@ const CASES: Case[] = [
   { name: "exactly 1000 header lines: proxied", headers: many.slice(0, 1000), plugin: "echo", expect: ["PASS", ...many.slice(0, 1000).map(([n, v]) => `${n}=${v}`).sort()].join("\n") },
 ];
 
-describe("fail-closed guard: the TypeScript mirror agrees with kong.yml's Lua", () => {
+describe("fail-closed guard: the TypeScript mirror agrees with the Lua of plugin/examples/kong.msgpack.yml", () => {
   const dir = mkdtempSync(join(tmpdir(), "guard-lua-"));
   for (const c of CASES) {
     it(c.name, () => {

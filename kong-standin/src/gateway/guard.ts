@@ -1,13 +1,17 @@
 /**
  * The fail-closed guard (contract 3), mirrored in TypeScript for the local stand-in.
  *
- * Why it exists: Kong proxies a request as if the plugin had allowed it whenever the plugin server
- * is unreachable, dead, or throws (fail-open; see the protocol notes). In Kong the guard is two
- * snippets of Lua in the bundled `pre-function` / `post-function` plugins, written in kong.yml.
- * Kong cannot run on the development machines, so this module holds the exact Lua text (the
- * stand-in refuses a kong.yml whose snippets differ) and the same steps in TypeScript:
+ * Why it exists: with a plugin server speaking MsgPack:1 (`--protocol msgpack`), Kong proxies a
+ * request as if the plugin had allowed it whenever the plugin server is dead or throws (fail-open:
+ * kong/runloop/plugin_servers/rpc/mp_rpc.lua). Under the default ProtoBuf:1 Kong answers 500
+ * itself (pb_rpc.lua), so kong.yml has no guard; plugin/examples/kong.msgpack.yml, the MsgPack
+ * deployment, does. In Kong the guard is two snippets of Lua in the bundled `pre-function` /
+ * `post-function` plugins, written in that file. Kong cannot run on the development machines, so
+ * this module holds the exact Lua text (the stand-in refuses a file whose snippets differ) and the
+ * same steps in TypeScript:
  *
- *  pre-function (priority 1000000, before oauth2-jwt): remove any client-sent nonce or verdict
+ *  pre-function (priority 1000000, before oauth2-jwt; after the identity-header stripping that
+ *    the same `access` list runs first, identity-headers.ts): remove any client-sent nonce or verdict
  *    header in every spelling, take `ngx.var.request_id` once (128 bits from OpenSSL's
  *    RAND_bytes), keep it in `kong.ctx.shared.oauth2_jwt_nonce`, put it on the request.
  *  oauth2-jwt (priority between): on a positive verdict, echoes the nonce in the verdict header
@@ -40,7 +44,7 @@ export const SHARED_NONCE_KEY = "oauth2_jwt_nonce";
 export const MAX_HEADERS = 1000;
 export const RETRY_AFTER_SECONDS = "5";
 
-/** The pre-function's Lua, byte for byte as in kong.yml (`config.access[0]`). */
+/** The guard's pre-function Lua, byte for byte as in plugin/examples/kong.msgpack.yml (`config.access[1]`). */
 export const PRE_FUNCTION_LUA = `-- oauth2-jwt fail-closed guard, part 1 of 2 (see kong-standin/src/gateway/guard.ts).
 -- Drop any client-sent nonce or verdict header, in every spelling (nginx accepts "_").
 local headers, err = kong.request.get_headers(1000)
@@ -59,7 +63,7 @@ kong.ctx.shared.oauth2_jwt_nonce = nonce
 kong.service.request.set_header("X-OAuth2-JWT-Nonce", nonce)
 `;
 
-/** The post-function's Lua, byte for byte as in kong.yml (`config.access[0]`). */
+/** The post-function's Lua, byte for byte as in plugin/examples/kong.msgpack.yml (`config.access[0]`). */
 export const POST_FUNCTION_LUA = `-- oauth2-jwt fail-closed guard, part 2 of 2: proxy only if the plugin echoed our nonce.
 local expected = kong.ctx.shared.oauth2_jwt_nonce
 local verdict = kong.request.get_header("X-OAuth2-JWT-Verdict")

@@ -13,6 +13,8 @@ export interface Traffic {
   sent: number;
   /** Plugin server → Kong. */
   received: number;
+  /** Connections opened (Kong's ProtoBuf:1 drops one whenever a request ends inside a PDK call). */
+  connections: number;
 }
 
 /** One recorded chunk, in the order the harness wrote or received it. */
@@ -54,16 +56,17 @@ export function installSocketTap(): SocketTap {
   const originalConnect: Connect = net.connect;
   if ((originalCreate as { tapped?: boolean }).tapped) throw new Error("a socket tap is already installed");
   const watched = new Set<string>();
-  const totals: Traffic = { sent: 0, received: 0 };
+  const totals: Traffic = { sent: 0, received: 0, connections: 0 };
   let recording: RecordedChunk[] | undefined;
 
-  const count = (direction: RecordedChunk["direction"], bytes: Buffer): void => {
+  const count = (direction: "sent" | "received", bytes: Buffer): void => {
     totals[direction] += bytes.length;
     // A copy: the harness may reuse or slice the buffer it wrote.
     recording?.push({ direction, bytes: Buffer.from(bytes) });
   };
 
   const tapSocket = (socket: net.Socket): void => {
+    totals.connections++;
     const write = socket.write;
     socket.write = function (this: net.Socket, chunk: unknown, ...rest: unknown[]): boolean {
       count("sent", toBuffer(chunk, rest[0]));

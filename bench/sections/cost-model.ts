@@ -89,6 +89,8 @@ export interface CostCell {
   roundTripsPerRequest: number;
   bytesSentPerRequest: number;
   bytesReceivedPerRequest: number;
+  /** Unix-socket connections Kong's side opened, per request (0 once a keepalive pool is warm). */
+  connectionsPerRequest: number;
   serverCpuUsPerRequest: number;
   error: string | null;
 }
@@ -197,6 +199,7 @@ async function measureLoad(
     roundTripsPerRequest: result.roundTripsPerRequest,
     bytesSentPerRequest: (after.sent - before.sent) / n,
     bytesReceivedPerRequest: (after.received - before.received) / n,
+    connectionsPerRequest: (after.connections - before.connections) / n,
     serverCpuUsPerRequest: (cpuMs * 1000) / n,
     error: result.unexpected > 0 ? `${result.unexpected} unexpected outcomes, first: ${oneLine(result.firstUnexpected, 200)}` : null,
   };
@@ -320,6 +323,7 @@ export async function benchCostModel(options: BenchOptions): Promise<SectionResu
           roundTripsPerRequest: pick((c) => c.roundTripsPerRequest),
           bytesSentPerRequest: pick((c) => c.bytesSentPerRequest),
           bytesReceivedPerRequest: pick((c) => c.bytesReceivedPerRequest),
+          connectionsPerRequest: pick((c) => c.connectionsPerRequest),
           serverCpuUsPerRequest: pick((c) => c.serverCpuUsPerRequest),
           error: list.find((c) => c.error !== null)?.error ?? null,
         };
@@ -373,6 +377,7 @@ function summarise(
       c.error ? `failed: ${c.error.slice(0, 60)}` : fmt(c.roundTripsPerRequest),
       fmt(c.bytesSentPerRequest),
       fmt(c.bytesReceivedPerRequest),
+      fmt(c.connectionsPerRequest),
       floor ? ratio(c.bytesSentPerRequest + c.bytesReceivedPerRequest, floor.bytesSentPerRequest + floor.bytesReceivedPerRequest) : "–",
       fmt(c.serverCpuUsPerRequest),
       floor ? ratio(c.serverCpuUsPerRequest, floor.serverCpuUsPerRequest) : "–",
@@ -450,6 +455,7 @@ function summarise(
         "RPCs/req",
         "bytes Kong → server",
         "bytes server → Kong",
+        "connects/req",
         "bytes × floor",
         "server CPU µs/req",
         "CPU × floor",
@@ -458,7 +464,7 @@ function summarise(
       ],
       rows,
       notes: [
-        `Median of ${settings.rounds} interleaved rounds, each up to ${settings.maxRequests.toLocaleString("en-US")} requests or ${settings.maxSeconds} s, after a warm-up. Bytes are counted on Kong's side of the Unix socket (every write and every read of the harness's connections, framing included), divided by the requests. "floor": the trivial fixture plugin, same protocol, same PDK calls without validation (its allowed path for allowed requests). Server CPU from /proc, user + system. Every answer was checked: allowed requests must proceed with the guard nonce echoed, refusals must be 401. The JWKS was fetched ${settings.jwksFetches} times in all.`,
+        `Median of ${settings.rounds} interleaved rounds, each up to ${settings.maxRequests.toLocaleString("en-US")} requests or ${settings.maxSeconds} s, after a warm-up. Bytes are counted on Kong's side of the Unix socket (every write and every read of the harness's connections, framing included), divided by the requests; "connects/req" counts the connections it opened. "floor": the trivial fixture plugin, same protocol, same PDK calls without validation (its allowed path for allowed requests). Server CPU from /proc, user + system. Every answer was checked: allowed requests must proceed with the guard nonce echoed, refusals must be 401. The JWKS was fetched ${settings.jwksFetches} times in all.`,
       ],
     },
   ];

@@ -1,5 +1,5 @@
 // The socket tap counts what Kong's side of the plugin-server socket writes and reads: exactly
-// the bytes of connections to the watched paths, in order, whichever way the connection was
+// the bytes and connections to the watched paths, in order, whichever way the connection was
 // opened, and nothing of other connections.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -61,7 +61,7 @@ describe("socket tap", () => {
     fs.rmSync(directory, { recursive: true, force: true });
   });
 
-  it("counts and records every byte each way on a watched path, and nothing on others", async () => {
+  it("counts the connections and records every byte each way on a watched path, and nothing on others", async () => {
     const tap = installSocketTap();
     try {
       tap.watch(watchedPath);
@@ -75,7 +75,7 @@ describe("socket tap", () => {
       await exchange(other, "nor this", 11);
       watched.destroy();
       other.destroy();
-      assert.deepEqual(tap.totals(), { sent: 11, received: 17 });
+      assert.deepEqual(tap.totals(), { sent: 11, received: 17, connections: 1 });
       assert.equal(joinDirection(chunks, "sent").toString(), "helloworld!");
       assert.equal(joinDirection(chunks, "received").toString(), "ok:hellook:world!");
       assert.deepEqual(
@@ -94,7 +94,7 @@ describe("socket tap", () => {
       const socket = await connected(createConnection(watchedPath));
       await exchange(socket, "abc", 6);
       socket.destroy();
-      assert.deepEqual(tap.totals(), { sent: 3, received: 6 });
+      assert.deepEqual(tap.totals(), { sent: 3, received: 6, connections: 1 });
     } finally {
       tap.dispose();
     }

@@ -6,6 +6,12 @@ import { RpcRemoteError, RpcTransportError } from "./errors.js";
 // The plugin server's own reader: any chunking, a length cap, `__proto__` keys kept as plain keys.
 import { MessageReader } from "oauth2-jwt/framing";
 
+/** Bytes written to and read from the plugin server, shared by the connections of one harness. */
+export interface ByteCounts {
+  bytesSent: number;
+  bytesReceived: number;
+}
+
 interface InFlight {
   readonly msgid: number;
   readonly method: string;
@@ -25,6 +31,7 @@ export class RpcConnection {
   constructor(
     private readonly socketPath: string,
     private readonly timeoutMs: number,
+    private readonly bytes: ByteCounts,
   ) {}
 
   get busy(): boolean {
@@ -41,7 +48,9 @@ export class RpcConnection {
         this.fail(new RpcTransportError(method, `no reply within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       this.inFlight = { msgid, method, resolve, reject, timer };
-      socket.write(this.encoder.encode([0, msgid, method, args]));
+      const request = this.encoder.encode([0, msgid, method, args]);
+      this.bytes.bytesSent += request.length;
+      socket.write(request);
     });
   }
 
@@ -73,6 +82,7 @@ export class RpcConnection {
   }
 
   private onData(chunk: Buffer): void {
+    this.bytes.bytesReceived += chunk.length;
     let messages: unknown[];
     try {
       messages = this.reader.push(chunk);

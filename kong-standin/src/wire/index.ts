@@ -5,12 +5,15 @@ export {
   DEFAULT_SERVER_COMMAND,
   STOCK_SERVER_COMMAND,
   DEFAULT_PLUGINS_DIRECTORY,
+  KONG_SOCKET_TIMEOUT_MS,
+  type PluginServerProtocol,
   type SpawnOptions,
   type InstanceIds,
   type RpcCounters,
 } from "./plugin-server-process.js";
 export {
-  PluginInstance,
+  MsgPackPluginInstance,
+  type PluginInstance,
   type AccessResult,
   type ExitResult,
   type ProceedResult,
@@ -21,4 +24,6 @@ export { validatePluginConfig, type PluginInfo, type PluginConfig, type FieldDef
 export { type WireRequest, type LogEntry } from "./pdk.js";
 export { RpcRemoteError, RpcTransportError, PluginConfigError, PluginServerStartError } from "./errors.js";
 export { RpcConnection } from "./connection.js";
+export { ProtobufPluginInstance, MAX_EVENT_RETRIES } from "./protobuf/plugin-instance.js";
+export { ProtobufRpc, CallFailure, RaisedError, type RpcCommand } from "./protobuf/rpc.js";
 export { MessageReader, FrameError } from "oauth2-jwt/framing";

@@ -1,4 +1,4 @@
-// One configured plugin, as Kong holds it in a worker: its config (defaults filled, plus the
+// One configured plugin over MessagePack-RPC, as Kong holds it in a worker: its config (defaults filled, plus the
 // keys Kong adds), the instance id the plugin server gave it, and the per-request event loop
 // of kong/runloop/plugin_servers/rpc/mp_rpc.lua (bridge_loop, handle_event).
 import { RpcRemoteError } from "./errors.js";
@@ -8,8 +8,13 @@ import type { PluginConfig } from "./schema.js";
 /** What Kong did with the request after the plugin's `access` phase. */
 export type AccessResult = ExitResult | ProceedResult | FailedOpenResult;
 
-interface ResultBase {
-  /** RPCs this request cost: HandleEvent, every Step*, and a StartInstance if one was needed. */
+export interface ResultBase {
+  /**
+   * Round trips this request cost, each a message Kong sent and then waited on the server for.
+   * MessagePack-RPC: HandleEvent, every Step*, and a StartInstance if one was needed. ProtoBuf:1:
+   * the RpcCall (and a cmd_start_instance if one was needed) and every PDK call Kong answered (a
+   * call that ends the request, kong.response.exit, is never answered).
+   */
   roundTrips: number;
   /** `kong.ctx.shared` after the phase. */
   ctxShared: Record<string, unknown>;
@@ -39,8 +44,9 @@ export interface ProceedResult extends ResultBase {
 }
 
 /**
- * Anything else went wrong (socket refused, server dead, timeout, handler error surfacing as an
- * RPC error): Kong logs the error and proxies anyway. The deployment's guard must refuse these.
+ * MessagePack-RPC only: anything else went wrong (socket refused, server dead, timeout, handler
+ * error surfacing as an RPC error): Kong logs the error and proxies anyway. The deployment's
+ * guard must refuse these. (ProtoBuf:1 answers the same failures with 500: an ExitResult.)
  */
 export interface FailedOpenResult extends ResultBase {
   outcome: "failed-open";
@@ -48,7 +54,26 @@ export interface FailedOpenResult extends ResultBase {
   upstreamHeaders: Record<string, string[]>;
 }
 
-/** The transport a PluginInstance uses; implemented by PluginServerProcess. */
+/** A configured plugin as Kong's worker holds it, whichever protocol its plugin server speaks. */
+export interface PluginInstance {
+  readonly name: string;
+  /** The config as validated and filled (without Kong's added keys). */
+  readonly config: PluginConfig;
+  /** What the instance is started with, as JSON: config plus route_id, __plugin_id, __seq__… */
+  readonly kongConfig: PluginConfig;
+  /** The plugin server's id for this instance, once started. */
+  readonly id: number | undefined;
+  /** Starts the instance (Kong does this on the first request of a worker). */
+  start(): Promise<number>;
+  /** Runs the `access` phase for one request, as Kong would. */
+  access(request: WireRequest): Promise<AccessResult>;
+  /** Runs any phase the plugin implements. */
+  runPhase(phase: string, request: WireRequest): Promise<AccessResult>;
+  /** Closes the instance (Kong does this when the plugin's config changes). */
+  close(): Promise<void>;
+}
+
+/** The transport a MsgPackPluginInstance uses; implemented by PluginServerProcess. */
 export interface RpcTransport {
   rpc(method: string, args: unknown[]): Promise<unknown>;
 }
@@ -63,7 +88,7 @@ interface StepIn {
   Data: unknown;
 }
 
-export class PluginInstance {
+export class MsgPackPluginInstance implements PluginInstance {
   private instanceId: number | undefined;
   private starting: Promise<number> | undefined;
 
@@ -183,7 +208,7 @@ export class PluginInstance {
 }
 
 /** A Lua error() raised in the access phase: Kong answers 500 with its default body. */
-function unexpectedError(error: string, base: ResultBase): ExitResult {
+export function unexpectedError(error: string, base: ResultBase): ExitResult {
   const body = { message: "An unexpected error occurred" };
   return {
     outcome: "exit",

@@ -1,7 +1,9 @@
 // Kong's management of a plugin server (kong/runloop/plugin_servers/process.lua): start it with
 // the configured command (cleared environment, a working directory of its own), ask it for its
 // plugins with the query command and parse stdout as JSON, then talk to it over its Unix socket
-// through a pool of connections with one request in flight each.
+// in the protocol the dump names (kong/runloop/plugin_servers/rpc/init.lua): MessagePack-RPC
+// through a pool of connections with one request in flight each (mp_rpc.lua), or ProtoBuf:1 with
+// one connection per call from a keepalive pool (pb_rpc.lua).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
@@ -10,8 +12,11 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { PluginServerStartError } from "./errors.js";
-import { PluginInstance, type RpcTransport } from "./plugin-instance.js";
+import { MsgPackPluginInstance, type PluginInstance, type RpcTransport } from "./plugin-instance.js";
 import { ConnectionPool } from "./pool.js";
+import { ProtobufPluginInstance } from "./protobuf/plugin-instance.js";
+import { ProtobufRpc, type RpcCommand } from "./protobuf/rpc.js";
+import type { RpcReturn } from "oauth2-jwt/protobuf";
 import { validatePluginConfig, type PluginConfig, type PluginInfo } from "./schema.js";
 
 const REPOSITORY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -37,7 +42,11 @@ export interface SpawnOptions {
   prefix?: string;
   /** Socket file name (default `oauth2_jwt.sock`). */
   sockName?: string;
-  /** Per-RPC timeout; an RPC without an answer by then fails the request open (default 5000). */
+  /**
+   * Kong's cosocket timeout for each read (and the connect): nginx's lua_socket_read_timeout,
+   * which Kong's template leaves at its 60 s default. A read that waits longer fails the event:
+   * open over MessagePack-RPC, with a 500 over ProtoBuf:1. Tests set a short one.
+   */
   rpcTimeoutMs?: number;
   /** How long to wait for the socket to accept connections after a start (default 15000). */
   startTimeoutMs?: number;
@@ -59,9 +68,19 @@ export interface RpcCounters {
   byMethod: Record<string, number>;
   /** RPCs answered with an error or not answered. */
   failed: number;
-  /** RPCs per pooled connection (a live view of the pool's counts). */
+  /** MessagePack-RPC: RPCs per pooled connection (a live view of the pool's counts). */
   byConnection: readonly number[];
+  /** Bytes Kong's side wrote to the socket, and read from it (ProtoBuf:1 length prefixes included). */
+  bytesSent: number;
+  bytesReceived: number;
 }
+
+/** The protocols Kong 3.9 implements (kong/runloop/plugin_servers/rpc/init.lua). */
+export type PluginServerProtocol = "MsgPack:1" | "ProtoBuf:1";
+const PROTOCOLS: readonly string[] = ["MsgPack:1", "ProtoBuf:1"] satisfies PluginServerProtocol[];
+
+/** Kong's cosocket timeouts when nothing sets them (nginx's lua_socket_*_timeout). */
+export const KONG_SOCKET_TIMEOUT_MS = 60_000;
 
 /** Spawns the plugin server, queries its plugins and waits until its socket accepts connections. */
 export async function spawnPluginServer(options: SpawnOptions = {}): Promise<PluginServerProcess> {
@@ -84,9 +103,12 @@ export class PluginServerProcess implements RpcTransport {
   readonly counters: RpcCounters;
   /** The query command's dump: one entry per plugin (Kong's `dump.Plugins or dump`). */
   plugins: PluginInfo[] = [];
+  /** The protocol the dump names (Kong's `dump.Protocol or "MsgPack:1"`). */
+  protocol: PluginServerProtocol = "MsgPack:1";
 
   private readonly ownsPrefix: boolean;
   private readonly pool: ConnectionPool;
+  private readonly protobuf: ProtobufRpc;
   private child: ChildProcess | undefined;
   private exitPromise: Promise<void> | undefined;
   private readonly logLines: string[] = [];
@@ -98,8 +120,11 @@ export class PluginServerProcess implements RpcTransport {
     this.ownsPrefix = options.prefix === undefined;
     this.prefix = options.prefix ?? fs.mkdtempSync(path.join(os.tmpdir(), "kong-prefix-"));
     this.socketPath = path.join(this.prefix, options.sockName ?? "oauth2_jwt.sock");
-    this.pool = new ConnectionPool(this.socketPath, options.connections ?? 4, options.rpcTimeoutMs ?? 5000);
-    this.counters = { total: 0, byMethod: {}, failed: 0, byConnection: this.pool.callsPerConnection };
+    const timeoutMs = options.rpcTimeoutMs ?? KONG_SOCKET_TIMEOUT_MS;
+    this.counters = { total: 0, byMethod: {}, failed: 0, byConnection: [], bytesSent: 0, bytesReceived: 0 };
+    this.pool = new ConnectionPool(this.socketPath, options.connections ?? 4, timeoutMs, this.counters);
+    this.counters.byConnection = this.pool.callsPerConnection;
+    this.protobuf = new ProtobufRpc({ socketPath: this.socketPath, timeoutMs, counters: this.counters });
   }
 
   /** The running server's process id. */
@@ -133,6 +158,11 @@ export class PluginServerProcess implements RpcTransport {
     }
     const infos = isRecord(dump) && Array.isArray(dump.Plugins) ? dump.Plugins : dump;
     if (!Array.isArray(infos)) throw new PluginServerStartError(`not a plugin info table: ${stdout.slice(0, 500)}`);
+    const protocol = isRecord(dump) && dump.Protocol !== undefined ? dump.Protocol : "MsgPack:1";
+    if (typeof protocol !== "string" || !PROTOCOLS.includes(protocol)) {
+      throw new PluginServerStartError(`unknown protocol implementation: ${String(protocol)}`);
+    }
+    this.protocol = protocol as PluginServerProtocol;
     this.plugins = infos as PluginInfo[];
     return this.plugins;
   }
@@ -188,6 +218,7 @@ export class PluginServerProcess implements RpcTransport {
   /** Stops the server, closes the connections and removes a temporary prefix. */
   async close(): Promise<void> {
     this.pool.close();
+    this.protobuf.close();
     await this.stop();
     if (this.ownsPrefix) fs.rmSync(this.prefix, { recursive: true, force: true });
   }
@@ -197,6 +228,16 @@ export class PluginServerProcess implements RpcTransport {
    * keys Kong adds, and starts the instance (StartInstance with the config as a JSON string).
    */
   async startInstance(name: string, config: unknown = {}, ids: InstanceIds = {}): Promise<PluginInstance> {
+    const instance = this.configureInstance(name, config, ids);
+    await instance.start();
+    return instance;
+  }
+
+  /**
+   * What Kong does when it loads a plugin's configuration: validated and filled, the keys Kong
+   * adds added, but not started; the instance starts on its first request, as in Kong's worker.
+   */
+  configureInstance(name: string, config: unknown = {}, ids: InstanceIds = {}): PluginInstance {
     const info = this.plugins.find((plugin) => plugin.Name === name);
     if (info === undefined) {
       throw new PluginServerStartError(`plugin ${name} is not served here (dump has ${this.plugins.map((plugin) => plugin.Name).join(", ") || "none"})`);
@@ -214,13 +255,14 @@ export class PluginServerProcess implements RpcTransport {
       __seq__: seq,
       __key__: `plugins:${name}:${ids.route_id ?? ""}:${ids.service_id ?? ""}:${ids.consumer_id ?? ""}::${pluginId}`,
     };
-    const instance = new PluginInstance(this, name, filled, kongConfig);
-    await instance.start();
-    return instance;
+    return this.protocol === "ProtoBuf:1"
+      ? new ProtobufPluginInstance(this.protobuf, name, filled, kongConfig)
+      : new MsgPackPluginInstance(this, name, filled, kongConfig);
   }
 
-  /** One raw RPC over the pool, e.g. `rpc("plugin.GetStatus", [])`. Counted. */
+  /** One raw MessagePack-RPC over the pool, e.g. `rpc("plugin.GetStatus", [])`. Counted. */
   async rpc(method: string, args: unknown[]): Promise<unknown> {
+    if (this.protocol !== "MsgPack:1") throw new Error(`rpc(): this plugin server speaks ${this.protocol}; use rpcCall()`);
     this.counters.total++;
     this.counters.byMethod[method] = (this.counters.byMethod[method] ?? 0) + 1;
     try {
@@ -229,6 +271,14 @@ export class PluginServerProcess implements RpcTransport {
       this.counters.failed++;
       throw error;
     }
+  }
+
+  /** One raw ProtoBuf:1 RpcCall, e.g. `rpcCall({ cmd_get_instance_status: { instance_id: 1 } })`. Counted. */
+  async rpcCall(command: RpcCommand): Promise<RpcReturn> {
+    if (this.protocol !== "ProtoBuf:1") throw new Error(`rpcCall(): this plugin server speaks ${this.protocol}; use rpc()`);
+    const outcome = await this.protobuf.call(command);
+    if (outcome.kind !== "returned") throw new Error("unreachable: an RpcCall without an event cannot end a request");
+    return outcome.value;
   }
 
   private async stop(): Promise<void> {

@@ -3,7 +3,7 @@
 // pool hands out free connections round-robin, which makes consecutive RPCs of one request go
 // over different connections whenever more than one is free — on purpose, so a server that
 // tracks events per connection fails the tests.
-import { RpcConnection } from "./connection.js";
+import { RpcConnection, type ByteCounts } from "./connection.js";
 
 export class ConnectionPool {
   private readonly connections: RpcConnection[];
@@ -11,9 +11,9 @@ export class ConnectionPool {
   private readonly idle: boolean[];
   private cursor = 0;
 
-  constructor(socketPath: string, size: number, timeoutMs: number) {
+  constructor(socketPath: string, size: number, timeoutMs: number, bytes: ByteCounts) {
     if (!Number.isInteger(size) || size < 1) throw new TypeError("connections must be a positive integer");
-    this.connections = Array.from({ length: size }, () => new RpcConnection(socketPath, timeoutMs));
+    this.connections = Array.from({ length: size }, () => new RpcConnection(socketPath, timeoutMs, bytes));
     this.idle = this.connections.map(() => true);
     this.callsPerConnection = this.connections.map(() => 0);
   }

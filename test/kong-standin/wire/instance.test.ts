@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import {
   PluginConfigError,
-  PluginInstance,
+  MsgPackPluginInstance,
   RpcRemoteError,
   spawnPluginServer,
   type PluginServerProcess,
@@ -31,7 +31,7 @@ describe("harness event loop (scripted plugin server)", () => {
       if (method === "plugin.StartInstance") return { Id: nextId++ };
       throw new RpcRemoteError(method, `no plugin instance #${nextId - 1}`);
     });
-    const instance = new PluginInstance(transport, "p", {}, { __seq__: 1 });
+    const instance = new MsgPackPluginInstance(transport, "p", {}, { __seq__: 1 });
     await instance.start();
     const result = await instance.access({ method: "GET", path: "/", headers: {} });
     assert.deepEqual(result, {
@@ -60,7 +60,7 @@ describe("harness event loop (scripted plugin server)", () => {
       if (method === "plugin.StartInstance") throw new RpcRemoteError(method, "plugin constructor failed");
       throw new RpcRemoteError(method, "no plugin instance #0");
     });
-    const instance = new PluginInstance(transport, "p", {}, {});
+    const instance = new MsgPackPluginInstance(transport, "p", {}, {});
     await instance.start();
     assert.deepEqual(await instance.access({ method: "GET", path: "/", headers: { a: "1" } }), {
       outcome: "exit",
@@ -82,7 +82,7 @@ describe("harness event loop (scripted plugin server)", () => {
       { Method: "kong.response.exit", Args: [401, { error: "x" }] },
     ];
     const transport = new ScriptedTransport((method) => (method === "plugin.StartInstance" ? { Id: 5 } : { EventId: 9, Data: script.shift() }));
-    const instance = new PluginInstance(transport, "p", {}, {});
+    const instance = new MsgPackPluginInstance(transport, "p", {}, {});
     const result = await instance.access({ method: "GET", path: "/", headers: { A: "1" } });
     assert.equal(result.outcome, "exit");
     assert.equal(result.roundTrips, 4); // StartInstance on the first request, HandleEvent, two Steps
@@ -98,7 +98,7 @@ describe("harness event loop (scripted plugin server)", () => {
 
   it("fails open when the server answers something that is not an event", async () => {
     const transport = new ScriptedTransport((method) => (method === "plugin.StartInstance" ? { Id: 0 } : { EventId: 1, Data: 42 }));
-    const result = await new PluginInstance(transport, "p", {}, {}).access({ method: "GET", path: "/", headers: {} });
+    const result = await new MsgPackPluginInstance(transport, "p", {}, {}).access({ method: "GET", path: "/", headers: {} });
     assert.equal(result.outcome, "failed-open");
     assert.equal(result.outcome === "failed-open" && result.error, 'plugin server sent neither "ret" nor a PDK call: 42');
   });

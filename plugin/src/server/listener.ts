@@ -1,5 +1,6 @@
-// The Unix-socket msgpack-RPC listener Kong connects to.
-// Request: [0, msgid, "plugin.<Method>", [args...]]; response: [1, msgid, error|nil, result|nil].
+// The Unix-socket listener Kong connects to, speaking the protocol the server was started for:
+// ProtoBuf:1 (protobuf/connection.ts) or MsgPack:1, whose connections are handled here.
+// MsgPack:1 request: [0, msgid, "plugin.<Method>", [args...]]; response: [1, msgid, error|nil, result|nil].
 // Kong keeps a pool of connections with one request in flight on each, but nothing here relies
 // on that: every complete message of a chunk is dispatched, replies carry their msgid, and a
 // connection that sends bytes which are not msgpack-RPC is closed without touching the others.
@@ -9,8 +10,11 @@ import fs = require("node:fs");
 import net = require("node:net");
 import { Encoder } from "@msgpack/msgpack";
 import { DEFAULT_MAX_MESSAGE_BYTES, FrameError, MessageReader } from "./framing.js";
+import { HeldBuffers, type HoldingConnection } from "./held-buffers.js";
 import { errorText, preview, type Logger } from "./logger.js";
 import type { PluginServer } from "./plugin-server.js";
+import { MSGPACK_PEER_MESSAGE, ProtobufConnection } from "./protobuf/connection.js";
+import { DEFAULT_MAX_FRAME_BYTES } from "./protobuf/framing.js";
 
 /**
  * Bytes of incomplete messages held over all connections. Each connection holds at most one
@@ -21,11 +25,23 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 const REQUEST = 0;
 const RESPONSE = 1;
 
+/** Kong's two plugin-server protocols; Kong picks one from the query command's answer. */
+export type Protocol = "ProtoBuf:1" | "MsgPack:1";
+
+/** The line a ProtoBuf:1 peer gets logged with by a server started for MsgPack:1. */
+export const PROTOBUF_PEER_MESSAGE =
+  "Kong speaks ProtoBuf:1 but this server was started for MsgPack:1: give --protocol msgpack to both pluginserver_<name>_start_cmd and pluginserver_<name>_query_cmd, or to neither";
+
 export interface ListenerOptions {
   socketPath: string;
   server: PluginServer;
   logger: Logger;
-  /** A message larger than this closes its connection (default DEFAULT_MAX_MESSAGE_BYTES). */
+  /** Default ProtoBuf:1. */
+  protocol?: Protocol;
+  /**
+   * A MsgPack:1 message larger than this closes its connection; a ProtoBuf:1 frame larger than
+   * this is skipped unread (default 1 MiB).
+   */
   maxMessageBytes?: number;
   /**
    * Over this many bytes of incomplete messages held in all, the connection holding the most is
@@ -48,10 +64,30 @@ export interface RunningListener {
 export async function listen(options: ListenerOptions): Promise<RunningListener> {
   const { socketPath, logger } = options;
   removeStaleSocket(socketPath);
-  const connections = new Set<Connection>();
+  const connections = new Set<{ readonly socket: net.Socket }>();
   const buffers = new HeldBuffers(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
+  // Kong retries on every request, so a protocol mismatch would log a line per connection: the
+  // first says what is wrong and how to fix it, the rest are the same news.
+  let mismatchLogged = false;
+  const onPeerMismatch = (message: string) => (): void => {
+    if (mismatchLogged) {
+      logger.debug(message);
+      return;
+    }
+    mismatchLogged = true;
+    logger.error(message);
+  };
+  const protobuf = (options.protocol ?? "ProtoBuf:1") === "ProtoBuf:1";
   const netServer = net.createServer((socket) => {
-    const connection = new Connection(socket, options, buffers);
+    const connection = protobuf
+      ? new ProtobufConnection(socket, {
+          server: options.server,
+          logger,
+          buffers,
+          maxFrameBytes: options.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES,
+          onMsgPackPeer: onPeerMismatch(MSGPACK_PEER_MESSAGE),
+        })
+      : new Connection(socket, options, buffers, onPeerMismatch(PROTOBUF_PEER_MESSAGE));
     connections.add(connection);
     socket.on("close", () => {
       connections.delete(connection);
@@ -66,7 +102,7 @@ export async function listen(options: ListenerOptions): Promise<RunningListener>
     });
   });
   netServer.on("error", (error) => logger.error(`listener error: ${error.message}`));
-  logger.info(`listening on ${socketPath}`);
+  logger.info(`listening on ${socketPath} (${options.protocol ?? "ProtoBuf:1"})`);
   return {
     socketPath,
     get bufferedBytes() {
@@ -91,50 +127,11 @@ function removeStaleSocket(socketPath: string): void {
   }
 }
 
-/** The bytes every connection holds for its incomplete message, and their limit together. */
-class HeldBuffers {
-  /** Connections holding bytes now; Kong's, whose reads are whole messages, are never in it. */
-  private readonly holders = new Set<Connection>();
-  total = 0;
-
-  constructor(private readonly limit: number) {}
-
-  /** Records what `connection` holds now; over the limit, closes the largest holders. */
-  update(connection: Connection, bytes: number): void {
-    if (bytes === connection.heldBytes) return;
-    this.set(connection, bytes);
-    while (this.total > this.limit) {
-      const largest = this.largest();
-      if (largest === undefined) return;
-      const held = largest.heldBytes;
-      const total = this.total;
-      this.set(largest, 0);
-      largest.close(`holding ${held} bytes of an incomplete message while all connections held ${total}, more than the limit of ${this.limit}`);
-    }
-  }
-
-  release(connection: Connection): void {
-    this.set(connection, 0);
-  }
-
-  private set(connection: Connection, bytes: number): void {
-    this.total += bytes - connection.heldBytes;
-    connection.heldBytes = bytes;
-    if (bytes === 0) this.holders.delete(connection);
-    else this.holders.add(connection);
-  }
-
-  private largest(): Connection | undefined {
-    let found: Connection | undefined;
-    for (const holder of this.holders) if (found === undefined || holder.heldBytes > found.heldBytes) found = holder;
-    return found;
-  }
-}
-
-/** One socket Kong connected: reads its requests, dispatches them, writes the replies. */
-class Connection {
+/** One socket Kong connected over MsgPack:1: reads its requests, dispatches them, writes the replies. */
+class Connection implements HoldingConnection {
   /** Bytes of its incomplete message counted in HeldBuffers' total. */
   heldBytes = 0;
+  private firstChunk = true;
   private readonly reader: MessageReader;
   private readonly encoder = new Encoder();
   private readonly server: PluginServer;
@@ -144,6 +141,7 @@ class Connection {
     readonly socket: net.Socket,
     options: ListenerOptions,
     private readonly buffers: HeldBuffers,
+    private readonly onProtobufPeer: () => void,
   ) {
     this.server = options.server;
     this.logger = options.logger;
@@ -172,6 +170,15 @@ class Connection {
   }
 
   private receive(chunk: Buffer): void {
+    if (this.firstChunk) {
+      this.firstChunk = false;
+      if (isProtobufFrameStart(chunk)) {
+        this.onProtobufPeer();
+        this.reader.clear();
+        this.socket.destroy();
+        return;
+      }
+    }
     let messages: unknown[];
     try {
       messages = this.reader.push(chunk);
@@ -266,6 +273,18 @@ function isRequest(message: unknown): message is Request {
     typeof message[2] === "string" &&
     Array.isArray(message[3])
   );
+}
+
+/**
+ * Whether a connection's first bytes are a ProtoBuf:1 frame: a 4-byte little-endian length
+ * within the frame limit, then (when it came in the same read) an RpcCall, whose first field is
+ * its sequence (tag 0x08). A msgpack-RPC request's first 4 bytes never read as such a length:
+ * its fourth byte is the method name's str tag (0xa0 and up), which makes gigabytes.
+ */
+function isProtobufFrameStart(chunk: Buffer): boolean {
+  if (chunk.length < 4) return false;
+  const length = chunk.readUInt32LE(0);
+  return length > 0 && length <= DEFAULT_MAX_FRAME_BYTES && (chunk.length === 4 || chunk[4] === 0x08);
 }
 
 function isErrno(error: unknown): error is NodeJS.ErrnoException {

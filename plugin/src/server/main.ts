@@ -7,7 +7,7 @@ import path = require("node:path");
 import { parseArgs } from "node:util";
 import { Encoder } from "@msgpack/msgpack";
 import { createLogger, errorText, type LogLevel, type Logger } from "./logger.js";
-import { listen, type RunningListener } from "./listener.js";
+import { listen, type Protocol, type RunningListener } from "./listener.js";
 import { loadPlugins } from "./loader.js";
 import { PluginServer, RpcError } from "./plugin-server.js";
 
@@ -32,6 +32,7 @@ const OPTIONS = {
   version: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
   // Ours, beyond kong-js-pluginserver's flags.
+  protocol: { type: "string", default: "protobuf" },
   "instance-idle-ttl": { type: "string", default: "3600" },
   "event-idle-ttl": { type: "string", default: "60" },
   diagnostics: { type: "boolean", default: false },
@@ -48,6 +49,8 @@ const USAGE = `Usage: oauth2-jwt-pluginserver [options]
       --dump-plugin-info <name>  print one plugin's info as MessagePack on stdout and exit
   -v, --verbose                  debug logging (per RPC); logs always go to stderr
       --version                  print the version and exit
+      --protocol <name>          protobuf (Kong's ProtoBuf:1, default) or msgpack (MsgPack:1, as
+                                 kong-js-pluginserver); give the same to the query and start commands
       --instance-idle-ttl <s>    drop instances unused for this long, 0 = never (default 3600)
       --event-idle-ttl <s>       drop events Kong abandoned after this long, > 0 (default 60)
       --diagnostics              expose plugin.Diagnostics (memory, forced GC) for tests
@@ -64,6 +67,15 @@ function seconds(name: string, value: string, zero: "allowed" | "refused"): numb
     fail(`--${name} must be a ${zero === "refused" ? "positive" : "non-negative"} number of seconds`);
   }
   return parsed * 1000;
+}
+
+/** Kong picks the protocol from the query command's answer, so both commands need the same flag. */
+const PROTOCOLS: Readonly<Record<string, Protocol>> = { protobuf: "ProtoBuf:1", msgpack: "MsgPack:1" };
+
+function protocolOf(name: string): Protocol {
+  const protocol = PROTOCOLS[name];
+  if (protocol === undefined) fail(`--protocol must be protobuf or msgpack, not ${JSON.stringify(name)}`);
+  return protocol;
 }
 
 function readVersion(): string {
@@ -88,6 +100,7 @@ async function main(): Promise<void> {
     fail(error instanceof Error ? error.message : String(error));
   }
   const flags = parsed.values;
+  const protocol = protocolOf(flags.protocol);
   if (flags.help) {
     writeAndExit(USAGE);
     return;
@@ -114,8 +127,10 @@ async function main(): Promise<void> {
   });
 
   if (flags["dump-all-plugins"]) {
-    // Kong's process.lua decodes this as JSON: an array of plugin infos.
-    writeAndExit(`${JSON.stringify([...plugins.keys()].map((name) => server.getPluginInfo(name)))}\n`);
+    // Kong's process.lua decodes this as JSON and speaks the `Protocol` it names, MsgPack:1 when
+    // the answer is the bare array of plugin infos.
+    const infos = server.pluginNames().map((name) => server.getPluginInfo(name));
+    writeAndExit(`${JSON.stringify(protocol === "MsgPack:1" ? infos : { Protocol: protocol, Plugins: infos })}\n`);
     return;
   }
   const one = flags["dump-plugin-info"];
@@ -146,7 +161,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
-  const listening = listen({ socketPath, server, logger });
+  const listening = listen({ socketPath, server, logger, protocol });
   listener = await listening;
   if (!closing) server.startSweeping();
 }

@@ -1,11 +1,16 @@
-// The RPC methods Kong calls on a plugin server (`plugin.<Method>` over msgpack-RPC), with the
-// semantics of kong-pdk 0.6.0's server.js and its event bookkeeping fixed:
+// The plugin server's state, instances and running phases, for both of Kong's protocols: the
+// RPC methods Kong calls over MsgPack:1 (`plugin.<Method>` over msgpack-RPC), and the operations
+// the ProtoBuf:1 connection (protobuf/connection.ts) drives, `startInstance`, `runEvent` and the
+// rest. The MsgPack methods keep the semantics of kong-pdk 0.6.0's server.js, with its event
+// bookkeeping fixed:
 // - an event is forgotten as soon as its reply is final: "ret", or a non-returning PDK call
 //   (`kong.response.exit`/`error`), after which Kong never sends another Step for it — kong-pdk
 //   kept those forever (about 25 KB per rejected request);
 // - events Kong abandoned (connection lost mid-request) are dropped after `eventIdleMs`;
 // - idle instances really expire (kong-pdk's timer was cleared at start-up) when enabled;
 // - only the methods below can be called: kong-pdk dispatched to any property of its server.
+// Instance ids start at 1: ProtoBuf:1 carries them as proto3 int32, where 0 is not sent and reads
+// as missing.
 import PipePair = require("kong-pdk/lib/pipe.js");
 import KongPdk = require("kong-pdk/pdk.js");
 import type { Logger } from "./logger.js";
@@ -38,6 +43,50 @@ export interface PluginServerOptions {
 
 export type RpcMethod = (...args: unknown[]) => Promise<unknown>;
 
+/** What Kong reads about an instance (kong-pdk server.js StartInstance/InstanceStatus). */
+export interface InstanceDescription {
+  Name: string;
+  Id: number;
+  Config: unknown;
+  /** Seconds since the epoch. */
+  StartTime: number;
+}
+
+/** What a running phase asks of Kong next. */
+export type PhaseStep =
+  /** A PDK call; `returns` is false for those after which Kong ends the request (exit, error). */
+  | { readonly kind: "call"; readonly method: string; readonly args: unknown[]; readonly returns: boolean }
+  /** The phase returned. */
+  | { readonly kind: "end" }
+  /** The phase threw: the request must not proceed. */
+  | { readonly kind: "failure"; readonly message: string };
+
+/** One phase of one instance running for one request, driven step by step by a connection. */
+export class PhaseRun {
+  constructor(private readonly pipe: PipePair.Pipe) {}
+
+  /** The phase's first step, or the one after the previous call was answered. */
+  async next(): Promise<PhaseStep> {
+    const data = await this.pipe.get();
+    if (data === MSG_RET) return { kind: "end" };
+    if (data instanceof PhaseFailure) return { kind: "failure", message: data.message };
+    if (isRecord(data) && typeof data.Method === "string") {
+      return { kind: "call", method: data.Method, args: Array.isArray(data.Args) ? data.Args : [], returns: !NON_RETURNING_METHODS.has(data.Method) };
+    }
+    return { kind: "failure", message: "the PDK bridge passed something that is not a call" };
+  }
+
+  /** The result of the returning call `next()` gave. */
+  answer(result: unknown): void {
+    this.pipe.put([result, undefined]);
+  }
+
+  /** That call failed: the plugin's PDK promise rejects with `error`. */
+  fail(error: string): void {
+    this.pipe.put([undefined, error]);
+  }
+}
+
 interface PendingEvent {
   readonly pipe: PipePair.Pipe;
   lastActive: number;
@@ -58,7 +107,7 @@ interface StepData {
 export class PluginServer {
   private readonly instances = new Map<number, InstanceEntry>();
   private readonly events = new Map<number, PendingEvent>();
-  private nextInstanceId = 0;
+  private nextInstanceId = 1;
   private nextEventId = 0;
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -75,7 +124,7 @@ export class PluginServer {
     this.methods = new Map<string, RpcMethod>([
       ["GetStatus", async () => this.getStatus()],
       ["GetPluginInfo", async (name) => this.getPluginInfo(name)],
-      ["StartInstance", async (cfg) => this.startInstance(cfg)],
+      ["StartInstance", async (cfg) => this.startInstanceRpc(cfg)],
       ["InstanceStatus", async (id) => this.instanceStatus(id)],
       ["CloseInstance", async (id) => this.closeInstance(id)],
       ["HandleEvent", (event) => this.handleEvent(event)],
@@ -159,6 +208,13 @@ export class PluginServer {
     return describePlugin(plugin);
   }
 
+  /** When plugin `name`'s file was last modified and when it was loaded, in seconds since the epoch. */
+  pluginTimes(name: string): { updatedAt: number; loadedAt: number } {
+    const plugin = this.plugins.get(name);
+    if (plugin === undefined) throw new RpcError(`${name} not initialized`);
+    return { updatedAt: plugin.getMTime(), loadedAt: plugin.getLoadTime() };
+  }
+
   private getStatus(): unknown {
     const plugins: Record<string, unknown> = {};
     for (const [name, plugin] of this.plugins) {
@@ -177,15 +233,21 @@ export class PluginServer {
     return { Pid: process.pid, Plugins: plugins };
   }
 
-  private startInstance(cfg: unknown): unknown {
-    if (!isRecord(cfg) || typeof cfg.Name !== "string" || typeof cfg.Config !== "string") {
-      throw new RpcError("StartInstance expects {Name: string, Config: JSON string}");
-    }
-    const plugin = this.plugins.get(cfg.Name);
-    if (plugin === undefined) throw new RpcError(`${cfg.Name} not initialized`);
+  /** The names of the plugins served. */
+  pluginNames(): string[] {
+    return [...this.plugins.keys()];
+  }
+
+  /**
+   * Starts an instance of plugin `name` with `configJson`; throws RpcError for an unknown plugin
+   * or a configuration that is not JSON, and whatever the plugin's constructor throws.
+   */
+  startInstance(name: string, configJson: string): InstanceDescription {
+    const plugin = this.plugins.get(name);
+    if (plugin === undefined) throw new RpcError(`${name} not initialized`);
     let config: unknown;
     try {
-      config = JSON.parse(cfg.Config);
+      config = JSON.parse(configJson);
     } catch (error) {
       throw new RpcError(`StartInstance: Config is not JSON: ${describe(error)}`);
     }
@@ -197,34 +259,56 @@ export class PluginServer {
     return { Name: plugin.name, Id: id, Config: config, StartTime: now / 1000 };
   }
 
-  private instanceStatus(id: unknown): unknown {
+  /** Throws RpcError "no plugin instance #id" for an id this process does not know. */
+  instanceStatus(id: unknown): InstanceDescription {
     const entry = this.requireInstance(id);
     return this.describeInstance(id as number, entry);
   }
 
-  private closeInstance(id: unknown): unknown {
+  /** Throws RpcError "no plugin instance #id" for an id this process does not know. */
+  closeInstance(id: unknown): InstanceDescription {
     const entry = this.requireInstance(id);
     entry.instance.close();
     this.instances.delete(id as number);
     this.logger.info(`instance #${String(id)} of ${entry.pluginName} closed`);
-    return { Name: entry.pluginName, Id: id, Config: entry.instance.getConfig() };
+    return this.describeInstance(id as number, entry);
+  }
+
+  /**
+   * Starts `phase` of instance `instanceId` for one request, for a connection to drive with
+   * `next`/`answer` (ProtoBuf:1 keeps the whole event on one connection, so it needs no event
+   * id). Throws RpcError "no plugin instance #id" for an id this process does not know.
+   */
+  runEvent(instanceId: unknown, phase: string): PhaseRun {
+    return new PhaseRun(this.startPhase(this.requireInstance(instanceId), phase));
+  }
+
+  private startInstanceRpc(cfg: unknown): InstanceDescription {
+    if (!isRecord(cfg) || typeof cfg.Name !== "string" || typeof cfg.Config !== "string") {
+      throw new RpcError("StartInstance expects {Name: string, Config: JSON string}");
+    }
+    return this.startInstance(cfg.Name, cfg.Config);
   }
 
   private async handleEvent(event: unknown): Promise<unknown> {
     if (!isRecord(event) || typeof event.EventName !== "string") {
       throw new RpcError("HandleEvent expects {InstanceId, EventName}");
     }
-    const entry = this.requireInstance(event.InstanceId);
-    const phase = event.EventName;
-    entry.lastUsed = this.now();
+    const pipe = this.startPhase(this.requireInstance(event.InstanceId), event.EventName);
     const eventId = this.nextEventId++;
-    const [pipe, pluginSide] = new PipePair().getPair();
     this.events.set(eventId, { pipe, lastActive: this.now() });
+    return this.reply(eventId, await pipe.get());
+  }
+
+  /** Runs `phase` of the instance on a later turn; returns the RPC side of its PDK pipe. */
+  private startPhase(entry: InstanceEntry, phase: string): PipePair.Pipe {
+    entry.lastUsed = this.now();
+    const [pipe, pluginSide] = new PipePair().getPair();
     // Run the phase on a later turn, as kong-pdk does, so one event cannot starve socket I/O.
     setImmediate(() => {
       void this.runPhase(entry, phase, pluginSide);
     });
-    return this.reply(eventId, await pipe.get());
+    return pipe;
   }
 
   private async runPhase(entry: InstanceEntry, phase: string, pluginSide: PipePair.Pipe): Promise<void> {
@@ -272,7 +356,7 @@ export class PluginServer {
     return entry;
   }
 
-  private describeInstance(id: number, entry: InstanceEntry): unknown {
+  private describeInstance(id: number, entry: InstanceEntry): InstanceDescription {
     return { Name: entry.pluginName, Id: id, Config: entry.instance.getConfig(), StartTime: entry.startTime / 1000 };
   }
 }

@@ -258,11 +258,7 @@ const ARGS: Readonly<Record<string, ArgsCodec>> = {
     fromMessage: (m) => [str(fieldOf(m, "host")), num(fieldOf(m, "port"))],
   },
   [`${PACKAGE}.ExitArgs`]: {
-    toMessage: ([status, body, headers]) => ({
-      status,
-      ...(body === undefined || body === null ? {} : { body: bytes(body) }),
-      ...(headers === undefined || headers === null ? {} : { headers: toStruct(headers, 0) }),
-    }),
+    toMessage: ([status, body, headers]) => exitArgs(status, body, headers),
     // An absent headers Struct is nil to Kong's structpb_struct; an absent body reads as "".
     fromMessage: (m) => {
       const headers = fieldOf(m, "headers") as Message | null | undefined;
@@ -294,6 +290,28 @@ const RESULTS: Readonly<Record<string, ResultCodec>> = {
     },
   },
 };
+
+/**
+ * kong.response.exit's arguments. ExitArgs carries the body as bytes; a JavaScript plugin may
+ * pass an object, which Kong's PDK would encode as JSON with the content type
+ * `application/json; charset=utf-8` unless one is given (kong/pdk/response.lua): done here, so
+ * the response is the one the plugin asked for.
+ */
+function exitArgs(status: unknown, body: unknown, headers: unknown): Record<string, unknown> {
+  const message: Record<string, unknown> = { status };
+  let headerFields = headers === undefined || headers === null ? undefined : toStruct(headers, 0);
+  if (isRecord(body) || Array.isArray(body)) {
+    message.body = Buffer.from(JSON.stringify(body), "utf8");
+    const fields = (headerFields?.fields ?? {}) as Record<string, unknown>;
+    if (!Object.keys(fields).some((name) => name.toLowerCase() === "content-type")) {
+      headerFields = { fields: { ...fields, "Content-Type": toValue("application/json; charset=utf-8", 0) } };
+    }
+  } else if (body !== undefined && body !== null) {
+    message.body = bytes(body);
+  }
+  if (headerFields !== undefined) message.headers = headerFields;
+  return message;
+}
 
 function argsCodec(method: ResolvedPdkMethod): ArgsCodec {
   const kind = WRAPPERS[method.input];

@@ -2,7 +2,8 @@
  * The local stand-in gateway: an HTTP front that routes by the real kong.yml, runs its serverless
  * snippets (mirrored from their Lua: the identity-header stripping, and in the MsgPack deployment
  * the fail-closed guard; serverless.ts), runs the `oauth2-jwt` plugin through the real plugin
- * server over Kong's MessagePack-RPC protocol (the wire harness), and proxies to the upstream.
+ * server in the protocol its query command names, ProtoBuf:1 or MessagePack-RPC (the wire
+ * harness), with Kong's answer to each protocol's failures, and proxies to the upstream.
  * It is a local stand-in for tests and the demo; production runs Kong with the same kong.yml.
  */
 import { randomBytes, randomUUID } from "node:crypto";
@@ -30,7 +31,10 @@ export interface GatewayOptions {
   requestId?: () => string;
   /** Upstream timeout (Kong's default read timeout is 60 s). */
   upstreamTimeoutMs?: number;
-  /** One line per failed-open plugin call (Kong logs these at error level). */
+  /**
+   * One line per failed plugin call (Kong logs these at error level): failed open over
+   * MessagePack-RPC, answered 500 over ProtoBuf:1 (or when an instance cannot start).
+   */
   onPluginError?: (route: string, error: string) => void;
   /** An error of the stand-in itself (answered with 500, never proxied). */
   onError?: (error: Error) => void;
@@ -44,7 +48,7 @@ export interface RunningGateway {
 
 type Step =
   | { kind: "serverless"; snippets: Snippet[] }
-  | { kind: "oauth2-jwt"; instance: PluginInstanceHandle };
+  | { kind: "plugin-server"; instance: PluginInstanceHandle };
 
 interface PreparedRoute {
   route: RouteDef;
@@ -53,21 +57,21 @@ interface PreparedRoute {
   steps: Step[];
 }
 
-/** Kong runs plugins by priority: pre-function 1000000, oauth2-jwt (between), post-function -1000. */
+/** Kong runs plugins by priority: pre-function 1000000, external plugins (between), post-function -1000. */
 const ORDER: Record<string, number> = { [PRE_FUNCTION]: 0, [OAUTH2_JWT]: 1, [POST_FUNCTION]: 2 };
 
 async function prepare(config: KongConfig, plugins: PluginHost, table: HostTable): Promise<PreparedRoute[]> {
   const prepared: PreparedRoute[] = [];
   for (const route of config.routes) {
     const steps: Step[] = [];
-    const entries = effectivePlugins(route, config.globalPlugins).sort((a, b) => (ORDER[a.name] ?? 99) - (ORDER[b.name] ?? 99));
+    const entries = effectivePlugins(route, config.globalPlugins).sort((a, b) => (ORDER[a.name] ?? 1) - (ORDER[b.name] ?? 1));
     for (const entry of entries) {
       if (isServerlessPlugin(entry.name)) {
         steps.push({ kind: "serverless", snippets: serverlessSnippets(route.name, entry.name, entry.config) });
-      } else if (entry.name === OAUTH2_JWT) {
+      } else if (plugins.serves(entry.name)) {
         // Kong's entity ids are UUIDs; the declarative loader derives them, we draw them.
         const ids = { route_id: randomUUID(), service_id: randomUUID() };
-        steps.push({ kind: "oauth2-jwt", instance: await plugins.startInstance(OAUTH2_JWT, mapPluginConfig(entry.config, table), ids) });
+        steps.push({ kind: "plugin-server", instance: plugins.configureInstance(entry.name, mapPluginConfig(entry.config, table), ids) });
       } else {
         throw new KongConfigError(`route ${route.name}: plugin "${entry.name}" is not served by this stand-in`);
       }
@@ -92,6 +96,17 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   // A refused request's body is not read: drop the connection's remaining input.
   res.once("finish", () => res.req.resume());
 }
+
+/**
+ * kong.response.error(status): its JSON template carries the request id (kong/tools/http.lua,
+ * Kong 3.9.3). Kong's $kong_request_id is 32 hex digits; the stand-in draws one the same shape.
+ */
+function sendKongError(res: ServerResponse, status: number, message: string): void {
+  sendJson(res, status, { message, request_id: randomBytes(16).toString("hex") }, {});
+}
+
+/** Kong's default message for 500 (kong/tools/http.lua get_default_exit_body). */
+const KONG_500_MESSAGE = "An unexpected error occurred";
 
 /** A plugin's `kong.response.exit`: the bytes and headers Kong would send. */
 function sendRaw(res: ServerResponse, status: number, body: string, headers: Record<string, string[]>): void {
@@ -122,10 +137,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const match = matchRoute(config.routes, method, path);
     const prepared = match === undefined ? undefined : byRoute.get(match.route);
     if (match === undefined || prepared === undefined) {
-      // Kong's answer when no route matches: kong.response.error(404, …) (kong/runloop/handler.lua),
-      // whose JSON template carries the request id (kong/tools/http.lua, Kong 3.9.3). Kong's
-      // $kong_request_id is 32 hex digits; the stand-in draws one the same shape.
-      sendJson(res, 404, { message: "no Route matched with those values", request_id: randomBytes(16).toString("hex") }, {});
+      // Kong's answer when no route matches: kong.response.error(404, …) (kong/runloop/handler.lua).
+      sendKongError(res, 404, "no Route matched with those values");
       return;
     }
     let headers: HeaderMap = headerMapFromRaw(req.rawHeaders);
@@ -142,6 +155,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       }
       const result = await step.instance.access({ method, path, headers, ctxShared: Object.fromEntries(shared) });
       for (const [key, value] of Object.entries(result.ctxShared)) if (typeof value === "string") shared.set(key, value);
+      if (result.outcome === "exit" && result.error !== undefined) {
+        // Kong's own 500 (kong.response.error): the event failed over ProtoBuf:1, or the instance
+        // could not start, or a PDK call raised a Lua error. Never proxied.
+        options.onPluginError?.(match.route.name, result.error);
+        sendKongError(res, result.status, KONG_500_MESSAGE);
+        return;
+      }
       if (result.outcome === "exit") {
         sendRaw(res, result.status, result.rawBody, result.headers);
         return;
@@ -165,7 +185,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     handle(req, res).catch((err: unknown) => {
       // A bug in the stand-in itself must never proxy: answer 500.
       options.onError?.(err as Error);
-      if (!res.headersSent) sendJson(res, 500, { message: "An unexpected error occurred" }, {});
+      if (!res.headersSent) sendJson(res, 500, { message: KONG_500_MESSAGE }, {});
       else res.destroy();
     });
   });

@@ -1,8 +1,8 @@
 /**
- * What the gateway needs from the Kong wire harness (kong-standin/src/wire/, contract 4): start a
- * plugin instance with a route's config, then run the access phase of one request through it.
- * `PluginServerProcess` satisfies this; the narrow interface keeps the HTTP front and the socket
- * driver separate.
+ * What the gateway needs from the Kong wire harness (kong-standin/src/wire/): configure a plugin
+ * instance with a route's config when kong.yml is loaded, then run the access phase of one request
+ * through it (the instance starts on its first request, as in Kong's worker). `PluginServerProcess`
+ * satisfies this; the narrow interface keeps the HTTP front and the socket driver separate.
  */
 import type { AccessResult, InstanceIds, WireRequest } from "../wire/index.js";
 
@@ -13,11 +13,14 @@ export interface PluginInstanceHandle {
 }
 
 export interface PluginHost {
-  startInstance(name: string, config: Record<string, unknown>, ids?: InstanceIds): Promise<PluginInstanceHandle>;
+  /** Whether the plugin server serves this plugin (its query command's dump names it). */
+  serves(name: string): boolean;
+  /** Validates the config against the dumped schema; the instance is started when first needed. */
+  configureInstance(name: string, config: Record<string, unknown>, ids?: InstanceIds): PluginInstanceHandle;
 }
 
 /** Kong's bundled serverless plugins, which carry the guard; everything else goes to the plugin server. */
 export const PRE_FUNCTION = "pre-function";
 export const POST_FUNCTION = "post-function";
-/** The only external plugin this stand-in serves (one plugin per plugin server, Kong issue #14701). */
+/** The external plugin kong.yml configures (one plugin per plugin server, Kong issue #14701). */
 export const OAUTH2_JWT = "oauth2-jwt";

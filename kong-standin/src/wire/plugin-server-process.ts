@@ -207,6 +207,9 @@ export class PluginServerProcess implements RpcTransport {
     if (child === undefined || exited === undefined) return;
     child.kill(signal);
     await exited;
+    // The kernel closed the process's sockets before it reported the exit; let the harness see
+    // those closes too (Kong's keepalive pool drops a connection its peer closed while idle).
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Stops the server (SIGTERM) if it still runs and starts it again on the same socket. */
@@ -231,6 +234,11 @@ export class PluginServerProcess implements RpcTransport {
     const instance = this.configureInstance(name, config, ids);
     await instance.start();
     return instance;
+  }
+
+  /** Whether the query command's dump names this plugin. */
+  serves(name: string): boolean {
+    return this.plugins.some((plugin) => plugin.Name === name);
   }
 
   /**

@@ -13,6 +13,8 @@ import {
 } from "../../../kong-standin/src/wire/index.js";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/plugins/${name}`, import.meta.url));
+/** Given to the query and the start command alike: the server speaks MessagePack-RPC. */
+const MSGPACK = ["--protocol", "msgpack"];
 
 /** A transport that answers from a script and records what it was sent. */
 class ScriptedTransport implements RpcTransport {
@@ -104,11 +106,11 @@ describe("harness event loop (scripted plugin server)", () => {
   });
 });
 
-describe("harness against the real plugin server (trivial fixture)", () => {
+describe("harness against the real plugin server over MessagePack-RPC (trivial fixture)", () => {
   let server: PluginServerProcess;
 
   before(async () => {
-    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), connections: 4 });
+    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: MSGPACK, connections: 4 });
   });
 
   after(async () => {
@@ -206,9 +208,9 @@ describe("harness against the real plugin server (trivial fixture)", () => {
   });
 });
 
-describe("harness fail-open reporting", () => {
+describe("harness fail-open reporting over MessagePack-RPC", () => {
   it("fails open when the plugin server never answers (RPC timeout)", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("hangs"), rpcTimeoutMs: 1500, connections: 2 });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("hangs"), args: MSGPACK, rpcTimeoutMs: 1500, connections: 2 });
     try {
       const instance = await server.startInstance("hangs");
       const result = await instance.access({ method: "GET", path: "/", headers: { "x-oauth2-jwt-nonce": "n" } });

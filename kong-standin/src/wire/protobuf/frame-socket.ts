@@ -49,6 +49,7 @@ export class FrameSocket {
   ) {
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", (error: NodeJS.ErrnoException) => this.end(new CosocketError(reasonOf(error))));
+    socket.on("end", () => this.end(new CosocketError("closed")));
     socket.on("close", () => this.end(new CosocketError("closed")));
   }
 

@@ -1,0 +1,167 @@
+// The harness over ProtoBuf:1 (Kong's pb_rpc.lua) against the real plugin server process: it
+// speaks the protocol the query command names, answers the PDK calls of an event on the event's
+// connection, and answers every failure with Kong's 500, retrying an event once the server has
+// forgotten the instance.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
+
+const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/plugins/${name}`, import.meta.url));
+
+/** Kong's kong.response.error(500) as the harness reports it, with the error Kong would log. */
+const kong500 = (error: string, roundTrips: number): unknown => ({
+  outcome: "exit",
+  status: 500,
+  body: { message: "An unexpected error occurred" },
+  rawBody: '{"message":"An unexpected error occurred"}',
+  headers: { "content-type": ["application/json; charset=utf-8"] },
+  error,
+  roundTrips,
+  ctxShared: {},
+  logs: [],
+});
+
+describe("harness over ProtoBuf:1 (trivial fixture)", () => {
+  let server: PluginServerProcess;
+
+  before(async () => {
+    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial") });
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  it("speaks ProtoBuf:1 because the query command's dump says so; MsgPack:1 when told --protocol msgpack", async () => {
+    assert.equal(server.protocol, "ProtoBuf:1");
+    const msgpack = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: ["--protocol", "msgpack"] });
+    try {
+      assert.equal(msgpack.protocol, "MsgPack:1");
+    } finally {
+      await msgpack.close();
+    }
+  });
+
+  it("answers the PDK calls of an event: 3 round trips for an allowed request and 2 for a refused one", async () => {
+    const instance = await server.startInstance("trivial");
+    const before = { ...server.counters, byMethod: { ...server.counters.byMethod } };
+    const allowed = await instance.access({
+      method: "GET",
+      path: "/flickr/photos",
+      headers: { Authorization: "Bearer t", "X-OAuth2-JWT-Nonce": "n-allowed", X_Authenticated_Userid: "mallory", "X-Authenticated-Userid": "mallory" },
+    });
+    assert.deepEqual(allowed, {
+      outcome: "proceed",
+      upstreamHeaders: {
+        authorization: ["Bearer t"],
+        "x-authenticated-userid": ["trivial-user"],
+        "x-authenticated-client-id": ["trivial-client"],
+        "x-authenticated-scope": ["photos"],
+        "x-oauth2-jwt-verdict": ["n-allowed"],
+      },
+      // The RpcCall, then the replies to get_headers and set_headers.
+      roundTrips: 3,
+      ctxShared: {},
+      logs: [],
+    });
+    const refused = await instance.access({ method: "GET", path: "/flickr/photos", headers: {} });
+    assert.deepEqual(refused, {
+      outcome: "exit",
+      status: 401,
+      body: { error: "unauthorized" },
+      rawBody: '{"error":"unauthorized"}',
+      headers: { "www-authenticate": ['Bearer realm="trivial"'], "content-type": ["application/json; charset=utf-8"] },
+      // The RpcCall and the reply to get_headers; kong.response.exit is never answered.
+      roundTrips: 2,
+      ctxShared: {},
+      logs: [],
+    });
+    const calls = (name: string): number => (server.counters.byMethod[name] ?? 0) - (before.byMethod[name] ?? 0);
+    assert.deepEqual(
+      ["cmd_handle_event", "kong.request.get_headers", "kong.service.request.set_headers", "kong.response.exit"].map(calls),
+      [2, 2, 1, 1],
+    );
+    assert.equal(server.counters.total - before.total, 5);
+    assert.ok(server.counters.bytesSent > before.bytesSent && server.counters.bytesReceived > before.bytesReceived);
+  });
+
+  it("keeps concurrent events apart, each on its own connection", async () => {
+    const instance = await server.startInstance("trivial");
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, index) =>
+        instance.access({ method: "GET", path: "/", headers: { authorization: `Bearer ${index}`, "x-oauth2-jwt-nonce": `nonce-${index}` } }),
+      ),
+    );
+    results.forEach((result, index) => {
+      assert.equal(result.outcome, "proceed");
+      assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders["x-oauth2-jwt-verdict"], [`nonce-${index}`]);
+    });
+  });
+
+  it("starts the instance with its config as JSON, the keys Kong adds included", async () => {
+    const instance = await server.startInstance("trivial", {}, { route_id: "r-1", service_id: "s-1", plugin_id: "p-1" });
+    assert.ok(instance.id !== undefined && instance.id >= 1, "instance ids start at 1: proto3 leaves 0 off the wire");
+    const answer = await server.rpcCall({ cmd_get_instance_status: { instance_id: instance.id } });
+    assert.equal(answer.instance_status?.name, "trivial");
+    assert.equal(answer.instance_status?.instance_id, instance.id);
+    assert.deepEqual(answer.instance_status?.config, instance.kongConfig);
+  });
+
+  it("an event for an instance the server no longer has: the server closes, the harness starts a new instance and retries", async () => {
+    const instance = await server.startInstance("trivial");
+    const forgotten = instance.id as number;
+    await server.rpcCall({ cmd_close_instance: { instance_id: forgotten } });
+    const starts = server.counters.byMethod.cmd_start_instance ?? 0;
+    const result = await instance.access({ method: "GET", path: "/", headers: { authorization: "Bearer t" } });
+    assert.equal(result.outcome, "proceed");
+    // The failed RpcCall, cmd_start_instance, the RpcCall again and its two PDK replies.
+    assert.equal(result.roundTrips, 5);
+    assert.equal(server.counters.byMethod.cmd_start_instance, starts + 1);
+    assert.notEqual(instance.id, forgotten);
+  });
+});
+
+describe("harness over ProtoBuf:1 when the plugin server fails", () => {
+  it("a server that never finishes the event: 500 after the socket's read timeout, never a proceed", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("hangs"), rpcTimeoutMs: 300 });
+    try {
+      const instance = await server.startInstance("hangs");
+      const started = Date.now();
+      const result = await instance.access({ method: "GET", path: "/", headers: {} });
+      assert.ok(Date.now() - started >= 300, "waited for the timeout");
+      assert.deepEqual(result, kong500("pluginserver error: timeout", 1));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a server that is gone when the instance must start: 500 (Kong's get_instance_id raises)", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("trivial") });
+    try {
+      const instance = server.configureInstance("trivial");
+      await server.kill("SIGKILL");
+      const result = await instance.access({ method: "GET", path: "/", headers: { authorization: "Bearer t" } });
+      assert.deepEqual(result, kong500("starting instance: connection refused", 1));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a server killed after the instance started: the event fails with 500, and after a restart the first event succeeds", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("trivial") });
+    try {
+      const instance = await server.startInstance("trivial");
+      await server.kill("SIGKILL");
+      assert.deepEqual(await instance.access({ method: "GET", path: "/", headers: { authorization: "Bearer t" } }), kong500("pluginserver error: connection refused", 1));
+      await server.start();
+      const result = await instance.access({ method: "GET", path: "/", headers: { authorization: "Bearer t" } });
+      assert.equal(result.outcome, "proceed");
+      // The RpcCall the new server closes (it does not know the instance), cmd_start_instance,
+      // the RpcCall again and its two PDK replies.
+      assert.equal(result.roundTrips, 5);
+    } finally {
+      await server.close();
+    }
+  });
+});

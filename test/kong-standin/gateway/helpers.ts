@@ -16,6 +16,8 @@ export const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..
 export const KONG_YML = join(ROOT, "kong.yml");
 /** The declarative file for a MsgPack:1 plugin server: kong.yml's routes inside the fail-closed guard. */
 export const KONG_MSGPACK_YML = join(ROOT, "plugin/examples/kong.msgpack.yml");
+/** The plugin server's flag for MsgPack:1, given to its query and start commands alike. */
+export const MSGPACK_SERVER_ARGS = ["--protocol", "msgpack"];
 export const AUDIENCE = "http://localhost:8000/flickr";
 
 export interface Recorded {
@@ -76,7 +78,7 @@ export interface Stack {
  * The sidecar runs on the real clock: the plugin server is another process that checks `exp`
  * against its own clock (tokens live 10 minutes, far longer than a test).
  */
-export async function startStack(options: { upstream?: Upstream; upstreamPort?: number; config?: string } = {}): Promise<Stack> {
+export async function startStack(options: { upstream?: Upstream; upstreamPort?: number; config?: string; serverArgs?: string[] } = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), "gateway-test-"));
   const authz = await startServer({ port: 0, host: "127.0.0.1", db: join(dir, "authz.db"), logger: pino({ level: "silent" }) });
   const storage = authz.services.storage;
@@ -94,7 +96,7 @@ export async function startStack(options: { upstream?: Upstream; upstreamPort?: 
     createdAt: Date.now(),
   });
   const upstream = options.upstream ?? (await startRecordingUpstream());
-  const plugins = await spawnPluginServer();
+  const plugins = await spawnPluginServer({ args: options.serverArgs ?? [] });
   const pluginErrors: string[] = [];
   let gateway: RunningGateway;
   try {

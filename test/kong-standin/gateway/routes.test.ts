@@ -4,7 +4,7 @@
 // the tokens, and an upstream that records what reached it.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { KONG_MSGPACK_YML, pick, send, startStack, type Stack } from "./helpers.ts";
+import { KONG_MSGPACK_YML, MSGPACK_SERVER_ARGS, pick, send, startStack, type Stack } from "./helpers.ts";
 
 const CHALLENGE = ["www-authenticate", "content-type", "retry-after"] as const;
 
@@ -156,7 +156,7 @@ describe("kong.yml through the stand-in gateway", () => {
 describe("plugin/examples/kong.msgpack.yml through the stand-in gateway (the fail-closed guard)", () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ config: KONG_MSGPACK_YML });
+    stack = await startStack({ config: KONG_MSGPACK_YML, serverArgs: MSGPACK_SERVER_ARGS });
   });
   after(async () => {
     await stack?.close();

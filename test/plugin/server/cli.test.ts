@@ -29,18 +29,30 @@ function run(args: string[]): Promise<Run> {
 }
 
 describe("oauth2-jwt-pluginserver command line", () => {
-  it("--dump-all-plugins prints only JSON on stdout although a plugin prints while loading", async () => {
-    const { code, stdout, stderr } = await run(["--plugins-directory", fixture("noisy"), "--dump-all-plugins"]);
+  const noisyInfo = {
+    Name: "noisy",
+    Version: "0.1.0",
+    Phases: ["access"],
+    Priority: 10,
+    Schema: { name: "noisy", fields: [{ config: { type: "record", fields: [{ level: { type: "integer", default: 1 } }] } }] },
+  };
+
+  it("--dump-all-plugins names ProtoBuf:1 with the plugin infos, the object Kong's process.lua reads its protocol from", async () => {
+    const { code, stdout } = await run(["--plugins-directory", fixture("noisy"), "--dump-all-plugins"]);
     assert.equal(code, 0);
-    assert.deepEqual(JSON.parse(stdout.toString("utf8")), [
-      {
-        Name: "noisy",
-        Version: "0.1.0",
-        Phases: ["access"],
-        Priority: 10,
-        Schema: { name: "noisy", fields: [{ config: { type: "record", fields: [{ level: { type: "integer", default: 1 } }] } }] },
-      },
-    ]);
+    assert.deepEqual(JSON.parse(stdout.toString("utf8")), { Protocol: "ProtoBuf:1", Plugins: [noisyInfo] });
+  });
+
+  it("--protocol msgpack --dump-all-plugins prints the bare array Kong reads as MsgPack:1", async () => {
+    const { code, stdout } = await run(["--protocol", "msgpack", "--plugins-directory", fixture("noisy"), "--dump-all-plugins"]);
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout.toString("utf8")), [noisyInfo]);
+  });
+
+  it("--dump-all-plugins prints only JSON on stdout although a plugin prints while loading", async () => {
+    const { code, stdout, stderr } = await run(["--protocol", "msgpack", "--plugins-directory", fixture("noisy"), "--dump-all-plugins"]);
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout.toString("utf8")), [noisyInfo]);
     // What the plugin printed, and the broken file's load error, went to stderr.
     assert.match(stderr, /noisy: console\.log while loading/);
     assert.match(stderr, /noisy: process\.stdout\.write while loading/);
@@ -50,7 +62,8 @@ describe("oauth2-jwt-pluginserver command line", () => {
   it("accepts kong-js-pluginserver's single-dash long flags", async () => {
     const { code, stdout } = await run(["-plugins-directory", fixture("reject"), "-dump-all-plugins"]);
     assert.equal(code, 0);
-    assert.deepEqual((JSON.parse(stdout.toString("utf8")) as Array<{ Name: string }>).map((info) => info.Name), ["reject-401"]);
+    const dump = JSON.parse(stdout.toString("utf8")) as { Plugins: Array<{ Name: string }> };
+    assert.deepEqual(dump.Plugins.map((info) => info.Name), ["reject-401"]);
   });
 
   it("--dump-plugin-info prints one plugin's info as MessagePack", async () => {
@@ -69,8 +82,8 @@ describe("oauth2-jwt-pluginserver command line", () => {
     assert.ok(fs.existsSync(PLUGINS), `build the plugin first: ${PLUGINS} is missing`);
     const { code, stdout } = await run(["--dump-all-plugins"]);
     assert.equal(code, 0);
-    const dump = JSON.parse(stdout.toString("utf8")) as Array<{ Name: string; Phases: string[] }>;
-    assert.deepEqual(dump.map(({ Name, Phases }) => ({ Name, Phases })), [{ Name: "oauth2-jwt", Phases: ["access"] }]);
+    const dump = JSON.parse(stdout.toString("utf8")) as { Plugins: Array<{ Name: string; Phases: string[] }> };
+    assert.deepEqual(dump.Plugins.map(({ Name, Phases }) => ({ Name, Phases })), [{ Name: "oauth2-jwt", Phases: ["access"] }]);
   });
 
   it("--version prints the package version", async () => {
@@ -87,6 +100,7 @@ describe("oauth2-jwt-pluginserver command line", () => {
       // 0 would drop every event in flight at the next sweep, not only those Kong abandoned.
       ["--event-idle-ttl", "0"],
       ["--instance-idle-ttl", "-1"],
+      ["--protocol", "grpc"],
     ];
     for (const args of refused) {
       const { code, stdout, stderr } = await run(args);

@@ -1,30 +1,44 @@
-// Shared by the plugin-server tests: fixture paths and a raw socket client that writes exactly
-// the bytes it is given, in the chunks it is given.
+// Shared by the plugin-server tests: fixture paths, and raw socket clients that write exactly
+// the bytes they are given, in the chunks they are given, and read MessagePack messages
+// (MsgPack:1) or length-prefixed frames (ProtoBuf:1).
 import net from "node:net";
 import { fileURLToPath } from "node:url";
+import { FrameReader, type Frame } from "../../../plugin/src/server/protobuf/index.js";
 import { MessageReader } from "../../../kong-standin/src/wire/index.js";
 
 export const FIXTURES = fileURLToPath(new URL("../../fixtures/plugins/", import.meta.url));
 export const fixture = (name: string): string => `${FIXTURES}${name}`;
 
-export interface RawClient {
+/** The server's flag for MsgPack:1 (ProtoBuf:1 is its default), for the query and start commands alike. */
+export const MSGPACK = ["--protocol", "msgpack"];
+
+export interface RawClient<T = unknown> {
   readonly socket: net.Socket;
   /** Resolves once the server closed the connection (or it failed). */
   readonly closed: Promise<void>;
   write(bytes: Uint8Array): Promise<void>;
   /** Waits for `count` messages in total from the server, at most `timeoutMs`. */
-  replies(count: number, timeoutMs?: number): Promise<unknown[]>;
+  replies(count: number, timeoutMs?: number): Promise<T[]>;
   close(): void;
 }
 
-export async function connectRaw(socketPath: string): Promise<RawClient> {
+/** A MsgPack:1 client: replies are decoded MessagePack messages. */
+export function connectRaw(socketPath: string): Promise<RawClient> {
+  return connect(socketPath, new MessageReader());
+}
+
+/** A ProtoBuf:1 client: replies are frames (their bytes, or OversizedFrame). */
+export function connectFrames(socketPath: string): Promise<RawClient<Frame>> {
+  return connect(socketPath, new FrameReader());
+}
+
+async function connect<T>(socketPath: string, reader: { push(chunk: Buffer): T[] }): Promise<RawClient<T>> {
   const socket = net.createConnection(socketPath);
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", resolve);
     socket.once("error", reject);
   });
-  const reader = new MessageReader();
-  const received: unknown[] = [];
+  const received: T[] = [];
   let wake: (() => void) | undefined;
   socket.on("data", (chunk: Buffer) => {
     received.push(...reader.push(chunk));

@@ -9,7 +9,7 @@ import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { MessageReader, spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
-import { fixture, within } from "./helpers.js";
+import { fixture, MSGPACK, within } from "./helpers.js";
 
 const CODEC = fileURLToPath(new URL("./kong-codec.lua", import.meta.url));
 const probe = spawnSync("luajit", ["-e", 'require "MessagePack"'], { encoding: "utf8" });
@@ -45,7 +45,7 @@ describe("plugin server with Kong's MessagePack library", { skip: missing }, () 
   let server: PluginServerProcess;
 
   before(async () => {
-    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial") });
+    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: MSGPACK });
   });
 
   after(async () => {

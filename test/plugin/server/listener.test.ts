@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
 import { readCpuMs } from "../../../bench/lib/child.js";
 import { spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
-import { connectRaw, fixture, pause, within, type RawClient } from "./helpers.js";
+import { connectRaw, fixture, MSGPACK, pause, type RawClient, within } from "./helpers.js";
 
 interface Diagnostics {
   Pid: number;
@@ -41,7 +41,7 @@ describe("plugin server listener under hostile bytes", () => {
   let server: PluginServerProcess;
 
   before(async () => {
-    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: ["--diagnostics"] });
+    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: [...MSGPACK, "--diagnostics"] });
   });
 
   after(async () => {

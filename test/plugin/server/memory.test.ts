@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { spawnPluginServer, type PluginInstance, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
-import { fixture } from "./helpers.js";
+import { fixture, MSGPACK } from "./helpers.js";
 
 interface Diagnostics {
   Pid: number;
@@ -49,7 +49,7 @@ describe("plugin server memory under refused requests", () => {
     server = await spawnPluginServer({
       pluginsDirectory: fixture("reject"),
       nodeArgs: ["--expose-gc", "--min-semi-space-size=16"],
-      args: ["--diagnostics"],
+      args: [...MSGPACK, "--diagnostics"],
       connections: 4,
     });
     instance = await server.startInstance("reject-401");

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
 import { RpcRemoteError, spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
-import { connectRaw, fixture, pause, within } from "./helpers.js";
+import { connectRaw, fixture, MSGPACK, pause, within } from "./helpers.js";
 
 interface Diagnostics {
   Pid: number;
@@ -26,7 +26,7 @@ describe("plugin server process", () => {
   let server: PluginServerProcess;
 
   before(async () => {
-    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: ["--diagnostics"] });
+    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: [...MSGPACK, "--diagnostics"] });
   });
 
   after(async () => {
@@ -176,7 +176,7 @@ describe("plugin server process", () => {
 
 describe("plugin server restart after SIGKILL", () => {
   it("removes the stale socket and listens again at once; the harness restarts the instance", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject") });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: MSGPACK });
     try {
       const instance = await server.startInstance("reject-401");
       assert.equal((await instance.access(request("n"))).outcome, "exit");
@@ -205,7 +205,7 @@ describe("plugin server restart after SIGKILL", () => {
   });
 
   it("removes its socket on SIGTERM", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject") });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: MSGPACK });
     try {
       await server.kill("SIGTERM");
       assert.equal(fs.existsSync(server.socketPath), false);
@@ -218,7 +218,7 @@ describe("plugin server restart after SIGKILL", () => {
 describe("plugin server expiry", () => {
   it("drops instances idle longer than --instance-idle-ttl; Kong's retry starts them again", async () => {
     // Real timers here (the sweep itself is tested with an injected clock in plugin-server.test.ts).
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: ["--diagnostics", "--instance-idle-ttl", "0.3"] });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: [...MSGPACK, "--diagnostics", "--instance-idle-ttl", "0.3"] });
     try {
       const instance = await server.startInstance("reject-401");
       const firstId = instance.id;
@@ -234,7 +234,7 @@ describe("plugin server expiry", () => {
   });
 
   it("drops events Kong abandoned after --event-idle-ttl", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: ["--diagnostics", "--event-idle-ttl", "0.3"] });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: [...MSGPACK, "--diagnostics", "--event-idle-ttl", "0.3"] });
     try {
       const instance = await server.startInstance("reject-401");
       const started = (await server.rpc("plugin.HandleEvent", [{ InstanceId: instance.id, EventName: "access" }])) as { EventId: number };
@@ -252,7 +252,7 @@ describe("plugin server expiry", () => {
 
 describe("plugin server and a reply MessagePack cannot carry", () => {
   it("answers an RPC error at once instead of no reply until Kong's timeout", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("unencodable"), args: ["--diagnostics"], rpcTimeoutMs: 20_000 });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("unencodable"), args: [...MSGPACK, "--diagnostics"], rpcTimeoutMs: 20_000 });
     try {
       const instance = await server.startInstance("unencodable");
       const started = Date.now();
@@ -276,7 +276,7 @@ describe("plugin server and a reply MessagePack cannot carry", () => {
 
 describe("plugin server and a throwing handler", () => {
   it("answers an RPC error (Kong logs it and fails open) and forgets the event", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("throws"), args: ["--diagnostics"] });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("throws"), args: [...MSGPACK, "--diagnostics"] });
     try {
       const instance = await server.startInstance("throws");
       const result = await instance.access(request("n", "Bearer t"));
@@ -298,7 +298,7 @@ describe("plugin server and a throwing handler", () => {
 
 describe("plugin server and a failure nothing caught", () => {
   it("logs a rejected promise nothing awaited, even one String() cannot convert, and keeps serving", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("faults"), args: ["--diagnostics"] });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("faults"), args: [...MSGPACK, "--diagnostics"] });
     try {
       const instance = await server.startInstance("faults");
       const result = await instance.access({ method: "GET", path: "/", headers: { "x-fault": "rejection" } });
@@ -313,7 +313,7 @@ describe("plugin server and a failure nothing caught", () => {
   });
 
   it("logs an uncaught exception and exits, for Kong to restart a server whose state is known", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("faults") });
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("faults"), args: MSGPACK });
     try {
       const pid = server.pid as number;
       const instance = await server.startInstance("faults");

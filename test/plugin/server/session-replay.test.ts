@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
 import { STOCK_SERVER_COMMAND, spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
-import { connectRaw, fixture, pause, within } from "./helpers.js";
+import { connectRaw, fixture, MSGPACK, pause, within } from "./helpers.js";
 
 interface Recorded {
   method: string;
@@ -63,7 +63,7 @@ describe("plugin server: a recorded session under every chunking", () => {
   let replays = 0;
 
   before(async () => {
-    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: ["--diagnostics"], connections: 2 });
+    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: [...MSGPACK, "--diagnostics"], connections: 2 });
     ({ recorded } = await record(server, "trivial"));
     eventsPerSession = recorded.filter(({ method }) => method === "plugin.HandleEvent").length;
     assert.deepEqual(

@@ -1,14 +1,16 @@
 /**
  * `node kong-standin/dist/gateway/main.js --config kong.yml [--port 8000] [--host 127.0.0.1]
- *   [--map photos:8080=127.0.0.1:8080]...`
+ *   [--map photos:8080=127.0.0.1:8080]... [--protocol msgpack]`
  *
  * The local stand-in for Kong used by `npm start`: spawns the oauth2-jwt plugin server as Kong
  * would, then serves kong.yml's routes. Like Kong's worker 0, it starts the plugin server again
- * when it dies (at most once a second); in between, requests fail open at the plugin and the
- * guard refuses them with 503.
+ * when it dies (at most once a second). In between, over ProtoBuf:1 (the server's default)
+ * protected requests get 500; with `--protocol msgpack` (given to the server's query and start
+ * commands, as plugin/examples/kong.msgpack.yml's deployment needs) they fail open at the plugin
+ * and the guard refuses them with 503.
  */
 import { parseArgs } from "node:util";
-import { spawnPluginServer } from "../wire/index.js";
+import { spawnPluginServer, type PluginServerProcess } from "../wire/index.js";
 import { startGateway } from "./gateway.js";
 import { DEFAULT_HOST_TABLE } from "./hosts.js";
 
@@ -18,6 +20,8 @@ const { values } = parseArgs({
     port: { type: "string", default: "8000" },
     host: { type: "string", default: "127.0.0.1" },
     map: { type: "string", multiple: true },
+    // Passed on to the plugin server, which refuses a value it does not know.
+    protocol: { type: "string" },
   },
 });
 
@@ -31,7 +35,16 @@ for (const entry of values.map ?? []) {
   table[from] = to;
 }
 
-const plugins = await spawnPluginServer({ onLog: (line) => console.log(`[plugin-server] ${line}`) });
+let plugins: PluginServerProcess;
+try {
+  plugins = await spawnPluginServer({
+    args: values.protocol === undefined ? [] : ["--protocol", values.protocol],
+    onLog: (line) => console.log(`[plugin-server] ${line}`),
+  });
+} catch (err) {
+  console.error(`kong-standin: ${(err as Error).message}`);
+  process.exit(1);
+}
 let gateway;
 try {
   gateway = await startGateway({
@@ -40,7 +53,7 @@ try {
     port: Number(values.port),
     host: values.host,
     hostTable: table,
-    onPluginError: (route, error) => console.error(`[kong-standin] route ${route}: plugin call failed (Kong would proxy; the guard refuses): ${error}`),
+    onPluginError: (route, error) => console.error(`[kong-standin] route ${route}: plugin call failed (${plugins.protocol}): ${error}`),
     onError: (error) => console.error(`[kong-standin] internal error: ${error.stack ?? error.message}`),
   });
 } catch (err) {
@@ -48,7 +61,7 @@ try {
   await plugins.close();
   process.exit(1);
 }
-console.log(`kong-standin (local stand-in for Kong) proxying on ${gateway.url}, routes from ${values.config}`);
+console.log(`kong-standin (local stand-in for Kong) proxying on ${gateway.url}, routes from ${values.config}, plugin server speaking ${plugins.protocol}`);
 
 let restarting = false;
 const watchdog = setInterval(() => {

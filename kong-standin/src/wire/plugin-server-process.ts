@@ -145,8 +145,13 @@ export class PluginServerProcess implements RpcTransport {
         [this.command, ...(this.options.args ?? []), "--plugins-directory", this.pluginsDirectory, "--dump-all-plugins"],
         { env: {}, cwd: this.prefix, maxBuffer: 16 * 1024 * 1024, timeout: 60_000 },
         (error, out, err) => {
-          if (error) reject(new PluginServerStartError(`query command failed: ${error.message}\n${err}`));
-          else resolve(out);
+          if (error === null) {
+            resolve(out);
+            return;
+          }
+          // The server's own one-line complaint comes first on stderr (its usage text follows).
+          const complaint = `${err}\n${error.message}`.split("\n").find((line) => line.trim() !== "");
+          reject(new PluginServerStartError(`query command failed: ${complaint}`));
         },
       );
     });

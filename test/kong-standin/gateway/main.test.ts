@@ -49,6 +49,18 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 describe("kong-standin's main process", () => {
+  it("a --protocol the plugin server refuses: one line with the server's complaint, exit 1", async () => {
+    const child = spawn(process.execPath, [MAIN, "--port", "0", "--protocol", "bogus"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    assert.deepEqual(
+      { code, stderr },
+      { code: 1, stderr: 'kong-standin: query command failed: oauth2-jwt-pluginserver: --protocol must be protobuf or msgpack, not "bogus"\n' },
+    );
+  });
+
+
   let upstream: Upstream;
   const children: ChildProcess[] = [];
   after(async () => {

@@ -384,8 +384,6 @@ function toValue(value: unknown, depth: number): Record<string, unknown> {
       return { number_value: value };
     case "string":
       return { string_value: value };
-    case "bigint":
-      return { number_value: Number(value) };
     default:
   }
   // Kong's Lua strings are bytes: a Uint8Array travels as a string, as MessagePack would carry it.

@@ -5,6 +5,7 @@
 #   docker-compose  `docker-compose config` (Docker itself cannot run on the development machines)
 #   luajit          syntax check of the fail-closed guard's Lua
 #   lua-messagepack Kong's own MessagePack codec, to check our plugin server's bytes against it under LuaJIT
+#   protobuf-compiler, libprotobuf-dev  protoc and the google/protobuf/*.proto it reads, to decode our ProtoBuf:1 bytes
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
@@ -12,6 +13,8 @@ command -v deck >/dev/null 2>&1 || missing+=(deck)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v luajit >/dev/null 2>&1 || missing+=(luajit)
 dpkg -s lua-messagepack >/dev/null 2>&1 || missing+=(lua-messagepack)
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/struct.proto ] || missing+=(libprotobuf-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${missing[*]}" >&2
 sudo=""

@@ -122,6 +122,23 @@ describe("harness over ProtoBuf:1 (trivial fixture)", () => {
   });
 });
 
+describe("harness over ProtoBuf:1 (pdk-tour fixture)", () => {
+  it("answers get_header, ctx.shared and log calls; a PDK function the stand-in does not answer ends the request with Kong's 500 naming it", async () => {
+    const server = await spawnPluginServer({ pluginsDirectory: fixture("pdk-tour") });
+    try {
+      const instance = await server.startInstance("pdk-tour");
+      const result = await instance.access({ method: "GET", path: "/tour", headers: { "x-probe": "p" } });
+      assert.deepEqual(result, {
+        ...(kong500("pluginserver error: PDK method kong.request.get_raw_body is not implemented by the Kong stand-in", 9) as object),
+        ctxShared: { tour: "visited" },
+        logs: [{ level: "info", message: "pdk-tour was here" }],
+      });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("harness over ProtoBuf:1 when the plugin server fails", () => {
   it("a server that never finishes the event: 500 after the socket's read timeout, never a proceed", async () => {
     const server = await spawnPluginServer({ pluginsDirectory: fixture("hangs"), rpcTimeoutMs: 300 });

@@ -5,7 +5,19 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
+import net from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeRpcCall, encodeFrame, encodeRpcReturn, FrameReader, type RpcCall } from "oauth2-jwt/protobuf";
+import {
+  MAX_EVENT_RETRIES,
+  ProtobufPluginInstance,
+  ProtobufRpc,
+  spawnPluginServer,
+  type PluginServerProcess,
+  type RpcCounters,
+} from "../../../kong-standin/src/wire/index.js";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/plugins/${name}`, import.meta.url));
 
@@ -20,6 +32,42 @@ const kong500 = (error: string, roundTrips: number): unknown => ({
   roundTrips,
   ctxShared: {},
   logs: [],
+});
+
+describe("harness event loop over ProtoBuf:1 (scripted plugin server)", () => {
+  it("retries an event whose connection the server closes, starting a new instance each time, and gives up with Kong's 500 after the bound", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pb-scripted-"));
+    const calls: RpcCall[] = [];
+    let nextId = 1;
+    // Starts every instance and closes the connection of every event.
+    const server = net.createServer((socket) => {
+      const reader = new FrameReader();
+      socket.on("data", (chunk: Buffer) => {
+        for (const frame of reader.push(chunk)) {
+          const call = decodeRpcCall(frame as Uint8Array);
+          calls.push(call);
+          if (call.cmd_handle_event !== undefined) socket.end();
+          else socket.write(encodeFrame(encodeRpcReturn({ sequence: call.sequence, instance_status: { name: "p", instance_id: nextId++, config: {}, started_at: 0 } })));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(join(dir, "p.sock"), resolve));
+    const counters: RpcCounters = { total: 0, byMethod: {}, failed: 0, byConnection: [], bytesSent: 0, bytesReceived: 0 };
+    const rpc = new ProtobufRpc({ socketPath: join(dir, "p.sock"), timeoutMs: 5000, counters });
+    try {
+      const result = await new ProtobufPluginInstance(rpc, "p", {}, { __seq__: 1 }).access({ method: "GET", path: "/", headers: {} });
+      assert.deepEqual(result, kong500(`pluginserver error: closed (still after ${MAX_EVENT_RETRIES} retries)`, 2 * (MAX_EVENT_RETRIES + 1)));
+      assert.deepEqual(
+        calls.map((call) => [call.sequence, call.cmd_start_instance?.config ?? call.cmd_handle_event?.instance_id]),
+        // pb_rpc.lua's sequences start at 2; each retry starts a new instance first.
+        [[2, '{"__seq__":1}'], [3, 1], [4, '{"__seq__":1}'], [5, 2], [6, '{"__seq__":1}'], [7, 3], [8, '{"__seq__":1}'], [9, 4]],
+      );
+    } finally {
+      rpc.close();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("harness over ProtoBuf:1 (trivial fixture)", () => {

@@ -199,7 +199,9 @@ const PDK_METHOD_TABLE: ReadonlyMap<string, ResolvedPdkMethod> = (() => {
 })();
 
 /** Every PDK method Kong serves over ProtoBuf:1, by its name on the wire. */
-export const PDK_METHODS: ReadonlyMap<string, PdkMethod> = PDK_METHOD_TABLE;
+export const PDK_METHODS: ReadonlyMap<string, PdkMethod> = new Map(
+  [...PDK_METHOD_TABLE].map(([name, { input, output }]) => [name, Object.freeze({ name, input, output })]),
+);
 
 function pdkMethod(name: string): ResolvedPdkMethod {
   const method = PDK_METHOD_TABLE.get(name);

@@ -163,6 +163,7 @@ describe("plugin/examples/kong.msgpack.yml through the stand-in gateway (the fai
   });
 
   it("with the scope: proxied with the identity headers, the guard's headers gone", async () => {
+    assert.equal(stack.plugins.protocol, "MsgPack:1");
     const token = await stack.token(["photos"]);
     const answer = await send(stack.gateway.url, "GET", "/flickr/photos", { authorization: `Bearer ${token}`, "X-Consumer-ID": "forged", X_OAuth2_JWT_Verdict: "forged" });
     assert.equal(answer.status, 200);

@@ -6,7 +6,7 @@
 //   3. starts the authorization server (9000), the Flickr photos API (8080), Canon Printing (3000)
 //      and the LOCAL STAND-IN for Kong (8000): kong-standin/ routes by the real kong.yml and runs
 //      the same oauth2-jwt plugin through the same plugin-server protocol Kong uses, with the
-//      fail-closed guard mirrored from kong.yml's Lua. Production runs Kong (docker-compose.yml).
+//      identity-header stripping mirrored from kong.yml's Lua. Production runs Kong (docker-compose.yml).
 //   4. prints the URL to open and the demo credentials. Ctrl-C stops everything it started.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";

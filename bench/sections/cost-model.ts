@@ -18,6 +18,7 @@ import {
   type SpawnOptions,
 } from "../../kong-standin/src/wire/index.js";
 import { NONCE_HEADER, VERDICT_HEADER } from "../../plugin/src/guard.js";
+import { DEFAULT_UPSTREAM_HEADERS } from "../../plugin/src/schema.js";
 import { readCpuMs } from "../lib/child.js";
 import { runHarnessLoad } from "../lib/harness-load.js";
 import { startJwksServer, type JwksServer } from "../lib/jwks-server.js";
@@ -32,6 +33,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const LUA_SCRIPT = path.join(here, "../lua/msgpack-cost.lua");
 const AUDIENCE = "http://localhost:8000/flickr";
+const SUBJECT_HEADER = DEFAULT_UPSTREAM_HEADERS.subject.toLowerCase();
 /** Requests in flight, one per pooled connection (the level the README's headline figures use). */
 const CONNECTIONS = 8;
 
@@ -63,11 +65,18 @@ interface Protocol {
   name: ProtocolName;
   /** Arguments given to both the query and the start command. */
   serverArgs: string[];
+  /**
+   * Whether requests carry the fail-closed guard's nonce: a MsgPack:1 deployment needs the guard
+   * (plugin/examples/kong.msgpack.yml), a ProtoBuf:1 one has none (kong.yml), and the figures are
+   * those of each deployment.
+   */
+  guarded: boolean;
 }
 
 /** One request's answer, with what the checks need. */
 interface Sent {
-  nonce: string;
+  /** The guard's nonce the request carried, if the deployment has the guard. */
+  nonce: string | null;
   result: AccessResult;
   outcome: string;
   roundTrips: number;
@@ -92,6 +101,8 @@ export interface CostCell {
   /** Unix-socket connections Kong's side opened, per request (0 once a keepalive pool is warm). */
   connectionsPerRequest: number;
   serverCpuUsPerRequest: number;
+  /** Whether the tap's byte counts equal the harness's own counters over the same load. */
+  countersAgree: boolean;
   error: string | null;
 }
 
@@ -118,17 +129,21 @@ export interface Transcript {
   chunks: RecordedChunk[];
 }
 
+/** Allowed: proxied with the caller's identity, and with the guard's nonce echoed when there is one. */
 const expectProceed = ({ nonce, result }: Sent): string | null => {
   if (result.outcome !== "proceed") return `expected proceed, got ${result.outcome}: ${JSON.stringify(result).slice(0, 200)}`;
+  if (!result.upstreamHeaders[SUBJECT_HEADER]?.[0]) return `no ${SUBJECT_HEADER} header upstream`;
+  if (nonce === null) return null;
   const verdict = result.upstreamHeaders[VERDICT_HEADER.toLowerCase()];
   return verdict?.[0] === nonce ? null : `verdict header ${JSON.stringify(verdict)} does not echo the nonce`;
 };
 const expectRefusal = ({ result }: Sent): string | null =>
   result.outcome === "exit" && result.status === 401 ? null : `expected exit 401, got ${JSON.stringify(result).slice(0, 200)}`;
 
-function protocols(): Protocol[] {
-  return [{ name: "MsgPack:1", serverArgs: [] }];
-}
+const PROTOCOLS: readonly Protocol[] = [
+  { name: "MsgPack:1", serverArgs: ["--protocol", "msgpack"], guarded: true },
+  { name: "ProtoBuf:1", serverArgs: [], guarded: false },
+];
 
 function spawnOptions(protocol: Protocol, server: ServerName): SpawnOptions {
   return {
@@ -142,17 +157,20 @@ async function start(protocol: Protocol, server: ServerName, jwks: JwksServer, t
   const options = spawnOptions(protocol, server);
   const pluginServer = await spawnPluginServer(options);
   try {
+    // Kong speaks what the query command's answer names: make sure it is the protocol meant.
+    if (pluginServer.protocol !== protocol.name) throw new Error(`the server's query answer names ${pluginServer.protocol}`);
     tap.watch(pluginServer.socketPath);
     const instance = await pluginServer.startInstance(
       server === "ours" ? "oauth2-jwt" : "trivial",
       server === "ours" ? { issuer: jwks.issuer, jwks_uri: jwks.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"] } : {},
     );
     let nonceCounter = 0;
-    // What Kong sends on a protected route whose guard put a nonce on the request; the nonce has a
-    // fixed length, so every request of a kind carries the same number of bytes.
+    // What Kong sends on a protected route (after the guard's pre-function, when there is one: a
+    // nonce of fixed length, so every request of a kind carries the same number of bytes).
     const send = async (authorization: string | null): Promise<Sent> => {
-      const nonce = `bench-nonce-${String(nonceCounter++ % 1e8).padStart(8, "0")}`;
-      const headers: Record<string, string> = { host: "localhost:8000", [NONCE_HEADER]: nonce, "user-agent": "bench" };
+      const nonce = protocol.guarded ? `bench-nonce-${String(nonceCounter++ % 1e8).padStart(8, "0")}` : null;
+      const headers: Record<string, string> = { host: "localhost:8000", "user-agent": "bench" };
+      if (nonce !== null) headers[NONCE_HEADER] = nonce;
       if (authorization !== null) headers.authorization = authorization;
       const result = await instance.access({ method: "GET", path: "/flickr/photos", headers });
       return { nonce, result, outcome: result.outcome, roundTrips: result.roundTrips };
@@ -183,6 +201,7 @@ async function measureLoad(
   if (pid === undefined) throw new Error("the plugin server is not running");
   collectGarbage();
   const before = tap.totals();
+  const harnessBefore = { ...target.pluginServer.counters };
   const cpuBefore = readCpuMs(pid);
   const result = await runHarnessLoad<Sent>({
     concurrency: CONNECTIONS,
@@ -193,6 +212,7 @@ async function measureLoad(
   });
   const cpuMs = readCpuMs(pid) - cpuBefore;
   const after = tap.totals();
+  const harness = target.pluginServer.counters;
   const n = result.requests;
   return {
     requests: n,
@@ -201,6 +221,9 @@ async function measureLoad(
     bytesReceivedPerRequest: (after.received - before.received) / n,
     connectionsPerRequest: (after.connections - before.connections) / n,
     serverCpuUsPerRequest: (cpuMs * 1000) / n,
+    countersAgree:
+      harness.bytesSent - harnessBefore.bytesSent === after.sent - before.sent &&
+      harness.bytesReceived - harnessBefore.bytesReceived === after.received - before.received,
     error: result.unexpected > 0 ? `${result.unexpected} unexpected outcomes, first: ${oneLine(result.firstUnexpected, 200)}` : null,
   };
 }
@@ -271,7 +294,7 @@ export async function benchCostModel(options: BenchOptions): Promise<SectionResu
   let lua: LuaCodecCost[] = [];
   const running: Running[] = [];
   try {
-    for (const protocol of protocols()) {
+    for (const protocol of PROTOCOLS) {
       for (const server of ["ours", "trivial"] as const) {
         options.log(`cost model: starting ${SERVER_LABELS[server]} over ${protocol.name}`);
         try {
@@ -325,6 +348,7 @@ export async function benchCostModel(options: BenchOptions): Promise<SectionResu
           bytesReceivedPerRequest: pick((c) => c.bytesReceivedPerRequest),
           connectionsPerRequest: pick((c) => c.connectionsPerRequest),
           serverCpuUsPerRequest: pick((c) => c.serverCpuUsPerRequest),
+          countersAgree: list.every((c) => c.countersAgree),
           error: list.find((c) => c.error !== null)?.error ?? null,
         };
         cells.push(cell);
@@ -442,6 +466,18 @@ function summarise(
       target: `${protocol}: 3 PDK round trips per allowed request, 2 per refused (HandleEvent included)`,
       measured: `${fmt(a)} per allowed, ${fmt(b)} per refused`,
       met: a <= 3 && b <= 2,
+    });
+  }
+
+  if (cells.length > 0) {
+    const disagreeing = cells.filter((c) => !c.countersAgree);
+    targets.push({
+      target: "Bytes counted on the socket equal the wire harness's own counters, every load",
+      measured:
+        disagreeing.length === 0
+          ? `equal in all ${cells.length} cells`
+          : `different in ${disagreeing.map((c) => `${c.protocol} ${c.server} ${c.scenario}`).join(", ")}`,
+      met: disagreeing.length === 0,
     });
   }
 

@@ -243,6 +243,29 @@ async function recordOne(target: Running, kind: Transcript["kind"], tap: SocketT
   };
 }
 
+/**
+ * The messages of one recorded request in order, `>` Kong to server and `<` back, with their
+ * sizes. MessagePack-RPC: each chunk is one message (one request in flight, each answered before
+ * the next is sent). ProtoBuf:1: frames, split on their 4-byte little-endian length prefix (the
+ * server sends a PDK call's two frames back to back, so reads may hold several), shown as
+ * `prefix+body`.
+ */
+export function wireSequence(t: Pick<Transcript, "protocol" | "chunks">): string {
+  if (t.protocol === "MsgPack:1") return t.chunks.map((c) => `${c.direction === "sent" ? ">" : "<"}${c.bytes.length}`).join(" ");
+  const pending = { sent: Buffer.alloc(0), received: Buffer.alloc(0) };
+  const out: string[] = [];
+  for (const chunk of t.chunks) {
+    let buffer = Buffer.concat([pending[chunk.direction], chunk.bytes]);
+    while (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32LE(0)) {
+      const length = buffer.readUInt32LE(0);
+      out.push(`${chunk.direction === "sent" ? ">" : "<"}4+${length}`);
+      buffer = buffer.subarray(4 + length);
+    }
+    pending[chunk.direction] = buffer;
+  }
+  return out.join(" ");
+}
+
 /** Runs bench/lua/msgpack-cost.lua over MessagePack transcripts; one result per transcript. */
 export async function measureLuaCodec(transcripts: Transcript[], rounds: number, iterations: number): Promise<LuaCodecCost[]> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), "msgpack-cost-"));
@@ -504,6 +527,19 @@ function summarise(
       ],
     },
   ];
+  const wireRows = transcripts
+    .filter((t) => t.server === "ours")
+    .map((t) => [t.protocol, t.kind, wireSequence(t), String(t.sent.length), String(t.received.length)]);
+  if (wireRows.length > 0) {
+    tables.push({
+      title: "One request of oauth2-jwt on the wire (bytes; > Kong to server, < server to Kong)",
+      columns: ["protocol", "request", "messages in order", "bytes >", "bytes <"],
+      rows: wireRows,
+      notes: [
+        "Recorded on Kong's side of the socket, one request alone (a repeated valid token for \"allowed\"). MsgPack:1: HandleEvent, then one Step per PDK call answered, each request followed by its reply. ProtoBuf:1 frames as length prefix + body: the RpcCall, then per PDK call the method name and its argument from the server and Kong's reply, then an empty method name and the RpcReturn; a refusal ends inside kong.response.exit, which Kong never answers.",
+      ],
+    });
+  }
   if (luaRows.length > 0) {
     const sample = lua[0] as LuaCodecCost;
     tables.push({
@@ -542,7 +578,7 @@ function summarise(
         kind: t.kind,
         sentBytes: t.sent.length,
         receivedBytes: t.received.length,
-        chunks: t.chunks.map((c) => `${c.direction === "sent" ? ">" : "<"}${c.bytes.length}`).join(" "),
+        messages: wireSequence(t),
       })),
     },
     targets,

@@ -2,8 +2,9 @@
 //
 // Kong sends one RpcCall and reads until its RpcReturn; for cmd_handle_event the whole event
 // runs on this connection: each PDK call the plugin makes goes out as two frames (method name,
-// arguments), Kong runs the PDK function and replies with one frame, and an empty method-name
-// frame ends the event before the RpcReturn.
+// arguments), Kong runs the PDK function and replies with one frame (except to an exit that ends
+// the request, see handleEvent), and an empty method-name frame ends the event before the
+// RpcReturn.
 //
 // How Kong reads what goes wrong decides every answer here (pb_rpc.lua Rpc:handle_event):
 // - an error containing "closed" or "no plugin instance" makes Kong forget its instance, start
@@ -238,7 +239,10 @@ export class ProtobufConnection implements HoldingConnection {
         await this.failEvent(`Kong's reply to ${step.method} has ${reply.length} bytes, more than the limit`);
         return;
       }
-      // Kong answers exit and error with an empty frame and ends the request once the phase ends.
+      // exit and error: the plugin does not wait for them. In the access phase Kong never replies
+      // (its exit yields the plugin's coroutine for a delayed response, kong/pdk/response.lua):
+      // the request ends and the connection with it, and nextFrame above resolves undefined. In a
+      // phase where exit returns, Kong replies with an empty frame and the phase goes on to its end.
       if (!step.returns) continue;
       let result: unknown;
       try {
@@ -257,13 +261,14 @@ export class ProtobufConnection implements HoldingConnection {
     await this.send(encodeFrame(Buffer.from(failureMethodName(reason), "utf8")), encodeFrame(EMPTY));
   }
 
-  /** Writes the frames; resolves once the socket can take more (a peer that does not read waits). */
+  /**
+   * Writes the frames in one write (a PDK call's two frames cost one system call, not two);
+   * resolves once the socket can take more (a peer that does not read waits).
+   */
   private async send(...frames: Buffer[]): Promise<void> {
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return;
-    let drained = true;
-    for (const frame of frames) drained = socket.write(frame);
-    if (drained) return;
+    if (socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames))) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         socket.off("drain", done);

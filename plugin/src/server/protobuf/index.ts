@@ -6,7 +6,9 @@
 //   Kong   → frame(RpcCall { sequence, cmd_* })
 //   for cmd_handle_event only, each PDK call the plugin makes:
 //     server → frame(method name, e.g. "kong.request.get_headers"), frame(encodePdkArgs(...))
-//     Kong   → frame(encodePdkResult(...))  (an empty frame for Empty or a nil result)
+//     Kong   → frame(encodePdkResult(...))  (an empty frame for Empty or a nil result; nothing
+//              for kong.response.exit in the access phase: Kong ends the request, and closes
+//              the connection with it)
 //   server → frame("")  (cmd_handle_event only: no more PDK calls)
 //   server → frame(RpcReturn { sequence, one result or none })
 //

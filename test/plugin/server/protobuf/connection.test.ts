@@ -154,21 +154,38 @@ describe("plugin server over ProtoBuf:1", () => {
     client.close();
   });
 
-  it("refuses a request without a token: kong.response.exit 401 with the RFC 6750 challenge, whose empty reply it reads before ending the event", async () => {
-    const client = await connectFrames(server.socketPath);
+  /** Starts an access event of a fresh instance for a request without a token; returns its exit call. */
+  async function refusedEvent(client: FrameClient, eventSequence: number): Promise<{ method: string; args: unknown[] }> {
     const instanceId = await startInstance(client);
-    const eventSequence = ++sequence;
     await send(client, { sequence: eventSequence, cmd_handle_event: { instance_id: instanceId, event_name: "access" } });
     assert.deepEqual(await next(client), { method: "kong.request.get_headers", args: [1000] });
     await reply(client, "kong.request.get_headers", { host: "localhost:8000" });
     const exit = await next(client);
-    assert.ok("method" in exit && exit.method === "kong.response.exit", JSON.stringify(exit));
+    assert.ok("method" in exit, JSON.stringify(exit));
+    return exit;
+  }
+
+  it("refuses a request without a token with kong.response.exit 401 and the RFC 6750 challenge; Kong ends the request there and drops the connection", async () => {
+    const client = await connectFrames(server.socketPath);
+    const exit = await refusedEvent(client, ++sequence);
+    assert.equal(exit.method, "kong.response.exit");
     const [status, body, headers] = exit.args as [number, string, Record<string, unknown>];
     assert.equal(status, 401);
     // RFC 6750 §3.1: no error code when the request carried no token at all.
-    assert.equal((headers as Record<string, unknown>)["WWW-Authenticate"], 'Bearer realm="photos"');
+    assert.equal(headers["WWW-Authenticate"], 'Bearer realm="photos"');
     assert.equal(typeof body, "string");
-    // Kong runs exit and replies with an empty frame (call_pdk's "" for a nil reply).
+    // In the access phase Kong's exit yields the plugin's coroutine: no reply, and the
+    // connection goes with the request. The server lets the event go and serves the next one.
+    client.close();
+    const following = await connectFrames(server.socketPath);
+    assert.deepEqual(await command(following, { sequence: ++sequence, cmd_get_plugin_names: {} }), { sequence, plugin_names: { names: ["oauth2-jwt"] } });
+    following.close();
+  });
+
+  it("reads Kong's empty reply to exit where Kong replies (a phase without delayed responses), then ends the event", async () => {
+    const client = await connectFrames(server.socketPath);
+    const eventSequence = ++sequence;
+    assert.equal((await refusedEvent(client, eventSequence)).method, "kong.response.exit");
     await pause(20);
     assert.equal(client.socket.destroyed, false);
     await reply(client, "kong.response.exit", undefined);

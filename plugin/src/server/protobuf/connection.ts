@@ -26,7 +26,7 @@
 // code closes this connection only.
 import type net from "node:net";
 import type { HeldBuffers, HoldingConnection } from "../held-buffers.js";
-import { errorText, type Logger } from "../logger.js";
+import { errorText, preview, type Logger } from "../logger.js";
 import type { InstanceDescription, PhaseRun, PluginServer } from "../plugin-server.js";
 import {
   decodePdkResult,
@@ -156,6 +156,7 @@ export class ProtobufConnection implements HoldingConnection {
         await this.send(encodeFrame(encodeRpcReturn({ sequence: 0 })));
         continue;
       }
+      if (this.logger.enabled("debug")) this.logger.debug(`rpc ${preview(call)}`);
       if (call.cmd_handle_event !== undefined) await this.handleEvent(call.sequence, call.cmd_handle_event);
       else await this.send(encodeFrame(encodeRpcReturn(this.command(call))));
     }
@@ -232,6 +233,7 @@ export class ProtobufConnection implements HoldingConnection {
         await this.failEvent(reason);
         return;
       }
+      if (this.logger.enabled("debug")) this.logger.debug(`rpc #${sequence} ${step.method} ${preview(step.args)}`);
       await this.send(encodeFrame(Buffer.from(step.method, "utf8")), encodeFrame(args));
       const reply = await this.nextFrame();
       if (reply === undefined) return; // Kong gave up on the request; the phase is dropped with it.

@@ -1,10 +1,17 @@
 // 100,000 refused requests through the real server process (started with --expose-gc): resident
 // memory, read after a forced full garbage collection, grows by less than 20 MB, and no event is
 // left behind. kong-pdk 0.6.0 kept every refused request's event (about 490 MB per 20,000).
+// Over ProtoBuf:1 each refusal also costs a connection (Kong drops it when exit ends the
+// request): 20,000 of them leave no connection or event behind either.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { readRssMB } from "../../../bench/lib/child.js";
 import { spawnPluginServer, type PluginInstance, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
-import { fixture, MSGPACK } from "./helpers.js";
+import { fixture, MSGPACK, pause } from "./helpers.js";
+
+/** Preloaded into the server: SIGUSR2 runs a full garbage collection (no RPC needed). */
+const GC_ON_SIGNAL = fileURLToPath(new URL("../../../bench/lib/gc-on-signal.cjs", import.meta.url));
 
 interface Diagnostics {
   Pid: number;
@@ -82,5 +89,48 @@ describe("plugin server memory under refused requests", () => {
     assert.ok(growth < 20 * MB, `RSS grew by ${(growth / MB).toFixed(1)} MB`);
     assert.ok(afterRun.HeapUsed - before.HeapUsed < 5 * MB, `live heap grew by ${((afterRun.HeapUsed - before.HeapUsed) / MB).toFixed(1)} MB`);
     assert.equal(afterRun.TypeScriptLoaded, false);
+  });
+});
+
+describe("plugin server memory under refused requests over ProtoBuf:1", () => {
+  const requests = 20_000;
+  let server: PluginServerProcess;
+  let instance: PluginInstance;
+
+  before(async () => {
+    server = await spawnPluginServer({
+      pluginsDirectory: fixture("reject"),
+      nodeArgs: ["--expose-gc", "--min-semi-space-size=16", "--require", GC_ON_SIGNAL],
+      connections: 4,
+    });
+    assert.equal(server.protocol, "ProtoBuf:1");
+    instance = await server.startInstance("reject-401");
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  /** Resident MB after a forced full garbage collection. */
+  async function rssAfterGc(): Promise<number> {
+    const pid = server.pid as number;
+    process.kill(pid, "SIGUSR2");
+    await pause(300);
+    return readRssMB(pid);
+  }
+
+  it(`stays flat over ${requests.toLocaleString("en")} refusals, each on a connection of its own`, { timeout: 240_000 }, async () => {
+    await refuse(instance, WARM_UP);
+    const before = await rssAfterGc();
+    const started = process.hrtime.bigint();
+    await refuse(instance, requests);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const after = await rssAfterGc();
+    console.log(`# ${requests} refusals over ProtoBuf:1 in ${seconds.toFixed(1)} s; RSS after GC ${before.toFixed(1)} → ${after.toFixed(1)} MB`);
+    assert.ok(Number.isFinite(before) && Number.isFinite(after));
+    assert.ok(after - before < 20, `RSS grew by ${(after - before).toFixed(1)} MB`);
+    // Still one instance, the same process: the next request is served as the first was.
+    const result = await instance.access({ method: "GET", path: "/flickr/photos", headers: {} });
+    assert.equal(result.outcome, "exit");
   });
 });

@@ -547,7 +547,7 @@ function summarise(
       columns: ["request", "plugin", "messages sent / received", "bytes Kong packs (recorded)", "encode µs", "decode µs", "total µs", "× floor"],
       rows: luaRows,
       notes: [
-        `bench/lua/msgpack-cost.lua, lua-MessagePack ${sample.library} (Debian's; Kong 3.9.3 ships 0.5.4) under this machine's luajit: one allowed and one refused request recorded on the socket; Kong's requests re-encoded with mp.pack and the server's replies decoded through mp.unpacker fed 4096-byte reads, as mp_rpc.lua does; median of ${sample.rounds} rounds × ${sample.iterations.toLocaleString("en-US")} requests, os.clock(). Real Kong measured 15–24 µs per request for the same work.`,
+        `bench/lua/msgpack-cost.lua, lua-MessagePack ${sample.library} (Debian's; Kong 3.9.3 ships 0.5.4) under this machine's luajit: one allowed and one refused request recorded on the socket; Kong's requests re-encoded with mp.pack and the server's replies decoded through mp.unpacker fed 4096-byte reads, as mp_rpc.lua does; median of ${sample.rounds} rounds × ${sample.iterations.toLocaleString("en-US")} requests, os.clock(). Real Kong measured ${KONG_MSGPACK_CODEC_US_PER_REQUEST.join("–")} µs per request for the same work.`,
       ],
     });
   }

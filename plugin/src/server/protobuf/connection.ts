@@ -63,9 +63,12 @@ export interface ProtobufConnectionOptions {
 export class ProtobufConnection implements HoldingConnection {
   heldBytes = 0;
   private readonly reader: FrameReader;
-  /** Frames received and not yet handled; reading pauses while there are any. */
-  private readonly frames: Frame[] = [];
+  /** Frames received and not yet handled, from `next` on; reading pauses while there are any. */
+  private frames: Frame[] = [];
+  private next = 0;
   private wake: (() => void) | undefined;
+  /** Whether this connection's bytes were already reported as not Kong's (later ones: debug). */
+  private complained = false;
   private readonly server: PluginServer;
   private readonly logger: Logger;
 
@@ -92,7 +95,8 @@ export class ProtobufConnection implements HoldingConnection {
 
   private drop(): void {
     this.reader.clear();
-    this.frames.length = 0;
+    this.frames = [];
+    this.next = 0;
     this.options.buffers.release(this);
     this.socket.destroy();
     this.wakeUp();
@@ -108,7 +112,12 @@ export class ProtobufConnection implements HoldingConnection {
     }
     this.options.buffers.update(this, this.reader.pendingBytes);
     if (frames.length === 0) return;
-    this.frames.push(...frames);
+    if (this.next === this.frames.length) {
+      this.frames = frames;
+      this.next = 0;
+    } else {
+      for (const frame of frames) this.frames.push(frame);
+    }
     // Kong sends nothing more until it is answered, so frames queue only for a peer that keeps
     // sending: stop reading from it until they are handled, which bounds what it makes us hold.
     this.socket.pause();
@@ -124,8 +133,10 @@ export class ProtobufConnection implements HoldingConnection {
   /** The next frame, or undefined once the connection is gone. */
   private async nextFrame(): Promise<Frame | undefined> {
     for (;;) {
-      const frame = this.frames.shift();
-      if (frame !== undefined) return frame;
+      if (this.next < this.frames.length) return this.frames[this.next++];
+      // Handled frames are views of the chunks they came in: let those go while waiting.
+      this.frames = [];
+      this.next = 0;
       if (this.socket.destroyed) return undefined;
       this.socket.resume();
       await new Promise<void>((resolve) => {
@@ -143,7 +154,7 @@ export class ProtobufConnection implements HoldingConnection {
           this.drop();
           return;
         }
-        this.logger.warn(`skipped a frame of ${frame.length} bytes, more than the limit; answered with sequence 0`);
+        this.complain(`skipped a frame of ${frame.length} bytes, more than the limit; answered with sequence 0`);
         await this.send(encodeFrame(encodeRpcReturn({ sequence: 0 })));
         continue;
       }
@@ -152,7 +163,7 @@ export class ProtobufConnection implements HoldingConnection {
         call = decodeRpcCall(frame);
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
-        this.logger.warn(`${error.message}; answered with sequence 0`);
+        this.complain(`${error.message}; answered with sequence 0`);
         await this.send(encodeFrame(encodeRpcReturn({ sequence: 0 })));
         continue;
       }
@@ -192,7 +203,7 @@ export class ProtobufConnection implements HoldingConnection {
       if (call.cmd_close_instance !== undefined) {
         return { sequence, instance_status: status(this.server.closeInstance(call.cmd_close_instance.instance_id)) };
       }
-      this.logger.warn(`RpcCall #${sequence} carries no command this server knows; answered without a result`);
+      this.complain(`RpcCall #${sequence} carries no command this server knows; answered without a result`);
     } catch (error) {
       this.logger.warn(`RpcCall #${sequence} failed, answered without a result: ${errorText(error)}`);
     }
@@ -255,6 +266,19 @@ export class ProtobufConnection implements HoldingConnection {
       }
       run.answer(result);
     }
+  }
+
+  /**
+   * Logs bytes Kong would not send: at warn level once per connection, then at debug level, so
+   * that a peer sending thousands of empty frames cannot flood Kong's log.
+   */
+  private complain(message: string): void {
+    if (this.complained) {
+      this.logger.debug(message);
+      return;
+    }
+    this.complained = true;
+    this.logger.warn(message);
   }
 
   /** Ends the event so that Kong answers the request with 500 (see the header comment). */

@@ -232,6 +232,19 @@ describe("plugin server over ProtoBuf:1", () => {
     assert.ok(alive(pid));
   });
 
+  it("answers a chunk of 4,000 empty frames one by one, in order, with one warning in the log", async () => {
+    const client = await connectFrames(server.socketPath);
+    const logged = server.logs().length;
+    await client.write(Buffer.alloc(4 * 4000));
+    const replies = await client.replies(4000, 10_000);
+    assert.ok(replies.every((frame) => frame instanceof Uint8Array && frame.length === 0));
+    assert.deepEqual(await command(client, { sequence: 4, cmd_get_plugin_names: {} }), { sequence: 4, plugin_names: { names: ["oauth2-jwt"] } });
+    const warnings = server.logs().slice(logged).filter((line) => line.includes("[warn]"));
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0] ?? "", /RpcCall #0 carries no command this server knows; answered without a result/);
+    client.close();
+  });
+
   it("survives random frames, truncated frames and huge lengths on many connections, serving a bystander throughout", async () => {
     const pid = server.pid;
     const bystander = await connectFrames(server.socketPath);

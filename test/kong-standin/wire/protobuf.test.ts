@@ -34,26 +34,54 @@ const kong500 = (error: string, roundTrips: number): unknown => ({
   logs: [],
 });
 
+interface ScriptedServer {
+  rpc: ProtobufRpc;
+  calls: RpcCall[];
+  /** Connections the harness opened. */
+  connections: number;
+  close(): Promise<void>;
+}
+
+/** A plugin server played by `answer`, for each RpcCall it receives, and the harness's Rpc to it. */
+async function startScriptedServer(answer: (call: RpcCall, socket: net.Socket) => void): Promise<ScriptedServer> {
+  const dir = mkdtempSync(join(tmpdir(), "pb-scripted-"));
+  const scripted = { calls: [] as RpcCall[], connections: 0 };
+  const server = net.createServer((socket) => {
+    scripted.connections++;
+    const reader = new FrameReader();
+    socket.on("data", (chunk: Buffer) => {
+      for (const frame of reader.push(chunk)) {
+        const call = decodeRpcCall(frame as Uint8Array);
+        scripted.calls.push(call);
+        answer(call, socket);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(join(dir, "p.sock"), resolve));
+  const counters: RpcCounters = { total: 0, byMethod: {}, failed: 0, byConnection: [], bytesSent: 0, bytesReceived: 0 };
+  const rpc = new ProtobufRpc({ socketPath: join(dir, "p.sock"), timeoutMs: 5000, counters });
+  return Object.assign(scripted, {
+    rpc,
+    async close() {
+      rpc.close();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+}
+
+const instanceStatus = (sequence: number, instance_id: number): Uint8Array =>
+  encodeFrame(encodeRpcReturn({ sequence, instance_status: { name: "p", instance_id, config: {}, started_at: 0 } }));
+
 describe("harness event loop over ProtoBuf:1 (scripted plugin server)", () => {
   it("retries an event whose connection the server closes, starting a new instance each time, and gives up with Kong's 500 after the bound", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pb-scripted-"));
-    const calls: RpcCall[] = [];
     let nextId = 1;
     // Starts every instance and closes the connection of every event.
-    const server = net.createServer((socket) => {
-      const reader = new FrameReader();
-      socket.on("data", (chunk: Buffer) => {
-        for (const frame of reader.push(chunk)) {
-          const call = decodeRpcCall(frame as Uint8Array);
-          calls.push(call);
-          if (call.cmd_handle_event !== undefined) socket.end();
-          else socket.write(encodeFrame(encodeRpcReturn({ sequence: call.sequence, instance_status: { name: "p", instance_id: nextId++, config: {}, started_at: 0 } })));
-        }
-      });
+    const scripted = await startScriptedServer((call, socket) => {
+      if (call.cmd_handle_event !== undefined) socket.end();
+      else socket.write(instanceStatus(call.sequence, nextId++));
     });
-    await new Promise<void>((resolve) => server.listen(join(dir, "p.sock"), resolve));
-    const counters: RpcCounters = { total: 0, byMethod: {}, failed: 0, byConnection: [], bytesSent: 0, bytesReceived: 0 };
-    const rpc = new ProtobufRpc({ socketPath: join(dir, "p.sock"), timeoutMs: 5000, counters });
+    const { calls, rpc } = scripted;
     try {
       const result = await new ProtobufPluginInstance(rpc, "p", {}, { __seq__: 1 }).access({ method: "GET", path: "/", headers: {} });
       assert.deepEqual(result, kong500(`pluginserver error: closed (still after ${MAX_EVENT_RETRIES} retries)`, 2 * (MAX_EVENT_RETRIES + 1)));
@@ -63,9 +91,26 @@ describe("harness event loop over ProtoBuf:1 (scripted plugin server)", () => {
         [[2, '{"__seq__":1}'], [3, 1], [4, '{"__seq__":1}'], [5, 2], [6, '{"__seq__":1}'], [7, 3], [8, '{"__seq__":1}'], [9, 4]],
       );
     } finally {
-      rpc.close();
-      await new Promise((resolve) => server.close(resolve));
-      rmSync(dir, { recursive: true, force: true });
+      await scripted.close();
+    }
+  });
+
+  it("keeps a connection for the next call only when the call read everything the server sent (setkeepalive)", async () => {
+    // The first answer comes with one frame too many.
+    const scripted = await startScriptedServer((call, socket) => {
+      const answer = instanceStatus(call.sequence, 1);
+      socket.write(call.sequence === 2 ? Buffer.concat([answer, encodeFrame(new Uint8Array([1, 2, 3]))]) : answer);
+    });
+    try {
+      const status = { cmd_get_instance_status: { instance_id: 1 } };
+      const opened: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await scripted.rpc.call(status)).kind, "returned");
+        opened.push(scripted.connections);
+      }
+      assert.deepEqual(opened, [1, 2, 2]);
+    } finally {
+      await scripted.close();
     }
   });
 });

@@ -42,6 +42,7 @@ export class FrameSocket {
   private pending: PendingRead | undefined;
   /** Why the connection ended, once it has. */
   private ended: CosocketError | undefined;
+  private parked = false;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -80,6 +81,11 @@ export class FrameSocket {
     return this.ended === undefined;
   }
 
+  /** Whether bytes the server sent are still unread (setkeepalive refuses such a connection). */
+  get holdsUnreadData(): boolean {
+    return this.frames.length > 0 || this.reader.pendingBytes > 0;
+  }
+
   /** Writes one frame (4-byte little-endian length, then the message). */
   writeFrame(message: Uint8Array): void {
     if (this.ended !== undefined) throw this.ended;
@@ -94,6 +100,7 @@ export class FrameSocket {
     if (ready !== undefined) return Promise.resolve(ready);
     if (this.ended !== undefined) return Promise.reject(this.ended);
     if (this.pending !== undefined) return Promise.reject(new Error("FrameSocket: one read at a time"));
+    this.socket.resume();
     return new Promise<Uint8Array>((resolve, reject) => {
       // A read that timed out leaves the connection unusable for Kong (the request ends with 500).
       const timer = setTimeout(() => this.fail(new CosocketError("timeout")), timeoutMs);
@@ -103,10 +110,12 @@ export class FrameSocket {
 
   /** Between events, in the keepalive pool: the process may exit while it waits there. */
   park(): void {
+    this.parked = true;
     this.socket.unref();
   }
 
   unpark(): void {
+    this.parked = false;
     this.socket.ref();
   }
 
@@ -117,6 +126,11 @@ export class FrameSocket {
 
   private onData(chunk: Buffer): void {
     this.counters.bytesReceived += chunk.length;
+    // nginx closes a pooled connection that receives anything while idle.
+    if (this.parked) {
+      this.fail(new CosocketError("closed"));
+      return;
+    }
     for (const received of this.reader.push(chunk)) {
       // Kong reads any length it is told; the harness holds at most the plugin server's own
       // frame limit, so that a broken server cannot make a test hold gigabytes.
@@ -133,6 +147,9 @@ export class FrameSocket {
       clearTimeout(pending.timer);
       pending.resolve(received);
     }
+    // Like a cosocket, read no further than asked: frames sent ahead wait in the socket, so a
+    // server that floods the connection holds at most one chunk's frames here.
+    if (this.frames.length > 0) this.socket.pause();
   }
 
   private fail(reason: CosocketError): void {

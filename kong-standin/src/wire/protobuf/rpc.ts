@@ -148,9 +148,12 @@ export class ProtobufRpc {
     }
   }
 
-  /** c:setkeepalive(): back to the pool, or closed when the pool is full. */
+  /**
+   * c:setkeepalive(): back to the pool; closed instead when the pool is full, or when the server
+   * sent more than the call read (ngx_lua refuses with "unread data in buffer" and closes it).
+   */
   private release(socket: FrameSocket): void {
-    if (this.idle.length >= (this.options.poolSize ?? 256)) {
+    if (socket.holdsUnreadData || this.idle.length >= (this.options.poolSize ?? 256)) {
       socket.destroy();
       return;
     }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import net from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeRpcCall, encodeFrame, encodeRpcReturn, FrameReader, type RpcCall } from "oauth2-jwt/protobuf";
@@ -111,6 +111,19 @@ describe("harness event loop over ProtoBuf:1 (scripted plugin server)", () => {
       assert.deepEqual(opened, [1, 2, 2]);
     } finally {
       await scripted.close();
+    }
+  });
+});
+
+describe("the query command's dump decides the protocol", () => {
+  it("a protocol Kong does not implement is refused, with Kong's words", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pb-dump-"));
+    const command = join(dir, "server.js");
+    writeFileSync(command, `console.log(JSON.stringify({ Protocol: "Thrift:1", Plugins: [{ Name: "p", Schema: { name: "p", fields: [] } }] }));\n`);
+    try {
+      await assert.rejects(spawnPluginServer({ command, prefix: dir }), { name: "PluginServerStartError", message: "unknown protocol implementation: Thrift:1" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -298,7 +298,7 @@ export async function benchCostModel(options: BenchOptions): Promise<SectionResu
   const alg: Algorithm = SIDECAR_DEFAULT_ALGORITHM;
   const signer = createSigner(alg);
   const jwks = await startJwksServer([signer]);
-  const rounds = options.quick ? 1 : 3;
+  const rounds = options.quick ? 1 : 5;
   // Long enough for /proc's 10 ms CPU ticks to count a few dozen times per load.
   const maxRequests = options.quick ? 1500 : 10_000;
   const maxSeconds = options.quick ? 0.5 : 2;

@@ -523,7 +523,7 @@ function summarise(
       ],
       rows,
       notes: [
-        `Median of ${settings.rounds} interleaved rounds, each up to ${settings.maxRequests.toLocaleString("en-US")} requests or ${settings.maxSeconds} s, after a warm-up. Bytes are counted on Kong's side of the Unix socket (every write and every read of the harness's connections, framing included), divided by the requests; "connects/req" counts the connections it opened. "floor": the trivial fixture plugin, same protocol, same PDK calls without validation (its allowed path for allowed requests). Server CPU from /proc, user + system. Every answer was checked: allowed requests must proceed with the guard nonce echoed, refusals must be 401. The JWKS was fetched ${settings.jwksFetches} times in all.`,
+        `Median of ${settings.rounds} interleaved rounds, each up to ${settings.maxRequests.toLocaleString("en-US")} requests or ${settings.maxSeconds} s, after a warm-up. Bytes are counted on Kong's side of the Unix socket (every write and every read of the harness's connections, framing included), divided by the requests; "connects/req" counts the connections it opened. "floor": the trivial fixture plugin, same protocol, same PDK calls without validation (its allowed path for allowed requests). Each protocol as deployed: MsgPack:1 requests carry the guard's nonce (and the plugin echoes it in its verdict header), ProtoBuf:1 ones have no guard. Server CPU from /proc, user + system. Every answer was checked: allowed requests must proceed with the identity header set (and over MsgPack:1 the nonce echoed), refusals must be 401. The JWKS was fetched ${settings.jwksFetches} times in all.`,
       ],
     },
   ];

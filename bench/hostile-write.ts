@@ -36,7 +36,11 @@ interface Hostile {
 
 const DECLARES_2M = Buffer.concat([Buffer.of(0xdd, 0x00, 0x1e, 0x84, 0x80), Buffer.alloc(2_000_000, 0xc0)]);
 const NILS_1M = Buffer.concat([Buffer.of(0xdd, 0x00, 0x0f, 0x42, 0x40), Buffer.alloc(1_000_000, 0xc0)]);
-const KEYS_8K = Buffer.from(encode(Object.fromEntries(Array.from({ length: 8_191 }, (_, i) => [`${"k".repeat(24)}${String(i).padStart(6, "0")}`, 1]))));
+const KEYS_8K = Buffer.from(
+  encode(
+    Object.fromEntries(Array.from({ length: 8_191 }, (_, i) => [`${"k".repeat(24)}${String(i).padStart(6, "0")}`, 1])),
+  ),
+);
 
 /** Writes `bytes` 4 KB at a time, each as soon as the socket takes it. */
 async function inPieces(socket: net.Socket, bytes: Buffer): Promise<void> {
@@ -99,12 +103,15 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, command: { type: "string" } } });
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean", default: false }, command: { type: "string" } },
+  });
   const quick = values.quick ?? false;
   const rounds = quick ? 3 : 7;
   const maxRequests = quick ? 1500 : 5000;
   const maxSeconds = quick ? 1.5 : 3;
-  const log = (message: string): void => void process.stderr.write(`[hostile-write ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+  const log = (message: string): void =>
+    void process.stderr.write(`[hostile-write ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
   const server: PluginServerProcess = await spawnPluginServer({
     ...(values.command === undefined ? {} : { command: path.resolve(values.command) }),
     pluginsDirectory: path.join(root, "test/fixtures/plugins/trivial"),
@@ -112,8 +119,14 @@ async function main(): Promise<void> {
   });
   try {
     const instance = await server.startInstance("trivial");
-    const send = (index: number) => instance.access({ method: "GET", path: "/photos", headers: { authorization: "Bearer t", "x-oauth2-jwt-nonce": `n-${index}` } });
-    const check = (result: Awaited<ReturnType<typeof send>>): string | null => (result.outcome === "proceed" ? null : JSON.stringify(result).slice(0, 200));
+    const send = (index: number) =>
+      instance.access({
+        method: "GET",
+        path: "/photos",
+        headers: { authorization: "Bearer t", "x-oauth2-jwt-nonce": `n-${index}` },
+      });
+    const check = (result: Awaited<ReturnType<typeof send>>): string | null =>
+      result.outcome === "proceed" ? null : JSON.stringify(result).slice(0, 200);
     const pid = server.pid as number;
     const scenarios: Array<Hostile | undefined> = [undefined, ...HOSTILE];
     const samples = new Map<string, Sample[]>(scenarios.map((scenario) => [scenario?.label ?? "none", []]));
@@ -128,16 +141,30 @@ async function main(): Promise<void> {
         const serverCpuMs = readCpuMs(pid) - cpuBefore;
         const hostileConnections = (await hostile?.stop()) ?? 0;
         if (round > 0) samples.get(label)?.push({ load, hostileConnections, serverCpuMs });
-        const failures = load.unexpected > 0 ? `, ${load.unexpected} not answered as expected (first: ${load.firstUnexpected})` : "";
-        log(`round ${round} ${label}: p50 ${fmt(load.p50Ms)} ms, p99 ${fmt(load.p99Ms)} ms, ${hostileConnections} hostile connections closed${failures}`);
+        const failures =
+          load.unexpected > 0 ? `, ${load.unexpected} not answered as expected (first: ${load.firstUnexpected})` : "";
+        log(
+          `round ${round} ${label}: p50 ${fmt(load.p50Ms)} ms, p99 ${fmt(load.p99Ms)} ms, ${hostileConnections} hostile connections closed${failures}`,
+        );
       }
     }
-    const of = (label: string, pick: (sample: Sample) => number): number => median((samples.get(label) ?? []).map(pick));
+    const of = (label: string, pick: (sample: Sample) => number): number =>
+      median((samples.get(label) ?? []).map(pick));
     const baseP50 = of("none", (s) => s.load.p50Ms);
     const baseP99 = of("none", (s) => s.load.p99Ms);
     const table: Table = {
       title: `Valid requests beside a hostile writer (trivial plugin, ${CONCURRENCY} connections; latency in ms)`,
-      columns: ["hostile writer", "req/s", "p50 ms", "× none", "p99 ms", "× none", "failed", "hostile connections closed / s", "server CPU ms / s"],
+      columns: [
+        "hostile writer",
+        "req/s",
+        "p50 ms",
+        "× none",
+        "p99 ms",
+        "× none",
+        "failed",
+        "hostile connections closed / s",
+        "server CPU ms / s",
+      ],
       rows: [...samples.keys()].map((label) => {
         const p50 = of(label, (s) => s.load.p50Ms);
         const p99 = of(label, (s) => s.load.p99Ms);
@@ -155,8 +182,8 @@ async function main(): Promise<void> {
       }),
       notes: [
         `Median of ${rounds} interleaved rounds after a warm-up round; each round up to ${maxRequests} requests or ${maxSeconds} s. ` +
-          "Every answer was checked: \"failed\" counts requests, over all rounds, that did not proceed (a timeout of 5 s fails a request open). A hostile writer reconnects as soon as the server closes it, for the whole round. " +
-          "\"server CPU ms / s\": the server process's CPU time (/proc) per second of load, the hostile bytes included.",
+          'Every answer was checked: "failed" counts requests, over all rounds, that did not proceed (a timeout of 5 s fails a request open). A hostile writer reconnects as soon as the server closes it, for the whole round. ' +
+          '"server CPU ms / s": the server process\'s CPU time (/proc) per second of load, the hostile bytes included.',
       ],
     };
     const machine = describeMachine();
@@ -171,6 +198,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`hostile-write failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `hostile-write failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exitCode = 1;
 });

@@ -34,7 +34,9 @@ async function main(): Promise<void> {
     if (!SECTIONS[name]) throw new Error(`unknown section "${name}"; known: ${Object.keys(SECTIONS).join(", ")}`);
   }
   if (!(globalThis as { gc?: unknown }).gc) {
-    process.stderr.write("note: run with node --expose-gc (npm run bench does) so collections stay out of timed batches\n");
+    process.stderr.write(
+      "note: run with node --expose-gc (npm run bench does) so collections stay out of timed batches\n",
+    );
   }
   const options: BenchOptions = {
     quick: values.quick ?? false,

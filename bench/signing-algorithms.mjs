@@ -8,9 +8,17 @@ const payload = Buffer.from(
   "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwOi8vbG9jYWxob3N0OjkwMDAiLCJzdWIiOiJjbGllbnQiLCJhdWQiOiJodHRwOi8vcGhvdG9zIiwiZXhwIjoxLCJpYXQiOjEsImp0aSI6IngiLCJjbGllbnRfaWQiOiJjIiwic2NvcGUiOiJwaG90b3MifQ",
 );
 const algorithms = {
-  PS256: { pair: () => generateKeyPairSync("rsa", { modulusLength: 2048 }), hash: "sha256", opts: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } },
+  PS256: {
+    pair: () => generateKeyPairSync("rsa", { modulusLength: 2048 }),
+    hash: "sha256",
+    opts: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+  },
   RS256: { pair: () => generateKeyPairSync("rsa", { modulusLength: 2048 }), hash: "sha256", opts: {} },
-  ES256: { pair: () => generateKeyPairSync("ec", { namedCurve: "P-256" }), hash: "sha256", opts: { dsaEncoding: "ieee-p1363" } },
+  ES256: {
+    pair: () => generateKeyPairSync("ec", { namedCurve: "P-256" }),
+    hash: "sha256",
+    opts: { dsaEncoding: "ieee-p1363" },
+  },
   EdDSA: { pair: () => generateKeyPairSync("ed25519"), hash: null, opts: {} },
 };
 const results = [];
@@ -24,6 +32,11 @@ for (const [alg, a] of Object.entries(algorithms)) {
   t = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) verify(a.hash, payload, { key: publicKey, ...a.opts }, signature);
   const verifyUs = Number(process.hrtime.bigint() - t) / iterations / 1000;
-  results.push({ alg, sign_us: Number(signUs.toFixed(1)), verify_us: Number(verifyUs.toFixed(1)), signature_bytes: signature.length });
+  results.push({
+    alg,
+    sign_us: Number(signUs.toFixed(1)),
+    verify_us: Number(verifyUs.toFixed(1)),
+    signature_bytes: signature.length,
+  });
 }
 console.log(JSON.stringify({ node: process.version, iterations, results }, null, 2));

@@ -103,12 +103,17 @@ if (pluginServer) {
   );
   for (const scenario of Object.keys(scenarios)) {
     let first = true;
-    const trivial = loads.find((l) => l.server === "trivial" && l.scenario === scenario && l.connections === connections);
+    const trivial = loads.find(
+      (l) => l.server === "trivial" && l.scenario === scenario && l.connections === connections,
+    );
     for (const server of ["ours", "trivial", "stock"]) {
       const row = loads.find((l) => l.server === server && l.scenario === scenario && l.connections === connections);
       if (!row?.result || (server === "trivial" && scenario === "fresh")) continue;
       const r = row.result;
-      const versus = server === "ours" && trivial?.result ? ` (${x(r.requestsPerSecond, trivial.result.requestsPerSecond)} trivial)` : "";
+      const versus =
+        server === "ours" && trivial?.result
+          ? ` (${x(r.requestsPerSecond, trivial.result.requestsPerSecond)} trivial)`
+          : "";
       out.push(
         `| ${first ? scenarios[scenario] : ""} | ${labels[server]} | ${row.error ? "failed" : fmt(r.requestsPerSecond) + versus} | ${fmt(r.p50Ms)} / ${fmt(r.p99Ms)} | ${fmt(r.roundTripsPerRequest)} | ${fmt(r.serverCpuUsPerRequest)} |`,
       );
@@ -119,7 +124,9 @@ if (pluginServer) {
     [1, 8, 32]
       .map((c) => {
         const ours = loads.find((l) => l.server === "ours" && l.scenario === "repeated" && l.connections === c)?.result;
-        const floor = loads.find((l) => l.server === "trivial" && l.scenario === "repeated" && l.connections === c)?.result;
+        const floor = loads.find(
+          (l) => l.server === "trivial" && l.scenario === "repeated" && l.connections === c,
+        )?.result;
         if (!ours || !floor) return `– at ${c}`;
         return `${invert ? x(metric(floor), metric(ours)) : x(metric(ours), metric(floor))} at ${c}`;
       })
@@ -142,8 +149,10 @@ const sidecar = section("sidecar");
 if (sidecar) {
   const measured = (sidecar.figures["measured"] ?? []) as SidecarRow[];
   const algs = [...new Set(measured.map((r) => r.alg))];
-  const get = (server: string, alg: string): SidecarRow | undefined => measured.find((r) => r.server === server && r.alg === alg);
-  const rate = (r: SidecarRow | undefined): string => (r === undefined ? "–" : r.error ? "failed" : fmt(r.tokensPerSecond));
+  const get = (server: string, alg: string): SidecarRow | undefined =>
+    measured.find((r) => r.server === server && r.alg === alg);
+  const rate = (r: SidecarRow | undefined): string =>
+    r === undefined ? "–" : r.error ? "failed" : fmt(r.tokensPerSecond);
   out.push(
     `**3. Sidecar, client-credentials tokens per second at ${String(sidecar.figures["connections"] ?? 10)} connections**`,
     "",

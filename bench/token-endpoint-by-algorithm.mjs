@@ -17,8 +17,12 @@ for (const alg of ["ES256", "EdDSA", "PS256", "RS256"]) {
   const dir = mkdtempSync(join(tmpdir(), "authz-bench-"));
   const db = join(dir, "authz.db");
   execFileSync(process.execPath, [bin, "init", "--db", db]);
-  const client = JSON.parse(execFileSync(process.execPath, [bin, "clients", "create", "--name", "bench", "--db", db, "--json"]));
-  const server = spawn(process.execPath, [bin, "serve", "--port", "0", "--db", db, "--alg", alg, "--json"], { stdio: ["ignore", "pipe", "inherit"] });
+  const client = JSON.parse(
+    execFileSync(process.execPath, [bin, "clients", "create", "--name", "bench", "--db", db, "--json"]),
+  );
+  const server = spawn(process.execPath, [bin, "serve", "--port", "0", "--db", db, "--alg", alg, "--json"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const { url } = await new Promise((resolve) => {
     let out = "";
     const onData = (d) => {

@@ -36,7 +36,9 @@ export const DEMO = Object.freeze({
 /** Runs the CLI with --json; resolves with its parsed stdout, rejects with its stderr line. */
 function cli(args, { db, cliPath, stdin }) {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args, "--db", db, "--json"], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [cliPath, ...args, "--db", db, "--json"], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
@@ -101,7 +103,11 @@ export async function seedDemo(options) {
     for (const s of DEMO.clientScopes) args.push("--scope", s);
     const client = await cli(args, ctx);
     clientId = client.client_id;
-    writeCanonFile(options.canonFile, { client_id: client.client_id, client_secret: client.client_secret, redirect_uri: redirectUri });
+    writeCanonFile(options.canonFile, {
+      client_id: client.client_id,
+      client_secret: client.client_secret,
+      redirect_uri: redirectUri,
+    });
     created.push(`client ${DEMO.clientName} (${clientId})`);
   }
   return { username: DEMO.username, password: DEMO.password, clientId, canonFile: options.canonFile, created };

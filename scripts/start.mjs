@@ -80,7 +80,11 @@ function prefixLines(name, stream, target) {
 }
 
 function run(name, args, env = {}) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   prefixLines(name, child.stdout, process.stdout);
   prefixLines(name, child.stderr, process.stderr);
   child.on("exit", (code, signal) => {
@@ -113,7 +117,8 @@ async function stop(code) {
   for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
   const deadline = Date.now() + 5000;
   for (const { name, child } of children) {
-    while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (child.exitCode === null && child.signalCode === null && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     if (child.exitCode === null && child.signalCode === null) {
       process.stderr.write(`[start] ${name} did not stop; killing it\n`);
       child.kill("SIGKILL");
@@ -176,7 +181,20 @@ try {
 }
 log(seeded.created.length === 0 ? "demo data already present" : `created: ${seeded.created.join(", ")}`);
 
-run("authz", ["authz-server/bin/authz-server.js", "serve", "--port", String(PORTS.authz), "--host", "127.0.0.1", "--issuer", ISSUER, "--db", DB, "--log-level", "warn"]);
+run("authz", [
+  "authz-server/bin/authz-server.js",
+  "serve",
+  "--port",
+  String(PORTS.authz),
+  "--host",
+  "127.0.0.1",
+  "--issuer",
+  ISSUER,
+  "--db",
+  DB,
+  "--log-level",
+  "warn",
+]);
 run("canon", ["examples/canon-printing/dist/main.js"], {
   PORT: String(PORTS.canon),
   HOST: "127.0.0.1",

@@ -51,7 +51,10 @@ function interactionDependencies(services: Services): InteractionDependencies {
 }
 
 /** Builds the Koa application over `services`. Never listens: server.ts does, tests may use `app.callback()`. */
-export function createApp(services: Services, linger: LingerLimits = { ms: defaults.lingerMs, bytes: defaults.lingerBytes }): Koa {
+export function createApp(
+  services: Services,
+  linger: LingerLimits = { ms: defaults.lingerMs, bytes: defaults.lingerBytes },
+): Koa {
   const app = new Koa();
   const router = new Router();
   router.get("/.well-known/oauth-authorization-server", metadataEndpoint(services, grants));
@@ -79,7 +82,12 @@ export function createApp(services: Services, linger: LingerLimits = { ms: defau
     } finally {
       // Path only: query strings (codes, state) and bodies (secrets, tokens) are never logged.
       services.logger.info(
-        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 },
+        {
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+        },
         "request",
       );
     }

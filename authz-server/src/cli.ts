@@ -25,8 +25,10 @@ function common(command: Command): Command {
   return command
     .addOption(new Option("--db <path>", "SQLite database file").env("AUTHZ_DB").default(defaults.db))
     .addOption(
-      new Option("--kek-file <path>", "key-encryption key (32 bytes, hex or base64url) sealing signing keys and server secrets; or AUTHZ_KEK")
-        .env("AUTHZ_KEK_FILE"),
+      new Option(
+        "--kek-file <path>",
+        "key-encryption key (32 bytes, hex or base64url) sealing signing keys and server secrets; or AUTHZ_KEK",
+      ).env("AUTHZ_KEK_FILE"),
     )
     .option("--json", "print machine-readable JSON only");
 }
@@ -38,7 +40,8 @@ function print(options: CommonOptions, json: unknown, text: string): void {
 /** Every command but `init` and `serve` works on an existing database: a mistyped --db must not create a new one. */
 function withStorage<T>(options: CommonOptions, fn: (storage: Storage) => T | Promise<T>): Promise<T> {
   const path = checkDb(options.db);
-  if (!existsSync(path)) throw new UsageError(`database ${path} does not exist; create it with: authz-server init --db ${path}`);
+  if (!existsSync(path))
+    throw new UsageError(`database ${path} does not exist; create it with: authz-server init --db ${path}`);
   const storage = openSqliteStorage(path, storageOptions(options));
   return Promise.resolve()
     .then(() => fn(storage))
@@ -88,7 +91,8 @@ const wholeNumber = (name: string) => (value: string) => {
 /** A TCP port; 0 lets the system pick a free one. Checked here, or Node's RangeError would be the message. */
 const portNumber = (value: string) => {
   const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
-  if (!(port <= 65535)) throw new UsageError(`--port must be a whole number from 0 to 65535; got ${JSON.stringify(value)}`);
+  if (!(port <= 65535))
+    throw new UsageError(`--port must be a whole number from 0 to 65535; got ${JSON.stringify(value)}`);
   return port;
 };
 
@@ -180,11 +184,15 @@ function clientGrantTypes(given: string[], registration: ClientRegistration): st
     }
   }
   if (isPublic) {
-    if (grantTypes.includes("client_credentials")) throw new UsageError("a public client cannot use client_credentials (RFC 6749 §4.4)");
+    if (grantTypes.includes("client_credentials"))
+      throw new UsageError("a public client cannot use client_credentials (RFC 6749 §4.4)");
     if (redirectUris.length === 0) {
-      throw new UsageError("a public client needs --redirect-uri (the authorization code flow is the only grant a public client may use)");
+      throw new UsageError(
+        "a public client needs --redirect-uri (the authorization code flow is the only grant a public client may use)",
+      );
     }
-    if (!grantTypes.includes("authorization_code")) throw new UsageError("a public client needs the authorization_code grant");
+    if (!grantTypes.includes("authorization_code"))
+      throw new UsageError("a public client needs the authorization_code grant");
   }
   if (grantTypes.includes("authorization_code") && redirectUris.length === 0) {
     throw new UsageError("authorization_code needs at least one --redirect-uri");
@@ -208,7 +216,13 @@ function clientJson(client: Client) {
 /** `clients show` and `clients update`: the registration, without the secret (only its digest is stored). */
 function printClient(options: CommonOptions, client: Client): void {
   const json = clientJson(client);
-  print(options, json, Object.entries(json).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : String(v)}`).join("\n"));
+  print(
+    options,
+    json,
+    Object.entries(json)
+      .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : String(v)}`)
+      .join("\n"),
+  );
 }
 
 /** Passwords never come from argv (visible in `ps` and shell history): from stdin, or a prompt without echo. */
@@ -216,7 +230,9 @@ async function readPassword(fromStdin: boolean | undefined): Promise<string> {
   if (fromStdin) {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    const password = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+    const password = Buffer.concat(chunks)
+      .toString("utf8")
+      .replace(/\r?\n$/, "");
     if (password === "") throw new UsageError("no password on stdin: --password-stdin reads it from the first line");
     if (password.includes("\n")) throw new UsageError("the password on stdin must be a single line");
     return password;
@@ -285,9 +301,23 @@ export function buildProgram(): Command {
     .option("--default-audience <uri>", "aud when no resource or scope names one (default: the issuer)")
     .addOption(secondsOption("--access-token-ttl", "access token lifetime (at most 3600)", defaults.accessTokenTtl))
     .addOption(secondsOption("--code-ttl", "authorization code lifetime (at most 600)", defaults.authorizationCodeTtl))
-    .addOption(secondsOption("--refresh-idle-ttl", "a refresh token unused this long expires", defaults.refreshTokenIdleTtl))
-    .addOption(secondsOption("--refresh-absolute-ttl", "a refresh-token family expires this long after the code exchange", defaults.refreshTokenAbsoluteTtl))
-    .addOption(secondsOption("--refresh-grace", "a rotated refresh token may be presented again this long (concurrent refresh); 0 disables", defaults.refreshTokenGraceSeconds))
+    .addOption(
+      secondsOption("--refresh-idle-ttl", "a refresh token unused this long expires", defaults.refreshTokenIdleTtl),
+    )
+    .addOption(
+      secondsOption(
+        "--refresh-absolute-ttl",
+        "a refresh-token family expires this long after the code exchange",
+        defaults.refreshTokenAbsoluteTtl,
+      ),
+    )
+    .addOption(
+      secondsOption(
+        "--refresh-grace",
+        "a rotated refresh token may be presented again this long (concurrent refresh); 0 disables",
+        defaults.refreshTokenGraceSeconds,
+      ),
+    )
     .option("--site-name <name>", "product name on the login, consent and consents pages", defaults.siteName)
     .addOption(
       new Option("--alg <alg>", "algorithm of the key generated on first start (later: keys rotate --alg)")
@@ -296,20 +326,22 @@ export function buildProgram(): Command {
     )
     .addOption(new Option("--log-level <level>", "pino log level, or silent").default(defaults.logLevel))
     .action(
-      async (options: CommonOptions & {
-        port: number;
-        host: string;
-        issuer?: string;
-        defaultAudience?: string;
-        accessTokenTtl: number;
-        codeTtl: number;
-        refreshIdleTtl: number;
-        refreshAbsoluteTtl: number;
-        refreshGrace: number;
-        siteName: string;
-        alg: string;
-        logLevel: string;
-      }) => {
+      async (
+        options: CommonOptions & {
+          port: number;
+          host: string;
+          issuer?: string;
+          defaultAudience?: string;
+          accessTokenTtl: number;
+          codeTtl: number;
+          refreshIdleTtl: number;
+          refreshAbsoluteTtl: number;
+          refreshGrace: number;
+          siteName: string;
+          alg: string;
+          logLevel: string;
+        },
+      ) => {
         if (options.issuer !== undefined) {
           try {
             new URL(options.issuer);
@@ -333,7 +365,9 @@ export function buildProgram(): Command {
         // Loaded here, not at the top: the HTTP stack (koa, pino, jose) would double every other command's start-up.
         const { startServer, logLevels } = await import("./server.js");
         if (!logLevels.includes(options.logLevel)) {
-          throw new UsageError(`--log-level must be one of ${logLevels.join(", ")}; got ${JSON.stringify(options.logLevel)}`);
+          throw new UsageError(
+            `--log-level must be one of ${logLevels.join(", ")}; got ${JSON.stringify(options.logLevel)}`,
+          );
         }
         const running = await startServer({
           db: checkDb(options.db),
@@ -356,41 +390,50 @@ export function buildProgram(): Command {
       },
     );
 
-  common(program.command("init").description("create the database (every command but serve needs an existing one)")).action(
-    (options: CommonOptions) => {
-      const path = checkDb(options.db);
-      const existed = existsSync(path);
-      const storage = openSqliteStorage(path, storageOptions(options));
-      const status = storage.keyEncryption.status();
-      storage.close();
-      print(
-        options,
-        { db: path, created: !existed, kek_id: status.kekId },
-        existed ? `database ${path} already exists` : `created database ${path}`,
-      );
-    },
-  );
+  common(
+    program.command("init").description("create the database (every command but serve needs an existing one)"),
+  ).action((options: CommonOptions) => {
+    const path = checkDb(options.db);
+    const existed = existsSync(path);
+    const storage = openSqliteStorage(path, storageOptions(options));
+    const status = storage.keyEncryption.status();
+    storage.close();
+    print(
+      options,
+      { db: path, created: !existed, kek_id: status.kekId },
+      existed ? `database ${path} already exists` : `created database ${path}`,
+    );
+  });
 
-  const kek = program.command("kek").description("encrypt signing keys and server secrets at rest under a key-encryption key");
-  common(kek.command("status").description("show whether and under which key-encryption key the database is encrypted")).action(
-    (options: CommonOptions) =>
-      withStorage(options, (storage) => {
-        const status = storage.keyEncryption.status();
-        print(options, keyEncryptionJson(status), keyEncryptionText(status));
-      }),
+  const kek = program
+    .command("kek")
+    .description("encrypt signing keys and server secrets at rest under a key-encryption key");
+  common(
+    kek.command("status").description("show whether and under which key-encryption key the database is encrypted"),
+  ).action((options: CommonOptions) =>
+    withStorage(options, (storage) => {
+      const status = storage.keyEncryption.status();
+      print(options, keyEncryptionJson(status), keyEncryptionText(status));
+    }),
   );
-  common(kek.command("enable").description(`encrypt every signing key and server secret under the key given (${kekSources})`)).action(
-    (options: CommonOptions) => {
-      if (keyEncryptionKeyOf(options) === undefined) throw new UsageError(`kek enable needs the key-encryption key: ${kekSources}`);
-      // Opening the storage with the key encrypts what is still in the clear (storage/sqlite/key-encryption.ts).
-      return withStorage(options, (storage) => {
-        const status = storage.keyEncryption.status();
-        print(options, keyEncryptionJson(status), keyEncryptionText(status));
-      });
-    },
-  );
+  common(
+    kek
+      .command("enable")
+      .description(`encrypt every signing key and server secret under the key given (${kekSources})`),
+  ).action((options: CommonOptions) => {
+    if (keyEncryptionKeyOf(options) === undefined)
+      throw new UsageError(`kek enable needs the key-encryption key: ${kekSources}`);
+    // Opening the storage with the key encrypts what is still in the clear (storage/sqlite/key-encryption.ts).
+    return withStorage(options, (storage) => {
+      const status = storage.keyEncryption.status();
+      print(options, keyEncryptionJson(status), keyEncryptionText(status));
+    });
+  });
   common(kek.command("rotate").description("re-encrypt everything under a new key-encryption key, in one transaction"))
-    .requiredOption("--new-kek-file <path>", "the new key-encryption key; the current one comes from --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK")
+    .requiredOption(
+      "--new-kek-file <path>",
+      "the new key-encryption key; the current one comes from --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK",
+    )
     .action((options: CommonOptions & { newKekFile: string }) => {
       const current = keyEncryptionKeyOf(options);
       if (current === undefined) throw new UsageError(`kek rotate needs the current key-encryption key: ${kekSources}`);
@@ -408,7 +451,8 @@ export function buildProgram(): Command {
     .option("--resource <uri>", "RFC 8707 resource indicator: tokens with this scope get it as aud")
     .action((name: string, options: CommonOptions & { description: string; resource?: string }) =>
       withStorage(options, (storage) => {
-        if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(name)) throw new UsageError(`invalid scope name (RFC 6749 §3.3): ${name}`);
+        if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(name))
+          throw new UsageError(`invalid scope name (RFC 6749 §3.3): ${name}`);
         if (storage.scopes.find(name)) throw new UsageError(`scope already exists: ${name}`);
         const resource = options.resource === undefined ? null : checkResource("--resource", options.resource);
         const scope = { name, description: options.description, resource };
@@ -451,12 +495,17 @@ export function buildProgram(): Command {
           const name = checkClientName(options.name);
           const redirectUris = [...new Set(options.redirectUri.map(checkRedirectUri))];
           for (const scope of options.scope) {
-            if (!storage.scopes.find(scope)) throw new UsageError(`unknown scope: ${scope} (create it with scopes create)`);
+            if (!storage.scopes.find(scope))
+              throw new UsageError(`unknown scope: ${scope} (create it with scopes create)`);
           }
-          const resourceServerFor = [...new Set(options.resourceServerFor.map((uri) => checkResource("--resource-server-for", uri)))];
+          const resourceServerFor = [
+            ...new Set(options.resourceServerFor.map((uri) => checkResource("--resource-server-for", uri))),
+          ];
           const isPublic = options.public === true;
           if (isPublic && resourceServerFor.length > 0) {
-            throw new UsageError("a public client cannot be a resource server: introspection needs client authentication (RFC 7662 §2.1)");
+            throw new UsageError(
+              "a public client cannot be a resource server: introspection needs client authentication (RFC 7662 §2.1)",
+            );
           }
           const grantTypes = clientGrantTypes(options.grantType, { redirectUris, resourceServerFor, isPublic });
           const secret = isPublic ? null : generateSecret();
@@ -474,7 +523,10 @@ export function buildProgram(): Command {
           storage.transaction(() => {
             // Two clients users cannot tell apart on the consent page would let one pass for the other.
             const namesake = storage.clients.findByName(name);
-            if (namesake) throw new UsageError(`a client named ${JSON.stringify(namesake.name)} already exists: ${namesake.clientId}`);
+            if (namesake)
+              throw new UsageError(
+                `a client named ${JSON.stringify(namesake.name)} already exists: ${namesake.clientId}`,
+              );
             storage.clients.create(client);
           });
           print(
@@ -482,7 +534,9 @@ export function buildProgram(): Command {
             { ...clientJson(client), ...(secret === null ? {} : { client_secret: secret }) },
             [
               `client_id:     ${client.clientId}`,
-              ...(secret === null ? [] : [`client_secret: ${secret}`, "(the secret is shown this once; only its SHA-256 digest is stored)"]),
+              ...(secret === null
+                ? []
+                : [`client_secret: ${secret}`, "(the secret is shown this once; only its SHA-256 digest is stored)"]),
             ].join("\n"),
           );
         }),
@@ -490,15 +544,20 @@ export function buildProgram(): Command {
   common(clients.command("list").description("list clients")).action((options: CommonOptions) =>
     withStorage(options, (storage) => {
       const list = storage.clients.list();
-      print(options, list.map(clientJson), list.map((c) => `${c.clientId}\t${c.name}\t${c.grantTypes.join(",")}`).join("\n"));
+      print(
+        options,
+        list.map(clientJson),
+        list.map((c) => `${c.clientId}\t${c.name}\t${c.grantTypes.join(",")}`).join("\n"),
+      );
     }),
   );
-  common(withClientId(clients.command("show")).description("show one client")).action((id: string, options: CommonOptions) =>
-    withStorage(options, (storage) => {
-      const client = storage.clients.find(id);
-      if (!client) throw new UsageError(`no such client: ${id}`);
-      printClient(options, client);
-    }),
+  common(withClientId(clients.command("show")).description("show one client")).action(
+    (id: string, options: CommonOptions) =>
+      withStorage(options, (storage) => {
+        const client = storage.clients.find(id);
+        if (!client) throw new UsageError(`no such client: ${id}`);
+        printClient(options, client);
+      }),
   );
   common(clients.command("update").argument("<id>").description("change a client's registration"))
     .option("--redirect-uri <uri>", "the client's redirect URIs, replacing those registered (repeatable)", collect, [])
@@ -531,7 +590,11 @@ export function buildProgram(): Command {
         const passwordHash = await newPasswordHash(options.passwordStdin);
         const user = { id: generateId(), username, passwordHash, createdAt: Date.now() };
         storage.users.create(user);
-        print(options, { id: user.id, username, created_at: iso(user.createdAt) }, `created user ${username} (sub ${user.id})`);
+        print(
+          options,
+          { id: user.id, username, created_at: iso(user.createdAt) },
+          `created user ${username} (sub ${user.id})`,
+        );
       }),
     );
   common(users.command("list").description("list users")).action((options: CommonOptions) =>
@@ -583,11 +646,20 @@ export function buildProgram(): Command {
           list,
           list.length === 0
             ? "no consents"
-            : list.map((c) => `${c.user ?? c.user_id}\t${c.client_id}\t${c.client_name ?? "-"}\t${c.scopes.join(" ")}\t${c.granted_at}`).join("\n"),
+            : list
+                .map(
+                  (c) =>
+                    `${c.user ?? c.user_id}\t${c.client_id}\t${c.client_name ?? "-"}\t${c.scopes.join(" ")}\t${c.granted_at}`,
+                )
+                .join("\n"),
         );
       }),
     );
-  common(consents.command("revoke").description("withdraw a user's consent to a client; revokes that grant's refresh and access tokens"))
+  common(
+    consents
+      .command("revoke")
+      .description("withdraw a user's consent to a client; revokes that grant's refresh and access tokens"),
+  )
     .requiredOption("--user <username>", "the user")
     .requiredOption("--client <id>", "the client")
     .action((options: CommonOptions & { user: string; client: string }) =>
@@ -598,7 +670,11 @@ export function buildProgram(): Command {
         if (!storage.consents.revoke(user.id, options.client, Date.now())) {
           throw new UsageError(`${options.user} has no consent or grant for client ${options.client}`);
         }
-        print(options, { user: options.user, client_id: options.client, revoked: true }, `withdrew ${options.user}'s consent to ${options.client}`);
+        print(
+          options,
+          { user: options.user, client_id: options.client, revoked: true },
+          `withdrew ${options.user}'s consent to ${options.client}`,
+        );
       }),
     );
 
@@ -606,7 +682,10 @@ export function buildProgram(): Command {
   common(keys.command("list").description("list signing keys and their state")).action((options: CommonOptions) =>
     withStorage(options, async (storage) => {
       const { statusOf } = await import("./keys/keyring.js"); // jose: loaded only by the keys commands
-      const status = statusOf(storage.keys.list(), Date.now(), { accessTokenTtl: limitTtl(), clockSkew: defaults.clockSkew });
+      const status = statusOf(storage.keys.list(), Date.now(), {
+        accessTokenTtl: limitTtl(),
+        clockSkew: defaults.clockSkew,
+      });
       const json = status.map((s) => ({
         kid: s.kid,
         alg: s.alg,
@@ -627,7 +706,9 @@ export function buildProgram(): Command {
         defaults.keyActivateAfter,
       ),
     )
-    .addOption(new Option("--alg <alg>", "signing algorithm").choices(signingAlgorithms).default(defaults.signingAlgorithm))
+    .addOption(
+      new Option("--alg <alg>", "signing algorithm").choices(signingAlgorithms).default(defaults.signingAlgorithm),
+    )
     .option("--force", "accept an --activate-after below the minimum (gateways may refuse the new key's first tokens)")
     .action((options: CommonOptions & { activateAfter: number; alg: string; force?: boolean }) =>
       withStorage(options, async (storage) => {

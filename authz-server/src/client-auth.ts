@@ -9,7 +9,10 @@ import type { Client, Storage } from "./storage/types.js";
  * The first steps of the introspection and revocation endpoints (RFC 7662 §2.1, RFC 7009 §2.1): a response never
  * cached (it may describe a token), a form body, and the client authenticated.
  */
-export async function readAuthenticatedForm(ctx: Context, services: Services): Promise<{ form: FormParams; client: Client }> {
+export async function readAuthenticatedForm(
+  ctx: Context,
+  services: Services,
+): Promise<{ form: FormParams; client: Client }> {
   ctx.set("Cache-Control", "no-store");
   ctx.set("Pragma", "no-cache");
   const form = await readForm(ctx, { limit: services.bodyLimit });

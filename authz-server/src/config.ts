@@ -92,7 +92,9 @@ export function checkLifetimes(lifetimes: Lifetimes): Lifetimes {
     }
   }
   if (lifetimes.accessTokenTtl > limits.accessTokenTtl) {
-    throw new TypeError(`configuration: accessTokenTtl must not exceed ${limits.accessTokenTtl} s (got ${lifetimes.accessTokenTtl})`);
+    throw new TypeError(
+      `configuration: accessTokenTtl must not exceed ${limits.accessTokenTtl} s (got ${lifetimes.accessTokenTtl})`,
+    );
   }
   if (lifetimes.authorizationCodeTtl > limits.authorizationCodeTtl) {
     throw new TypeError(

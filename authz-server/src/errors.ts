@@ -55,7 +55,10 @@ export class OAuthError extends Error {
 function asOAuthError(error: unknown): OAuthError {
   if (error instanceof OAuthError) return error;
   if (error instanceof StorageUnavailableError) {
-    return new OAuthError("temporarily_unavailable", "the authorization server cannot reach its database; retry shortly");
+    return new OAuthError(
+      "temporarily_unavailable",
+      "the authorization server cannot reach its database; retry shortly",
+    );
   }
   return new OAuthError("server_error", "internal error");
 }

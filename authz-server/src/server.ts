@@ -60,7 +60,8 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const lifetimes = checkLifetimes({ ...defaultLifetimes(), ...options.lifetimes });
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? pino({ level: options.logLevel ?? defaults.logLevel, base: { service: "authz-server" } });
+  const logger =
+    options.logger ?? pino({ level: options.logLevel ?? defaults.logLevel, base: { service: "authz-server" } });
   const host = options.host ?? defaults.host;
   const ownStorage = options.storage === undefined;
   const storage =
@@ -128,7 +129,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   purgeTimer.unref();
   if (ownStorage && options.keyEncryptionKey === undefined) {
     // Said once, at start: the README ("The database at rest") says what such a copy yields.
-    logger.warn("no key-encryption key: the signing keys and server secrets are stored in the clear, a copy of the database can sign tokens");
+    logger.warn(
+      "no key-encryption key: the signing keys and server secrets are stored in the clear, a copy of the database can sign tokens",
+    );
   }
   logger.info({ url: `http://${host}:${port}`, issuer }, "listening");
   let closing: Promise<void> | undefined;

@@ -20,7 +20,10 @@ export interface LoggedIn {
 }
 
 const unescape = (text: string): string =>
-  text.replace(/&(amp|lt|gt|quot|#39);/g, (_m, e: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" })[e] ?? "");
+  text.replace(
+    /&(amp|lt|gt|quot|#39);/g,
+    (_m, e: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" })[e] ?? "",
+  );
 
 /** PKCE (RFC 7636 §4.1–4.2): a random verifier and its S256 challenge. */
 export function pkcePair(): { verifier: string; challenge: string } {
@@ -47,7 +50,10 @@ export async function logInAndConsent(base: string, client: FlowClient): Promise
     code_challenge: challenge,
     code_challenge_method: "S256",
   })}`;
-  let next: { method: "GET" | "POST"; url: string; body?: string } = { method: "GET", url: new URL(authorizePath, base).href };
+  let next: { method: "GET" | "POST"; url: string; body?: string } = {
+    method: "GET",
+    url: new URL(authorizePath, base).href,
+  };
   for (let step = 0; step < 8; step++) {
     const response = await fetch(next.url, {
       method: next.method,

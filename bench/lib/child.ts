@@ -58,10 +58,14 @@ export async function startChild<Info>(
   args: string[] = [],
   options: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
 ): Promise<ChildServer<Info>> {
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), "--import", "tsx", script, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...options.env },
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), "--import", "tsx", script, ...args],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...options.env },
+    },
+  );
   const stderr: string[] = [];
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
     stderr.push(chunk);
@@ -71,7 +75,11 @@ export async function startChild<Info>(
   const info = await new Promise<Info>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`${path.basename(script)} did not become ready within ${options.readyTimeoutMs ?? 30000} ms: ${firstErrorLine(stderr.join(""))}`));
+      reject(
+        new Error(
+          `${path.basename(script)} did not become ready within ${options.readyTimeoutMs ?? 30000} ms: ${firstErrorLine(stderr.join(""))}`,
+        ),
+      );
     }, options.readyTimeoutMs ?? 30000);
     const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on("line", (line) => {
@@ -82,7 +90,11 @@ export async function startChild<Info>(
     });
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`${path.basename(script)} exited (${code ?? signal}) before it was ready: ${firstErrorLine(stderr.join(""))}`));
+      reject(
+        new Error(
+          `${path.basename(script)} exited (${code ?? signal}) before it was ready: ${firstErrorLine(stderr.join(""))}`,
+        ),
+      );
     });
   });
   const pid = child.pid as number;

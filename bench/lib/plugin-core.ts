@@ -3,7 +3,12 @@
 // shared key set, signature, claims — with its own caches so runs do not share state. The key set
 // is served by an injected fetch from memory: the benchmark measures verification, not HTTP.
 import { resolveConfig } from "../../plugin/src/config.js";
-import { authenticate, authenticateCached, routeOptions, type RouteOptions } from "../../plugin/src/core/authenticate.js";
+import {
+  authenticate,
+  authenticateCached,
+  routeOptions,
+  type RouteOptions,
+} from "../../plugin/src/core/authenticate.js";
 import { JwksCache } from "../../plugin/src/core/jwks-cache.js";
 import { TokenCache } from "../../plugin/src/core/token-cache.js";
 import { verifyToken } from "../../plugin/src/core/validate.js";
@@ -54,8 +59,14 @@ export async function createPluginVerifier(setup: PluginVerifierSetup): Promise<
     // Entries for tokens that will never be presented again, all carrying the verification of one
     // real token (the cache stores what verifyToken returned; their content is never read here).
     const sample = setup.signer.mint({
-      iss: setup.issuer, sub: "prefill", aud: setup.audience, exp: setup.nowSeconds + 600, iat: setup.nowSeconds,
-      jti: "prefill", client_id: "prefill", scope: "photos",
+      iss: setup.issuer,
+      sub: "prefill",
+      aud: setup.audience,
+      exp: setup.nowSeconds + 600,
+      iat: setup.nowSeconds,
+      jti: "prefill",
+      client_id: "prefill",
+      scope: "photos",
     });
     const keys = await deps.jwks.getKeys(route.source);
     if (keys === undefined) throw new Error("the plugin core could not load the key set");
@@ -67,8 +78,10 @@ export async function createPluginVerifier(setup: PluginVerifierSetup): Promise<
     async verify(token) {
       // As the handler does: the synchronous cached-token path first, the full check otherwise.
       const authorization = `Bearer ${token}`;
-      const verdict = authenticateCached(authorization, route, deps) ?? (await authenticate(authorization, route, deps));
-      if (!verdict.ok) throw new Error(`the plugin core refused a valid token: ${verdict.reason} (${verdict.description})`);
+      const verdict =
+        authenticateCached(authorization, route, deps) ?? (await authenticate(authorization, route, deps));
+      if (!verdict.ok)
+        throw new Error(`the plugin core refused a valid token: ${verdict.reason} (${verdict.description})`);
     },
   };
   return verifier;

@@ -115,6 +115,7 @@ export function oneLine(error: unknown, max = 240): string {
 }
 
 export function ratio(value: number | null | undefined, baseline: number | null | undefined): string {
-  if (value == null || baseline == null || !Number.isFinite(value) || !Number.isFinite(baseline) || baseline === 0) return "–";
+  if (value == null || baseline == null || !Number.isFinite(value) || !Number.isFinite(baseline) || baseline === 0)
+    return "–";
   return `${(value / baseline).toFixed(2)}×`;
 }

@@ -40,7 +40,8 @@ type Connect = typeof net.createConnection;
 function pathOf(args: unknown[]): string | undefined {
   const first = args[0];
   if (typeof first === "string") return first;
-  if (typeof first === "object" && first !== null && "path" in first && typeof first.path === "string") return first.path;
+  if (typeof first === "object" && first !== null && "path" in first && typeof first.path === "string")
+    return first.path;
   return undefined;
 }
 

@@ -131,14 +131,17 @@ export interface Transcript {
 
 /** Allowed: proxied with the caller's identity, and with the guard's nonce echoed when there is one. */
 const expectProceed = ({ nonce, result }: Sent): string | null => {
-  if (result.outcome !== "proceed") return `expected proceed, got ${result.outcome}: ${JSON.stringify(result).slice(0, 200)}`;
+  if (result.outcome !== "proceed")
+    return `expected proceed, got ${result.outcome}: ${JSON.stringify(result).slice(0, 200)}`;
   if (!result.upstreamHeaders[SUBJECT_HEADER]?.[0]) return `no ${SUBJECT_HEADER} header upstream`;
   if (nonce === null) return null;
   const verdict = result.upstreamHeaders[VERDICT_HEADER.toLowerCase()];
   return verdict?.[0] === nonce ? null : `verdict header ${JSON.stringify(verdict)} does not echo the nonce`;
 };
 const expectRefusal = ({ result }: Sent): string | null =>
-  result.outcome === "exit" && result.status === 401 ? null : `expected exit 401, got ${JSON.stringify(result).slice(0, 200)}`;
+  result.outcome === "exit" && result.status === 401
+    ? null
+    : `expected exit 401, got ${JSON.stringify(result).slice(0, 200)}`;
 
 const PROTOCOLS: readonly Protocol[] = [
   { name: "MsgPack:1", serverArgs: ["--protocol", "msgpack"], guarded: true },
@@ -153,16 +156,25 @@ function spawnOptions(protocol: Protocol, server: ServerName): SpawnOptions {
   };
 }
 
-async function start(protocol: Protocol, server: ServerName, jwks: JwksServer, tap: SocketTap, warmToken: string): Promise<Running> {
+async function start(
+  protocol: Protocol,
+  server: ServerName,
+  jwks: JwksServer,
+  tap: SocketTap,
+  warmToken: string,
+): Promise<Running> {
   const options = spawnOptions(protocol, server);
   const pluginServer = await spawnPluginServer(options);
   try {
     // Kong speaks what the query command's answer names: make sure it is the protocol meant.
-    if (pluginServer.protocol !== protocol.name) throw new Error(`the server's query answer names ${pluginServer.protocol}`);
+    if (pluginServer.protocol !== protocol.name)
+      throw new Error(`the server's query answer names ${pluginServer.protocol}`);
     tap.watch(pluginServer.socketPath);
     const instance = await pluginServer.startInstance(
       server === "ours" ? "oauth2-jwt" : "trivial",
-      server === "ours" ? { issuer: jwks.issuer, jwks_uri: jwks.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"] } : {},
+      server === "ours"
+        ? { issuer: jwks.issuer, jwks_uri: jwks.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"] }
+        : {},
     );
     let nonceCounter = 0;
     // What Kong sends on a protected route (after the guard's pre-function, when there is one: a
@@ -224,12 +236,20 @@ async function measureLoad(
     countersAgree:
       harness.bytesSent - harnessBefore.bytesSent === after.sent - before.sent &&
       harness.bytesReceived - harnessBefore.bytesReceived === after.received - before.received,
-    error: result.unexpected > 0 ? `${result.unexpected} unexpected outcomes, first: ${oneLine(result.firstUnexpected, 200)}` : null,
+    error:
+      result.unexpected > 0
+        ? `${result.unexpected} unexpected outcomes, first: ${oneLine(result.firstUnexpected, 200)}`
+        : null,
   };
 }
 
 /** Records the bytes of one request, alone on the socket. */
-async function recordOne(target: Running, kind: Transcript["kind"], tap: SocketTap, token: string): Promise<Transcript> {
+async function recordOne(
+  target: Running,
+  kind: Transcript["kind"],
+  tap: SocketTap,
+  token: string,
+): Promise<Transcript> {
   const { result, chunks } = await tap.record(() => target.send(kind === "refused" ? null : `Bearer ${token}`));
   const problem = kind === "refused" ? expectRefusal(result) : expectProceed(result);
   if (problem !== null) throw new Error(`recording ${kind} request: ${problem}`);
@@ -251,7 +271,8 @@ async function recordOne(target: Running, kind: Transcript["kind"], tap: SocketT
  * `prefix+body`.
  */
 export function wireSequence(t: Pick<Transcript, "protocol" | "chunks">): string {
-  if (t.protocol === "MsgPack:1") return t.chunks.map((c) => `${c.direction === "sent" ? ">" : "<"}${c.bytes.length}`).join(" ");
+  if (t.protocol === "MsgPack:1")
+    return t.chunks.map((c) => `${c.direction === "sent" ? ">" : "<"}${c.bytes.length}`).join(" ");
   const pending = { sent: Buffer.alloc(0), received: Buffer.alloc(0) };
   const out: string[] = [];
   for (const chunk of t.chunks) {
@@ -267,7 +288,11 @@ export function wireSequence(t: Pick<Transcript, "protocol" | "chunks">): string
 }
 
 /** Runs bench/lua/msgpack-cost.lua over MessagePack transcripts; one result per transcript. */
-export async function measureLuaCodec(transcripts: Transcript[], rounds: number, iterations: number): Promise<LuaCodecCost[]> {
+export async function measureLuaCodec(
+  transcripts: Transcript[],
+  rounds: number,
+  iterations: number,
+): Promise<LuaCodecCost[]> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), "msgpack-cost-"));
   try {
     const args = [LUA_SCRIPT, String(rounds), String(iterations)];
@@ -333,7 +358,9 @@ export async function benchCostModel(options: BenchOptions): Promise<SectionResu
         try {
           transcripts.push(await recordOne(target, kind, tap, repeatedToken));
         } catch (error) {
-          skipped.push(`transcript of ${SERVER_LABELS[target.server]} over ${target.protocol.name}, ${kind}: ${oneLine(error)}`);
+          skipped.push(
+            `transcript of ${SERVER_LABELS[target.server]} over ${target.protocol.name}, ${kind}: ${oneLine(error)}`,
+          );
         }
       }
     }
@@ -360,7 +387,8 @@ export async function benchCostModel(options: BenchOptions): Promise<SectionResu
     for (const target of running) {
       for (const scenario of SCENARIOS_BY_SERVER[target.server]) {
         const list = samples.get(key(target, scenario)) ?? [];
-        const pick = (f: (c: Omit<CostCell, "protocol" | "server" | "scenario">) => number): number => median(list.map(f));
+        const pick = (f: (c: Omit<CostCell, "protocol" | "server" | "scenario">) => number): number =>
+          median(list.map(f));
         const cell: CostCell = {
           protocol: target.protocol.name,
           server: target.server,
@@ -397,7 +425,13 @@ export async function benchCostModel(options: BenchOptions): Promise<SectionResu
     tap.dispose();
     await jwks.close();
   }
-  return summarise(cells, transcripts, lua, skipped, { alg, rounds, maxRequests, maxSeconds, jwksFetches: jwks.fetches() });
+  return summarise(cells, transcripts, lua, skipped, {
+    alg,
+    rounds,
+    maxRequests,
+    maxSeconds,
+    jwksFetches: jwks.fetches(),
+  });
 }
 
 function summarise(
@@ -410,7 +444,8 @@ function summarise(
   const find = (protocol: ProtocolName, server: ServerName, scenario: Scenario): CostCell | undefined =>
     cells.find((c) => c.protocol === protocol && c.server === server && c.scenario === scenario);
   // The floor of an allowed request is the trivial plugin's allowed path, of a refusal its refusal.
-  const floorOf = (c: CostCell): CostCell | undefined => find(c.protocol, "trivial", c.scenario === "refused" ? "refused" : "repeated");
+  const floorOf = (c: CostCell): CostCell | undefined =>
+    find(c.protocol, "trivial", c.scenario === "refused" ? "refused" : "repeated");
   const otherProtocol = (c: CostCell): CostCell | undefined =>
     c.protocol === "ProtoBuf:1" ? find("MsgPack:1", c.server, c.scenario) : undefined;
 
@@ -425,15 +460,26 @@ function summarise(
       fmt(c.bytesSentPerRequest),
       fmt(c.bytesReceivedPerRequest),
       fmt(c.connectionsPerRequest),
-      floor ? ratio(c.bytesSentPerRequest + c.bytesReceivedPerRequest, floor.bytesSentPerRequest + floor.bytesReceivedPerRequest) : "–",
+      floor
+        ? ratio(
+            c.bytesSentPerRequest + c.bytesReceivedPerRequest,
+            floor.bytesSentPerRequest + floor.bytesReceivedPerRequest,
+          )
+        : "–",
       fmt(c.serverCpuUsPerRequest),
       floor ? ratio(c.serverCpuUsPerRequest, floor.serverCpuUsPerRequest) : "–",
-      msgpack ? ratio(c.bytesSentPerRequest + c.bytesReceivedPerRequest, msgpack.bytesSentPerRequest + msgpack.bytesReceivedPerRequest) : "–",
+      msgpack
+        ? ratio(
+            c.bytesSentPerRequest + c.bytesReceivedPerRequest,
+            msgpack.bytesSentPerRequest + msgpack.bytesReceivedPerRequest,
+          )
+        : "–",
       msgpack ? ratio(c.serverCpuUsPerRequest, msgpack.serverCpuUsPerRequest) : "–",
     ];
   });
 
-  const luaFor = (server: ServerName, kind: Transcript["kind"]): LuaCodecCost | undefined => lua.find((l) => l.label === `${server}-${kind}`);
+  const luaFor = (server: ServerName, kind: Transcript["kind"]): LuaCodecCost | undefined =>
+    lua.find((l) => l.label === `${server}-${kind}`);
   const transcriptBytes = (server: ServerName, kind: Transcript["kind"]): number | undefined =>
     transcripts.find((t) => t.protocol === "MsgPack:1" && t.server === server && t.kind === kind)?.sent.length;
   const luaRows = (["ours", "trivial"] as const).flatMap((server) =>
@@ -544,7 +590,16 @@ function summarise(
     const sample = lua[0] as LuaCodecCost;
     tables.push({
       title: "Kong's MessagePack work per request (lua-MessagePack under LuaJIT, CPU µs)",
-      columns: ["request", "plugin", "messages sent / received", "bytes Kong packs (recorded)", "encode µs", "decode µs", "total µs", "× floor"],
+      columns: [
+        "request",
+        "plugin",
+        "messages sent / received",
+        "bytes Kong packs (recorded)",
+        "encode µs",
+        "decode µs",
+        "total µs",
+        "× floor",
+      ],
       rows: luaRows,
       notes: [
         `bench/lua/msgpack-cost.lua, lua-MessagePack ${sample.library} (Debian's; Kong 3.9.3 ships 0.5.4) under this machine's luajit: one allowed and one refused request recorded on the socket; Kong's requests re-encoded with mp.pack and the server's replies decoded through mp.unpacker fed 4096-byte reads, as mp_rpc.lua does; median of ${sample.rounds} rounds × ${sample.iterations.toLocaleString("en-US")} requests, os.clock(). Real Kong measured ${KONG_MSGPACK_CODEC_US_PER_REQUEST.join("–")} µs per request for the same work.`,
@@ -554,7 +609,14 @@ function summarise(
   if (modelRows.length > 0) {
     tables.push({
       title: "The model for Kong's worker, MsgPack:1 (µs per request)",
-      columns: ["request", "round trips", `× ${KONG_MSGPACK_ROUND_TRIP_US.join("–")} µs (real Kong)`, "codec (measured here)", "Kong worker, modelled", "plugin server CPU (here)"],
+      columns: [
+        "request",
+        "round trips",
+        `× ${KONG_MSGPACK_ROUND_TRIP_US.join("–")} µs (real Kong)`,
+        "codec (measured here)",
+        "Kong worker, modelled",
+        "plugin server CPU (here)",
+      ],
       rows: modelRows,
       notes: [
         `Kong's worker CPU for the plugin per request ≈ round trips × ${KONG_MSGPACK_ROUND_TRIP_US.join("–")} µs (taking a pooled connection, sending, reading, giving it back; measured in a real Kong 3.9.3) + its MessagePack encode and decode (the table above). The plugin server's CPU is another process's, on another core when one is free. ProtoBuf:1's codec is C in Kong (lua-protobuf), not available here: for it, round trips and bytes only.`,

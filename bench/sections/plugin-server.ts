@@ -138,12 +138,15 @@ interface Running {
 }
 
 const expectProceed = ({ nonce, result }: Sent): string | null => {
-  if (result.outcome !== "proceed") return `expected proceed, got ${result.outcome}: ${JSON.stringify(result).slice(0, 200)}`;
+  if (result.outcome !== "proceed")
+    return `expected proceed, got ${result.outcome}: ${JSON.stringify(result).slice(0, 200)}`;
   const verdict = result.upstreamHeaders[VERDICT_HEADER.toLowerCase()];
   return verdict?.[0] === nonce ? null : `verdict header ${JSON.stringify(verdict)} does not echo the nonce`;
 };
 const expectRefusal = ({ result }: Sent): string | null =>
-  result.outcome === "exit" && result.status === 401 ? null : `expected exit 401, got ${JSON.stringify(result).slice(0, 200)}`;
+  result.outcome === "exit" && result.status === 401
+    ? null
+    : `expected exit 401, got ${JSON.stringify(result).slice(0, 200)}`;
 
 async function startServer(kind: ServerKind, jwks: JwksServer, warmToken: string): Promise<Running> {
   const server = await spawnPluginServer(kind.spawn);
@@ -240,14 +243,20 @@ export async function benchPluginServer(options: BenchOptions): Promise<SectionR
               maxRequests: scenario === "fresh" ? maxFresh : maxRequests,
               maxSeconds,
               send: (i) =>
-                target.send(scenario === "refused" ? null : `Bearer ${scenario === "fresh" ? (slice[i] as string) : repeatedToken}`),
+                target.send(
+                  scenario === "refused"
+                    ? null
+                    : `Bearer ${scenario === "fresh" ? (slice[i] as string) : repeatedToken}`,
+                ),
               check: scenario === "refused" ? expectRefusal : expectProceed,
               ...(target.server.pid === undefined ? {} : { serverPid: target.server.pid }),
             });
             samples.get(target)?.push(result);
             if (result.unexpected > 0 && target.server.pid === undefined) {
               // kong-pdk's stock server can die on a chunking it cannot decode; Kong would restart it.
-              options.log(`plugin server: ${target.kind.name} died (${oneLine(result.firstUnexpected, 120)}); restarting it`);
+              options.log(
+                `plugin server: ${target.kind.name} died (${oneLine(result.firstUnexpected, 120)}); restarting it`,
+              );
               await target.server.restart().catch((error: unknown) => options.log(`restart failed: ${oneLine(error)}`));
             }
           }
@@ -255,7 +264,9 @@ export async function benchPluginServer(options: BenchOptions): Promise<SectionR
         for (const [target, results] of samples) {
           const result = medianResult(results);
           const error =
-            result.unexpected > 0 ? `${result.unexpected} unexpected outcomes, first: ${oneLine(result.firstUnexpected, 200)}` : null;
+            result.unexpected > 0
+              ? `${result.unexpected} unexpected outcomes, first: ${oneLine(result.firstUnexpected, 200)}`
+              : null;
           rows.push({ server: target.kind.name, scenario, connections, result, error });
           options.log(
             `plugin server: ${target.kind.name} ${scenario} @${connections}: ${fmt(result.requestsPerSecond)} req/s${error ? ` (${error})` : ""}`,
@@ -268,12 +279,19 @@ export async function benchPluginServer(options: BenchOptions): Promise<SectionR
     // bound: 100,000 refusals grow our server by less than 20 MB). The peers get fewer refusals:
     // their growth per refusal is the figure, and the stock server's leak is linear.
     for (const target of running) {
-      const refusals = target.kind.name === "ours" ? (options.quick ? 20_000 : DRILL_REFUSALS) : options.quick ? 10_000 : 30_000;
+      const refusals =
+        target.kind.name === "ours" ? (options.quick ? 20_000 : DRILL_REFUSALS) : options.quick ? 10_000 : 30_000;
       options.log(`plugin server: ${target.kind.name}: ${refusals.toLocaleString("en-US")} refused requests`);
       try {
         const rssAfterLoadsMB = await rssAfterGc(target.server);
         const drill = async (count: number, maxSeconds: number): Promise<HarnessLoadResult> =>
-          runHarnessLoad<Sent>({ concurrency: 8, maxRequests: count, maxSeconds, send: () => target.send(null), check: expectRefusal });
+          runHarnessLoad<Sent>({
+            concurrency: 8,
+            maxRequests: count,
+            maxSeconds,
+            send: () => target.send(null),
+            check: expectRefusal,
+          });
         // A first, uncounted batch of refusals lets V8 size its heap for this load (the young
         // generation alone can take tens of MB that a forced GC does not hand back); what the
         // counted batch adds on top of that is what refusals retain.
@@ -420,7 +438,11 @@ function summarise(
       met: a <= 3 && b <= 2,
     });
   } else {
-    targets.push({ target: "Round trips: 3 per allowed request, 2 per refused request", measured: "not measured", met: null });
+    targets.push({
+      target: "Round trips: 3 per allowed request, 2 per refused request",
+      measured: "not measured",
+      met: null,
+    });
   }
   const ourMemory = memory.find((m) => m.server === "ours");
   if (ourMemory && !ourMemory.error) {
@@ -440,7 +462,18 @@ function summarise(
   const tables: Table[] = [
     {
       title: `Through the plugin server (${settings.alg} tokens; requests/s, latency per request in ms)`,
-      columns: ["load", "conns", "server", "req/s", "p50 ms", "p99 ms", "RPCs/req", "server CPU µs/req", "× trivial", "× stock"],
+      columns: [
+        "load",
+        "conns",
+        "server",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "RPCs/req",
+        "server CPU µs/req",
+        "× trivial",
+        "× stock",
+      ],
       rows: loadRows,
       notes: [
         `Median of ${settings.rounds} interleaved rounds per cell (${REPEATED_ROUNDS} for repeated tokens); each round up to ${settings.maxRequests.toLocaleString("en-US")} requests (${settings.maxFresh.toLocaleString("en-US")} for fresh tokens) or ${settings.maxSeconds} s, whichever ends first, after a warm-up; "conns" requests in flight, one per pooled socket connection as Kong does. × trivial compares requests per second with the trivial plugin on the same connections (its allowed path for valid tokens). "server CPU µs/req": the plugin server's own CPU time (/proc) divided by the requests, which the harness's share of the two cores does not distort. Every answer was checked: valid tokens must proceed with the guard nonce echoed, refusals must be 401. The JWKS was fetched ${settings.jwksFetches} times in all (the plugin's key cache).`,
@@ -448,10 +481,20 @@ function summarise(
     },
     {
       title: "Resident memory of the plugin server (MB, read after a forced full GC)",
-      columns: ["server", "after warm-up", "after loads", "before drill", "after drill", "refusals counted", "growth", "bytes/refusal", "problem"],
+      columns: [
+        "server",
+        "after warm-up",
+        "after loads",
+        "before drill",
+        "after drill",
+        "refusals counted",
+        "growth",
+        "bytes/refusal",
+        "problem",
+      ],
       rows: memoryRows,
       notes: [
-        "RSS from /proc after a forced full GC in the server (node --expose-gc, SIGUSR2 handled by bench/lib/gc-on-signal.cjs, preloaded into every server alike). \"before drill\" follows an uncounted batch of a fifth as many refusals, so that V8's one-time heap sizing for this load is not counted as growth; a linear leak shows in full.",
+        'RSS from /proc after a forced full GC in the server (node --expose-gc, SIGUSR2 handled by bench/lib/gc-on-signal.cjs, preloaded into every server alike). "before drill" follows an uncounted batch of a fifth as many refusals, so that V8\'s one-time heap sizing for this load is not counted as growth; a linear leak shows in full.',
       ],
     },
   ];

@@ -48,7 +48,11 @@ interface ServerKind {
 
 const SERVERS: ServerKind[] = [
   { name: "floor", label: "bare Koa + node:crypto.sign (floor)", script: path.join(here, "../servers/bare-koa.ts") },
-  { name: "oidcProvider", label: "oidc-provider 9, JWT access tokens", script: path.join(here, "../servers/oidc-provider.ts") },
+  {
+    name: "oidcProvider",
+    label: "oidc-provider 9, JWT access tokens",
+    script: path.join(here, "../servers/oidc-provider.ts"),
+  },
   { name: "sidecar", label: "authz-server (ours)", script: path.join(here, "../servers/sidecar.ts") },
   {
     name: "sidecarQuiet",
@@ -100,13 +104,19 @@ async function measureCodeExchanges(
           headers: { cookie: session.cookie },
           onResponse: (_status, _body, context, headers) => {
             const location = headers["location"] ?? headers["Location"];
-            context["code"] = codeFromLocation(location === undefined ? undefined : new URL(location, info.url).href, flow.redirectUri);
+            context["code"] = codeFromLocation(
+              location === undefined ? undefined : new URL(location, info.url).href,
+              flow.redirectUri,
+            );
           },
         },
         {
           method: "POST",
           path: info.tokenPath,
-          headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic(flow.clientId, flow.clientSecret) },
+          headers: {
+            "content-type": "application/x-www-form-urlencoded",
+            authorization: basic(flow.clientId, flow.clientSecret),
+          },
           setupRequest: (request, context) => {
             const code = context["code"];
             if (typeof code !== "string") return undefined;
@@ -135,9 +145,23 @@ async function measureCodeExchanges(
       other.length > 0 || run.errors > 0 || run.timeouts > 0 || exchanged < minted - CONNECTIONS
         ? `unexpected answers: ${JSON.stringify(run.statusCodes)}, ${run.errors} errors, ${run.timeouts} timeouts`
         : null;
-    return { name: "authorization_code", label, perSecond: exchanged / seconds, p50Ms: run.p50Ms, p99Ms: run.p99Ms, error };
+    return {
+      name: "authorization_code",
+      label,
+      perSecond: exchanged / seconds,
+      p50Ms: run.p50Ms,
+      p99Ms: run.p99Ms,
+      error,
+    };
   } catch (error) {
-    return { name: "authorization_code", label, perSecond: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, error: oneLine(error) };
+    return {
+      name: "authorization_code",
+      label,
+      perSecond: Number.NaN,
+      p50Ms: Number.NaN,
+      p99Ms: Number.NaN,
+      error: oneLine(error),
+    };
   }
 }
 
@@ -146,10 +170,22 @@ async function measureCodeExchanges(
  * refresh token never used before and returns its successor to the pool, so no request is a
  * reuse (which would revoke the family).
  */
-async function measureRefreshRotations(info: TokenServerInfo, flow: FlowClient, seconds: number, pool: string[]): Promise<FlowMeasured> {
+async function measureRefreshRotations(
+  info: TokenServerInfo,
+  flow: FlowClient,
+  seconds: number,
+  pool: string[],
+): Promise<FlowMeasured> {
   const label = "refresh_token: POST /token (rotation)";
   if (pool.length < CONNECTIONS * 2) {
-    return { name: "refresh_token", label, perSecond: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, error: `only ${pool.length} refresh tokens from the code exchanges` };
+    return {
+      name: "refresh_token",
+      label,
+      perSecond: Number.NaN,
+      p50Ms: Number.NaN,
+      p99Ms: Number.NaN,
+      error: `only ${pool.length} refresh tokens from the code exchanges`,
+    };
   }
   try {
     const run = await runHttpLoad({
@@ -160,11 +196,17 @@ async function measureRefreshRotations(info: TokenServerInfo, flow: FlowClient, 
         {
           method: "POST",
           path: info.tokenPath,
-          headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic(flow.clientId, flow.clientSecret) },
+          headers: {
+            "content-type": "application/x-www-form-urlencoded",
+            authorization: basic(flow.clientId, flow.clientSecret),
+          },
           setupRequest: (request) => ({
             ...request,
             // An empty pool (only after failures) sends a token that cannot exist: counted as a failure.
-            body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: pool.pop() ?? "exhausted" }).toString(),
+            body: new URLSearchParams({
+              grant_type: "refresh_token",
+              refresh_token: pool.pop() ?? "exhausted",
+            }).toString(),
           }),
           onResponse: (status, body) => {
             if (status !== 200) return;
@@ -175,9 +217,23 @@ async function measureRefreshRotations(info: TokenServerInfo, flow: FlowClient, 
       ],
     });
     const failures = describeFailures(run);
-    return { name: "refresh_token", label, perSecond: run.requestsPerSecond, p50Ms: run.p50Ms, p99Ms: run.p99Ms, error: failures };
+    return {
+      name: "refresh_token",
+      label,
+      perSecond: run.requestsPerSecond,
+      p50Ms: run.p50Ms,
+      p99Ms: run.p99Ms,
+      error: failures,
+    };
   } catch (error) {
-    return { name: "refresh_token", label, perSecond: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, error: oneLine(error) };
+    return {
+      name: "refresh_token",
+      label,
+      perSecond: Number.NaN,
+      p50Ms: Number.NaN,
+      p99Ms: Number.NaN,
+      error: oneLine(error),
+    };
   }
 }
 
@@ -214,7 +270,12 @@ const failed = (server: string, alg: Algorithm, error: unknown): Measured => ({
 async function measureAlgorithm(alg: Algorithm, options: BenchOptions): Promise<Measured[]> {
   const rounds = options.quick ? 1 : 3;
   const seconds = options.quick ? 2 : 3;
-  const started: { kind: ServerKind; child: ChildServer<TokenServerInfo>; runs: HttpLoadResult[]; error: string | null }[] = [];
+  const started: {
+    kind: ServerKind;
+    child: ChildServer<TokenServerInfo>;
+    runs: HttpLoadResult[];
+    error: string | null;
+  }[] = [];
   const results: Measured[] = [];
   try {
     for (const kind of SERVERS) {
@@ -229,13 +290,16 @@ async function measureAlgorithm(alg: Algorithm, options: BenchOptions): Promise<
     for (const s of started) {
       // Warm-up: JIT, keep-alive connections, SQLite page cache.
       const warm = await clientCredentialsLoad(s.child.info, 1);
-      s.error = describeFailures(warm) === null ? null : `${s.kind.label} answered with failures: ${describeFailures(warm)}`;
+      s.error =
+        describeFailures(warm) === null ? null : `${s.kind.label} answered with failures: ${describeFailures(warm)}`;
     }
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < started.length; k++) {
         const s = started[(round + k) % started.length] as (typeof started)[number];
         if (s.error !== null) continue;
-        options.log(`sidecar: ${alg} round ${round + 1}/${rounds}: ${s.kind.label}, ${seconds} s at ${CONNECTIONS} connections`);
+        options.log(
+          `sidecar: ${alg} round ${round + 1}/${rounds}: ${s.kind.label}, ${seconds} s at ${CONNECTIONS} connections`,
+        );
         const run = await clientCredentialsLoad(s.child.info, seconds);
         const failures = describeFailures(run);
         if (failures) s.error = `${s.kind.label} answered with failures: ${failures}`;
@@ -273,7 +337,9 @@ async function measureAlgorithm(alg: Algorithm, options: BenchOptions): Promise<
 }
 
 export async function benchSidecar(options: BenchOptions): Promise<SectionResult> {
-  const algorithms: Algorithm[] = [...new Set<Algorithm>(["ES256", SIDECAR_DEFAULT_ALGORITHM, ...(options.quick ? [] : (["EdDSA"] as Algorithm[]))])];
+  const algorithms: Algorithm[] = [
+    ...new Set<Algorithm>(["ES256", SIDECAR_DEFAULT_ALGORITHM, ...(options.quick ? [] : (["EdDSA"] as Algorithm[]))]),
+  ];
   const measured: Measured[] = [];
   for (const alg of algorithms) measured.push(...(await measureAlgorithm(alg, options)));
   const find = (server: string, alg: Algorithm): Measured | undefined =>
@@ -313,7 +379,11 @@ export async function benchSidecar(options: BenchOptions): Promise<SectionResult
         met: x >= PEER_TARGET,
       });
     } else {
-      targets.push({ target: `Client-credentials tokens/s (${alg}) at least ${PEER_TARGET}× oidc-provider`, measured: `not measured: ${ours?.error ?? peer?.error ?? "missing"}`, met: null });
+      targets.push({
+        target: `Client-credentials tokens/s (${alg}) at least ${PEER_TARGET}× oidc-provider`,
+        measured: `not measured: ${ours?.error ?? peer?.error ?? "missing"}`,
+        met: null,
+      });
     }
     if (ok(ours) && ok(floor)) {
       const x = ours.tokensPerSecond / floor.tokensPerSecond;
@@ -323,7 +393,11 @@ export async function benchSidecar(options: BenchOptions): Promise<SectionResult
         met: x >= FLOOR_TARGET,
       });
     } else {
-      targets.push({ target: `Client-credentials tokens/s (${alg}) at least ${FLOOR_TARGET}× the bare sign-only floor`, measured: `not measured: ${ours?.error ?? floor?.error ?? "missing"}`, met: null });
+      targets.push({
+        target: `Client-credentials tokens/s (${alg}) at least ${FLOOR_TARGET}× the bare sign-only floor`,
+        measured: `not measured: ${ours?.error ?? floor?.error ?? "missing"}`,
+        met: null,
+      });
     }
   }
 
@@ -338,7 +412,8 @@ export async function benchSidecar(options: BenchOptions): Promise<SectionResult
     f.error ? "–" : ratio(f.perSecond, floorDefault?.tokensPerSecond),
   ]);
   for (const f of ours?.flows ?? []) if (f.error) skipped.push(`${f.label}: ${f.error}`);
-  if (ours && !ours.error && !ours.flows) skipped.push("authorization-code and refresh loads: no flow client provisioned");
+  if (ours && !ours.error && !ours.flows)
+    skipped.push("authorization-code and refresh loads: no flow client provisioned");
   const tables: Table[] = [
     {
       title: `Client-credentials tokens per second, ${CONNECTIONS} connections`,

@@ -82,12 +82,16 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
     );
     // The same, on a cache already full (10,000 entries, the plugin's default bound).
     const pluginFull = plugin
-      ? await createPluginVerifier({ signer, issuer: ISSUER, audience: AUDIENCE, nowSeconds, prefill: CACHE_ENTRIES }).catch(
-          (error: unknown) => {
-            pluginError = error instanceof Error ? error.message : String(error);
-            return null;
-          },
-        )
+      ? await createPluginVerifier({
+          signer,
+          issuer: ISSUER,
+          audience: AUDIENCE,
+          nowSeconds,
+          prefill: CACHE_ENTRIES,
+        }).catch((error: unknown) => {
+          pluginError = error instanceof Error ? error.message : String(error);
+          return null;
+        })
       : null;
     if (plugin && pluginFull) {
       repeatedToken = signer.mint(freshClaims(ISSUER, AUDIENCE, nowSeconds));

@@ -29,14 +29,40 @@ export function authz(args: string[], input?: string): unknown {
 // The server starts first, so that it generates its signing key with the algorithm under test.
 const logLevel = process.argv[3] ?? "info";
 const server = await startServer({ db, port: 0, host: "127.0.0.1", signingAlgorithm: alg, logLevel });
-authz(["scopes", "create", "photos", "--description", "Read your photos", "--resource", "http://localhost:8000/flickr"]);
-const client = authz(["clients", "create", "--name", "Bench", "--scope", "photos", "--grant-type", "client_credentials"]) as {
+authz([
+  "scopes",
+  "create",
+  "photos",
+  "--description",
+  "Read your photos",
+  "--resource",
+  "http://localhost:8000/flickr",
+]);
+const client = authz([
+  "clients",
+  "create",
+  "--name",
+  "Bench",
+  "--scope",
+  "photos",
+  "--grant-type",
+  "client_credentials",
+]) as {
   client_id: string;
   client_secret: string;
 };
 // For the authorization-code and refresh loads: the seed story's web client and a user.
 const redirectUri = "http://localhost:3000/callback";
-const canon = authz(["clients", "create", "--name", "Canon Printing", "--redirect-uri", redirectUri, "--scope", "photos"]) as {
+const canon = authz([
+  "clients",
+  "create",
+  "--name",
+  "Canon Printing",
+  "--redirect-uri",
+  redirectUri,
+  "--scope",
+  "photos",
+]) as {
   client_id: string;
   client_secret: string;
 };

@@ -29,8 +29,7 @@ function stringArray(value: unknown): string[] | undefined {
   return result;
 }
 
-const isAlgorithm = (value: string): value is Algorithm =>
-  (SUPPORTED_ALGORITHMS as readonly string[]).includes(value);
+const isAlgorithm = (value: string): value is Algorithm => (SUPPORTED_ALGORITHMS as readonly string[]).includes(value);
 
 function isHttpUrl(value: string): boolean {
   try {
@@ -83,9 +82,7 @@ export function resolveConfig(raw: unknown): ConfigResult {
 
   const integer = (key: string, fallback: number, min: number, max: number): number | undefined => {
     const value = raw[key] ?? fallback;
-    return typeof value === "number" && Number.isInteger(value) && value >= min && value <= max
-      ? value
-      : undefined;
+    return typeof value === "number" && Number.isInteger(value) && value >= min && value <= max ? value : undefined;
   };
   const leeway = integer("leeway_seconds", 30, 0, 300);
   if (leeway === undefined) return fail("leeway_seconds", "must be an integer between 0 and 300");

@@ -5,7 +5,13 @@
 // kept on the instance: one instance serves all concurrent requests of its worker.
 
 import { resolveConfig } from "./config.js";
-import { authenticate, authenticateCached, routeOptions, type AuthenticationDeps, type RouteOptions } from "./core/authenticate.js";
+import {
+  authenticate,
+  authenticateCached,
+  routeOptions,
+  type AuthenticationDeps,
+  type RouteOptions,
+} from "./core/authenticate.js";
 import { CONSUMER_HEADERS, isConsumerHeader, mayBeConsumerFamily } from "./core/consumer-headers.js";
 import { INTERNAL_ERROR_RESPONSE, refusalResponse, unavailableResponse, type ErrorResponse } from "./core/challenge.js";
 import { sharedJwksCache } from "./core/jwks-cache.js";
@@ -65,7 +71,11 @@ const NONCE_NAME = NONCE_HEADER.toLowerCase();
 
 /** String values of a header as Kong gives them (a string, or an array for a repeated header). */
 function stringValues(value: unknown): string[] {
-  return typeof value === "string" ? [value] : Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+  return typeof value === "string"
+    ? [value]
+    : Array.isArray(value)
+      ? value.filter((v): v is string => typeof v === "string")
+      : [];
 }
 
 function countStrings(values: readonly unknown[]): number {
@@ -104,7 +114,8 @@ class HeaderNames {
     this.folded = new Set(canonical.map(foldHeaderName));
     this.exact = new Set(canonical.map((name) => name.toLowerCase()));
     const relevant: boolean[] = [];
-    for (const name of [...canonical, ...CONSUMER_HEADERS, "authorization", "access-control-request-method"]) relevant[name.length] = true;
+    for (const name of [...canonical, ...CONSUMER_HEADERS, "authorization", "access-control-request-method"])
+      relevant[name.length] = true;
     this.relevantLength = relevant;
   }
 
@@ -137,7 +148,14 @@ class HeaderNames {
 
   /** Kong's header table (lower-case names; a string, or an array for a repeated header), in one pass. */
   scan(raw: unknown): ScannedHeaders {
-    const scanned: ScannedHeaders = { lines: 0, authorization: undefined, nonces: 0, nonce: undefined, preflight: false, spoofed: undefined };
+    const scanned: ScannedHeaders = {
+      lines: 0,
+      authorization: undefined,
+      nonces: 0,
+      nonce: undefined,
+      preflight: false,
+      spoofed: undefined,
+    };
     if (typeof raw !== "object" || raw === null) return scanned;
     const table = raw as Record<string, unknown>;
     for (const name of Object.keys(table)) {
@@ -150,12 +168,18 @@ class HeaderNames {
       if (meaning === 0) continue;
       // The one string of a single-line header (extractBearerToken reads ["x"] exactly as "x").
       const single =
-        typeof value === "string" ? value : count === 1 && (value as unknown[]).length === 1 ? ((value as unknown[])[0] as string) : undefined;
+        typeof value === "string"
+          ? value
+          : count === 1 && (value as unknown[]).length === 1
+            ? ((value as unknown[])[0] as string)
+            : undefined;
       if ((meaning & IS_AUTHORIZATION) !== 0) {
         // Kong gives lower-case names; should two spellings arrive anyway, their values add up.
         const values = single !== undefined && scanned.authorization === undefined ? single : stringValues(value);
         scanned.authorization =
-          scanned.authorization === undefined ? values : [...stringValues(scanned.authorization), ...stringValues(values)];
+          scanned.authorization === undefined
+            ? values
+            : [...stringValues(scanned.authorization), ...stringValues(values)];
       }
       if ((meaning & IS_NONCE) !== 0) {
         scanned.nonces += count;
@@ -170,17 +194,22 @@ class HeaderNames {
 
 export class AccessHandler {
   private readonly route:
-    | { ok: true; config: PluginConfig; options: RouteOptions; names: HeaderNames }
-    | { ok: false; error: string };
+    { ok: true; config: PluginConfig; options: RouteOptions; names: HeaderNames } | { ok: false; error: string };
   private readonly deps: AuthenticationDeps;
 
   constructor(rawConfig: unknown, deps: AuthenticationDeps = DEFAULT_DEPS) {
     const resolved = resolveConfig(rawConfig);
     this.route = resolved.ok
-      ? { ok: true, config: resolved.config, options: routeOptions(resolved.config), names: new HeaderNames(resolved.config) }
+      ? {
+          ok: true,
+          config: resolved.config,
+          options: routeOptions(resolved.config),
+          names: new HeaderNames(resolved.config),
+        }
       : resolved;
     this.deps = deps;
-    if (!resolved.ok) console.error(`[oauth2-jwt] invalid configuration, every request will be refused: ${resolved.error}`);
+    if (!resolved.ok)
+      console.error(`[oauth2-jwt] invalid configuration, every request will be refused: ${resolved.error}`);
   }
 
   async access(kong: KongPdk): Promise<void> {
@@ -205,17 +234,22 @@ export class AccessHandler {
       // A repeated token is decided without waiting (no promise on that path); otherwise the key
       // set may have to be fetched.
       const verdict =
-        authenticateCached(headers.authorization, options, this.deps) ?? (await authenticate(headers.authorization, options, this.deps));
+        authenticateCached(headers.authorization, options, this.deps) ??
+        (await authenticate(headers.authorization, options, this.deps));
       if (!verdict.ok) {
         return await this.respond(
           kong,
-          verdict.status === 503 ? unavailableResponse(verdict, RETRY_AFTER_SECONDS) : refusalResponse(verdict, config.realm),
+          verdict.status === 503
+            ? unavailableResponse(verdict, RETRY_AFTER_SECONDS)
+            : refusalResponse(verdict, config.realm),
         );
       }
       await kong.service.request.setHeaders(upstreamHeaders(headers, names, verdict.claims));
     } catch (error) {
       // Kong would proxy the request if this threw (fail-open): refuse instead.
-      console.error(`[oauth2-jwt] unexpected error, request refused: ${error instanceof Error ? error.message : String(error)}`);
+      console.error(
+        `[oauth2-jwt] unexpected error, request refused: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return this.respond(kong, INTERNAL_ERROR_RESPONSE);
     }
   }
@@ -231,7 +265,8 @@ export class AccessHandler {
  * object's prototype instead, silently dropping that header from the call (and a client's copy of it).
  */
 function put(target: Record<string, string | string[]>, name: string, value: string | string[]): void {
-  if (name === "__proto__") Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
+  if (name === "__proto__")
+    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
   else target[name] = value;
 }
 

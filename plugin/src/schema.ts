@@ -55,7 +55,7 @@ const HEADER_NAME_PATTERN = "^[%w!#$%%&'*+%-.^_`|~]+$";
 /** RFC 6749 §3.3 scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
 const SCOPE_TOKEN_PATTERN = "^[!#-[%]^-~]+$";
 /** A realm is sent inside a quoted-string (RFC 6750 §3): no quote, backslash or control character. */
-const REALM_PATTERN = "^[^\"\\%c]+$";
+const REALM_PATTERN = '^[^"\\%c]+$';
 
 const headerName = (description: string, defaultName: string): SchemaField => ({
   type: "string",
@@ -114,8 +114,7 @@ export const Schema: readonly SchemaEntry[] = [
       required: true,
       default: "all",
       one_of: ["all", "any"],
-      description:
-        "`all`: the token must carry every scope in scopes_required; `any`: at least one of them.",
+      description: "`all`: the token must carry every scope in scopes_required; `any`: at least one of them.",
     },
   },
   {

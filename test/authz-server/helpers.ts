@@ -86,7 +86,13 @@ export interface TestClient {
 /** Registers a confidential client the way `clients create` does (server-generated id and secret, digest stored). */
 export function createClient(
   storage: Storage,
-  options: { scopes: string[]; grantTypes?: string[]; name?: string; redirectUris?: string[]; resourceServerFor?: string[] },
+  options: {
+    scopes: string[];
+    grantTypes?: string[];
+    name?: string;
+    redirectUris?: string[];
+    resourceServerFor?: string[];
+  },
 ): TestClient {
   const clientId = generateId();
   const clientSecret = generateSecret();
@@ -132,5 +138,9 @@ export async function post(
   });
   const text = await response.text();
   const isJson = (response.headers.get("content-type") ?? "").includes("json");
-  return { status: response.status, headers: response.headers, body: isJson && text !== "" ? (JSON.parse(text) as unknown) : text };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: isJson && text !== "" ? (JSON.parse(text) as unknown) : text,
+  };
 }

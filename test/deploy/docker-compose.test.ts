@@ -30,7 +30,11 @@ describe("docker-compose.yml", () => {
     resolvedCompose();
     const text = readFileSync(join(ROOT, "docker-compose.yml"), "utf8");
     withTempDir((dir) => {
-      const broken = writeFile(dir, "docker-compose.yml", text.replace("    restart: unless-stopped\n", "    restart: unless-stopped\n    restarts: 3\n"));
+      const broken = writeFile(
+        dir,
+        "docker-compose.yml",
+        text.replace("    restart: unless-stopped\n", "    restart: unless-stopped\n    restarts: 3\n"),
+      );
       const result = run("docker-compose", ["-f", broken, "config"], { cwd: dir });
       assert.notEqual(result.status, 0);
       assert.match(result.stderr, /Unsupported config option for services\.authz: 'restarts'/);
@@ -43,7 +47,13 @@ describe("docker-compose.yml", () => {
     const env = kong.environment!;
     const server = "/usr/local/kong-plugins/oauth2-jwt/bin/oauth2-jwt-pluginserver.js";
     assert.deepEqual(
-      Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("KONG_PLUGINSERVER_") || ["KONG_PLUGINS", "KONG_DATABASE", "KONG_DECLARATIVE_CONFIG", "KONG_PROXY_LISTEN"].includes(k))),
+      Object.fromEntries(
+        Object.entries(env).filter(
+          ([k]) =>
+            k.startsWith("KONG_PLUGINSERVER_") ||
+            ["KONG_PLUGINS", "KONG_DATABASE", "KONG_DECLARATIVE_CONFIG", "KONG_PROXY_LISTEN"].includes(k),
+        ),
+      ),
       {
         KONG_DATABASE: "off",
         KONG_DECLARATIVE_CONFIG: "/kong/declarative/kong.yml",
@@ -59,7 +69,10 @@ describe("docker-compose.yml", () => {
     assert.equal(env["KONG_PLUGINSERVER_OAUTH2_JWT_SOCKET"], "/usr/local/kong/oauth2_jwt.sock");
     assert.ok((kong.volumes ?? []).some((v) => JSON.stringify(v).includes("/kong/declarative/kong.yml")));
     assert.deepEqual(kong.ports, [{ published: 8000, target: 8000 }]);
-    assert.deepEqual(kong.depends_on, { authz: { condition: "service_healthy" }, photos: { condition: "service_healthy" } });
+    assert.deepEqual(kong.depends_on, {
+      authz: { condition: "service_healthy" },
+      photos: { condition: "service_healthy" },
+    });
     assert.deepEqual(kong.healthcheck?.test, ["CMD", "kong", "health"]);
   });
 
@@ -84,11 +97,18 @@ describe("docker-compose.yml", () => {
     const authz = services["authz"]!;
     assert.deepEqual(authz.command, ["--host", "0.0.0.0", "--port", "9000", "--issuer", "http://localhost:9000"]);
     assert.equal(authz.environment!["AUTHZ_DB"], "/var/lib/authz/authz.db");
-    assert.ok((authz.volumes ?? []).some((v) => JSON.stringify(v).includes("authz-data")), "SQLite on a named volume");
+    assert.ok(
+      (authz.volumes ?? []).some((v) => JSON.stringify(v).includes("authz-data")),
+      "SQLite on a named volume",
+    );
     assert.ok("authz-data" in volumes);
     const canon = services["canon"]!;
     assert.deepEqual(
-      { issuer: canon.environment!["AUTHZ_ISSUER"], internal: canon.environment!["AUTHZ_INTERNAL_URL"], gateway: canon.environment!["GATEWAY_URL"] },
+      {
+        issuer: canon.environment!["AUTHZ_ISSUER"],
+        internal: canon.environment!["AUTHZ_INTERNAL_URL"],
+        gateway: canon.environment!["GATEWAY_URL"],
+      },
       { issuer: "http://localhost:9000", internal: "http://authz:9000", gateway: "http://kong:8000" },
     );
     const kongYml = readFileSync(join(ROOT, "kong.yml"), "utf8");
@@ -106,18 +126,31 @@ describe("docker-compose.yml", () => {
       photos: [],
     });
     assert.deepEqual(services["photos"]!.expose, ["8080"]);
-    for (const name of ["authz", "photos", "kong", "canon"]) assert.ok(services[name]!.healthcheck !== undefined, `${name} has a health check`);
-    assert.deepEqual(services["canon"]!.depends_on, { authz: { condition: "service_healthy" }, kong: { condition: "service_healthy" } });
+    for (const name of ["authz", "photos", "kong", "canon"])
+      assert.ok(services[name]!.healthcheck !== undefined, `${name} has a health check`);
+    assert.deepEqual(services["canon"]!.depends_on, {
+      authz: { condition: "service_healthy" },
+      kong: { condition: "service_healthy" },
+    });
   });
 
   it("the volumes are node's (uid 1000) whichever image mounts them first", () => {
     const { services } = resolvedCompose();
     // `docker-compose config` writes each mount as "source:target:mode"; a named volume's source is no path.
-    const named = Object.entries(services).flatMap(([name, s]) => (s.volumes ?? []).filter((v) => typeof v === "string" && !v.startsWith("/")).map((v) => `${name} ${String(v)}`));
-    assert.deepEqual(named.sort(), ["authz authz-data:/var/lib/authz:rw", "authz demo-credentials:/run/demo:rw", "canon demo-credentials:/run/demo:ro"]);
+    const named = Object.entries(services).flatMap(([name, s]) =>
+      (s.volumes ?? []).filter((v) => typeof v === "string" && !v.startsWith("/")).map((v) => `${name} ${String(v)}`),
+    );
+    assert.deepEqual(named.sort(), [
+      "authz authz-data:/var/lib/authz:rw",
+      "authz demo-credentials:/run/demo:rw",
+      "canon demo-credentials:/run/demo:ro",
+    ]);
     const authz = readFileSync(join(ROOT, "docker/authz-server/Dockerfile"), "utf8");
     const examples = readFileSync(join(ROOT, "docker/examples/Dockerfile"), "utf8");
-    assert.match(authz, /^RUN mkdir -p \/var\/lib\/authz \/run\/demo && chown node:node \/var\/lib\/authz \/run\/demo && chmod 0700 \/var\/lib\/authz /m);
+    assert.match(
+      authz,
+      /^RUN mkdir -p \/var\/lib\/authz \/run\/demo && chown node:node \/var\/lib\/authz \/run\/demo && chmod 0700 \/var\/lib\/authz /m,
+    );
     assert.match(examples, /^RUN mkdir -p \/run\/demo && chown node:node \/run\/demo$/m);
     for (const text of [authz, examples]) assert.match(text, /^USER node$/m);
   });
@@ -129,7 +162,10 @@ describe("docker-compose.yml", () => {
     assert.equal(statSync(entrypoint).mode & 0o111, 0o111);
     const text = readFileSync(entrypoint, "utf8");
     // The database exists before anything else runs: every command but init and serve refuses a missing one.
-    assert.match(text, /^set -eu\nnode \/app\/authz-server\/bin\/authz-server\.js init --db "\$AUTHZ_DB"\nif \[ "\$\{DEMO_SEED:-0\}" = "1" \]; then$/m);
+    assert.match(
+      text,
+      /^set -eu\nnode \/app\/authz-server\/bin\/authz-server\.js init --db "\$AUTHZ_DB"\nif \[ "\$\{DEMO_SEED:-0\}" = "1" \]; then$/m,
+    );
     assert.match(text, /^exec node \/app\/authz-server\/bin\/authz-server\.js serve --db "\$AUTHZ_DB" "\$@"$/m);
     const dockerfile = readFileSync(join(ROOT, "docker/authz-server/Dockerfile"), "utf8");
     // The paths the entrypoint runs are the ones the image holds.

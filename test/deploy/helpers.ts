@@ -19,7 +19,12 @@ export interface Run {
 }
 
 export function run(command: string, args: readonly string[], options: { cwd?: string; input?: string } = {}): Run {
-  const result = spawnSync(command, args, { cwd: options.cwd ?? ROOT, input: options.input, encoding: "utf8", timeout: 60_000 });
+  const result = spawnSync(command, args, {
+    cwd: options.cwd ?? ROOT,
+    input: options.input,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   if (result.error) throw result.error;
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -78,7 +83,9 @@ export function serverlessSnippets(doc: KongYml): Snippet[] {
       if (plugin.name !== "pre-function" && plugin.name !== "post-function") continue;
       const access = plugin.config["access"];
       if (!Array.isArray(access)) throw new Error(`${owner}: ${plugin.name} has no access list`);
-      access.forEach((code: unknown, i) => out.push({ where: `${owner} ${plugin.name} access[${i}]`, plugin: plugin.name, code: String(code) }));
+      access.forEach((code: unknown, i) =>
+        out.push({ where: `${owner} ${plugin.name} access[${i}]`, plugin: plugin.name, code: String(code) }),
+      );
     }
   };
   for (const service of doc.services) {

@@ -5,7 +5,11 @@
 // local stand-in mirrors.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { NONCE_HEADER as PLUGIN_NONCE, VERDICT_HEADER as PLUGIN_VERDICT, SHARED_NONCE_KEY as PLUGIN_SHARED } from "../../plugin/src/guard.ts";
+import {
+  NONCE_HEADER as PLUGIN_NONCE,
+  VERDICT_HEADER as PLUGIN_VERDICT,
+  SHARED_NONCE_KEY as PLUGIN_SHARED,
+} from "../../plugin/src/guard.ts";
 import {
   NONCE_HEADER,
   POST_FUNCTION_LUA,
@@ -14,7 +18,17 @@ import {
   VERDICT_HEADER,
 } from "../../kong-standin/src/gateway/guard.ts";
 import { STRIP_IDENTITY_LUA } from "../../kong-standin/src/gateway/identity-headers.ts";
-import { DECLARATIVE_FILES, KONG_MSGPACK_YML, KONG_YML, readKongYml, run, serverlessSnippets, withTempDir, writeFile, type KongYml } from "./helpers.ts";
+import {
+  DECLARATIVE_FILES,
+  KONG_MSGPACK_YML,
+  KONG_YML,
+  readKongYml,
+  run,
+  serverlessSnippets,
+  withTempDir,
+  writeFile,
+  type KongYml,
+} from "./helpers.ts";
 
 /** Each route's name, paths, methods, strip_path, plugin names and required scopes. */
 function routeSummary(doc: KongYml) {
@@ -30,7 +44,13 @@ function routeSummary(doc: KongYml) {
 
 const ROUTES = [
   { name: "flickr-photos-read", paths: ["/flickr/photos"], methods: ["GET"], strip_path: false, scopes: ["photos"] },
-  { name: "flickr-photos-write", paths: ["/flickr/photos"], methods: ["POST"], strip_path: false, scopes: ["photos:write"] },
+  {
+    name: "flickr-photos-write",
+    paths: ["/flickr/photos"],
+    methods: ["POST"],
+    strip_path: false,
+    scopes: ["photos:write"],
+  },
   { name: "flickr-profile", paths: ["/flickr/profile"], methods: ["GET"], strip_path: false, scopes: ["profile"] },
   { name: "flickr-explore", paths: ["/flickr/explore"], methods: ["GET"], strip_path: false, scopes: null },
 ];
@@ -75,10 +95,14 @@ describe("the declarative files", () => {
   it("kong.yml: the flickr service strips identity headers; each protected route carries oauth2-jwt alone (ProtoBuf:1 fails closed)", () => {
     const { doc, text } = readKongYml(KONG_YML);
     assert.equal(doc._format_version, "3.0");
-    assert.deepEqual(doc.services.map((s) => ({ name: s.name, url: s.url, plugins: (s.plugins ?? []).map((p) => p.name) })), [
-      { name: "flickr", url: "http://photos:8080", plugins: ["pre-function"] },
-    ]);
-    assert.deepEqual(routeSummary(doc), ROUTES.map((r) => ({ ...r, plugins: r.scopes === null ? [] : ["oauth2-jwt"] })));
+    assert.deepEqual(
+      doc.services.map((s) => ({ name: s.name, url: s.url, plugins: (s.plugins ?? []).map((p) => p.name) })),
+      [{ name: "flickr", url: "http://photos:8080", plugins: ["pre-function"] }],
+    );
+    assert.deepEqual(
+      routeSummary(doc),
+      ROUTES.map((r) => ({ ...r, plugins: r.scopes === null ? [] : ["oauth2-jwt"] })),
+    );
     assert.ok(!text.includes(NONCE_HEADER) && !text.includes(SHARED_NONCE_KEY), "no trace of the guard");
   });
 
@@ -86,11 +110,18 @@ describe("the declarative files", () => {
     const shipped = readKongYml(KONG_YML).doc;
     const { doc } = readKongYml(KONG_MSGPACK_YML);
     assert.equal(doc._format_version, "3.0");
-    assert.deepEqual(doc.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })), shipped.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })));
+    assert.deepEqual(
+      doc.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })),
+      shipped.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })),
+    );
     const guarded = ["pre-function", "oauth2-jwt", "post-function"];
-    assert.deepEqual(routeSummary(doc), ROUTES.map((r) => ({ ...r, plugins: r.scopes === null ? [] : guarded })));
+    assert.deepEqual(
+      routeSummary(doc),
+      ROUTES.map((r) => ({ ...r, plugins: r.scopes === null ? [] : guarded })),
+    );
     // The oauth2-jwt configs are kong.yml's, entry for entry.
-    const configs = (d: KongYml) => d.services[0]!.routes.map((r) => r.plugins?.find((p) => p.name === "oauth2-jwt") ?? null);
+    const configs = (d: KongYml) =>
+      d.services[0]!.routes.map((r) => r.plugins?.find((p) => p.name === "oauth2-jwt") ?? null);
     assert.deepEqual(configs(doc), configs(shipped));
   });
 
@@ -101,11 +132,15 @@ describe("the declarative files", () => {
         for (const plugin of route.plugins ?? []) {
           if (plugin.name !== "oauth2-jwt") continue;
           const { scopes_required: _scopes, ...rest } = plugin.config;
-          assert.deepEqual(rest, {
-            issuer: "http://localhost:9000",
-            jwks_uri: "http://authz:9000/jwks.json",
-            audience: ["http://localhost:8000/flickr"],
-          }, `${file}: ${route.name}`);
+          assert.deepEqual(
+            rest,
+            {
+              issuer: "http://localhost:9000",
+              jwks_uri: "http://authz:9000/jwks.json",
+              audience: ["http://localhost:8000/flickr"],
+            },
+            `${file}: ${route.name}`,
+          );
         }
       }
     }
@@ -120,7 +155,8 @@ describe("the declarative files", () => {
       expected[`route ${route} pre-function access[1]`] = PRE_FUNCTION_LUA;
       expected[`route ${route} post-function access[0]`] = POST_FUNCTION_LUA;
     }
-    const actual = (file: string) => Object.fromEntries(serverlessSnippets(readKongYml(file).doc).map((s) => [s.where, s.code]));
+    const actual = (file: string) =>
+      Object.fromEntries(serverlessSnippets(readKongYml(file).doc).map((s) => [s.where, s.code]));
     assert.deepEqual(actual(KONG_YML), { "service flickr pre-function access[0]": STRIP_IDENTITY_LUA });
     assert.deepEqual(actual(KONG_MSGPACK_YML), expected);
   });

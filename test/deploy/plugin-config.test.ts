@@ -20,13 +20,22 @@ describe("the declarative files' oauth2-jwt configs against the plugin's dumped 
   const info = infos.find((p) => p.Name === "oauth2-jwt");
 
   it("the query command dumps exactly the oauth2-jwt plugin (one plugin per server)", () => {
-    assert.deepEqual(infos.map((p) => p.Name), ["oauth2-jwt"]);
+    assert.deepEqual(
+      infos.map((p) => p.Name),
+      ["oauth2-jwt"],
+    );
   });
 
   const configs = DECLARATIVE_FILES.flatMap((file) => {
     const { doc } = readKongYml(file);
     const at = file.slice(ROOT.length + 1);
-    return doc.services.flatMap((s) => s.routes.flatMap((r) => (r.plugins ?? []).filter((p) => p.name === "oauth2-jwt").map((p) => ({ route: `${at} ${r.name}`, config: p.config }))));
+    return doc.services.flatMap((s) =>
+      s.routes.flatMap((r) =>
+        (r.plugins ?? [])
+          .filter((p) => p.name === "oauth2-jwt")
+          .map((p) => ({ route: `${at} ${r.name}`, config: p.config })),
+      ),
+    );
   });
 
   it("each file configures the plugin on three routes", () => assert.equal(configs.length, 2 * 3));
@@ -47,10 +56,13 @@ describe("the declarative files' oauth2-jwt configs against the plugin's dumped 
   it("the same check rejects a broken config (it can fail)", () => {
     const config: Record<string, unknown> = { ...configs[0]!.config, scopes_required: "photos" };
     delete config["audience"];
-    assert.throws(() => validatePluginConfig(info!, config), (err: unknown) => {
-      assert.ok(err instanceof PluginConfigError);
-      assert.deepEqual(Object.keys(err.errors).sort(), ["config.audience", "config.scopes_required"]);
-      return true;
-    });
+    assert.throws(
+      () => validatePluginConfig(info!, config),
+      (err: unknown) => {
+        assert.ok(err instanceof PluginConfigError);
+        assert.deepEqual(Object.keys(err.errors).sort(), ["config.audience", "config.scopes_required"]);
+        return true;
+      },
+    );
   });
 });

@@ -21,7 +21,12 @@ describe("scripts/seed-demo.mjs", () => {
       const db = join(dir, "data", "authz.db");
       const canonFile = join(dir, "data", "canon-client.json");
       const first = await seedDemo({ db, canonFile });
-      assert.deepEqual(first.created.slice(0, 4), ["scope photos", "scope photos:write", "scope profile", "user alice"]);
+      assert.deepEqual(first.created.slice(0, 4), [
+        "scope photos",
+        "scope photos:write",
+        "scope profile",
+        "user alice",
+      ]);
       assert.equal(first.created[4], `client Canon Printing (${first.clientId})`);
       assert.equal(statSync(canonFile).mode & 0o777, 0o600);
       const saved = JSON.parse(readFileSync(canonFile, "utf8")) as Record<string, string>;
@@ -30,15 +35,41 @@ describe("scripts/seed-demo.mjs", () => {
       assert.equal(saved["redirect_uri"], "http://localhost:3000/callback");
       assert.match(saved["client_secret"]!, /^[A-Za-z0-9_-]{43,}$/);
 
-      assert.deepEqual(cliJson(db, "scopes", "list"), DEMO.scopes.map((s) => ({ ...s, resource: "http://localhost:8000/flickr" })));
-      const clients = cliJson(db, "clients", "list") as { client_id: string; name: string; redirect_uris: string[]; grant_types: string[]; scopes: string[] }[];
       assert.deepEqual(
-        clients.map((c) => ({ id: c.client_id, name: c.name, redirect: c.redirect_uris, grants: c.grant_types, scopes: c.scopes })),
-        [{ id: first.clientId, name: "Canon Printing", redirect: ["http://localhost:3000/callback"], grants: ["authorization_code", "refresh_token"], scopes: ["photos", "profile"] }],
+        cliJson(db, "scopes", "list"),
+        DEMO.scopes.map((s) => ({ ...s, resource: "http://localhost:8000/flickr" })),
+      );
+      const clients = cliJson(db, "clients", "list") as {
+        client_id: string;
+        name: string;
+        redirect_uris: string[];
+        grant_types: string[];
+        scopes: string[];
+      }[];
+      assert.deepEqual(
+        clients.map((c) => ({
+          id: c.client_id,
+          name: c.name,
+          redirect: c.redirect_uris,
+          grants: c.grant_types,
+          scopes: c.scopes,
+        })),
+        [
+          {
+            id: first.clientId,
+            name: "Canon Printing",
+            redirect: ["http://localhost:3000/callback"],
+            grants: ["authorization_code", "refresh_token"],
+            scopes: ["photos", "profile"],
+          },
+        ],
       );
 
       const second = await seedDemo({ db, canonFile });
-      assert.deepEqual({ created: second.created, clientId: second.clientId }, { created: [], clientId: first.clientId });
+      assert.deepEqual(
+        { created: second.created, clientId: second.clientId },
+        { created: [], clientId: first.clientId },
+      );
       assert.equal(readFileSync(canonFile, "utf8"), `${JSON.stringify(saved, null, 2)}\n`);
 
       rmSync(canonFile);
@@ -46,10 +77,17 @@ describe("scripts/seed-demo.mjs", () => {
       assert.notEqual(third.clientId, first.clientId);
       assert.deepEqual(third.created, [`client Canon Printing (${third.clientId})`]);
       const after = cliJson(db, "clients", "list") as { client_id: string; name: string }[];
-      assert.deepEqual(after.map((c) => [c.client_id, c.name]), [[third.clientId, "Canon Printing"]], "one Canon Printing");
+      assert.deepEqual(
+        after.map((c) => [c.client_id, c.name]),
+        [[third.clientId, "Canon Printing"]],
+        "one Canon Printing",
+      );
       assert.ok(existsSync(canonFile));
       const users = cliJson(db, "users", "list") as { username: string }[];
-      assert.deepEqual(users.map((u) => u.username), ["alice"]);
+      assert.deepEqual(
+        users.map((u) => u.username),
+        ["alice"],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -64,7 +102,10 @@ describe("scripts/seed-demo.mjs", () => {
       const saved = JSON.parse(readFileSync(canonFile, "utf8")) as Record<string, string>;
       const moved = await seedDemo({ db, canonFile, redirectUri: "http://localhost:3100/callback" });
       assert.deepEqual({ clientId: moved.clientId, created: moved.created }, { clientId: first.clientId, created: [] });
-      assert.deepEqual(JSON.parse(readFileSync(canonFile, "utf8")), { ...saved, redirect_uri: "http://localhost:3100/callback" });
+      assert.deepEqual(JSON.parse(readFileSync(canonFile, "utf8")), {
+        ...saved,
+        redirect_uri: "http://localhost:3100/callback",
+      });
       const clients = cliJson(db, "clients", "list") as { client_id: string; name: string; redirect_uris: string[] }[];
       assert.deepEqual(
         clients.map((c) => [c.client_id, c.name, c.redirect_uris]),

@@ -13,10 +13,14 @@ import { ROOT } from "./helpers.ts";
 
 async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const server = createServer();
-      server.listen(0, "127.0.0.1", () => resolve(server));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve) => {
+          const server = createServer();
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -34,10 +38,20 @@ async function refused(port: number): Promise<boolean> {
 
 describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
   it("names a port that is in use and the variable that moves it, in one line and before starting anything", async () => {
-    const processes = { AUTHZ_PORT: "authorization server", PHOTOS_PORT: "photos API", CANON_PORT: "Canon Printing", GATEWAY_PORT: "gateway" };
+    const processes = {
+      AUTHZ_PORT: "authorization server",
+      PHOTOS_PORT: "photos API",
+      CANON_PORT: "Canon Printing",
+      GATEWAY_PORT: "gateway",
+    };
     for (const [variable, name] of Object.entries(processes)) {
       const [authz, photos, canon, gateway] = (await freePorts(4)) as [number, number, number, number];
-      const ports: Record<string, number> = { AUTHZ_PORT: authz, PHOTOS_PORT: photos, CANON_PORT: canon, GATEWAY_PORT: gateway };
+      const ports: Record<string, number> = {
+        AUTHZ_PORT: authz,
+        PHOTOS_PORT: photos,
+        CANON_PORT: canon,
+        GATEWAY_PORT: gateway,
+      };
       const busy = ports[variable]!;
       const holder = createServer();
       await new Promise<void>((resolve) => holder.listen(busy, "127.0.0.1", resolve));
@@ -45,7 +59,11 @@ describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
       try {
         const run = spawnSync(process.execPath, [join(ROOT, "scripts/start.mjs")], {
           cwd: ROOT,
-          env: { ...process.env, AUTHZ_DB: join(dir, "authz.db"), ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) },
+          env: {
+            ...process.env,
+            AUTHZ_DB: join(dir, "authz.db"),
+            ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+          },
           encoding: "utf8",
           timeout: 60_000,
         });
@@ -109,7 +127,9 @@ describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
       assert.equal((await fetch(`http://127.0.0.1:${gateway}/flickr/explore`)).status, 200);
       const photosWithoutToken = await fetch(`http://127.0.0.1:${gateway}/flickr/photos`);
       assert.equal(photosWithoutToken.status, 401);
-      const metadata = (await (await fetch(`http://127.0.0.1:${authz}/.well-known/oauth-authorization-server`)).json()) as { issuer: string };
+      const metadata = (await (
+        await fetch(`http://127.0.0.1:${authz}/.well-known/oauth-authorization-server`)
+      ).json()) as { issuer: string };
       assert.equal(metadata.issuer, `http://localhost:${authz}`);
       // Canon sends the browser to the authorization server with its seeded client and callback.
       const home = await fetch(`http://127.0.0.1:${canon}/`);
@@ -128,7 +148,8 @@ describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
 
       child.kill("SIGINT");
       assert.equal(await Promise.race([exited, new Promise((r) => setTimeout(() => r("timeout"), 15_000))]), 0);
-      for (const port of [authz, photos, canon, gateway]) assert.ok(await refused(port), `port ${port} still answers after Ctrl-C`);
+      for (const port of [authz, photos, canon, gateway])
+        assert.ok(await refused(port), `port ${port} still answers after Ctrl-C`);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });

@@ -30,12 +30,20 @@ class Session {
     const response = await fetch(new URL(path, this.base), {
       method,
       redirect: "manual",
-      headers: { ...(this.cookie === "" ? {} : { cookie: this.cookie }), ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}) },
+      headers: {
+        ...(this.cookie === "" ? {} : { cookie: this.cookie }),
+        ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}),
+      },
       ...(form ? { body: new URLSearchParams(form) } : {}),
     });
     const set = response.headers.getSetCookie().find((c) => c.startsWith("canon_session="));
     if (set !== undefined) this.cookie = set.split(";")[0]!;
-    return { status: response.status, location: response.headers.get("location"), headers: response.headers, text: await response.text() };
+    return {
+      status: response.status,
+      location: response.headers.get("location"),
+      headers: response.headers,
+      text: await response.text(),
+    };
   }
   async csrf(): Promise<string> {
     const home = await this.request("GET", "/");
@@ -75,11 +83,20 @@ async function startFakeGateway(): Promise<FakeGateway> {
       res.writeHead(503, { "retry-after": "5", "content-type": "application/json" });
       res.end(JSON.stringify({ message: "authorization is temporarily unavailable" }));
     } else if (token === state.tokens[0]) {
-      res.writeHead(401, { "www-authenticate": 'Bearer realm="api", error="invalid_token", error_description="the access token expired"', "content-type": "application/json" });
+      res.writeHead(401, {
+        "www-authenticate": 'Bearer realm="api", error="invalid_token", error_description="the access token expired"',
+        "content-type": "application/json",
+      });
       res.end(JSON.stringify({ error: "invalid_token", error_description: "the access token expired" }));
     } else {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ owner: "alice-sub", photos: [{ id: "p-1", title: "Refreshed", taken: "2026-01-01", image: "data:image/svg+xml;base64,PHN2Zy8+" }], gateway: { userid: "alice-sub", client_id: "canon", scope: ["photos"] } }));
+      res.end(
+        JSON.stringify({
+          owner: "alice-sub",
+          photos: [{ id: "p-1", title: "Refreshed", taken: "2026-01-01", image: "data:image/svg+xml;base64,PHN2Zy8+" }],
+          gateway: { userid: "alice-sub", client_id: "canon", scope: ["photos"] },
+        }),
+      );
     }
   });
   server.listen(0, "127.0.0.1");
@@ -105,11 +122,29 @@ describe("examples/canon-printing (OAuth client)", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "canon-test-"));
-    authz = await startServer({ port: 0, host: "127.0.0.1", db: join(dir, "authz.db"), logger: pino({ level: "silent" }) });
-    authz.services.storage.scopes.create({ name: "photos", description: "See your Flickr photos", resource: "http://localhost:8000/flickr" });
-    authz.services.storage.scopes.create({ name: "profile", description: "See your Flickr profile", resource: "http://localhost:8000/flickr" });
+    authz = await startServer({
+      port: 0,
+      host: "127.0.0.1",
+      db: join(dir, "authz.db"),
+      logger: pino({ level: "silent" }),
+    });
+    authz.services.storage.scopes.create({
+      name: "photos",
+      description: "See your Flickr photos",
+      resource: "http://localhost:8000/flickr",
+    });
+    authz.services.storage.scopes.create({
+      name: "profile",
+      description: "See your Flickr profile",
+      resource: "http://localhost:8000/flickr",
+    });
     aliceId = generateId();
-    authz.services.storage.users.create({ id: aliceId, username: "alice", passwordHash: await hashPassword(PASSWORD), createdAt: Date.now() });
+    authz.services.storage.users.create({
+      id: aliceId,
+      username: "alice",
+      passwordHash: await hashPassword(PASSWORD),
+      createdAt: Date.now(),
+    });
     gateway = await startFakeGateway();
     canon = await startCanon({
       port: 0,
@@ -166,10 +201,30 @@ describe("examples/canon-printing (OAuth client)", () => {
     const url = await session.connect();
     assert.equal(`${url.origin}${url.pathname}`, `${authz.issuer}/authorize`);
     const params = Object.fromEntries(url.searchParams);
-    assert.deepEqual(Object.keys(params).sort(), ["client_id", "code_challenge", "code_challenge_method", "redirect_uri", "response_type", "scope", "state"]);
+    assert.deepEqual(Object.keys(params).sort(), [
+      "client_id",
+      "code_challenge",
+      "code_challenge_method",
+      "redirect_uri",
+      "response_type",
+      "scope",
+      "state",
+    ]);
     assert.deepEqual(
-      { response_type: params["response_type"], client_id: params["client_id"], redirect_uri: params["redirect_uri"], scope: params["scope"], method: params["code_challenge_method"] },
-      { response_type: "code", client_id: clientId, redirect_uri: `${canon.url}/callback`, scope: "photos", method: "S256" },
+      {
+        response_type: params["response_type"],
+        client_id: params["client_id"],
+        redirect_uri: params["redirect_uri"],
+        scope: params["scope"],
+        method: params["code_challenge_method"],
+      },
+      {
+        response_type: "code",
+        client_id: clientId,
+        redirect_uri: `${canon.url}/callback`,
+        scope: "photos",
+        method: "S256",
+      },
     );
     assert.match(params["code_challenge"]!, /^[A-Za-z0-9_-]{43}$/);
     assert.match(params["state"]!, /^[A-Za-z0-9_-]{43}$/);
@@ -183,17 +238,32 @@ describe("examples/canon-printing (OAuth client)", () => {
     const session = new Session(canon.url);
     await session.csrf();
     const noToken = await session.request("POST", "/connect", { scope: "photos" });
-    assert.deepEqual({ status: noToken.status, problem: problemId(noToken.text) }, { status: 400, problem: "problem-csrf" });
+    assert.deepEqual(
+      { status: noToken.status, problem: problemId(noToken.text) },
+      { status: 400, problem: "problem-csrf" },
+    );
     const otherSession = await new Session(canon.url).csrf();
     const wrongToken = await session.request("POST", "/connect", { csrf: otherSession, scope: "photos" });
-    assert.deepEqual({ status: wrongToken.status, problem: problemId(wrongToken.text) }, { status: 400, problem: "problem-csrf" });
+    assert.deepEqual(
+      { status: wrongToken.status, problem: problemId(wrongToken.text) },
+      { status: 400, problem: "problem-csrf" },
+    );
     const scope = await session.request("POST", "/connect", { csrf: await session.csrf(), scope: "photos:write" });
-    assert.deepEqual({ status: scope.status, problem: problemId(scope.text) }, { status: 400, problem: "problem-scope" });
+    assert.deepEqual(
+      { status: scope.status, problem: problemId(scope.text) },
+      { status: 400, problem: "problem-scope" },
+    );
   });
 
   it("a callback it was not waiting for is refused", async () => {
-    const page = await new Session(canon.url).request("GET", `/callback?code=x&state=y&iss=${encodeURIComponent(authz.issuer)}`);
-    assert.deepEqual({ status: page.status, problem: problemId(page.text) }, { status: 400, problem: "problem-no-pending" });
+    const page = await new Session(canon.url).request(
+      "GET",
+      `/callback?code=x&state=y&iss=${encodeURIComponent(authz.issuer)}`,
+    );
+    assert.deepEqual(
+      { status: page.status, problem: problemId(page.text) },
+      { status: 400, problem: "problem-no-pending" },
+    );
   });
 
   it("a callback with another state, or another issuer (RFC 9207 mix-up defence), is refused and consumes the attempt", async () => {
@@ -207,9 +277,16 @@ describe("examples/canon-printing (OAuth client)", () => {
       const params = new URLSearchParams({ code: "abc", state: request.searchParams.get("state")!, iss: authz.issuer });
       tamper(params);
       const page = await session.request("GET", `/callback?${params}`);
-      assert.deepEqual({ status: page.status, problem: problemId(page.text) }, { status: 400, problem: "problem-callback" }, name);
+      assert.deepEqual(
+        { status: page.status, problem: problemId(page.text) },
+        { status: 400, problem: "problem-callback" },
+        name,
+      );
       // Single use: the genuine answer now finds nothing pending.
-      const replay = await session.request("GET", `/callback?code=abc&state=${request.searchParams.get("state")}&iss=${encodeURIComponent(authz.issuer)}`);
+      const replay = await session.request(
+        "GET",
+        `/callback?code=abc&state=${request.searchParams.get("state")}&iss=${encodeURIComponent(authz.issuer)}`,
+      );
       assert.equal(problemId(replay.text), "problem-no-pending", name);
     }
   });
@@ -217,9 +294,16 @@ describe("examples/canon-printing (OAuth client)", () => {
   it("access_denied from the authorization server becomes the friendly page", async () => {
     const session = new Session(canon.url);
     const request = await session.connect();
-    const params = new URLSearchParams({ error: "access_denied", state: request.searchParams.get("state")!, iss: authz.issuer });
+    const params = new URLSearchParams({
+      error: "access_denied",
+      state: request.searchParams.get("state")!,
+      iss: authz.issuer,
+    });
     const page = await session.request("GET", `/callback?${params}`);
-    assert.deepEqual({ status: page.status, problem: problemId(page.text) }, { status: 403, problem: "problem-denied" });
+    assert.deepEqual(
+      { status: page.status, problem: problemId(page.text) },
+      { status: 403, problem: "problem-denied" },
+    );
     assert.match(page.text, /You chose not to let Canon Printing see your Flickr photos/);
   });
 
@@ -228,9 +312,15 @@ describe("examples/canon-printing (OAuth client)", () => {
     const photos = await session.request("GET", "/photos");
     assert.deepEqual({ status: photos.status, location: photos.location }, { status: 303, location: "/" });
     const print = await session.request("POST", "/print", { photo: "p-1001" });
-    assert.deepEqual({ status: print.status, problem: problemId(print.text) }, { status: 400, problem: "problem-csrf" });
+    assert.deepEqual(
+      { status: print.status, problem: problemId(print.text) },
+      { status: 400, problem: "problem-csrf" },
+    );
     const nothing = await session.request("POST", "/print", { csrf: await session.csrf(), photo: "p-1001" });
-    assert.deepEqual({ status: nothing.status, problem: problemId(nothing.text) }, { status: 400, problem: "problem-nothing-selected" });
+    assert.deepEqual(
+      { status: nothing.status, problem: problemId(nothing.text) },
+      { status: 400, problem: "problem-nothing-selected" },
+    );
   });
 
   /** The real code flow at the authorization server's pages, without a browser: Canon ends up with tokens. */
@@ -240,12 +330,18 @@ describe("examples/canon-printing (OAuth client)", () => {
     const browser = new BrowserClient(authz.url);
     const login = await browser.get(authorize.href);
     assert.equal(login.status, 200, login.body);
-    const signedIn = await browser.post("/login", withFields(onlyForm(login.body, "/login"), { username: "alice", password: PASSWORD }));
+    const signedIn = await browser.post(
+      "/login",
+      withFields(onlyForm(login.body, "/login"), { username: "alice", password: PASSWORD }),
+    );
     assert.equal(signedIn.status, 303, signedIn.body);
     const next = await browser.get(signedIn.location!);
     let callback = next.location;
     if (next.status === 200) {
-      const decision = await browser.post("/consent", withFields(onlyForm(next.body, "/consent"), { decision: "allow" }));
+      const decision = await browser.post(
+        "/consent",
+        withFields(onlyForm(next.body, "/consent"), { decision: "allow" }),
+      );
       assert.equal(decision.status, 303);
       callback = decision.location;
     }
@@ -263,14 +359,21 @@ describe("examples/canon-printing (OAuth client)", () => {
     assert.equal(photos.status, 200, photos.text);
     assert.match(photos.text, /<strong>Refreshed<\/strong>/);
     assert.equal(gateway.tokens.length, 2);
-    assert.notEqual(gateway.tokens[0], gateway.tokens[1], "the retry carried a new access token from the refresh grant");
+    assert.notEqual(
+      gateway.tokens[0],
+      gateway.tokens[1],
+      "the retry carried a new access token from the refresh grant",
+    );
   });
 
   it("the gateway's guard answering 503: Canon says Flickr is unavailable", async () => {
     const session = await connected();
     gateway.mode = "unavailable";
     const photos = await session.request("GET", "/photos");
-    assert.deepEqual({ status: photos.status, problem: problemId(photos.text) }, { status: 503, problem: "problem-gateway" });
+    assert.deepEqual(
+      { status: photos.status, problem: problemId(photos.text) },
+      { status: 503, problem: "problem-gateway" },
+    );
   });
 
   it("consent withdrawn at the authorization server: the refresh fails and Canon asks alice to connect again", async () => {
@@ -279,7 +382,10 @@ describe("examples/canon-printing (OAuth client)", () => {
     gateway.mode = "expire-first";
     gateway.tokens.length = 0;
     const photos = await session.request("GET", "/photos");
-    assert.deepEqual({ status: photos.status, problem: problemId(photos.text) }, { status: 401, problem: "problem-token" });
+    assert.deepEqual(
+      { status: photos.status, problem: problemId(photos.text) },
+      { status: 401, problem: "problem-token" },
+    );
     assert.equal(gateway.tokens.length, 1, "no retry without a new token");
     const again = await session.request("GET", "/photos");
     assert.deepEqual({ status: again.status, location: again.location }, { status: 303, location: "/" });

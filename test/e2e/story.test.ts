@@ -71,21 +71,35 @@ describe("the story in Chromium: Canon Printing prints alice's Flickr photos", {
       "Harbour lights, Yokohama",
     ]);
     // What the gateway's plugin told the photos API, as the API echoed it.
-    assert.equal(await page.locator("#gateway-identity").innerText(), `user ${story.aliceSub}, client ${story.canonClientId}, scope photos`);
+    assert.equal(
+      await page.locator("#gateway-identity").innerText(),
+      `user ${story.aliceSub}, client ${story.canonClientId}, scope photos`,
+    );
     // Images render (SVG data from the photos API).
-    const widths = await page.locator("#photos img").evaluateAll((imgs) => imgs.map((img) => (img as HTMLImageElement).naturalWidth));
+    const widths = await page
+      .locator("#photos img")
+      .evaluateAll((imgs) => imgs.map((img) => (img as HTMLImageElement).naturalWidth));
     assert.deepEqual(widths, [320, 320, 320, 320]);
 
     // Print three of the four.
     await page.getByRole("checkbox", { name: "Mount Fuji at dusk" }).uncheck();
     await page.getByRole("button", { name: "Print the selected photos" }).click();
     await page.locator("#printing").waitFor();
-    assert.deepEqual(await page.locator("#printing li").allInnerTexts(), ["Sunrise over Lake Biwa", "Cherry blossoms in Kyoto", "Harbour lights, Yokohama"]);
+    assert.deepEqual(await page.locator("#printing li").allInnerTexts(), [
+      "Sunrise over Lake Biwa",
+      "Cherry blossoms in Kyoto",
+      "Harbour lights, Yokohama",
+    ]);
     await shot("05-canon-printing");
 
     // The password went to the authorization server only; Canon never received it.
-    const withPassword = posts.filter((p) => p.body.includes(encodeURIComponent(DEMO.password)) || p.body.includes(DEMO.password));
-    assert.deepEqual(withPassword.map((p) => new URL(p.url).origin), [authzOrigin()]);
+    const withPassword = posts.filter(
+      (p) => p.body.includes(encodeURIComponent(DEMO.password)) || p.body.includes(DEMO.password),
+    );
+    assert.deepEqual(
+      withPassword.map((p) => new URL(p.url).origin),
+      [authzOrigin()],
+    );
   });
 
   it("2. deny: Canon asks for another permission, alice denies, Canon shows a friendly page", async () => {
@@ -110,8 +124,14 @@ describe("the story in Chromium: Canon Printing prints alice's Flickr photos", {
     await page.getByRole("button", { name: "Allow" }).click();
     await page.locator("#problem-insufficient-scope").waitFor();
     assert.equal(new URL(page.url()).pathname, "/photos");
-    assert.equal(await page.locator("#problem-insufficient-scope h1").innerText(), "Canon Printing may not read your photos");
-    assert.equal(await page.locator("#problem-insufficient-scope code").innerText(), "HTTP 403 insufficient_scope, required scope: photos");
+    assert.equal(
+      await page.locator("#problem-insufficient-scope h1").innerText(),
+      "Canon Printing may not read your photos",
+    );
+    assert.equal(
+      await page.locator("#problem-insufficient-scope code").innerText(),
+      "HTTP 403 insufficient_scope, required scope: photos",
+    );
     await shot("08-canon-insufficient-scope");
   });
 });

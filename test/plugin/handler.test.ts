@@ -41,7 +41,10 @@ beforeEach(() => {
   clock = new TestClock(NOW * 1000);
   const deps = { jwks: new JwksCache({ now: clock.now, onError: () => {} }), tokens: new TokenCache(), now: clock.now };
   handler = (config = {}) =>
-    new AccessHandler({ issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"], ...config }, deps);
+    new AccessHandler(
+      { issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"], ...config },
+      deps,
+    );
 });
 
 describe("AccessHandler", () => {
@@ -59,16 +62,19 @@ describe("AccessHandler", () => {
     await handler().access(kong);
     assert.deepEqual(calls, [
       ["kong.request.get_headers", 1000],
-      ["kong.service.request.set_headers", {
-        x_authenticated_userid: [],
-        "x-authenticated_scope": [],
-        x_oauth2_jwt_verdict: [],
-        "X-Authenticated-Userid": "alice",
-        "X-Authenticated-Client-Id": "canon",
-        "X-Authenticated-Scope": "photos openid",
-        "X-OAuth2-JWT-Verdict": "n0nce",
-        "X-OAuth2-JWT-Nonce": [],
-      }],
+      [
+        "kong.service.request.set_headers",
+        {
+          x_authenticated_userid: [],
+          "x-authenticated_scope": [],
+          x_oauth2_jwt_verdict: [],
+          "X-Authenticated-Userid": "alice",
+          "X-Authenticated-Client-Id": "canon",
+          "X-Authenticated-Scope": "photos openid",
+          "X-OAuth2-JWT-Verdict": "n0nce",
+          "X-OAuth2-JWT-Nonce": [],
+        },
+      ],
     ]);
   });
 
@@ -87,64 +93,95 @@ describe("AccessHandler", () => {
       "x-credential-identifiex": "kept",
     });
     await handler().access(kong);
-    assert.deepEqual(calls.at(-1), ["kong.service.request.set_headers", {
-      "x-consumer-id": [],
-      x_consumer_username: [],
-      "x-consumer_custom_id": [],
-      "x-consumer-groups": [],
-      "x-credential-identifier": [],
-      x_anonymous_consumer: [],
-      "X-Authenticated-Userid": "alice",
-      "X-Authenticated-Client-Id": "canon",
-      "X-Authenticated-Scope": "photos",
-      "X-OAuth2-JWT-Verdict": [],
-      "X-OAuth2-JWT-Nonce": [],
-    }]);
+    assert.deepEqual(calls.at(-1), [
+      "kong.service.request.set_headers",
+      {
+        "x-consumer-id": [],
+        x_consumer_username: [],
+        "x-consumer_custom_id": [],
+        "x-consumer-groups": [],
+        "x-credential-identifier": [],
+        x_anonymous_consumer: [],
+        "X-Authenticated-Userid": "alice",
+        "X-Authenticated-Client-Id": "canon",
+        "X-Authenticated-Scope": "photos",
+        "X-OAuth2-JWT-Verdict": [],
+        "X-OAuth2-JWT-Nonce": [],
+      },
+    ]);
   });
 
   it("leaves a consumer header configured as an identity header to its canonical entry, removing only other spellings", async () => {
     const token = await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos" });
-    const { kong, calls } = fakeKong({ authorization: `Bearer ${token}`, "x-consumer-username": "mallory", x_consumer_username: "mallory" });
-    await handler({ upstream_headers: { subject: "X-Consumer-Username", client_id: "X-Authenticated-Client-Id", scope: "X-Authenticated-Scope" } }).access(kong);
-    assert.deepEqual(calls.at(-1), ["kong.service.request.set_headers", {
-      x_consumer_username: [],
-      "X-Consumer-Username": "alice",
-      "X-Authenticated-Client-Id": "canon",
-      "X-Authenticated-Scope": "photos",
-      "X-OAuth2-JWT-Verdict": [],
-      "X-OAuth2-JWT-Nonce": [],
-    }]);
+    const { kong, calls } = fakeKong({
+      authorization: `Bearer ${token}`,
+      "x-consumer-username": "mallory",
+      x_consumer_username: "mallory",
+    });
+    await handler({
+      upstream_headers: {
+        subject: "X-Consumer-Username",
+        client_id: "X-Authenticated-Client-Id",
+        scope: "X-Authenticated-Scope",
+      },
+    }).access(kong);
+    assert.deepEqual(calls.at(-1), [
+      "kong.service.request.set_headers",
+      {
+        x_consumer_username: [],
+        "X-Consumer-Username": "alice",
+        "X-Authenticated-Client-Id": "canon",
+        "X-Authenticated-Scope": "photos",
+        "X-OAuth2-JWT-Verdict": [],
+        "X-OAuth2-JWT-Nonce": [],
+      },
+    ]);
   });
 
   it("removes and sets a header named __proto__ like any other (an own key, not the object's prototype)", async () => {
     const token = await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos" });
     // JSON.parse makes __proto__ an own key, as the plugin server's decoder does for a header name.
-    const spoofed = JSON.parse(`{"authorization":"Bearer ${token}","x-oauth2-jwt-nonce":"n","__proto__":"mallory"}`) as Record<string, string>;
+    const spoofed = JSON.parse(
+      `{"authorization":"Bearer ${token}","x-oauth2-jwt-nonce":"n","__proto__":"mallory"}`,
+    ) as Record<string, string>;
     const named = fakeKong(spoofed);
-    await handler({ upstream_headers: { subject: "__proto__", scope: "X-Scope", client_id: "X-Client" } }).access(named.kong);
-    assert.deepEqual(named.calls[1], ["kong.service.request.set_headers", JSON.parse(
-      '{"__proto__":"alice","X-Client":"canon","X-Scope":"photos","X-OAuth2-JWT-Verdict":"n","X-OAuth2-JWT-Nonce":[]}',
-    )]);
+    await handler({ upstream_headers: { subject: "__proto__", scope: "X-Scope", client_id: "X-Client" } }).access(
+      named.kong,
+    );
+    assert.deepEqual(named.calls[1], [
+      "kong.service.request.set_headers",
+      JSON.parse(
+        '{"__proto__":"alice","X-Client":"canon","X-Scope":"photos","X-OAuth2-JWT-Verdict":"n","X-OAuth2-JWT-Nonce":[]}',
+      ),
+    ]);
     // Configured as --proto--: the client's __proto__ spelling of it must be removed.
     const folded = fakeKong(spoofed);
-    await handler({ upstream_headers: { subject: "--proto--", scope: "X-Scope", client_id: "X-Client" } }).access(folded.kong);
-    assert.deepEqual(folded.calls[1], ["kong.service.request.set_headers", JSON.parse(
-      '{"__proto__":[],"--proto--":"alice","X-Client":"canon","X-Scope":"photos","X-OAuth2-JWT-Verdict":"n","X-OAuth2-JWT-Nonce":[]}',
-    )]);
+    await handler({ upstream_headers: { subject: "--proto--", scope: "X-Scope", client_id: "X-Client" } }).access(
+      folded.kong,
+    );
+    assert.deepEqual(folded.calls[1], [
+      "kong.service.request.set_headers",
+      JSON.parse(
+        '{"__proto__":[],"--proto--":"alice","X-Client":"canon","X-Scope":"photos","X-OAuth2-JWT-Verdict":"n","X-OAuth2-JWT-Nonce":[]}',
+      ),
+    ]);
   });
 
   it("hides credentials, removes an empty scope header instead of sending a blank, and gives no verdict without exactly one nonce", async () => {
     const token = await signAccessToken(key, { scope: undefined });
     const { kong, calls } = fakeKong({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": ["a", "b"] });
     await handler({ hide_credentials: true, scopes_required: [] }).access(kong);
-    assert.deepEqual(calls[1], ["kong.service.request.set_headers", {
-      "X-Authenticated-Userid": "alice",
-      "X-Authenticated-Client-Id": "canon-printing",
-      "X-Authenticated-Scope": [],
-      "X-OAuth2-JWT-Verdict": [],
-      "X-OAuth2-JWT-Nonce": [],
-      Authorization: [],
-    }]);
+    assert.deepEqual(calls[1], [
+      "kong.service.request.set_headers",
+      {
+        "X-Authenticated-Userid": "alice",
+        "X-Authenticated-Client-Id": "canon-printing",
+        "X-Authenticated-Scope": [],
+        "X-OAuth2-JWT-Verdict": [],
+        "X-OAuth2-JWT-Nonce": [],
+        Authorization: [],
+      },
+    ]);
   });
 
   it("refuses in two PDK calls: read headers, exit with the RFC 6750 challenge", async () => {
@@ -152,14 +189,25 @@ describe("AccessHandler", () => {
     await handler({ realm: "photos" }).access(kong);
     assert.deepEqual(calls, [
       ["kong.request.get_headers", 1000],
-      ["kong.response.exit", 401, '{"error_description":"a bearer token is required"}',
-        { "WWW-Authenticate": 'Bearer realm="photos"', "Content-Type": "application/json" }],
+      [
+        "kong.response.exit",
+        401,
+        '{"error_description":"a bearer token is required"}',
+        { "WWW-Authenticate": 'Bearer realm="photos"', "Content-Type": "application/json" },
+      ],
     ]);
     const forbidden = fakeKong({ authorization: `Bearer ${await signAccessToken(key, { scope: "openid" })}` });
     await handler({ scopes_required: ["photos", "print"] }).access(forbidden.kong);
-    assert.deepEqual(forbidden.calls[1], ["kong.response.exit", 403,
+    assert.deepEqual(forbidden.calls[1], [
+      "kong.response.exit",
+      403,
       '{"error":"insufficient_scope","error_description":"the token lacks a scope this resource requires","scope":"photos print"}',
-      { "WWW-Authenticate": 'Bearer realm="api", error="insufficient_scope", error_description="the token lacks a scope this resource requires", scope="photos print"', "Content-Type": "application/json" }]);
+      {
+        "WWW-Authenticate":
+          'Bearer realm="api", error="insufficient_scope", error_description="the token lacks a scope this resource requires", scope="photos print"',
+        "Content-Type": "application/json",
+      },
+    ]);
   });
 
   it("refuses a request whose headers reach the maximum read, since a spoofed header could hide past it", async () => {
@@ -168,8 +216,16 @@ describe("AccessHandler", () => {
     headers["x-many"] = ["a", "b"];
     const { kong, calls } = fakeKong(headers);
     await handler().access(kong);
-    assert.deepEqual(calls[1], ["kong.response.exit", 400, '{"error":"invalid_request","error_description":"the request has too many headers"}',
-      { "WWW-Authenticate": 'Bearer realm="api", error="invalid_request", error_description="the request has too many headers"', "Content-Type": "application/json" }]);
+    assert.deepEqual(calls[1], [
+      "kong.response.exit",
+      400,
+      '{"error":"invalid_request","error_description":"the request has too many headers"}',
+      {
+        "WWW-Authenticate":
+          'Bearer realm="api", error="invalid_request", error_description="the request has too many headers"',
+        "Content-Type": "application/json",
+      },
+    ]);
     delete headers["x-pad-0"];
     const fewer = fakeKong(headers);
     await handler().access(fewer.kong);
@@ -177,27 +233,50 @@ describe("AccessHandler", () => {
   });
 
   it("lets a CORS preflight through without a token only when run_on_preflight is false, reading the method only then", async () => {
-    const preflight = { "access-control-request-method": "GET", origin: "http://canon", "x-oauth2-jwt-nonce": "n1", x_authenticated_userid: "m" };
+    const preflight = {
+      "access-control-request-method": "GET",
+      origin: "http://canon",
+      "x-oauth2-jwt-nonce": "n1",
+      x_authenticated_userid: "m",
+    };
     const skipped = fakeKong(preflight, { method: "OPTIONS" });
     await handler({ run_on_preflight: false }).access(skipped.kong);
     assert.deepEqual(skipped.calls, [
       ["kong.request.get_headers", 1000],
       ["kong.request.get_method"],
-      ["kong.service.request.set_headers", {
-        x_authenticated_userid: [], "X-Authenticated-Userid": [], "X-Authenticated-Client-Id": [], "X-Authenticated-Scope": [],
-        "X-OAuth2-JWT-Verdict": "n1", "X-OAuth2-JWT-Nonce": [],
-      }],
+      [
+        "kong.service.request.set_headers",
+        {
+          x_authenticated_userid: [],
+          "X-Authenticated-Userid": [],
+          "X-Authenticated-Client-Id": [],
+          "X-Authenticated-Scope": [],
+          "X-OAuth2-JWT-Verdict": "n1",
+          "X-OAuth2-JWT-Nonce": [],
+        },
+      ],
     ]);
     const getWithHeader = fakeKong(preflight, { method: "GET" });
     await handler({ run_on_preflight: false }).access(getWithHeader.kong);
-    assert.deepEqual(getWithHeader.calls.map((c) => c[0]), ["kong.request.get_headers", "kong.request.get_method", "kong.response.exit"]);
+    assert.deepEqual(
+      getWithHeader.calls.map((c) => c[0]),
+      ["kong.request.get_headers", "kong.request.get_method", "kong.response.exit"],
+    );
     const checked = fakeKong(preflight, { method: "OPTIONS" });
     await handler().access(checked.kong);
-    assert.deepEqual(checked.calls.map((c) => c[0]), ["kong.request.get_headers", "kong.response.exit"]);
+    assert.deepEqual(
+      checked.calls.map((c) => c[0]),
+      ["kong.request.get_headers", "kong.response.exit"],
+    );
   });
 
   it("answers 500, never a pass, when a PDK call fails or the configuration is unusable", async () => {
-    const internal = ["kong.response.exit", 500, '{"message":"An unexpected error occurred"}', { "Content-Type": "application/json" }];
+    const internal = [
+      "kong.response.exit",
+      500,
+      '{"message":"An unexpected error occurred"}',
+      { "Content-Type": "application/json" },
+    ];
     const token = await signAccessToken(key);
     const errors: unknown[] = [];
     const original = console.error;
@@ -222,8 +301,12 @@ describe("AccessHandler", () => {
     try {
       const { kong, calls } = fakeKong({ authorization: `Bearer ${await signAccessToken(key)}` });
       await handler().access(kong);
-      assert.deepEqual(calls[1], ["kong.response.exit", 503, '{"message":"the token signing keys are unavailable"}',
-        { "Retry-After": "5", "Content-Type": "application/json" }]);
+      assert.deepEqual(calls[1], [
+        "kong.response.exit",
+        503,
+        '{"message":"the token signing keys are unavailable"}',
+        { "Retry-After": "5", "Content-Type": "application/json" },
+      ]);
     } finally {
       server.failWith = undefined;
     }
@@ -231,12 +314,25 @@ describe("AccessHandler", () => {
 });
 
 describe("AccessHandler with a repeated (cached) token", () => {
-  const expired = ["kong.response.exit", 401, '{"error":"invalid_token","error_description":"the token has expired"}',
-    { "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", error_description="the token has expired"', "Content-Type": "application/json" }];
-  const allowed = (nonce: string) => ["kong.service.request.set_headers", {
-    "X-Authenticated-Userid": "alice", "X-Authenticated-Client-Id": "canon-printing", "X-Authenticated-Scope": "photos openid",
-    "X-OAuth2-JWT-Verdict": nonce, "X-OAuth2-JWT-Nonce": [],
-  }];
+  const expired = [
+    "kong.response.exit",
+    401,
+    '{"error":"invalid_token","error_description":"the token has expired"}',
+    {
+      "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", error_description="the token has expired"',
+      "Content-Type": "application/json",
+    },
+  ];
+  const allowed = (nonce: string) => [
+    "kong.service.request.set_headers",
+    {
+      "X-Authenticated-Userid": "alice",
+      "X-Authenticated-Client-Id": "canon-printing",
+      "X-Authenticated-Scope": "photos openid",
+      "X-OAuth2-JWT-Verdict": nonce,
+      "X-OAuth2-JWT-Nonce": [],
+    },
+  ];
 
   it("refuses a cached token once its exp (plus the 30 s leeway) passes, and never answers from the cache past exp", async () => {
     const token = await signAccessToken(key, { exp: NOW + 60 });
@@ -260,8 +356,15 @@ describe("AccessHandler with a repeated (cached) token", () => {
     const plugin = handler();
     const first = fakeKong({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": "a" });
     await plugin.access(first.kong);
-    assert.deepEqual(first.calls.at(-1), ["kong.response.exit", 401, '{"error":"invalid_token","error_description":"the token is not valid yet"}',
-      { "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", error_description="the token is not valid yet"', "Content-Type": "application/json" }]);
+    assert.deepEqual(first.calls.at(-1), [
+      "kong.response.exit",
+      401,
+      '{"error":"invalid_token","error_description":"the token is not valid yet"}',
+      {
+        "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", error_description="the token is not valid yet"',
+        "Content-Type": "application/json",
+      },
+    ]);
     clock.advance(70); // nbf - leeway
     const later = fakeKong({ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": "b" });
     await plugin.access(later.kong);
@@ -283,11 +386,19 @@ describe("AccessHandler with a repeated (cached) token", () => {
       clock.advance(241); // 80 % of the cache lifetime: this hit starts a background refresh
       assert.deepEqual(await request("b"), allowed("b"));
       const fetches = server.count();
-      for (let i = 0; i < 200 && server.count() === fetches; i += 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      for (let i = 0; i < 200 && server.count() === fetches; i += 1)
+        await new Promise((resolve) => setTimeout(resolve, 5));
       await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.deepEqual(await request("c"), ["kong.response.exit", 401,
+      assert.deepEqual(await request("c"), [
+        "kong.response.exit",
+        401,
         '{"error":"invalid_token","error_description":"the token was signed with an unknown key"}',
-        { "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", error_description="the token was signed with an unknown key"', "Content-Type": "application/json" }]);
+        {
+          "WWW-Authenticate":
+            'Bearer realm="api", error="invalid_token", error_description="the token was signed with an unknown key"',
+          "Content-Type": "application/json",
+        },
+      ]);
     } finally {
       server.keys = [key.jwk];
     }
@@ -301,21 +412,33 @@ describe("AccessHandler with a repeated (cached) token", () => {
         authorization: `Bearer ${token}`,
         "x-oauth2-jwt-nonce": `n${round}`,
         "x-forwarded-prefix": "/flickr", // the nonce header's length, not protected
-        "X_Authenticated_UserId": "mallory",
+        X_Authenticated_UserId: "mallory",
         "x-authenticated_client_id": "evil",
-        "x_oauth2_jwt_verdict": "forged",
+        x_oauth2_jwt_verdict: "forged",
         "X-OAUTH2-JWT-NONCE": "second",
       };
       // 600 more names per round, each the length of a protected name: the memo is emptied when full.
       for (let i = 0; i < 600; i += 1) headers[`x-pad-${String(round * 1000 + i).padStart(16, "0")}`] = "x";
       const { kong, calls } = fakeKong(headers);
       await plugin.access(kong);
-      assert.deepEqual(calls.at(-1), ["kong.service.request.set_headers", {
-        x_authenticated_userid: [], "x-authenticated_client_id": [], x_oauth2_jwt_verdict: [],
-        "X-Authenticated-Userid": "alice", "X-Authenticated-Client-Id": "canon-printing", "X-Authenticated-Scope": "photos openid",
-        // Two nonce lines (x-oauth2-jwt-nonce in two cases): no verdict, and the canonical [] removes both.
-        "X-OAuth2-JWT-Verdict": [], "X-OAuth2-JWT-Nonce": [],
-      }], `round ${round}`);
+      assert.deepEqual(
+        calls.at(-1),
+        [
+          "kong.service.request.set_headers",
+          {
+            x_authenticated_userid: [],
+            "x-authenticated_client_id": [],
+            x_oauth2_jwt_verdict: [],
+            "X-Authenticated-Userid": "alice",
+            "X-Authenticated-Client-Id": "canon-printing",
+            "X-Authenticated-Scope": "photos openid",
+            // Two nonce lines (x-oauth2-jwt-nonce in two cases): no verdict, and the canonical [] removes both.
+            "X-OAuth2-JWT-Verdict": [],
+            "X-OAuth2-JWT-Nonce": [],
+          },
+        ],
+        `round ${round}`,
+      );
     }
   });
 
@@ -326,14 +449,34 @@ describe("AccessHandler with a repeated (cached) token", () => {
       [{ authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": "a" }, allowed("a")],
       [{ authorization: `bearer ${token}`, "x-oauth2-jwt-nonce": "b" }, allowed("b")],
       [{ authorization: [`Bearer ${token}`], "x-oauth2-jwt-nonce": "c" }, allowed("c")],
-      [{ authorization: `Bearer ${token}`, Authorization: `Bearer ${token}` }, ["kong.response.exit", 400,
-        '{"error":"invalid_request","error_description":"more than one Authorization header"}',
-        { "WWW-Authenticate": 'Bearer realm="api", error="invalid_request", error_description="more than one Authorization header"', "Content-Type": "application/json" }]],
+      [
+        { authorization: `Bearer ${token}`, Authorization: `Bearer ${token}` },
+        [
+          "kong.response.exit",
+          400,
+          '{"error":"invalid_request","error_description":"more than one Authorization header"}',
+          {
+            "WWW-Authenticate":
+              'Bearer realm="api", error="invalid_request", error_description="more than one Authorization header"',
+            "Content-Type": "application/json",
+          },
+        ],
+      ],
       // RFC 6750 §2.1 allows more than one space (1*SP), and the value is trimmed.
       [{ authorization: `Bearer  ${token} `, "x-oauth2-jwt-nonce": "d" }, allowed("d")],
-      [{ authorization: `Bearer ${token}!` }, ["kong.response.exit", 400,
-        '{"error":"invalid_request","error_description":"the Authorization header is not `Bearer <token>`"}',
-        { "WWW-Authenticate": 'Bearer realm="api", error="invalid_request", error_description="the Authorization header is not `Bearer <token>`"', "Content-Type": "application/json" }]],
+      [
+        { authorization: `Bearer ${token}!` },
+        [
+          "kong.response.exit",
+          400,
+          '{"error":"invalid_request","error_description":"the Authorization header is not `Bearer <token>`"}',
+          {
+            "WWW-Authenticate":
+              'Bearer realm="api", error="invalid_request", error_description="the Authorization header is not `Bearer <token>`"',
+            "Content-Type": "application/json",
+          },
+        ],
+      ],
     ];
     for (const [headers, expected] of cases) {
       const { kong, calls } = fakeKong(headers);
@@ -342,4 +485,3 @@ describe("AccessHandler with a repeated (cached) token", () => {
     }
   });
 });
-

@@ -8,11 +8,49 @@ import { Schema, type SchemaEntry, type SchemaField } from "../../plugin/src/sch
 
 // metaschema.lua: field_schema + validators + nested attributes; anything else is an "unknown field".
 const KNOWN_ATTRIBUTES = new Set([
-  "type", "required", "reference", "description", "examples", "auto", "unique", "unique_across_ws", "on_delete",
-  "default", "abstract", "generate_admin_api", "immutable", "err", "encrypted", "referenceable", "json_schema",
-  "between", "eq", "ne", "gt", "len_eq", "len_min", "len_max", "match", "not_match", "match_all", "match_none",
-  "match_any", "starts_with", "one_of", "not_one_of", "contains", "is_regex", "timestamp", "uuid",
-  "custom_validator", "mutually_exclusive_subsets", "elements", "keys", "values", "fields", "entity_checks",
+  "type",
+  "required",
+  "reference",
+  "description",
+  "examples",
+  "auto",
+  "unique",
+  "unique_across_ws",
+  "on_delete",
+  "default",
+  "abstract",
+  "generate_admin_api",
+  "immutable",
+  "err",
+  "encrypted",
+  "referenceable",
+  "json_schema",
+  "between",
+  "eq",
+  "ne",
+  "gt",
+  "len_eq",
+  "len_min",
+  "len_max",
+  "match",
+  "not_match",
+  "match_all",
+  "match_none",
+  "match_any",
+  "starts_with",
+  "one_of",
+  "not_one_of",
+  "contains",
+  "is_regex",
+  "timestamp",
+  "uuid",
+  "custom_validator",
+  "mutually_exclusive_subsets",
+  "elements",
+  "keys",
+  "values",
+  "fields",
+  "entity_checks",
   "shorthand_fields",
 ]);
 // metaschema.lua attribute_types (the ones our schema could use) and required_attributes.
@@ -23,8 +61,25 @@ const ATTRIBUTE_TYPES: Record<string, string[]> = {
   one_of: ["string", "number", "integer"],
   contains: ["array", "set"],
 };
-const REQUIRED_ATTRIBUTES: Record<string, string[]> = { array: ["elements"], set: ["elements"], map: ["keys", "values"], record: ["fields"] };
-const VALID_TYPES = new Set(["string", "number", "integer", "boolean", "array", "set", "map", "record", "foreign", "any", "json"]);
+const REQUIRED_ATTRIBUTES: Record<string, string[]> = {
+  array: ["elements"],
+  set: ["elements"],
+  map: ["keys", "values"],
+  record: ["fields"],
+};
+const VALID_TYPES = new Set([
+  "string",
+  "number",
+  "integer",
+  "boolean",
+  "array",
+  "set",
+  "map",
+  "record",
+  "foreign",
+  "any",
+  "json",
+]);
 
 function entries(fields: readonly SchemaEntry[]): [string, SchemaField][] {
   return fields.map((entry) => {
@@ -39,10 +94,12 @@ function metaCheck(name: string, field: SchemaField, errors: string[], topLevel:
   for (const attribute of Object.keys(field)) {
     if (!KNOWN_ATTRIBUTES.has(attribute)) errors.push(`${name}: unknown attribute ${attribute}`);
     const allowed = ATTRIBUTE_TYPES[attribute];
-    if (allowed !== undefined && !allowed.includes(field.type)) errors.push(`${name}: ${field.type} cannot have ${attribute}`);
+    if (allowed !== undefined && !allowed.includes(field.type))
+      errors.push(`${name}: ${field.type} cannot have ${attribute}`);
   }
   for (const required of REQUIRED_ATTRIBUTES[field.type] ?? []) {
-    if ((field as unknown as Record<string, unknown>)[required] === undefined) errors.push(`${name}: ${field.type} must declare ${required}`);
+    if ((field as unknown as Record<string, unknown>)[required] === undefined)
+      errors.push(`${name}: ${field.type} must declare ${required}`);
   }
   if (field.description !== undefined && (field.description.length < 10 || field.description.length > 500)) {
     errors.push(`${name}: description must be 10-500 characters, is ${field.description.length}`);
@@ -52,7 +109,8 @@ function metaCheck(name: string, field: SchemaField, errors: string[], topLevel:
     errors.push(`${name}: between must be two integers`);
   }
   if (field.elements !== undefined) metaCheck(`${name}.elements`, field.elements, errors, false);
-  for (const [child, childField] of entries(field.fields ?? [])) metaCheck(`${name}.${child}`, childField, errors, true);
+  for (const [child, childField] of entries(field.fields ?? []))
+    metaCheck(`${name}.${child}`, childField, errors, true);
 }
 
 /** Lua `string.find(subject, pattern) ~= nil` for each case, by luajit. */
@@ -63,7 +121,10 @@ function luaMatches(cases: { pattern: string; subject: string }[]): boolean[] {
   };
   const script = cases.map((c) => `print(string.find(${long(c.subject)}, ${long(c.pattern)}) ~= nil)`).join("\n");
   const output = execFileSync("luajit", ["-"], { input: script, encoding: "utf8", timeout: 10_000 });
-  return output.trim().split("\n").map((line) => line === "true");
+  return output
+    .trim()
+    .split("\n")
+    .map((line) => line === "true");
 }
 
 type Rule = { pattern: string; subject: string; name: string };
@@ -71,22 +132,31 @@ type Rule = { pattern: string; subject: string; name: string };
 function valueErrors(name: string, field: SchemaField, value: unknown, patterns: Rule[]): string[] {
   const errors: string[] = [];
   const typeOk =
-    field.type === "string" ? typeof value === "string"
-    : field.type === "integer" ? Number.isInteger(value)
-    : field.type === "number" ? typeof value === "number"
-    : field.type === "boolean" ? typeof value === "boolean"
-    : field.type === "array" || field.type === "set" ? Array.isArray(value)
-    : field.type === "record" ? typeof value === "object" && value !== null && !Array.isArray(value)
-    : false;
+    field.type === "string"
+      ? typeof value === "string"
+      : field.type === "integer"
+        ? Number.isInteger(value)
+        : field.type === "number"
+          ? typeof value === "number"
+          : field.type === "boolean"
+            ? typeof value === "boolean"
+            : field.type === "array" || field.type === "set"
+              ? Array.isArray(value)
+              : field.type === "record"
+                ? typeof value === "object" && value !== null && !Array.isArray(value)
+                : false;
   if (!typeOk) return [`${name}: ${JSON.stringify(value)} is not a ${field.type}`];
   if (field.one_of !== undefined && !field.one_of.includes(value as string)) errors.push(`${name}: not one of`);
-  if (field.between !== undefined && ((value as number) < field.between[0] || (value as number) > field.between[1])) errors.push(`${name}: out of range`);
+  if (field.between !== undefined && ((value as number) < field.between[0] || (value as number) > field.between[1]))
+    errors.push(`${name}: out of range`);
   const length = typeof value === "string" || Array.isArray(value) ? value.length : undefined;
   if (field.len_min !== undefined && length !== undefined && length < field.len_min) errors.push(`${name}: too short`);
   if (field.len_max !== undefined && length !== undefined && length > field.len_max) errors.push(`${name}: too long`);
   if (field.match !== undefined) patterns.push({ name, pattern: field.match, subject: value as string });
   if (field.elements !== undefined) {
-    (value as unknown[]).forEach((element, index) => errors.push(...valueErrors(`${name}[${index}]`, field.elements!, element, patterns)));
+    (value as unknown[]).forEach((element, index) =>
+      errors.push(...valueErrors(`${name}[${index}]`, field.elements!, element, patterns)),
+    );
   }
   for (const [child, childField] of entries(field.fields ?? [])) {
     errors.push(...valueErrors(`${name}.${child}`, childField, (value as Record<string, unknown>)[child], patterns));
@@ -111,10 +181,14 @@ describe("plugin schema", () => {
   });
 
   it("gives every field a default except the required issuer and audience and the discovered jwks_uri", () => {
-    const withoutDefault = entries(Schema).filter(([, field]) => field.default === undefined).map(([name]) => name);
+    const withoutDefault = entries(Schema)
+      .filter(([, field]) => field.default === undefined)
+      .map(([name]) => name);
     assert.deepEqual(withoutDefault, ["issuer", "jwks_uri", "audience"]);
     assert.deepEqual(
-      entries(Schema).filter(([, field]) => field.required === true && field.default === undefined).map(([name]) => name),
+      entries(Schema)
+        .filter(([, field]) => field.required === true && field.default === undefined)
+        .map(([name]) => name),
       ["issuer", "audience"],
     );
   });
@@ -127,7 +201,11 @@ describe("plugin schema", () => {
     }
     assert.deepEqual(errors, []);
     assert.ok(patterns.length >= 4);
-    assert.deepEqual(luaMatches(patterns), patterns.map(() => true), JSON.stringify(patterns));
+    assert.deepEqual(
+      luaMatches(patterns),
+      patterns.map(() => true),
+      JSON.stringify(patterns),
+    );
   });
 
   it("uses Lua patterns that accept and refuse what they claim to", () => {
@@ -165,13 +243,18 @@ describe("plugin schema", () => {
       ["realm", "a\nb", false],
     ];
     const rules = cases.map(([path, subject]) => ({ name: path, pattern: field(path).match!, subject }));
-    assert.deepEqual(luaMatches(rules), cases.map(([, , expected]) => expected));
+    assert.deepEqual(
+      luaMatches(rules),
+      cases.map(([, , expected]) => expected),
+    );
     // The plugin's own re-check (config.ts, regular expressions) draws the same lines.
     const minimal = fillDefaults({ issuer: "http://localhost:9000", audience: ["http://localhost:8000/flickr"] });
     const override = (path: string, value: string): Record<string, unknown> =>
-      path === "scopes_required.elements" ? { scopes_required: [value] }
-      : path === "upstream_headers.subject" ? { upstream_headers: { ...(minimal.upstream_headers as object), subject: value } }
-      : { [path]: value };
+      path === "scopes_required.elements"
+        ? { scopes_required: [value] }
+        : path === "upstream_headers.subject"
+          ? { upstream_headers: { ...(minimal.upstream_headers as object), subject: value } }
+          : { [path]: value };
     assert.deepEqual(
       cases.map(([path, subject]) => resolveConfig({ ...minimal, ...override(path, subject) }).ok),
       cases.map(([, , expected]) => expected),
@@ -184,7 +267,9 @@ describe("plugin schema", () => {
     assert.deepEqual(resolveConfig(minimal), resolveConfig(fillDefaults(minimal)));
     for (const [name, field] of entries(Schema).filter(([, f]) => f.type === "integer")) {
       const [min, max] = field.between!;
-      const results = [min - 1, min, max, max + 1].map((value) => resolveConfig({ ...fillDefaults(minimal), [name]: value }).ok);
+      const results = [min - 1, min, max, max + 1].map(
+        (value) => resolveConfig({ ...fillDefaults(minimal), [name]: value }).ok,
+      );
       assert.deepEqual(results, [false, true, true, false], name);
     }
   });
@@ -240,7 +325,11 @@ describe("resolveConfig", () => {
       [{ hide_credentials: "yes" }, "config.hide_credentials must be a boolean"],
     ];
     for (const [override, error] of cases) {
-      assert.deepEqual(resolveConfig({ ...fillDefaults(minimal), ...override }), { ok: false, error }, JSON.stringify(override));
+      assert.deepEqual(
+        resolveConfig({ ...fillDefaults(minimal), ...override }),
+        { ok: false, error },
+        JSON.stringify(override),
+      );
     }
     assert.deepEqual(resolveConfig(null), { ok: false, error: "configuration is not an object" });
   });

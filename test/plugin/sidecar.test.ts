@@ -33,13 +33,23 @@ before(async () => {
   directory = mkdtempSync(join(tmpdir(), "plugin-sidecar-"));
   const port = await freePort();
   sidecar = await startServer({
-    port, host: "127.0.0.1", issuer: `http://127.0.0.1:${port}`, db: join(directory, "authz.db"), logger: pino({ level: "silent" }),
+    port,
+    host: "127.0.0.1",
+    issuer: `http://127.0.0.1:${port}`,
+    db: join(directory, "authz.db"),
+    logger: pino({ level: "silent" }),
   });
   const storage = sidecar.services.storage;
   storage.scopes.create({ name: "photos", description: "View your photos", resource: PHOTOS_API });
   storage.clients.create({
-    clientId, name: "Printer robot", secretDigest: digest(secret), redirectUris: [], grantTypes: ["client_credentials"],
-    scopes: ["photos"], tokenEndpointAuthMethod: "client_secret_basic", createdAt: Date.now(),
+    clientId,
+    name: "Printer robot",
+    secretDigest: digest(secret),
+    redirectUris: [],
+    grantTypes: ["client_credentials"],
+    scopes: ["photos"],
+    tokenEndpointAuthMethod: "client_secret_basic",
+    createdAt: Date.now(),
   });
   plugins = await spawnPluginServer();
 });
@@ -66,9 +76,17 @@ async function clientCredentialsToken(): Promise<string> {
 
 describe("oauth2-jwt against the real sidecar", () => {
   it("accepts the sidecar's access token, with keys discovered from its metadata", async () => {
-    const instance = await plugins.startInstance("oauth2-jwt", { issuer: sidecar.issuer, audience: [PHOTOS_API], scopes_required: ["photos"] });
+    const instance = await plugins.startInstance("oauth2-jwt", {
+      issuer: sidecar.issuer,
+      audience: [PHOTOS_API],
+      scopes_required: ["photos"],
+    });
     const token = await clientCredentialsToken();
-    const result = await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": "n" } });
+    const result = await instance.access({
+      method: "GET",
+      path: "/flickr/photos",
+      headers: { authorization: `Bearer ${token}`, "x-oauth2-jwt-nonce": "n" },
+    });
     assert.equal(result.outcome, "proceed", JSON.stringify(result));
     assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders, {
       authorization: [`Bearer ${token}`],
@@ -82,11 +100,20 @@ describe("oauth2-jwt against the real sidecar", () => {
 
   it("accepts every token across a key rotation at the sidecar (new key published before it signs)", async () => {
     const instance = await plugins.startInstance("oauth2-jwt", {
-      issuer: sidecar.issuer, audience: [PHOTOS_API], scopes_required: ["photos"], jwks_cache_seconds: 1, jwks_min_refresh_seconds: 1,
+      issuer: sidecar.issuer,
+      audience: [PHOTOS_API],
+      scopes_required: ["photos"],
+      jwks_cache_seconds: 1,
+      jwks_min_refresh_seconds: 1,
     });
-    const kidOf = (token: string) => (JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString()) as { kid: string }).kid;
+    const kidOf = (token: string) =>
+      (JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString()) as { kid: string }).kid;
     const before = await clientCredentialsToken();
-    assert.equal((await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${before}` } })).outcome, "proceed");
+    assert.equal(
+      (await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${before}` } }))
+        .outcome,
+      "proceed",
+    );
     const [current] = sidecar.services.keys.status().filter((key) => key.state === "active");
     const next = await rotateKey(sidecar.services.storage.keys, current!.alg, 2, Date.now());
     sidecar.services.keys.refresh();
@@ -96,10 +123,22 @@ describe("oauth2-jwt against the real sidecar", () => {
     while (Date.now() - started < 3500) {
       const token = await clientCredentialsToken();
       kids.add(kidOf(token));
-      const result = await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${token}` } });
+      const result = await instance.access({
+        method: "GET",
+        path: "/flickr/photos",
+        headers: { authorization: `Bearer ${token}` },
+      });
       outcomes.push(result.outcome);
       // The token issued before the rotation stays valid too.
-      outcomes.push((await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${before}` } })).outcome);
+      outcomes.push(
+        (
+          await instance.access({
+            method: "GET",
+            path: "/flickr/photos",
+            headers: { authorization: `Bearer ${before}` },
+          })
+        ).outcome,
+      );
       await sleep(100);
     }
     assert.deepEqual(new Set(outcomes), new Set(["proceed"]));
@@ -108,11 +147,26 @@ describe("oauth2-jwt against the real sidecar", () => {
 
   it("refuses the same token on a route for another API, and one that needs another scope", async () => {
     const token = await clientCredentialsToken();
-    const other = await plugins.startInstance("oauth2-jwt", { issuer: sidecar.issuer, audience: ["http://localhost:8000/other"] });
-    const wrongAudience = await other.access({ method: "GET", path: "/other", headers: { authorization: `Bearer ${token}` } });
+    const other = await plugins.startInstance("oauth2-jwt", {
+      issuer: sidecar.issuer,
+      audience: ["http://localhost:8000/other"],
+    });
+    const wrongAudience = await other.access({
+      method: "GET",
+      path: "/other",
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(wrongAudience.outcome === "exit" && wrongAudience.status, 401);
-    const write = await plugins.startInstance("oauth2-jwt", { issuer: sidecar.issuer, audience: [PHOTOS_API], scopes_required: ["photos:write"] });
-    const noScope = await write.access({ method: "POST", path: "/flickr/photos", headers: { authorization: `Bearer ${token}` } });
+    const write = await plugins.startInstance("oauth2-jwt", {
+      issuer: sidecar.issuer,
+      audience: [PHOTOS_API],
+      scopes_required: ["photos:write"],
+    });
+    const noScope = await write.access({
+      method: "POST",
+      path: "/flickr/photos",
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(noScope.outcome === "exit" && noScope.status, 403);
   });
 });

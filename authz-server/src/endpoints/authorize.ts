@@ -72,7 +72,8 @@ export function matchRedirectUri(client: Client, redirectUri: string): boolean {
   const requested = httpLoopback(redirectUri);
   if (!requested) return false;
   // Compare everything but the port, on the serialized strings so nothing is normalised away.
-  const strip = (u: URL, raw: string): string => raw.replace(`${u.protocol}//${u.host}`, `${u.protocol}//${u.hostname}`);
+  const strip = (u: URL, raw: string): string =>
+    raw.replace(`${u.protocol}//${u.host}`, `${u.protocol}//${u.hostname}`);
   return client.redirectUris.some((registered) => {
     const r = httpLoopback(registered);
     return r !== undefined && strip(r, registered) === strip(requested, redirectUri);
@@ -94,11 +95,19 @@ export function validateAuthorizationRequest(
   }
   const clientId = params.get("client_id");
   if (!clientId) {
-    return { kind: "page", title: "Invalid request", message: "The request names no application (client_id is missing)." };
+    return {
+      kind: "page",
+      title: "Invalid request",
+      message: "The request names no application (client_id is missing).",
+    };
   }
   const client = storage.clients.find(clientId);
   if (!client) {
-    return { kind: "page", title: "Unknown application", message: "The application that sent you here is not registered." };
+    return {
+      kind: "page",
+      title: "Unknown application",
+      message: "The application that sent you here is not registered.",
+    };
   }
   const redirectUri = params.get("redirect_uri");
   if (!redirectUri) {
@@ -141,7 +150,8 @@ export function validateAuthorizationRequest(
   if (!codeChallenge) return fail("invalid_request", "code_challenge is required (PKCE with S256)");
   const method = params.get("code_challenge_method");
   if (method !== "S256") return fail("invalid_request", "code_challenge_method must be S256");
-  if (!S256_CHALLENGE.test(codeChallenge)) return fail("invalid_request", "code_challenge is not a base64url SHA-256 value");
+  if (!S256_CHALLENGE.test(codeChallenge))
+    return fail("invalid_request", "code_challenge is not a base64url SHA-256 value");
 
   // Scope (RFC 6749 §3.3): absent means every scope the client may request.
   let scopes: string[];
@@ -159,7 +169,13 @@ export function validateAuthorizationRequest(
   let resources: string[];
   try {
     const permitted = permittedResources([], scopes, storage.scopes, defaultAudience);
-    resources = checkResources(params.getAll("resource"), storage.scopes, defaultAudience, permitted, RESOURCE_NOT_IN_SCOPES);
+    resources = checkResources(
+      params.getAll("resource"),
+      storage.scopes,
+      defaultAudience,
+      permitted,
+      RESOURCE_NOT_IN_SCOPES,
+    );
   } catch (error: unknown) {
     if (error instanceof OAuthError) return fail(error.code, error.description);
     throw error;

@@ -1,6 +1,12 @@
 import type { Context } from "koa";
 import { seeOther } from "../session/headers.js";
-import { currentUser, readPostedForm, sendErrorPage, single, type InteractionDependencies } from "../session/interaction.js";
+import {
+  currentUser,
+  readPostedForm,
+  sendErrorPage,
+  single,
+  type InteractionDependencies,
+} from "../session/interaction.js";
 import { authorizationResponse, continueAuthorization, handleAuthorization, issueCode } from "./authorize.js";
 
 /**

@@ -26,7 +26,9 @@ export function consentsPage(deps: InteractionDependencies) {
     // crafted link cannot claim a withdrawal that did not happen.
     const withdrawn = ctx.query.withdrawn;
     const withdrawnClient =
-      typeof withdrawn === "string" && !consents.some((c) => c.clientId === withdrawn) ? deps.storage.clients.find(withdrawn) : undefined;
+      typeof withdrawn === "string" && !consents.some((c) => c.clientId === withdrawn)
+        ? deps.storage.clients.find(withdrawn)
+        : undefined;
     const rows = consents.map((consent) => ({
       clientId: consent.clientId,
       clientName: deps.storage.clients.find(consent.clientId)?.name ?? consent.clientId,

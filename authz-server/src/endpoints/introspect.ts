@@ -24,8 +24,12 @@ export function introspectEndpoint(services: Services) {
     const hint = form.get("token_type_hint");
     ctx.body =
       hint === "refresh_token"
-        ? (introspectRefresh(token, caller, services, now) ?? (await introspectAccess(token, caller, services, now)) ?? inactive)
-        : ((await introspectAccess(token, caller, services, now)) ?? introspectRefresh(token, caller, services, now) ?? inactive);
+        ? (introspectRefresh(token, caller, services, now) ??
+          (await introspectAccess(token, caller, services, now)) ??
+          inactive)
+        : ((await introspectAccess(token, caller, services, now)) ??
+          introspectRefresh(token, caller, services, now) ??
+          inactive);
   };
 }
 

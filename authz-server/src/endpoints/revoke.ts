@@ -43,7 +43,10 @@ function revokeRefresh(token: string, client: Client, services: Services, now: n
   if (!record) return false;
   if (record.clientId !== client.clientId) return ignoreForeign(client, services);
   const revoked = services.storage.revocations.revokeFamily(record.familyId, now);
-  services.logger.info({ client_id: client.clientId, family_id: record.familyId, revoked }, "refresh token family revoked");
+  services.logger.info(
+    { client_id: client.clientId, family_id: record.familyId, revoked },
+    "refresh token family revoked",
+  );
   return true;
 }
 

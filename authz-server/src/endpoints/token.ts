@@ -12,7 +12,9 @@ interface TokenState {
   client: Client;
 }
 
-const multiValued = (grants: ReadonlyMap<string, Grant>) => [...new Set([...grants.values()].flatMap((g) => g.multiValued ?? []))];
+const multiValued = (grants: ReadonlyMap<string, Grant>) => [
+  ...new Set([...grants.values()].flatMap((g) => g.multiValued ?? [])),
+];
 
 /**
  * POST /token (RFC 6749 §3.2) as a list of named steps, so a stack trace names the failing one.

@@ -23,10 +23,16 @@ export function verifyS256(verifier: string, challenge: string): boolean {
  * an invalid replay (another client, a wrong verifier, a wrong redirect URI) revokes nothing
  * (oauth-requirements item 9) and only a fully valid second use counts as a replay.
  */
-function checkCode(code: AuthorizationCode | undefined, client: Client, params: FormParams, now: number): AuthorizationCode {
+function checkCode(
+  code: AuthorizationCode | undefined,
+  client: Client,
+  params: FormParams,
+  now: number,
+): AuthorizationCode {
   // One message for every case (RFC 6749 §5.2 invalid_grant): never tell a caller which check failed
   // for a code that might belong to someone else.
-  if (!code || code.clientId !== client.clientId) throw new OAuthError("invalid_grant", "the authorization code is invalid");
+  if (!code || code.clientId !== client.clientId)
+    throw new OAuthError("invalid_grant", "the authorization code is invalid");
   if (code.expiresAt <= now) throw new OAuthError("invalid_grant", "the authorization code has expired");
   // RFC 6749 §4.1.3: redirect_uri must be identical to the one of the authorization request.
   if (params.get("redirect_uri") !== code.redirectUri) {
@@ -57,7 +63,12 @@ export const authorizationCode: Grant = {
   handle: ({ services, client, form, now }) => exchangeCode(services, client, form, now),
 };
 
-async function exchangeCode(services: Services, client: Client, params: FormParams, now: number): Promise<TokenResponse> {
+async function exchangeCode(
+  services: Services,
+  client: Client,
+  params: FormParams,
+  now: number,
+): Promise<TokenResponse> {
   const presented = params.get("code");
   if (presented === undefined) throw new OAuthError("invalid_request", "code is required");
   const codeDigest = digest(presented);
@@ -108,7 +119,10 @@ async function exchangeCode(services: Services, client: Client, params: FormPara
     return { replay: false as const, refresh };
   });
   if (outcome.replay) {
-    services.logger.warn({ client_id: client.clientId, grant_type: "authorization_code" }, "authorization code replayed; its grant revoked");
+    services.logger.warn(
+      { client_id: client.clientId, grant_type: "authorization_code" },
+      "authorization code replayed; its grant revoked",
+    );
     throw new OAuthError("invalid_grant", "the authorization code was already used");
   }
   return tokenResponse(services, "authorization_code", access, outcome.refresh?.token);

@@ -25,11 +25,20 @@ export interface GrantedAccess {
  * (RFC 8707 §2.2, see permittedResources), else from the grant's resources or scopes; then signed with the
  * server's issuer and access-token lifetime (RFC 9068 §2.2).
  */
-export async function signGrantAccessToken(services: Services, form: FormParams, grant: GrantedAccess): Promise<IssuedToken> {
+export async function signGrantAccessToken(
+  services: Services,
+  form: FormParams,
+  grant: GrantedAccess,
+): Promise<IssuedToken> {
   const { scopes: store } = services.storage;
   const permitted = permittedResources(grant.resources, grant.grantedScopes, store, services.defaultAudience);
   const requested = checkResources(form.getAll("resource"), store, services.defaultAudience, permitted, grant.refusal);
-  const audience = resolveAudience(requested.length > 0 ? requested : grant.resources, grant.scopes, store, services.defaultAudience);
+  const audience = resolveAudience(
+    requested.length > 0 ? requested : grant.resources,
+    grant.scopes,
+    store,
+    services.defaultAudience,
+  );
   return issueAccessToken(services.keys, {
     issuer: services.issuer,
     subject: grant.subject,
@@ -42,7 +51,12 @@ export async function signGrantAccessToken(services: Services, form: FormParams,
 }
 
 /** The RFC 6749 §5.1 response; logs the issue by client, jti and grant type (never a token). */
-export function tokenResponse(services: Services, grantType: string, access: IssuedToken, refreshToken?: string): TokenResponse {
+export function tokenResponse(
+  services: Services,
+  grantType: string,
+  access: IssuedToken,
+  refreshToken?: string,
+): TokenResponse {
   services.logger.info({ client_id: access.clientId, jti: access.jti, grant_type: grantType }, "token issued");
   return {
     access_token: access.accessToken,

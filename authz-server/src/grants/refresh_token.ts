@@ -63,7 +63,9 @@ function successorOf(services: Services, parent: string): string {
   let key = successorKeys.get(storage);
   if (key === undefined) {
     // In a write transaction: a first use racing another process's waits for it rather than fail (database.ts).
-    key = storage.transaction(() => storage.secrets.getOrCreate(SUCCESSOR_KEY, () => randomBytes(32), services.clock.now()));
+    key = storage.transaction(() =>
+      storage.secrets.getOrCreate(SUCCESSOR_KEY, () => randomBytes(32), services.clock.now()),
+    );
     successorKeys.set(storage, key);
   }
   return createHmac("sha256", key).update(parent, "utf8").digest("base64url");
@@ -81,7 +83,12 @@ type Presentation =
  * Judges a presented token from its stored row and its successor's. Called once before the access token is signed
  * (to refuse early) and again inside the write transaction, whose answer is the one that counts.
  */
-function judge(services: Services, token: RefreshToken | undefined, successorDigest: string, now: number): Presentation {
+function judge(
+  services: Services,
+  token: RefreshToken | undefined,
+  successorDigest: string,
+  now: number,
+): Presentation {
   if (!usable(token, now)) return { kind: "invalid" };
   if (token.rotatedAt === null) return { kind: "rotate" };
   // The grace window ends `grace` after the rotation. It includes requests read from the clock before the rotation
@@ -139,7 +146,8 @@ async function rotate(services: Services, client: Client, params: FormParams, no
   const requested = parseScope(params.get("scope"));
   const scopes = requested === undefined || requested.length === 0 ? original : requested;
   const widened = scopes.filter((s) => !original.includes(s));
-  if (widened.length > 0) throw new OAuthError("invalid_scope", `scope was not originally granted: ${widened.join(" ")}`);
+  if (widened.length > 0)
+    throw new OAuthError("invalid_scope", `scope was not originally granted: ${widened.join(" ")}`);
 
   const access = await signGrantAccessToken(services, params, {
     subject: token.userId,
@@ -203,10 +211,16 @@ function refuseUnless(services: Services, presentation: Presentation, client: Cl
     case "retry":
       return;
     case "reused":
-      services.logger.warn({ client_id: client.clientId, family_id: presentation.familyId }, "refresh token reuse; family revoked");
+      services.logger.warn(
+        { client_id: client.clientId, family_id: presentation.familyId },
+        "refresh token reuse; family revoked",
+      );
       throw new OAuthError("invalid_grant", INVALID);
     case "superseded":
-      services.logger.info({ client_id: client.clientId }, "refresh token presented again after its successor was used; refused, family kept");
+      services.logger.info(
+        { client_id: client.clientId },
+        "refresh token presented again after its successor was used; refused, family kept",
+      );
       throw new OAuthError("invalid_grant", INVALID);
     case "invalid":
       throw new OAuthError("invalid_grant", INVALID);

@@ -16,7 +16,10 @@ export type JwsSigner = (payload: Readonly<Record<string, unknown>>) => string;
  * The `node:crypto.sign` arguments of each JWS algorithm (RFC 7518 §3.1, RFC 8037 §3.1). Built once per key, so
  * signing a token creates no key object.
  */
-function signInput(alg: SigningAlgorithm, privateKey: KeyObject): { digest: string | null; key: KeyObject | SignKeyObjectInput } {
+function signInput(
+  alg: SigningAlgorithm,
+  privateKey: KeyObject,
+): { digest: string | null; key: KeyObject | SignKeyObjectInput } {
   switch (alg) {
     case "ES256":
       // RFC 7518 §3.4: the signature is R || S (32 bytes each), not DER.
@@ -38,7 +41,11 @@ function signInput(alg: SigningAlgorithm, privateKey: KeyObject): { digest: stri
  * every token of a key, so it is encoded once here). Throws at once, not per token, when the key does not fit the
  * algorithm or the header names another one.
  */
-export function createJwsSigner(alg: SigningAlgorithm, privateKey: KeyObject, header: Readonly<Record<string, unknown>>): JwsSigner {
+export function createJwsSigner(
+  alg: SigningAlgorithm,
+  privateKey: KeyObject,
+  header: Readonly<Record<string, unknown>>,
+): JwsSigner {
   checkKeyType(alg, privateKey);
   if (header["alg"] !== alg) throw new TypeError(`the protected header must name alg ${alg}`);
   const { digest, key } = signInput(alg, privateKey);

@@ -113,12 +113,19 @@ export class KeyRing {
 
   /** RFC 7517 JWK Set of every key not yet past its publication window: pending, active and retired keys. */
   jwks(now = this.#clock.now()): { keys: JWK[] } {
-    const published = new Set(this.status(now).filter((s) => s.state !== "expired").map((s) => s.kid));
+    const published = new Set(
+      this.status(now)
+        .filter((s) => s.state !== "expired")
+        .map((s) => s.kid),
+    );
     return { keys: this.#keys.filter((k) => published.has(k.kid)).map((k) => k.publicJwk) };
   }
 
   /** Public key for `kid` if it is still published (used by introspection and revocation to verify our own tokens). */
-  verificationKey(kid: string | undefined, now = this.#clock.now()): { key: KeyObject; alg: SigningAlgorithm } | undefined {
+  verificationKey(
+    kid: string | undefined,
+    now = this.#clock.now(),
+  ): { key: KeyObject; alg: SigningAlgorithm } | undefined {
     const status = this.status(now).find((s) => s.kid === kid);
     const key = this.#keys.find((k) => k.kid === kid);
     if (!status || !key || status.state === "expired" || status.state === "pending") return undefined;
@@ -185,8 +192,22 @@ export function statusOf(
     const retiredAt = successor ? successor.activateAt : null;
     const unpublishAt = retiredAt === null ? null : retiredAt + (options.accessTokenTtl + options.clockSkew) * 1000;
     const state =
-      key.activateAt > now ? "pending" : retiredAt === null ? "active" : unpublishAt !== null && unpublishAt <= now ? "expired" : "retired";
-    return { kid: key.kid, alg: key.alg, createdAt: key.createdAt ?? key.activateAt, activateAt: key.activateAt, retiredAt, unpublishAt, state };
+      key.activateAt > now
+        ? "pending"
+        : retiredAt === null
+          ? "active"
+          : unpublishAt !== null && unpublishAt <= now
+            ? "expired"
+            : "retired";
+    return {
+      kid: key.kid,
+      alg: key.alg,
+      createdAt: key.createdAt ?? key.activateAt,
+      activateAt: key.activateAt,
+      retiredAt,
+      unpublishAt,
+      state,
+    };
   });
 }
 

@@ -48,7 +48,8 @@ async function readForm(ctx: Context, limit = 16 * 1024): Promise<URLSearchParam
   try {
     text = await getRawBody(ctx.req, { limit, encoding: "utf8" });
   } catch (error: unknown) {
-    const tooLarge = typeof error === "object" && error !== null && (error as { type?: unknown }).type === "entity.too.large";
+    const tooLarge =
+      typeof error === "object" && error !== null && (error as { type?: unknown }).type === "entity.too.large";
     throw new FormError(tooLarge ? 413 : 400, tooLarge ? "The form is too large." : "The form could not be read.");
   }
   return new URLSearchParams(text);
@@ -100,6 +101,9 @@ export function sendErrorPage(
 }
 
 /** The signed-in user of this session; undefined once it was signed out, expired, or ended by the operator. */
-export function currentUser(deps: Pick<InteractionDependencies, "sessions" | "storage">, session: SessionData): SessionUser | undefined {
+export function currentUser(
+  deps: Pick<InteractionDependencies, "sessions" | "storage">,
+  session: SessionData,
+): SessionUser | undefined {
   return deps.sessions.user(deps.storage.browserSessions, session);
 }

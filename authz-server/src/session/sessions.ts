@@ -127,7 +127,9 @@ export class Sessions {
     const attributes = ["Path=/", ...extra, "HttpOnly", "SameSite=Lax"];
     if (this.#secure) attributes.push("Secure");
     const existing = ctx.response.get("Set-Cookie");
-    const others = (Array.isArray(existing) ? existing : existing ? [String(existing)] : []).filter((c) => !c.startsWith(`${name}=`));
+    const others = (Array.isArray(existing) ? existing : existing ? [String(existing)] : []).filter(
+      (c) => !c.startsWith(`${name}=`),
+    );
     ctx.set("Set-Cookie", [...others, `${name}=${value}; ${attributes.join("; ")}`]);
   }
 }

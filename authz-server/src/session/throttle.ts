@@ -62,7 +62,8 @@ export class LoginThrottle {
       accountIntervalSeconds: options.accountIntervalSeconds ?? 30,
     };
     for (const [name, value] of Object.entries(limits)) {
-      if (!Number.isInteger(value) || value < 1) throw new TypeError(`login throttle: ${name} must be a positive whole number, got ${value}`);
+      if (!Number.isInteger(value) || value < 1)
+        throw new TypeError(`login throttle: ${name} must be a positive whole number, got ${value}`);
     }
     this.#maxPairFailures = limits.maxFailuresPerAccountAndAddress;
     this.#windowMs = limits.windowSeconds * 1000;
@@ -152,7 +153,9 @@ export function accountName(username: string): string {
 
 /** The account with where the attempt comes from: the known device if any (it may roam), else the address. */
 function pairKey(username: string, address: string, knownDevice: string | undefined): string {
-  return knownDevice === undefined ? `${accountName(username)}\0${address}` : `${accountName(username)}\0device\0${knownDevice}`;
+  return knownDevice === undefined
+    ? `${accountName(username)}\0${address}`
+    : `${accountName(username)}\0device\0${knownDevice}`;
 }
 
 /**

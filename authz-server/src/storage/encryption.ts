@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  randomBytes,
+  type KeyObject,
+} from "node:crypto";
 import { readFileSync } from "node:fs";
 
 /**
@@ -38,7 +45,9 @@ export class KeyEncryptionKey {
         ? Buffer.from(trimmed, "base64url")
         : undefined;
     if (bytes?.length !== keyBytes) {
-      throw new KeyEncryptionError(`${source}: a key-encryption key is 32 random bytes as 64 hex digits or 43 base64url characters`);
+      throw new KeyEncryptionError(
+        `${source}: a key-encryption key is 32 random bytes as 64 hex digits or 43 base64url characters`,
+      );
     }
     return new KeyEncryptionKey(bytes);
   }
@@ -48,7 +57,9 @@ export class KeyEncryptionKey {
     try {
       text = readFileSync(path, "utf8");
     } catch (error: unknown) {
-      throw new KeyEncryptionError(`${source}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+      throw new KeyEncryptionError(
+        `${source}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      );
     }
     return KeyEncryptionKey.parse(text, source);
   }
@@ -59,20 +70,27 @@ export class KeyEncryptionKey {
    */
   seal(plaintext: Buffer, context: string): Buffer {
     const iv = randomBytes(ivBytes);
-    const cipher = createCipheriv("aes-256-gcm", this.#key, iv, { authTagLength: tagBytes }).setAAD(Buffer.from(context, "utf8"));
+    const cipher = createCipheriv("aes-256-gcm", this.#key, iv, { authTagLength: tagBytes }).setAAD(
+      Buffer.from(context, "utf8"),
+    );
     return Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
   }
 
   /** Throws KeyEncryptionError when the value was altered, truncated, or sealed for another `context`. */
   unseal(sealed: Buffer, context: string): Buffer {
-    if (sealed.length < ivBytes + tagBytes) throw new KeyEncryptionError(`${context} could not be decrypted: the stored value is truncated`);
-    const decipher = createDecipheriv("aes-256-gcm", this.#key, sealed.subarray(0, ivBytes), { authTagLength: tagBytes })
+    if (sealed.length < ivBytes + tagBytes)
+      throw new KeyEncryptionError(`${context} could not be decrypted: the stored value is truncated`);
+    const decipher = createDecipheriv("aes-256-gcm", this.#key, sealed.subarray(0, ivBytes), {
+      authTagLength: tagBytes,
+    })
       .setAAD(Buffer.from(context, "utf8"))
       .setAuthTag(sealed.subarray(sealed.length - tagBytes));
     try {
       return Buffer.concat([decipher.update(sealed.subarray(ivBytes, sealed.length - tagBytes)), decipher.final()]);
     } catch {
-      throw new KeyEncryptionError(`${context} could not be decrypted: the stored value was altered or belongs to another row`);
+      throw new KeyEncryptionError(
+        `${context} could not be decrypted: the stored value was altered or belongs to another row`,
+      );
     }
   }
 }
@@ -81,9 +99,14 @@ export class KeyEncryptionKey {
  * The operator's key from the CLI flag or the environment: a file (`--kek-file`, AUTHZ_KEK_FILE) or the key itself
  * (AUTHZ_KEK); undefined when neither is set. Both at once is refused rather than one silently preferred.
  */
-export function keyEncryptionKeyFrom(file: string | undefined, value: string | undefined): KeyEncryptionKey | undefined {
+export function keyEncryptionKeyFrom(
+  file: string | undefined,
+  value: string | undefined,
+): KeyEncryptionKey | undefined {
   if (file !== undefined && value !== undefined) {
-    throw new KeyEncryptionError("give the key-encryption key once: --kek-file (or AUTHZ_KEK_FILE) or AUTHZ_KEK, not both");
+    throw new KeyEncryptionError(
+      "give the key-encryption key once: --kek-file (or AUTHZ_KEK_FILE) or AUTHZ_KEK, not both",
+    );
   }
   if (file !== undefined) return KeyEncryptionKey.fromFile(file, "--kek-file");
   if (value !== undefined) return KeyEncryptionKey.parse(value, "AUTHZ_KEK");

@@ -24,7 +24,8 @@ export function checkResources(
     } catch {
       throw new OAuthError("invalid_target", "resource must be an absolute URI");
     }
-    if (url.hash !== "" || resource.includes("#")) throw new OAuthError("invalid_target", "resource must not contain a fragment");
+    if (url.hash !== "" || resource.includes("#"))
+      throw new OAuthError("invalid_target", "resource must not contain a fragment");
     if (!known.has(resource)) throw new OAuthError("invalid_target", "resource is not registered with this server");
     if (!permitted.includes(resource)) throw new OAuthError("invalid_target", refusal);
   }

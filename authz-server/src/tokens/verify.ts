@@ -23,7 +23,8 @@ export async function readOwnAccessToken(token: string, services: Services): Pro
   try {
     const { protectedHeader } = await compactVerify(token, (header) => {
       const found = services.keys.verificationKey(header.kid);
-      if (!found || header.alg !== found.alg || header.typ !== "at+jwt") throw new errors.JWSSignatureVerificationFailed();
+      if (!found || header.alg !== found.alg || header.typ !== "at+jwt")
+        throw new errors.JWSSignatureVerificationFailed();
       return found.key;
     });
     if (protectedHeader.crit !== undefined) return undefined;

@@ -26,7 +26,9 @@ export interface ConsentViewModel {
  */
 function scopeNouns(scopes: readonly ConsentScope[]): string {
   const words = [
-    ...new Set(scopes.map((s) => (s.name.split(/[:./]/)[0] ?? "").replace(/[_-]+/g, " ").trim()).filter((w) => w.length > 0)),
+    ...new Set(
+      scopes.map((s) => (s.name.split(/[:./]/)[0] ?? "").replace(/[_-]+/g, " ").trim()).filter((w) => w.length > 0),
+    ),
   ];
   if (words.length === 0) return "account";
   if (words.length === 1) return words[0] ?? "account";

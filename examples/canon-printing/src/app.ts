@@ -38,7 +38,12 @@ interface PhotosResponse {
 function isPhotosResponse(value: unknown): value is PhotosResponse {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v["owner"] === "string" && Array.isArray(v["photos"]) && typeof v["gateway"] === "object" && v["gateway"] !== null;
+  return (
+    typeof v["owner"] === "string" &&
+    Array.isArray(v["photos"]) &&
+    typeof v["gateway"] === "object" &&
+    v["gateway"] !== null
+  );
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -85,7 +90,10 @@ export function createCanonApp(options: CanonAppOptions): Koa {
     if (typeof ctx.body === "string") {
       // No script at all; images only as data: URLs; our forms post to ourselves, and the 303
       // after /connect leads to the authorization server (form-action covers redirects).
-      ctx.set("Content-Security-Policy", `default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self' ${issuerOrigin}; frame-ancestors 'none'; base-uri 'none'`);
+      ctx.set(
+        "Content-Security-Policy",
+        `default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self' ${issuerOrigin}; frame-ancestors 'none'; base-uri 'none'`,
+      );
       ctx.set("X-Frame-Options", "DENY");
       ctx.set("Referrer-Policy", "no-referrer");
       ctx.set("Cache-Control", "no-store");
@@ -94,7 +102,14 @@ export function createCanonApp(options: CanonAppOptions): Koa {
 
   const sessionOf = (ctx: Koa.Context): Session => ctx.state["session"] as Session;
 
-  const problem = (ctx: Koa.Context, status: number, id: string, heading: string, explanation: string, detail?: string): void => {
+  const problem = (
+    ctx: Koa.Context,
+    status: number,
+    id: string,
+    heading: string,
+    explanation: string,
+    detail?: string,
+  ): void => {
     ctx.status = status;
     ctx.type = "html";
     ctx.body = problemPage(id, heading, explanation, detail);
@@ -125,7 +140,13 @@ export function createCanonApp(options: CanonAppOptions): Koa {
     const form = await readForm(ctx);
     const csrf = form?.get("csrf") ?? "";
     if (form === null || !sameSecret(csrf, session.csrf)) {
-      problem(ctx, 400, "problem-csrf", "Please try again", "This form expired. Go back to Canon Printing and press the button again.");
+      problem(
+        ctx,
+        400,
+        "problem-csrf",
+        "Please try again",
+        "This form expired. Go back to Canon Printing and press the button again.",
+      );
       return;
     }
     const scope = form.get("scope") ?? "photos";
@@ -137,7 +158,14 @@ export function createCanonApp(options: CanonAppOptions): Koa {
     try {
       request = await client.authorizationUrl(scope);
     } catch (err) {
-      problem(ctx, 503, "problem-authz-unavailable", "Flickr sign-in is unavailable", "We could not reach Flickr's sign-in service. Please try again in a moment.", (err as Error).message);
+      problem(
+        ctx,
+        503,
+        "problem-authz-unavailable",
+        "Flickr sign-in is unavailable",
+        "We could not reach Flickr's sign-in service. Please try again in a moment.",
+        (err as Error).message,
+      );
       return;
     }
     session.pending = { state: request.state, codeVerifier: request.codeVerifier, scope };
@@ -152,7 +180,13 @@ export function createCanonApp(options: CanonAppOptions): Koa {
     // One pending authorization per session, consumed now whatever the outcome.
     session.pending = undefined;
     if (pending === undefined) {
-      problem(ctx, 400, "problem-no-pending", "This sign-in link has expired", "Canon Printing was not waiting for this answer from Flickr. Please start again.");
+      problem(
+        ctx,
+        400,
+        "problem-no-pending",
+        "This sign-in link has expired",
+        "Canon Printing was not waiting for this answer from Flickr. Please start again.",
+      );
       return;
     }
     const callback = new URL(ctx.originalUrl, options.publicUrl);
@@ -171,10 +205,24 @@ export function createCanonApp(options: CanonAppOptions): Koa {
         return;
       }
       if (err instanceof oauth.AuthorizationResponseError) {
-        problem(ctx, 400, "problem-authorization", "Flickr could not grant access", "Flickr did not give Canon Printing access.", `${err.error}${err.error_description === undefined ? "" : `: ${err.error_description}`}`);
+        problem(
+          ctx,
+          400,
+          "problem-authorization",
+          "Flickr could not grant access",
+          "Flickr did not give Canon Printing access.",
+          `${err.error}${err.error_description === undefined ? "" : `: ${err.error_description}`}`,
+        );
         return;
       }
-      problem(ctx, 400, "problem-callback", "Sign-in could not be completed", "The answer from Flickr could not be verified, so Canon Printing ignored it. Please start again.", (err as Error).message);
+      problem(
+        ctx,
+        400,
+        "problem-callback",
+        "Sign-in could not be completed",
+        "The answer from Flickr could not be verified, so Canon Printing ignored it. Please start again.",
+        (err as Error).message,
+      );
       return;
     }
     ctx.status = 303;
@@ -190,7 +238,9 @@ export function createCanonApp(options: CanonAppOptions): Koa {
       return;
     }
     const call = (token: string): Promise<Response> =>
-      oauth.protectedResourceRequest(token, "GET", photosUrl, new Headers({ accept: "application/json" }), null, { [oauth.allowInsecureRequests]: insecure });
+      oauth.protectedResourceRequest(token, "GET", photosUrl, new Headers({ accept: "application/json" }), null, {
+        [oauth.allowInsecureRequests]: insecure,
+      });
 
     let response: Response;
     try {
@@ -204,7 +254,14 @@ export function createCanonApp(options: CanonAppOptions): Koa {
           } catch (refreshError) {
             // Refresh token expired, revoked or reused (its family revoked): the user must connect again.
             session.tokens = undefined;
-            problem(ctx, 401, "problem-token", "Please connect to Flickr again", "Your Flickr connection has expired or was withdrawn.", (refreshError as Error).message);
+            problem(
+              ctx,
+              401,
+              "problem-token",
+              "Please connect to Flickr again",
+              "Your Flickr connection has expired or was withdrawn.",
+              (refreshError as Error).message,
+            );
             return;
           }
           response = await call(session.tokens.accessToken);
@@ -229,19 +286,47 @@ export function createCanonApp(options: CanonAppOptions): Koa {
           return;
         }
         session.tokens = undefined;
-        problem(ctx, 401, "problem-token", "Please connect to Flickr again", "Your Flickr connection has expired or was withdrawn.", detail);
+        problem(
+          ctx,
+          401,
+          "problem-token",
+          "Please connect to Flickr again",
+          "Your Flickr connection has expired or was withdrawn.",
+          detail,
+        );
         return;
       }
-      problem(ctx, 502, "problem-gateway", "Flickr is unavailable", "We could not reach Flickr. Please try again in a moment.", (err as Error).message);
+      problem(
+        ctx,
+        502,
+        "problem-gateway",
+        "Flickr is unavailable",
+        "We could not reach Flickr. Please try again in a moment.",
+        (err as Error).message,
+      );
       return;
     }
     if (response.status === 503) {
-      problem(ctx, 503, "problem-gateway", "Flickr is unavailable", "Flickr's gateway could not check our access right now. Please try again in a moment.", `HTTP ${response.status}`);
+      problem(
+        ctx,
+        503,
+        "problem-gateway",
+        "Flickr is unavailable",
+        "Flickr's gateway could not check our access right now. Please try again in a moment.",
+        `HTTP ${response.status}`,
+      );
       return;
     }
     const body: unknown = await response.json().catch(() => undefined);
     if (response.status !== 200 || !isPhotosResponse(body)) {
-      problem(ctx, 502, "problem-gateway", "Flickr is unavailable", "Flickr answered something unexpected.", `HTTP ${response.status}`);
+      problem(
+        ctx,
+        502,
+        "problem-gateway",
+        "Flickr is unavailable",
+        "Flickr answered something unexpected.",
+        `HTTP ${response.status}`,
+      );
       return;
     }
     session.shown = new Map(body.photos.map((p) => [p.id, p.title]));
@@ -258,7 +343,13 @@ export function createCanonApp(options: CanonAppOptions): Koa {
     const session = sessionOf(ctx);
     const form = await readForm(ctx);
     if (form === null || !sameSecret(form.get("csrf") ?? "", session.csrf)) {
-      problem(ctx, 400, "problem-csrf", "Please try again", "This form expired. Go back to your photos and press the button again.");
+      problem(
+        ctx,
+        400,
+        "problem-csrf",
+        "Please try again",
+        "This form expired. Go back to your photos and press the button again.",
+      );
       return;
     }
     const titles = form.getAll("photo").flatMap((id) => {

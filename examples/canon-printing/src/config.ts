@@ -16,7 +16,9 @@ export function readClientFile(path: string): CanonClientFile {
   try {
     parsed = JSON.parse(readFileSync(path, "utf8"));
   } catch (err) {
-    throw new Error(`CANON_CLIENT_FILE: cannot read ${path} (${(err as Error).message}); run \`npm start\`, which seeds the demo and writes it`);
+    throw new Error(
+      `CANON_CLIENT_FILE: cannot read ${path} (${(err as Error).message}); run \`npm start\`, which seeds the demo and writes it`,
+    );
   }
   const v = parsed as Partial<Record<keyof CanonClientFile, unknown>>;
   if (typeof v.client_id !== "string" || typeof v.client_secret !== "string") {
@@ -30,7 +32,9 @@ export function canonConfigFromEnv(env: NodeJS.ProcessEnv): CanonOptions {
   const id = env["CANON_CLIENT_ID"];
   const secret = env["CANON_CLIENT_SECRET"];
   const credentials =
-    id !== undefined && secret !== undefined ? { client_id: id, client_secret: secret } : readClientFile(env["CANON_CLIENT_FILE"] ?? "./data/canon-client.json");
+    id !== undefined && secret !== undefined
+      ? { client_id: id, client_secret: secret }
+      : readClientFile(env["CANON_CLIENT_FILE"] ?? "./data/canon-client.json");
   const internal = env["AUTHZ_INTERNAL_URL"];
   return {
     port,

@@ -64,7 +64,8 @@ export class CanonOAuthClient {
 
   async authorizationUrl(scope: string): Promise<{ url: URL; state: string; codeVerifier: string }> {
     const as = await this.server();
-    if (as.authorization_endpoint === undefined) throw new Error("the authorization server publishes no authorization_endpoint");
+    if (as.authorization_endpoint === undefined)
+      throw new Error("the authorization server publishes no authorization_endpoint");
     const codeVerifier = oauth.generateRandomCodeVerifier();
     const state = oauth.generateRandomState();
     const url = new URL(as.authorization_endpoint);
@@ -86,18 +87,35 @@ export class CanonOAuthClient {
   async exchange(callback: URL, expectedState: string, codeVerifier: string): Promise<oauth.TokenEndpointResponse> {
     const as = await this.server();
     if (callback.searchParams.get("iss") !== as.issuer) {
-      throw new oauth.OperationProcessingError("the authorization response's iss does not name our authorization server (RFC 9207)", {
-        code: oauth.INVALID_RESPONSE,
-      });
+      throw new oauth.OperationProcessingError(
+        "the authorization response's iss does not name our authorization server (RFC 9207)",
+        {
+          code: oauth.INVALID_RESPONSE,
+        },
+      );
     }
     const params = oauth.validateAuthResponse(as, this.client, callback.searchParams, expectedState);
-    const response = await oauth.authorizationCodeGrantRequest(as, this.client, this.auth, params, this.options.redirectUri, codeVerifier, this.requestOptions());
+    const response = await oauth.authorizationCodeGrantRequest(
+      as,
+      this.client,
+      this.auth,
+      params,
+      this.options.redirectUri,
+      codeVerifier,
+      this.requestOptions(),
+    );
     return oauth.processAuthorizationCodeResponse(as, this.client, response);
   }
 
   async refresh(refreshToken: string): Promise<oauth.TokenEndpointResponse> {
     const as = await this.server();
-    const response = await oauth.refreshTokenGrantRequest(as, this.client, this.auth, refreshToken, this.requestOptions());
+    const response = await oauth.refreshTokenGrantRequest(
+      as,
+      this.client,
+      this.auth,
+      refreshToken,
+      this.requestOptions(),
+    );
     return oauth.processRefreshTokenResponse(as, this.client, response);
   }
 }

@@ -93,7 +93,8 @@ Choose what to print.</p>
 <input type="hidden" name="csrf" value="${csrf}">
 <div class="grid" id="photos">
 ${photos.map(
-  (p) => html`<figure data-photo-id="${p.id}"><img src="${p.image}" alt="${p.title}" width="320" height="200"><figcaption><label><input type="checkbox" name="photo" value="${p.id}" checked> <strong>${p.title}</strong></label><br><span class="muted">${p.taken}</span></figcaption></figure>`,
+  (p) =>
+    html`<figure data-photo-id="${p.id}"><img src="${p.image}" alt="${p.title}" width="320" height="200"><figcaption><label><input type="checkbox" name="photo" value="${p.id}" checked> <strong>${p.title}</strong></label><br><span class="muted">${p.taken}</span></figcaption></figure>`,
 )}
 </div>
 <p><button type="submit" class="primary">Print the selected photos</button></p>

@@ -72,7 +72,10 @@ export function createPhotosApp(options: PhotosAppOptions = {}): Koa {
     const identity = identityOf(ctx);
     if (identity === null) {
       ctx.status = 401;
-      ctx.body = { error: "unauthenticated", message: "this API is reached through the gateway, which forwards the caller's identity" };
+      ctx.body = {
+        error: "unauthenticated",
+        message: "this API is reached through the gateway, which forwards the caller's identity",
+      };
       return;
     }
     ctx.state["identity"] = identity;
@@ -117,7 +120,7 @@ export function createPhotosApp(options: PhotosAppOptions = {}): Koa {
     }
     if (typeof title !== "string" || title.trim() === "" || title.length > 100) {
       ctx.status = 400;
-      ctx.body = { error: "invalid_request", message: "body must be {\"title\": \"1 to 100 characters\"}" };
+      ctx.body = { error: "invalid_request", message: 'body must be {"title": "1 to 100 characters"}' };
       return;
     }
     const photo = uploadedPhoto(`u-${nextId++}`, title.trim(), now());
@@ -129,7 +132,10 @@ export function createPhotosApp(options: PhotosAppOptions = {}): Koa {
   router.get("/flickr/profile", requireIdentity, (ctx) => {
     const identity = ctx.state["identity"] as GatewayIdentity;
     ctx.body = {
-      profile: { sub: identity.userid, photo_count: libraryPhotos().length + (uploads.get(identity.userid)?.length ?? 0) },
+      profile: {
+        sub: identity.userid,
+        photo_count: libraryPhotos().length + (uploads.get(identity.userid)?.length ?? 0),
+      },
       gateway: identity,
     };
   });

@@ -25,16 +25,51 @@ interface Scene {
 
 /** Every user's library starts with these; the write route adds to a user's own list. */
 const LIBRARY: readonly Scene[] = [
-  { id: "p-1001", title: "Sunrise over Lake Biwa", taken: "2026-04-02", sky: "#f9c77e", ground: "#3a6ea5", sun: "#ff7b39" },
-  { id: "p-1002", title: "Cherry blossoms in Kyoto", taken: "2026-04-05", sky: "#fde2e4", ground: "#7a9e57", sun: "#f28ab2" },
+  {
+    id: "p-1001",
+    title: "Sunrise over Lake Biwa",
+    taken: "2026-04-02",
+    sky: "#f9c77e",
+    ground: "#3a6ea5",
+    sun: "#ff7b39",
+  },
+  {
+    id: "p-1002",
+    title: "Cherry blossoms in Kyoto",
+    taken: "2026-04-05",
+    sky: "#fde2e4",
+    ground: "#7a9e57",
+    sun: "#f28ab2",
+  },
   { id: "p-1003", title: "Mount Fuji at dusk", taken: "2026-05-11", sky: "#5b4b8a", ground: "#2d3047", sun: "#f6bd60" },
-  { id: "p-1004", title: "Harbour lights, Yokohama", taken: "2026-06-20", sky: "#14213d", ground: "#274c77", sun: "#fca311" },
+  {
+    id: "p-1004",
+    title: "Harbour lights, Yokohama",
+    taken: "2026-06-20",
+    sky: "#14213d",
+    ground: "#274c77",
+    sun: "#fca311",
+  },
 ];
 
 /** Public photos for the unauthenticated "explore" route. */
 const EXPLORE: readonly Scene[] = [
-  { id: "e-2001", title: "Explore: autumn maples", taken: "2026-10-30", sky: "#ffe8d6", ground: "#b5651d", sun: "#d62828" },
-  { id: "e-2002", title: "Explore: snow in Sapporo", taken: "2026-01-15", sky: "#dfe7fd", ground: "#ffffff", sun: "#9bb1ff" },
+  {
+    id: "e-2001",
+    title: "Explore: autumn maples",
+    taken: "2026-10-30",
+    sky: "#ffe8d6",
+    ground: "#b5651d",
+    sun: "#d62828",
+  },
+  {
+    id: "e-2002",
+    title: "Explore: snow in Sapporo",
+    taken: "2026-01-15",
+    sky: "#dfe7fd",
+    ground: "#ffffff",
+    sun: "#9bb1ff",
+  },
 ];
 
 function escapeXml(text: string): string {

@@ -55,7 +55,8 @@ function onlyKeys(where: string, value: Obj, allowed: readonly string[]): void {
 }
 
 function stringList(where: string, value: unknown): string[] {
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw new KongConfigError(`${where}: expected a list of strings`);
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string"))
+    throw new KongConfigError(`${where}: expected a list of strings`);
   return value as string[];
 }
 
@@ -67,7 +68,9 @@ function stringList(where: string, value: unknown): string[] {
 function httpProtocols(where: string, value: unknown): void {
   if (value === undefined) return;
   if (!stringList(`${where}.protocols`, value).includes("http")) {
-    throw new KongConfigError(`${where}.protocols: the local stand-in serves plain http only, and this list leaves it out`);
+    throw new KongConfigError(
+      `${where}.protocols: the local stand-in serves plain http only, and this list leaves it out`,
+    );
   }
 }
 
@@ -99,28 +102,55 @@ export function parseKongConfig(text: string): KongConfig {
   rawServices.forEach((s: unknown, i) => {
     const at = `services[${i}]`;
     if (!isObj(s)) throw new KongConfigError(`${at}: expected an object`);
-    onlyKeys(at, s, ["name", "url", "routes", "plugins", "tags", "connect_timeout", "read_timeout", "write_timeout", "retries"]);
-    if (typeof s["name"] !== "string" || typeof s["url"] !== "string") throw new KongConfigError(`${at}: name and url are required`);
+    onlyKeys(at, s, [
+      "name",
+      "url",
+      "routes",
+      "plugins",
+      "tags",
+      "connect_timeout",
+      "read_timeout",
+      "write_timeout",
+      "retries",
+    ]);
+    if (typeof s["name"] !== "string" || typeof s["url"] !== "string")
+      throw new KongConfigError(`${at}: name and url are required`);
     const service: ServiceDef = { name: s["name"], url: s["url"], plugins: plugins(at, s["plugins"]) };
     const rawRoutes = s["routes"] ?? [];
     if (!Array.isArray(rawRoutes)) throw new KongConfigError(`${at}.routes: expected a list`);
     rawRoutes.forEach((r: unknown, j) => {
       const rat = `${at}.routes[${j}]`;
       if (!isObj(r)) throw new KongConfigError(`${rat}: expected an object`);
-      onlyKeys(rat, r, ["name", "paths", "methods", "strip_path", "preserve_host", "plugins", "protocols", "tags", "path_handling"]);
+      onlyKeys(rat, r, [
+        "name",
+        "paths",
+        "methods",
+        "strip_path",
+        "preserve_host",
+        "plugins",
+        "protocols",
+        "tags",
+        "path_handling",
+      ]);
       if (typeof r["name"] !== "string") throw new KongConfigError(`${rat}.name: expected a string`);
-      if (r["path_handling"] !== undefined && r["path_handling"] !== "v0") throw new KongConfigError(`${rat}: only path_handling v0 (Kong's default) is implemented`);
+      if (r["path_handling"] !== undefined && r["path_handling"] !== "v0")
+        throw new KongConfigError(`${rat}: only path_handling v0 (Kong's default) is implemented`);
       httpProtocols(rat, r["protocols"]);
       const paths = stringList(`${rat}.paths`, r["paths"]);
-      if (paths.length === 0) throw new KongConfigError(`${rat}.paths: at least one path (routing by host or header is not implemented)`);
+      if (paths.length === 0)
+        throw new KongConfigError(`${rat}.paths: at least one path (routing by host or header is not implemented)`);
       for (const p of paths) {
-        if (!p.startsWith("/")) throw new KongConfigError(`${rat}.paths: "${p}" must start with "/" (regex paths are not implemented)`);
+        if (!p.startsWith("/"))
+          throw new KongConfigError(`${rat}.paths: "${p}" must start with "/" (regex paths are not implemented)`);
       }
       routes.push({
         name: r["name"],
         service,
         paths,
-        methods: r["methods"] === undefined ? undefined : stringList(`${rat}.methods`, r["methods"]).map((m) => m.toUpperCase()),
+        methods:
+          r["methods"] === undefined
+            ? undefined
+            : stringList(`${rat}.methods`, r["methods"]).map((m) => m.toUpperCase()),
         // Kong's defaults: strip_path true, preserve_host false.
         stripPath: r["strip_path"] === undefined ? true : r["strip_path"] === true,
         preserveHost: r["preserve_host"] === true,

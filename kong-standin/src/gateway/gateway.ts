@@ -46,9 +46,7 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-type Step =
-  | { kind: "serverless"; snippets: Snippet[] }
-  | { kind: "plugin-server"; instance: PluginInstanceHandle };
+type Step = { kind: "serverless"; snippets: Snippet[] } | { kind: "plugin-server"; instance: PluginInstanceHandle };
 
 interface PreparedRoute {
   route: RouteDef;
@@ -64,30 +62,48 @@ async function prepare(config: KongConfig, plugins: PluginHost, table: HostTable
   const prepared: PreparedRoute[] = [];
   for (const route of config.routes) {
     const steps: Step[] = [];
-    const entries = effectivePlugins(route, config.globalPlugins).sort((a, b) => (ORDER[a.name] ?? 1) - (ORDER[b.name] ?? 1));
+    const entries = effectivePlugins(route, config.globalPlugins).sort(
+      (a, b) => (ORDER[a.name] ?? 1) - (ORDER[b.name] ?? 1),
+    );
     for (const entry of entries) {
       if (isServerlessPlugin(entry.name)) {
         steps.push({ kind: "serverless", snippets: serverlessSnippets(route.name, entry.name, entry.config) });
       } else if (plugins.serves(entry.name)) {
         // Kong's entity ids are UUIDs; the declarative loader derives them, we draw them.
         const ids = { route_id: randomUUID(), service_id: randomUUID() };
-        steps.push({ kind: "plugin-server", instance: plugins.configureInstance(entry.name, mapPluginConfig(entry.config, table), ids) });
+        steps.push({
+          kind: "plugin-server",
+          instance: plugins.configureInstance(entry.name, mapPluginConfig(entry.config, table), ids),
+        });
       } else {
         throw new KongConfigError(`route ${route.name}: plugin "${entry.name}" is not served by this stand-in`);
       }
     }
     const upstream = new URL(mapUrl(route.service.url, table));
-    if (upstream.protocol !== "http:") throw new KongConfigError(`service ${route.service.name}: only http upstreams are implemented`);
-    prepared.push({ route, upstreamOrigin: upstream.origin, upstreamBase: upstream.pathname === "" ? "/" : upstream.pathname, steps });
+    if (upstream.protocol !== "http:")
+      throw new KongConfigError(`service ${route.service.name}: only http upstreams are implemented`);
+    prepared.push({
+      route,
+      upstreamOrigin: upstream.origin,
+      upstreamBase: upstream.pathname === "" ? "/" : upstream.pathname,
+      steps,
+    });
   }
   return prepared;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]>): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string | string[]>,
+): void {
   const text = typeof body === "string" ? body : JSON.stringify(body);
   const hasType = Object.keys(headers).some((h) => h.toLowerCase() === "content-type");
   res.writeHead(status, {
-    ...(hasType ? {} : { "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json; charset=utf-8" }),
+    ...(hasType
+      ? {}
+      : { "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json; charset=utf-8" }),
     ...headers,
     "content-length": Buffer.byteLength(text),
     via: "1.1 kong-standin",
@@ -154,7 +170,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         continue;
       }
       const result = await step.instance.access({ method, path, headers, ctxShared: Object.fromEntries(shared) });
-      for (const [key, value] of Object.entries(result.ctxShared)) if (typeof value === "string") shared.set(key, value);
+      for (const [key, value] of Object.entries(result.ctxShared))
+        if (typeof value === "string") shared.set(key, value);
       if (result.outcome === "exit" && result.error !== undefined) {
         // Kong's own 500 (kong.response.error): the event failed over ProtoBuf:1, or the instance
         // could not start, or a PDK call raised a Lua error. Never proxied.
@@ -173,12 +190,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       }
       headers = result.upstreamHeaders;
     }
-    proxy(req, res, headers, {
-      origin: prepared.upstreamOrigin,
-      pathAndQuery: upstreamPath(match, path, prepared.upstreamBase) + query,
-      preserveHost: match.route.preserveHost,
-      timeoutMs,
-    }, { via: "1.1 kong-standin" });
+    proxy(
+      req,
+      res,
+      headers,
+      {
+        origin: prepared.upstreamOrigin,
+        pathAndQuery: upstreamPath(match, path, prepared.upstreamBase) + query,
+        preserveHost: match.route.preserveHost,
+        timeoutMs,
+      },
+      { via: "1.1 kong-standin" },
+    );
   };
 
   const server = createServer((req, res) => {

@@ -97,7 +97,11 @@ export function newRequestId(): string {
 const GUARD_HEADERS = new Set([foldHeaderName(NONCE_HEADER), foldHeaderName(VERDICT_HEADER)]);
 
 /** Mirrors PRE_FUNCTION_LUA, line by line. */
-export function preFunction(request: HeaderMap, shared: SharedContext, requestId: () => string = newRequestId): GuardExit | GuardContinue {
+export function preFunction(
+  request: HeaderMap,
+  shared: SharedContext,
+  requestId: () => string = newRequestId,
+): GuardExit | GuardContinue {
   // kong.request.get_headers(1000) answers a "truncated" error beyond 1000 header lines.
   const count = Object.values(request).reduce((n, values) => n + values.length, 0);
   if (count > MAX_HEADERS) {

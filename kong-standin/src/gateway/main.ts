@@ -53,7 +53,8 @@ try {
     port: Number(values.port),
     host: values.host,
     hostTable: table,
-    onPluginError: (route, error) => console.error(`[kong-standin] route ${route}: plugin call failed (${plugins.protocol}): ${error}`),
+    onPluginError: (route, error) =>
+      console.error(`[kong-standin] route ${route}: plugin call failed (${plugins.protocol}): ${error}`),
     onError: (error) => console.error(`[kong-standin] internal error: ${error.stack ?? error.message}`),
   });
 } catch (err) {
@@ -61,7 +62,9 @@ try {
   await plugins.close();
   process.exit(1);
 }
-console.log(`kong-standin (local stand-in for Kong) proxying on ${gateway.url}, routes from ${values.config}, plugin server speaking ${plugins.protocol}`);
+console.log(
+  `kong-standin (local stand-in for Kong) proxying on ${gateway.url}, routes from ${values.config}, plugin server speaking ${plugins.protocol}`,
+);
 
 let restarting = false;
 const watchdog = setInterval(() => {

@@ -6,7 +6,17 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { HeaderMap } from "./headers.js";
 
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-authorization",
+  "proxy-authenticate",
+]);
 
 export interface ProxyTarget {
   /** e.g. `http://127.0.0.1:8080` */
@@ -18,7 +28,9 @@ export interface ProxyTarget {
 }
 
 function forwardable(headers: HeaderMap): HeaderMap {
-  const connectionTokens = new Set((headers["connection"] ?? []).flatMap((v) => v.split(",")).map((t) => t.trim().toLowerCase()));
+  const connectionTokens = new Set(
+    (headers["connection"] ?? []).flatMap((v) => v.split(",")).map((t) => t.trim().toLowerCase()),
+  );
   const out: HeaderMap = {};
   for (const [name, values] of Object.entries(headers)) {
     if (HOP_BY_HOP.has(name) || connectionTokens.has(name)) continue;
@@ -27,12 +39,20 @@ function forwardable(headers: HeaderMap): HeaderMap {
   return out;
 }
 
-export function proxy(req: IncomingMessage, res: ServerResponse, headers: HeaderMap, target: ProxyTarget, extraResponseHeaders: Record<string, string>): void {
+export function proxy(
+  req: IncomingMessage,
+  res: ServerResponse,
+  headers: HeaderMap,
+  target: ProxyTarget,
+  extraResponseHeaders: Record<string, string>,
+): void {
   const upstream = new URL(target.origin);
   const out = forwardable(headers);
   const clientHost = req.headers.host ?? "";
   if (!target.preserveHost) out["host"] = [upstream.host];
-  out["x-forwarded-for"] = [[...(out["x-forwarded-for"] ?? []), req.socket.remoteAddress ?? ""].filter((v) => v !== "").join(", ")];
+  out["x-forwarded-for"] = [
+    [...(out["x-forwarded-for"] ?? []), req.socket.remoteAddress ?? ""].filter((v) => v !== "").join(", "),
+  ];
   out["x-forwarded-proto"] = ["http"];
   out["x-forwarded-host"] = [clientHost.replace(/:\d+$/, "")];
   out["x-forwarded-port"] = [String(req.socket.localPort ?? "")];
@@ -40,7 +60,8 @@ export function proxy(req: IncomingMessage, res: ServerResponse, headers: Header
 
   // Node takes repeated headers as arrays, but a single Host as a string.
   const outgoing: Record<string, string | string[]> = {};
-  for (const [name, values] of Object.entries(out)) outgoing[name] = name === "host" || values.length === 1 ? (values[0] ?? "") : values;
+  for (const [name, values] of Object.entries(out))
+    outgoing[name] = name === "host" || values.length === 1 ? (values[0] ?? "") : values;
   const upstreamReq = httpRequest(
     {
       host: upstream.hostname,
@@ -66,7 +87,11 @@ export function proxy(req: IncomingMessage, res: ServerResponse, headers: Header
     }
     // Kong's answer when the upstream cannot be reached.
     const body = JSON.stringify({ message: "An invalid response was received from the upstream server" });
-    res.writeHead(502, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), ...extraResponseHeaders });
+    res.writeHead(502, {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": Buffer.byteLength(body),
+      ...extraResponseHeaders,
+    });
     res.end(body);
   };
   upstreamReq.on("timeout", () => upstreamReq.destroy(new Error("upstream timeout")));

@@ -7,7 +7,16 @@
  * that nothing has checked.
  */
 import { KongConfigError } from "./config.js";
-import { newRequestId, POST_FUNCTION_LUA, postFunction, PRE_FUNCTION_LUA, preFunction, type GuardContinue, type GuardExit, type SharedContext } from "./guard.js";
+import {
+  newRequestId,
+  POST_FUNCTION_LUA,
+  postFunction,
+  PRE_FUNCTION_LUA,
+  preFunction,
+  type GuardContinue,
+  type GuardExit,
+  type SharedContext,
+} from "./guard.js";
 import type { HeaderMap } from "./headers.js";
 import { STRIP_IDENTITY_LUA, stripIdentityHeaders } from "./identity-headers.js";
 import { POST_FUNCTION, PRE_FUNCTION } from "./plugins.js";
@@ -32,7 +41,9 @@ export function serverlessSnippets(routeName: string, plugin: string, config: Re
   const known = SNIPPETS[plugin];
   const access = config["access"];
   const extra = Object.keys(config).filter((k) => k !== "access");
-  const snippets = Array.isArray(access) ? access.map((code: unknown) => (typeof code === "string" ? known?.get(code) : undefined)) : [];
+  const snippets = Array.isArray(access)
+    ? access.map((code: unknown) => (typeof code === "string" ? known?.get(code) : undefined))
+    : [];
   if (known === undefined || snippets.length === 0 || extra.length > 0 || snippets.some((s) => s === undefined)) {
     throw new KongConfigError(
       `route ${routeName}: its ${plugin} is not Lua this stand-in mirrors (kong-standin/src/gateway/guard.ts, identity-headers.ts); update both together`,
@@ -42,7 +53,12 @@ export function serverlessSnippets(routeName: string, plugin: string, config: Re
 }
 
 /** Runs the snippets in order; the first exit ends the request. */
-export function runSnippets(snippets: readonly Snippet[], request: HeaderMap, shared: SharedContext, requestId: () => string = newRequestId): GuardExit | GuardContinue {
+export function runSnippets(
+  snippets: readonly Snippet[],
+  request: HeaderMap,
+  shared: SharedContext,
+  requestId: () => string = newRequestId,
+): GuardExit | GuardContinue {
   let headers = request;
   for (const snippet of snippets) {
     const result = snippet(headers, shared, requestId);

@@ -65,7 +65,9 @@ export class RpcConnection {
       socket.once("connect", () => {
         socket.off("error", onError);
         socket.on("error", (error) => this.fail(new RpcTransportError(this.inFlight?.method ?? method, error.message)));
-        socket.on("close", () => this.fail(new RpcTransportError(this.inFlight?.method ?? method, "connection closed by the plugin server")));
+        socket.on("close", () =>
+          this.fail(new RpcTransportError(this.inFlight?.method ?? method, "connection closed by the plugin server")),
+        );
         socket.on("data", (chunk: Buffer) => this.onData(chunk));
         this.socket = socket;
         resolve(socket);
@@ -87,7 +89,9 @@ export class RpcConnection {
     try {
       messages = this.reader.push(chunk);
     } catch (error) {
-      this.fail(new RpcTransportError(this.inFlight?.method ?? "read", error instanceof Error ? error.message : String(error)));
+      this.fail(
+        new RpcTransportError(this.inFlight?.method ?? "read", error instanceof Error ? error.message : String(error)),
+      );
       return;
     }
     for (const message of messages) {
@@ -95,7 +99,12 @@ export class RpcConnection {
       // Kong asserts the same (mp_rpc.lua Rpc:call); notifications [2, label, args] are skipped.
       if (Array.isArray(message) && message[0] === 2) continue;
       if (current === undefined || !Array.isArray(message) || message[0] !== 1 || message[1] !== current.msgid) {
-        this.fail(new RpcTransportError(current?.method ?? "read", `unexpected message from plugin server: ${JSON.stringify(message)}`));
+        this.fail(
+          new RpcTransportError(
+            current?.method ?? "read",
+            `unexpected message from plugin server: ${JSON.stringify(message)}`,
+          ),
+        );
         return;
       }
       clearTimeout(current.timer);

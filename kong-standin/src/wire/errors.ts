@@ -4,7 +4,10 @@
 export class RpcRemoteError extends Error {
   override readonly name = "RpcRemoteError";
   readonly code = "ERR_RPC_REMOTE";
-  constructor(readonly method: string, readonly remoteMessage: string) {
+  constructor(
+    readonly method: string,
+    readonly remoteMessage: string,
+  ) {
     super(`${method}: ${remoteMessage}`);
   }
 }
@@ -13,7 +16,10 @@ export class RpcRemoteError extends Error {
 export class RpcTransportError extends Error {
   override readonly name = "RpcTransportError";
   readonly code = "ERR_RPC_TRANSPORT";
-  constructor(readonly method: string, readonly reason: string) {
+  constructor(
+    readonly method: string,
+    readonly reason: string,
+  ) {
     super(`${method}: ${reason}`);
   }
 }
@@ -22,8 +28,15 @@ export class RpcTransportError extends Error {
 export class PluginConfigError extends Error {
   override readonly name = "PluginConfigError";
   readonly code = "ERR_PLUGIN_CONFIG";
-  constructor(readonly plugin: string, readonly errors: Readonly<Record<string, string>>) {
-    super(`schema violation for plugin ${plugin} (${Object.entries(errors).map(([path, message]) => `${path}: ${message}`).join("; ")})`);
+  constructor(
+    readonly plugin: string,
+    readonly errors: Readonly<Record<string, string>>,
+  ) {
+    super(
+      `schema violation for plugin ${plugin} (${Object.entries(errors)
+        .map(([path, message]) => `${path}: ${message}`)
+        .join("; ")})`,
+    );
   }
 }
 

@@ -20,7 +20,13 @@ export {
   type FailedOpenResult,
   type RpcTransport,
 } from "./plugin-instance.js";
-export { validatePluginConfig, type PluginInfo, type PluginConfig, type FieldDefinition, type FieldList } from "./schema.js";
+export {
+  validatePluginConfig,
+  type PluginInfo,
+  type PluginConfig,
+  type FieldDefinition,
+  type FieldList,
+} from "./schema.js";
 export { type WireRequest, type LogEntry } from "./pdk.js";
 export { RpcRemoteError, RpcTransportError, PluginConfigError, PluginServerStartError } from "./errors.js";
 export { RpcConnection } from "./connection.js";

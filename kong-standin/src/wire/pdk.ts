@@ -123,12 +123,19 @@ export class RequestContext {
       default: {
         const level = method.startsWith("kong.log.") ? method.slice("kong.log.".length) : undefined;
         if (level !== undefined && LOG_LEVELS.has(level)) {
-          this.logs.push({ level, message: args.map((arg) => (typeof arg === "string" ? arg : JSON.stringify(arg))).join("") });
+          this.logs.push({
+            level,
+            message: args.map((arg) => (typeof arg === "string" ? arg : JSON.stringify(arg))).join(""),
+          });
           return step(undefined);
         }
         // Kong itself logs "could not find pdk method" and answers nil; the harness answers an
         // error instead so that a plugin relying on an unanswered PDK call fails loudly in tests.
-        return { kind: "step", stepMethod: "plugin.StepError", data: `PDK method ${method} is not implemented by the Kong stand-in` };
+        return {
+          kind: "step",
+          stepMethod: "plugin.StepError",
+          data: `PDK method ${method} is not implemented by the Kong stand-in`,
+        };
       }
     }
   }
@@ -183,12 +190,15 @@ export class RequestContext {
     const normalised: Array<[string, string[]]> = [];
     for (const [name, value] of Object.entries(headers)) {
       if (Array.isArray(value)) {
-        if (!value.every((item) => typeof item === "string")) throw new LuaError(`invalid header value in array "${name}": got non-string, expected string`);
+        if (!value.every((item) => typeof item === "string"))
+          throw new LuaError(`invalid header value in array "${name}": got non-string, expected string`);
         normalised.push([name, value.map(blankToSpace)]);
       } else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
         normalised.push([name, [blankToSpace(String(value))]]);
       } else {
-        throw new LuaError(`invalid header value for "${name}": got ${typeof value}, expected string, number, boolean or array of strings`);
+        throw new LuaError(
+          `invalid header value for "${name}": got ${typeof value}, expected string, number, boolean or array of strings`,
+        );
       }
     }
     for (const [name, values] of normalised) this.replace(name, values);
@@ -245,7 +255,10 @@ function errorAnswer(status: unknown, message: unknown, headers: unknown): PdkAn
   if (typeof status !== "number" || !Number.isInteger(status) || status < 400 || status > 599) {
     throw new LuaError("code must be an integer and be between 400 and 599");
   }
-  const text = typeof message === "string" ? message : (DEFAULT_MESSAGES[status] ?? "The upstream server responded with " + status);
+  const text =
+    typeof message === "string"
+      ? message
+      : (DEFAULT_MESSAGES[status] ?? "The upstream server responded with " + status);
   return exitAnswer(status, { message: text }, headers);
 }
 
@@ -257,7 +270,9 @@ function exitHeaders(headers: unknown): Record<string, string[]> {
     const values = Array.isArray(value) ? value : [value];
     for (const item of values) {
       if (typeof item !== "string" && typeof item !== "number" && typeof item !== "boolean") {
-        throw new LuaError(`invalid header value for "${name}": got ${typeof item}, expected string, number or boolean`);
+        throw new LuaError(
+          `invalid header value for "${name}": got ${typeof item}, expected string, number or boolean`,
+        );
       }
       appendValue(out, name.toLowerCase(), blankToSpace(String(item)));
     }
@@ -275,13 +290,17 @@ function parseBody(raw: string): unknown {
 }
 
 function headerName(name: unknown): string {
-  if (typeof name !== "string") throw new LuaError(`invalid header name "${String(name)}": got ${typeof name}, expected string`);
+  if (typeof name !== "string")
+    throw new LuaError(`invalid header name "${String(name)}": got ${typeof name}, expected string`);
   return name;
 }
 
 function headerValue(name: unknown, value: unknown): string {
-  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return blankToSpace(String(value));
-  throw new LuaError(`invalid header value for "${String(name)}": got ${typeof value}, expected string, number or boolean`);
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean")
+    return blankToSpace(String(value));
+  throw new LuaError(
+    `invalid header value for "${String(name)}": got ${typeof value}, expected string, number or boolean`,
+  );
 }
 
 function blankToSpace(value: string): string {
@@ -294,7 +313,8 @@ function appendValue(map: Record<string, string[]>, key: string, value: string):
   const values = Object.hasOwn(map, key) ? map[key] : undefined;
   if (values !== undefined) values.push(value);
   // Assigning "__proto__" would replace the prototype; every other name assigns an own key.
-  else if (key === "__proto__") Object.defineProperty(map, key, { value: [value], enumerable: true, writable: true, configurable: true });
+  else if (key === "__proto__")
+    Object.defineProperty(map, key, { value: [value], enumerable: true, writable: true, configurable: true });
   else map[key] = [value];
 }
 

@@ -171,13 +171,20 @@ export class MsgPackPluginInstance implements PluginInstance {
         if (answer.kind === "lua-error") return unexpectedError(answer.message, base());
         if (NON_RETURNING.has(method)) throw new Error(`unreachable: ${method} answered as a step`);
         // A nil result travels without the Data key (a Lua table cannot hold nil).
-        const payload = answer.data === undefined || answer.data === null ? { EventId: eventId } : { EventId: eventId, Data: answer.data };
+        const payload =
+          answer.data === undefined || answer.data === null
+            ? { EventId: eventId }
+            : { EventId: eventId, Data: answer.data };
         stepIn = asStepIn(await this.call(answer.stepMethod, payload, counter));
       }
       throw new Error(`more than ${MAX_STEPS_PER_EVENT} PDK calls in one ${phase} phase`);
     } catch (error) {
       // mp_rpc.lua handle_event: this wording makes Kong start the instance again and retry.
-      if (mayRetry && error instanceof RpcRemoteError && error.remoteMessage.toLowerCase().includes("no plugin instance")) {
+      if (
+        mayRetry &&
+        error instanceof RpcRemoteError &&
+        error.remoteMessage.toLowerCase().includes("no plugin instance")
+      ) {
         if (this.instanceId === id) this.instanceId = undefined;
         return this.bridge(phase, context, counter, base, false);
       }
@@ -194,7 +201,11 @@ export class MsgPackPluginInstance implements PluginInstance {
     if (this.instanceId !== undefined) return Promise.resolve(this.instanceId);
     this.starting ??= (async () => {
       try {
-        const status = await this.call("plugin.StartInstance", { Name: this.name, Config: JSON.stringify(this.kongConfig) }, counter);
+        const status = await this.call(
+          "plugin.StartInstance",
+          { Name: this.name, Config: JSON.stringify(this.kongConfig) },
+          counter,
+        );
         const id = isRecord(status) ? status.Id : undefined;
         if (typeof id !== "number") throw new Error(`StartInstance answered without an Id: ${JSON.stringify(status)}`);
         this.instanceId = id;

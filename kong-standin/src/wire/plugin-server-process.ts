@@ -142,7 +142,13 @@ export class PluginServerProcess implements RpcTransport {
     const stdout = await new Promise<string>((resolve, reject) => {
       execFile(
         process.execPath,
-        [this.command, ...(this.options.args ?? []), "--plugins-directory", this.pluginsDirectory, "--dump-all-plugins"],
+        [
+          this.command,
+          ...(this.options.args ?? []),
+          "--plugins-directory",
+          this.pluginsDirectory,
+          "--dump-all-plugins",
+        ],
         { env: {}, cwd: this.prefix, maxBuffer: 16 * 1024 * 1024, timeout: 60_000 },
         (error, out, err) => {
           if (error === null) {
@@ -159,7 +165,9 @@ export class PluginServerProcess implements RpcTransport {
     try {
       dump = JSON.parse(stdout);
     } catch {
-      throw new PluginServerStartError(`query command printed something other than JSON on stdout: ${stdout.slice(0, 500)}`);
+      throw new PluginServerStartError(
+        `query command printed something other than JSON on stdout: ${stdout.slice(0, 500)}`,
+      );
     }
     const infos = isRecord(dump) && Array.isArray(dump.Plugins) ? dump.Plugins : dump;
     if (!Array.isArray(infos)) throw new PluginServerStartError(`not a plugin info table: ${stdout.slice(0, 500)}`);
@@ -253,7 +261,9 @@ export class PluginServerProcess implements RpcTransport {
   configureInstance(name: string, config: unknown = {}, ids: InstanceIds = {}): PluginInstance {
     const info = this.plugins.find((plugin) => plugin.Name === name);
     if (info === undefined) {
-      throw new PluginServerStartError(`plugin ${name} is not served here (dump has ${this.plugins.map((plugin) => plugin.Name).join(", ") || "none"})`);
+      throw new PluginServerStartError(
+        `plugin ${name} is not served here (dump has ${this.plugins.map((plugin) => plugin.Name).join(", ") || "none"})`,
+      );
     }
     const filled = validatePluginConfig(info, config);
     const pluginId = ids.plugin_id ?? randomUUID();
@@ -275,7 +285,8 @@ export class PluginServerProcess implements RpcTransport {
 
   /** One raw MessagePack-RPC over the pool, e.g. `rpc("plugin.GetStatus", [])`. Counted. */
   async rpc(method: string, args: unknown[]): Promise<unknown> {
-    if (this.protocol !== "MsgPack:1") throw new Error(`rpc(): this plugin server speaks ${this.protocol}; use rpcCall()`);
+    if (this.protocol !== "MsgPack:1")
+      throw new Error(`rpc(): this plugin server speaks ${this.protocol}; use rpcCall()`);
     this.counters.total++;
     this.counters.byMethod[method] = (this.counters.byMethod[method] ?? 0) + 1;
     try {
@@ -288,7 +299,8 @@ export class PluginServerProcess implements RpcTransport {
 
   /** One raw ProtoBuf:1 RpcCall, e.g. `rpcCall({ cmd_get_instance_status: { instance_id: 1 } })`. Counted. */
   async rpcCall(command: RpcCommand): Promise<RpcReturn> {
-    if (this.protocol !== "ProtoBuf:1") throw new Error(`rpcCall(): this plugin server speaks ${this.protocol}; use rpc()`);
+    if (this.protocol !== "ProtoBuf:1")
+      throw new Error(`rpcCall(): this plugin server speaks ${this.protocol}; use rpc()`);
     const outcome = await this.protobuf.call(command);
     if (outcome.kind !== "returned") throw new Error("unreachable: an RpcCall without an event cannot end a request");
     return outcome.value;
@@ -314,11 +326,15 @@ export class PluginServerProcess implements RpcTransport {
     const deadline = Date.now() + (this.options.startTimeoutMs ?? 15_000);
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new PluginServerStartError(`plugin server exited during start-up (${child.exitCode ?? child.signalCode}):\n${this.logLines.slice(-20).join("\n")}`);
+        throw new PluginServerStartError(
+          `plugin server exited during start-up (${child.exitCode ?? child.signalCode}):\n${this.logLines.slice(-20).join("\n")}`,
+        );
       }
       if (await canConnect(this.socketPath)) return;
       if (Date.now() > deadline) {
-        throw new PluginServerStartError(`plugin server did not listen on ${this.socketPath} in time:\n${this.logLines.slice(-20).join("\n")}`);
+        throw new PluginServerStartError(
+          `plugin server did not listen on ${this.socketPath} in time:\n${this.logLines.slice(-20).join("\n")}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
@@ -342,4 +358,3 @@ function canConnect(socketPath: string): Promise<boolean> {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
-

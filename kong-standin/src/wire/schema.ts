@@ -72,7 +72,8 @@ function findField(fields: FieldList, name: string): FieldDefinition | undefined
 function entries(fields: FieldList): Array<[string, FieldDefinition]> {
   return fields.map((entry) => {
     const names = Object.keys(entry);
-    if (names.length !== 1) throw new TypeError(`schema field entries must have exactly one key, got ${JSON.stringify(names)}`);
+    if (names.length !== 1)
+      throw new TypeError(`schema field entries must have exactly one key, got ${JSON.stringify(names)}`);
     const name = names[0] as string;
     return [name, entry[name] as FieldDefinition];
   });
@@ -130,7 +131,12 @@ function dedupe(items: unknown[]): unknown[] {
 
 // --- validation (Schema:validate) ---
 
-function validateRecord(fields: FieldList, data: Record<string, unknown>, path: string, errors: Record<string, string>): void {
+function validateRecord(
+  fields: FieldList,
+  data: Record<string, unknown>,
+  path: string,
+  errors: Record<string, string>,
+): void {
   const known = new Set<string>();
   for (const [name, definition] of entries(fields)) {
     known.add(name);
@@ -147,7 +153,12 @@ function validateRecord(fields: FieldList, data: Record<string, unknown>, path: 
   }
 }
 
-function validateValue(definition: FieldDefinition, value: unknown, path: string, errors: Record<string, string>): void {
+function validateValue(
+  definition: FieldDefinition,
+  value: unknown,
+  path: string,
+  errors: Record<string, string>,
+): void {
   const typeError = checkType(definition, value, path, errors);
   if (typeError !== undefined) {
     errors[path] = typeError;
@@ -157,7 +168,12 @@ function validateValue(definition: FieldDefinition, value: unknown, path: string
   if (problem !== undefined) errors[path] = problem;
 }
 
-function checkType(definition: FieldDefinition, value: unknown, path: string, errors: Record<string, string>): string | undefined {
+function checkType(
+  definition: FieldDefinition,
+  value: unknown,
+  path: string,
+  errors: Record<string, string>,
+): string | undefined {
   switch (definition.type) {
     case "string":
       return typeof value === "string" ? undefined : "expected a string";
@@ -183,7 +199,8 @@ function checkType(definition: FieldDefinition, value: unknown, path: string, er
       if (!isPlainObject(value)) return "expected a map";
       for (const [key, item] of Object.entries(value)) {
         if (definition.keys !== undefined) validateValue(definition.keys, key, `${path}.${key}`, errors);
-        if (definition.values !== undefined && item !== null && item !== undefined) validateValue(definition.values, item, `${path}.${key}`, errors);
+        if (definition.values !== undefined && item !== null && item !== undefined)
+          validateValue(definition.values, item, `${path}.${key}`, errors);
       }
       return undefined;
     }
@@ -209,7 +226,8 @@ function checkValidators(definition: FieldDefinition, value: unknown): string | 
     // Kong refuses empty strings unless a schema says otherwise (implicit len_min = 1).
     const min = definition.len_min ?? (typeof value === "string" ? 1 : undefined);
     if (min !== undefined && length < min) return `length must be at least ${min}`;
-    if (definition.len_max !== undefined && length > definition.len_max) return `length must be at most ${definition.len_max}`;
+    if (definition.len_max !== undefined && length > definition.len_max)
+      return `length must be at most ${definition.len_max}`;
   }
   if (definition.one_of !== undefined && !definition.one_of.includes(value)) {
     return `expected one of: ${definition.one_of.map(String).join(", ")}`;

@@ -74,7 +74,12 @@ export function authenticateCached(
 }
 
 /** A verified token's verdict from the cache, or undefined when its cached verification cannot stand. */
-function cachedVerdict(token: string, route: RouteOptions, deps: AuthenticationDeps, nowMs: number): Verdict | undefined {
+function cachedVerdict(
+  token: string,
+  route: RouteOptions,
+  deps: AuthenticationDeps,
+  nowMs: number,
+): Verdict | undefined {
   const cached = deps.tokens.get(token, nowMs);
   if (cached === undefined || cached.source !== route.sourceKey) return undefined;
   const { verified } = cached;
@@ -83,7 +88,8 @@ function cachedVerdict(token: string, route: RouteOptions, deps: AuthenticationD
   const keys = deps.jwks.cachedKeys(route.source, route.sourceKey);
   if (keys === undefined || keys.keys.get(verified.kid) !== verified.key) return undefined;
   let prepared = cached.prepared;
-  if (prepared === undefined || prepared.options !== validation) cached.prepared = prepared = prepareClaims(verified.claims, validation);
+  if (prepared === undefined || prepared.options !== validation)
+    cached.prepared = prepared = prepareClaims(verified.claims, validation);
   return checkPreparedClaims(prepared, verified.claims, nowMs / 1000);
 }
 
@@ -108,13 +114,19 @@ export async function authenticate(
     // Without keys, a token that is malformed anyway still gets its 401; only a well-formed one waits.
     const structural = verifyToken(token, validation.algorithms, new Map());
     if (!structural.ok && structural.reason !== "unknown_kid") return structural;
-    return { ok: false, status: 503, reason: "keys_unavailable", description: "the token signing keys are unavailable" };
+    return {
+      ok: false,
+      status: 503,
+      reason: "keys_unavailable",
+      description: "the token signing keys are unavailable",
+    };
   }
   let verified = verifyToken(token, validation.algorithms, keys.keys);
   if (!verified.ok && verified.reason === "unknown_kid") {
     // Perhaps the authorization server rotated its keys and the cached key set predates the new one.
     const refreshed = await deps.jwks.refreshForUnknownKid(source);
-    if (refreshed !== undefined && refreshed !== keys) verified = verifyToken(token, validation.algorithms, refreshed.keys);
+    if (refreshed !== undefined && refreshed !== keys)
+      verified = verifyToken(token, validation.algorithms, refreshed.keys);
   }
   if (!verified.ok) return verified;
   const prepared = prepareClaims(verified.claims, validation);

@@ -24,7 +24,8 @@ export function extractBearerToken(authorization: string | readonly string[] | u
     return extractBearerToken(authorization[0]);
   }
   const value = authorization.trim();
-  if (value.length === 0) return refuse(400, "malformed_header", "the Authorization header is empty", "invalid_request");
+  if (value.length === 0)
+    return refuse(400, "malformed_header", "the Authorization header is empty", "invalid_request");
   // Checked before the pattern so that a huge header costs one comparison, not a regex scan.
   if (value.length > MAX_TOKEN_LENGTH + 64) {
     return refuse(401, "token_too_large", "the access token is too large", "invalid_token");
@@ -42,6 +43,7 @@ export function extractBearerToken(authorization: string | readonly string[] | u
     return refuse(400, "malformed_header", why, "invalid_request");
   }
   const token = match[2]!;
-  if (token.length > MAX_TOKEN_LENGTH) return refuse(401, "token_too_large", "the access token is too large", "invalid_token");
+  if (token.length > MAX_TOKEN_LENGTH)
+    return refuse(401, "token_too_large", "the access token is too large", "invalid_token");
   return { ok: true, token };
 }

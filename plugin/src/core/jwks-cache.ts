@@ -219,9 +219,11 @@ export class JwksCache {
     if (jwksUri === null) {
       const { document: metadata } = await this.getJson(metadataUrl(source.issuer));
       // RFC 8414 §3.3: the metadata's issuer must be identical to the one we asked about.
-      if (metadata.issuer !== source.issuer) throw new Error(`metadata issuer ${JSON.stringify(metadata.issuer)} is not ${source.issuer}`);
+      if (metadata.issuer !== source.issuer)
+        throw new Error(`metadata issuer ${JSON.stringify(metadata.issuer)} is not ${source.issuer}`);
       const discovered = metadata.jwks_uri;
-      if (typeof discovered !== "string" || !/^https?:\/\//.test(discovered)) throw new Error("metadata has no http(s) jwks_uri");
+      if (typeof discovered !== "string" || !/^https?:\/\//.test(discovered))
+        throw new Error("metadata has no http(s) jwks_uri");
       jwksUri = discovered;
     }
     entry.jwksUri = jwksUri;
@@ -273,7 +275,8 @@ export class JwksCache {
       throw error === tooLarge ? tooLarge : new Error(`${url}: ${describeError(error)}`);
     }
     const value: unknown = JSON.parse(Buffer.concat(chunks, size).toString("utf8"));
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${url}: not a JSON object`);
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      throw new Error(`${url}: not a JSON object`);
     return { document: value as Record<string, unknown>, headers: response.headers };
   }
 }

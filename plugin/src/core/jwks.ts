@@ -46,7 +46,8 @@ export function importJwk(jwk: unknown, reuse?: ReadonlyMap<string, Verification
   const use = member("use");
   if (use !== undefined && use !== "sig") return fail("use is not sig");
   const keyOps = member("key_ops");
-  if (keyOps !== undefined && !(Array.isArray(keyOps) && keyOps.includes("verify"))) return fail("key_ops lacks verify");
+  if (keyOps !== undefined && !(Array.isArray(keyOps) && keyOps.includes("verify")))
+    return fail("key_ops lacks verify");
   if (PRIVATE_MEMBERS.some((name) => member(name) !== undefined)) return fail("private or symmetric key material");
 
   const kty = member("kty");
@@ -70,7 +71,11 @@ export function importJwk(jwk: unknown, reuse?: ReadonlyMap<string, Verification
   }
 
   const material =
-    kty === "RSA" ? [kty, member("n"), member("e")] : kty === "EC" ? [kty, crv, member("x"), member("y")] : [kty, crv, member("x")];
+    kty === "RSA"
+      ? [kty, member("n"), member("e")]
+      : kty === "EC"
+        ? [kty, crv, member("x"), member("y")]
+        : [kty, crv, member("x")];
   if (!material.every((part) => typeof part === "string")) return fail("missing public key members");
   const fingerprint = JSON.stringify([kid, [...algorithms].sort(), material]);
   const previous = reuse?.get(fingerprint);
@@ -79,10 +84,9 @@ export function importJwk(jwk: unknown, reuse?: ReadonlyMap<string, Verification
   let keyObject: KeyObject;
   try {
     const publicJwk = Object.fromEntries(
-      (kty === "RSA" ? ["kty", "n", "e"] : kty === "EC" ? ["kty", "crv", "x", "y"] : ["kty", "crv", "x"]).map((name) => [
-        name,
-        member(name) as string,
-      ]),
+      (kty === "RSA" ? ["kty", "n", "e"] : kty === "EC" ? ["kty", "crv", "x", "y"] : ["kty", "crv", "x"]).map(
+        (name) => [name, member(name) as string],
+      ),
     );
     keyObject = createPublicKey({ key: publicJwk, format: "jwk" });
   } catch (error) {

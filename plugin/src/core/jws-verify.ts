@@ -72,11 +72,17 @@ export function verifySignature(alg: Algorithm, key: KeyObject, signingInput: st
   // RFC 8017 §8.1.2 and §8.2.2 step 1: an RSA signature is exactly as long as the modulus.
   // OpenSSL verifies a PSS signature with its leading zero byte dropped (a second spelling of
   // the same token). asymmetricKeyDetails is computed once per KeyObject and then cached by node.
-  if (parameters.kty === "RSA" && signature.length !== ((key.asymmetricKeyDetails?.modulusLength ?? 0) + 7) >> 3) return false;
+  if (parameters.kty === "RSA" && signature.length !== ((key.asymmetricKeyDetails?.modulusLength ?? 0) + 7) >> 3)
+    return false;
   try {
     if (parameters.kty === "OKP") return verify(null, Buffer.from(signingInput, "latin1"), key, signature);
     if (parameters.kty === "EC") {
-      return verify(parameters.digest, Buffer.from(signingInput, "latin1"), { key, dsaEncoding: "ieee-p1363" }, signature);
+      return verify(
+        parameters.digest,
+        Buffer.from(signingInput, "latin1"),
+        { key, dsaEncoding: "ieee-p1363" },
+        signature,
+      );
     }
     if (parameters.pss) {
       // RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.

@@ -86,7 +86,14 @@ export class TokenCache {
       this.entries.delete(token);
       this.chars -= previous.size;
     }
-    this.entries.set(token, { verified: value.verified, source: value.source, prepared: value.prepared, expiresAtMs, size: token.length, movedAt: ++this.moves });
+    this.entries.set(token, {
+      verified: value.verified,
+      source: value.source,
+      prepared: value.prepared,
+      expiresAtMs,
+      size: token.length,
+      movedAt: ++this.moves,
+    });
     this.chars += token.length;
     for (const [oldest, entry] of this.entries) {
       if (this.entries.size <= this.maxEntries && this.chars <= this.maxChars) break;

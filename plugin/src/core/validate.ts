@@ -61,11 +61,7 @@ function decodeHeader(segment: string): Readonly<Record<string, unknown>> | unde
 }
 
 /** Structure, header, key selection and signature of a compact JWS access token. */
-export function verifyToken(
-  token: string,
-  algorithms: readonly Algorithm[],
-  keys: KeyLookup,
-): VerifiedToken | Refusal {
+export function verifyToken(token: string, algorithms: readonly Algorithm[], keys: KeyLookup): VerifiedToken | Refusal {
   if (token.length > MAX_TOKEN_LENGTH) return invalidToken("token_too_large", "the access token is too large");
 
   // 1. A JWS in compact serialization: three parts. Five parts is a JWE (RFC 7516 §7.1), not accepted.
@@ -75,7 +71,9 @@ export function verifyToken(
   if (thirdDot !== -1) {
     const fourthDot = token.indexOf(".", thirdDot + 1);
     const isJwe = fourthDot !== -1 && token.indexOf(".", fourthDot + 1) === -1;
-    return isJwe ? invalidToken("jwe", "encrypted tokens (JWE) are not accepted") : invalidToken("not_jws", "the access token is not a signed JWT");
+    return isJwe
+      ? invalidToken("jwe", "encrypted tokens (JWE) are not accepted")
+      : invalidToken("not_jws", "the access token is not a signed JWT");
   }
   if (secondDot === -1) return invalidToken("not_jws", "the access token is not a signed JWT");
   const header = decodeHeader(token.slice(0, firstDot));
@@ -122,7 +120,8 @@ export function verifyToken(
 
   // 5. Signature over the encoded header and payload (RFC 7515 §5.2).
   const signature = decodeBase64Url(token.slice(secondDot + 1));
-  if (signature === undefined || signature.length === 0) return invalidToken("bad_signature", "the token signature is invalid");
+  if (signature === undefined || signature.length === 0)
+    return invalidToken("bad_signature", "the token signature is invalid");
   if (!verifySignature(algorithm, key.keyObject, token.slice(0, secondDot), signature)) {
     return invalidToken("bad_signature", "the token signature is invalid");
   }
@@ -156,7 +155,12 @@ export function prepareClaims(claims: Readonly<Record<string, unknown>>, options
 
   // 7. aud: a string or an array of strings; one must identify this API (RFC 7519 §4.1.3, RFC 9068 §4).
   const aud = claims.aud;
-  const audiences = typeof aud === "string" ? [aud] : Array.isArray(aud) && aud.every((a) => typeof a === "string") ? (aud as string[]) : [];
+  const audiences =
+    typeof aud === "string"
+      ? [aud]
+      : Array.isArray(aud) && aud.every((a) => typeof a === "string")
+        ? (aud as string[])
+        : [];
   if (!audiences.some((a) => options.audience.includes(a))) {
     return { options, before: invalidToken("bad_aud", "the token is not meant for this API"), after: NOT_CHECKED };
   }
@@ -167,7 +171,11 @@ export function prepareClaims(claims: Readonly<Record<string, unknown>>, options
 const NOT_CHECKED: Refusal = invalidToken("bad_payload", "not checked");
 
 /** Issuer, audience, time and scope checks in the validation order, from the prepared time-free part; `now` in seconds. */
-export function checkPreparedClaims(prepared: PreparedClaims, claims: Readonly<Record<string, unknown>>, now: number): Verdict {
+export function checkPreparedClaims(
+  prepared: PreparedClaims,
+  claims: Readonly<Record<string, unknown>>,
+  now: number,
+): Verdict {
   if (prepared.before !== undefined) return prepared.before;
 
   // 8. Time, with a small leeway for clock skew (RFC 7519 §4.1.4/§4.1.5, RFC 9068 §4). Checked on
@@ -184,7 +192,11 @@ export function checkPreparedClaims(prepared: PreparedClaims, claims: Readonly<R
 }
 
 /** Issuer, audience, time and scope checks of a verified token's claims; `now` in seconds. */
-export function checkClaims(claims: Readonly<Record<string, unknown>>, options: ValidationOptions, now: number): Verdict {
+export function checkClaims(
+  claims: Readonly<Record<string, unknown>>,
+  options: ValidationOptions,
+  now: number,
+): Verdict {
   return checkPreparedClaims(prepareClaims(claims, options), claims, now);
 }
 
@@ -200,14 +212,17 @@ function checkRequiredClaimsAndScopes(
     return invalidToken("missing_claim", "the token has no client_id claim");
   }
   if (typeof jti !== "string" || jti.length === 0) return invalidToken("missing_claim", "the token has no jti claim");
-  if (scope !== undefined && typeof scope !== "string") return invalidToken("bad_payload", "the token's scope claim is not a string");
+  if (scope !== undefined && typeof scope !== "string")
+    return invalidToken("bad_payload", "the token's scope claim is not a string");
   const granted = scope === undefined ? [] : scope.split(" ").filter((s) => s.length > 0);
 
   // 9. Scopes (RFC 6750 §3.1 insufficient_scope names what is required).
   const required = options.scopesRequired;
   if (required.length > 0) {
     const enough =
-      options.scopeMatch === "all" ? required.every((s) => granted.includes(s)) : required.some((s) => granted.includes(s));
+      options.scopeMatch === "all"
+        ? required.every((s) => granted.includes(s))
+        : required.some((s) => granted.includes(s));
     if (!enough) {
       return refuse(
         403,

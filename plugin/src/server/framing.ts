@@ -85,7 +85,12 @@ function restoreKeys(value: unknown): unknown {
   const restored: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(map)) {
     // defineProperty: assigning "__proto__" would set the prototype instead of a key.
-    Object.defineProperty(restored, key.startsWith(ESCAPE) ? key.slice(ESCAPE.length) : key, { value: item, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(restored, key.startsWith(ESCAPE) ? key.slice(ESCAPE.length) : key, {
+      value: item,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return restored;
 }
@@ -175,7 +180,9 @@ export class MessageReader {
       this.keyDecoder.takeEscaped();
       // Structure is the scanner's; what is left for the Decoder to refuse is a value it cannot
       // represent (a map key that is an array, a malformed timestamp extension).
-      throw new FrameError(`malformed MessagePack at byte ${at}: ${error instanceof Error ? error.message : "undecodable"}`);
+      throw new FrameError(
+        `malformed MessagePack at byte ${at}: ${error instanceof Error ? error.message : "undecodable"}`,
+      );
     }
     this.decodedBytes += bytes.length;
     return this.keyDecoder.takeEscaped() ? restoreKeys(message) : message;

@@ -28,7 +28,9 @@ export class HeldBuffers {
       const held = largest.heldBytes;
       const total = this.total;
       this.set(largest, 0);
-      largest.close(`holding ${held} bytes of an incomplete message while all connections held ${total}, more than the limit of ${this.limit}`);
+      largest.close(
+        `holding ${held} bytes of an incomplete message while all connections held ${total}, more than the limit of ${this.limit}`,
+      );
     }
   }
 

@@ -255,7 +255,8 @@ class Connection implements HoldingConnection {
       const reason = `reply cannot be encoded: ${errorText(error)}`;
       this.logger.error(`${method}: ${reason}`);
       const reply = message[3];
-      if (typeof reply === "object" && reply !== null && "EventId" in reply && typeof reply.EventId === "number") this.server.forgetEvent(reply.EventId);
+      if (typeof reply === "object" && reply !== null && "EventId" in reply && typeof reply.EventId === "number")
+        this.server.forgetEvent(reply.EventId);
       return this.encoder.encode([RESPONSE, message[1], reason, null]);
     }
   }

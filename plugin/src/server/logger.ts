@@ -19,14 +19,16 @@ export interface Logger {
 
 export function createLogger(level: LogLevel, write: (line: string) => void = writeStderr): Logger {
   const enabled = (at: LogLevel): boolean => RANK[at] <= RANK[level];
-  const log = (at: LogLevel) => (message: string): void => {
-    if (!enabled(at)) return;
-    try {
-      write(`${new Date().toISOString()} [${at}] ${message}\n`);
-    } catch {
-      // stderr is gone (Kong closed the pipe): there is nowhere left to say so.
-    }
-  };
+  const log =
+    (at: LogLevel) =>
+    (message: string): void => {
+      if (!enabled(at)) return;
+      try {
+        write(`${new Date().toISOString()} [${at}] ${message}\n`);
+      } catch {
+        // stderr is gone (Kong closed the pipe): there is nowhere left to say so.
+      }
+    };
   return { error: log("error"), warn: log("warn"), info: log("info"), debug: log("debug"), enabled };
 }
 
@@ -57,7 +59,13 @@ function render(value: unknown, depth: number, out: { text: string }): void {
   if (out.text.length > PREVIEW_CHARS) return;
   if (typeof value === "string") {
     out.text += JSON.stringify(value.length > PREVIEW_CHARS ? value.slice(0, PREVIEW_CHARS) : value);
-  } else if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint" || value === null || value === undefined) {
+  } else if (
+    typeof value === "number" ||
+    typeof value === "boolean" ||
+    typeof value === "bigint" ||
+    value === null ||
+    value === undefined
+  ) {
     out.text += String(value);
   } else if (ArrayBuffer.isView(value)) {
     out.text += `<${value.byteLength} bytes>`;

@@ -80,7 +80,9 @@ function protocolOf(name: string): Protocol {
 
 function readVersion(): string {
   const manifest: unknown = JSON.parse(fs.readFileSync(path.resolve(__dirname, "..", "..", "package.json"), "utf8"));
-  return typeof manifest === "object" && manifest !== null && "version" in manifest ? String(manifest.version) : "unknown";
+  return typeof manifest === "object" && manifest !== null && "version" in manifest
+    ? String(manifest.version)
+    : "unknown";
 }
 
 function writeAndExit(data: string | Uint8Array): void {
@@ -183,7 +185,9 @@ function handleUncaught(logger: Logger): void {
     logger.error(`unhandled rejection: ${errorText(reason, { stack: true })}`);
   });
   process.on("uncaughtException", (error) => {
-    logger.error(`uncaught exception, exiting for Kong to restart a clean server: ${errorText(error, { stack: true })}`);
+    logger.error(
+      `uncaught exception, exiting for Kong to restart a clean server: ${errorText(error, { stack: true })}`,
+    );
     process.exit(70); // EX_SOFTWARE
   });
 }

@@ -71,7 +71,12 @@ export class PhaseRun {
     if (data === MSG_RET) return { kind: "end" };
     if (data instanceof PhaseFailure) return { kind: "failure", message: data.message };
     if (isRecord(data) && typeof data.Method === "string") {
-      return { kind: "call", method: data.Method, args: Array.isArray(data.Args) ? data.Args : [], returns: !NON_RETURNING_METHODS.has(data.Method) };
+      return {
+        kind: "call",
+        method: data.Method,
+        args: Array.isArray(data.Args) ? data.Args : [],
+        returns: !NON_RETURNING_METHODS.has(data.Method),
+      };
     }
     return { kind: "failure", message: "the PDK bridge passed something that is not a call" };
   }
@@ -183,7 +188,9 @@ export class PluginServer {
           this.instances.delete(id);
           entry.instance.close();
           instances++;
-          this.logger.info(`instance #${id} of ${entry.pluginName} expired after ${this.options.instanceIdleMs} ms idle`);
+          this.logger.info(
+            `instance #${id} of ${entry.pluginName} expired after ${this.options.instanceIdleMs} ms idle`,
+          );
         }
       }
     }
@@ -320,7 +327,11 @@ export class PluginServer {
       // kong-pdk answers "ret" here, so Kong sees a plugin that simply allowed the request.
       // We answer an RPC error instead: Kong still proxies (it fails open on any error), but it
       // logs the failure at error level, and the deployment's guard refuses the request.
-      pluginSide.put(new PhaseFailure(`unhandled exception in ${entry.pluginName}.${phase}: ${error instanceof Error ? error.message : String(error)}`));
+      pluginSide.put(
+        new PhaseFailure(
+          `unhandled exception in ${entry.pluginName}.${phase}: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      );
       return;
     }
     pluginSide.put(MSG_RET);
@@ -340,7 +351,10 @@ export class PluginServer {
       this.events.delete(eventId);
       throw new RpcError(data.message);
     }
-    if (data === MSG_RET || (isRecord(data) && typeof data.Method === "string" && NON_RETURNING_METHODS.has(data.Method))) {
+    if (
+      data === MSG_RET ||
+      (isRecord(data) && typeof data.Method === "string" && NON_RETURNING_METHODS.has(data.Method))
+    ) {
       this.events.delete(eventId);
     } else {
       const event = this.events.get(eventId);

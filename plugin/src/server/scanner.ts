@@ -28,15 +28,34 @@ export const INCOMPLETE = -1;
 const HEADER_BYTES = new Uint8Array(256).fill(1);
 for (const [tag, bytes] of [
   [0xc1, 0],
-  [0xc4, 2], [0xc5, 3], [0xc6, 5], // bin 8/16/32
-  [0xc7, 3], [0xc8, 4], [0xc9, 6], // ext 8/16/32
-  [0xca, 5], [0xcb, 9], // float 32/64
-  [0xcc, 2], [0xcd, 3], [0xce, 5], [0xcf, 9], // uint 8/16/32/64
-  [0xd0, 2], [0xd1, 3], [0xd2, 5], [0xd3, 9], // int 8/16/32/64
-  [0xd4, 2], [0xd5, 2], [0xd6, 2], [0xd7, 2], [0xd8, 2], // fixext 1/2/4/8/16
-  [0xd9, 2], [0xda, 3], [0xdb, 5], // str 8/16/32
-  [0xdc, 3], [0xdd, 5], // array 16/32
-  [0xde, 3], [0xdf, 5], // map 16/32
+  [0xc4, 2],
+  [0xc5, 3],
+  [0xc6, 5], // bin 8/16/32
+  [0xc7, 3],
+  [0xc8, 4],
+  [0xc9, 6], // ext 8/16/32
+  [0xca, 5],
+  [0xcb, 9], // float 32/64
+  [0xcc, 2],
+  [0xcd, 3],
+  [0xce, 5],
+  [0xcf, 9], // uint 8/16/32/64
+  [0xd0, 2],
+  [0xd1, 3],
+  [0xd2, 5],
+  [0xd3, 9], // int 8/16/32/64
+  [0xd4, 2],
+  [0xd5, 2],
+  [0xd6, 2],
+  [0xd7, 2],
+  [0xd8, 2], // fixext 1/2/4/8/16
+  [0xd9, 2],
+  [0xda, 3],
+  [0xdb, 5], // str 8/16/32
+  [0xdc, 3],
+  [0xdd, 5], // array 16/32
+  [0xde, 3],
+  [0xdf, 5], // map 16/32
 ] as const) {
   HEADER_BYTES[tag] = bytes;
 }
@@ -113,14 +132,40 @@ export class MessageScanner {
         examined += headerBytes - 1;
         let payload = 0;
         switch (tag) {
-          case 0xc4: case 0xc7: case 0xd9: payload = bytes[at + 1] as number; break;
-          case 0xc5: case 0xc8: case 0xda: payload = uint16(bytes, at + 1); break;
-          case 0xc6: case 0xc9: case 0xdb: payload = uint32(bytes, at + 1); break;
-          case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: payload = FIXEXT_PAYLOAD[tag] as number; break;
-          case 0xdc: items = uint16(bytes, at + 1); break;
-          case 0xdd: items = uint32(bytes, at + 1); break;
-          case 0xde: items = 2 * uint16(bytes, at + 1); break;
-          case 0xdf: items = 2 * uint32(bytes, at + 1); break;
+          case 0xc4:
+          case 0xc7:
+          case 0xd9:
+            payload = bytes[at + 1] as number;
+            break;
+          case 0xc5:
+          case 0xc8:
+          case 0xda:
+            payload = uint16(bytes, at + 1);
+            break;
+          case 0xc6:
+          case 0xc9:
+          case 0xdb:
+            payload = uint32(bytes, at + 1);
+            break;
+          case 0xd4:
+          case 0xd5:
+          case 0xd6:
+          case 0xd7:
+          case 0xd8:
+            payload = FIXEXT_PAYLOAD[tag] as number;
+            break;
+          case 0xdc:
+            items = uint16(bytes, at + 1);
+            break;
+          case 0xdd:
+            items = uint32(bytes, at + 1);
+            break;
+          case 0xde:
+            items = 2 * uint16(bytes, at + 1);
+            break;
+          case 0xdf:
+            items = 2 * uint32(bytes, at + 1);
+            break;
           default: // nil, booleans, numbers: the header is the whole item
         }
         offset += headerBytes + payload;
@@ -138,7 +183,8 @@ export class MessageScanner {
       } else {
         while (depth > 0 && expected[depth - 1] === 0) depth--;
       }
-      if (offset + announced > maxMessageBytes || begun + announced > maxMessageValues) throw this.tooLarge(offset, begun, announced);
+      if (offset + announced > maxMessageBytes || begun + announced > maxMessageValues)
+        throw this.tooLarge(offset, begun, announced);
     }
     this.examinedBytes += examined;
     this.depth = depth;
@@ -150,8 +196,12 @@ export class MessageScanner {
 
   private tooLarge(offset: number, begun: number, announced: number): FrameError {
     return offset + announced > this.maxMessageBytes
-      ? this.fail(`message declares at least ${offset + announced} bytes, more than the limit of ${this.maxMessageBytes}`)
-      : this.fail(`message declares at least ${begun + announced} values, more than the limit of ${this.maxMessageValues}`);
+      ? this.fail(
+          `message declares at least ${offset + announced} bytes, more than the limit of ${this.maxMessageBytes}`,
+        )
+      : this.fail(
+          `message declares at least ${begun + announced} values, more than the limit of ${this.maxMessageValues}`,
+        );
   }
 
   private fail(reason: string): FrameError {
@@ -168,5 +218,8 @@ function uint16(bytes: Uint8Array, at: number): number {
 }
 
 function uint32(bytes: Uint8Array, at: number): number {
-  return (bytes[at] as number) * 0x1000000 + (((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number));
+  return (
+    (bytes[at] as number) * 0x1000000 +
+    (((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number))
+  );
 }

@@ -7,7 +7,13 @@ import type { BrowserContext, Page } from "playwright-core";
 import * as oauth from "oauth4webapi";
 import { launchPhoneBrowser, type PhoneBrowser } from "../../helpers/browser.js";
 import { insecure } from "../helpers.js";
-import { authorizationRequest, CANON_CALLBACK, PASSWORD, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+import {
+  authorizationRequest,
+  CANON_CALLBACK,
+  PASSWORD,
+  startFlowServer,
+  type FlowServer,
+} from "../flow/flow-helpers.js";
 
 describe("browser: alice allows Canon Printing to access her photos", { timeout: 60_000 }, () => {
   let server: FlowServer;
@@ -22,7 +28,11 @@ describe("browser: alice allows Canon Printing to access her photos", { timeout:
     // Canon Printing's callback is not running in this test: the browser's request to it is
     // answered here, which is also where the test reads the code.
     await context.route(`${CANON_CALLBACK}**`, (route) =>
-      route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>Canon Printing</title><h1>Canon Printing received your authorization</h1>" }),
+      route.fulfill({
+        status: 200,
+        contentType: "text/html",
+        body: "<!doctype html><title>Canon Printing</title><h1>Canon Printing received your authorization</h1>",
+      }),
     );
     page = browser.page;
   });
@@ -69,7 +79,15 @@ describe("browser: alice allows Canon Printing to access her photos", { timeout:
     const tokens = await oauth.processAuthorizationCodeResponse(
       server.discovered,
       client,
-      await oauth.authorizationCodeGrantRequest(server.discovered, client, oauth.ClientSecretBasic(server.canon.clientSecret), params, CANON_CALLBACK, attempt.verifier, insecure),
+      await oauth.authorizationCodeGrantRequest(
+        server.discovered,
+        client,
+        oauth.ClientSecretBasic(server.canon.clientSecret),
+        params,
+        CANON_CALLBACK,
+        attempt.verifier,
+        insecure,
+      ),
     );
     assert.equal(tokens.scope, "photos");
   });

@@ -28,12 +28,25 @@ describe("authz-server CLI", () => {
   it("runs as `npx --no-install authz-server --help` from the repository root", async () => {
     const { stdout } = await promisify(execFile)("npx", ["--no-install", "authz-server", "--help"], { cwd: root });
     assert.match(stdout, /^Usage: authz-server \[options\] \[command\]/);
-    for (const command of ["serve", "scopes", "clients", "users", "keys"]) assert.match(stdout, new RegExp(`\\n  ${command}\\b`));
+    for (const command of ["serve", "scopes", "clients", "users", "keys"])
+      assert.match(stdout, new RegExp(`\\n  ${command}\\b`));
   });
 
   it("creates and lists scopes", async () => {
     assert.deepEqual(
-      json(await cli(withDb("scopes", "create", "photos", "--description", "Read your photos", "--resource", "http://localhost:8080/"))),
+      json(
+        await cli(
+          withDb(
+            "scopes",
+            "create",
+            "photos",
+            "--description",
+            "Read your photos",
+            "--resource",
+            "http://localhost:8080/",
+          ),
+        ),
+      ),
       { name: "photos", description: "Read your photos", resource: "http://localhost:8080/" },
     );
     assert.deepEqual(json(await cli(withDb("scopes", "create", "profile", "--description", "Your profile"))), {
@@ -45,40 +58,70 @@ describe("authz-server CLI", () => {
       { name: "photos", description: "Read your photos", resource: "http://localhost:8080/" },
       { name: "profile", description: "Your profile", resource: null },
     ]);
-    assertFails(await cli(withDb("scopes", "create", "photos", "--description", "again")), "authz-server: scope already exists: photos");
+    assertFails(
+      await cli(withDb("scopes", "create", "photos", "--description", "again")),
+      "authz-server: scope already exists: photos",
+    );
   });
 
   it("creates clients with server-generated ids and secrets and the default grant types", async () => {
-    const service = json<Record<string, unknown>>(await cli(withDb("clients", "create", "--name", "Batch job", "--scope", "photos")));
+    const service = json<Record<string, unknown>>(
+      await cli(withDb("clients", "create", "--name", "Batch job", "--scope", "photos")),
+    );
     assert.match(String(service["client_id"]), /^[A-Za-z0-9_-]{23}$/);
     assert.match(String(service["client_secret"]), /^[A-Za-z0-9_-]{43}$/); // 256 bits
-    assert.deepEqual({ ...service, client_id: "", client_secret: "", created_at: "" }, {
-      client_id: "",
-      client_secret: "",
-      name: "Batch job",
-      redirect_uris: [],
-      grant_types: ["client_credentials"],
-      scopes: ["photos"],
-      token_endpoint_auth_method: "client_secret_basic",
-      resource_server_for: [],
-      created_at: "",
-    });
+    assert.deepEqual(
+      { ...service, client_id: "", client_secret: "", created_at: "" },
+      {
+        client_id: "",
+        client_secret: "",
+        name: "Batch job",
+        redirect_uris: [],
+        grant_types: ["client_credentials"],
+        scopes: ["photos"],
+        token_endpoint_auth_method: "client_secret_basic",
+        resource_server_for: [],
+        created_at: "",
+      },
+    );
     const canon = json<Record<string, unknown>>(
-      await cli(withDb("clients", "create", "--name", "Canon Printing", "--redirect-uri", "http://localhost:3000/callback", "--scope", "photos")),
+      await cli(
+        withDb(
+          "clients",
+          "create",
+          "--name",
+          "Canon Printing",
+          "--redirect-uri",
+          "http://localhost:3000/callback",
+          "--scope",
+          "photos",
+        ),
+      ),
     );
     assert.deepEqual(canon["grant_types"], ["authorization_code", "refresh_token"]);
     const app = json<Record<string, unknown>>(
-      await cli(withDb("clients", "create", "--name", "Phone app", "--public", "--redirect-uri", "http://127.0.0.1/cb")),
+      await cli(
+        withDb("clients", "create", "--name", "Phone app", "--public", "--redirect-uri", "http://127.0.0.1/cb"),
+      ),
     );
     assert.equal(app["client_secret"], undefined);
     assert.equal(app["token_endpoint_auth_method"], "none");
 
     const listed = json<{ client_id: string }[]>(await cli(withDb("clients", "list")));
-    assert.deepEqual(listed.map((c) => c.client_id).sort(), [service["client_id"], canon["client_id"], app["client_id"]].sort());
+    assert.deepEqual(
+      listed.map((c) => c.client_id).sort(),
+      [service["client_id"], canon["client_id"], app["client_id"]].sort(),
+    );
     const shown = json<Record<string, unknown>>(await cli(withDb("clients", "show", String(canon["client_id"]))));
     assert.deepEqual(shown, Object.fromEntries(Object.entries(canon).filter(([k]) => k !== "client_secret")));
-    assert.deepEqual(json(await cli(withDb("clients", "delete", String(app["client_id"])))), { client_id: app["client_id"], deleted: true });
-    assertFails(await cli(withDb("clients", "show", String(app["client_id"]))), `authz-server: no such client: ${String(app["client_id"])}`);
+    assert.deepEqual(json(await cli(withDb("clients", "delete", String(app["client_id"])))), {
+      client_id: app["client_id"],
+      deleted: true,
+    });
+    assertFails(
+      await cli(withDb("clients", "show", String(app["client_id"]))),
+      `authz-server: no such client: ${String(app["client_id"])}`,
+    );
 
     // Only the digest is stored.
     const storage = openSqliteStorage(db);
@@ -126,10 +169,13 @@ describe("authz-server CLI", () => {
       }
     };
     assert.equal(await verifyPassword("correct horse battery", hashOf()), true);
-    assert.deepEqual(json(await cli(withDb("users", "set-password", "alice", "--password-stdin"), { input: "another long one" })), {
-      username: "alice",
-      updated: true,
-    });
+    assert.deepEqual(
+      json(await cli(withDb("users", "set-password", "alice", "--password-stdin"), { input: "another long one" })),
+      {
+        username: "alice",
+        updated: true,
+      },
+    );
     assert.equal(await verifyPassword("another long one", hashOf()), true);
     assertFails(
       await cli(withDb("users", "create", "bob", "--password-stdin"), { input: "short\n" }),
@@ -140,7 +186,10 @@ describe("authz-server CLI", () => {
       "authz-server: user already exists: alice",
     );
     const users = json<{ username: string }[]>(await cli(withDb("users", "list")));
-    assert.deepEqual(users.map((u) => u.username), ["alice"]);
+    assert.deepEqual(
+      users.map((u) => u.username),
+      ["alice"],
+    );
     assert.deepEqual(json(await cli(withDb("users", "delete", "alice"))), { username: "alice", deleted: true });
     assertFails(await cli(withDb("users", "delete", "alice")), "authz-server: no such user: alice");
   });
@@ -149,14 +198,19 @@ describe("authz-server CLI", () => {
     const envDb = join(temp.dir, "env.db");
     json(await cli(["init", "--json"], { env: { AUTHZ_DB: envDb } }));
     json(await cli(["scopes", "create", "env", "--description", "from env", "--json"], { env: { AUTHZ_DB: envDb } }));
-    assert.deepEqual(json(await cli(["scopes", "list", "--json", "--db", envDb])), [{ name: "env", description: "from env", resource: null }]);
+    assert.deepEqual(json(await cli(["scopes", "list", "--json", "--db", envDb])), [
+      { name: "env", description: "from env", resource: null },
+    ]);
   });
 
   it("rotates keys beside a live server, which notices within a few seconds", async () => {
     const running = await startServer({ db, port: 0, logger: pino({ level: "silent" }) });
     try {
-      const client = json<{ client_id: string; client_secret: string }>(await cli(withDb("clients", "create", "--name", "rotation")));
-      const jwks = async () => ((await (await fetch(`${running.url}/jwks.json`)).json()) as JSONWebKeySet).keys.map((k) => k.kid);
+      const client = json<{ client_id: string; client_secret: string }>(
+        await cli(withDb("clients", "create", "--name", "rotation")),
+      );
+      const jwks = async () =>
+        ((await (await fetch(`${running.url}/jwks.json`)).json()) as JSONWebKeySet).keys.map((k) => k.kid);
       const issueKid = async () => {
         const result = await post(`${running.url}/token`, form({ grant_type: "client_credentials" }), {
           authorization: basic(client.client_id, client.client_secret),
@@ -183,10 +237,13 @@ describe("authz-server CLI", () => {
       await waitFor("activation", async () => (await issueKid()) === rotated.kid);
       assert.ok(Date.now() >= Date.parse(rotated.activate_at), "never signs before activate_at");
       const listed = json<{ kid: string; state: string }[]>(await cli(withDb("keys", "list")));
-      assert.deepEqual(listed.map((k) => [k.kid, k.state]), [
-        [oldKid, "retired"],
-        [rotated.kid, "active"],
-      ]);
+      assert.deepEqual(
+        listed.map((k) => [k.kid, k.state]),
+        [
+          [oldKid, "retired"],
+          [rotated.kid, "active"],
+        ],
+      );
     } finally {
       await running.close();
     }
@@ -215,7 +272,9 @@ describe("authz-server CLI", () => {
       assert.equal(issuer, `http://localhost:${new URL(url).port}`);
       const health = await fetch(`${url}/healthz`);
       assert.equal(health.status, 200);
-      const metadata = (await (await fetch(`${url}/.well-known/oauth-authorization-server`)).json()) as { issuer: string };
+      const metadata = (await (await fetch(`${url}/.well-known/oauth-authorization-server`)).json()) as {
+        issuer: string;
+      };
       assert.equal(metadata.issuer, issuer);
       const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
       child.kill("SIGTERM");

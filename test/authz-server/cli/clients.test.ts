@@ -39,7 +39,11 @@ describe("authz-server clients", () => {
       await promisify(execFile)("npx", ["tsc", "-b", "authz-server"], { cwd: root });
     }
     json(await cli(withDb("init")));
-    json(await cli(withDb("scopes", "create", "photos", "--description", "See your Flickr photos", "--resource", PHOTOS_API)));
+    json(
+      await cli(
+        withDb("scopes", "create", "photos", "--description", "See your Flickr photos", "--resource", PHOTOS_API),
+      ),
+    );
   });
   after(() => temp.remove());
 
@@ -59,7 +63,14 @@ describe("authz-server clients", () => {
     });
 
     it("stores the name trimmed and refuses a second client with the same name, naming the first", async () => {
-      const canon = await create("--name", "  Canon Printing ", "--redirect-uri", "http://localhost:3000/callback", "--scope", "photos");
+      const canon = await create(
+        "--name",
+        "  Canon Printing ",
+        "--redirect-uri",
+        "http://localhost:3000/callback",
+        "--scope",
+        "photos",
+      );
       assert.equal(canon.name, "Canon Printing");
       for (const name of ["Canon Printing", " canon printing", "CANON PRINTING"]) {
         assertFails(
@@ -68,7 +79,10 @@ describe("authz-server clients", () => {
         );
       }
       const listed = json<ClientJson[]>(await cli(withDb("clients", "list")));
-      assert.deepEqual(listed.map((c) => [c.client_id, c.name]), [[canon.client_id, "Canon Printing"]]);
+      assert.deepEqual(
+        listed.map((c) => [c.client_id, c.name]),
+        [[canon.client_id, "Canon Printing"]],
+      );
     });
   });
 
@@ -89,9 +103,14 @@ describe("authz-server clients", () => {
     it("registers a confidential client with no grant of its own that serves the given resources", async () => {
       const api = await create("--name", "Flickr photos API", "--resource-server-for", PHOTOS_API);
       assert.match(api.client_secret ?? "", /^[A-Za-z0-9_-]{43}$/);
-      assert.deepEqual([api.grant_types, api.scopes, api.redirect_uris, api.resource_server_for], [[], [], [], [PHOTOS_API]]);
+      assert.deepEqual(
+        [api.grant_types, api.scopes, api.redirect_uris, api.resource_server_for],
+        [[], [], [], [PHOTOS_API]],
+      );
       assert.deepEqual(json<ClientJson>(await cli(withDb("clients", "show", api.client_id))), withoutSecret(api));
-      const ordinary = json<ClientJson>(await cli(withDb("clients", "show", (await create("--name", "Batch job", "--scope", "photos")).client_id)));
+      const ordinary = json<ClientJson>(
+        await cli(withDb("clients", "show", (await create("--name", "Batch job", "--scope", "photos")).client_id)),
+      );
       assert.deepEqual(ordinary.resource_server_for, []);
     });
 
@@ -101,7 +120,19 @@ describe("authz-server clients", () => {
         "authz-server: --resource-server-for must be an absolute URI without fragment: photos-api",
       );
       assertFails(
-        await cli(withDb("clients", "create", "--name", "API", "--public", "--redirect-uri", "http://127.0.0.1/cb", "--resource-server-for", PHOTOS_API)),
+        await cli(
+          withDb(
+            "clients",
+            "create",
+            "--name",
+            "API",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--resource-server-for",
+            PHOTOS_API,
+          ),
+        ),
         "authz-server: a public client cannot be a resource server: introspection needs client authentication (RFC 7662 §2.1)",
       );
     });
@@ -115,7 +146,9 @@ describe("authz-server clients", () => {
           authorization: basic(job.client_id, job.client_secret!),
         });
         const token = (issued.body as { access_token: string }).access_token;
-        const introspected = await post(`${running.url}/introspect`, form({ token }), { authorization: basic(api.client_id, api.client_secret!) });
+        const introspected = await post(`${running.url}/introspect`, form({ token }), {
+          authorization: basic(api.client_id, api.client_secret!),
+        });
         const answer = introspected.body as { active: boolean; aud: string; client_id: string };
         assert.deepEqual([answer.active, answer.aud, answer.client_id], [true, PHOTOS_API, job.client_id]);
       } finally {
@@ -128,9 +161,22 @@ describe("authz-server clients", () => {
     it("replaces the redirect URIs of a client (e.g. its callback moved to another port)", async () => {
       const client = await create("--name", "Printer at home", "--redirect-uri", "http://localhost:3000/callback");
       const updated = json<ClientJson>(
-        await cli(withDb("clients", "update", client.client_id, "--redirect-uri", "http://localhost:3100/callback", "--redirect-uri", "https://print.example/cb")),
+        await cli(
+          withDb(
+            "clients",
+            "update",
+            client.client_id,
+            "--redirect-uri",
+            "http://localhost:3100/callback",
+            "--redirect-uri",
+            "https://print.example/cb",
+          ),
+        ),
       );
-      assert.deepEqual(updated, { ...withoutSecret(client), redirect_uris: ["http://localhost:3100/callback", "https://print.example/cb"] });
+      assert.deepEqual(updated, {
+        ...withoutSecret(client),
+        redirect_uris: ["http://localhost:3100/callback", "https://print.example/cb"],
+      });
       assert.deepEqual(json<ClientJson>(await cli(withDb("clients", "show", client.client_id))), updated);
     });
 
@@ -140,9 +186,17 @@ describe("authz-server clients", () => {
         await cli(withDb("clients", "update", client.client_id, "--redirect-uri", "http://evil.example/cb")),
         "authz-server: redirect URI must use https (http only for loopback hosts): http://evil.example/cb",
       );
-      assertFails(await cli(withDb("clients", "update", "no-such-id", "--redirect-uri", "https://print.example/cb")), "authz-server: no such client: no-such-id");
-      assertFails(await cli(withDb("clients", "update", client.client_id)), "authz-server: nothing to update: give --redirect-uri");
-      assert.deepEqual(json<ClientJson>(await cli(withDb("clients", "show", client.client_id))).redirect_uris, ["http://localhost:3000/callback"]);
+      assertFails(
+        await cli(withDb("clients", "update", "no-such-id", "--redirect-uri", "https://print.example/cb")),
+        "authz-server: no such client: no-such-id",
+      );
+      assertFails(
+        await cli(withDb("clients", "update", client.client_id)),
+        "authz-server: nothing to update: give --redirect-uri",
+      );
+      assert.deepEqual(json<ClientJson>(await cli(withDb("clients", "show", client.client_id))).redirect_uris, [
+        "http://localhost:3000/callback",
+      ]);
     });
   });
 });

@@ -34,8 +34,16 @@ describe("authz-server init", () => {
     const db = join(temp.dir, "authz.db");
     assert.deepEqual(await cli(["init", "--db", db]), { code: 0, stdout: `created database ${db}\n`, stderr: "" });
     assert.ok(existsSync(db));
-    assert.deepEqual(await cli(["init", "--db", db]), { code: 0, stdout: `database ${db} already exists\n`, stderr: "" });
-    assert.deepEqual(JSON.parse((await cli(["init", "--db", db, "--json"])).stdout), { db, created: false, kek_id: null });
+    assert.deepEqual(await cli(["init", "--db", db]), {
+      code: 0,
+      stdout: `database ${db} already exists\n`,
+      stderr: "",
+    });
+    assert.deepEqual(JSON.parse((await cli(["init", "--db", db, "--json"])).stdout), {
+      db,
+      created: false,
+      kek_id: null,
+    });
     assert.deepEqual((await cli(["scopes", "list", "--db", db, "--json"])).stdout, "[]\n");
   });
 
@@ -55,7 +63,12 @@ describe("authz-server init", () => {
     ]) {
       assertFails(await cli([...command, "--db", mistyped]), refusal);
     }
-    assertFails(await cli(["users", "create", "alice", "--password-stdin", "--db", mistyped], { input: "long enough password\n" }), refusal);
+    assertFails(
+      await cli(["users", "create", "alice", "--password-stdin", "--db", mistyped], {
+        input: "long enough password\n",
+      }),
+      refusal,
+    );
     assert.equal(existsSync(join(temp.dir, "dat")), false);
   });
 
@@ -74,7 +87,10 @@ describe("authz-server init", () => {
     await withUmask(0o000, async () => {
       const db = join(temp.dir, "open", "nested", "authz.db");
       assert.equal((await cli(["init", "--db", db])).code, 0);
-      assert.deepEqual([modeOf(join(temp.dir, "open")), modeOf(join(temp.dir, "open", "nested")), modeOf(db)], ["700", "700", "600"]);
+      assert.deepEqual(
+        [modeOf(join(temp.dir, "open")), modeOf(join(temp.dir, "open", "nested")), modeOf(db)],
+        ["700", "700", "600"],
+      );
       const server = await serve(["--db", db]); // the server holds the -wal and -shm files open while it runs
       try {
         assert.deepEqual([db, `${db}-wal`, `${db}-shm`].map(modeOf), ["600", "600", "600"]);
@@ -84,7 +100,12 @@ describe("authz-server init", () => {
       const served = join(temp.dir, "served", "authz.db");
       const first = await serve(["--db", served]);
       try {
-        assert.deepEqual([join(temp.dir, "served"), served, `${served}-wal`, `${served}-shm`].map(modeOf), ["700", "600", "600", "600"]);
+        assert.deepEqual([join(temp.dir, "served"), served, `${served}-wal`, `${served}-shm`].map(modeOf), [
+          "700",
+          "600",
+          "600",
+          "600",
+        ]);
       } finally {
         await first.stop();
       }
@@ -107,7 +128,10 @@ describe("authz-server init", () => {
 
     const server = await serve(["--db", db]);
     try {
-      assert.deepEqual(server.logs.filter((record) => record["msg"] === warning).map((record) => record["level"]), [40]);
+      assert.deepEqual(
+        server.logs.filter((record) => record["msg"] === warning).map((record) => record["level"]),
+        [40],
+      );
       assert.equal(server.stderr(), "");
     } finally {
       await server.stop();

@@ -74,7 +74,10 @@ describe("authz-server kek: signing keys and server secrets encrypted at rest", 
     const server = await serve(["--db", db]);
     try {
       firstKid = await issueVerifiableToken(server);
-      assert.deepEqual(server.logs.filter((record) => record["msg"] === noKekWarning).map((record) => record["level"]), [40]);
+      assert.deepEqual(
+        server.logs.filter((record) => record["msg"] === noKekWarning).map((record) => record["level"]),
+        [40],
+      );
     } finally {
       await server.stop();
     }
@@ -107,7 +110,10 @@ describe("authz-server kek: signing keys and server secrets encrypted at rest", 
       Array.from({ length: 1 + secrets.length }, () => ({ kek_id: kekId })),
     );
     // Enabling again with the same key changes nothing; status needs no key.
-    assert.equal(json<Status>(await cli(["kek", "enable", "--db", db, "--json"], { env: { AUTHZ_KEK: kek } })).kek_id, kekId);
+    assert.equal(
+      json<Status>(await cli(["kek", "enable", "--db", db, "--json"], { env: { AUTHZ_KEK: kek } })).kek_id,
+      kekId,
+    );
     assert.equal(
       (await cli(["kek", "status", "--db", db])).stdout,
       `encrypted at rest under key-encryption key ${kekId}: 1 signing key, ${secrets.length} server secret${secrets.length === 1 ? "" : "s"}\n`,
@@ -118,7 +124,10 @@ describe("authz-server kek: signing keys and server secrets encrypted at rest", 
     const server = await serve(["--db", db], { env: { AUTHZ_KEK_FILE: kekFile } });
     try {
       assert.equal(await issueVerifiableToken(server), firstKid);
-      assert.deepEqual(server.logs.filter((record) => record["level"] !== 30), []);
+      assert.deepEqual(
+        server.logs.filter((record) => record["level"] !== 30),
+        [],
+      );
     } finally {
       await server.stop();
     }
@@ -141,7 +150,10 @@ describe("authz-server kek: signing keys and server secrets encrypted at rest", 
       await cli(["serve", "--port", "0", "--db", db, "--kek-file", kekFile], { env: { AUTHZ_KEK: kek } }),
       "authz-server: give the key-encryption key once: --kek-file (or AUTHZ_KEK_FILE) or AUTHZ_KEK, not both",
     );
-    assertFails(await cli(["kek", "enable", "--db", db]), "authz-server: kek enable needs the key-encryption key: --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK");
+    assertFails(
+      await cli(["kek", "enable", "--db", db]),
+      "authz-server: kek enable needs the key-encryption key: --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK",
+    );
     // A key rotated in without the KEK would be stored in the clear beside encrypted ones: refused.
     assertFails(
       await cli(["keys", "rotate", "--db", db]),
@@ -151,11 +163,16 @@ describe("authz-server kek: signing keys and server secrets encrypted at rest", 
 
   it("kek rotate re-encrypts everything under the new key: the old key no longer opens the database, the new one does", async () => {
     const secrets = rows(db, "SELECT name FROM server_secrets").length;
-    assert.deepEqual(json<Status>(await cli(["kek", "rotate", "--db", db, "--kek-file", kekFile, "--new-kek-file", newKekFile, "--json"])), {
-      kek_id: newKekId,
-      encrypted: { signing_keys: 1, server_secrets: secrets },
-      in_the_clear: { signing_keys: 0, server_secrets: 0 },
-    });
+    assert.deepEqual(
+      json<Status>(
+        await cli(["kek", "rotate", "--db", db, "--kek-file", kekFile, "--new-kek-file", newKekFile, "--json"]),
+      ),
+      {
+        kek_id: newKekId,
+        encrypted: { signing_keys: 1, server_secrets: secrets },
+        in_the_clear: { signing_keys: 0, server_secrets: 0 },
+      },
+    );
     assertFails(
       await cli(["serve", "--port", "0", "--db", db, "--kek-file", kekFile]),
       `authz-server: this database's secrets are encrypted under key-encryption key ${newKekId}, not the key supplied (${kekId})`,
@@ -174,7 +191,10 @@ describe("authz-server kek: signing keys and server secrets encrypted at rest", 
 
   it("an altered encrypted value, or one moved into another row, is refused with one line", async () => {
     json(await cli(["keys", "rotate", "--db", db, "--json"], { env: { AUTHZ_KEK: newKek } }));
-    const [a, b] = rows<{ kid: string; private_jwk: string }>(db, "SELECT kid, private_jwk FROM signing_keys ORDER BY kid");
+    const [a, b] = rows<{ kid: string; private_jwk: string }>(
+      db,
+      "SELECT kid, private_jwk FROM signing_keys ORDER BY kid",
+    );
     assert.ok(a && b);
 
     const swapped = join(temp.dir, "swapped.db");

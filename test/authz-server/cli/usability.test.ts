@@ -62,12 +62,17 @@ describe("authz-server CLI usability", () => {
       assert.deepEqual(json(await cli([...withDb("clients", "show"), "--", clientId])), shown);
       assert.deepEqual(json(await cli(withDb("clients", "delete", clientId))), { client_id: clientId, deleted: true });
       assertFails(await cli(withDb("clients", "show", clientId)), `authz-server: no such client: ${clientId}`);
-      assertFails(await cli([...withDb("clients", "delete"), "--", clientId]), `authz-server: no such client: ${clientId}`);
+      assertFails(
+        await cli([...withDb("clients", "delete"), "--", clientId]),
+        `authz-server: no such client: ${clientId}`,
+      );
     });
   });
 
   it("prints its version from authz-server/package.json with --version", async () => {
-    const { version } = JSON.parse(readFileSync(join(root, "authz-server/package.json"), "utf8")) as { version: string };
+    const { version } = JSON.parse(readFileSync(join(root, "authz-server/package.json"), "utf8")) as {
+      version: string;
+    };
     assert.deepEqual(await cli(["--version"]), { code: 0, stdout: `${version}\n`, stderr: "" });
   });
 
@@ -83,12 +88,18 @@ describe("authz-server CLI usability", () => {
 
     it("a port outside 0-65535", async () => {
       for (const port of ["99999", "65536", "-1", "80x"]) {
-        assertFails(await serve("--port", port), `authz-server: --port must be a whole number from 0 to 65535; got "${port}"`);
+        assertFails(
+          await serve("--port", port),
+          `authz-server: --port must be a whole number from 0 to 65535; got "${port}"`,
+        );
       }
     });
 
     it("an empty --host, which would listen on every interface", async () => {
-      assertFails(await serve("--port", "0", "--host", " "), "authz-server: --host must name an address or a host name");
+      assertFails(
+        await serve("--port", "0", "--host", " "),
+        "authz-server: --host must name an address or a host name",
+      );
     });
 
     it("a port that is in use, naming it", async () => {
@@ -157,7 +168,10 @@ describe("authz-server CLI usability", () => {
 
     it("refuses a shorter delay and stores no key", async () => {
       const before = kids();
-      assertFails(await cli(withDb("keys", "rotate", "--activate-after", "60")), `authz-server: ${tooShort}; use at least ${minimum}, or --force`);
+      assertFails(
+        await cli(withDb("keys", "rotate", "--activate-after", "60")),
+        `authz-server: ${tooShort}; use at least ${minimum}, or --force`,
+      );
       assert.deepEqual(kids(), before);
     });
 
@@ -171,7 +185,9 @@ describe("authz-server CLI usability", () => {
     });
 
     it("takes the minimum without a warning", async () => {
-      const key = json<{ created_at: string; activate_at: string }>(await cli(withDb("keys", "rotate", "--activate-after", String(minimum))));
+      const key = json<{ created_at: string; activate_at: string }>(
+        await cli(withDb("keys", "rotate", "--activate-after", String(minimum))),
+      );
       assert.equal(Date.parse(key.activate_at) - Date.parse(key.created_at), minimum * 1000);
     });
   });

@@ -58,13 +58,22 @@ describe("README curl walkthrough", () => {
     const script = walkthrough();
     assert.ok(script.includes("./data/walkthrough.db") && script.includes("9100"), script);
     const port = await freePort();
-    const child = spawn("bash", ["-euo", "pipefail", "-c", script.replaceAll("./data/walkthrough.db", join(temp.dir, "walkthrough.db")).replaceAll("9100", String(port))], {
-      cwd: root,
-      // Its own process group, so a failed run leaves no server behind.
-      detached: true,
-      env: Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== "AUTHZ_DB")),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      "bash",
+      [
+        "-euo",
+        "pipefail",
+        "-c",
+        script.replaceAll("./data/walkthrough.db", join(temp.dir, "walkthrough.db")).replaceAll("9100", String(port)),
+      ],
+      {
+        cwd: root,
+        // Its own process group, so a failed run leaves no server behind.
+        detached: true,
+        env: Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== "AUTHZ_DB")),
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -91,7 +100,10 @@ describe("README curl walkthrough", () => {
       .filter((line) => line.startsWith("{") && line.endsWith("}"))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     const token = jsonLines.find((line) => "access_token" in line);
-    assert.deepEqual({ ...token, access_token: "" }, { access_token: "", token_type: "Bearer", expires_in: 600, scope: "photos" });
+    assert.deepEqual(
+      { ...token, access_token: "" },
+      { access_token: "", token_type: "Bearer", expires_in: 600, scope: "photos" },
+    );
     const introspections = jsonLines.filter((line) => "active" in line);
     assert.deepEqual(
       introspections.map((line) => [line["active"], line["iss"], line["aud"], line["scope"]]),
@@ -100,7 +112,10 @@ describe("README curl walkthrough", () => {
         [false, undefined, undefined, undefined],
       ],
     );
-    assert.ok(jsonLines.some((line) => Array.isArray(line["keys"])), "the JWKS was printed");
+    assert.ok(
+      jsonLines.some((line) => Array.isArray(line["keys"])),
+      "the JWKS was printed",
+    );
     // `kill` only sends SIGTERM: the server closes its connections and exits on its own, within a few seconds.
     assert.ok(await refusedWithin(port, 5_000), "the server still answers 5 s after `kill $SERVER`");
   });

@@ -12,7 +12,11 @@ describe("token, introspection and revocation endpoints refuse bad input", () =>
 
   before(async () => {
     server = await startTestServer({ bodyLimit: 1024 });
-    server.storage.scopes.create({ name: "photos", description: "Read your photos", resource: "http://localhost:8080/" });
+    server.storage.scopes.create({
+      name: "photos",
+      description: "Read your photos",
+      resource: "http://localhost:8080/",
+    });
     server.storage.scopes.create({ name: "admin", description: "Administer", resource: null });
     client = createClient(server.storage, { scopes: ["photos"] });
     tokenUrl = `${server.url}/token`;
@@ -94,7 +98,10 @@ describe("token, introspection and revocation endpoints refuse bad input", () =>
   });
 
   it("unknown client → 401 invalid_client, same answer as a wrong secret", async () => {
-    const result = await post(tokenUrl, form({ grant_type: "client_credentials", client_id: "nobody", client_secret: "x" }));
+    const result = await post(
+      tokenUrl,
+      form({ grant_type: "client_credentials", client_id: "nobody", client_secret: "x" }),
+    );
     assertError(result, 401, "invalid_client", "client authentication failed");
   });
 
@@ -235,9 +242,14 @@ describe("token, introspection and revocation endpoints refuse bad input", () =>
   });
 
   it("revocation with a JSON body → 400; with a wrong secret → 401", async () => {
-    const json = await post(`${server.url}/revoke`, JSON.stringify({ token }), { ...auth(), "content-type": "application/json" });
+    const json = await post(`${server.url}/revoke`, JSON.stringify({ token }), {
+      ...auth(),
+      "content-type": "application/json",
+    });
     assertError(json, 400, "invalid_request", "the request body must be application/x-www-form-urlencoded");
-    const wrong = await post(`${server.url}/revoke`, form({ token }), { authorization: basic(client.clientId, "wrong") });
+    const wrong = await post(`${server.url}/revoke`, form({ token }), {
+      authorization: basic(client.clientId, "wrong"),
+    });
     assertError(wrong, 401, "invalid_client", "client authentication failed");
   });
 });

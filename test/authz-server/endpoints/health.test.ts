@@ -13,7 +13,11 @@ async function get(url: string): Promise<{ status: number; cacheControl: string 
 }
 
 const ok = { status: 200, cacheControl: "no-store", body: { status: "ok" } };
-const unavailable = (reason: string) => ({ status: 503, cacheControl: "no-store", body: { status: "unavailable", reason } });
+const unavailable = (reason: string) => ({
+  status: 503,
+  cacheControl: "no-store",
+  body: { status: "unavailable", reason },
+});
 
 describe("health endpoints", () => {
   const temp = tempDir();

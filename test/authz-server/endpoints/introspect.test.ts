@@ -5,7 +5,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { basic, createClient, form, post, type TestClient } from "../helpers.js";
-import { authorizationRequest, exchangeCallback, obtainCallback, PHOTOS_RESOURCE, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+import {
+  authorizationRequest,
+  exchangeCallback,
+  obtainCallback,
+  PHOTOS_RESOURCE,
+  startFlowServer,
+  type FlowServer,
+} from "../flow/flow-helpers.js";
 
 const CALENDAR_API = "http://localhost:8000/calendar";
 
@@ -24,8 +31,18 @@ describe("POST /introspect answers about a token only to its client and to its r
     server = await startFlowServer();
     server.storage.scopes.create({ name: "calendar", description: "See your calendar", resource: CALENDAR_API });
     stranger = createClient(server.storage, { name: "Stranger", scopes: ["photos", "profile"] });
-    photosApi = createClient(server.storage, { name: "Flickr photos API", scopes: [], grantTypes: [], resourceServerFor: [PHOTOS_RESOURCE] });
-    calendarApi = createClient(server.storage, { name: "Calendar API", scopes: [], grantTypes: [], resourceServerFor: [CALENDAR_API] });
+    photosApi = createClient(server.storage, {
+      name: "Flickr photos API",
+      scopes: [],
+      grantTypes: [],
+      resourceServerFor: [PHOTOS_RESOURCE],
+    });
+    calendarApi = createClient(server.storage, {
+      name: "Calendar API",
+      scopes: [],
+      grantTypes: [],
+      resourceServerFor: [CALENDAR_API],
+    });
     const attempt = await authorizationRequest(server);
     const { callback } = await obtainCallback(server, attempt);
     const exchange = await exchangeCallback(server, attempt, callback);
@@ -35,9 +52,13 @@ describe("POST /introspect answers about a token only to its client and to its r
   after(() => server.close());
 
   async function introspect(caller: TestClient, token: string, hint?: string): Promise<unknown> {
-    const response = await post(`${server.url}/introspect`, form({ token, ...(hint === undefined ? {} : { token_type_hint: hint }) }), {
-      authorization: basic(caller.clientId, caller.clientSecret),
-    });
+    const response = await post(
+      `${server.url}/introspect`,
+      form({ token, ...(hint === undefined ? {} : { token_type_hint: hint }) }),
+      {
+        authorization: basic(caller.clientId, caller.clientSecret),
+      },
+    );
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("cache-control"), "no-store");
     return response.body;
@@ -102,7 +123,10 @@ describe("POST /introspect answers about a token only to its client and to its r
     const token = (issued.body as { access_token: string }).access_token;
     for (const resourceServer of [photosApi, calendarApi]) {
       const answer = (await introspect(resourceServer, token)) as { active: boolean; aud: unknown; client_id: unknown };
-      assert.deepEqual([answer.active, answer.aud, answer.client_id], [true, [CALENDAR_API, PHOTOS_RESOURCE], planner.clientId]);
+      assert.deepEqual(
+        [answer.active, answer.aud, answer.client_id],
+        [true, [CALENDAR_API, PHOTOS_RESOURCE], planner.clientId],
+      );
     }
     assert.deepEqual(await introspect(stranger, token), { active: false });
   });

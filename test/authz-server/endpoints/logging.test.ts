@@ -24,13 +24,22 @@ describe("logs and configuration invariants", () => {
 
   it("writes JSON request logs that never contain secrets or tokens", async () => {
     const auth = { authorization: basic(client.clientId, client.clientSecret) };
-    const issued = await post(`${server.url}/token?secret-in-query=1`, form({ grant_type: "client_credentials" }), auth);
+    const issued = await post(
+      `${server.url}/token?secret-in-query=1`,
+      form({ grant_type: "client_credentials" }),
+      auth,
+    );
     assert.equal(issued.status, 200);
     const token = (issued.body as { access_token: string }).access_token;
     assert.equal((await post(`${server.url}/introspect`, form({ token }), auth)).status, 200);
     assert.equal((await post(`${server.url}/revoke`, form({ token }), auth)).status, 200);
     assert.equal(
-      (await post(`${server.url}/token`, form({ grant_type: "client_credentials", client_id: client.clientId, client_secret: "guess" }))).status,
+      (
+        await post(
+          `${server.url}/token`,
+          form({ grant_type: "client_credentials", client_id: client.clientId, client_secret: "guess" }),
+        )
+      ).status,
       401,
     );
     const log = lines.join("");

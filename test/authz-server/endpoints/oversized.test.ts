@@ -24,7 +24,11 @@ interface Exchange {
  * nothing until it has written everything or the server has closed: a client that writes its request before reading.
  * Gives up writing after `maxMs`. Then reads until the connection closes.
  */
-async function writeThenRead(port: number, head: string, options: { bodyBytes: number; pauseMs?: number; maxMs?: number }): Promise<Exchange> {
+async function writeThenRead(
+  port: number,
+  head: string,
+  options: { bodyBytes: number; pauseMs?: number; maxMs?: number },
+): Promise<Exchange> {
   const started = Date.now();
   const socket = connect(port, "127.0.0.1");
   socket.pause();
@@ -37,7 +41,8 @@ async function writeThenRead(port: number, head: string, options: { bodyBytes: n
       resolve();
     }),
   );
-  const write = (data: string | Buffer) => new Promise<void>((resolve, reject) => socket.write(data, (e) => (e ? reject(e) : resolve())));
+  const write = (data: string | Buffer) =>
+    new Promise<void>((resolve, reject) => socket.write(data, (e) => (e ? reject(e) : resolve())));
   const chunk = Buffer.alloc(64 * 1024, "a");
   let sent = 0;
   try {
@@ -56,7 +61,12 @@ async function writeThenRead(port: number, head: string, options: { bodyBytes: n
   const timer = setTimeout(() => socket.destroy(), 10_000);
   await closed;
   clearTimeout(timer);
-  return { response: Buffer.concat(chunks).toString("utf8"), error, sent, closedAfter: (closedAt ?? Date.now()) - started };
+  return {
+    response: Buffer.concat(chunks).toString("utf8"),
+    error,
+    sent,
+    closedAfter: (closedAt ?? Date.now()) - started,
+  };
 }
 
 /** Status line, lower-cased header names, body. */
@@ -64,7 +74,9 @@ function parse(response: string): { statusLine: string; headers: Map<string, str
   const end = response.indexOf("\r\n\r\n");
   assert.ok(end > 0, `no complete response head in ${JSON.stringify(response.slice(0, 200))}`);
   const [statusLine = "", ...lines] = response.slice(0, end).split("\r\n");
-  const headers = new Map(lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]));
+  const headers = new Map(
+    lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]),
+  );
   return { statusLine, headers, body: response.slice(end + 4) };
 }
 
@@ -87,13 +99,19 @@ describe("oversized requests", () => {
   it("a 2 MB body at the token endpoint: the whole 413 reaches a client that writes everything before reading", async () => {
     // At loopback speed, and paced like a network (32 writes 5 ms apart), within the time bound.
     for (const pauseMs of [undefined, 5]) {
-      const exchange = await writeThenRead(port, formHead("/token", 2 * MiB), { bodyBytes: 2 * MiB, ...(pauseMs && { pauseMs }) });
+      const exchange = await writeThenRead(port, formHead("/token", 2 * MiB), {
+        bodyBytes: 2 * MiB,
+        ...(pauseMs && { pauseMs }),
+      });
       assert.equal(exchange.error, undefined);
       assert.equal(exchange.sent, 2 * MiB);
       const { statusLine, headers, body } = parse(exchange.response);
       assert.equal(statusLine, "HTTP/1.1 413 Payload Too Large");
       assert.equal(headers.get("connection"), "close");
-      assert.deepEqual(JSON.parse(body), { error: "invalid_request", error_description: "the request body exceeds 16384 bytes" });
+      assert.deepEqual(JSON.parse(body), {
+        error: "invalid_request",
+        error_description: "the request body exceeds 16384 bytes",
+      });
     }
   });
 
@@ -106,9 +124,13 @@ describe("oversized requests", () => {
   });
 
   it("a 100 KB query at /authorize: 431 with a JSON body reaches the client", async () => {
-    const exchange = await writeThenRead(port, `GET /authorize?state=${"a".repeat(100_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, {
-      bodyBytes: 0,
-    });
+    const exchange = await writeThenRead(
+      port,
+      `GET /authorize?state=${"a".repeat(100_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+      {
+        bodyBytes: 0,
+      },
+    );
     assert.equal(exchange.error, undefined);
     const { statusLine, headers, body } = parse(exchange.response);
     assert.equal(statusLine, "HTTP/1.1 431 Request Header Fields Too Large");
@@ -134,9 +156,15 @@ describe("oversized requests", () => {
   });
 
   it("a client that trickles its body forever is cut off after the time bound", async () => {
-    for (const head of [formHead("/token", 1024 * MiB), `GET /authorize?state=${"a".repeat(100_000)} HTTP/1.1\r\nX-Trickle: `]) {
+    for (const head of [
+      formHead("/token", 1024 * MiB),
+      `GET /authorize?state=${"a".repeat(100_000)} HTTP/1.1\r\nX-Trickle: `,
+    ]) {
       const exchange = await writeThenRead(port, head, { bodyBytes: 1024 * MiB, pauseMs: 50, maxMs: 5_000 });
-      assert.ok(exchange.closedAfter >= linger.ms && exchange.closedAfter < linger.ms + 2_000, `${head.slice(0, 20)}: closed after ${exchange.closedAfter} ms`);
+      assert.ok(
+        exchange.closedAfter >= linger.ms && exchange.closedAfter < linger.ms + 2_000,
+        `${head.slice(0, 20)}: closed after ${exchange.closedAfter} ms`,
+      );
     }
   });
 

@@ -14,7 +14,11 @@ describe("restart on the same database", () => {
     // A fixed issuer: with port 0 the default (http://localhost:<port>) would change across the restart.
     const issuer = "http://localhost:9000";
     const first = await startTestServer({ dbPath, clock, issuer });
-    first.storage.scopes.create({ name: "photos", description: "Read your photos", resource: "http://localhost:8080/" });
+    first.storage.scopes.create({
+      name: "photos",
+      description: "Read your photos",
+      resource: "http://localhost:8080/",
+    });
     const client = createClient(first.storage, { scopes: ["photos"] });
     const auth = { authorization: basic(client.clientId, client.clientSecret) };
     const issue = async (url: string) => {
@@ -39,7 +43,12 @@ describe("restart on the same database", () => {
       const fresh = await issue(second.url);
       await jwtVerify(fresh, createLocalJWKSet(jwksAfter), { currentDate: clock.date });
       await jwtVerify(kept, createLocalJWKSet(jwksAfter), { currentDate: clock.date });
-      assert.equal(second.storage.revocations.isAccessTokenRevoked(JSON.parse(Buffer.from(revoked.split(".")[1]!, "base64url").toString()).jti), true);
+      assert.equal(
+        second.storage.revocations.isAccessTokenRevoked(
+          JSON.parse(Buffer.from(revoked.split(".")[1]!, "base64url").toString()).jti,
+        ),
+        true,
+      );
       assert.deepEqual(second.storage.clients.find(client.clientId)?.scopes, ["photos"]);
     } finally {
       await second.close();

@@ -5,7 +5,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { basic, createClient, form, post, type TestClient } from "../helpers.js";
 import { BrowserClient } from "../flow/browser-client.js";
-import { allow, authorizationRequest, exchangeCallback, loginThrough, PHOTOS_RESOURCE, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+import {
+  allow,
+  authorizationRequest,
+  exchangeCallback,
+  loginThrough,
+  PHOTOS_RESOURCE,
+  startFlowServer,
+  type FlowServer,
+} from "../flow/flow-helpers.js";
 
 describe("POST /revoke revokes only the caller's own tokens", () => {
   let server: FlowServer;
@@ -15,7 +23,12 @@ describe("POST /revoke revokes only the caller's own tokens", () => {
   before(async () => {
     server = await startFlowServer();
     stranger = createClient(server.storage, { name: "Stranger", scopes: ["photos"] });
-    photosApi = createClient(server.storage, { name: "Flickr photos API", scopes: [], grantTypes: [], resourceServerFor: [PHOTOS_RESOURCE] });
+    photosApi = createClient(server.storage, {
+      name: "Flickr photos API",
+      scopes: [],
+      grantTypes: [],
+      resourceServerFor: [PHOTOS_RESOURCE],
+    });
   });
   after(() => server.close());
 
@@ -37,7 +50,9 @@ describe("POST /revoke revokes only the caller's own tokens", () => {
   }
 
   async function activeToCanon(token: string): Promise<boolean> {
-    const answer = await post(`${server.url}/introspect`, form({ token }), { authorization: basic(server.canon.clientId, server.canon.clientSecret) });
+    const answer = await post(`${server.url}/introspect`, form({ token }), {
+      authorization: basic(server.canon.clientId, server.canon.clientSecret),
+    });
     return (answer.body as { active: boolean }).active;
   }
 
@@ -55,9 +70,13 @@ describe("POST /revoke revokes only the caller's own tokens", () => {
     }
     assert.equal(await activeToCanon(tokens.access_token), true);
     assert.equal(await activeToCanon(tokens.refresh_token), true);
-    const refreshed = await post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token }), {
-      authorization: basic(server.canon.clientId, server.canon.clientSecret),
-    });
+    const refreshed = await post(
+      `${server.url}/token`,
+      form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token }),
+      {
+        authorization: basic(server.canon.clientId, server.canon.clientSecret),
+      },
+    );
     assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
   });
 

@@ -31,7 +31,13 @@ describe("token service over HTTP with oauth4webapi", () => {
     auth: oauth.ClientAuth,
     parameters: Record<string, string> | URLSearchParams = {},
   ): Promise<oauth.TokenEndpointResponse> {
-    const response = await oauth.clientCredentialsGrantRequest(as, { client_id: client.clientId }, auth, parameters, insecure);
+    const response = await oauth.clientCredentialsGrantRequest(
+      as,
+      { client_id: client.clientId },
+      auth,
+      parameters,
+      insecure,
+    );
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("cache-control"), "no-store");
     assert.equal(response.headers.get("pragma"), "no-cache");
@@ -119,7 +125,9 @@ describe("token service over HTTP with oauth4webapi", () => {
 
   it("uses the default audience (the issuer) when no scope has a resource", async () => {
     const result = await clientCredentials(oauth.ClientSecretBasic(client.clientSecret), { scope: "profile" });
-    const { payload } = await jwtVerify(result.access_token, createLocalJWKSet(await jwks()), { currentDate: server.clock.date });
+    const { payload } = await jwtVerify(result.access_token, createLocalJWKSet(await jwks()), {
+      currentDate: server.clock.date,
+    });
     assert.equal(payload.aud, server.issuer);
   });
 
@@ -129,7 +137,9 @@ describe("token service over HTTP with oauth4webapi", () => {
       ["resource", photosApi],
     ]);
     const result = await clientCredentials(oauth.ClientSecretBasic(client.clientSecret), params);
-    const { payload } = await jwtVerify(result.access_token, createLocalJWKSet(await jwks()), { currentDate: server.clock.date });
+    const { payload } = await jwtVerify(result.access_token, createLocalJWKSet(await jwks()), {
+      currentDate: server.clock.date,
+    });
     assert.equal(payload.aud, photosApi);
     assert.equal(payload.scope, "profile");
   });
@@ -189,7 +199,13 @@ describe("token service over HTTP with oauth4webapi", () => {
       await oauth.processClientCredentialsResponse(
         as,
         { client_id: doomed.clientId },
-        await oauth.clientCredentialsGrantRequest(as, { client_id: doomed.clientId }, oauth.ClientSecretBasic(doomed.clientSecret), {}, insecure),
+        await oauth.clientCredentialsGrantRequest(
+          as,
+          { client_id: doomed.clientId },
+          oauth.ClientSecretBasic(doomed.clientSecret),
+          {},
+          insecure,
+        ),
       )
     ).access_token;
     // The photos API, which the token is addressed to, asks: the deleted client itself can no longer authenticate.

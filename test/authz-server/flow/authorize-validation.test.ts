@@ -38,7 +38,11 @@ function request(overrides: Record<string, string | string[] | null> = {}): URLS
 const validate = (overrides: Record<string, string | string[] | null> = {}) =>
   validateAuthorizationRequest(request(overrides), storage, ISSUER);
 
-const redirectError = (error: string, description: string, state: { state: string | undefined } = { state: "xyz" }) => ({
+const redirectError = (
+  error: string,
+  description: string,
+  state: { state: string | undefined } = { state: "xyz" },
+) => ({
   kind: "redirect",
   redirectUri: CANON_REDIRECT,
   state: state.state,
@@ -63,11 +67,16 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
     });
     const all = validate({ scope: null, state: null, resource: PHOTOS_API });
     assert.equal(all.kind, "ok");
-    assert.deepEqual(all.kind === "ok" && [all.request.scopes, all.request.state, all.request.resources], [["photos", "profile"], undefined, [PHOTOS_API]]);
+    assert.deepEqual(all.kind === "ok" && [all.request.scopes, all.request.state, all.request.resources], [
+      ["photos", "profile"],
+      undefined,
+      [PHOTOS_API],
+    ]);
   });
 
   it("never redirects for an unknown client or an unregistered redirect URI", () => {
-    const page = (title: string) => (r: ReturnType<typeof validate>) => assert.equal(r.kind === "page" && r.title, title);
+    const page = (title: string) => (r: ReturnType<typeof validate>) =>
+      assert.equal(r.kind === "page" && r.title, title);
     page("Unknown application")(validate({ client_id: "nope" }));
     page("Invalid request")(validate({ client_id: null }));
     page("Invalid request")(validate({ redirect_uri: null }));
@@ -96,31 +105,73 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
     assert.equal(matchRedirectUri(cli, "http://127.0.0.1:53111/cb/"), false);
     assert.equal(matchRedirectUri(cli, "http://localhost:53111/cb"), false);
     assert.equal(matchRedirectUri(cli, "http://127.0.0.2:4000/cb"), false);
-    assert.equal(matchRedirectUri({ ...cli, tokenEndpointAuthMethod: "client_secret_basic" }, "http://127.0.0.1:53111/cb"), false);
+    assert.equal(
+      matchRedirectUri({ ...cli, tokenEndpointAuthMethod: "client_secret_basic" }, "http://127.0.0.1:53111/cb"),
+      false,
+    );
   });
 
   it("reports other errors to the registered redirect URI with state", () => {
-    assert.deepEqual(validate({ response_type: "token" }), redirectError("unsupported_response_type", "only response_type=code is supported"));
-    assert.deepEqual(validate({ response_type: "code id_token" }), redirectError("unsupported_response_type", "only response_type=code is supported"));
+    assert.deepEqual(
+      validate({ response_type: "token" }),
+      redirectError("unsupported_response_type", "only response_type=code is supported"),
+    );
+    assert.deepEqual(
+      validate({ response_type: "code id_token" }),
+      redirectError("unsupported_response_type", "only response_type=code is supported"),
+    );
     assert.deepEqual(validate({ response_type: null }), redirectError("invalid_request", "response_type is required"));
-    assert.deepEqual(validate({ code_challenge: null }), redirectError("invalid_request", "code_challenge is required (PKCE with S256)"));
-    assert.deepEqual(validate({ code_challenge_method: null }), redirectError("invalid_request", "code_challenge_method must be S256"));
-    assert.deepEqual(validate({ code_challenge_method: "plain", code_challenge: VERIFIER }), redirectError("invalid_request", "code_challenge_method must be S256"));
-    assert.deepEqual(validate({ code_challenge: "short" }), redirectError("invalid_request", "code_challenge is not a base64url SHA-256 value"));
-    assert.deepEqual(validate({ scope: "photos admin" }), redirectError("invalid_scope", "scope not allowed for this client: admin"));
-    assert.deepEqual(validate({ scope: "photos\u0001" }), redirectError("invalid_scope", "scope contains an invalid character"));
-    assert.deepEqual(validate({ resource: "https://other.example/api" }), redirectError("invalid_target", "resource is not registered with this server"));
+    assert.deepEqual(
+      validate({ code_challenge: null }),
+      redirectError("invalid_request", "code_challenge is required (PKCE with S256)"),
+    );
+    assert.deepEqual(
+      validate({ code_challenge_method: null }),
+      redirectError("invalid_request", "code_challenge_method must be S256"),
+    );
+    assert.deepEqual(
+      validate({ code_challenge_method: "plain", code_challenge: VERIFIER }),
+      redirectError("invalid_request", "code_challenge_method must be S256"),
+    );
+    assert.deepEqual(
+      validate({ code_challenge: "short" }),
+      redirectError("invalid_request", "code_challenge is not a base64url SHA-256 value"),
+    );
+    assert.deepEqual(
+      validate({ scope: "photos admin" }),
+      redirectError("invalid_scope", "scope not allowed for this client: admin"),
+    );
+    assert.deepEqual(
+      validate({ scope: "photos\u0001" }),
+      redirectError("invalid_scope", "scope contains an invalid character"),
+    );
+    assert.deepEqual(
+      validate({ resource: "https://other.example/api" }),
+      redirectError("invalid_target", "resource is not registered with this server"),
+    );
     // Registered, but not the resource server of the requested scope (RFC 8707 §2, requirement 13): consent to
     // Flickr's photos must not yield a token for another audience.
-    assert.deepEqual(validate({ resource: ISSUER }), redirectError("invalid_target", "resource is not one the requested scopes are for"));
-    assert.deepEqual(validate({ state: ["a", "b"] }), redirectError("invalid_request", "parameter state is repeated", { state: undefined }));
-    assert.deepEqual(validate({ scope: ["photos", "photos"] }), redirectError("invalid_request", "parameter scope is repeated"));
+    assert.deepEqual(
+      validate({ resource: ISSUER }),
+      redirectError("invalid_target", "resource is not one the requested scopes are for"),
+    );
+    assert.deepEqual(
+      validate({ state: ["a", "b"] }),
+      redirectError("invalid_request", "parameter state is repeated", { state: undefined }),
+    );
+    assert.deepEqual(
+      validate({ scope: ["photos", "photos"] }),
+      redirectError("invalid_request", "parameter scope is repeated"),
+    );
     const robot = validateAuthorizationRequest(
       request({ client_id: "robot-id", redirect_uri: "https://robot.example/cb" }),
       storage,
       ISSUER,
     );
-    assert.deepEqual(robot, { ...redirectError("unauthorized_client", "the client may not use the authorization code grant"), redirectUri: "https://robot.example/cb" });
+    assert.deepEqual(robot, {
+      ...redirectError("unauthorized_client", "the client may not use the authorization code grant"),
+      redirectUri: "https://robot.example/cb",
+    });
   });
 
   it("builds responses with state unchanged and iss (RFC 9207), keeping the redirect URI's query", () => {
@@ -128,7 +179,10 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
       authorizationResponse(ISSUER, "https://canon.example/other?x=1", "s p&c=é", { code: "abc" }),
       "https://canon.example/other?x=1&code=abc&state=s+p%26c%3D%C3%A9&iss=http%3A%2F%2Flocalhost%3A9000",
     );
-    assert.equal(authorizationResponse(ISSUER, CANON_REDIRECT, undefined, { error: "access_denied" }), `${CANON_REDIRECT}?error=access_denied&iss=http%3A%2F%2Flocalhost%3A9000`);
+    assert.equal(
+      authorizationResponse(ISSUER, CANON_REDIRECT, undefined, { error: "access_denied" }),
+      `${CANON_REDIRECT}?error=access_denied&iss=http%3A%2F%2Flocalhost%3A9000`,
+    );
   });
 
   it("verifies S256 (RFC 7636 §4.6)", () => {

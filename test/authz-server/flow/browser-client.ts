@@ -39,7 +39,12 @@ export class BrowserClient {
 
   constructor(readonly base: string) {}
 
-  async request(method: "GET" | "POST", pathOrUrl: string, form?: URLSearchParams, headers: Record<string, string> = {}): Promise<PageResponse> {
+  async request(
+    method: "GET" | "POST",
+    pathOrUrl: string,
+    form?: URLSearchParams,
+    headers: Record<string, string> = {},
+  ): Promise<PageResponse> {
     const url = new URL(pathOrUrl, this.base);
     const response = await fetch(url, {
       method,
@@ -72,7 +77,10 @@ export class BrowserClient {
 
 /** Decodes the five entities views/html.ts produces. */
 function unescape(text: string): string {
-  return text.replace(/&(amp|lt|gt|quot|#39);/g, (_m, e: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" })[e] ?? "");
+  return text.replace(
+    /&(amp|lt|gt|quot|#39);/g,
+    (_m, e: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" })[e] ?? "",
+  );
 }
 
 export interface PageForm {
@@ -108,7 +116,10 @@ export function withFields(form: PageForm, extra: Record<string, string>): URLSe
 
 /** The headers every HTML page must carry (oauth-requirements item 5). */
 export function assertPageHeaders(headers: Headers): void {
-  assert.match(headers.get("content-security-policy") ?? "", /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'[^;]*; frame-ancestors 'none'; base-uri 'none'$/);
+  assert.match(
+    headers.get("content-security-policy") ?? "",
+    /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'[^;]*; frame-ancestors 'none'; base-uri 'none'$/,
+  );
   assert.equal(headers.get("x-frame-options"), "DENY");
   assert.equal(headers.get("referrer-policy"), "no-referrer");
   assert.equal(headers.get("cache-control"), "no-store");

@@ -20,7 +20,10 @@ import {
   type FlowServer,
 } from "./flow-helpers.js";
 
-const INVALID_REFRESH = { error: "invalid_grant", error_description: "the refresh token is invalid, expired or revoked" };
+const INVALID_REFRESH = {
+  error: "invalid_grant",
+  error_description: "the refresh token is invalid, expired or revoked",
+};
 
 describe("authorization code flow: bad input", () => {
   let server: FlowServer;
@@ -30,10 +33,12 @@ describe("authorization code flow: bad input", () => {
   after(() => server.close());
 
   const canonAuth = () => ({ authorization: basic(server.canon.clientId, server.canon.clientSecret) });
-  const token = (values: Record<string, string>, headers = canonAuth()) => post(`${server.url}/token`, form(values), headers);
+  const token = (values: Record<string, string>, headers = canonAuth()) =>
+    post(`${server.url}/token`, form(values), headers);
   const exchange = (code: string, verifier: string, extra: Record<string, string> = {}) =>
     token({ grant_type: "authorization_code", code, redirect_uri: CANON_CALLBACK, code_verifier: verifier, ...extra });
-  const introspect = async (value: string) => (await post(`${server.url}/introspect`, form({ token: value }), canonAuth())).body;
+  const introspect = async (value: string) =>
+    (await post(`${server.url}/introspect`, form({ token: value }), canonAuth())).body;
   const active = async (value: string) => ((await introspect(value)) as { active: boolean }).active;
 
   /** A fresh code for alice (consent given once, then remembered). */
@@ -67,21 +72,42 @@ describe("authorization code flow: bad input", () => {
   }
 
   it("unknown client and unregistered redirect URIs (trailing slash, case) get an error page, never a redirect", async () => {
-    await assertNoRedirectPage((await authorizationRequest(server, { client_id: "unknown" })).url, "Unknown application");
-    for (const uri of [`${CANON_CALLBACK}/`, "http://LOCALHOST:3000/callback", "http://localhost:3000/Callback", "https://evil.example/callback"]) {
-      await assertNoRedirectPage((await authorizationRequest(server, { redirect_uri: uri })).url, "Unregistered redirect address");
+    await assertNoRedirectPage(
+      (await authorizationRequest(server, { client_id: "unknown" })).url,
+      "Unknown application",
+    );
+    for (const uri of [
+      `${CANON_CALLBACK}/`,
+      "http://LOCALHOST:3000/callback",
+      "http://localhost:3000/Callback",
+      "https://evil.example/callback",
+    ]) {
+      await assertNoRedirectPage(
+        (await authorizationRequest(server, { redirect_uri: uri })).url,
+        "Unregistered redirect address",
+      );
     }
   });
 
   it("missing or plain PKCE, implicit grant and foreign scopes go back to the client with error, state and iss", async () => {
     const missing = await authorizationRequest(server, { code_challenge: null, code_challenge_method: null });
-    await assertErrorRedirect(missing.url, "invalid_request", "code_challenge is required (PKCE with S256)", missing.state);
+    await assertErrorRedirect(
+      missing.url,
+      "invalid_request",
+      "code_challenge is required (PKCE with S256)",
+      missing.state,
+    );
     const plain = await authorizationRequest(server, { code_challenge_method: "plain" });
     await assertErrorRedirect(plain.url, "invalid_request", "code_challenge_method must be S256", plain.state);
     const noMethod = await authorizationRequest(server, { code_challenge_method: null });
     await assertErrorRedirect(noMethod.url, "invalid_request", "code_challenge_method must be S256", noMethod.state);
     const implicit = await authorizationRequest(server, { response_type: "token" });
-    await assertErrorRedirect(implicit.url, "unsupported_response_type", "only response_type=code is supported", implicit.state);
+    await assertErrorRedirect(
+      implicit.url,
+      "unsupported_response_type",
+      "only response_type=code is supported",
+      implicit.state,
+    );
     const scope = await authorizationRequest(server, { scope: "photos admin" });
     await assertErrorRedirect(scope.url, "invalid_scope", "scope not allowed for this client: admin", scope.state);
     const noState = await authorizationRequest(server, { state: null, response_type: "token" });
@@ -105,14 +131,20 @@ describe("authorization code flow: bad input", () => {
     // A token from another browser session is not valid in this one.
     const other = new BrowserClient(server.url);
     const otherForm = onlyForm((await other.get(attempt.url.href)).body, "/login");
-    assert.equal((await browser.post("/login", withFields(otherForm, { username: "alice", password: PASSWORD }))).status, 403);
+    assert.equal(
+      (await browser.post("/login", withFields(otherForm, { username: "alice", password: PASSWORD }))).status,
+      403,
+    );
     // Consent: log in properly, then post the decision with a wrong token.
     const consentPage = await loginThrough(browser, await authorizationRequest(server, { scope: "profile" }));
     const consentForm = withFields(onlyForm(consentPage.body, "/consent"), { decision: "allow", csrf_token: "forged" });
     const refused = await browser.post("/consent", consentForm);
     assert.equal(refused.status, 403);
     assert.equal(refused.location, undefined);
-    assert.deepEqual(server.storage.consents.grantedScopes(server.userId, server.canon.clientId).includes("profile"), false);
+    assert.deepEqual(
+      server.storage.consents.grantedScopes(server.userId, server.canon.clientId).includes("profile"),
+      false,
+    );
   });
 
   it("a resource outside the grant is invalid_target at the token endpoint, for codes and refresh tokens (RFC 8707 §2)", async () => {
@@ -120,10 +152,22 @@ describe("authorization code flow: bad input", () => {
     // audience too (the default one), but not one this grant is for.
     const { attempt, code } = await freshCode();
     const other = await exchange(code, attempt.verifier, { resource: server.issuer });
-    assert.deepEqual([other.status, other.body], [400, { error: "invalid_target", error_description: "resource was not part of the authorization request" }]);
-    const tokens = (await exchange(code, attempt.verifier, { resource: PHOTOS_RESOURCE })).body as { refresh_token: string };
-    const refreshed = await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token, resource: server.issuer });
-    assert.deepEqual([refreshed.status, refreshed.body], [400, { error: "invalid_target", error_description: "resource was not part of the original grant" }]);
+    assert.deepEqual(
+      [other.status, other.body],
+      [400, { error: "invalid_target", error_description: "resource was not part of the authorization request" }],
+    );
+    const tokens = (await exchange(code, attempt.verifier, { resource: PHOTOS_RESOURCE })).body as {
+      refresh_token: string;
+    };
+    const refreshed = await token({
+      grant_type: "refresh_token",
+      refresh_token: tokens.refresh_token,
+      resource: server.issuer,
+    });
+    assert.deepEqual(
+      [refreshed.status, refreshed.body],
+      [400, { error: "invalid_target", error_description: "resource was not part of the original grant" }],
+    );
   });
 
   it("a replayed valid code fails and revokes the tokens of the first exchange", async () => {
@@ -133,7 +177,10 @@ describe("authorization code flow: bad input", () => {
     const tokens = first.body as { access_token: string; refresh_token: string };
     assert.equal(await active(tokens.access_token), true);
     const replay = await exchange(code, attempt.verifier);
-    assert.deepEqual([replay.status, replay.body], [400, { error: "invalid_grant", error_description: "the authorization code was already used" }]);
+    assert.deepEqual(
+      [replay.status, replay.body],
+      [400, { error: "invalid_grant", error_description: "the authorization code was already used" }],
+    );
     assert.equal(await active(tokens.access_token), false);
     assert.equal(await active(tokens.refresh_token), false);
     const refresh = await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token });
@@ -146,7 +193,10 @@ describe("authorization code flow: bad input", () => {
     assert.deepEqual(answers.map((a) => a.status).sort(), [200, 400]);
     const winner = answers.find((a) => a.status === 200)!.body as { access_token: string; refresh_token: string };
     const loser = answers.find((a) => a.status === 400)!;
-    assert.deepEqual(loser.body, { error: "invalid_grant", error_description: "the authorization code was already used" });
+    assert.deepEqual(loser.body, {
+      error: "invalid_grant",
+      error_description: "the authorization code was already used",
+    });
     assert.equal(await active(winner.access_token), false);
     assert.equal(await active(winner.refresh_token), false);
   });
@@ -156,9 +206,15 @@ describe("authorization code flow: bad input", () => {
     const first = await exchange(code, attempt.verifier);
     const tokens = first.body as { access_token: string; refresh_token: string };
     const wrongVerifier = await exchange(code, oauth.generateRandomCodeVerifier());
-    assert.deepEqual([wrongVerifier.status, wrongVerifier.body], [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge" }]);
+    assert.deepEqual(
+      [wrongVerifier.status, wrongVerifier.body],
+      [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge" }],
+    );
     const otherRedirect = await exchange(code, attempt.verifier, { redirect_uri: `${CANON_CALLBACK}/` });
-    assert.deepEqual([otherRedirect.status, otherRedirect.body], [400, { error: "invalid_grant", error_description: "redirect_uri does not match the authorization request" }]);
+    assert.deepEqual(
+      [otherRedirect.status, otherRedirect.body],
+      [400, { error: "invalid_grant", error_description: "redirect_uri does not match the authorization request" }],
+    );
     assert.equal(await active(tokens.access_token), true);
     assert.equal(await active(tokens.refresh_token), true);
   });
@@ -166,11 +222,20 @@ describe("authorization code flow: bad input", () => {
   it("wrong or missing PKCE verifier, another client, expired code", async () => {
     const { attempt, code } = await freshCode();
     const missing = await token({ grant_type: "authorization_code", code, redirect_uri: CANON_CALLBACK });
-    assert.deepEqual([missing.status, missing.body], [400, { error: "invalid_grant", error_description: "code_verifier is required (PKCE)" }]);
+    assert.deepEqual(
+      [missing.status, missing.body],
+      [400, { error: "invalid_grant", error_description: "code_verifier is required (PKCE)" }],
+    );
     const wrong = await exchange(code, oauth.generateRandomCodeVerifier());
-    assert.deepEqual([wrong.status, wrong.body], [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge" }]);
+    assert.deepEqual(
+      [wrong.status, wrong.body],
+      [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge" }],
+    );
     const malformed = await exchange(code, "short");
-    assert.deepEqual([malformed.status, malformed.body], [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge" }]);
+    assert.deepEqual(
+      [malformed.status, malformed.body],
+      [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge" }],
+    );
     // Another confidential client presenting Canon's code.
     const otherSecret = generateSecret();
     server.storage.clients.create({
@@ -187,17 +252,28 @@ describe("authorization code flow: bad input", () => {
     assert.equal((await exchange(code, attempt.verifier)).status, 200);
     const stolen = await freshCode();
     const byOther = await token(
-      { grant_type: "authorization_code", code: stolen.code, redirect_uri: CANON_CALLBACK, code_verifier: stolen.attempt.verifier },
+      {
+        grant_type: "authorization_code",
+        code: stolen.code,
+        redirect_uri: CANON_CALLBACK,
+        code_verifier: stolen.attempt.verifier,
+      },
       { authorization: basic("other-printer", otherSecret) },
     );
-    assert.deepEqual([byOther.status, byOther.body], [400, { error: "invalid_grant", error_description: "the authorization code is invalid" }]);
+    assert.deepEqual(
+      [byOther.status, byOther.body],
+      [400, { error: "invalid_grant", error_description: "the authorization code is invalid" }],
+    );
     // ...and the failed attempt did not burn the code for its rightful client.
     assert.equal((await exchange(stolen.code, stolen.attempt.verifier)).status, 200);
     // Expired: 60 s by default.
     const late = await freshCode();
     server.clock.advance(61);
     const expired = await exchange(late.code, late.attempt.verifier);
-    assert.deepEqual([expired.status, expired.body], [400, { error: "invalid_grant", error_description: "the authorization code has expired" }]);
+    assert.deepEqual(
+      [expired.status, expired.body],
+      [400, { error: "invalid_grant", error_description: "the authorization code has expired" }],
+    );
   });
 
   it("a code_verifier for a code issued without a challenge is refused (PKCE downgrade, RFC 9700 §4.8.2)", async () => {
@@ -217,7 +293,10 @@ describe("authorization code flow: bad input", () => {
       consumedAt: null,
     });
     const response = await exchange(code, oauth.generateRandomCodeVerifier());
-    assert.deepEqual([response.status, response.body], [400, { error: "invalid_grant", error_description: "code_verifier sent but no code_challenge was" }]);
+    assert.deepEqual(
+      [response.status, response.body],
+      [400, { error: "invalid_grant", error_description: "code_verifier sent but no code_challenge was" }],
+    );
   });
 
   it("refresh: narrowing allowed, widening refused, grace window for concurrent refresh, idle and absolute expiry", async () => {
@@ -233,7 +312,10 @@ describe("authorization code flow: bad input", () => {
     assert.equal((back.body as { scope: string }).scope, "photos profile");
     const b = back.body as { refresh_token: string };
     const widened = await token({ grant_type: "refresh_token", refresh_token: b.refresh_token, scope: "photos admin" });
-    assert.deepEqual([widened.status, widened.body], [400, { error: "invalid_scope", error_description: "scope was not originally granted: admin" }]);
+    assert.deepEqual(
+      [widened.status, widened.body],
+      [400, { error: "invalid_scope", error_description: "scope was not originally granted: admin" }],
+    );
     // Concurrent refresh within the grace window (2 s): both answered, the family survives.
     const one = await token({ grant_type: "refresh_token", refresh_token: b.refresh_token });
     server.clock.advance(1);
@@ -263,10 +345,14 @@ describe("authorization code flow: bad input", () => {
   it("revoking a refresh token (RFC 7009) revokes its family and the access tokens issued with it", async () => {
     const { attempt, code } = await freshCode();
     const first = (await exchange(code, attempt.verifier)).body as { access_token: string; refresh_token: string };
-    const second = (await token({ grant_type: "refresh_token", refresh_token: first.refresh_token })).body as { access_token: string; refresh_token: string };
+    const second = (await token({ grant_type: "refresh_token", refresh_token: first.refresh_token })).body as {
+      access_token: string;
+      refresh_token: string;
+    };
     const revoked = await post(`${server.url}/revoke`, form({ token: second.refresh_token }), canonAuth());
     assert.equal(revoked.status, 200);
-    for (const t of [first.access_token, second.access_token, second.refresh_token]) assert.equal(await active(t), false);
+    for (const t of [first.access_token, second.access_token, second.refresh_token])
+      assert.equal(await active(t), false);
   });
 
   it("a public client uses the code flow with PKCE and no secret", async () => {
@@ -280,10 +366,16 @@ describe("authorization code flow: bad input", () => {
       tokenEndpointAuthMethod: "none",
       createdAt: server.clock.now(),
     });
-    const attempt = await authorizationRequest(server, { client_id: "photo-app", redirect_uri: "http://127.0.0.1:51234/cb" });
+    const attempt = await authorizationRequest(server, {
+      client_id: "photo-app",
+      redirect_uri: "http://127.0.0.1:51234/cb",
+    });
     const browser = new BrowserClient(server.url);
     const consent = await loginThrough(browser, attempt);
-    const decision = await browser.post("/consent", withFields(onlyForm(consent.body, "/consent"), { decision: "allow" }));
+    const decision = await browser.post(
+      "/consent",
+      withFields(onlyForm(consent.body, "/consent"), { decision: "allow" }),
+    );
     const callback = new URL(decision.location!);
     assert.equal(callback.origin, "http://127.0.0.1:51234");
     const client = { client_id: "photo-app", token_endpoint_auth_method: "none" };
@@ -291,11 +383,27 @@ describe("authorization code flow: bad input", () => {
     const tokens = await oauth.processAuthorizationCodeResponse(
       server.discovered,
       client,
-      await oauth.authorizationCodeGrantRequest(server.discovered, client, oauth.None(), params, "http://127.0.0.1:51234/cb", attempt.verifier, insecure),
+      await oauth.authorizationCodeGrantRequest(
+        server.discovered,
+        client,
+        oauth.None(),
+        params,
+        "http://127.0.0.1:51234/cb",
+        attempt.verifier,
+        insecure,
+      ),
     );
     assert.equal(tokens.scope, "photos");
     // A public client presenting a secret is refused (it cannot keep one).
-    const withSecret = await post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token!, client_id: "photo-app", client_secret: "x" }));
+    const withSecret = await post(
+      `${server.url}/token`,
+      form({
+        grant_type: "refresh_token",
+        refresh_token: tokens.refresh_token!,
+        client_id: "photo-app",
+        client_secret: "x",
+      }),
+    );
     assert.equal(withSecret.status, 401);
   });
 
@@ -306,7 +414,10 @@ describe("authorization code flow: bad input", () => {
     const loginPage = await browser.get("/consents");
     assert.equal(loginPage.status, 200);
     assert.match(loginPage.body, /to manage the apps connected to your account/);
-    const login = await browser.post("/login", withFields(onlyForm(loginPage.body, "/login"), { username: "alice", password: PASSWORD }));
+    const login = await browser.post(
+      "/login",
+      withFields(onlyForm(loginPage.body, "/login"), { username: "alice", password: PASSWORD }),
+    );
     assert.deepEqual([login.status, login.location], [303, `${server.url}/consents`]);
     const list = await browser.get("/consents");
     assertPageHeaders(list.headers);
@@ -328,7 +439,10 @@ describe("authorization code flow: bad input", () => {
     const spoofed = await browser.get("/consents?withdrawn=photo-app");
     assert.equal(spoofed.status, 200);
     assert.doesNotMatch(spoofed.body, /was withdrawn/);
-    assert.deepEqual((await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token })).body, INVALID_REFRESH);
+    assert.deepEqual(
+      (await token({ grant_type: "refresh_token", refresh_token: tokens.refresh_token })).body,
+      INVALID_REFRESH,
+    );
     // Sign out (CSRF-checked): the consents page then asks to sign in.
     const signOut = onlyForm(after.body, "/logout");
     assert.equal((await browser.post("/logout", new URLSearchParams({ csrf_token: "forged" }))).status, 403);
@@ -345,17 +459,32 @@ describe("authorization code flow: bad input", () => {
 describe("sessions of deleted users", () => {
   it("a user deleted while signed in is signed out at the next request", () =>
     withFlowServer({}, async (server) => {
-      server.storage.users.create({ id: "u-bob", username: "bob", passwordHash: await hashPassword("bob's long password"), createdAt: server.clock.now() });
+      server.storage.users.create({
+        id: "u-bob",
+        username: "bob",
+        passwordHash: await hashPassword("bob's long password"),
+        createdAt: server.clock.now(),
+      });
       const browser = new BrowserClient(server.url);
       const attempt = await authorizationRequest(server);
       const loginPage = await browser.get(attempt.url.href);
-      const login = await browser.post("/login", withFields(onlyForm(loginPage.body, "/login"), { username: "bob", password: "bob's long password" }));
+      const login = await browser.post(
+        "/login",
+        withFields(onlyForm(loginPage.body, "/login"), { username: "bob", password: "bob's long password" }),
+      );
       assert.equal(login.status, 303);
       assert.match((await browser.get(login.location!)).body, /Signed in as <strong>bob<\/strong>/);
       const callback = await allow(browser, await browser.get(login.location!));
-      const tokens = (await exchangeCallback(server, attempt, callback)).body as { access_token: string; refresh_token: string };
+      const tokens = (await exchangeCallback(server, attempt, callback)).body as {
+        access_token: string;
+        refresh_token: string;
+      };
       const introspect = async (value: string) =>
-        (await post(`${server.url}/introspect`, form({ token: value }), { authorization: basic(server.canon.clientId, server.canon.clientSecret) })).body;
+        (
+          await post(`${server.url}/introspect`, form({ token: value }), {
+            authorization: basic(server.canon.clientId, server.canon.clientSecret),
+          })
+        ).body;
       assert.equal(((await introspect(tokens.access_token)) as { active: boolean }).active, true);
       assert.equal(server.storage.users.delete("bob"), true);
       const after = await browser.get(login.location!);
@@ -374,7 +503,8 @@ describe("refresh without a grace window (--refresh-grace 0)", () => {
       const attempt = await authorizationRequest(server);
       const { callback } = await obtainCallback(server, attempt);
       const first = (await exchangeCallback(server, attempt, callback)).body as { refresh_token: string };
-      const refresh = () => post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: first.refresh_token }), auth);
+      const refresh = () =>
+        post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: first.refresh_token }), auth);
       const rotated = await refresh();
       assert.equal(rotated.status, 200);
       // The clock has not moved: 0 ms after the rotation is outside a grace window of 0 s.
@@ -390,13 +520,24 @@ describe("consent withdrawal for a client without refresh tokens", () => {
   it("revokes the access tokens its code exchanges issued", () =>
     withFlowServer({}, async (server) => {
       // An app allowed only the code grant: its access tokens belong to no refresh-token family.
-      const app = createClient(server.storage, { name: "Quick Print", scopes: ["photos"], grantTypes: ["authorization_code"], redirectUris: [CANON_CALLBACK] });
+      const app = createClient(server.storage, {
+        name: "Quick Print",
+        scopes: ["photos"],
+        grantTypes: ["authorization_code"],
+        redirectUris: [CANON_CALLBACK],
+      });
       const auth = { authorization: basic(app.clientId, app.clientSecret) };
       const attempt = await authorizationRequest(server, { client_id: app.clientId });
       const { callback } = await obtainCallback(server, attempt);
-      const tokens = (await exchangeCallback(server, attempt, callback, app)).body as { access_token: string; refresh_token?: string };
+      const tokens = (await exchangeCallback(server, attempt, callback, app)).body as {
+        access_token: string;
+        refresh_token?: string;
+      };
       assert.equal(tokens.refresh_token, undefined);
-      const introspect = async () => (await post(`${server.url}/introspect`, form({ token: tokens.access_token }), auth)).body as { active: boolean };
+      const introspect = async () =>
+        (await post(`${server.url}/introspect`, form({ token: tokens.access_token }), auth)).body as {
+          active: boolean;
+        };
       assert.equal((await introspect()).active, true);
       // Three minutes later (the code itself has expired and may have been purged), alice withdraws her consent.
       server.clock.advance(180);
@@ -414,11 +555,17 @@ describe("sessions after a password change", () => {
       const consent = await loginThrough(browser, attempt);
       assert.match(consent.body, /Signed in as <strong>alice<\/strong>/);
       // The password leaked and the operator changed it: the thief's (here: this browser's) session must end.
-      assert.equal(server.storage.users.setPasswordHash("alice", await hashPassword("a brand new long password")), true);
+      assert.equal(
+        server.storage.users.setPasswordHash("alice", await hashPassword("a brand new long password")),
+        true,
+      );
       const after = await browser.get(attempt.url.href);
       assert.equal(after.status, 200);
       assert.match(after.body, /<h1>Sign in to Flickr<\/h1>/);
-      const decision = await browser.post("/consent", withFields(onlyForm(consent.body, "/consent"), { decision: "allow" }));
+      const decision = await browser.post(
+        "/consent",
+        withFields(onlyForm(consent.body, "/consent"), { decision: "allow" }),
+      );
       assert.equal(decision.status, 200, "no code for the old session");
       assert.match(decision.body, /<h1>Sign in to Flickr<\/h1>/);
     }));
@@ -428,9 +575,15 @@ describe("secure cookies when the issuer is https", () => {
   it("uses Secure and the __Host- prefix", () =>
     withFlowServer({ issuer: "https://auth.example" }, async (server) => {
       const browser = new BrowserClient(server.url);
-      const attempt = await authorizationRequest({ ...server, discovered: { ...server.discovered, authorization_endpoint: `${server.url}/authorize` } });
+      const attempt = await authorizationRequest({
+        ...server,
+        discovered: { ...server.discovered, authorization_endpoint: `${server.url}/authorize` },
+      });
       const page = await browser.get(attempt.url.href);
       assert.equal(page.status, 200);
-      assert.match(browser.jar.cookies.get("__Host-authz_session")?.raw ?? "", /^__Host-authz_session=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Secure$/);
+      assert.match(
+        browser.jar.cookies.get("__Host-authz_session")?.raw ?? "",
+        /^__Host-authz_session=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Secure$/,
+      );
     }));
 });

@@ -8,7 +8,14 @@ import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oauth from "oauth4webapi";
 import { basic, form, insecure, post } from "../helpers.js";
 import { assertPageHeaders, BrowserClient, onlyForm, withFields } from "./browser-client.js";
-import { authorizationRequest, CANON_CALLBACK, loginThrough, PHOTOS_RESOURCE, startFlowServer, type FlowServer } from "./flow-helpers.js";
+import {
+  authorizationRequest,
+  CANON_CALLBACK,
+  loginThrough,
+  PHOTOS_RESOURCE,
+  startFlowServer,
+  type FlowServer,
+} from "./flow-helpers.js";
 
 describe("authorization code flow: Canon Printing reads alice's Flickr photos", () => {
   let server: FlowServer;
@@ -20,7 +27,11 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
   const client = () => ({ client_id: server.canon.clientId });
   const auth = () => oauth.ClientSecretBasic(server.canon.clientSecret);
   const introspect = async (token: string) =>
-    (await post(`${server.url}/introspect`, form({ token }), { authorization: basic(server.canon.clientId, server.canon.clientSecret) })).body;
+    (
+      await post(`${server.url}/introspect`, form({ token }), {
+        authorization: basic(server.canon.clientId, server.canon.clientSecret),
+      })
+    ).body;
 
   it("publishes the code flow in its metadata (RFC 8414, RFC 9207)", () => {
     const as = server.discovered;
@@ -46,7 +57,10 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     assert.match(loginPage.body, /to continue to <strong>Canon Printing<\/strong>/);
 
     // 2. Login: 303 back to /authorize, new session id (fixation defence).
-    const login = await browser.post("/login", withFields(onlyForm(loginPage.body, "/login"), { username: "alice", password: "correct horse battery staple" }));
+    const login = await browser.post(
+      "/login",
+      withFields(onlyForm(loginPage.body, "/login"), { username: "alice", password: "correct horse battery staple" }),
+    );
     assert.equal(login.status, 303);
     assert.notEqual(browser.jar.cookies.get("authz_session")?.value, cookie.value);
     const consentPage = await browser.get(login.location!);
@@ -56,7 +70,10 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     assertPageHeaders(consentPage.headers);
     assert.match(consentPage.body, /<h1>Do you want to allow Canon Printing to access your photos\?<\/h1>/);
     assert.match(consentPage.body, /View your photos and albums/);
-    const decision = await browser.post("/consent", withFields(onlyForm(consentPage.body, "/consent"), { decision: "allow" }));
+    const decision = await browser.post(
+      "/consent",
+      withFields(onlyForm(consentPage.body, "/consent"), { decision: "allow" }),
+    );
     assert.equal(decision.status, 303);
     assert.equal(decision.headers.get("cache-control"), "no-store");
 
@@ -69,7 +86,15 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     const params = oauth.validateAuthResponse(server.discovered, client(), callback, attempt.state);
 
     // 5. Token exchange.
-    const exchange = await oauth.authorizationCodeGrantRequest(server.discovered, client(), auth(), params, CANON_CALLBACK, attempt.verifier, insecure);
+    const exchange = await oauth.authorizationCodeGrantRequest(
+      server.discovered,
+      client(),
+      auth(),
+      params,
+      CANON_CALLBACK,
+      attempt.verifier,
+      insecure,
+    );
     assert.equal(exchange.headers.get("cache-control"), "no-store");
     const tokens = await oauth.processAuthorizationCodeResponse(server.discovered, client(), exchange);
     assert.equal(tokens.token_type, "bearer");
@@ -107,21 +132,35 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
     assert.equal(refreshed.scope, "photos");
     assert.deepEqual(await introspect(tokens.refresh_token!), { active: false });
-    assert.equal((await introspect(refreshed.access_token) as { active: boolean }).active, true);
+    assert.equal(((await introspect(refreshed.access_token)) as { active: boolean }).active, true);
 
     // 7. Reuse of the rotated token after the grace window: invalid_grant, and the family is revoked.
     server.clock.advance(10);
-    const reuse = await post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token! }), {
-      authorization: basic(server.canon.clientId, server.canon.clientSecret),
+    const reuse = await post(
+      `${server.url}/token`,
+      form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token! }),
+      {
+        authorization: basic(server.canon.clientId, server.canon.clientSecret),
+      },
+    );
+    assert.deepEqual(reuse.body, {
+      error: "invalid_grant",
+      error_description: "the refresh token is invalid, expired or revoked",
     });
-    assert.deepEqual(reuse.body, { error: "invalid_grant", error_description: "the refresh token is invalid, expired or revoked" });
     assert.equal(reuse.status, 400);
     assert.equal(reuse.headers.get("cache-control"), "no-store");
     // The newest refresh token and every access token of the family are now dead.
-    const afterReuse = await post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: refreshed.refresh_token! }), {
-      authorization: basic(server.canon.clientId, server.canon.clientSecret),
-    });
-    assert.deepEqual([afterReuse.status, afterReuse.body], [400, { error: "invalid_grant", error_description: "the refresh token is invalid, expired or revoked" }]);
+    const afterReuse = await post(
+      `${server.url}/token`,
+      form({ grant_type: "refresh_token", refresh_token: refreshed.refresh_token! }),
+      {
+        authorization: basic(server.canon.clientId, server.canon.clientSecret),
+      },
+    );
+    assert.deepEqual(
+      [afterReuse.status, afterReuse.body],
+      [400, { error: "invalid_grant", error_description: "the refresh token is invalid, expired or revoked" }],
+    );
     assert.deepEqual(await introspect(refreshed.access_token), { active: false });
     assert.deepEqual(await introspect(tokens.access_token), { active: false });
     assert.deepEqual(await introspect(refreshed.refresh_token!), { active: false });
@@ -155,7 +194,10 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     const browser = new BrowserClient(server.url);
     // alice never allowed `profile`, so a fresh session sees the consent page for it.
     const consentPage = await loginThrough(browser, attempt);
-    const deny = await browser.post("/consent", withFields(onlyForm(consentPage.body, "/consent"), { decision: "deny" }));
+    const deny = await browser.post(
+      "/consent",
+      withFields(onlyForm(consentPage.body, "/consent"), { decision: "deny" }),
+    );
     assert.equal(deny.status, 303);
     const url = new URL(deny.location!);
     assert.deepEqual(Object.fromEntries(url.searchParams), {
@@ -164,6 +206,9 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
       state: attempt.state,
       iss: server.issuer,
     });
-    assert.throws(() => oauth.validateAuthResponse(server.discovered, client(), url, attempt.state), (e: unknown) => e instanceof oauth.AuthorizationResponseError && e.error === "access_denied");
+    assert.throws(
+      () => oauth.validateAuthResponse(server.discovered, client(), url, attempt.state),
+      (e: unknown) => e instanceof oauth.AuthorizationResponseError && e.error === "access_denied",
+    );
   });
 });

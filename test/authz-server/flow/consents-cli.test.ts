@@ -15,7 +15,11 @@ const environment = Object.fromEntries(Object.entries(process.env).filter(([name
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd: root, env: environment, timeout: 30_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], {
+      cwd: root,
+      env: environment,
+      timeout: 30_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error: unknown) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -44,7 +48,10 @@ describe("authz-server consents", () => {
     });
     storage.consents.grant("u-alice", "canon", ["photos"], grantedAt);
     storage.consents.grant("u-bob", "canon", ["photos"], grantedAt);
-    for (const [digest, userId] of [["d-alice", "u-alice"], ["d-bob", "u-bob"]] as const) {
+    for (const [digest, userId] of [
+      ["d-alice", "u-alice"],
+      ["d-bob", "u-bob"],
+    ] as const) {
       storage.refreshTokens.create({
         tokenDigest: digest,
         familyId: `f-${userId}`,
@@ -95,7 +102,10 @@ describe("authz-server consents", () => {
     try {
       assert.notEqual(storage.refreshTokens.find("d-alice")?.revokedAt, null);
       assert.equal(storage.refreshTokens.find("d-bob")?.revokedAt, null);
-      assert.deepEqual(storage.consents.list().map((c) => c.userId), ["u-bob"]);
+      assert.deepEqual(
+        storage.consents.list().map((c) => c.userId),
+        ["u-bob"],
+      );
     } finally {
       storage.close();
     }

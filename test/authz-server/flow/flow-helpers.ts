@@ -3,7 +3,16 @@ import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
 import { hashPassword } from "../../../authz-server/src/passwords.js";
 import { generateId } from "../../../authz-server/src/secrets.js";
-import { basic, createClient, form, insecure, post, startTestServer, type TestClient, type TestServer } from "../helpers.js";
+import {
+  basic,
+  createClient,
+  form,
+  insecure,
+  post,
+  startTestServer,
+  type TestClient,
+  type TestServer,
+} from "../helpers.js";
 import { BrowserClient, onlyForm, withFields, type PageResponse } from "./browser-client.js";
 
 export const PASSWORD = "correct horse battery staple";
@@ -24,7 +33,11 @@ export async function startFlowServer(options: Parameters<typeof startTestServer
   const server = await startTestServer(options);
   const { storage } = server;
   storage.scopes.create({ name: "photos", description: "View your photos and albums", resource: PHOTOS_RESOURCE });
-  storage.scopes.create({ name: "profile", description: "See your name and profile picture", resource: PHOTOS_RESOURCE });
+  storage.scopes.create({
+    name: "profile",
+    description: "See your name and profile picture",
+    resource: PHOTOS_RESOURCE,
+  });
   const canon = createClient(storage, {
     name: "Canon Printing",
     scopes: ["photos", "profile"],
@@ -33,7 +46,12 @@ export async function startFlowServer(options: Parameters<typeof startTestServer
   });
   cachedHash ??= hashPassword(PASSWORD);
   const userId = generateId();
-  storage.users.create({ id: userId, username: "alice", passwordHash: await cachedHash, createdAt: server.clock.now() });
+  storage.users.create({
+    id: userId,
+    username: "alice",
+    passwordHash: await cachedHash,
+    createdAt: server.clock.now(),
+  });
   // Fetched from the listening address, checked against the configured issuer (which may be a public https name).
   const response = await oauth.discoveryRequest(new URL(server.url), { ...insecure, algorithm: "oauth2" });
   const discovered = await oauth.processDiscoveryResponse(new URL(server.issuer), response);
@@ -69,11 +87,18 @@ export async function authorizationRequest(
 }
 
 /** authorize → login page → 303 back to /authorize; returns the response to that GET (consent page or code redirect). */
-export async function loginThrough(browser: BrowserClient, attempt: AuthorizationAttempt, password = PASSWORD): Promise<PageResponse> {
+export async function loginThrough(
+  browser: BrowserClient,
+  attempt: AuthorizationAttempt,
+  password = PASSWORD,
+): Promise<PageResponse> {
   const loginPage = await browser.get(attempt.url.href);
   assert.equal(loginPage.status, 200);
   assert.match(loginPage.body, /<h1>Sign in to Flickr<\/h1>/);
-  const login = await browser.post("/login", withFields(onlyForm(loginPage.body, "/login"), { username: "alice", password }));
+  const login = await browser.post(
+    "/login",
+    withFields(onlyForm(loginPage.body, "/login"), { username: "alice", password }),
+  );
   assert.equal(login.status, 303, login.body);
   assert.ok(login.location?.startsWith(`${browser.base}/authorize?`), login.location);
   return browser.get(login.location!);
@@ -82,14 +107,20 @@ export async function loginThrough(browser: BrowserClient, attempt: Authorizatio
 /** Clicks Allow on a consent page; returns the redirect to Canon's callback. */
 export async function allow(browser: BrowserClient, consentPage: PageResponse): Promise<URL> {
   assert.equal(consentPage.status, 200, consentPage.body);
-  const decision = await browser.post("/consent", withFields(onlyForm(consentPage.body, "/consent"), { decision: "allow" }));
+  const decision = await browser.post(
+    "/consent",
+    withFields(onlyForm(consentPage.body, "/consent"), { decision: "allow" }),
+  );
   assert.equal(decision.status, 303);
   assert.ok(decision.location?.startsWith(`${CANON_CALLBACK}?`), decision.location);
   return new URL(decision.location!);
 }
 
 /** The whole browser half for a fresh user session: returns the callback URL. */
-export async function obtainCallback(server: FlowServer, attempt: AuthorizationAttempt): Promise<{ browser: BrowserClient; callback: URL }> {
+export async function obtainCallback(
+  server: FlowServer,
+  attempt: AuthorizationAttempt,
+): Promise<{ browser: BrowserClient; callback: URL }> {
   const browser = new BrowserClient(server.url);
   const callback = await allow(browser, await loginThrough(browser, attempt));
   return { browser, callback };

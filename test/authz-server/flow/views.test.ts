@@ -11,7 +11,9 @@ import { renderLogin } from "../../../authz-server/src/views/login.js";
 function styleHash(body: string): string {
   const match = /<style>([\s\S]*?)<\/style>/.exec(body);
   assert.ok(match, "page has one inline style");
-  return `'sha256-${createHash("sha256").update(match[1] ?? "").digest("base64")}'`;
+  return `'sha256-${createHash("sha256")
+    .update(match[1] ?? "")
+    .digest("base64")}'`;
 }
 
 describe("views", () => {
@@ -21,7 +23,13 @@ describe("views", () => {
   });
 
   it("CSP allows exactly the inline style by hash, forbids framing, scripts and third-party content", () => {
-    const page = renderLogin({ siteName: "Flickr", clientName: "Canon Printing", csrfToken: "t", hidden: [], formActionOrigins: ["https://canon.example"] });
+    const page = renderLogin({
+      siteName: "Flickr",
+      clientName: "Canon Printing",
+      csrfToken: "t",
+      hidden: [],
+      formActionOrigins: ["https://canon.example"],
+    });
     assert.equal(
       page.csp,
       `default-src 'none'; style-src ${styleHash(page.body)}; form-action 'self' https://canon.example; frame-ancestors 'none'; base-uri 'none'`,
@@ -35,7 +43,11 @@ describe("views", () => {
       siteName: "Flickr",
       clientName: `Evil <img src=x onerror=alert(1)>`,
       csrfToken: "csrf-123",
-      hidden: [["state", `"><script>`], ["resource", "a"], ["resource", "b"]],
+      hidden: [
+        ["state", `"><script>`],
+        ["resource", "a"],
+        ["resource", "b"],
+      ],
       error: "The username or password is incorrect.",
       username: "alice",
     });
@@ -72,7 +84,12 @@ describe("views", () => {
   });
 
   it("error and consents pages", () => {
-    const error = renderError({ siteName: "Flickr", title: "Unknown application", message: "Not registered <x>", code: "invalid_request" });
+    const error = renderError({
+      siteName: "Flickr",
+      title: "Unknown application",
+      message: "Not registered <x>",
+      code: "invalid_request",
+    });
     assert.match(error.body, /<h1>Unknown application<\/h1>/);
     assert.match(error.body, /Not registered &lt;x&gt;/);
     assert.equal(error.csp.includes("form-action 'self';"), true);
@@ -83,9 +100,19 @@ describe("views", () => {
       username: "alice",
       csrfToken: "t",
       notice: "Access for X was withdrawn.",
-      consents: [{ clientId: "cid", clientName: "Canon Printing", scopes: [{ name: "photos", description: "View your photos" }], grantedAt: "2026-01-01T00:00:00.000Z" }],
+      consents: [
+        {
+          clientId: "cid",
+          clientName: "Canon Printing",
+          scopes: [{ name: "photos", description: "View your photos" }],
+          grantedAt: "2026-01-01T00:00:00.000Z",
+        },
+      ],
     });
-    assert.match(list.body, /<form method="post" action="\/consents\/revoke"><input type="hidden" name="csrf_token" value="t"><input type="hidden" name="client_id" value="cid">/);
+    assert.match(
+      list.body,
+      /<form method="post" action="\/consents\/revoke"><input type="hidden" name="csrf_token" value="t"><input type="hidden" name="client_id" value="cid">/,
+    );
     assert.match(list.body, /since 2026-01-01/);
     assert.match(list.body, /role="status">Access for X was withdrawn.</);
   });

@@ -4,9 +4,18 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { digest } from "../../../authz-server/src/secrets.js";
 import { basic, form, post } from "../helpers.js";
-import { authorizationRequest, exchangeCallback, obtainCallback, withFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+import {
+  authorizationRequest,
+  exchangeCallback,
+  obtainCallback,
+  withFlowServer,
+  type FlowServer,
+} from "../flow/flow-helpers.js";
 
-const INVALID_REFRESH = { error: "invalid_grant", error_description: "the refresh token is invalid, expired or revoked" };
+const INVALID_REFRESH = {
+  error: "invalid_grant",
+  error_description: "the refresh token is invalid, expired or revoked",
+};
 
 interface Tokens {
   access_token: string;
@@ -25,7 +34,8 @@ function canonOf(server: FlowServer) {
       assert.equal(exchanged.status, 200);
       return exchanged.body as Tokens;
     },
-    refresh: (refreshToken: string) => post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: refreshToken }), auth),
+    refresh: (refreshToken: string) =>
+      post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: refreshToken }), auth),
     async refreshed(refreshToken: string): Promise<Tokens> {
       const response = await this.refresh(refreshToken);
       assert.equal(response.status, 200, JSON.stringify(response.body));
@@ -53,7 +63,10 @@ describe("refresh-token rotation: one successor per refresh token", () => {
       const canon = canonOf(server);
       const first = await canon.signIn();
       const answers = await Promise.all(Array.from({ length: 20 }, () => canon.refresh(first.refresh_token)));
-      assert.deepEqual(answers.map((a) => a.status), Array(20).fill(200));
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        Array(20).fill(200),
+      );
       const bodies = answers.map((a) => a.body as Tokens);
       const successors = new Set(bodies.map((b) => b.refresh_token));
       assert.equal(successors.size, 1);
@@ -118,7 +131,10 @@ describe("refresh-token rotation: one successor per refresh token", () => {
       const canon = canonOf(server);
       const first = await canon.signIn();
       // The client and a replay of its request within the window hold the same successor.
-      const [client, replay] = await Promise.all([canon.refreshed(first.refresh_token), canon.refreshed(first.refresh_token)]);
+      const [client, replay] = await Promise.all([
+        canon.refreshed(first.refresh_token),
+        canon.refreshed(first.refresh_token),
+      ]);
       assert.equal(replay.refresh_token, client.refresh_token);
       const onward = await canon.refreshed(client.refresh_token);
       server.clock.advance(2);

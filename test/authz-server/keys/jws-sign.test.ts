@@ -86,14 +86,26 @@ describe("keys/jws-sign through the KeyRing", () => {
   it("refuses a key that does not fit the algorithm, when the signer is made (RFC 8725 §3.1)", () => {
     const ec = generateKeyPairSync("ec", { namedCurve: "P-384" });
     const ed = generateKeyPairSync("ed25519");
-    assert.throws(() => createJwsSigner("ES256", ec.privateKey, { alg: "ES256" }), { name: "TypeError", message: "ES256 signing needs a P-256 key, got secp384r1" });
-    assert.throws(() => createJwsSigner("RS256", ed.privateKey, { alg: "RS256" }), { name: "TypeError", message: "RS256 signing needs an rsa key, got ed25519" });
-    assert.throws(() => createJwsSigner("EdDSA", ed.publicKey, { alg: "EdDSA" }), { name: "TypeError", message: "EdDSA signing needs a private key, got a public key" });
+    assert.throws(() => createJwsSigner("ES256", ec.privateKey, { alg: "ES256" }), {
+      name: "TypeError",
+      message: "ES256 signing needs a P-256 key, got secp384r1",
+    });
+    assert.throws(() => createJwsSigner("RS256", ed.privateKey, { alg: "RS256" }), {
+      name: "TypeError",
+      message: "RS256 signing needs an rsa key, got ed25519",
+    });
+    assert.throws(() => createJwsSigner("EdDSA", ed.publicKey, { alg: "EdDSA" }), {
+      name: "TypeError",
+      message: "EdDSA signing needs a private key, got a public key",
+    });
     assert.throws(() => createJwsSigner("EdDSA", ed.privateKey, { alg: "ES256" }), {
       name: "TypeError",
       message: "the protected header must name alg EdDSA",
     });
     const small = generateKeyPairSync("rsa", { modulusLength: 1024 });
-    assert.throws(() => createJwsSigner("PS256", small.privateKey, { alg: "PS256" }), { name: "TypeError", message: "PS256 signing needs an RSA key of at least 2048 bits" });
+    assert.throws(() => createJwsSigner("PS256", small.privateKey, { alg: "PS256" }), {
+      name: "TypeError",
+      message: "PS256 signing needs an RSA key of at least 2048 bits",
+    });
   });
 });

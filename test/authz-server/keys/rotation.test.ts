@@ -81,7 +81,10 @@ describe("key rotation with an injected clock", () => {
 
     // The purge timer deletes the row; a second purge has nothing left to do.
     assert.deepEqual(server.running.services.keys.deleteExpired(), [oldKid]);
-    assert.deepEqual(server.storage.keys.list().map((k) => k.kid), [rotated.kid]);
+    assert.deepEqual(
+      server.storage.keys.list().map((k) => k.kid),
+      [rotated.kid],
+    );
     assert.deepEqual(server.running.services.keys.deleteExpired(), []);
   });
 
@@ -121,13 +124,23 @@ describe("key poll robustness", () => {
       const before = (await (await fetch(`${server.url}/jwks.json`)).json()) as JSONWebKeySet;
       // A row written by hand, or by a newer version with another key format: the poll must not crash the process
       // (an exception thrown from a timer would take the whole sidecar down).
-      server.storage.keys.insert({ kid: "broken", alg: "ES256", privateJwk: "{}", publicJwk: "{}", createdAt: 0, activateAt: 0 });
+      server.storage.keys.insert({
+        kid: "broken",
+        alg: "ES256",
+        privateJwk: "{}",
+        publicJwk: "{}",
+        createdAt: 0,
+        activateAt: 0,
+      });
       const deadline = Date.now() + 5_000;
       while (!lines.some((l) => l.includes("signing keys could not be reloaded")) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
-      assert.ok(logged.some((l) => l.level === 50 && l.msg === "signing keys could not be reloaded"), lines.join(""));
+      assert.ok(
+        logged.some((l) => l.level === 50 && l.msg === "signing keys could not be reloaded"),
+        lines.join(""),
+      );
       assert.deepEqual(await (await fetch(`${server.url}/jwks.json`)).json(), before);
       // Logged once per table version, not at every poll (10 ms here).
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -144,11 +157,18 @@ describe("JWKS contents", () => {
     const server = await startTestServer({ keyPollInterval: 3_600_000 });
     try {
       const [stored] = server.storage.keys.list();
-      const leaky = { ...stored!, kid: "leaky", publicJwk: JSON.stringify({ ...JSON.parse(stored!.privateJwk), kid: "leaky" }) };
+      const leaky = {
+        ...stored!,
+        kid: "leaky",
+        publicJwk: JSON.stringify({ ...JSON.parse(stored!.privateJwk), kid: "leaky" }),
+      };
       server.storage.keys.insert({ ...leaky, activateAt: server.clock.now() + 1_000_000 });
       server.running.services.keys.refresh();
       const published = ((await (await fetch(`${server.url}/jwks.json`)).json()) as JSONWebKeySet).keys;
-      assert.deepEqual(published.map((k) => k.kid), [stored!.kid, "leaky"]);
+      assert.deepEqual(
+        published.map((k) => k.kid),
+        [stored!.kid, "leaky"],
+      );
       for (const key of published) {
         assert.deepEqual(Object.keys(key).sort(), ["alg", "crv", "kid", "kty", "use", "x", "y"], `kid ${key.kid}`);
       }

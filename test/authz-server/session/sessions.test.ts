@@ -85,7 +85,10 @@ describe("sign-out", () => {
       const browser = await signedInBrowser(server);
       const stranger = new BrowserClient(server.url);
       const strangersForm = onlyForm((await stranger.get("/consents")).body, "/login");
-      const forged = await browser.post("/logout", new URLSearchParams({ csrf_token: strangersForm.fields.get("csrf_token") ?? "" }));
+      const forged = await browser.post(
+        "/logout",
+        new URLSearchParams({ csrf_token: strangersForm.fields.get("csrf_token") ?? "" }),
+      );
       assert.equal(forged.status, 403);
       assertGetsCode(await authorize(server, browser));
     }));
@@ -122,21 +125,37 @@ describe("sessions ended by the operator", () => {
       const browser = await signedInBrowser(server);
       const saved = copyCookies(browser);
       assertGetsCode(await authorize(server, saved));
-      json(await cli(["users", "set-password", "alice", "--password-stdin", "--db", server.dbPath, "--json"], { input: "a brand new long password" }));
+      json(
+        await cli(["users", "set-password", "alice", "--password-stdin", "--db", server.dbPath, "--json"], {
+          input: "a brand new long password",
+        }),
+      );
       assertLoginPage(await authorize(server, saved));
       assertLoginPage(await authorize(server, browser));
       // The new password signs in as usual.
-      const again = await loginThrough(new BrowserClient(server.url), await authorizationRequest(server), "a brand new long password");
+      const again = await loginThrough(
+        new BrowserClient(server.url),
+        await authorizationRequest(server),
+        "a brand new long password",
+      );
       assertGetsCode(again);
     }));
 
   it("`users delete` ends the user's sessions; other users stay signed in", () =>
     withFlowServer({}, async (server) => {
-      server.storage.users.create({ id: "u-bob", username: "bob", passwordHash: await hashPassword("bob's long password"), createdAt: server.clock.now() });
+      server.storage.users.create({
+        id: "u-bob",
+        username: "bob",
+        passwordHash: await hashPassword("bob's long password"),
+        createdAt: server.clock.now(),
+      });
       const alice = await signedInBrowser(server);
       const bob = new BrowserClient(server.url);
       const loginPage = await bob.get((await authorizationRequest(server)).url.href);
-      const login = await bob.post("/login", withFields(onlyForm(loginPage.body, "/login"), { username: "bob", password: "bob's long password" }));
+      const login = await bob.post(
+        "/login",
+        withFields(onlyForm(loginPage.body, "/login"), { username: "bob", password: "bob's long password" }),
+      );
       assert.equal(login.status, 303);
       const saved = copyCookies(alice);
       const deleted = await cli(["users", "delete", "alice", "--db", server.dbPath]);

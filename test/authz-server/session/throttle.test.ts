@@ -15,13 +15,25 @@ describe("login throttle", () => {
     let now = start;
     const t = new LoginThrottle({ now: () => now });
     for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", "192.0.2.1"), { allowed: true });
-    assert.deepEqual(t.begin("alice", "192.0.2.1"), { allowed: false, scope: "account-and-address", retryAfterSeconds: 900 });
+    assert.deepEqual(t.begin("alice", "192.0.2.1"), {
+      allowed: false,
+      scope: "account-and-address",
+      retryAfterSeconds: 900,
+    });
     // Case and Unicode normalisation name the same account.
-    assert.deepEqual(t.check("ALICE", "192.0.2.1"), { allowed: false, scope: "account-and-address", retryAfterSeconds: 900 });
+    assert.deepEqual(t.check("ALICE", "192.0.2.1"), {
+      allowed: false,
+      scope: "account-and-address",
+      retryAfterSeconds: 900,
+    });
     // Another user behind the same address (a NAT) signs in as usual.
     assert.deepEqual(t.begin("bob", "192.0.2.1"), { allowed: true });
     now += 60_000;
-    assert.deepEqual(t.check("alice", "192.0.2.1"), { allowed: false, scope: "account-and-address", retryAfterSeconds: 840 });
+    assert.deepEqual(t.check("alice", "192.0.2.1"), {
+      allowed: false,
+      scope: "account-and-address",
+      retryAfterSeconds: 840,
+    });
     now = start + 900_001;
     assert.deepEqual(t.begin("alice", "192.0.2.1"), { allowed: true }, "the failures have left the window");
   });
@@ -92,7 +104,12 @@ describe("login throttle", () => {
   });
 
   it("forgets the least recently written keys beyond its bound", () => {
-    const t = new LoginThrottle({ maxTrackedKeys: 2, maxFailuresPerAccountAndAddress: 1, accountBurst: 1, now: () => start });
+    const t = new LoginThrottle({
+      maxTrackedKeys: 2,
+      maxFailuresPerAccountAndAddress: 1,
+      accountBurst: 1,
+      now: () => start,
+    });
     t.begin("a", "1");
     t.begin("b", "2");
     assert.equal(t.check("a", "1").allowed, false);
@@ -108,14 +125,20 @@ describe("login throttle", () => {
     assert.deepEqual(t.check("alice", "203.0.113.9"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
     for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", `203.0.113.${i}`, "device-1"), { allowed: true });
     // Its own failures pause it, whatever address it comes from next; not another known device, nor the account's spacing.
-    assert.deepEqual(t.begin("alice", "192.0.2.200", "device-1"), { allowed: false, scope: "account-and-device", retryAfterSeconds: 900 });
+    assert.deepEqual(t.begin("alice", "192.0.2.200", "device-1"), {
+      allowed: false,
+      scope: "account-and-device",
+      retryAfterSeconds: 900,
+    });
     assert.deepEqual(t.begin("alice", "192.0.2.200", "device-2"), { allowed: true });
     now += 30_000;
     assert.deepEqual(t.begin("alice", "203.0.113.9"), { allowed: true });
   });
 
   it("refuses limits that are not positive whole numbers", () => {
-    assert.throws(() => new LoginThrottle({ accountBurst: 0 }), { message: "login throttle: accountBurst must be a positive whole number, got 0" });
+    assert.throws(() => new LoginThrottle({ accountBurst: 0 }), {
+      message: "login throttle: accountBurst must be a positive whole number, got 0",
+    });
     assert.throws(() => new LoginThrottle({ accountIntervalSeconds: 0.5 }), TypeError);
   });
 
@@ -145,7 +168,9 @@ class PeerBrowser extends BrowserClient {
     const body = form?.toString();
     const headers: Record<string, string> = {
       ...(this.jar.cookies.size > 0 ? { cookie: this.jar.header() } : {}),
-      ...(body !== undefined ? { "content-type": "application/x-www-form-urlencoded", "content-length": String(Buffer.byteLength(body)) } : {}),
+      ...(body !== undefined
+        ? { "content-type": "application/x-www-form-urlencoded", "content-length": String(Buffer.byteLength(body)) }
+        : {}),
     };
     return new Promise((resolve, reject) => {
       const outgoing = request(url, { method, headers, localAddress: this.localAddress }, (incoming) => {
@@ -159,7 +184,12 @@ class PeerBrowser extends BrowserClient {
           }
           this.jar.store(received);
           const location = received.get("location");
-          resolve({ status: incoming.statusCode ?? 0, headers: received, body: text, location: location === null ? undefined : new URL(location, url).href });
+          resolve({
+            status: incoming.statusCode ?? 0,
+            headers: received,
+            body: text,
+            location: location === null ? undefined : new URL(location, url).href,
+          });
         });
       });
       outgoing.on("error", reject);
@@ -172,7 +202,12 @@ describe("login throttle over HTTP, by TCP peer address", () => {
   let server: FlowServer;
   before(async () => {
     server = await startFlowServer();
-    server.storage.users.create({ id: "u-bob", username: "bob", passwordHash: await hashPassword("bob's long password"), createdAt: server.clock.now() });
+    server.storage.users.create({
+      id: "u-bob",
+      username: "bob",
+      passwordHash: await hashPassword("bob's long password"),
+      createdAt: server.clock.now(),
+    });
   });
   after(() => server.close());
 
@@ -183,7 +218,8 @@ describe("login throttle over HTTP, by TCP peer address", () => {
     const page = await browser.get(`${url.pathname}${url.search}`);
     assert.equal(page.status, 200);
     const loginForm = onlyForm(page.body, "/login");
-    return (username: string, password: string) => browser.post("/login", withFields(loginForm, { username, password }));
+    return (username: string, password: string) =>
+      browser.post("/login", withFields(loginForm, { username, password }));
   }
 
   it("an attacker hammering alice from one address cannot keep alice, elsewhere, or bob, beside him, out", async () => {
@@ -213,7 +249,10 @@ describe("login throttle over HTTP, by TCP peer address", () => {
     const slowed = await alice("alice", PASSWORD);
     assert.equal(slowed.status, 429);
     assert.equal(slowed.headers.get("retry-after"), "30");
-    assert.match(slowed.body, /This account has had many failed sign-in attempts\. For your security, attempts are spaced out: try again in 30 seconds\./);
+    assert.match(
+      slowed.body,
+      /This account has had many failed sign-in attempts\. For your security, attempts are spaced out: try again in 30 seconds\./,
+    );
     server.clock.advance(30);
     const signedIn = await alice("alice", PASSWORD);
     assert.deepEqual([signedIn.status, signedIn.location?.startsWith(`${server.url}/authorize?`)], [303, true]);
@@ -227,14 +266,18 @@ describe("login throttle over HTTP, by TCP peer address", () => {
     const attacker = await atLoginPage("127.0.0.4");
     const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => attacker("mallory", `guess-${i}`)));
     assert.deepEqual(answers.map((a) => a.status).sort(), [400, 400, 400, 400, 400, 429, 429, 429, 429, 429]);
-    for (const refused of answers.filter((a) => a.status === 429)) assert.match(refused.body, /from your network address/);
+    for (const refused of answers.filter((a) => a.status === 429))
+      assert.match(refused.body, /from your network address/);
   });
 
   it("a browser where alice signed in before gets in at once, wherever it is, while an attack spaces her account out", async () => {
     server.clock.advance(3600);
     const laptop = new PeerBrowser(server.url, "127.0.0.3");
     assert.equal((await (await atLoginPage(laptop))("alice", PASSWORD)).status, 303);
-    assert.match(laptop.jar.cookies.get("authz_device")?.raw ?? "", /^authz_device=[^;]+; Path=\/; Max-Age=7776000; HttpOnly; SameSite=Lax$/);
+    assert.match(
+      laptop.jar.cookies.get("authz_device")?.raw ?? "",
+      /^authz_device=[^;]+; Path=\/; Max-Age=7776000; HttpOnly; SameSite=Lax$/,
+    );
     // Signing out ends the session, not the browser's standing with the throttle.
     const consents = await laptop.get("/consents");
     assert.equal((await laptop.post("/logout", onlyForm(consents.body, "/logout").fields)).status, 303);

@@ -12,11 +12,22 @@ import { digest } from "../../../authz-server/src/secrets.js";
 import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
 import { basic, form, post, tempDir, TestClock } from "../helpers.js";
 import { BrowserClient } from "../flow/browser-client.js";
-import { allow, authorizationRequest, CANON_CALLBACK, exchangeCallback, loginThrough, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+import {
+  allow,
+  authorizationRequest,
+  CANON_CALLBACK,
+  exchangeCallback,
+  loginThrough,
+  startFlowServer,
+  type FlowServer,
+} from "../flow/flow-helpers.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const bin = join(root, "authz-server/bin/authz-server.js");
-const INVALID_REFRESH = { error: "invalid_grant", error_description: "the refresh token is invalid, expired or revoked" };
+const INVALID_REFRESH = {
+  error: "invalid_grant",
+  error_description: "the refresh token is invalid, expired or revoked",
+};
 
 /**
  * Another writer on the file that keeps the write lock (an operator's long script, a backup) for argv[2] ms: begins
@@ -180,14 +191,22 @@ describe("several processes on one SQLite file", () => {
       const exchange = (server: Serve) =>
         post(
           `${server.url}/token`,
-          form({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: CANON_CALLBACK, code_verifier: attempt.verifier }),
+          form({
+            grant_type: "authorization_code",
+            code: callback.searchParams.get("code")!,
+            redirect_uri: CANON_CALLBACK,
+            code_verifier: attempt.verifier,
+          }),
           auth,
         );
       const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(servers[i % 2]!)));
       const issued = answers.filter((a) => a.status === 200);
       assert.equal(issued.length, 1, JSON.stringify(answers.map((a) => [a.status, a.body])));
       for (const answer of answers.filter((a) => a.status !== 200)) {
-        assert.deepEqual([answer.status, answer.body], [400, { error: "invalid_grant", error_description: "the authorization code was already used" }]);
+        assert.deepEqual(
+          [answer.status, answer.body],
+          [400, { error: "invalid_grant", error_description: "the authorization code was already used" }],
+        );
       }
       const tokens = issued[0]!.body as { access_token: string; refresh_token: string };
       for (const token of [tokens.access_token, tokens.refresh_token]) {
@@ -206,7 +225,10 @@ describe("several processes on one SQLite file", () => {
       // The first refresh of the database stores the server secret its successors derive from: out of the way first.
       assert.equal((await refresh(server, await signIn())).status, 200);
       const first = await signIn();
-      holder = spawn(process.execPath, ["-e", HOLD_WRITE_LOCK, db, "6500"], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+      holder = spawn(process.execPath, ["-e", HOLD_WRITE_LOCK, db, "6500"], {
+        cwd: root,
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       const locked = holder;
       await new Promise<void>((resolve, reject) => {
         locked.stdout!.once("data", () => resolve());

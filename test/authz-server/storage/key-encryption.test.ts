@@ -16,7 +16,10 @@ const newKek = () => KeyEncryptionKey.parse(randomBytes(32).toString("hex"), "te
 describe("KeyEncryptionKey", () => {
   it("accepts 32 bytes as 64 hex digits or 43 base64url characters, and nothing else", () => {
     const bytes = randomBytes(32);
-    assert.equal(KeyEncryptionKey.parse(bytes.toString("hex"), "k").id, KeyEncryptionKey.parse(`${bytes.toString("base64url")}\n`, "k").id);
+    assert.equal(
+      KeyEncryptionKey.parse(bytes.toString("hex"), "k").id,
+      KeyEncryptionKey.parse(`${bytes.toString("base64url")}\n`, "k").id,
+    );
     assert.match(KeyEncryptionKey.parse(bytes.toString("hex"), "k").id, /^[0-9a-f]{16}$/);
     for (const wrong of [randomBytes(31).toString("hex"), randomBytes(16).toString("base64url"), "", "z".repeat(64)]) {
       assert.throws(() => KeyEncryptionKey.parse(wrong, "--kek-file"), {
@@ -41,7 +44,9 @@ describe("KeyEncryptionKey", () => {
     altered[12] = (altered[12] ?? 0) ^ 1;
     assert.throws(() => kek.unseal(altered, "signing_keys.private_jwk/a"), refused("signing_keys.private_jwk/a"));
     assert.throws(() => newKek().unseal(sealed, "signing_keys.private_jwk/a"), refused("signing_keys.private_jwk/a"));
-    assert.throws(() => kek.unseal(sealed.subarray(0, 20), "x"), { message: "x could not be decrypted: the stored value is truncated" });
+    assert.throws(() => kek.unseal(sealed.subarray(0, 20), "x"), {
+      message: "x could not be decrypted: the stored value is truncated",
+    });
   });
 });
 
@@ -55,7 +60,10 @@ describe("SQLite storage under a key-encryption key", () => {
     const value = randomBytes(32);
     const storage = openSqliteStorage(path, { keyEncryptionKey: kek });
     try {
-      assert.deepEqual(storage.secrets.getOrCreate("a-secret-added-later", () => value, t0), value);
+      assert.deepEqual(
+        storage.secrets.getOrCreate("a-secret-added-later", () => value, t0),
+        value,
+      );
     } finally {
       storage.close();
     }
@@ -67,7 +75,10 @@ describe("SQLite storage under a key-encryption key", () => {
     assert.equal(row.value.includes(value), false);
 
     const again = openSqliteStorage(path, { keyEncryptionKey: kek });
-    assert.deepEqual(again.secrets.getOrCreate("a-secret-added-later", () => randomBytes(32), t0), value);
+    assert.deepEqual(
+      again.secrets.getOrCreate("a-secret-added-later", () => randomBytes(32), t0),
+      value,
+    );
     again.close();
     const withoutKey = openSqliteStorage(path);
     try {
@@ -113,13 +124,21 @@ describe("SQLite storage under a key-encryption key", () => {
     const rotated = openSqliteStorage(path, { keyEncryptionKey: next });
     try {
       assert.equal(rotated.keys.list()[0]?.privateJwk, privateJwk);
-      assert.deepEqual(rotated.secrets.getOrCreate("session-key", () => randomBytes(32), t0), secret);
+      assert.deepEqual(
+        rotated.secrets.getOrCreate("session-key", () => randomBytes(32), t0),
+        secret,
+      );
       // Listing needs no key: only reading the private part does.
       const withoutKey = openSqliteStorage(path);
       const listed = withoutKey.keys.list();
       withoutKey.close();
-      assert.deepEqual(listed.map((key) => key.kid), ["k1"]);
-      assert.throws(() => listed[0]?.privateJwk, { message: new RegExp(`^signing key k1 is encrypted at rest under key-encryption key ${next.id};`) });
+      assert.deepEqual(
+        listed.map((key) => key.kid),
+        ["k1"],
+      );
+      assert.throws(() => listed[0]?.privateJwk, {
+        message: new RegExp(`^signing key k1 is encrypted at rest under key-encryption key ${next.id};`),
+      });
     } finally {
       rotated.close();
     }

@@ -94,9 +94,26 @@ describe("SQLite storage (the parts issue 3 builds on)", () => {
     assert.equal(storage.refreshTokens.markRotated(digest("r1"), t0 + 5), true);
     assert.equal(storage.refreshTokens.markRotated(digest("r1"), t0 + 6), false);
     storage.refreshTokens.create(refresh("r2", "fam-1", "r1", digest("code-1")));
-    storage.revocations.linkAccessToken({ jti: "at-1", clientId: "canon", userId: "u1", familyId: "fam-1", codeDigest: digest("code-1"), expiresAt: t0 + 600_000 });
-    storage.revocations.linkAccessToken({ jti: "at-2", clientId: "canon", userId: "u1", familyId: "fam-1", codeDigest: null, expiresAt: t0 + 600_000 });
-    assert.deepEqual(storage.refreshTokens.family("fam-1").map((t) => t.parentDigest), [null, digest("r1")]);
+    storage.revocations.linkAccessToken({
+      jti: "at-1",
+      clientId: "canon",
+      userId: "u1",
+      familyId: "fam-1",
+      codeDigest: digest("code-1"),
+      expiresAt: t0 + 600_000,
+    });
+    storage.revocations.linkAccessToken({
+      jti: "at-2",
+      clientId: "canon",
+      userId: "u1",
+      familyId: "fam-1",
+      codeDigest: null,
+      expiresAt: t0 + 600_000,
+    });
+    assert.deepEqual(
+      storage.refreshTokens.family("fam-1").map((t) => t.parentDigest),
+      [null, digest("r1")],
+    );
 
     assert.equal(storage.revocations.revokeFamily("fam-1", t0 + 10), 2);
     assert.equal(storage.revocations.revokeFamily("fam-1", t0 + 11), 0, "already revoked");
@@ -112,7 +129,14 @@ describe("SQLite storage (the parts issue 3 builds on)", () => {
   it("revokes everything issued from a replayed code", () => {
     const code = digest("code-2");
     storage.refreshTokens.create(refresh("r3", "fam-2", null, code));
-    storage.revocations.linkAccessToken({ jti: "at-3", clientId: "canon", userId: "u1", familyId: "fam-2", codeDigest: code, expiresAt: t0 + 600_000 });
+    storage.revocations.linkAccessToken({
+      jti: "at-3",
+      clientId: "canon",
+      userId: "u1",
+      familyId: "fam-2",
+      codeDigest: code,
+      expiresAt: t0 + 600_000,
+    });
     storage.revocations.revokeCodeGrant(code, t0 + 20);
     assert.equal(storage.refreshTokens.find(digest("r3"))?.revokedAt, t0 + 20);
     assert.equal(storage.revocations.isAccessTokenRevoked("at-3"), true);
@@ -137,7 +161,12 @@ describe("SQLite storage (the parts issue 3 builds on)", () => {
     const purged = storage.purgeExpired(t0 + 7_200_001);
     assert.deepEqual(purged, { codes: 1, refreshTokens: 4, revokedJtis: 3, accessTokenLinks: 3 });
     assert.equal(storage.revocations.isAccessTokenRevoked("at-late"), true);
-    assert.deepEqual(storage.purgeExpired(t0 + 7_200_001), { codes: 0, refreshTokens: 0, revokedJtis: 0, accessTokenLinks: 0 });
+    assert.deepEqual(storage.purgeExpired(t0 + 7_200_001), {
+      codes: 0,
+      refreshTokens: 0,
+      revokedJtis: 0,
+      accessTokenLinks: 0,
+    });
   });
 
   it("deleting a user removes their grants", () => {
@@ -176,14 +205,20 @@ describe("SQLite migrations", () => {
       const old = new Database(path);
       for (const migration of migrations.filter((m) => m.version <= 2)) old.exec(migration.sql);
       old.pragma("user_version = 2");
-      old.prepare("INSERT INTO access_token_links (jti, client_id, family_id, code_digest, expires_at) VALUES ('old', 'c', NULL, NULL, ?)").run(t0);
+      old
+        .prepare(
+          "INSERT INTO access_token_links (jti, client_id, family_id, code_digest, expires_at) VALUES ('old', 'c', NULL, NULL, ?)",
+        )
+        .run(t0);
       old.close();
       const storage = openSqliteStorage(path);
       storage.close();
       const db = new Database(path, { readonly: true });
       try {
         assert.equal(db.pragma("user_version", { simple: true }), migrations.at(-1)?.version);
-        assert.deepEqual(db.prepare("SELECT jti, client_id, user_id FROM access_token_links").all(), [{ jti: "old", client_id: "c", user_id: null }]);
+        assert.deepEqual(db.prepare("SELECT jti, client_id, user_id FROM access_token_links").all(), [
+          { jti: "old", client_id: "c", user_id: null },
+        ]);
       } finally {
         db.close();
       }

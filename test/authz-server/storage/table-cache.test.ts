@@ -80,7 +80,11 @@ describe("in-memory clients and scopes, invalidated by table_versions (migration
     cli.create({ name: "profile", description: "Profile", resource: null });
     assert.equal(server.find("print"), undefined, "within the interval the cached table is still used");
     ms += RECHECK_INTERVAL_MS;
-    assert.deepEqual(server.find("print"), { name: "print", description: "Print", resource: "http://localhost:8080/print" });
+    assert.deepEqual(server.find("print"), {
+      name: "print",
+      description: "Print",
+      resource: "http://localhost:8080/print",
+    });
     assert.deepEqual(
       server.list().map((s) => s.name),
       ["photos", "print", "profile"],
@@ -92,7 +96,11 @@ describe("in-memory clients and scopes, invalidated by table_versions (migration
       ["albums", "photos", "print", "profile"],
       "own write seen at once",
     );
-    assert.deepEqual(server.resources(), ["http://localhost:8000/flickr", "http://localhost:8080/print"], "distinct resources");
+    assert.deepEqual(
+      server.resources(),
+      ["http://localhost:8000/flickr", "http://localhost:8080/print"],
+      "distinct resources",
+    );
   });
 
   it("every insert, update and delete bumps the table's version row", () => {

@@ -46,7 +46,10 @@ describe("writeTransactional", () => {
       writer.prepare("INSERT INTO t (n) VALUES (1)").run();
     });
     other.exec("BEGIN IMMEDIATE");
-    assert.throws(insert, (error: unknown) => error instanceof StorageUnavailableError && error.retryAfterSeconds === 1);
+    assert.throws(
+      insert,
+      (error: unknown) => error instanceof StorageUnavailableError && error.retryAfterSeconds === 1,
+    );
     assert.equal(runs, 0, "IMMEDIATE waits for the lock before fn reads anything");
     other.exec("COMMIT");
     insert();

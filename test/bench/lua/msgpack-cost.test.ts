@@ -13,7 +13,10 @@ import { Encoder } from "@msgpack/msgpack";
 
 const SCRIPT = fileURLToPath(new URL("../../../bench/lua/msgpack-cost.lua", import.meta.url));
 const probe = spawnSync("luajit", ["-e", 'require "MessagePack"'], { encoding: "utf8" });
-const missing = probe.error !== undefined || probe.status !== 0 ? "needs luajit and Debian's lua-messagepack (Kong's MessagePack module)" : false;
+const missing =
+  probe.error !== undefined || probe.status !== 0
+    ? "needs luajit and Debian's lua-messagepack (Kong's MessagePack module)"
+    : false;
 
 const encoder = new Encoder();
 const pack = (message: unknown): Buffer => Buffer.from(encoder.encode(message));
@@ -25,7 +28,15 @@ const SENT = Buffer.concat([
 ]);
 const RECEIVED = Buffer.concat([
   pack([1, 1, null, { EventId: 7, Data: { Method: "kong.request.get_headers", Args: [1000] } }]),
-  pack([1, 2, null, { EventId: 7, Data: { Method: "kong.response.exit", Args: [401, '{"error":"x"}', { "WWW-Authenticate": ["Bearer"] }] } }]),
+  pack([
+    1,
+    2,
+    null,
+    {
+      EventId: 7,
+      Data: { Method: "kong.response.exit", Args: [401, '{"error":"x"}', { "WWW-Authenticate": ["Bearer"] }] },
+    },
+  ]),
 ]);
 
 describe("Kong-side MessagePack cost script", { skip: missing }, () => {

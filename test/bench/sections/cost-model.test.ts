@@ -32,7 +32,12 @@ describe("wireSequence", () => {
   });
 
   it("lists MessagePack-RPC messages as the chunks they travelled in", () => {
-    const chunks = [sent(Buffer.alloc(55)), received(Buffer.alloc(65)), sent(Buffer.alloc(124)), received(Buffer.alloc(178))];
+    const chunks = [
+      sent(Buffer.alloc(55)),
+      received(Buffer.alloc(65)),
+      sent(Buffer.alloc(124)),
+      received(Buffer.alloc(178)),
+    ];
     assert.equal(wireSequence({ protocol: "MsgPack:1", chunks }), ">55 <65 >124 <178");
   });
 });

@@ -8,13 +8,48 @@ describe("kong.yml loading", () => {
   it("reads the real kong.yml into routes with Kong's defaults", () => {
     const config = loadKongConfig(KONG_YML);
     assert.deepEqual(
-      config.routes.map((r) => ({ name: r.name, service: r.service.url, methods: r.methods, strip: r.stripPath, preserve: r.preserveHost, plugins: effectivePlugins(r, config.globalPlugins).map((p) => p.name) })),
+      config.routes.map((r) => ({
+        name: r.name,
+        service: r.service.url,
+        methods: r.methods,
+        strip: r.stripPath,
+        preserve: r.preserveHost,
+        plugins: effectivePlugins(r, config.globalPlugins).map((p) => p.name),
+      })),
       [
         // The service's pre-function (identity-header stripping) runs on every route.
-        { name: "flickr-photos-read", service: "http://photos:8080", methods: ["GET"], strip: false, preserve: false, plugins: ["pre-function", "oauth2-jwt"] },
-        { name: "flickr-photos-write", service: "http://photos:8080", methods: ["POST"], strip: false, preserve: false, plugins: ["pre-function", "oauth2-jwt"] },
-        { name: "flickr-profile", service: "http://photos:8080", methods: ["GET"], strip: false, preserve: false, plugins: ["pre-function", "oauth2-jwt"] },
-        { name: "flickr-explore", service: "http://photos:8080", methods: ["GET"], strip: false, preserve: false, plugins: ["pre-function"] },
+        {
+          name: "flickr-photos-read",
+          service: "http://photos:8080",
+          methods: ["GET"],
+          strip: false,
+          preserve: false,
+          plugins: ["pre-function", "oauth2-jwt"],
+        },
+        {
+          name: "flickr-photos-write",
+          service: "http://photos:8080",
+          methods: ["POST"],
+          strip: false,
+          preserve: false,
+          plugins: ["pre-function", "oauth2-jwt"],
+        },
+        {
+          name: "flickr-profile",
+          service: "http://photos:8080",
+          methods: ["GET"],
+          strip: false,
+          preserve: false,
+          plugins: ["pre-function", "oauth2-jwt"],
+        },
+        {
+          name: "flickr-explore",
+          service: "http://photos:8080",
+          methods: ["GET"],
+          strip: false,
+          preserve: false,
+          plugins: ["pre-function"],
+        },
       ],
     );
   });
@@ -23,7 +58,10 @@ describe("kong.yml loading", () => {
     const config = loadKongConfig(KONG_MSGPACK_YML);
     const service = config.services[0]!.plugins[0]!;
     assert.deepEqual(
-      config.routes.map((r) => [r.name, effectivePlugins(r, config.globalPlugins).map((p) => `${p.name}${p === service ? " (service)" : ""}`)]),
+      config.routes.map((r) => [
+        r.name,
+        effectivePlugins(r, config.globalPlugins).map((p) => `${p.name}${p === service ? " (service)" : ""}`),
+      ]),
       [
         ["flickr-photos-read", ["pre-function", "oauth2-jwt", "post-function"]],
         ["flickr-photos-write", ["pre-function", "oauth2-jwt", "post-function"]],
@@ -41,14 +79,25 @@ describe("kong.yml loading", () => {
       [`${base}      - { name: r, paths: ["~/a$"] }\n`, /regex paths are not implemented/],
       [`${base}      - { name: r, paths: [/a], path_handling: v1 }\n`, /only path_handling v0/],
       [`${base}      - { name: r, paths: [/a], plugins: [{ name: x, enabled: false }] }\n`, /disabled plugins/],
-      [`${base}      - { name: r, paths: [/a], protocols: [https] }\n`, /routes\[0\]\.protocols: the local stand-in serves plain http only/],
-      [`${base}      - { name: r, paths: [/a], plugins: [{ name: x, protocols: [https, grpcs] }] }\n`, /plugins\[0\]\.protocols: the local stand-in serves plain http only/],
+      [
+        `${base}      - { name: r, paths: [/a], protocols: [https] }\n`,
+        /routes\[0\]\.protocols: the local stand-in serves plain http only/,
+      ],
+      [
+        `${base}      - { name: r, paths: [/a], plugins: [{ name: x, protocols: [https, grpcs] }] }\n`,
+        /plugins\[0\]\.protocols: the local stand-in serves plain http only/,
+      ],
       [`_format_version: "3.0"\nconsumers: []\n`, /does not implement "consumers"/],
       [`_format_version: "3.0"\nplugins: [{ name: x, route: r }]\n`, /does not implement "route"/],
     ];
     for (const [text, message] of cases) assert.throws(() => parseKongConfig(text), message);
     // A list that includes http is Kong's own default and is served as written.
-    assert.equal(parseKongConfig(`${base}      - { name: r, paths: [/a], protocols: [http, https], plugins: [{ name: x, protocols: [http] }] }\n`).routes.length, 1);
+    assert.equal(
+      parseKongConfig(
+        `${base}      - { name: r, paths: [/a], protocols: [http, https], plugins: [{ name: x, protocols: [http] }] }\n`,
+      ).routes.length,
+      1,
+    );
   });
 
   it("applies route over service over global plugin configs, as Kong does", () => {
@@ -65,13 +114,21 @@ services:
 `);
     assert.deepEqual(
       effectivePlugins(config.routes[0]!, config.globalPlugins).map((p) => [p.name, p.config["from"]]),
-      [["a", "global"], ["b", "service"], ["c", "route"]],
+      [
+        ["a", "global"],
+        ["b", "service"],
+        ["c", "route"],
+      ],
     );
   });
 });
 
 describe("host table (Docker names → local addresses)", () => {
-  const table = { "photos:8080": "127.0.0.1:18080", "authz:9000": "127.0.0.1:19000", "localhost:9000": "localhost:19000" };
+  const table = {
+    "photos:8080": "127.0.0.1:18080",
+    "authz:9000": "127.0.0.1:19000",
+    "localhost:9000": "localhost:19000",
+  };
   it("maps host:port and keeps everything else as written", () => {
     assert.equal(mapUrl("http://photos:8080", table), "http://127.0.0.1:18080");
     assert.equal(mapUrl("http://authz:9000/jwks.json", table), "http://127.0.0.1:19000/jwks.json");
@@ -82,8 +139,21 @@ describe("host table (Docker names → local addresses)", () => {
   });
   it("rewrites only the plugin's URL fields", () => {
     assert.deepEqual(
-      mapPluginConfig({ issuer: "http://localhost:9000", jwks_uri: "http://authz:9000/jwks.json", audience: ["http://localhost:9000"], realm: "http://authz:9000" }, table),
-      { issuer: "http://localhost:19000", jwks_uri: "http://127.0.0.1:19000/jwks.json", audience: ["http://localhost:9000"], realm: "http://authz:9000" },
+      mapPluginConfig(
+        {
+          issuer: "http://localhost:9000",
+          jwks_uri: "http://authz:9000/jwks.json",
+          audience: ["http://localhost:9000"],
+          realm: "http://authz:9000",
+        },
+        table,
+      ),
+      {
+        issuer: "http://localhost:19000",
+        jwks_uri: "http://127.0.0.1:19000/jwks.json",
+        audience: ["http://localhost:9000"],
+        realm: "http://authz:9000",
+      },
     );
   });
 });

@@ -7,7 +7,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { POST_FUNCTION_LUA, postFunction, PRE_FUNCTION_LUA, preFunction, SHARED_NONCE_KEY } from "../../../kong-standin/src/gateway/guard.ts";
+import {
+  POST_FUNCTION_LUA,
+  postFunction,
+  PRE_FUNCTION_LUA,
+  preFunction,
+  SHARED_NONCE_KEY,
+} from "../../../kong-standin/src/gateway/guard.ts";
 import type { HeaderMap } from "../../../kong-standin/src/gateway/headers.ts";
 import { luaPdkModel, luaString, NONCE_BASE, runLuajit } from "./lua-pdk.ts";
 
@@ -81,27 +87,76 @@ function runLua(c: Case, dir: string): string {
 const many: [string, string][] = Array.from({ length: 1001 }, (_, i) => [`x-h${i}`, "v"]);
 
 const CASES: Case[] = [
-  { name: "plugin echoes the nonce: proxied, both guard headers removed", headers: [["Authorization", "Bearer t"]], plugin: "echo", expect: "PASS\nauthorization=Bearer t" },
-  { name: "plugin dead (fail-open): 503", headers: [["Authorization", "Bearer t"]], plugin: "dead", expect: "EXIT 503 authorization is temporarily unavailable 5" },
-  { name: "plugin echoes something else: 503", headers: [], plugin: "wrong", expect: "EXIT 503 authorization is temporarily unavailable 5" },
+  {
+    name: "plugin echoes the nonce: proxied, both guard headers removed",
+    headers: [["Authorization", "Bearer t"]],
+    plugin: "echo",
+    expect: "PASS\nauthorization=Bearer t",
+  },
+  {
+    name: "plugin dead (fail-open): 503",
+    headers: [["Authorization", "Bearer t"]],
+    plugin: "dead",
+    expect: "EXIT 503 authorization is temporarily unavailable 5",
+  },
+  {
+    name: "plugin echoes something else: 503",
+    headers: [],
+    plugin: "wrong",
+    expect: "EXIT 503 authorization is temporarily unavailable 5",
+  },
   // Kong 3.9's kong.request.get_header returns the first of repeated values (kong/tools/http.lua),
   // so the post-function judges the first verdict line: proxied when it is the nonce, refused when not.
-  { name: "verdict header repeated, first is the nonce: proxied as Kong does", headers: [], plugin: "echo-twice", expect: "PASS" },
-  { name: "verdict header repeated, first is not the nonce: 503", headers: [], plugin: "wrong-then-echo", expect: "EXIT 503 authorization is temporarily unavailable 5" },
+  {
+    name: "verdict header repeated, first is the nonce: proxied as Kong does",
+    headers: [],
+    plugin: "echo-twice",
+    expect: "PASS",
+  },
+  {
+    name: "verdict header repeated, first is not the nonce: 503",
+    headers: [],
+    plugin: "wrong-then-echo",
+    expect: "EXIT 503 authorization is temporarily unavailable 5",
+  },
   {
     name: "client-forged verdict, plugin dead: 503",
-    headers: [["X-OAuth2-JWT-Verdict", FIRST_ID], ["X_OAuth2_JWT_Verdict", FIRST_ID], ["x-oauth2-jwt-nonce", FIRST_ID]],
+    headers: [
+      ["X-OAuth2-JWT-Verdict", FIRST_ID],
+      ["X_OAuth2_JWT_Verdict", FIRST_ID],
+      ["x-oauth2-jwt-nonce", FIRST_ID],
+    ],
     plugin: "dead",
     expect: "EXIT 503 authorization is temporarily unavailable 5",
   },
   {
     name: "client-sent guard headers in every spelling are dropped before the plugin runs",
-    headers: [["X_OAUTH2_JWT_NONCE", "a"], ["x_oauth2-jwt_verdict", "b"], ["Accept", "*/*"]],
+    headers: [
+      ["X_OAUTH2_JWT_NONCE", "a"],
+      ["x_oauth2-jwt_verdict", "b"],
+      ["Accept", "*/*"],
+    ],
     plugin: "echo",
     expect: "PASS\naccept=*/*",
   },
-  { name: "more than 1000 header lines: 400", headers: many, plugin: "echo", expect: "EXIT 400 too many request headers -" },
-  { name: "exactly 1000 header lines: proxied", headers: many.slice(0, 1000), plugin: "echo", expect: ["PASS", ...many.slice(0, 1000).map(([n, v]) => `${n}=${v}`).sort()].join("\n") },
+  {
+    name: "more than 1000 header lines: 400",
+    headers: many,
+    plugin: "echo",
+    expect: "EXIT 400 too many request headers -",
+  },
+  {
+    name: "exactly 1000 header lines: proxied",
+    headers: many.slice(0, 1000),
+    plugin: "echo",
+    expect: [
+      "PASS",
+      ...many
+        .slice(0, 1000)
+        .map(([n, v]) => `${n}=${v}`)
+        .sort(),
+    ].join("\n"),
+  },
 ];
 
 describe("fail-closed guard: the TypeScript mirror agrees with the Lua of plugin/examples/kong.msgpack.yml", () => {
@@ -126,7 +181,10 @@ describe("fail-closed guard: TypeScript mirror details", () => {
   it("the post-function refuses when its own nonce is missing, even with a matching-looking verdict", () => {
     assert.equal(postFunction({ "x-oauth2-jwt-verdict": [""] }, new Map()).outcome, "exit");
     assert.equal(postFunction({}, new Map([[SHARED_NONCE_KEY, "n"]])).outcome, "exit");
-    assert.deepEqual(postFunction({ "x-oauth2-jwt-verdict": ["n"], a: ["1"] }, new Map([[SHARED_NONCE_KEY, "n"]])), { outcome: "continue", headers: { a: ["1"] } });
+    assert.deepEqual(postFunction({ "x-oauth2-jwt-verdict": ["n"], a: ["1"] }, new Map([[SHARED_NONCE_KEY, "n"]])), {
+      outcome: "continue",
+      headers: { a: ["1"] },
+    });
   });
   it("does not modify the caller's header map", () => {
     const input: HeaderMap = { x_oauth2_jwt_verdict: ["v"] };

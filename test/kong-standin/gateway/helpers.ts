@@ -78,11 +78,19 @@ export interface Stack {
  * The sidecar runs on the real clock: the plugin server is another process that checks `exp`
  * against its own clock (tokens live 10 minutes, far longer than a test).
  */
-export async function startStack(options: { upstream?: Upstream; upstreamPort?: number; config?: string; serverArgs?: string[] } = {}): Promise<Stack> {
+export async function startStack(
+  options: { upstream?: Upstream; upstreamPort?: number; config?: string; serverArgs?: string[] } = {},
+): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), "gateway-test-"));
-  const authz = await startServer({ port: 0, host: "127.0.0.1", db: join(dir, "authz.db"), logger: pino({ level: "silent" }) });
+  const authz = await startServer({
+    port: 0,
+    host: "127.0.0.1",
+    db: join(dir, "authz.db"),
+    logger: pino({ level: "silent" }),
+  });
   const storage = authz.services.storage;
-  for (const name of ["photos", "photos:write", "profile"]) storage.scopes.create({ name, description: `demo ${name}`, resource: AUDIENCE });
+  for (const name of ["photos", "photos:write", "profile"])
+    storage.scopes.create({ name, description: `demo ${name}`, resource: AUDIENCE });
   const secret = generateSecret();
   const clientId = generateId();
   storage.clients.create({
@@ -133,7 +141,8 @@ export async function startStack(options: { upstream?: Upstream; upstreamPort?: 
         body: new URLSearchParams({ grant_type: "client_credentials", scope: scopes.join(" ") }),
       });
       const body = (await response.json()) as { access_token?: string; scope?: string };
-      if (response.status !== 200 || body.access_token === undefined) throw new Error(`token request failed: ${response.status} ${JSON.stringify(body)}`);
+      if (response.status !== 200 || body.access_token === undefined)
+        throw new Error(`token request failed: ${response.status} ${JSON.stringify(body)}`);
       return body.access_token;
     },
     async close() {
@@ -153,7 +162,13 @@ export interface Answer {
 }
 
 /** One request through the gateway, with raw header names as given (node:http keeps `_`). */
-export async function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
+export async function send(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<Answer> {
   const { request } = await import("node:http");
   const url = new URL(base);
   return new Promise<Answer>((resolvePromise, reject) => {

@@ -27,8 +27,14 @@ function runTs(access: readonly string[], c: Case): string {
   for (const [name, value] of c.headers) (headers[name.toLowerCase()] ??= []).push(value);
   let reads = 0;
   const requestId = () => (++reads + NONCE_BASE).toString(16).padStart(32, "0");
-  const result = runSnippets(serverlessSnippets("r", "pre-function", { access: [...access] }), headers, new Map(), requestId);
-  if (result.outcome === "exit") return `EXIT ${result.status} ${result.body.message} ${result.headers["Retry-After"] ?? "-"}`;
+  const result = runSnippets(
+    serverlessSnippets("r", "pre-function", { access: [...access] }),
+    headers,
+    new Map(),
+    requestId,
+  );
+  if (result.outcome === "exit")
+    return `EXIT ${result.status} ${result.body.message} ${result.headers["Retry-After"] ?? "-"}`;
   const lines = Object.entries(result.headers).flatMap(([n, vs]) => vs.map((v) => `${n}=${v}`));
   return ["PASS", ...lines.sort()].join("\n");
 }
@@ -64,19 +70,40 @@ const CASES: Case[] = [
   },
   {
     name: "repeated lines of a forged header are all removed",
-    headers: [["X-Authenticated-Userid", "a"], ["X-Authenticated-Userid", "b"], ["x-authenticated-userid", "c"]],
+    headers: [
+      ["X-Authenticated-Userid", "a"],
+      ["X-Authenticated-Userid", "b"],
+      ["x-authenticated-userid", "c"],
+    ],
     expect: "PASS",
   },
   {
     name: "near misses are not identity headers",
-    headers: [["X-Authenticated", "1"], ["X-Consumer", "2"], ["X-Consumers-ID", "3"], ["X-Credential-Identifiers", "4"], ["X-Anonymous", "5"], ["Authenticated-Userid", "6"]],
-    expect: "PASS\nauthenticated-userid=6\nx-anonymous=5\nx-authenticated=1\nx-consumer=2\nx-consumers-id=3\nx-credential-identifiers=4",
+    headers: [
+      ["X-Authenticated", "1"],
+      ["X-Consumer", "2"],
+      ["X-Consumers-ID", "3"],
+      ["X-Credential-Identifiers", "4"],
+      ["X-Anonymous", "5"],
+      ["Authenticated-Userid", "6"],
+    ],
+    expect:
+      "PASS\nauthenticated-userid=6\nx-anonymous=5\nx-authenticated=1\nx-consumer=2\nx-consumers-id=3\nx-credential-identifiers=4",
   },
-  { name: "more than 1000 header lines: 400, where a forged one could hide", headers: [...many(1000), ["X-Consumer-ID", "x"]], expect: "EXIT 400 too many request headers -" },
+  {
+    name: "more than 1000 header lines: 400, where a forged one could hide",
+    headers: [...many(1000), ["X-Consumer-ID", "x"]],
+    expect: "EXIT 400 too many request headers -",
+  },
   {
     name: "exactly 1000 header lines: the last one, forged, is still removed",
     headers: [...many(999), ["X_Consumer_ID", "x"]],
-    expect: ["PASS", ...many(999).map(([n, v]) => `${n}=${v}`).sort()].join("\n"),
+    expect: [
+      "PASS",
+      ...many(999)
+        .map(([n, v]) => `${n}=${v}`)
+        .sort(),
+    ].join("\n"),
   },
 ];
 
@@ -91,7 +118,11 @@ describe("identity-header stripping: the TypeScript mirror agrees with kong.yml'
   }
 
   it("the MsgPack file's route pre-function (stripping, then the guard's part 1) strips too, then sets the nonce", () => {
-    const c: Case = { name: "", headers: [["Accept", "*/*"], ...FORGED, ["X_OAuth2_JWT_Verdict", "forged"]], expect: "" };
+    const c: Case = {
+      name: "",
+      headers: [["Accept", "*/*"], ...FORGED, ["X_OAuth2_JWT_Verdict", "forged"]],
+      expect: "",
+    };
     const expected = `PASS\naccept=*/*\nx-oauth2-jwt-nonce=${(1 + NONCE_BASE).toString(16).padStart(32, "0")}`;
     assert.equal(runTs(MSGPACK_ROUTE, c), expected, "TypeScript mirror");
     assert.equal(runLua(MSGPACK_ROUTE, c, dir), expected, "Lua in luajit");
@@ -107,7 +138,10 @@ describe("serverless snippets in the stand-in", () => {
       ["post-function", { access: [STRIP_IDENTITY_LUA] }],
     ];
     for (const [plugin, config] of cases) {
-      assert.throws(() => serverlessSnippets("r", plugin, config), new RegExp(`route r: its ${plugin} is not Lua this stand-in mirrors`));
+      assert.throws(
+        () => serverlessSnippets("r", plugin, config),
+        new RegExp(`route r: its ${plugin} is not Lua this stand-in mirrors`),
+      );
     }
   });
 });

@@ -29,7 +29,9 @@ function startMain(args: string[]): Promise<Started> {
     };
     child.stdout.setEncoding("utf8").on("data", (text: string) => {
       output += text;
-      const banner = output.split("\n").find((line) => line.startsWith("kong-standin (local stand-in for Kong) proxying on "));
+      const banner = output
+        .split("\n")
+        .find((line) => line.startsWith("kong-standin (local stand-in for Kong) proxying on "));
       const url = banner?.match(/proxying on (http:\/\/localhost:\d+)/)?.[1];
       if (banner !== undefined && url !== undefined) {
         clearTimeout(timer);
@@ -50,16 +52,21 @@ async function stop(child: ChildProcess): Promise<void> {
 
 describe("kong-standin's main process", () => {
   it("a --protocol the plugin server refuses: one line with the server's complaint, exit 1", async () => {
-    const child = spawn(process.execPath, [MAIN, "--port", "0", "--protocol", "bogus"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [MAIN, "--port", "0", "--protocol", "bogus"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
     const code = await new Promise((resolve) => child.once("exit", resolve));
     assert.deepEqual(
       { code, stderr },
-      { code: 1, stderr: 'kong-standin: query command failed: oauth2-jwt-pluginserver: --protocol must be protobuf or msgpack, not "bogus"\n' },
+      {
+        code: 1,
+        stderr:
+          'kong-standin: query command failed: oauth2-jwt-pluginserver: --protocol must be protobuf or msgpack, not "bogus"\n',
+      },
     );
   });
-
 
   let upstream: Upstream;
   const children: ChildProcess[] = [];
@@ -78,7 +85,10 @@ describe("kong-standin's main process", () => {
       children.push(started.child);
       assert.ok(started.banner.endsWith(`, routes from ${file}, plugin server speaking ${protocol}`), started.banner);
       const refused = await send(started.url, "GET", "/flickr/photos");
-      assert.deepEqual({ status: refused.status, challenge: refused.headers["www-authenticate"] }, { status: 401, challenge: 'Bearer realm="api"' });
+      assert.deepEqual(
+        { status: refused.status, challenge: refused.headers["www-authenticate"] },
+        { status: 401, challenge: 'Bearer realm="api"' },
+      );
       assert.equal((await send(started.url, "GET", "/flickr/explore")).status, 200);
       assert.equal(upstream.requests.at(-1)?.url, "/flickr/explore");
       await stop(started.child);

@@ -9,8 +9,20 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { parseKongConfig } from "../../../kong-standin/src/gateway/config.ts";
 import { startGateway, type RunningGateway } from "../../../kong-standin/src/gateway/gateway.ts";
-import { spawnPluginServer, type PluginServerProcess, type SpawnOptions } from "../../../kong-standin/src/wire/index.ts";
-import { MSGPACK_SERVER_ARGS, send, startRecordingUpstream, startStack, type Answer, type Stack, type Upstream } from "./helpers.ts";
+import {
+  spawnPluginServer,
+  type PluginServerProcess,
+  type SpawnOptions,
+} from "../../../kong-standin/src/wire/index.ts";
+import {
+  MSGPACK_SERVER_ARGS,
+  send,
+  startRecordingUpstream,
+  startStack,
+  type Answer,
+  type Stack,
+  type Upstream,
+} from "./helpers.ts";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/plugins/${name}`, import.meta.url));
 const BEARER = { authorization: "Bearer t" };
@@ -92,16 +104,27 @@ describe("ProtoBuf:1: kong.yml's protected routes fail closed without a guard", 
   it("plugin server killed: 500 and nothing proxied; after a restart the first request passes (the server closes the unknown instance's event, Kong starts a new one and retries)", async () => {
     const token = await stack.token(["photos"]);
     assert.equal(stack.plugins.protocol, "ProtoBuf:1");
-    assert.equal((await send(stack.gateway.url, "GET", "/flickr/photos", { authorization: `Bearer ${token}` })).status, 200);
+    assert.equal(
+      (await send(stack.gateway.url, "GET", "/flickr/photos", { authorization: `Bearer ${token}` })).status,
+      200,
+    );
     await stack.plugins.kill("SIGKILL");
     const before = stack.upstream.requests.length;
-    const attempts: Record<string, string>[] = [{ authorization: `Bearer ${token}` }, { authorization: `Bearer ${token}`, "X-OAuth2-JWT-Verdict": "guess" }, {}];
+    const attempts: Record<string, string>[] = [
+      { authorization: `Bearer ${token}` },
+      { authorization: `Bearer ${token}`, "X-OAuth2-JWT-Verdict": "guess" },
+      {},
+    ];
     for (const headers of attempts) {
       assertKong500(await send(stack.gateway.url, "GET", "/flickr/photos", headers));
     }
     assert.equal(stack.upstream.requests.length, before, "nothing reached the upstream while the plugin was down");
     assert.equal(stack.pluginErrors.length, 3);
-    assert.equal((await send(stack.gateway.url, "GET", "/flickr/explore")).status, 200, "the public route keeps working");
+    assert.equal(
+      (await send(stack.gateway.url, "GET", "/flickr/explore")).status,
+      200,
+      "the public route keeps working",
+    );
 
     await stack.plugins.start();
     const starts = stack.plugins.counters.byMethod.cmd_start_instance ?? 0;
@@ -185,7 +208,11 @@ describe("MsgPack:1 failure modes (fixture plugins, no guard)", () => {
       await running.plugins.kill("SIGKILL");
       const second = await send(running.gateway.url, "GET", "/protected", BEARER);
       assert.deepEqual(
-        { statuses: [first.status, second.status], proxied: running.upstream.requests.length, failures: running.pluginErrors.length },
+        {
+          statuses: [first.status, second.status],
+          proxied: running.upstream.requests.length,
+          failures: running.pluginErrors.length,
+        },
         { statuses: [200, 200], proxied: 2, failures: 1 },
         `plugin errors: ${JSON.stringify(running.pluginErrors)}`,
       );

@@ -17,7 +17,7 @@ const FORGED: Record<string, string> = {
   "X-Consumer-ID": "0f6ad3b2-5a57-4b8e-9d33-1c2e3f405162",
   x_consumer_username: "admin",
   "X-Consumer-Custom-ID": "root",
-  "X_Consumer_Groups": "admins",
+  X_Consumer_Groups: "admins",
   "X-Credential-Identifier": "admin-key",
   x_credential_identifier: "admin-key",
   "X-Anonymous-Consumer": "false",
@@ -27,7 +27,9 @@ const FORGED: Record<string, string> = {
 /** The identity headers that reached the upstream, by name as node:http gives it (lower case, `_` kept). */
 function identityHeaders(seen: Recorded): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(seen.headers).filter(([name]) => /^x[-_](authenticated[-_]|consumer[-_]|credential[-_]identifier$|anonymous[-_]consumer$)/.test(name)),
+    Object.entries(seen.headers).filter(([name]) =>
+      /^x[-_](authenticated[-_]|consumer[-_]|credential[-_]identifier$|anonymous[-_]consumer$)/.test(name),
+    ),
   );
 }
 
@@ -41,11 +43,20 @@ describe("kong.yml: client-sent identity headers never reach the upstream, on an
   });
 
   it("GET /flickr/explore (public) with every identity header forged in every spelling: proxied without any of them", async () => {
-    const answer = await send(stack.gateway.url, "GET", "/flickr/explore?page=1", { ...FORGED, accept: "application/json", "x-request-note": "kept" });
+    const answer = await send(stack.gateway.url, "GET", "/flickr/explore?page=1", {
+      ...FORGED,
+      accept: "application/json",
+      "x-request-note": "kept",
+    });
     assert.deepEqual({ status: answer.status, body: answer.body }, { status: 200, body: { upstream: "echo" } });
     const seen = stack.upstream.requests.at(-1)!;
     assert.deepEqual(
-      { url: seen.url, identity: identityHeaders(seen), accept: seen.headers["accept"], note: seen.headers["x-request-note"] },
+      {
+        url: seen.url,
+        identity: identityHeaders(seen),
+        accept: seen.headers["accept"],
+        note: seen.headers["x-request-note"],
+      },
       { url: "/flickr/explore?page=1", identity: {}, accept: "application/json", note: "kept" },
     );
   });
@@ -73,25 +84,41 @@ describe("kong.yml: client-sent identity headers never reach the upstream, on an
   }
 
   // Dot segments, however spelled, resolve before routing: these are the protected routes.
-  for (const path of ["/flickr/explore/../photos", "/flickr/explore/%2e%2e/photos", "/flickr/explore/.%2E/profile", "/flickr/explore;/../photos", "/flickr/explore/..\\photos"]) {
+  for (const path of [
+    "/flickr/explore/../photos",
+    "/flickr/explore/%2e%2e/photos",
+    "/flickr/explore/.%2E/profile",
+    "/flickr/explore;/../photos",
+    "/flickr/explore/..\\photos",
+  ]) {
     it(`GET ${path}: a protected route, refused without a token, nothing proxied`, async () => {
       const before = stack.upstream.requests.length;
       const answer = await send(stack.gateway.url, "GET", path, FORGED);
-      assert.deepEqual({ status: answer.status, body: answer.body }, { status: 401, body: { error_description: "a bearer token is required" } });
+      assert.deepEqual(
+        { status: answer.status, body: answer.body },
+        { status: 401, body: { error_description: "a bearer token is required" } },
+      );
       assert.equal(stack.upstream.requests.length, before);
     });
   }
 
   it("a protected route with a valid token: only the plugin's identity headers reach the upstream", async () => {
     const token = await stack.token(["photos"]);
-    const answer = await send(stack.gateway.url, "GET", "/flickr/explore/%2e%2e/photos", { ...FORGED, authorization: `Bearer ${token}` });
+    const answer = await send(stack.gateway.url, "GET", "/flickr/explore/%2e%2e/photos", {
+      ...FORGED,
+      authorization: `Bearer ${token}`,
+    });
     assert.equal(answer.status, 200);
     const seen = stack.upstream.requests.at(-1)!;
     assert.deepEqual(
       { url: seen.url, identity: identityHeaders(seen) },
       {
         url: "/flickr/photos",
-        identity: { "x-authenticated-userid": stack.clientId, "x-authenticated-client-id": stack.clientId, "x-authenticated-scope": "photos" },
+        identity: {
+          "x-authenticated-userid": stack.clientId,
+          "x-authenticated-client-id": stack.clientId,
+          "x-authenticated-scope": "photos",
+        },
       },
     );
   });

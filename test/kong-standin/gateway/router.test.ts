@@ -4,7 +4,8 @@ import { parseKongConfig, type RouteDef } from "../../../kong-standin/src/gatewa
 import { matchRoute, normalizePath, upstreamPath } from "../../../kong-standin/src/gateway/router.ts";
 
 function routes(yaml: string): RouteDef[] {
-  return parseKongConfig(`_format_version: "3.0"\nservices:\n  - name: s\n    url: http://up:1\n    routes:\n${yaml}`).routes;
+  return parseKongConfig(`_format_version: "3.0"\nservices:\n  - name: s\n    url: http://up:1\n    routes:\n${yaml}`)
+    .routes;
 }
 
 describe("normalizePath (RFC 3986 §6.2.2, before routing as Kong does)", () => {
@@ -44,7 +45,8 @@ describe("matchRoute (prefix paths; method-specific first, then longest path)", 
     ["GET", "/other", undefined],
   ];
   for (const [method, path, expected] of cases) {
-    it(`${method} ${path} → ${String(expected)}`, () => assert.equal(matchRoute(table, method, path)?.route.name, expected));
+    it(`${method} ${path} → ${String(expected)}`, () =>
+      assert.equal(matchRoute(table, method, path)?.route.name, expected));
   }
 });
 

@@ -9,9 +9,27 @@ import { KONG_MSGPACK_YML, MSGPACK_SERVER_ARGS, pick, send, startStack, type Sta
 const CHALLENGE = ["www-authenticate", "content-type", "retry-after"] as const;
 
 const PROTECTED = [
-  { route: "flickr-photos-read", method: "GET", path: "/flickr/photos", scope: "photos", other: ["profile", "photos:write"] },
-  { route: "flickr-photos-write", method: "POST", path: "/flickr/photos", scope: "photos:write", other: ["photos", "profile"] },
-  { route: "flickr-profile", method: "GET", path: "/flickr/profile", scope: "profile", other: ["photos", "photos:write"] },
+  {
+    route: "flickr-photos-read",
+    method: "GET",
+    path: "/flickr/photos",
+    scope: "photos",
+    other: ["profile", "photos:write"],
+  },
+  {
+    route: "flickr-photos-write",
+    method: "POST",
+    path: "/flickr/photos",
+    scope: "photos:write",
+    other: ["photos", "profile"],
+  },
+  {
+    route: "flickr-profile",
+    method: "GET",
+    path: "/flickr/profile",
+    scope: "profile",
+    other: ["photos", "photos:write"],
+  },
 ] as const;
 
 describe("kong.yml through the stand-in gateway", () => {
@@ -32,7 +50,11 @@ describe("kong.yml through the stand-in gateway", () => {
           { status: answer.status, headers: pick(answer.headers, CHALLENGE), body: answer.body },
           {
             status: 401,
-            headers: { "www-authenticate": 'Bearer realm="api"', "content-type": "application/json", "retry-after": undefined },
+            headers: {
+              "www-authenticate": 'Bearer realm="api"',
+              "content-type": "application/json",
+              "retry-after": undefined,
+            },
             body: { error_description: "a bearer token is required" },
           },
         );
@@ -69,7 +91,10 @@ describe("kong.yml through the stand-in gateway", () => {
           { authorization: `Bearer ${token}`, "content-type": "application/json" },
           r.method === "POST" ? JSON.stringify({ title: "Kyoto at night" }) : undefined,
         );
-        assert.deepEqual({ status: answer.status, body: answer.body, via: answer.headers["via"] }, { status: 200, body: { upstream: "echo" }, via: "1.1 kong-standin" });
+        assert.deepEqual(
+          { status: answer.status, body: answer.body, via: answer.headers["via"] },
+          { status: 200, body: { upstream: "echo" }, via: "1.1 kong-standin" },
+        );
         assert.equal(stack.upstream.requests.length, before + 1);
         const seen = stack.upstream.requests.at(-1)!;
         assert.deepEqual(
@@ -109,19 +134,33 @@ describe("kong.yml through the stand-in gateway", () => {
 
   it("unrouted paths and methods: Kong's 404, nothing proxied", async () => {
     const before = stack.upstream.requests.length;
-    for (const [method, path] of [["GET", "/"], ["DELETE", "/flickr/photos"], ["GET", "/flickr"], ["PUT", "/flickr/profile"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/"],
+      ["DELETE", "/flickr/photos"],
+      ["GET", "/flickr"],
+      ["PUT", "/flickr/profile"],
+    ] as const) {
       const answer = await send(stack.gateway.url, method, path);
       // Kong 3.9's error template adds the request id (kong/tools/http.lua): 32 hex digits.
       const requestId = (answer.body as { request_id?: unknown }).request_id;
       assert.match(String(requestId), /^[0-9a-f]{32}$/, `${method} ${path}`);
-      assert.deepEqual({ status: answer.status, body: answer.body }, { status: 404, body: { message: "no Route matched with those values", request_id: requestId } }, `${method} ${path}`);
+      assert.deepEqual(
+        { status: answer.status, body: answer.body },
+        { status: 404, body: { message: "no Route matched with those values", request_id: requestId } },
+        `${method} ${path}`,
+      );
     }
     assert.equal(stack.upstream.requests.length, before);
   });
 
   it("dot segments and encoded letters are normalized before routing: no way around the plugin", async () => {
     const before = stack.upstream.requests.length;
-    for (const path of ["/flickr/explore/../photos", "/flickr/%70hotos", "/flickr/explore/%2e%2e/photos", "//flickr//photos"]) {
+    for (const path of [
+      "/flickr/explore/../photos",
+      "/flickr/%70hotos",
+      "/flickr/explore/%2e%2e/photos",
+      "//flickr//photos",
+    ]) {
       const answer = await send(stack.gateway.url, "GET", path);
       assert.equal(answer.status, 401, path);
     }
@@ -137,7 +176,7 @@ describe("kong.yml through the stand-in gateway", () => {
       "x-authenticated-scope": "photos photos:write profile",
       "X-OAuth2-JWT-Verdict": "forged",
       X_OAuth2_JWT_Verdict: "forged",
-      "x_oauth2_jwt_nonce": "forged",
+      x_oauth2_jwt_nonce: "forged",
     });
     assert.equal(answer.status, 200);
     const seen = stack.upstream.requests.at(-1)!;
@@ -165,18 +204,27 @@ describe("plugin/examples/kong.msgpack.yml through the stand-in gateway (the fai
   it("with the scope: proxied with the identity headers, the guard's headers gone", async () => {
     assert.equal(stack.plugins.protocol, "MsgPack:1");
     const token = await stack.token(["photos"]);
-    const answer = await send(stack.gateway.url, "GET", "/flickr/photos", { authorization: `Bearer ${token}`, "X-Consumer-ID": "forged", X_OAuth2_JWT_Verdict: "forged" });
+    const answer = await send(stack.gateway.url, "GET", "/flickr/photos", {
+      authorization: `Bearer ${token}`,
+      "X-Consumer-ID": "forged",
+      X_OAuth2_JWT_Verdict: "forged",
+    });
     assert.equal(answer.status, 200);
     const seen = stack.upstream.requests.at(-1)!;
     assert.deepEqual(
-      Object.keys(seen.headers).filter((h) => /^x[-_](authenticated|oauth2|consumer)/.test(h)).sort(),
+      Object.keys(seen.headers)
+        .filter((h) => /^x[-_](authenticated|oauth2|consumer)/.test(h))
+        .sort(),
       ["x-authenticated-client-id", "x-authenticated-scope", "x-authenticated-userid"],
     );
   });
 
   it("a forged verdict without a plugin verdict is refused (the client never saw the nonce)", async () => {
     // An invalid token: the plugin exits 401 itself; the forged verdict changes nothing.
-    const answer = await send(stack.gateway.url, "GET", "/flickr/photos", { authorization: "Bearer not-a-jwt", "X-OAuth2-JWT-Verdict": "guess" });
+    const answer = await send(stack.gateway.url, "GET", "/flickr/photos", {
+      authorization: "Bearer not-a-jwt",
+      "X-OAuth2-JWT-Verdict": "guess",
+    });
     assert.equal(answer.status, 401);
   });
 
@@ -184,10 +232,17 @@ describe("plugin/examples/kong.msgpack.yml through the stand-in gateway (the fai
   // already holds a started instance), then restarts it.
   it("plugin server killed: the guard refuses with 503 + Retry-After; after a restart, requests pass again", async () => {
     const token = await stack.token(["photos"]);
-    assert.equal((await send(stack.gateway.url, "GET", "/flickr/photos", { authorization: `Bearer ${token}` })).status, 200);
+    assert.equal(
+      (await send(stack.gateway.url, "GET", "/flickr/photos", { authorization: `Bearer ${token}` })).status,
+      200,
+    );
     await stack.plugins.kill("SIGKILL");
     const before = stack.upstream.requests.length;
-    const attempts: Record<string, string>[] = [{ authorization: `Bearer ${token}` }, { authorization: `Bearer ${token}`, "X-OAuth2-JWT-Verdict": "guess" }, {}];
+    const attempts: Record<string, string>[] = [
+      { authorization: `Bearer ${token}` },
+      { authorization: `Bearer ${token}`, "X-OAuth2-JWT-Verdict": "guess" },
+      {},
+    ];
     for (const headers of attempts) {
       const answer = await send(stack.gateway.url, "GET", "/flickr/photos", headers);
       assert.deepEqual(

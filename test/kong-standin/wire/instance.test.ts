@@ -83,7 +83,9 @@ describe("harness event loop (scripted plugin server)", () => {
       { Method: "kong.request.get_headers", Args: [1000] },
       { Method: "kong.response.exit", Args: [401, { error: "x" }] },
     ];
-    const transport = new ScriptedTransport((method) => (method === "plugin.StartInstance" ? { Id: 5 } : { EventId: 9, Data: script.shift() }));
+    const transport = new ScriptedTransport((method) =>
+      method === "plugin.StartInstance" ? { Id: 5 } : { EventId: 9, Data: script.shift() },
+    );
     const instance = new MsgPackPluginInstance(transport, "p", {}, {});
     const result = await instance.access({ method: "GET", path: "/", headers: { A: "1" } });
     assert.equal(result.outcome, "exit");
@@ -99,10 +101,19 @@ describe("harness event loop (scripted plugin server)", () => {
   });
 
   it("fails open when the server answers something that is not an event", async () => {
-    const transport = new ScriptedTransport((method) => (method === "plugin.StartInstance" ? { Id: 0 } : { EventId: 1, Data: 42 }));
-    const result = await new MsgPackPluginInstance(transport, "p", {}, {}).access({ method: "GET", path: "/", headers: {} });
+    const transport = new ScriptedTransport((method) =>
+      method === "plugin.StartInstance" ? { Id: 0 } : { EventId: 1, Data: 42 },
+    );
+    const result = await new MsgPackPluginInstance(transport, "p", {}, {}).access({
+      method: "GET",
+      path: "/",
+      headers: {},
+    });
     assert.equal(result.outcome, "failed-open");
-    assert.equal(result.outcome === "failed-open" && result.error, 'plugin server sent neither "ret" nor a PDK call: 42');
+    assert.equal(
+      result.outcome === "failed-open" && result.error,
+      'plugin server sent neither "ret" nor a PDK call: 42',
+    );
   });
 });
 
@@ -144,7 +155,11 @@ describe("harness against the real plugin server over MessagePack-RPC (trivial f
       ctxShared: {},
       logs: [],
     });
-    const refused = await instance.access({ method: "GET", path: "/flickr/photos", headers: { "X-OAuth2-JWT-Nonce": "n-refused" } });
+    const refused = await instance.access({
+      method: "GET",
+      path: "/flickr/photos",
+      headers: { "X-OAuth2-JWT-Nonce": "n-refused" },
+    });
     assert.deepEqual(refused, {
       outcome: "exit",
       status: 401,
@@ -162,7 +177,10 @@ describe("harness against the real plugin server over MessagePack-RPC (trivial f
     const before = [...server.counters.byConnection];
     await instance.access({ method: "GET", path: "/", headers: { authorization: "Bearer t" } });
     const used = server.counters.byConnection.map((count, index) => count - (before[index] ?? 0));
-    assert.equal(used.reduce((sum, count) => sum + count, 0), 3);
+    assert.equal(
+      used.reduce((sum, count) => sum + count, 0),
+      3,
+    );
     assert.equal(used.filter((count) => count === 1).length, 3, `per connection: ${JSON.stringify(used)}`);
   });
 
@@ -170,19 +188,33 @@ describe("harness against the real plugin server over MessagePack-RPC (trivial f
     const instance = await server.startInstance("trivial");
     const results = await Promise.all(
       Array.from({ length: 100 }, (_, index) =>
-        instance.access({ method: "GET", path: "/", headers: { authorization: `Bearer ${index}`, "x-oauth2-jwt-nonce": `nonce-${index}` } }),
+        instance.access({
+          method: "GET",
+          path: "/",
+          headers: { authorization: `Bearer ${index}`, "x-oauth2-jwt-nonce": `nonce-${index}` },
+        }),
       ),
     );
     results.forEach((result, index) => {
       assert.equal(result.outcome, "proceed");
-      assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders["x-oauth2-jwt-verdict"], [`nonce-${index}`]);
+      assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders["x-oauth2-jwt-verdict"], [
+        `nonce-${index}`,
+      ]);
       assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders.authorization, [`Bearer ${index}`]);
     });
   });
 
   it("starts the instance with the config as JSON plus the keys Kong adds", async () => {
-    const instance = await server.startInstance("trivial", {}, { route_id: "r-1", service_id: "s-1", plugin_id: "p-1" });
-    const status = (await server.rpc("plugin.InstanceStatus", [instance.id])) as { Name: string; Id: number; Config: unknown };
+    const instance = await server.startInstance(
+      "trivial",
+      {},
+      { route_id: "r-1", service_id: "s-1", plugin_id: "p-1" },
+    );
+    const status = (await server.rpc("plugin.InstanceStatus", [instance.id])) as {
+      Name: string;
+      Id: number;
+      Config: unknown;
+    };
     assert.equal(status.Name, "trivial");
     assert.deepEqual(status.Config, instance.kongConfig);
     assert.deepEqual(instance.kongConfig, {
@@ -197,7 +229,10 @@ describe("harness against the real plugin server over MessagePack-RPC (trivial f
 
   it("refuses a config the schema refuses, and a plugin the server does not serve", async () => {
     await assert.rejects(server.startInstance("trivial", { unexpected: true }), PluginConfigError);
-    await assert.rejects(server.startInstance("nope"), { name: "PluginServerStartError", message: "plugin nope is not served here (dump has trivial)" });
+    await assert.rejects(server.startInstance("nope"), {
+      name: "PluginServerStartError",
+      message: "plugin nope is not served here (dump has trivial)",
+    });
   });
 
   it("sends CloseInstance when an instance is replaced", async () => {
@@ -210,7 +245,12 @@ describe("harness against the real plugin server over MessagePack-RPC (trivial f
 
 describe("harness fail-open reporting over MessagePack-RPC", () => {
   it("fails open when the plugin server never answers (RPC timeout)", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("hangs"), args: MSGPACK, rpcTimeoutMs: 1500, connections: 2 });
+    const server = await spawnPluginServer({
+      pluginsDirectory: fixture("hangs"),
+      args: MSGPACK,
+      rpcTimeoutMs: 1500,
+      connections: 2,
+    });
     try {
       const instance = await server.startInstance("hangs");
       const result = await instance.access({ method: "GET", path: "/", headers: { "x-oauth2-jwt-nonce": "n" } });

@@ -34,7 +34,10 @@ describe("Kong stand-in PDK answers", () => {
       stepMethod: "plugin.StepMultiMap",
       data: { authorization: ["Bearer t"], "x-authenticated-userid": ["mallory"] },
     });
-    assert.deepEqual(context.answer("kong.request.get_headers", [1001]), { kind: "lua-error", message: "kong.request.get_headers: max_headers must be <= 1000" });
+    assert.deepEqual(context.answer("kong.request.get_headers", [1001]), {
+      kind: "lua-error",
+      message: "kong.request.get_headers: max_headers must be <= 1000",
+    });
   });
 
   it("kong.request.get_header: case-insensitive, `-` and `_` alike, the first of several lines; nil when absent", () => {
@@ -61,7 +64,11 @@ describe("Kong stand-in PDK answers", () => {
   it("names a client chooses, such as __proto__, are ordinary keys in header and query maps", () => {
     // JSON.parse makes "__proto__" an own key, as Kong's Lua tables hold it.
     const own = (json: string): Record<string, unknown> => JSON.parse(json) as Record<string, unknown>;
-    const context = new RequestContext({ method: "GET", path: "/?__proto__=q&constructor=c", headers: own('{"__proto__": "x", "Constructor": ["y", "z"]}') as Record<string, string | string[]> });
+    const context = new RequestContext({
+      method: "GET",
+      path: "/?__proto__=q&constructor=c",
+      headers: own('{"__proto__": "x", "Constructor": ["y", "z"]}') as Record<string, string | string[]>,
+    });
     assert.deepEqual(context.answer("kong.request.get_headers", [1000]), {
       kind: "step",
       stepMethod: "plugin.StepMultiMap",
@@ -72,7 +79,11 @@ describe("Kong stand-in PDK answers", () => {
       stepMethod: "plugin.StepMultiMap",
       data: own('{"__proto__": ["q"], "constructor": ["c"]}'),
     });
-    assert.deepEqual(context.answer("kong.request.get_header", ["__proto__"]), { kind: "step", stepMethod: "plugin.Step", data: "x" });
+    assert.deepEqual(context.answer("kong.request.get_header", ["__proto__"]), {
+      kind: "step",
+      stepMethod: "plugin.Step",
+      data: "x",
+    });
     assert.deepEqual(context.upstreamHeaders(), own('{"__proto__": ["x"], "constructor": ["y", "z"]}'));
     const exit = context.answer("kong.response.exit", [401, null, own('{"__proto__": "p"}')]);
     assert.deepEqual(exit.kind === "exit" && exit.headers, own('{"__proto__": ["p"]}'));
@@ -80,16 +91,38 @@ describe("Kong stand-in PDK answers", () => {
 
   it("method, path and query", () => {
     const context = request();
-    assert.deepEqual(context.answer("kong.request.get_method", []), { kind: "step", stepMethod: "plugin.Step", data: "GET" });
-    assert.deepEqual(context.answer("kong.request.get_path", []), { kind: "step", stepMethod: "plugin.Step", data: "/flickr/photos" });
-    assert.deepEqual(context.answer("kong.request.get_raw_query", []), { kind: "step", stepMethod: "plugin.Step", data: "size=large&size=small" });
-    assert.deepEqual(context.answer("kong.request.get_query", []), { kind: "step", stepMethod: "plugin.StepMultiMap", data: { size: ["large", "small"] } });
+    assert.deepEqual(context.answer("kong.request.get_method", []), {
+      kind: "step",
+      stepMethod: "plugin.Step",
+      data: "GET",
+    });
+    assert.deepEqual(context.answer("kong.request.get_path", []), {
+      kind: "step",
+      stepMethod: "plugin.Step",
+      data: "/flickr/photos",
+    });
+    assert.deepEqual(context.answer("kong.request.get_raw_query", []), {
+      kind: "step",
+      stepMethod: "plugin.Step",
+      data: "size=large&size=small",
+    });
+    assert.deepEqual(context.answer("kong.request.get_query", []), {
+      kind: "step",
+      stepMethod: "plugin.StepMultiMap",
+      data: { size: ["large", "small"] },
+    });
   });
 
-  it("kong.service.request.set_headers: [] removes, \"\" becomes a space, names replace case-insensitively but `_` stays distinct", () => {
+  it('kong.service.request.set_headers: [] removes, "" becomes a space, names replace case-insensitively but `_` stays distinct', () => {
     const context = request();
     const answer = context.answer("kong.service.request.set_headers", [
-      { "x-authenticated-userid": [], "X-Authenticated-Scope": "photos", "X-Empty": "", "X-Multi": ["a", ""], AUTHORIZATION: "Bearer replaced" },
+      {
+        "x-authenticated-userid": [],
+        "X-Authenticated-Scope": "photos",
+        "X-Empty": "",
+        "X-Multi": ["a", ""],
+        AUTHORIZATION: "Bearer replaced",
+      },
     ]);
     assert.deepEqual(answer, { kind: "step", stepMethod: "plugin.Step", data: undefined });
     assert.deepEqual(context.upstreamHeaders(), {
@@ -117,19 +150,27 @@ describe("Kong stand-in PDK answers", () => {
     });
     assert.deepEqual(context.answer("kong.service.request.set_header", ["X-Table", ["a"]]), {
       kind: "lua-error",
-      message: 'kong.service.request.set_header: invalid header value for "X-Table": got object, expected string, number or boolean',
+      message:
+        'kong.service.request.set_header: invalid header value for "X-Table": got object, expected string, number or boolean',
     });
   });
 
   it("kong.response.exit: a table body is JSON with Kong's content type; a string body is sent as is", () => {
     const context = request();
-    assert.deepEqual(context.answer("kong.response.exit", [401, { error: "invalid_token" }, { "WWW-Authenticate": 'Bearer realm="photos"' }]), {
-      kind: "exit",
-      status: 401,
-      body: { error: "invalid_token" },
-      rawBody: '{"error":"invalid_token"}',
-      headers: { "www-authenticate": ['Bearer realm="photos"'], "content-type": ["application/json; charset=utf-8"] },
-    });
+    assert.deepEqual(
+      context.answer("kong.response.exit", [
+        401,
+        { error: "invalid_token" },
+        { "WWW-Authenticate": 'Bearer realm="photos"' },
+      ]),
+      {
+        kind: "exit",
+        status: 401,
+        body: { error: "invalid_token" },
+        rawBody: '{"error":"invalid_token"}',
+        headers: { "www-authenticate": ['Bearer realm="photos"'], "content-type": ["application/json; charset=utf-8"] },
+      },
+    );
     assert.deepEqual(context.answer("kong.response.exit", [403, "no", { "Content-Type": "text/plain" }]), {
       kind: "exit",
       status: 403,
@@ -137,18 +178,27 @@ describe("Kong stand-in PDK answers", () => {
       rawBody: "no",
       headers: { "content-type": ["text/plain"] },
     });
-    assert.deepEqual(context.answer("kong.response.exit", [99]), { kind: "lua-error", message: "kong.response.exit: code must be between 100 and 599" });
+    assert.deepEqual(context.answer("kong.response.exit", [99]), {
+      kind: "lua-error",
+      message: "kong.response.exit: code must be between 100 and 599",
+    });
   });
 
   it("kong.response.error: Kong's default message", () => {
     const answer = request().answer("kong.response.error", [503]);
     assert.equal(answer.kind, "exit");
-    assert.deepEqual(answer.kind === "exit" && answer.body, { message: "The upstream server is currently unavailable" });
+    assert.deepEqual(answer.kind === "exit" && answer.body, {
+      message: "The upstream server is currently unavailable",
+    });
   });
 
   it("kong.ctx.shared, kong.log and unknown methods", () => {
     const context = request();
-    assert.deepEqual(context.answer("kong.ctx.shared.get", ["oauth2_jwt_nonce"]), { kind: "step", stepMethod: "plugin.Step", data: "n-1" });
+    assert.deepEqual(context.answer("kong.ctx.shared.get", ["oauth2_jwt_nonce"]), {
+      kind: "step",
+      stepMethod: "plugin.Step",
+      data: "n-1",
+    });
     context.answer("kong.ctx.shared.set", ["verdict", "ok"]);
     assert.equal(context.ctxShared.get("verdict"), "ok");
     context.answer("kong.log.err", ["token ", { kid: "k" }]);

@@ -83,12 +83,28 @@ describe("harness event loop over ProtoBuf:1 (scripted plugin server)", () => {
     });
     const { calls, rpc } = scripted;
     try {
-      const result = await new ProtobufPluginInstance(rpc, "p", {}, { __seq__: 1 }).access({ method: "GET", path: "/", headers: {} });
-      assert.deepEqual(result, kong500(`pluginserver error: closed (still after ${MAX_EVENT_RETRIES} retries)`, 2 * (MAX_EVENT_RETRIES + 1)));
+      const result = await new ProtobufPluginInstance(rpc, "p", {}, { __seq__: 1 }).access({
+        method: "GET",
+        path: "/",
+        headers: {},
+      });
+      assert.deepEqual(
+        result,
+        kong500(`pluginserver error: closed (still after ${MAX_EVENT_RETRIES} retries)`, 2 * (MAX_EVENT_RETRIES + 1)),
+      );
       assert.deepEqual(
         calls.map((call) => [call.sequence, call.cmd_start_instance?.config ?? call.cmd_handle_event?.instance_id]),
         // pb_rpc.lua's sequences start at 2; each retry starts a new instance first.
-        [[2, '{"__seq__":1}'], [3, 1], [4, '{"__seq__":1}'], [5, 2], [6, '{"__seq__":1}'], [7, 3], [8, '{"__seq__":1}'], [9, 4]],
+        [
+          [2, '{"__seq__":1}'],
+          [3, 1],
+          [4, '{"__seq__":1}'],
+          [5, 2],
+          [6, '{"__seq__":1}'],
+          [7, 3],
+          [8, '{"__seq__":1}'],
+          [9, 4],
+        ],
       );
     } finally {
       await scripted.close();
@@ -119,9 +135,15 @@ describe("the query command's dump decides the protocol", () => {
   it("a protocol Kong does not implement is refused, with Kong's words", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pb-dump-"));
     const command = join(dir, "server.js");
-    writeFileSync(command, `console.log(JSON.stringify({ Protocol: "Thrift:1", Plugins: [{ Name: "p", Schema: { name: "p", fields: [] } }] }));\n`);
+    writeFileSync(
+      command,
+      `console.log(JSON.stringify({ Protocol: "Thrift:1", Plugins: [{ Name: "p", Schema: { name: "p", fields: [] } }] }));\n`,
+    );
     try {
-      await assert.rejects(spawnPluginServer({ command, prefix: dir }), { name: "PluginServerStartError", message: "unknown protocol implementation: Thrift:1" });
+      await assert.rejects(spawnPluginServer({ command, prefix: dir }), {
+        name: "PluginServerStartError",
+        message: "unknown protocol implementation: Thrift:1",
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -155,7 +177,12 @@ describe("harness over ProtoBuf:1 (trivial fixture)", () => {
     const allowed = await instance.access({
       method: "GET",
       path: "/flickr/photos",
-      headers: { Authorization: "Bearer t", "X-OAuth2-JWT-Nonce": "n-allowed", X_Authenticated_Userid: "mallory", "X-Authenticated-Userid": "mallory" },
+      headers: {
+        Authorization: "Bearer t",
+        "X-OAuth2-JWT-Nonce": "n-allowed",
+        X_Authenticated_Userid: "mallory",
+        "X-Authenticated-Userid": "mallory",
+      },
     });
     assert.deepEqual(allowed, {
       outcome: "proceed",
@@ -185,7 +212,9 @@ describe("harness over ProtoBuf:1 (trivial fixture)", () => {
     });
     const calls = (name: string): number => (server.counters.byMethod[name] ?? 0) - (before.byMethod[name] ?? 0);
     assert.deepEqual(
-      ["cmd_handle_event", "kong.request.get_headers", "kong.service.request.set_headers", "kong.response.exit"].map(calls),
+      ["cmd_handle_event", "kong.request.get_headers", "kong.service.request.set_headers", "kong.response.exit"].map(
+        calls,
+      ),
       [2, 2, 1, 1],
     );
     assert.equal(server.counters.total - before.total, 5);
@@ -196,17 +225,27 @@ describe("harness over ProtoBuf:1 (trivial fixture)", () => {
     const instance = await server.startInstance("trivial");
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, index) =>
-        instance.access({ method: "GET", path: "/", headers: { authorization: `Bearer ${index}`, "x-oauth2-jwt-nonce": `nonce-${index}` } }),
+        instance.access({
+          method: "GET",
+          path: "/",
+          headers: { authorization: `Bearer ${index}`, "x-oauth2-jwt-nonce": `nonce-${index}` },
+        }),
       ),
     );
     results.forEach((result, index) => {
       assert.equal(result.outcome, "proceed");
-      assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders["x-oauth2-jwt-verdict"], [`nonce-${index}`]);
+      assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders["x-oauth2-jwt-verdict"], [
+        `nonce-${index}`,
+      ]);
     });
   });
 
   it("starts the instance with its config as JSON, the keys Kong adds included", async () => {
-    const instance = await server.startInstance("trivial", {}, { route_id: "r-1", service_id: "s-1", plugin_id: "p-1" });
+    const instance = await server.startInstance(
+      "trivial",
+      {},
+      { route_id: "r-1", service_id: "s-1", plugin_id: "p-1" },
+    );
     assert.ok(instance.id !== undefined && instance.id >= 1, "instance ids start at 1: proto3 leaves 0 off the wire");
     const answer = await server.rpcCall({ cmd_get_instance_status: { instance_id: instance.id } });
     assert.equal(answer.instance_status?.name, "trivial");
@@ -235,7 +274,10 @@ describe("harness over ProtoBuf:1 (pdk-tour fixture)", () => {
       const instance = await server.startInstance("pdk-tour");
       const result = await instance.access({ method: "GET", path: "/tour", headers: { "x-probe": "p" } });
       assert.deepEqual(result, {
-        ...(kong500("pluginserver error: PDK method kong.request.get_raw_body is not implemented by the Kong stand-in", 9) as object),
+        ...(kong500(
+          "pluginserver error: PDK method kong.request.get_raw_body is not implemented by the Kong stand-in",
+          9,
+        ) as object),
         ctxShared: { tour: "visited" },
         logs: [{ level: "info", message: "pdk-tour was here" }],
       });
@@ -276,7 +318,10 @@ describe("harness over ProtoBuf:1 when the plugin server fails", () => {
     try {
       const instance = await server.startInstance("trivial");
       await server.kill("SIGKILL");
-      assert.deepEqual(await instance.access({ method: "GET", path: "/", headers: { authorization: "Bearer t" } }), kong500("pluginserver error: connection refused", 1));
+      assert.deepEqual(
+        await instance.access({ method: "GET", path: "/", headers: { authorization: "Bearer t" } }),
+        kong500("pluginserver error: connection refused", 1),
+      );
       await server.start();
       const result = await instance.access({ method: "GET", path: "/", headers: { authorization: "Bearer t" } });
       assert.equal(result.outcome, "proceed");

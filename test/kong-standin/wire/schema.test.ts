@@ -1,12 +1,19 @@
 // validatePluginConfig: Kong's defaults and validation of a plugin config against a dumped schema.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { PluginConfigError, validatePluginConfig, type FieldList, type PluginInfo } from "../../../kong-standin/src/wire/index.js";
+import {
+  PluginConfigError,
+  validatePluginConfig,
+  type FieldList,
+  type PluginInfo,
+} from "../../../kong-standin/src/wire/index.js";
 
 const fields: FieldList = [
   { issuer: { type: "string", required: true } },
   { audience: { type: "array", elements: { type: "string" }, required: true } },
-  { algorithms: { type: "set", elements: { type: "string", one_of: ["RS256", "ES256"] }, default: ["RS256", "ES256"] } },
+  {
+    algorithms: { type: "set", elements: { type: "string", one_of: ["RS256", "ES256"] }, default: ["RS256", "ES256"] },
+  },
   { leeway_seconds: { type: "integer", default: 30, between: [0, 300] } },
   { scope_match: { type: "string", default: "all", one_of: ["all", "any"] } },
   { realm: { type: "string" } },
@@ -22,11 +29,28 @@ const fields: FieldList = [
     },
   },
   { optional_record: { type: "record", fields: [{ inner: { type: "string", default: "x" } }] } },
-  { rules: { type: "array", elements: { type: "record", fields: [{ path: { type: "string", required: true } }, { methods: { type: "array", elements: { type: "string" }, default: ["GET"] } }] } } },
+  {
+    rules: {
+      type: "array",
+      elements: {
+        type: "record",
+        fields: [
+          { path: { type: "string", required: true } },
+          { methods: { type: "array", elements: { type: "string" }, default: ["GET"] } },
+        ],
+      },
+    },
+  },
   { labels: { type: "map", keys: { type: "string" }, values: { type: "integer" } } },
 ];
 
-const info: PluginInfo = { Name: "example", Version: "1", Phases: ["access"], Priority: 1, Schema: { name: "example", fields: [{ config: { type: "record", fields } }] } };
+const info: PluginInfo = {
+  Name: "example",
+  Version: "1",
+  Phases: ["access"],
+  Priority: 1,
+  Schema: { name: "example", fields: [{ config: { type: "record", fields } }] },
+};
 
 function violations(config: unknown): Record<string, string> {
   try {
@@ -111,7 +135,9 @@ describe("validatePluginConfig", () => {
         "config.surprise": "unknown field",
       },
     );
-    assert.deepEqual(violations({ issuer: "i", audience: ["a"], leeway_seconds: 301 }), { "config.leeway_seconds": "value should be between 0 and 300" });
+    assert.deepEqual(violations({ issuer: "i", audience: ["a"], leeway_seconds: 301 }), {
+      "config.leeway_seconds": "value should be between 0 and 300",
+    });
     assert.deepEqual(violations([]), { config: "expected a record" });
   });
 

@@ -15,7 +15,9 @@ import { Plugin } from "../../../plugin/src/plugins/oauth2-jwt.ts";
 import { JwksServer } from "../helpers/jwks-server.ts";
 import { AUDIENCE, generateTestKey, ISSUER, signAccessToken } from "../helpers/tokens.ts";
 
-const { values: args } = parseArgs({ options: { rounds: { type: "string", default: "15" }, batch: { type: "string", default: "20000" } } });
+const { values: args } = parseArgs({
+  options: { rounds: { type: "string", default: "15" }, batch: { type: "string", default: "20000" } },
+});
 const ROUNDS = Number(args.rounds);
 const BATCH = Number(args.batch);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
@@ -29,15 +31,22 @@ interface AccessPlugin {
   access(kong: FakePdk): Promise<void>;
 }
 
-function fakePdk(template: Readonly<Record<string, string[]>>): { kong: FakePdk; last: () => unknown; exits: () => number } {
+function fakePdk(template: Readonly<Record<string, string[]>>): {
+  kong: FakePdk;
+  last: () => unknown;
+  exits: () => number;
+} {
   let last: unknown;
   let exits = 0;
   const kong: FakePdk = {
-    request: { getHeaders: () => {
+    request: {
+      getHeaders: () => {
         const copy: Record<string, string[]> = {};
         for (const name in template) copy[name] = [...template[name]!];
         return Promise.resolve(copy);
-      }, getMethod: () => Promise.resolve("GET") },
+      },
+      getMethod: () => Promise.resolve("GET"),
+    },
     service: { request: { setHeaders: (headers) => ((last = headers), Promise.resolve(null)) } },
     response: { exit: () => ((exits += 1), Promise.resolve(undefined)) },
   };
@@ -67,12 +76,19 @@ async function main(): Promise<void> {
     };
     const multiMap = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, [value]]));
     const require = createRequire(import.meta.url);
-    const trivialModule = require("../../fixtures/plugins/trivial/trivial.js") as { Plugin: new (config: unknown) => AccessPlugin };
+    const trivialModule = require("../../fixtures/plugins/trivial/trivial.js") as {
+      Plugin: new (config: unknown) => AccessPlugin;
+    };
     const candidates: { name: string; plugin: AccessPlugin; pdk: ReturnType<typeof fakePdk> }[] = [
       { name: "trivial", plugin: new trivialModule.Plugin({}), pdk: fakePdk(multiMap) },
       {
         name: "oauth2-jwt",
-        plugin: new Plugin({ issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"] }) as unknown as AccessPlugin,
+        plugin: new Plugin({
+          issuer: ISSUER,
+          jwks_uri: server.jwksUri,
+          audience: [AUDIENCE],
+          scopes_required: ["photos"],
+        }) as unknown as AccessPlugin,
         pdk: fakePdk(multiMap),
       },
     ];
@@ -108,7 +124,9 @@ async function main(): Promise<void> {
     console.log(`rounds ${ROUNDS} × ${BATCH} calls, process CPU per call (median):`);
     console.log(`  trivial     ${trivial.toFixed(3)} µs`);
     console.log(`  oauth2-jwt  ${plugin.toFixed(3)} µs  (+${(plugin - trivial).toFixed(3)} µs)`);
-    console.log(`  ratio oauth2-jwt / trivial: median ${median(ratios).toFixed(2)}×, rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`);
+    console.log(
+      `  ratio oauth2-jwt / trivial: median ${median(ratios).toFixed(2)}×, rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`,
+    );
   } finally {
     await server.stop();
   }

@@ -25,7 +25,12 @@ function floorVerify(alg: Algorithm, key: KeyObject, input: Buffer, signature: B
   if (alg === "EdDSA") return verify(null, input, key, signature);
   if (alg.startsWith("ES")) return verify(`sha${alg.slice(2)}`, input, { key, dsaEncoding: "ieee-p1363" }, signature);
   if (alg.startsWith("PS")) {
-    return verify(`sha${alg.slice(2)}`, input, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, signature);
+    return verify(
+      `sha${alg.slice(2)}`,
+      input,
+      { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST },
+      signature,
+    );
   }
   return verify(`sha${alg.slice(2)}`, input, key, signature);
 }
@@ -40,21 +45,47 @@ for (const alg of ALGORITHMS) {
   const set = parseJwks({ keys: [key.jwk] });
   if ("error" in set) throw new Error(set.error);
   const keyObject = set.keys.get(key.kid)!.keyObject;
-  const options: ValidationOptions = { issuer: ISSUER, audience: [AUDIENCE], algorithms: [alg], leewaySeconds: 30, scopesRequired: ["photos"], scopeMatch: "all" };
+  const options: ValidationOptions = {
+    issuer: ISSUER,
+    audience: [AUDIENCE],
+    algorithms: [alg],
+    leewaySeconds: 30,
+    scopesRequired: ["photos"],
+    scopeMatch: "all",
+  };
   const rounds: string[][] = [];
-  for (let r = 0; r <= ROUNDS; r += 1) rounds.push(await Promise.all(Array.from({ length: BATCH }, () => signAccessToken(key, {}, {}, now))));
-  const split = rounds.map((tokens) => tokens.map((t) => {
-    const last = t.lastIndexOf(".");
-    return { input: Buffer.from(t.slice(0, last)), signature: Buffer.from(t.slice(last + 1), "base64url") };
-  }));
+  for (let r = 0; r <= ROUNDS; r += 1)
+    rounds.push(await Promise.all(Array.from({ length: BATCH }, () => signAccessToken(key, {}, {}, now))));
+  const split = rounds.map((tokens) =>
+    tokens.map((t) => {
+      const last = t.lastIndexOf(".");
+      return { input: Buffer.from(t.slice(0, last)), signature: Buffer.from(t.slice(last + 1), "base64url") };
+    }),
+  );
   const joseKey = await jose.importJWK(key.jwk, alg);
-  const joseOptions = { issuer: ISSUER, audience: AUDIENCE, typ: "at+jwt", algorithms: [alg], currentDate: new Date(now * 1000) };
+  const joseOptions = {
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    typ: "at+jwt",
+    algorithms: [alg],
+    currentDate: new Date(now * 1000),
+  };
 
   // The cache path: the whole authenticate() (bearer parsing, cache lookup, claims) for a reused token.
   const config: PluginConfig = {
-    issuer: ISSUER, jwks_uri: "http://127.0.0.1:1/unused", audience: [AUDIENCE], scopes_required: ["photos"], scope_match: "all",
-    algorithms: [alg], leeway_seconds: 30, upstream_headers: { subject: "a", scope: "b", client_id: "c" }, hide_credentials: false,
-    run_on_preflight: true, realm: "api", jwks_cache_seconds: 300, jwks_min_refresh_seconds: 10,
+    issuer: ISSUER,
+    jwks_uri: "http://127.0.0.1:1/unused",
+    audience: [AUDIENCE],
+    scopes_required: ["photos"],
+    scope_match: "all",
+    algorithms: [alg],
+    leeway_seconds: 30,
+    upstream_headers: { subject: "a", scope: "b", client_id: "c" },
+    hide_credentials: false,
+    run_on_preflight: true,
+    realm: "api",
+    jwks_cache_seconds: 300,
+    jwks_min_refresh_seconds: 10,
   };
   const route = routeOptions(config);
   const jwks = new JwksCache({ fetch: async () => Response.json({ keys: [key.jwk] }), onError: () => {} });
@@ -63,10 +94,19 @@ for (const alg of ALGORITHMS) {
   if (!(await authenticate(reused, route, deps)).ok) throw new Error("cache warm-up refused");
 
   const candidates: Record<string, (round: number) => Promise<void> | void> = {
-    floor: (r) => { for (const { input, signature } of split[r]!) if (!floorVerify(alg, keyObject, input, signature)) throw new Error("floor"); },
-    plugin: (r) => { for (const t of rounds[r]!) if (!validateAccessToken(t, options, set.keys, now).ok) throw new Error("plugin"); },
-    jose: async (r) => { for (const t of rounds[r]!) await jose.jwtVerify(t, joseKey, joseOptions); },
-    cached: async () => { for (let i = 0; i < BATCH; i += 1) if (!(await authenticate(reused, route, deps)).ok) throw new Error("cached"); },
+    floor: (r) => {
+      for (const { input, signature } of split[r]!)
+        if (!floorVerify(alg, keyObject, input, signature)) throw new Error("floor");
+    },
+    plugin: (r) => {
+      for (const t of rounds[r]!) if (!validateAccessToken(t, options, set.keys, now).ok) throw new Error("plugin");
+    },
+    jose: async (r) => {
+      for (const t of rounds[r]!) await jose.jwtVerify(t, joseKey, joseOptions);
+    },
+    cached: async () => {
+      for (let i = 0; i < BATCH; i += 1) if (!(await authenticate(reused, route, deps)).ok) throw new Error("cached");
+    },
   };
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(candidates).map((n) => [n, []]));
   const cpuSamples: Record<string, number[]> = Object.fromEntries(Object.keys(candidates).map((n) => [n, []]));

@@ -13,7 +13,10 @@ describe("freshnessLifetime", () => {
     // Directive names are case-insensitive, the argument may be quoted, unknown directives and
     // empty list elements are ignored (RFC 9111 §5.2, §5.2.3; RFC 9110 §5.6.1).
     assert.equal(lifetime({ "cache-control": 'MAX-AGE="60"' }), 60);
-    assert.equal(lifetime({ "cache-control": ' , private,, max-age=60 ,must-revalidate, ext="a, \\"b\\"", immutable' }), 60);
+    assert.equal(
+      lifetime({ "cache-control": ' , private,, max-age=60 ,must-revalidate, ext="a, \\"b\\"", immutable' }),
+      60,
+    );
   });
 
   it("sets no bound when the response has no max-age (jwks_cache_seconds then applies alone)", () => {

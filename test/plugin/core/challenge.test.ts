@@ -20,19 +20,28 @@ describe("refusalResponse", () => {
       status: 403,
       body: JSON.stringify({ error: "insufficient_scope", error_description: 'say "hi" \\ bye', scope: "photos" }),
       headers: {
-        "WWW-Authenticate": 'Bearer realm="r\\"e\\\\alm", error="insufficient_scope", error_description="say \\"hi\\" \\\\ bye", scope="photos"',
+        "WWW-Authenticate":
+          'Bearer realm="r\\"e\\\\alm", error="insufficient_scope", error_description="say \\"hi\\" \\\\ bye", scope="photos"',
         "Content-Type": "application/json",
       },
     });
-    assert.equal(refusalResponse(invalidToken("expired", "the token has expired"), "api").headers["WWW-Authenticate"],
-      'Bearer realm="api", error="invalid_token", error_description="the token has expired"');
+    assert.equal(
+      refusalResponse(invalidToken("expired", "the token has expired"), "api").headers["WWW-Authenticate"],
+      'Bearer realm="api", error="invalid_token", error_description="the token has expired"',
+    );
   });
 
   it("answers 503 with Retry-After and no challenge when the keys are unavailable", () => {
-    assert.deepEqual(unavailableResponse({ ok: false, status: 503, reason: "keys_unavailable", description: "the token signing keys are unavailable" }, 5), {
-      status: 503,
-      body: '{"message":"the token signing keys are unavailable"}',
-      headers: { "Retry-After": "5", "Content-Type": "application/json" },
-    });
+    assert.deepEqual(
+      unavailableResponse(
+        { ok: false, status: 503, reason: "keys_unavailable", description: "the token signing keys are unavailable" },
+        5,
+      ),
+      {
+        status: 503,
+        body: '{"message":"the token signing keys are unavailable"}',
+        headers: { "Retry-After": "5", "Content-Type": "application/json" },
+      },
+    );
   });
 });

@@ -38,7 +38,8 @@ beforeEach(async () => {
   source = { issuer: server.origin, jwksUri: server.jwksUri, cacheSeconds: 300, minRefreshSeconds: 10 };
 });
 
-const kids = (set: { keys: ReadonlyMap<string, unknown> } | undefined) => (set === undefined ? undefined : [...set.keys.keys()]);
+const kids = (set: { keys: ReadonlyMap<string, unknown> } | undefined) =>
+  set === undefined ? undefined : [...set.keys.keys()];
 
 describe("JwksCache", () => {
   it("fetches on first use, once for a hundred concurrent requests, then serves from memory", async () => {
@@ -50,7 +51,12 @@ describe("JwksCache", () => {
     clock.advance(200);
     assert.equal(cache.cachedKeys(source), sets[0]);
     assert.equal(server.count(), 1);
-    assert.deepEqual(cache.stats(source), { fetches: 1, fetchedAt: NOW * 1000, lastError: undefined, jwksUri: server.jwksUri });
+    assert.deepEqual(cache.stats(source), {
+      fetches: 1,
+      fetchedAt: NOW * 1000,
+      lastError: undefined,
+      jwksUri: server.jwksUri,
+    });
   });
 
   it("discovers jwks_uri from the issuer's RFC 8414 metadata", async () => {
@@ -59,7 +65,10 @@ describe("JwksCache", () => {
     assert.equal(server.count("/.well-known/oauth-authorization-server"), 1);
     assert.equal(server.count(), 1);
     assert.equal(cache.stats(discovered).jwksUri, server.jwksUri);
-    assert.equal(metadataUrl("https://as.example/tenant/"), "https://as.example/.well-known/oauth-authorization-server/tenant");
+    assert.equal(
+      metadataUrl("https://as.example/tenant/"),
+      "https://as.example/.well-known/oauth-authorization-server/tenant",
+    );
     assert.equal(metadataUrl("https://as.example"), "https://as.example/.well-known/oauth-authorization-server");
   });
 
@@ -138,7 +147,12 @@ describe("JwksCache", () => {
   it("agrees with the authorization server: refreshes within the max-age its /jwks.json sends", async () => {
     const sidecar = await startTestServer({ jwksMaxAge: 60 });
     try {
-      const discovered: JwksSource = { issuer: sidecar.issuer, jwksUri: null, cacheSeconds: 300, minRefreshSeconds: 10 };
+      const discovered: JwksSource = {
+        issuer: sidecar.issuer,
+        jwksUri: null,
+        cacheSeconds: 300,
+        minRefreshSeconds: 10,
+      };
       assert.equal(await refreshStartsAfter(discovered), 48);
       assert.equal(cache.stats(discovered).jwksUri, `${sidecar.issuer}/jwks.json`);
       assert.equal(cache.stats(discovered).lastError, undefined);
@@ -201,7 +215,10 @@ describe("JwksCache", () => {
     const good = await cache.getKeys(source);
     const bad: [unknown[], string][] = [
       [[], `${server.jwksUri}: no usable key ()`],
-      [[{ kty: "oct", k: "c2VjcmV0", kid: "h", alg: "HS256" }], `${server.jwksUri}: no usable key (kid "h": private or symmetric key material)`],
+      [
+        [{ kty: "oct", k: "c2VjcmV0", kid: "h", alg: "HS256" }],
+        `${server.jwksUri}: no usable key (kid "h": private or symmetric key material)`,
+      ],
     ];
     for (const [keys, error] of bad) {
       server.keys = keys as never;
@@ -215,7 +232,13 @@ describe("JwksCache", () => {
 describe("a key published during a flood of unknown kids", () => {
   it("is fetched within one cooldown of its publication, with at most one fetch per cooldown", async () => {
     const cooldown = 10;
-    const resolved = resolveConfig({ issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], algorithms: ["ES256"], jwks_min_refresh_seconds: cooldown });
+    const resolved = resolveConfig({
+      issuer: ISSUER,
+      jwks_uri: server.jwksUri,
+      audience: [AUDIENCE],
+      algorithms: ["ES256"],
+      jwks_min_refresh_seconds: cooldown,
+    });
     assert.ok(resolved.ok);
     const route = routeOptions(resolved.config);
     const deps = { jwks: cache, tokens: new TokenCache(), now: clock.now };
@@ -234,8 +257,15 @@ describe("a key published during a flood of unknown kids", () => {
       if (clock.ms >= published) outcomes.push([clock.ms, (await authenticate(newKeyToken, route, deps)).ok]);
     }
     const firstAccepted = outcomes.find(([, ok]) => ok)?.[0];
-    assert.ok(firstAccepted !== undefined && firstAccepted <= published + cooldown * 1000, `first accepted ${firstAccepted! - published} ms after publication`);
-    assert.deepEqual(outcomes.filter(([at, ok]) => at >= firstAccepted && !ok), [], "accepted ever after");
+    assert.ok(
+      firstAccepted !== undefined && firstAccepted <= published + cooldown * 1000,
+      `first accepted ${firstAccepted! - published} ms after publication`,
+    );
+    assert.deepEqual(
+      outcomes.filter(([at, ok]) => at >= firstAccepted && !ok),
+      [],
+      "accepted ever after",
+    );
     // 40 s of flood: the first fetch, then one per cooldown.
     assert.equal(server.count(), 5);
     assert.deepEqual(errors, []);
@@ -244,7 +274,9 @@ describe("a key published during a flood of unknown kids", () => {
 
 describe("JwksCache against a hostile or slow key server", () => {
   /** A key server on 127.0.0.1:0 whose every response `respond` writes; stopped after the test. */
-  async function hostileServer(respond: (response: ServerResponse) => void): Promise<{ uri: string; stop: () => Promise<void> }> {
+  async function hostileServer(
+    respond: (response: ServerResponse) => void,
+  ): Promise<{ uri: string; stop: () => Promise<void> }> {
     const server = createServer((_request, response) => respond(response));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
     const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
@@ -277,7 +309,12 @@ describe("JwksCache against a hostile or slow key server", () => {
       pump();
     });
     try {
-      const capped = new JwksCache({ now: clock.now, timeoutMs: 5000, maxBytes: 64 * 1024, onError: (message) => errors.push(message) });
+      const capped = new JwksCache({
+        now: clock.now,
+        timeoutMs: 5000,
+        maxBytes: 64 * 1024,
+        onError: (message) => errors.push(message),
+      });
       const started = Date.now();
       assert.equal(await capped.getKeys({ ...source, jwksUri: hostile.uri }), undefined);
       assert.deepEqual(errors, [`${hostile.uri}: document larger than 65536 bytes`]);
@@ -345,10 +382,19 @@ describe("importJwk and parseJwks", () => {
       [{ ...keyA.jwk, x: "AAAA" }, 'kid "a": not a valid public key'],
       // The right lengths, but not a point on P-256 (invalid-curve attacks, RFC 8725 §3.4).
       [{ ...keyA.jwk, y: keyB.jwk.y }, 'kid "a": not a valid public key'],
-      [{ kty: "RSA", kid: "short", n: Buffer.alloc(128, 0xff).toString("base64url"), e: "AQAB" }, 'kid "short": RSA key shorter than 2048 bits'],
+      [
+        { kty: "RSA", kid: "short", n: Buffer.alloc(128, 0xff).toString("base64url"), e: "AQAB" },
+        'kid "short": RSA key shorter than 2048 bits',
+      ],
       // e = 1 makes the "signature" the encoded message itself: anyone could forge one (RFC 8017 §3.1).
-      [{ kty: "RSA", kid: "e1", n: Buffer.alloc(256, 0xff).toString("base64url"), e: "AQ" }, 'kid "e1": RSA public exponent must be odd and at least 3'],
-      [{ kty: "RSA", kid: "e2", n: Buffer.alloc(256, 0xff).toString("base64url"), e: "Ag" }, 'kid "e2": RSA public exponent must be odd and at least 3'],
+      [
+        { kty: "RSA", kid: "e1", n: Buffer.alloc(256, 0xff).toString("base64url"), e: "AQ" },
+        'kid "e1": RSA public exponent must be odd and at least 3',
+      ],
+      [
+        { kty: "RSA", kid: "e2", n: Buffer.alloc(256, 0xff).toString("base64url"), e: "Ag" },
+        'kid "e2": RSA public exponent must be odd and at least 3',
+      ],
       ["a string", "not an object"],
     ];
     for (const [jwk, error] of cases) {

@@ -29,7 +29,11 @@ describe("decodeJsonObject", () => {
     for (const text of ["[]", "null", "1", '"s"', "", "{", '{"a":1}x', "\ufeff{}"]) {
       assert.equal(decodeJsonObject(b64(text)), undefined, JSON.stringify(text));
     }
-    assert.equal(decodeJsonObject(b64(Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x3a, 0x31, 0x7d]))), undefined, "invalid UTF-8");
-    assert.deepEqual(decodeJsonObject(b64('{"é":"✓"}')), { "é": "✓" });
+    assert.equal(
+      decodeJsonObject(b64(Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x3a, 0x31, 0x7d]))),
+      undefined,
+      "invalid UTF-8",
+    );
+    assert.deepEqual(decodeJsonObject(b64('{"é":"✓"}')), { é: "✓" });
   });
 });

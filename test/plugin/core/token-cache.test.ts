@@ -3,7 +3,12 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { importJWK, jwtVerify } from "jose";
-import { authenticate, authenticateCached, routeOptions, type AuthenticationDeps } from "../../../plugin/src/core/authenticate.ts";
+import {
+  authenticate,
+  authenticateCached,
+  routeOptions,
+  type AuthenticationDeps,
+} from "../../../plugin/src/core/authenticate.ts";
 import { JwksCache } from "../../../plugin/src/core/jwks-cache.ts";
 import { parseJwks } from "../../../plugin/src/core/jwks.ts";
 import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
@@ -59,13 +64,19 @@ describe("TokenCache", () => {
     for (const entry of entries.slice(0, 3)) cache.set(entry.token, { verified: entry, source: "s" }, NOW * 1000);
     assert.ok(cache.get(entries[0]!.token, NOW * 1000)); // 0 becomes the most recent
     cache.set(entries[3]!.token, { verified: entries[3]!, source: "s" }, NOW * 1000);
-    assert.deepEqual(entries.map((e) => cache.get(e.token, NOW * 1000) !== undefined), [true, false, true, true]);
+    assert.deepEqual(
+      entries.map((e) => cache.get(e.token, NOW * 1000) !== undefined),
+      [true, false, true, true],
+    );
 
     // Room for exactly the last two tokens (their lengths vary with the random jti).
     const small = new TokenCache({ maxChars: entries[2]!.token.length + entries[3]!.token.length });
     for (const entry of entries) small.set(entry.token, { verified: entry, source: "s" }, NOW * 1000);
     assert.equal(small.size, 2);
-    assert.deepEqual(entries.map((e) => small.get(e.token, NOW * 1000) !== undefined), [false, false, true, true]);
+    assert.deepEqual(
+      entries.map((e) => small.get(e.token, NOW * 1000) !== undefined),
+      [false, false, true, true],
+    );
   });
 });
 
@@ -73,9 +84,19 @@ describe("authenticate with the caches", () => {
   let clock: TestClock;
   let deps: AuthenticationDeps;
   const config = (overrides: Partial<PluginConfig> = {}): PluginConfig => ({
-    issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"], scope_match: "all",
-    algorithms: ["ES256"], leeway_seconds: 30, upstream_headers: { subject: "a", scope: "b", client_id: "c" },
-    hide_credentials: false, run_on_preflight: true, realm: "api", jwks_cache_seconds: 300, jwks_min_refresh_seconds: 10,
+    issuer: ISSUER,
+    jwks_uri: server.jwksUri,
+    audience: [AUDIENCE],
+    scopes_required: ["photos"],
+    scope_match: "all",
+    algorithms: ["ES256"],
+    leeway_seconds: 30,
+    upstream_headers: { subject: "a", scope: "b", client_id: "c" },
+    hide_credentials: false,
+    run_on_preflight: true,
+    realm: "api",
+    jwks_cache_seconds: 300,
+    jwks_min_refresh_seconds: 10,
     ...overrides,
   });
   beforeEach(() => {
@@ -94,10 +115,24 @@ describe("authenticate with the caches", () => {
     assert.equal((await authenticate(`Bearer ${token}`, route, deps)).ok, true);
     // Same key set, other audience or scopes: the cached signature does not carry the verdict.
     assert.deepEqual(await authenticate(`Bearer ${token}`, routeOptions(config({ audience: ["other"] })), deps), {
-      ok: false, status: 401, error: "invalid_token", reason: "bad_aud", description: "the token is not meant for this API",
+      ok: false,
+      status: 401,
+      error: "invalid_token",
+      reason: "bad_aud",
+      description: "the token is not meant for this API",
     });
-    assert.equal((await authenticate(`Bearer ${token}`, routeOptions(config({ scopes_required: ["print"] })), deps)).ok, false);
-    assert.equal(((await authenticate(`Bearer ${token}`, routeOptions(config({ algorithms: ["RS256"] })), deps)) as { reason: string }).reason, "bad_alg");
+    assert.equal(
+      (await authenticate(`Bearer ${token}`, routeOptions(config({ scopes_required: ["print"] })), deps)).ok,
+      false,
+    );
+    assert.equal(
+      (
+        (await authenticate(`Bearer ${token}`, routeOptions(config({ algorithms: ["RS256"] })), deps)) as {
+          reason: string;
+        }
+      ).reason,
+      "bad_alg",
+    );
     // Time moves on: the cached entry is checked against now, and dropped at exp.
     clock.advance(600 + 30);
     assert.equal(((await authenticate(`Bearer ${token}`, route, deps)) as { reason: string }).reason, "expired");
@@ -117,11 +152,19 @@ describe("authenticate with the caches", () => {
     for (let i = 0; i < 2; i += 1) {
       assert.deepEqual(authenticateCached(header, route, deps), first);
       assert.deepEqual(authenticateCached(header, narrow, deps), {
-        ok: false, status: 403, error: "insufficient_scope", reason: "insufficient_scope", scope: "print",
+        ok: false,
+        status: 403,
+        error: "insufficient_scope",
+        reason: "insufficient_scope",
+        scope: "print",
         description: "the token lacks a scope this resource requires",
       });
       assert.deepEqual(authenticateCached(header, elsewhere, deps), {
-        ok: false, status: 401, error: "invalid_token", reason: "bad_aud", description: "the token is not meant for this API",
+        ok: false,
+        status: 401,
+        error: "invalid_token",
+        reason: "bad_aud",
+        description: "the token is not meant for this API",
       });
     }
     assert.equal(authenticateCached(header, routeOptions(config({ algorithms: ["RS256"] })), deps), undefined);
@@ -129,7 +172,7 @@ describe("authenticate with the caches", () => {
     assert.equal(authenticateCached([header], route, deps), undefined);
     // Within the leeway after exp the cache has dropped the token; authenticate verifies it again.
     clock.advance(600 - 1);
-    assert.deepEqual(authenticateCached(header, narrow, deps), (await authenticate(header, narrow, deps)));
+    assert.deepEqual(authenticateCached(header, narrow, deps), await authenticate(header, narrow, deps));
     clock.advance(1);
     assert.equal(authenticateCached(header, route, deps), undefined);
     clock.advance(30);
@@ -144,14 +187,25 @@ describe("authenticate with the caches", () => {
     // jose accepts both spellings as well: refusing one of them would refuse other issuers' tokens.
     const publicKey = await importJWK(key.jwk, "ES256");
     for (const spelling of [token, twin]) {
-      assert.equal((await jwtVerify(spelling, publicKey, { currentDate: new Date(NOW * 1000), typ: "at+jwt" })).payload.sub, "alice");
+      assert.equal(
+        (await jwtVerify(spelling, publicKey, { currentDate: new Date(NOW * 1000), typ: "at+jwt" })).payload.sub,
+        "alice",
+      );
     }
 
     const route = routeOptions(config());
     const accepted = await authenticate(`Bearer ${token}`, route, deps);
     assert.ok(accepted.ok);
-    assert.equal(authenticateCached(`Bearer ${twin}`, route, deps), undefined, "the twin is not answered from the token's entry");
-    assert.deepEqual(await authenticate(`Bearer ${twin}`, route, deps), accepted, "verified on its own, with the same claims");
+    assert.equal(
+      authenticateCached(`Bearer ${twin}`, route, deps),
+      undefined,
+      "the twin is not answered from the token's entry",
+    );
+    assert.deepEqual(
+      await authenticate(`Bearer ${twin}`, route, deps),
+      accepted,
+      "verified on its own, with the same claims",
+    );
     assert.equal(deps.tokens.size, 2);
     assert.notEqual(deps.tokens.get(twin, clock.ms), deps.tokens.get(token, clock.ms));
 
@@ -168,7 +222,11 @@ describe("authenticate with the caches", () => {
       for (let attempt = 0; attempt < 2; attempt += 1) {
         assert.equal(authenticateCached(`Bearer ${forged}`, route, deps), undefined);
         assert.deepEqual(await authenticate(`Bearer ${forged}`, route, deps), {
-          ok: false, status: 401, error: "invalid_token", reason: "bad_signature", description: "the token signature is invalid",
+          ok: false,
+          status: 401,
+          error: "invalid_token",
+          reason: "bad_signature",
+          description: "the token signature is invalid",
         });
       }
     }
@@ -192,7 +250,10 @@ describe("authenticate with the caches", () => {
     clock.advance(241); // background refresh due
     await authenticate(`Bearer ${token}`, routeOptions(config()), deps); // starts it, still answered from the old keys
     await deps.jwks.refreshForUnknownKid(routeOptions(config()).source);
-    assert.equal(((await authenticate(`Bearer ${token}`, routeOptions(config()), deps)) as { reason: string }).reason, "unknown_kid");
+    assert.equal(
+      ((await authenticate(`Bearer ${token}`, routeOptions(config()), deps)) as { reason: string }).reason,
+      "unknown_kid",
+    );
   });
 
   it("picks up a rotated key through one refetch, and answers 503 when no key was ever reachable", async () => {
@@ -204,11 +265,21 @@ describe("authenticate with the caches", () => {
 
     const fresh: AuthenticationDeps = { ...deps, jwks: new JwksCache({ now: clock.now, onError: () => {} }) };
     server.failWith = 500;
-    assert.deepEqual(await authenticate(`Bearer ${await signAccessToken(key, {}, { kid: "zz" })}`, routeOptions(config()), fresh), {
-      ok: false, status: 503, reason: "keys_unavailable", description: "the token signing keys are unavailable",
-    });
+    assert.deepEqual(
+      await authenticate(`Bearer ${await signAccessToken(key, {}, { kid: "zz" })}`, routeOptions(config()), fresh),
+      {
+        ok: false,
+        status: 503,
+        reason: "keys_unavailable",
+        description: "the token signing keys are unavailable",
+      },
+    );
     assert.deepEqual(await authenticate("Bearer abc", routeOptions(config()), fresh), {
-      ok: false, status: 401, error: "invalid_token", reason: "not_jws", description: "the access token is not a signed JWT",
+      ok: false,
+      status: 401,
+      error: "invalid_token",
+      reason: "not_jws",
+      description: "the access token is not a signed JWT",
     });
   });
 });

@@ -5,11 +5,25 @@ import { constants, createPublicKey } from "node:crypto";
 import { before, describe, it } from "node:test";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { parseJwks, type KeySet } from "../../../plugin/src/core/jwks.ts";
-import { validateAccessToken, validateAuthorization, type ValidationOptions } from "../../../plugin/src/core/validate.ts";
+import {
+  validateAccessToken,
+  validateAuthorization,
+  type ValidationOptions,
+} from "../../../plugin/src/core/validate.ts";
 import type { Verdict } from "../../../plugin/src/core/verdict.ts";
 import { SUPPORTED_ALGORITHMS } from "../../../plugin/src/schema.ts";
 import {
-  AUDIENCE, b64url, defaultClaims, generateTestKey, hmacWithPublicKey, ISSUER, NOW, rawToken, signAccessToken, signRaw, type TestKey,
+  AUDIENCE,
+  b64url,
+  defaultClaims,
+  generateTestKey,
+  hmacWithPublicKey,
+  ISSUER,
+  NOW,
+  rawToken,
+  signAccessToken,
+  signRaw,
+  type TestKey,
 } from "../helpers/tokens.ts";
 
 const OPTIONS: ValidationOptions = {
@@ -42,7 +56,13 @@ before(async () => {
 const check = (token: string, options: Partial<ValidationOptions> = {}, now = NOW): Verdict =>
   validateAccessToken(token, { ...OPTIONS, ...options }, keys, now);
 
-const invalid = (reason: string, description: string) => ({ ok: false, status: 401, error: "invalid_token", reason, description });
+const invalid = (reason: string, description: string) => ({
+  ok: false,
+  status: 401,
+  error: "invalid_token",
+  reason,
+  description,
+});
 
 describe("validateAccessToken: accepted tokens", () => {
   it("accepts a valid token and returns its claims", async () => {
@@ -51,8 +71,15 @@ describe("validateAccessToken: accepted tokens", () => {
     assert.deepEqual(verdict, {
       ok: true,
       claims: {
-        iss: ISSUER, sub: "alice", aud: [AUDIENCE], exp: NOW + 600, iat: NOW - 10, jti: "j1",
-        client_id: "canon-printing", scope: ["photos", "openid"], raw: claims,
+        iss: ISSUER,
+        sub: "alice",
+        aud: [AUDIENCE],
+        exp: NOW + 600,
+        iat: NOW - 10,
+        jti: "j1",
+        client_id: "canon-printing",
+        scope: ["photos", "openid"],
+        raw: claims,
       },
     });
   });
@@ -82,28 +109,62 @@ describe("validateAccessToken: accepted tokens", () => {
   it("lets an RSA key published without alg verify both RSA families, but nothing else", async () => {
     assert.equal(check(await signAccessToken(rsNoAlg)).ok, true);
     // The same RSA key signing RSASSA-PSS (signed by node directly: WebCrypto ties a key to one scheme).
-    const pss = await signRaw(rsNoAlg, JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "rs-no-alg" }), JSON.stringify(defaultClaims()),
-      { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+    const pss = await signRaw(
+      rsNoAlg,
+      JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "rs-no-alg" }),
+      JSON.stringify(defaultClaims()),
+      { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+    );
     assert.equal(check(pss).ok, true);
-    assert.deepEqual(check(await signAccessToken(es, {}, { kid: "rs-no-alg" })), invalid("key_alg_mismatch", "the token's algorithm does not match its key"));
+    assert.deepEqual(
+      check(await signAccessToken(es, {}, { kid: "rs-no-alg" })),
+      invalid("key_alg_mismatch", "the token's algorithm does not match its key"),
+    );
   });
 });
 
 describe("validateAccessToken: every hostile input", () => {
   it("refuses expired, not-yet-valid and future-issued tokens", async () => {
     assert.deepEqual(check(await signAccessToken(es, { exp: NOW - 30 })), invalid("expired", "the token has expired"));
-    assert.deepEqual(check(await signAccessToken(es, { nbf: NOW + 31 })), invalid("not_yet_valid", "the token is not valid yet"));
-    assert.deepEqual(check(await signAccessToken(es, { iat: NOW + 31 })), invalid("issued_in_future", "the token was issued in the future"));
-    assert.deepEqual(check(await signAccessToken(es, { exp: "later" })), invalid("missing_claim", "the token has no valid exp claim"));
-    assert.deepEqual(check(await signAccessToken(es, { iat: undefined })), invalid("missing_claim", "the token has no valid iat claim"));
+    assert.deepEqual(
+      check(await signAccessToken(es, { nbf: NOW + 31 })),
+      invalid("not_yet_valid", "the token is not valid yet"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { iat: NOW + 31 })),
+      invalid("issued_in_future", "the token was issued in the future"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { exp: "later" })),
+      invalid("missing_claim", "the token has no valid exp claim"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { iat: undefined })),
+      invalid("missing_claim", "the token has no valid iat claim"),
+    );
   });
 
   it("refuses a wrong issuer or audience", async () => {
-    assert.deepEqual(check(await signAccessToken(es, { iss: "http://evil.example" })), invalid("bad_iss", "the token was issued by another issuer"));
-    assert.deepEqual(check(await signAccessToken(es, { iss: `${ISSUER}/` })), invalid("bad_iss", "the token was issued by another issuer"));
-    assert.deepEqual(check(await signAccessToken(es, { aud: "http://localhost:8000/other" })), invalid("bad_aud", "the token is not meant for this API"));
-    assert.deepEqual(check(await signAccessToken(es, { aud: [] })), invalid("bad_aud", "the token is not meant for this API"));
-    assert.deepEqual(check(await signAccessToken(es, { aud: undefined })), invalid("bad_aud", "the token is not meant for this API"));
+    assert.deepEqual(
+      check(await signAccessToken(es, { iss: "http://evil.example" })),
+      invalid("bad_iss", "the token was issued by another issuer"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { iss: `${ISSUER}/` })),
+      invalid("bad_iss", "the token was issued by another issuer"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { aud: "http://localhost:8000/other" })),
+      invalid("bad_aud", "the token is not meant for this API"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { aud: [] })),
+      invalid("bad_aud", "the token is not meant for this API"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { aud: undefined })),
+      invalid("bad_aud", "the token is not meant for this API"),
+    );
   });
 
   it("refuses a wrong or missing typ", async () => {
@@ -116,15 +177,27 @@ describe("validateAccessToken: every hostile input", () => {
   it("refuses alg none and HS256 keyed with the RSA public key", async () => {
     const bad = invalid("bad_alg", "the token's signing algorithm is not accepted");
     assert.deepEqual(check(rawToken({ alg: "none", typ: "at+jwt", kid: "rs" }, defaultClaims())), bad);
-    const pem = createPublicKey({ key: rs.jwk as unknown as import("node:crypto").JsonWebKey, format: "jwk" }).export({ type: "spki", format: "pem" }) as string;
-    assert.deepEqual(check(rawToken({ alg: "HS256", typ: "at+jwt", kid: "rs" }, defaultClaims(), hmacWithPublicKey(pem))), bad);
+    const pem = createPublicKey({ key: rs.jwk as unknown as import("node:crypto").JsonWebKey, format: "jwk" }).export({
+      type: "spki",
+      format: "pem",
+    }) as string;
+    assert.deepEqual(
+      check(rawToken({ alg: "HS256", typ: "at+jwt", kid: "rs" }, defaultClaims(), hmacWithPublicKey(pem))),
+      bad,
+    );
     // ES256 signed but ES256 not in this route's allow-list.
     assert.deepEqual(check(await signAccessToken(es), { algorithms: ["RS256"] }), bad);
   });
 
   it("refuses an unknown kid, a missing kid and a kid naming a key of another type or algorithm", async () => {
-    assert.deepEqual(check(await signAccessToken(es, {}, { kid: "nope" })), invalid("unknown_kid", "the token was signed with an unknown key"));
-    assert.deepEqual(check(await signAccessToken(es, {}, { kid: undefined })), invalid("no_kid", "the token header has no kid"));
+    assert.deepEqual(
+      check(await signAccessToken(es, {}, { kid: "nope" })),
+      invalid("unknown_kid", "the token was signed with an unknown key"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, {}, { kid: undefined })),
+      invalid("no_kid", "the token header has no kid"),
+    );
     const mismatch = invalid("key_alg_mismatch", "the token's algorithm does not match its key");
     assert.deepEqual(check(await signAccessToken(es, {}, { kid: "rs" })), mismatch);
     assert.deepEqual(check(await signAccessToken(rs, {}, { kid: "ps" })), mismatch);
@@ -133,7 +206,12 @@ describe("validateAccessToken: every hostile input", () => {
 
   it("refuses tokens naming their own key (jku, x5u, jwk, x5c)", async () => {
     const bad = invalid("embedded_key", "tokens naming their own key (jku, x5u, jwk, x5c) are not accepted");
-    for (const header of [{ jku: "http://evil/jwks" }, { x5u: "http://evil/cert" }, { jwk: es.jwk }, { x5c: ["MIIB"] }]) {
+    for (const header of [
+      { jku: "http://evil/jwks" },
+      { x5u: "http://evil/cert" },
+      { jwk: es.jwk },
+      { x5c: ["MIIB"] },
+    ]) {
       assert.deepEqual(check(await signAccessToken(es, {}, header)), bad, JSON.stringify(header));
     }
   });
@@ -141,10 +219,19 @@ describe("validateAccessToken: every hostile input", () => {
   it("refuses crit, b64 and nested JWTs", async () => {
     const token = (header: Record<string, unknown>) =>
       rawToken({ alg: "RS256", typ: "at+jwt", kid: "rs", ...header }, defaultClaims());
-    assert.deepEqual(check(token({ crit: ["exp"], exp: 1 })), invalid("unsupported_header", "the access token header uses an unsupported extension"));
-    assert.deepEqual(check(token({ b64: false, crit: ["b64"] })), invalid("unsupported_header", "the access token header uses an unsupported extension"));
+    assert.deepEqual(
+      check(token({ crit: ["exp"], exp: 1 })),
+      invalid("unsupported_header", "the access token header uses an unsupported extension"),
+    );
+    assert.deepEqual(
+      check(token({ b64: false, crit: ["b64"] })),
+      invalid("unsupported_header", "the access token header uses an unsupported extension"),
+    );
     assert.deepEqual(check(token({ cty: "JWT" })), invalid("nested_jwt", "nested tokens are not accepted"));
-    assert.deepEqual(check(token({ cty: "text/plain" })), invalid("unsupported_header", "the access token header has an unexpected cty"));
+    assert.deepEqual(
+      check(token({ cty: "text/plain" })),
+      invalid("unsupported_header", "the access token header has an unexpected cty"),
+    );
   });
 
   it("refuses a tampered payload or signature, and a non-canonical signature encoding", async () => {
@@ -174,7 +261,10 @@ describe("validateAccessToken: every hostile input", () => {
   it("refuses an RSA signature that is not exactly as long as the modulus (RFC 8017 §8.1.2, §8.2.2 step 1)", async () => {
     // OpenSSL verifies an RSASSA-PSS signature with its leading zero byte dropped: a second
     // spelling of the same token. Sign until the (randomised) PSS signature starts with 0x00.
-    const [header, claims] = [JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }), JSON.stringify(defaultClaims())];
+    const [header, claims] = [
+      JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }),
+      JSON.stringify(defaultClaims()),
+    ];
     const input = `${b64url(header)}.${b64url(claims)}`;
     let signature: Buffer | undefined;
     for (let i = 0; i < 4000 && signature === undefined; i += 1) {
@@ -191,13 +281,33 @@ describe("validateAccessToken: every hostile input", () => {
   });
 
   it("refuses JWE-shaped tokens, garbage and oversized tokens", async () => {
-    assert.deepEqual(check("eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d"), invalid("jwe", "encrypted tokens (JWE) are not accepted"));
-    assert.deepEqual(check(rawToken({ alg: "RS256", enc: "A256GCM", typ: "at+jwt", kid: "rs" }, {})), invalid("jwe", "encrypted tokens (JWE) are not accepted"));
-    for (const garbage of ["abc", "a.b", "a.b.c", "....", "", ".", "e30.e30.e30", "W10.e30.AA", "bnVsbA.e30.AA", "%%%.e30.AA"]) {
+    assert.deepEqual(
+      check("eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d"),
+      invalid("jwe", "encrypted tokens (JWE) are not accepted"),
+    );
+    assert.deepEqual(
+      check(rawToken({ alg: "RS256", enc: "A256GCM", typ: "at+jwt", kid: "rs" }, {})),
+      invalid("jwe", "encrypted tokens (JWE) are not accepted"),
+    );
+    for (const garbage of [
+      "abc",
+      "a.b",
+      "a.b.c",
+      "....",
+      "",
+      ".",
+      "e30.e30.e30",
+      "W10.e30.AA",
+      "bnVsbA.e30.AA",
+      "%%%.e30.AA",
+    ]) {
       const verdict = check(garbage);
       assert.equal(verdict.ok, false, garbage);
       assert.equal(!verdict.ok && verdict.status, 401);
-      assert.ok(!verdict.ok && ["not_jws", "jwe", "bad_typ"].includes(verdict.reason), `${garbage}: ${JSON.stringify(verdict)}`);
+      assert.ok(
+        !verdict.ok && ["not_jws", "jwe", "bad_typ"].includes(verdict.reason),
+        `${garbage}: ${JSON.stringify(verdict)}`,
+      );
     }
     assert.deepEqual(check("x".repeat(16 * 1024)), invalid("token_too_large", "the access token is too large"));
     assert.deepEqual(
@@ -207,7 +317,8 @@ describe("validateAccessToken: every hostile input", () => {
   });
 
   it("refuses a validly signed payload that is not UTF-8 JSON object text", async () => {
-    const signed = (payload: Buffer) => signRaw(rs, JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "rs" }), payload);
+    const signed = (payload: Buffer) =>
+      signRaw(rs, JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "rs" }), payload);
     const bad = invalid("bad_payload", "the token payload is not a JSON object");
     assert.deepEqual(check(await signed(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))), bad); // {"\xff":1}
     assert.deepEqual(check(await signed(Buffer.from("[1,2]"))), bad);
@@ -216,11 +327,18 @@ describe("validateAccessToken: every hostile input", () => {
   });
 
   it("refuses RSASSA-PSS signatures whose salt is not as long as the hash (RFC 7518 §3.5)", async () => {
-    const withSalt = (saltLength: number) => signRaw(ps, JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }), JSON.stringify(defaultClaims()),
-      { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength });
+    const withSalt = (saltLength: number) =>
+      signRaw(ps, JSON.stringify({ alg: "PS256", typ: "at+jwt", kid: "ps" }), JSON.stringify(defaultClaims()), {
+        padding: constants.RSA_PKCS1_PSS_PADDING,
+        saltLength,
+      });
     assert.equal(check(await withSalt(32)).ok, true);
     for (const saltLength of [0, 20, constants.RSA_PSS_SALTLEN_MAX_SIGN]) {
-      assert.deepEqual(check(await withSalt(saltLength)), invalid("bad_signature", "the token signature is invalid"), String(saltLength));
+      assert.deepEqual(
+        check(await withSalt(saltLength)),
+        invalid("bad_signature", "the token signature is invalid"),
+        String(saltLength),
+      );
     }
   });
 
@@ -235,36 +353,80 @@ describe("validateAccessToken: every hostile input", () => {
     const valid = claims(`"aud":"${AUDIENCE}","exp":${NOW + 600}`);
     assert.equal(check(await signed(header, valid)).ok, true);
     // JSON.parse makes __proto__ an own key; nothing is inherited from it.
-    assert.deepEqual(check(await signed('{"__proto__":{"typ":"at+jwt"},"alg":"RS256","kid":"rs"}', valid)), invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"));
-    assert.deepEqual(check(await signed(header, claims(`"__proto__":{"aud":"${AUDIENCE}"},"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
+    assert.deepEqual(
+      check(await signed('{"__proto__":{"typ":"at+jwt"},"alg":"RS256","kid":"rs"}', valid)),
+      invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"),
+    );
+    assert.deepEqual(
+      check(await signed(header, claims(`"__proto__":{"aud":"${AUDIENCE}"},"exp":${NOW + 600}`))),
+      invalid("bad_aud", "the token is not meant for this API"),
+    );
     // A duplicate name takes its last value, as jose and RFC 7519 §4 / RFC 7515 §4 allow; the
     // signature covers the very bytes, so only the issuer could have written them.
-    assert.deepEqual(check(await signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"exp":${NOW - 600}`))), invalid("expired", "the token has expired"));
-    assert.deepEqual(check(await signed('{"alg":"RS256","typ":"at+jwt","typ":"JWT","kid":"rs"}', valid)), invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"));
+    assert.deepEqual(
+      check(await signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"exp":${NOW - 600}`))),
+      invalid("expired", "the token has expired"),
+    );
+    assert.deepEqual(
+      check(await signed('{"alg":"RS256","typ":"at+jwt","typ":"JWT","kid":"rs"}', valid)),
+      invalid("bad_typ", "the token is not a JWT access token (typ must be at+jwt)"),
+    );
     // 1e400 parses as Infinity: not a NumericDate (RFC 7519 §2).
-    assert.deepEqual(check(await signed(header, claims(`"aud":"${AUDIENCE}","exp":1e400`))), invalid("missing_claim", "the token has no valid exp claim"));
-    assert.deepEqual(check(await signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"nbf":-1e400`))), invalid("not_yet_valid", "the token is not valid yet"));
-    assert.deepEqual(check(await signed(header, claims(`"aud":42,"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
-    assert.deepEqual(check(await signed(header, claims(`"aud":["${AUDIENCE}",7],"exp":${NOW + 600}`))), invalid("bad_aud", "the token is not meant for this API"));
+    assert.deepEqual(
+      check(await signed(header, claims(`"aud":"${AUDIENCE}","exp":1e400`))),
+      invalid("missing_claim", "the token has no valid exp claim"),
+    );
+    assert.deepEqual(
+      check(await signed(header, claims(`"aud":"${AUDIENCE}","exp":${NOW + 600},"nbf":-1e400`))),
+      invalid("not_yet_valid", "the token is not valid yet"),
+    );
+    assert.deepEqual(
+      check(await signed(header, claims(`"aud":42,"exp":${NOW + 600}`))),
+      invalid("bad_aud", "the token is not meant for this API"),
+    );
+    assert.deepEqual(
+      check(await signed(header, claims(`"aud":["${AUDIENCE}",7],"exp":${NOW + 600}`))),
+      invalid("bad_aud", "the token is not meant for this API"),
+    );
   });
 
   it("refuses a payload that is not a JSON object, or lacks sub, client_id or jti", async () => {
-    assert.deepEqual(check(await signAccessToken(es, { sub: undefined })), invalid("missing_claim", "the token has no sub claim"));
-    assert.deepEqual(check(await signAccessToken(es, { client_id: 7 })), invalid("missing_claim", "the token has no client_id claim"));
-    assert.deepEqual(check(await signAccessToken(es, { jti: undefined })), invalid("missing_claim", "the token has no jti claim"));
-    assert.deepEqual(check(await signAccessToken(es, { scope: ["photos"] })), invalid("bad_payload", "the token's scope claim is not a string"));
+    assert.deepEqual(
+      check(await signAccessToken(es, { sub: undefined })),
+      invalid("missing_claim", "the token has no sub claim"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { client_id: 7 })),
+      invalid("missing_claim", "the token has no client_id claim"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { jti: undefined })),
+      invalid("missing_claim", "the token has no jti claim"),
+    );
+    assert.deepEqual(
+      check(await signAccessToken(es, { scope: ["photos"] })),
+      invalid("bad_payload", "the token's scope claim is not a string"),
+    );
   });
 
   it("answers 403 insufficient_scope naming the required scopes, with all versus any", async () => {
     const token = await signAccessToken(es, { scope: "photos openid" });
     assert.deepEqual(check(token, { scopesRequired: ["photos", "print"] }), {
-      ok: false, status: 403, error: "insufficient_scope", reason: "insufficient_scope",
-      description: "the token lacks a scope this resource requires", scope: "photos print",
+      ok: false,
+      status: 403,
+      error: "insufficient_scope",
+      reason: "insufficient_scope",
+      description: "the token lacks a scope this resource requires",
+      scope: "photos print",
     });
     assert.equal(check(token, { scopesRequired: ["photos", "print"], scopeMatch: "any" }).ok, true);
     assert.deepEqual(check(token, { scopesRequired: ["print", "admin"], scopeMatch: "any" }), {
-      ok: false, status: 403, error: "insufficient_scope", reason: "insufficient_scope",
-      description: "the token carries none of the scopes this resource accepts", scope: "print admin",
+      ok: false,
+      status: 403,
+      error: "insufficient_scope",
+      reason: "insufficient_scope",
+      description: "the token carries none of the scopes this resource accepts",
+      scope: "print admin",
     });
     assert.equal(check(await signAccessToken(es, { scope: undefined }), { scopesRequired: [] }).ok, true);
     assert.equal(check(await signAccessToken(es, { scope: undefined })).ok, false);
@@ -273,18 +435,35 @@ describe("validateAccessToken: every hostile input", () => {
   it("checks in the validation order: a bad signature wins over a wrong issuer, a wrong issuer over expiry", async () => {
     const expiredElsewhere = await signAccessToken(es, { iss: "http://evil", exp: NOW - 100, aud: "x" });
     assert.equal((check(expiredElsewhere) as { reason: string }).reason, "bad_iss");
-    assert.equal((check(await signAccessToken(es, { aud: "x", exp: NOW - 100 })) as { reason: string }).reason, "bad_aud");
-    assert.equal((check(await signAccessToken(es, { exp: NOW - 100, scope: "" })) as { reason: string }).reason, "expired");
+    assert.equal(
+      (check(await signAccessToken(es, { aud: "x", exp: NOW - 100 })) as { reason: string }).reason,
+      "bad_aud",
+    );
+    assert.equal(
+      (check(await signAccessToken(es, { exp: NOW - 100, scope: "" })) as { reason: string }).reason,
+      "expired",
+    );
     const [h, p] = expiredElsewhere.split(".");
     assert.equal((check(`${h}.${p}.${b64url(Buffer.alloc(64))}`) as { reason: string }).reason, "bad_signature");
   });
 });
 
 describe("validateAuthorization: the Authorization header (RFC 6750 §2.1, §3.1)", () => {
-  const malformed = (description: string) => ({ ok: false, status: 400, error: "invalid_request", reason: "malformed_header", description });
+  const malformed = (description: string) => ({
+    ok: false,
+    status: 400,
+    error: "invalid_request",
+    reason: "malformed_header",
+    description,
+  });
   it("answers 401 without an error code when there is no token", () => {
     for (const value of [undefined, []]) {
-      assert.deepEqual(validateAuthorization(value, OPTIONS, keys, NOW), { ok: false, status: 401, reason: "no_token", description: "a bearer token is required" });
+      assert.deepEqual(validateAuthorization(value, OPTIONS, keys, NOW), {
+        ok: false,
+        status: 401,
+        reason: "no_token",
+        description: "a bearer token is required",
+      });
     }
   });
   it("answers 400 invalid_request for a malformed header", () => {
@@ -297,7 +476,8 @@ describe("validateAuthorization: the Authorization header (RFC 6750 §2.1, §3.1
       ["", "the Authorization header is empty"],
       [["Bearer a", "Bearer b"], "more than one Authorization header"],
     ];
-    for (const [value, description] of cases) assert.deepEqual(validateAuthorization(value, OPTIONS, keys, NOW), malformed(description), String(value));
+    for (const [value, description] of cases)
+      assert.deepEqual(validateAuthorization(value, OPTIONS, keys, NOW), malformed(description), String(value));
   });
   it("accepts the scheme in any case and passes the token on", async () => {
     const token = await signAccessToken(es);
@@ -312,10 +492,29 @@ describe("agreement with jose.jwtVerify", () => {
     const jwks = createLocalJWKSet({ keys: [es.jwk, rs.jwk, ps.jwk, ed.jwk] });
     const signers = [es, rs, ps, ed];
     const claimVariants: Record<string, unknown>[] = [
-      {}, {}, {}, { exp: NOW - 31 }, { exp: NOW - 29 }, { nbf: NOW + 31 }, { nbf: NOW + 10 }, { iat: NOW + 31 }, { iat: NOW + 25 },
-      { iss: "http://other" }, { aud: "other" }, { aud: ["a", AUDIENCE] }, { aud: ["a", "b"] }, { sub: undefined }, { jti: undefined },
+      {},
+      {},
+      {},
+      { exp: NOW - 31 },
+      { exp: NOW - 29 },
+      { nbf: NOW + 31 },
+      { nbf: NOW + 10 },
+      { iat: NOW + 31 },
+      { iat: NOW + 25 },
+      { iss: "http://other" },
+      { aud: "other" },
+      { aud: ["a", AUDIENCE] },
+      { aud: ["a", "b"] },
+      { sub: undefined },
+      { jti: undefined },
     ];
-    const headerVariants: Record<string, unknown>[] = [{}, {}, { typ: "JWT" }, { typ: "application/at+jwt" }, { kid: "unknown" }];
+    const headerVariants: Record<string, unknown>[] = [
+      {},
+      {},
+      { typ: "JWT" },
+      { typ: "application/at+jwt" },
+      { kid: "unknown" },
+    ];
     let accepted = 0;
     for (let i = 0; i < 300; i += 1) {
       const key = signers[i % signers.length]!;
@@ -325,10 +524,23 @@ describe("agreement with jose.jwtVerify", () => {
       if (i % 11 === 5) token = token.slice(0, -3) + (token.endsWith("AAA") ? "BBB" : "AAA");
       const ours = check(token, { scopesRequired: [] });
       const theirs = await jwtVerify(token, jwks, {
-        issuer: ISSUER, audience: AUDIENCE, typ: "at+jwt", algorithms: [...OPTIONS.algorithms], clockTolerance: 30,
-        currentDate: new Date(NOW * 1000), maxTokenAge: 10 * 365 * 86400, requiredClaims: ["sub", "client_id", "jti", "iat", "exp"],
-      }).then(() => true, () => false);
-      assert.equal(ours.ok, theirs, `token ${i}: ours ${JSON.stringify(ours.ok ? "ok" : ours)} claims ${JSON.stringify(claims)} header ${JSON.stringify(header)}`);
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        typ: "at+jwt",
+        algorithms: [...OPTIONS.algorithms],
+        clockTolerance: 30,
+        currentDate: new Date(NOW * 1000),
+        maxTokenAge: 10 * 365 * 86400,
+        requiredClaims: ["sub", "client_id", "jti", "iat", "exp"],
+      }).then(
+        () => true,
+        () => false,
+      );
+      assert.equal(
+        ours.ok,
+        theirs,
+        `token ${i}: ours ${JSON.stringify(ours.ok ? "ok" : ours)} claims ${JSON.stringify(claims)} header ${JSON.stringify(header)}`,
+      );
       if (ours.ok) accepted += 1;
     }
     assert.ok(accepted > 50 && accepted < 250, `a mix of accepted and refused tokens (${accepted})`);
@@ -341,7 +553,9 @@ describe("random mutations of valid tokens", () => {
     let seed = 0x2545f491;
     const random = (n: number): number => {
       // xorshift32: a deterministic sequence, so a failure reproduces.
-      seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
       return (seed >>> 0) % n;
     };
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ \u0000é";
@@ -360,11 +574,17 @@ describe("random mutations of valid tokens", () => {
         const [a, b] = [random(3), random(3)];
         [parts[a], parts[b]] = [parts[b]!, parts[a]!];
         token = parts.join(".");
-      } else token = token.split(".").map((part, index) => (index === random(3) ? part.split("").reverse().join("") : part)).join(".");
+      } else
+        token = token
+          .split(".")
+          .map((part, index) => (index === random(3) ? part.split("").reverse().join("") : part))
+          .join(".");
       if (token === original) continue;
       mutated += 1;
       let verdict: Verdict;
-      assert.doesNotThrow(() => { verdict = validateAuthorization(`Bearer ${token}`, OPTIONS, keys, NOW); });
+      assert.doesNotThrow(() => {
+        verdict = validateAuthorization(`Bearer ${token}`, OPTIONS, keys, NOW);
+      });
       assert.equal(verdict!.ok, false, `accepted a mutation: ${token}`);
     }
     assert.ok(mutated > 1500);

@@ -61,7 +61,11 @@ export class JwksServer {
     if (this.failWith !== undefined) return send(this.failWith, { error: "unavailable" });
     if (path === "/jwks.json") return send(200, { keys: this.keys }, this.jwksHeaders);
     if (path === "/.well-known/oauth-authorization-server") {
-      return send(200, { issuer: this.metadataIssuer ?? this.origin, jwks_uri: this.jwksUri, token_endpoint: `${this.origin}/token` });
+      return send(200, {
+        issuer: this.metadataIssuer ?? this.origin,
+        jwks_uri: this.jwksUri,
+        token_endpoint: `${this.origin}/token`,
+      });
     }
     send(404, { error: "not_found" });
   }

@@ -17,7 +17,11 @@ export const AUDIENCE = "http://localhost:8000/flickr";
 /** A fixed clock for the pure tests: 2026-11-29T18:00:00Z, in seconds. */
 export const NOW = 1_796_061_600;
 
-export async function generateTestKey(alg: Algorithm, kid: string = `${alg.toLowerCase()}-key`, publishAlg = true): Promise<TestKey> {
+export async function generateTestKey(
+  alg: Algorithm,
+  kid: string = `${alg.toLowerCase()}-key`,
+  publishAlg = true,
+): Promise<TestKey> {
   const options = alg === "EdDSA" ? { crv: "Ed25519", extractable: true } : { extractable: true };
   const { privateKey, publicKey } = await generateKeyPair(alg, options);
   const jwk = { ...(await exportJWK(publicKey)), kid, use: "sig", ...(publishAlg ? { alg } : {}) };
@@ -47,13 +51,19 @@ export async function signAccessToken(
   const payload = Object.fromEntries(
     Object.entries({ ...defaultClaims(now), ...claims }).filter(([, value]) => value !== undefined),
   );
-  return new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "at+jwt", ...header }).sign(key.privateKey);
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "at+jwt", ...header })
+    .sign(key.privateKey);
 }
 
 export const b64url = (value: string | Buffer): string => Buffer.from(value).toString("base64url");
 
 /** header.payload.signature from raw objects; `signer` gets the signing input. */
-export function rawToken(header: unknown, payload: unknown, signer: (input: string) => Buffer = () => Buffer.alloc(0)): string {
+export function rawToken(
+  header: unknown,
+  payload: unknown,
+  signer: (input: string) => Buffer = () => Buffer.alloc(0),
+): string {
   const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
   return `${input}.${b64url(signer(input))}`;
 }

@@ -22,9 +22,18 @@ interface Run {
 /** Runs the bin as Kong's worker would: cleared environment, a foreign working directory. */
 function run(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: {}, cwd: os.tmpdir(), encoding: "buffer", timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr: stderr.toString("utf8") });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: {}, cwd: os.tmpdir(), encoding: "buffer", timeout: 30_000 },
+      (error, stdout, stderr) => {
+        resolve({
+          code: error === null ? 0 : typeof error.code === "number" ? error.code : null,
+          stdout,
+          stderr: stderr.toString("utf8"),
+        });
+      },
+    );
   });
 }
 
@@ -34,7 +43,10 @@ describe("oauth2-jwt-pluginserver command line", () => {
     Version: "0.1.0",
     Phases: ["access"],
     Priority: 10,
-    Schema: { name: "noisy", fields: [{ config: { type: "record", fields: [{ level: { type: "integer", default: 1 } }] } }] },
+    Schema: {
+      name: "noisy",
+      fields: [{ config: { type: "record", fields: [{ level: { type: "integer", default: 1 } }] } }],
+    },
   };
 
   it("--dump-all-plugins names ProtoBuf:1 with the plugin infos, the object Kong's process.lua reads its protocol from", async () => {
@@ -44,13 +56,25 @@ describe("oauth2-jwt-pluginserver command line", () => {
   });
 
   it("--protocol msgpack --dump-all-plugins prints the bare array Kong reads as MsgPack:1", async () => {
-    const { code, stdout } = await run(["--protocol", "msgpack", "--plugins-directory", fixture("noisy"), "--dump-all-plugins"]);
+    const { code, stdout } = await run([
+      "--protocol",
+      "msgpack",
+      "--plugins-directory",
+      fixture("noisy"),
+      "--dump-all-plugins",
+    ]);
     assert.equal(code, 0);
     assert.deepEqual(JSON.parse(stdout.toString("utf8")), [noisyInfo]);
   });
 
   it("--dump-all-plugins prints only JSON on stdout although a plugin prints while loading", async () => {
-    const { code, stdout, stderr } = await run(["--protocol", "msgpack", "--plugins-directory", fixture("noisy"), "--dump-all-plugins"]);
+    const { code, stdout, stderr } = await run([
+      "--protocol",
+      "msgpack",
+      "--plugins-directory",
+      fixture("noisy"),
+      "--dump-all-plugins",
+    ]);
     assert.equal(code, 0);
     assert.deepEqual(JSON.parse(stdout.toString("utf8")), [noisyInfo]);
     // What the plugin printed, and the broken file's load error, went to stderr.
@@ -63,7 +87,10 @@ describe("oauth2-jwt-pluginserver command line", () => {
     const { code, stdout } = await run(["-plugins-directory", fixture("reject"), "-dump-all-plugins"]);
     assert.equal(code, 0);
     const dump = JSON.parse(stdout.toString("utf8")) as { Plugins: Array<{ Name: string }> };
-    assert.deepEqual(dump.Plugins.map((info) => info.Name), ["reject-401"]);
+    assert.deepEqual(
+      dump.Plugins.map((info) => info.Name),
+      ["reject-401"],
+    );
   });
 
   it("--dump-plugin-info prints one plugin's info as MessagePack", async () => {
@@ -83,11 +110,16 @@ describe("oauth2-jwt-pluginserver command line", () => {
     const { code, stdout } = await run(["--dump-all-plugins"]);
     assert.equal(code, 0);
     const dump = JSON.parse(stdout.toString("utf8")) as { Plugins: Array<{ Name: string; Phases: string[] }> };
-    assert.deepEqual(dump.Plugins.map(({ Name, Phases }) => ({ Name, Phases })), [{ Name: "oauth2-jwt", Phases: ["access"] }]);
+    assert.deepEqual(
+      dump.Plugins.map(({ Name, Phases }) => ({ Name, Phases })),
+      [{ Name: "oauth2-jwt", Phases: ["access"] }],
+    );
   });
 
   it("--version prints the package version", async () => {
-    const manifest = JSON.parse(fs.readFileSync(fileURLToPath(new URL("../../../plugin/package.json", import.meta.url)), "utf8")) as { version: string };
+    const manifest = JSON.parse(
+      fs.readFileSync(fileURLToPath(new URL("../../../plugin/package.json", import.meta.url)), "utf8"),
+    ) as { version: string };
     const { code, stdout } = await run(["--version"]);
     assert.equal(code, 0);
     assert.equal(stdout.toString("utf8"), `${manifest.version}\n`);

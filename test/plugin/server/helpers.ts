@@ -54,7 +54,8 @@ async function connect<T>(socketPath: string, reader: { push(chunk: Buffer): T[]
   return {
     socket,
     closed,
-    write: (bytes) => new Promise<void>((resolve, reject) => socket.write(bytes, (error) => (error ? reject(error) : resolve()))),
+    write: (bytes) =>
+      new Promise<void>((resolve, reject) => socket.write(bytes, (error) => (error ? reject(error) : resolve()))),
     async replies(count, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       while (received.length < count) {

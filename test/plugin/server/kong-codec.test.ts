@@ -13,7 +13,10 @@ import { fixture, MSGPACK, within } from "./helpers.js";
 
 const CODEC = fileURLToPath(new URL("./kong-codec.lua", import.meta.url));
 const probe = spawnSync("luajit", ["-e", 'require "MessagePack"'], { encoding: "utf8" });
-const missing = probe.error !== undefined || probe.status !== 0 ? "needs luajit and Debian's lua-messagepack (Kong's MessagePack module)" : false;
+const missing =
+  probe.error !== undefined || probe.status !== 0
+    ? "needs luajit and Debian's lua-messagepack (Kong's MessagePack module)"
+    : false;
 
 /** Sends `bytes` in one write and returns the raw reply bytes once `count` replies arrived. */
 async function exchange(socketPath: string, bytes: Buffer, count: number): Promise<Buffer> {
@@ -56,7 +59,9 @@ describe("plugin server with Kong's MessagePack library", { skip: missing }, () 
     const instance = await server.startInstance("trivial");
     const session = execFileSync("luajit", [CODEC, "encode", String(instance.id), "0"]);
     const replies = await exchange(server.socketPath, session, 3);
-    const inKong = execFileSync("luajit", [CODEC, "decode"], { input: replies, encoding: "utf8" }).trimEnd().split("\n");
+    const inKong = execFileSync("luajit", [CODEC, "decode"], { input: replies, encoding: "utf8" })
+      .trimEnd()
+      .split("\n");
     assert.deepEqual(inKong, [
       '{1=1,2=1,4={Data={Args={1=1000},Method="kong.request.get_headers"},EventId=0}}',
       '{1=1,2=2,4={Data={Args={1={X-Authenticated-Client-Id="trivial-client",X-Authenticated-Scope="photos",X-Authenticated-Userid="trivial-user",x-oauth2-jwt-nonce={},x-oauth2-jwt-verdict="lua-nonce"}},Method="kong.service.request.set_headers"},EventId=0}}',

@@ -16,7 +16,8 @@ interface Diagnostics {
   Buffered: number;
 }
 
-const diagnostics = async (server: PluginServerProcess): Promise<Diagnostics> => (await server.rpc("plugin.Diagnostics", [])) as Diagnostics;
+const diagnostics = async (server: PluginServerProcess): Promise<Diagnostics> =>
+  (await server.rpc("plugin.Diagnostics", [])) as Diagnostics;
 
 /** Polls until the server holds `bytes` of incomplete messages in all (at most 5 s). */
 async function bufferedReaches(server: PluginServerProcess, bytes: number): Promise<void> {
@@ -94,7 +95,10 @@ describe("plugin server listener under hostile bytes", () => {
     await hostile.write(header);
     // Closed on the header alone: the 2,000,000 bytes it announces are never needed.
     await within(hostile.closed, 5000, "the server waited for the bytes the header announced");
-    assert.ok(logged("[warn] closing connection: message declares at least 2000005 bytes, more than the limit of 1048576"), server.logs().join("\n"));
+    assert.ok(
+      logged("[warn] closing connection: message declares at least 2000005 bytes, more than the limit of 1048576"),
+      server.logs().join("\n"),
+    );
 
     // The same 2 MB written whole, as fast as the socket takes it, while another peer is served.
     const whole = await connectRaw(server.socketPath);
@@ -108,14 +112,19 @@ describe("plugin server listener under hostile bytes", () => {
     const hostile = await connectRaw(server.socketPath);
     await hostile.write(Buffer.of(0xdd, 0x00, 0x0f, 0x42, 0x40));
     await within(hostile.closed, 5000, "the server waited for the values the header announced");
-    assert.ok(logged("[warn] closing connection: message declares at least 1000001 values, more than the limit of 16384"), server.logs().join("\n"));
+    assert.ok(
+      logged("[warn] closing connection: message declares at least 1000001 values, more than the limit of 16384"),
+      server.logs().join("\n"),
+    );
   });
 
   it("takes a 256 KB message within the limits, arriving in 4 KB reads, with work linear in its bytes", async () => {
     // A map of 8,191 distinct 30-byte keys, the costliest message to decode within the limits:
     // decoding the unfinished message again on every read cost about a second of CPU; scanning
     // each header once and decoding the whole once, a few milliseconds.
-    const map = Object.fromEntries(Array.from({ length: 8_191 }, (_, i) => [`${"k".repeat(24)}${String(i).padStart(6, "0")}`, 1]));
+    const map = Object.fromEntries(
+      Array.from({ length: 8_191 }, (_, i) => [`${"k".repeat(24)}${String(i).padStart(6, "0")}`, 1]),
+    );
     const message = Buffer.from(encode(map));
     const hostile = await connectRaw(server.socketPath);
     const cpuBefore = readCpuMs(server.pid as number);
@@ -130,9 +139,17 @@ describe("plugin server listener under hostile bytes", () => {
     await within(hostile.closed, 10_000, "the server kept the connection open");
     const cpuMs = readCpuMs(server.pid as number) - cpuBefore;
     // Complete, decoded once, and not a request; the log shows the start of it, bounded.
-    const shown = `{${Object.keys(map).map((key) => `"${key}":1`).join(",")}`.slice(0, 300);
-    assert.ok(logged(`[warn] closing connection: not a msgpack-RPC request: ${shown}…`), server.logs().slice(-3).join("\n"));
-    assert.ok(cpuMs < 300, `the server spent ${cpuMs} ms of CPU on 256 KB in ${Math.ceil(message.length / 4096)} reads`);
+    const shown = `{${Object.keys(map)
+      .map((key) => `"${key}":1`)
+      .join(",")}`.slice(0, 300);
+    assert.ok(
+      logged(`[warn] closing connection: not a msgpack-RPC request: ${shown}…`),
+      server.logs().slice(-3).join("\n"),
+    );
+    assert.ok(
+      cpuMs < 300,
+      `the server spent ${cpuMs} ms of CPU on 256 KB in ${Math.ceil(message.length / 4096)} reads`,
+    );
     await bystanderAnswered(1000);
   });
 
@@ -157,7 +174,10 @@ describe("plugin server listener under hostile bytes", () => {
     await within(largest.closed, 5000, "the largest holder was not closed");
     // The total when the limit was crossed depends on where the socket cut the 800,000 bytes.
     const closing = server.logs().find((line) => line.includes("closing connection: holding"));
-    const [, total] = /\[warn\] closing connection: holding 1040000 bytes of an incomplete message while all connections held (\d+), more than the limit of 16777216$/.exec(closing ?? "") ?? [];
+    const [, total] =
+      /\[warn\] closing connection: holding 1040000 bytes of an incomplete message while all connections held (\d+), more than the limit of 16777216$/.exec(
+        closing ?? "",
+      ) ?? [];
     assert.ok(Number(total) > 16_777_216 && Number(total) <= 16_840_000, closing);
     await bufferedReaches(server, 15_800_000);
 

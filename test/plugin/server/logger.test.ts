@@ -17,8 +17,16 @@ function unprintable(): object {
 
 describe("plugin server log helpers", () => {
   it("previews a decoded request as JSON", () => {
-    const request = [0, 7, "plugin.Step", [{ EventId: 3, Data: { authorization: ["Bearer t"] }, Bin: Uint8Array.of(1, 2, 3) }]];
-    assert.equal(preview(request), '[0,7,"plugin.Step",[{"EventId":3,"Data":{"authorization":["Bearer t"]},"Bin":<3 bytes>}]]');
+    const request = [
+      0,
+      7,
+      "plugin.Step",
+      [{ EventId: 3, Data: { authorization: ["Bearer t"] }, Bin: Uint8Array.of(1, 2, 3) }],
+    ];
+    assert.equal(
+      preview(request),
+      '[0,7,"plugin.Step",[{"EventId":3,"Data":{"authorization":["Bearer t"]},"Bin":<3 bytes>}]]',
+    );
   });
 
   it("previews a value nested 100,000 deep, where JSON.stringify and String overflow the stack", () => {
@@ -43,7 +51,7 @@ describe("plugin server log helpers", () => {
         throw new Error("no");
       },
     });
-    assert.equal(preview({ "a\"b": 1n, u: undefined }), '{"a\\"b":1,"u":undefined}');
+    assert.equal(preview({ 'a"b': 1n, u: undefined }), '{"a\\"b":1,"u":undefined}');
     assert.equal(preview([1, getter]), '[1,{"bad":<unprintable>');
   });
 

@@ -7,7 +7,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { readRssMB } from "../../../bench/lib/child.js";
-import { spawnPluginServer, type PluginInstance, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
+import {
+  spawnPluginServer,
+  type PluginInstance,
+  type PluginServerProcess,
+} from "../../../kong-standin/src/wire/index.js";
 import { fixture, MSGPACK, pause } from "./helpers.js";
 
 /** Preloaded into the server: SIGUSR2 runs a full garbage collection (no RPC needed). */
@@ -39,7 +43,11 @@ async function refuse(instance: PluginInstance, count: number): Promise<void> {
   const worker = async (): Promise<void> => {
     while (next < count) {
       next++;
-      const result = await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer bad-${next}` } });
+      const result = await instance.access({
+        method: "GET",
+        path: "/flickr/photos",
+        headers: { authorization: `Bearer bad-${next}` },
+      });
       if (result.outcome !== "exit" || result.status !== 401 || result.roundTrips !== 2) {
         assert.fail(`request ${next}: ${JSON.stringify(result)}`);
       }
@@ -66,30 +74,37 @@ describe("plugin server memory under refused requests", () => {
     await server?.close();
   });
 
-  it(`stays flat over ${REQUESTS.toLocaleString("en")} refusals`, { timeout: REQUESTS > 100_000 ? 1_800_000 : 240_000 }, async () => {
-    await refuse(instance, WARM_UP);
-    const before = (await server.rpc("plugin.Diagnostics", [])) as Diagnostics;
-    assert.equal(before.GcForced, true);
-    assert.equal(before.Events, 0);
+  it(
+    `stays flat over ${REQUESTS.toLocaleString("en")} refusals`,
+    { timeout: REQUESTS > 100_000 ? 1_800_000 : 240_000 },
+    async () => {
+      await refuse(instance, WARM_UP);
+      const before = (await server.rpc("plugin.Diagnostics", [])) as Diagnostics;
+      assert.equal(before.GcForced, true);
+      assert.equal(before.Events, 0);
 
-    const started = process.hrtime.bigint();
-    await refuse(instance, REQUESTS);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const started = process.hrtime.bigint();
+      await refuse(instance, REQUESTS);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 
-    const afterRun = (await server.rpc("plugin.Diagnostics", [])) as Diagnostics;
-    const growth = afterRun.Rss - before.Rss;
-    console.log(
-      `# ${REQUESTS} refusals in ${seconds.toFixed(1)} s (${Math.round(REQUESTS / seconds)}/s through the harness); ` +
-        `RSS after GC ${(before.Rss / MB).toFixed(1)} → ${(afterRun.Rss / MB).toFixed(1)} MB (${(growth / MB).toFixed(1)} MB), ` +
-        `heap ${(before.HeapUsed / MB).toFixed(1)} → ${(afterRun.HeapUsed / MB).toFixed(1)} MB`,
-    );
-    assert.equal(afterRun.Pid, before.Pid);
-    assert.equal(afterRun.Events, 0);
-    assert.equal(afterRun.Instances, 1);
-    assert.ok(growth < 20 * MB, `RSS grew by ${(growth / MB).toFixed(1)} MB`);
-    assert.ok(afterRun.HeapUsed - before.HeapUsed < 5 * MB, `live heap grew by ${((afterRun.HeapUsed - before.HeapUsed) / MB).toFixed(1)} MB`);
-    assert.equal(afterRun.TypeScriptLoaded, false);
-  });
+      const afterRun = (await server.rpc("plugin.Diagnostics", [])) as Diagnostics;
+      const growth = afterRun.Rss - before.Rss;
+      console.log(
+        `# ${REQUESTS} refusals in ${seconds.toFixed(1)} s (${Math.round(REQUESTS / seconds)}/s through the harness); ` +
+          `RSS after GC ${(before.Rss / MB).toFixed(1)} → ${(afterRun.Rss / MB).toFixed(1)} MB (${(growth / MB).toFixed(1)} MB), ` +
+          `heap ${(before.HeapUsed / MB).toFixed(1)} → ${(afterRun.HeapUsed / MB).toFixed(1)} MB`,
+      );
+      assert.equal(afterRun.Pid, before.Pid);
+      assert.equal(afterRun.Events, 0);
+      assert.equal(afterRun.Instances, 1);
+      assert.ok(growth < 20 * MB, `RSS grew by ${(growth / MB).toFixed(1)} MB`);
+      assert.ok(
+        afterRun.HeapUsed - before.HeapUsed < 5 * MB,
+        `live heap grew by ${((afterRun.HeapUsed - before.HeapUsed) / MB).toFixed(1)} MB`,
+      );
+      assert.equal(afterRun.TypeScriptLoaded, false);
+    },
+  );
 });
 
 describe("plugin server memory under refused requests over ProtoBuf:1", () => {
@@ -119,18 +134,24 @@ describe("plugin server memory under refused requests over ProtoBuf:1", () => {
     return readRssMB(pid);
   }
 
-  it(`stays flat over ${requests.toLocaleString("en")} refusals, each on a connection of its own`, { timeout: 240_000 }, async () => {
-    await refuse(instance, WARM_UP);
-    const before = await rssAfterGc();
-    const started = process.hrtime.bigint();
-    await refuse(instance, requests);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const after = await rssAfterGc();
-    console.log(`# ${requests} refusals over ProtoBuf:1 in ${seconds.toFixed(1)} s; RSS after GC ${before.toFixed(1)} → ${after.toFixed(1)} MB`);
-    assert.ok(Number.isFinite(before) && Number.isFinite(after));
-    assert.ok(after - before < 20, `RSS grew by ${(after - before).toFixed(1)} MB`);
-    // Still one instance, the same process: the next request is served as the first was.
-    const result = await instance.access({ method: "GET", path: "/flickr/photos", headers: {} });
-    assert.equal(result.outcome, "exit");
-  });
+  it(
+    `stays flat over ${requests.toLocaleString("en")} refusals, each on a connection of its own`,
+    { timeout: 240_000 },
+    async () => {
+      await refuse(instance, WARM_UP);
+      const before = await rssAfterGc();
+      const started = process.hrtime.bigint();
+      await refuse(instance, requests);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const after = await rssAfterGc();
+      console.log(
+        `# ${requests} refusals over ProtoBuf:1 in ${seconds.toFixed(1)} s; RSS after GC ${before.toFixed(1)} → ${after.toFixed(1)} MB`,
+      );
+      assert.ok(Number.isFinite(before) && Number.isFinite(after));
+      assert.ok(after - before < 20, `RSS grew by ${(after - before).toFixed(1)} MB`);
+      // Still one instance, the same process: the next request is served as the first was.
+      const result = await instance.access({ method: "GET", path: "/flickr/photos", headers: {} });
+      assert.equal(result.outcome, "exit");
+    },
+  );
 });

@@ -26,14 +26,17 @@ function setUp(directory: string, options: { instanceIdleMs: number; eventIdleMs
 }
 
 describe("PluginServer (in-process, injected clock)", () => {
-  it("forgets an event on \"ret\" and on kong.response.exit, and keeps one in progress", async () => {
+  it('forgets an event on "ret" and on kong.response.exit, and keeps one in progress', async () => {
     const { server, call } = setUp("trivial", { instanceIdleMs: 0, eventIdleMs: 60_000 });
     const { Id } = (await call("StartInstance", { Name: "trivial", Config: "{}" })) as { Id: number };
 
     const allowed = (await call("HandleEvent", { InstanceId: Id, EventName: "access" })) as Reply;
     assert.deepEqual(allowed.Data, { Method: "kong.request.get_headers", Args: [1000] });
     assert.equal(server.stats.events, 1);
-    const set = (await call("StepMultiMap", { EventId: allowed.EventId, Data: { authorization: ["Bearer t"] } })) as Reply;
+    const set = (await call("StepMultiMap", {
+      EventId: allowed.EventId,
+      Data: { authorization: ["Bearer t"] },
+    })) as Reply;
     assert.equal((set.Data as { Method: string }).Method, "kong.service.request.set_headers");
     assert.deepEqual(await call("Step", { EventId: allowed.EventId }), { Data: "ret", EventId: allowed.EventId });
     assert.equal(server.stats.events, 0);
@@ -42,7 +45,10 @@ describe("PluginServer (in-process, injected clock)", () => {
     const exit = (await call("StepMultiMap", { EventId: refused.EventId, Data: {} })) as Reply;
     assert.equal((exit.Data as { Method: string }).Method, "kong.response.exit");
     assert.equal(server.stats.events, 0);
-    await assert.rejects(call("Step", { EventId: refused.EventId }), { name: "RpcError", message: `event id ${refused.EventId} not found` });
+    await assert.rejects(call("Step", { EventId: refused.EventId }), {
+      name: "RpcError",
+      message: `event id ${refused.EventId} not found`,
+    });
   });
 
   it("drops events without a Step for longer than eventIdleMs", async () => {
@@ -66,8 +72,12 @@ describe("PluginServer (in-process, injected clock)", () => {
     assert.deepEqual(expiring.server.sweep(), { events: 0, instances: 0 });
     expiring.advance(1);
     assert.deepEqual(expiring.server.sweep(), { events: 0, instances: 1 });
-    await assert.rejects(expiring.call("HandleEvent", { InstanceId: Id, EventName: "access" }), { message: `no plugin instance #${Id}` });
-    assert.ok(expiring.lines.some((line) => line.includes(`[info] instance #${Id} of trivial expired after 3600000 ms idle`)));
+    await assert.rejects(expiring.call("HandleEvent", { InstanceId: Id, EventName: "access" }), {
+      message: `no plugin instance #${Id}`,
+    });
+    assert.ok(
+      expiring.lines.some((line) => line.includes(`[info] instance #${Id} of trivial expired after 3600000 ms idle`)),
+    );
 
     const keeping = setUp("trivial", { instanceIdleMs: 0, eventIdleMs: 60_000 });
     await keeping.call("StartInstance", { Name: "trivial", Config: "{}" });
@@ -84,15 +94,23 @@ describe("PluginServer (in-process, injected clock)", () => {
       message: "unhandled exception in throws.access: fixture failure",
     });
     assert.equal(server.stats.events, 0);
-    assert.ok(lines.some((line) => line.includes("[warn] unhandled exception in throws.access: Error: fixture failure")));
+    assert.ok(
+      lines.some((line) => line.includes("[warn] unhandled exception in throws.access: Error: fixture failure")),
+    );
   });
 
   it("checks StartInstance and Step arguments", async () => {
     const { call } = setUp("trivial", { instanceIdleMs: 0, eventIdleMs: 60_000 });
     await assert.rejects(call("StartInstance", { Name: "nope", Config: "{}" }), { message: "nope not initialized" });
-    await assert.rejects(call("StartInstance", { Name: "trivial", Config: "{" }), { message: /^StartInstance: Config is not JSON/ });
-    await assert.rejects(call("StartInstance", { Name: "trivial" }), { message: "StartInstance expects {Name: string, Config: JSON string}" });
+    await assert.rejects(call("StartInstance", { Name: "trivial", Config: "{" }), {
+      message: /^StartInstance: Config is not JSON/,
+    });
+    await assert.rejects(call("StartInstance", { Name: "trivial" }), {
+      message: "StartInstance expects {Name: string, Config: JSON string}",
+    });
     await assert.rejects(call("Step", { Data: 1 }), { message: "Step expects {EventId, Data}" });
-    await assert.rejects(call("HandleEvent", { InstanceId: "0", EventName: "access" }), { message: "no plugin instance #0" });
+    await assert.rejects(call("HandleEvent", { InstanceId: "0", EventName: "access" }), {
+      message: "no plugin instance #0",
+    });
   });
 });

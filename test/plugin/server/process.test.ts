@@ -14,7 +14,8 @@ interface Diagnostics {
   TypeScriptLoaded: boolean;
 }
 
-const diagnostics = async (server: PluginServerProcess): Promise<Diagnostics> => (await server.rpc("plugin.Diagnostics", [])) as Diagnostics;
+const diagnostics = async (server: PluginServerProcess): Promise<Diagnostics> =>
+  (await server.rpc("plugin.Diagnostics", [])) as Diagnostics;
 
 const request = (nonce: string, authorization?: string) => ({
   method: "GET",
@@ -43,7 +44,18 @@ describe("plugin server process", () => {
 
     await bystander.write(encode([0, 1, "plugin.GetPluginInfo", ["trivial"]]));
     const [reply] = await bystander.replies(1);
-    assert.deepEqual(reply, [1, 1, null, { Name: "trivial", Version: "0.1.0", Phases: ["access"], Priority: 1450, Schema: { name: "trivial", fields: [{ config: { type: "record", fields: [] } }] } }]);
+    assert.deepEqual(reply, [
+      1,
+      1,
+      null,
+      {
+        Name: "trivial",
+        Version: "0.1.0",
+        Phases: ["access"],
+        Priority: 1450,
+        Schema: { name: "trivial", fields: [{ config: { type: "record", fields: [] } }] },
+      },
+    ]);
     bystander.close();
     const result = await instance.access(request("n-1", "Bearer t"));
     assert.equal(result.outcome, "proceed");
@@ -65,12 +77,17 @@ describe("plugin server process", () => {
     const client = await connectRaw(server.socketPath);
     client.socket.pause();
     const count = 60_000;
-    const requests = Buffer.concat(Array.from({ length: count }, (_, index) => encode([0, index, "plugin.GetPluginInfo", ["trivial"]])));
+    const requests = Buffer.concat(
+      Array.from({ length: count }, (_, index) => encode([0, index, "plugin.GetPluginInfo", ["trivial"]])),
+    );
     client.socket.write(requests);
     // Time enough for the server to have read everything, had it kept reading (bounded: 3 s).
     for (let waited = 0; waited < 3000 && client.socket.writableLength > 0; waited += 100) await pause(100);
     // The server stopped reading, so our own writes back up here instead of in the server.
-    assert.ok(client.socket.writableLength > requests.length / 4, `only ${client.socket.writableLength} of ${requests.length} bytes still unsent`);
+    assert.ok(
+      client.socket.writableLength > requests.length / 4,
+      `only ${client.socket.writableLength} of ${requests.length} bytes still unsent`,
+    );
     client.socket.resume();
     const replies = await client.replies(count, 60_000);
     assert.equal(replies.length, count);
@@ -95,11 +112,14 @@ describe("plugin server process", () => {
   });
 
   it("answers an unknown instance id with the wording Kong recovers from", async () => {
-    await assert.rejects(server.rpc("plugin.HandleEvent", [{ InstanceId: 4242, EventName: "access" }]), (error: unknown) => {
-      assert.ok(error instanceof RpcRemoteError);
-      assert.equal(error.remoteMessage, "no plugin instance #4242");
-      return true;
-    });
+    await assert.rejects(
+      server.rpc("plugin.HandleEvent", [{ InstanceId: 4242, EventName: "access" }]),
+      (error: unknown) => {
+        assert.ok(error instanceof RpcRemoteError);
+        assert.equal(error.remoteMessage, "no plugin instance #4242");
+        return true;
+      },
+    );
   });
 
   it("finds an event by id when its Steps arrive on other connections than its HandleEvent", async () => {
@@ -110,8 +130,17 @@ describe("plugin server process", () => {
     await a.write(encode([0, 1, "plugin.HandleEvent", [{ InstanceId: instance.id, EventName: "access" }]]));
     const [[, , , started]] = (await a.replies(1)) as [[number, number, null, { EventId: number; Data: unknown }]];
     assert.deepEqual(started.Data, { Method: "kong.request.get_headers", Args: [1000] });
-    await b.write(encode([0, 7, "plugin.StepMultiMap", [{ EventId: started.EventId, Data: { authorization: ["Bearer t"], "x-oauth2-jwt-nonce": ["n-x"] } }]]));
-    const [[, , , set]] = (await b.replies(1)) as [[number, number, null, { EventId: number; Data: { Method: string; Args: unknown[] } }]];
+    await b.write(
+      encode([
+        0,
+        7,
+        "plugin.StepMultiMap",
+        [{ EventId: started.EventId, Data: { authorization: ["Bearer t"], "x-oauth2-jwt-nonce": ["n-x"] } }],
+      ]),
+    );
+    const [[, , , set]] = (await b.replies(1)) as [
+      [number, number, null, { EventId: number; Data: { Method: string; Args: unknown[] } }],
+    ];
     assert.equal(set.EventId, started.EventId);
     assert.equal(set.Data.Method, "kong.service.request.set_headers");
     assert.deepEqual(set.Data.Args, [
@@ -134,13 +163,17 @@ describe("plugin server process", () => {
   it("forgets every event once its request is over, allowed or refused", async () => {
     const instance = await server.startInstance("trivial");
     const results = await Promise.all(
-      Array.from({ length: 200 }, (_, index) => instance.access(request(`n-${index}`, index % 2 === 0 ? "Bearer t" : undefined))),
+      Array.from({ length: 200 }, (_, index) =>
+        instance.access(request(`n-${index}`, index % 2 === 0 ? "Bearer t" : undefined)),
+      ),
     );
     results.forEach((result, index) => {
       if (index % 2 === 0) {
         assert.equal(result.outcome, "proceed");
         assert.equal(result.roundTrips, 3);
-        assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders["x-oauth2-jwt-verdict"], [`n-${index}`]);
+        assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders["x-oauth2-jwt-verdict"], [
+          `n-${index}`,
+        ]);
       } else {
         assert.equal(result.outcome, "exit");
         assert.equal(result.roundTrips, 2);
@@ -153,7 +186,9 @@ describe("plugin server process", () => {
     // @msgpack/msgpack refuses the map key "__proto__"; Kong sends the client's header names as
     // map keys, so without care the connection was dropped and Kong proxied the request unchecked.
     const instance = await server.startInstance("trivial");
-    const headers = JSON.parse('{"__proto__": "x", "authorization": "Bearer t", "x-oauth2-jwt-nonce": "n-proto"}') as Record<string, string>;
+    const headers = JSON.parse(
+      '{"__proto__": "x", "authorization": "Bearer t", "x-oauth2-jwt-nonce": "n-proto"}',
+    ) as Record<string, string>;
     const result = await instance.access({ method: "GET", path: "/flickr/photos", headers });
     assert.deepEqual(result, {
       outcome: "proceed",
@@ -164,7 +199,11 @@ describe("plugin server process", () => {
       ctxShared: {},
       logs: [],
     });
-    const refused = await instance.access({ method: "GET", path: "/flickr/photos", headers: JSON.parse('{"__proto__": "x"}') as Record<string, string> });
+    const refused = await instance.access({
+      method: "GET",
+      path: "/flickr/photos",
+      headers: JSON.parse('{"__proto__": "x"}') as Record<string, string>,
+    });
     assert.equal(refused.outcome, "exit");
     assert.equal(refused.outcome === "exit" && refused.status, 401);
   });
@@ -187,7 +226,10 @@ describe("plugin server restart after SIGKILL", () => {
       assert.equal(killed.outcome, "failed-open");
       // Refused connection, or a pooled connection that died with the process: either way the
       // HandleEvent got no answer and Kong would proxy.
-      assert.match(killed.outcome === "failed-open" ? killed.error : "", /^plugin\.HandleEvent: (cannot connect to .*ECONNREFUSED|connection closed by the plugin server|write EPIPE)/);
+      assert.match(
+        killed.outcome === "failed-open" ? killed.error : "",
+        /^plugin\.HandleEvent: (cannot connect to .*ECONNREFUSED|connection closed by the plugin server|write EPIPE)/,
+      );
 
       const started = Date.now();
       await server.start();
@@ -218,7 +260,10 @@ describe("plugin server restart after SIGKILL", () => {
 describe("plugin server expiry", () => {
   it("drops instances idle longer than --instance-idle-ttl; Kong's retry starts them again", async () => {
     // Real timers here (the sweep itself is tested with an injected clock in plugin-server.test.ts).
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: [...MSGPACK, "--diagnostics", "--instance-idle-ttl", "0.3"] });
+    const server = await spawnPluginServer({
+      pluginsDirectory: fixture("reject"),
+      args: [...MSGPACK, "--diagnostics", "--instance-idle-ttl", "0.3"],
+    });
     try {
       const instance = await server.startInstance("reject-401");
       const firstId = instance.id;
@@ -234,10 +279,15 @@ describe("plugin server expiry", () => {
   });
 
   it("drops events Kong abandoned after --event-idle-ttl", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("reject"), args: [...MSGPACK, "--diagnostics", "--event-idle-ttl", "0.3"] });
+    const server = await spawnPluginServer({
+      pluginsDirectory: fixture("reject"),
+      args: [...MSGPACK, "--diagnostics", "--event-idle-ttl", "0.3"],
+    });
     try {
       const instance = await server.startInstance("reject-401");
-      const started = (await server.rpc("plugin.HandleEvent", [{ InstanceId: instance.id, EventName: "access" }])) as { EventId: number };
+      const started = (await server.rpc("plugin.HandleEvent", [{ InstanceId: instance.id, EventName: "access" }])) as {
+        EventId: number;
+      };
       await pause(1500);
       assert.equal((await diagnostics(server)).Events, 0);
       await assert.rejects(server.rpc("plugin.StepMultiMap", [{ EventId: started.EventId, Data: {} }]), {
@@ -252,7 +302,11 @@ describe("plugin server expiry", () => {
 
 describe("plugin server and a reply MessagePack cannot carry", () => {
   it("answers an RPC error at once instead of no reply until Kong's timeout", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("unencodable"), args: [...MSGPACK, "--diagnostics"], rpcTimeoutMs: 20_000 });
+    const server = await spawnPluginServer({
+      pluginsDirectory: fixture("unencodable"),
+      args: [...MSGPACK, "--diagnostics"],
+      rpcTimeoutMs: 20_000,
+    });
     try {
       const instance = await server.startInstance("unencodable");
       const started = Date.now();
@@ -266,8 +320,18 @@ describe("plugin server and a reply MessagePack cannot carry", () => {
         logs: [],
       });
       assert.ok(Date.now() - started < 10_000, `answered after ${Date.now() - started} ms`);
-      assert.deepEqual(await diagnostics(server).then(({ Pid, Events }) => ({ Pid, Events })), { Pid: server.pid, Events: 0 });
-      assert.ok(server.logs().some((line) => line.includes("[error] plugin.StepMultiMap: reply cannot be encoded: Unrecognized object: [object BigInt]")), server.logs().join("\n"));
+      assert.deepEqual(await diagnostics(server).then(({ Pid, Events }) => ({ Pid, Events })), {
+        Pid: server.pid,
+        Events: 0,
+      });
+      assert.ok(
+        server
+          .logs()
+          .some((line) =>
+            line.includes("[error] plugin.StepMultiMap: reply cannot be encoded: Unrecognized object: [object BigInt]"),
+          ),
+        server.logs().join("\n"),
+      );
     } finally {
       await server.close();
     }
@@ -276,7 +340,10 @@ describe("plugin server and a reply MessagePack cannot carry", () => {
 
 describe("plugin server and a throwing handler", () => {
   it("answers an RPC error (Kong logs it and fails open) and forgets the event", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("throws"), args: [...MSGPACK, "--diagnostics"] });
+    const server = await spawnPluginServer({
+      pluginsDirectory: fixture("throws"),
+      args: [...MSGPACK, "--diagnostics"],
+    });
     try {
       const instance = await server.startInstance("throws");
       const result = await instance.access(request("n", "Bearer t"));
@@ -289,7 +356,11 @@ describe("plugin server and a throwing handler", () => {
         logs: [],
       });
       assert.equal((await diagnostics(server)).Events, 0);
-      assert.ok(server.logs().some((line) => line.includes("[warn] unhandled exception in throws.access: Error: fixture failure")));
+      assert.ok(
+        server
+          .logs()
+          .some((line) => line.includes("[warn] unhandled exception in throws.access: Error: fixture failure")),
+      );
     } finally {
       await server.close();
     }
@@ -298,13 +369,19 @@ describe("plugin server and a throwing handler", () => {
 
 describe("plugin server and a failure nothing caught", () => {
   it("logs a rejected promise nothing awaited, even one String() cannot convert, and keeps serving", async () => {
-    const server = await spawnPluginServer({ pluginsDirectory: fixture("faults"), args: [...MSGPACK, "--diagnostics"] });
+    const server = await spawnPluginServer({
+      pluginsDirectory: fixture("faults"),
+      args: [...MSGPACK, "--diagnostics"],
+    });
     try {
       const instance = await server.startInstance("faults");
       const result = await instance.access({ method: "GET", path: "/", headers: { "x-fault": "rejection" } });
       assert.equal(result.outcome, "proceed");
       await pause(200);
-      assert.ok(server.logs().some((line) => line.endsWith("[error] unhandled rejection: <unprintable object>")), server.logs().join("\n"));
+      assert.ok(
+        server.logs().some((line) => line.endsWith("[error] unhandled rejection: <unprintable object>")),
+        server.logs().join("\n"),
+      );
       assert.equal((await diagnostics(server)).Pid, server.pid);
       assert.equal((await instance.access({ method: "GET", path: "/", headers: {} })).outcome, "proceed");
     } finally {
@@ -327,7 +404,13 @@ describe("plugin server and a failure nothing caught", () => {
       };
       assert.ok(await exited(), `process ${pid} still runs`);
       assert.ok(
-        server.logs().some((line) => line.endsWith("[error] uncaught exception, exiting for Kong to restart a clean server: <unprintable object>")),
+        server
+          .logs()
+          .some((line) =>
+            line.endsWith(
+              "[error] uncaught exception, exiting for Kong to restart a clean server: <unprintable object>",
+            ),
+          ),
         server.logs().join("\n"),
       );
     } finally {

@@ -29,7 +29,8 @@ function fuzz(inputs: number, property: (index: number) => void): number {
   return index;
 }
 
-const be = (value: number, bytes: number): number[] => Array.from({ length: bytes }, (_, i) => Math.floor(value / 256 ** (bytes - 1 - i)) % 256);
+const be = (value: number, bytes: number): number[] =>
+  Array.from({ length: bytes }, (_, i) => Math.floor(value / 256 ** (bytes - 1 - i)) % 256);
 
 /**
  * Writes MessagePack with every format of the specification, each length in a randomly chosen
@@ -45,15 +46,24 @@ class Writer {
   value(maxDepth: number): void {
     const kinds = maxDepth > 0 ? 9 : 7;
     switch (this.pick(kinds)) {
-      case 0: return this.scalar();
-      case 1: return this.integer();
-      case 2: return this.string(this.length());
-      case 3: return this.binary(this.length());
-      case 4: return this.extension();
-      case 5: return this.float();
-      case 6: return this.string(this.pick(10));
-      case 7: return this.array(this.pick(6), maxDepth);
-      default: return this.map(this.pick(5), maxDepth);
+      case 0:
+        return this.scalar();
+      case 1:
+        return this.integer();
+      case 2:
+        return this.string(this.length());
+      case 3:
+        return this.binary(this.length());
+      case 4:
+        return this.extension();
+      case 5:
+        return this.float();
+      case 6:
+        return this.string(this.pick(10));
+      case 7:
+        return this.array(this.pick(6), maxDepth);
+      default:
+        return this.map(this.pick(5), maxDepth);
     }
   }
 
@@ -190,8 +200,13 @@ function decoderVerdict(bytes: Uint8Array): Verdict {
       decoder.decode(bytes.subarray(0, end));
       return { end };
     } catch (error) {
-      if (error instanceof DataViewIndexOutOfBoundsError || (error instanceof RangeError && /outside the bounds|Insufficient data/.test(error.message))) continue;
-      if (error instanceof DecodeError) return /Unrecognized type byte/.test(error.message) ? "invalid" : "value refused";
+      if (
+        error instanceof DataViewIndexOutOfBoundsError ||
+        (error instanceof RangeError && /outside the bounds|Insufficient data/.test(error.message))
+      )
+        continue;
+      if (error instanceof DecodeError)
+        return /Unrecognized type byte/.test(error.message) ? "invalid" : "value refused";
       throw error;
     } finally {
       Error.stackTraceLimit = stackTraceLimit;
@@ -212,10 +227,17 @@ describe("plugin server message scanner", () => {
         ends.push(writer.bytes.length);
       }
       const bytes = Uint8Array.from(writer.bytes);
-      assert.deepEqual(scanInChunks(new MessageScanner(Number.POSITIVE_INFINITY), bytes, pick), { ends }, `input ${index}`);
+      assert.deepEqual(
+        scanInChunks(new MessageScanner(Number.POSITIVE_INFINITY), bytes, pick),
+        { ends },
+        `input ${index}`,
+      );
       let start = 0;
       for (const end of ends) {
-        assert.doesNotThrow(() => decoder.decode(bytes.subarray(start, end)), `input ${index}, message ending at ${end}`);
+        assert.doesNotThrow(
+          () => decoder.decode(bytes.subarray(start, end)),
+          `input ${index}, message ending at ${end}`,
+        );
         start = end;
       }
     });
@@ -226,7 +248,11 @@ describe("plugin server message scanner", () => {
     const pick = random(2);
     const ran = fuzz(10_000, (index) => {
       // Bytes biased towards tags and short lengths, so that structures form and nest.
-      const bytes = Uint8Array.from({ length: 1 + pick(48) }, () => (pick(3) === 0 ? pick(256) : [0x90, 0x80, 0xdc, 0xde, 0xc4, 0xd9, 0xc7, 0xd4, 0x00, 0x01, 0x02, 0xa1, 0xc1][pick(13)] as number));
+      const bytes = Uint8Array.from({ length: 1 + pick(48) }, () =>
+        pick(3) === 0
+          ? pick(256)
+          : ([0x90, 0x80, 0xdc, 0xde, 0xc4, 0xd9, 0xc7, 0xd4, 0x00, 0x01, 0x02, 0xa1, 0xc1][pick(13)] as number),
+      );
       const verdict = decoderVerdict(bytes);
       const scanned = scanInChunks(new MessageScanner(Number.POSITIVE_INFINITY), bytes, pick);
       const label = `input ${index}: ${Buffer.from(bytes).toString("hex")}`;
@@ -306,10 +332,14 @@ describe("plugin server message scanner", () => {
     for (const [label, header, least] of cases) {
       const scanner = new MessageScanner(limit);
       assert.equal(scanner.scan(Uint8Array.from(header), 0, header.length - 1), INCOMPLETE, label);
-      assert.throws(() => scanner.scan(Uint8Array.from(header), 0, header.length), {
-        name: "FrameError",
-        message: `message declares at least ${least} bytes, more than the limit of 1024`,
-      }, label);
+      assert.throws(
+        () => scanner.scan(Uint8Array.from(header), 0, header.length),
+        {
+          name: "FrameError",
+          message: `message declares at least ${least} bytes, more than the limit of 1024`,
+        },
+        label,
+      );
     }
     // Exactly the limit is accepted: a str16 of 1,021 bytes after its 3-byte header.
     const exact = Uint8Array.from([0xda, 0x03, 0xfd, ...new Uint8Array(1021)]);
@@ -328,13 +358,25 @@ describe("plugin server message scanner", () => {
     for (const [label, header, least] of cases) {
       const scanner = new MessageScanner(Number.POSITIVE_INFINITY, values);
       assert.equal(scanner.scan(Uint8Array.from(header), 0, header.length - 1), INCOMPLETE, label);
-      assert.throws(() => scanner.scan(Uint8Array.from(header), 0, header.length), {
-        name: "FrameError",
-        message: `message declares at least ${least} values, more than the limit of 100`,
-      }, label);
+      assert.throws(
+        () => scanner.scan(Uint8Array.from(header), 0, header.length),
+        {
+          name: "FrameError",
+          message: `message declares at least ${least} values, more than the limit of 100`,
+        },
+        label,
+      );
     }
     // An array of a map of 15 pairs and an array of 67 nils: 1 + (1 + 30) + (1 + 67) = 100 values.
-    const one = Uint8Array.from([0x92, 0x80 + 15, ...new Array(30).fill(0x01), 0xdc, 0x00, 0x43, ...new Array(67).fill(0xc0)]);
+    const one = Uint8Array.from([
+      0x92,
+      0x80 + 15,
+      ...new Array(30).fill(0x01),
+      0xdc,
+      0x00,
+      0x43,
+      ...new Array(67).fill(0xc0),
+    ]);
     assert.equal(new MessageScanner(Number.POSITIVE_INFINITY, values).scan(one, 0, one.length), one.length);
   });
 
@@ -349,13 +391,20 @@ describe("plugin server message scanner", () => {
     let start = 0;
     let messages = 0;
     for (let received = 1; received <= bytes.length; received++) {
-      for (let length = scanner.scan(bytes, start, received); length !== INCOMPLETE; length = scanner.scan(bytes, start, received)) {
+      for (
+        let length = scanner.scan(bytes, start, received);
+        length !== INCOMPLETE;
+        length = scanner.scan(bytes, start, received)
+      ) {
         start += length;
         messages++;
       }
     }
     assert.equal(start, bytes.length);
     assert.ok(messages > 2000);
-    assert.ok(scanner.examined < 2 * bytes.length, `${scanner.examined} header bytes examined for ${bytes.length} bytes`);
+    assert.ok(
+      scanner.examined < 2 * bytes.length,
+      `${scanner.examined} header bytes examined for ${bytes.length} bytes`,
+    );
   });
 });

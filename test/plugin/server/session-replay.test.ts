@@ -5,7 +5,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
-import { STOCK_SERVER_COMMAND, spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
+import {
+  STOCK_SERVER_COMMAND,
+  spawnPluginServer,
+  type PluginServerProcess,
+} from "../../../kong-standin/src/wire/index.js";
 import { connectRaw, fixture, MSGPACK, pause, within } from "./helpers.js";
 
 interface Recorded {
@@ -14,11 +18,18 @@ interface Recorded {
   result: unknown;
 }
 
-const ALLOWED = { method: "GET", path: "/flickr/photos", headers: { authorization: "Bearer abc", "x-oauth2-jwt-nonce": "nonce-1", "X_Authenticated_Userid": "mallory" } };
+const ALLOWED = {
+  method: "GET",
+  path: "/flickr/photos",
+  headers: { authorization: "Bearer abc", "x-oauth2-jwt-nonce": "nonce-1", X_Authenticated_Userid: "mallory" },
+};
 const REFUSED = { method: "GET", path: "/flickr/photos", headers: { "x-oauth2-jwt-nonce": "nonce-2" } };
 
 /** Records the RPCs (method, args, result) the harness exchanges for one allowed and one refused request. */
-async function record(server: PluginServerProcess, instanceName: string): Promise<{ recorded: Recorded[]; instanceId: number }> {
+async function record(
+  server: PluginServerProcess,
+  instanceName: string,
+): Promise<{ recorded: Recorded[]; instanceId: number }> {
   const instance = await server.startInstance(instanceName);
   const recorded: Recorded[] = [];
   const rpc = server.rpc.bind(server);
@@ -41,7 +52,12 @@ function renumber(recorded: Recorded[], shift: number): Recorded[] {
   const move = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(move);
     if (typeof value === "object" && value !== null) {
-      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, key === "EventId" && typeof item === "number" ? item + shift : move(item)]));
+      return Object.fromEntries(
+        Object.entries(value).map(([key, item]) => [
+          key,
+          key === "EventId" && typeof item === "number" ? item + shift : move(item),
+        ]),
+      );
     }
     return value;
   };
@@ -63,7 +79,11 @@ describe("plugin server: a recorded session under every chunking", () => {
   let replays = 0;
 
   before(async () => {
-    server = await spawnPluginServer({ pluginsDirectory: fixture("trivial"), args: [...MSGPACK, "--diagnostics"], connections: 2 });
+    server = await spawnPluginServer({
+      pluginsDirectory: fixture("trivial"),
+      args: [...MSGPACK, "--diagnostics"],
+      connections: 2,
+    });
     ({ recorded } = await record(server, "trivial"));
     eventsPerSession = recorded.filter(({ method }) => method === "plugin.HandleEvent").length;
     assert.deepEqual(
@@ -72,7 +92,7 @@ describe("plugin server: a recorded session under every chunking", () => {
     );
     // The last reply of each request is final: "ret", then kong.response.exit.
     assert.equal((recorded[2]?.result as { Data: unknown }).Data, "ret");
-    assert.equal(((recorded[4]?.result as { Data: { Method: string } }).Data).Method, "kong.response.exit");
+    assert.equal((recorded[4]?.result as { Data: { Method: string } }).Data.Method, "kong.response.exit");
   });
 
   after(async () => {
@@ -113,7 +133,11 @@ describe("plugin server: a recorded session under every chunking", () => {
   });
 
   it("is still the same process and holds no event afterwards", async () => {
-    const diagnostics = (await server.rpc("plugin.Diagnostics", [])) as { Pid: number; Events: number; Instances: number };
+    const diagnostics = (await server.rpc("plugin.Diagnostics", [])) as {
+      Pid: number;
+      Events: number;
+      Instances: number;
+    };
     assert.equal(diagnostics.Pid, server.pid);
     assert.equal(diagnostics.Events, 0);
     assert.equal(diagnostics.Instances, 1);
@@ -140,7 +164,11 @@ async function exitOf(server: PluginServerProcess, message: string): Promise<voi
 
 describe("kong-pdk 0.6.0's own server on the same session (contrast)", () => {
   it("dies when two messages arrive in one chunk", async () => {
-    const stock = await spawnPluginServer({ command: STOCK_SERVER_COMMAND, pluginsDirectory: fixture("trivial"), connections: 1 });
+    const stock = await spawnPluginServer({
+      command: STOCK_SERVER_COMMAND,
+      pluginsDirectory: fixture("trivial"),
+      connections: 1,
+    });
     try {
       const { recorded } = await record(stock, "trivial");
       const session = renumber(recorded, 2);
@@ -148,22 +176,35 @@ describe("kong-pdk 0.6.0's own server on the same session (contrast)", () => {
       await client.write(sessionBytes(session));
       await exitOf(stock, "kong-pdk's server survived the one-chunk session");
       assert.equal(stock.pid, undefined);
-      assert.ok(stock.logs().some((line) => line.includes("RangeError")), stock.logs().join("\n"));
+      assert.ok(
+        stock.logs().some((line) => line.includes("RangeError")),
+        stock.logs().join("\n"),
+      );
     } finally {
       await stock.close();
     }
   });
 
   it("dies on one request carrying a header named __proto__ (ours serves it: process.test.ts)", async () => {
-    const stock = await spawnPluginServer({ command: STOCK_SERVER_COMMAND, pluginsDirectory: fixture("trivial"), connections: 1 });
+    const stock = await spawnPluginServer({
+      command: STOCK_SERVER_COMMAND,
+      pluginsDirectory: fixture("trivial"),
+      connections: 1,
+    });
     try {
       const instance = await stock.startInstance("trivial");
       const headers = JSON.parse('{"__proto__": "x", "authorization": "Bearer t"}') as Record<string, string>;
       const result = await instance.access({ method: "GET", path: "/flickr/photos", headers });
       assert.equal(result.outcome, "failed-open");
-      assert.equal(result.outcome === "failed-open" && result.error, "plugin.StepMultiMap: connection closed by the plugin server");
+      assert.equal(
+        result.outcome === "failed-open" && result.error,
+        "plugin.StepMultiMap: connection closed by the plugin server",
+      );
       await exitOf(stock, "kong-pdk's server survived the __proto__ header");
-      assert.ok(stock.logs().some((line) => line.includes("DecodeError: The key __proto__ is not allowed")), stock.logs().join("\n"));
+      assert.ok(
+        stock.logs().some((line) => line.includes("DecodeError: The key __proto__ is not allowed")),
+        stock.logs().join("\n"),
+      );
     } finally {
       await stock.close();
     }

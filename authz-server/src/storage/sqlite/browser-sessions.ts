@@ -14,7 +14,9 @@ interface BrowserSessionRow {
  * user, so a deleted user's session ends even if a row were left behind.
  */
 export function sqliteBrowserSessionStore(db: Db): BrowserSessionStore {
-  const insert = db.prepare("INSERT INTO browser_sessions (session_digest, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)");
+  const insert = db.prepare(
+    "INSERT INTO browser_sessions (session_digest, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+  );
   const removeExpired = db.prepare("DELETE FROM browser_sessions WHERE expires_at <= ?");
   const select = db.prepare<[string, number], BrowserSessionRow>(
     `SELECT s.session_digest, s.user_id, s.created_at, s.expires_at, u.username
@@ -34,7 +36,13 @@ export function sqliteBrowserSessionStore(db: Db): BrowserSessionStore {
     find(sessionDigest, now) {
       const row = select.get(sessionDigest, now);
       return (
-        row && { sessionDigest: row.session_digest, userId: row.user_id, createdAt: row.created_at, expiresAt: row.expires_at, username: row.username }
+        row && {
+          sessionDigest: row.session_digest,
+          userId: row.user_id,
+          createdAt: row.created_at,
+          expiresAt: row.expires_at,
+          username: row.username,
+        }
       );
     },
     delete(sessionDigest) {

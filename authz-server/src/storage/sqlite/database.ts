@@ -41,10 +41,11 @@ function createPrivately(path: string, warn: (message: string) => void): void {
   const folder = dirname(resolve(path));
   const firstCreated = mkdirSync(folder, { recursive: true, mode: 0o700 });
   if (firstCreated === undefined) warnIfShared(folder, "folder", "700", warn);
-  else for (let created = folder; ; created = dirname(created)) {
-    chmodSync(created, 0o700); // the mode given to mkdir is masked by the umask
-    if (created === firstCreated) break;
-  }
+  else
+    for (let created = folder; ; created = dirname(created)) {
+      chmodSync(created, 0o700); // the mode given to mkdir is masked by the umask
+      if (created === firstCreated) break;
+    }
   let fd: number;
   try {
     fd = openSync(path, "wx", 0o600);
@@ -64,14 +65,18 @@ function warnIfShared(path: string, what: string, privateMode: string, warn: (me
   const mode = statSync(path).mode & 0o777;
   if ((mode & 0o077) === 0) return;
   const shown = mode.toString(8).padStart(4, "0");
-  warn(`${what} ${path} is accessible to other users (mode ${shown}); the database holds the signing keys and server secrets: chmod ${privateMode} it`);
+  warn(
+    `${what} ${path} is accessible to other users (mode ${shown}); the database holds the signing keys and server secrets: chmod ${privateMode} it`,
+  );
 }
 
 function migrate(db: Db): void {
   const current = Number(db.pragma("user_version", { simple: true }));
   const latest = migrations.at(-1)?.version ?? 0;
   if (current > latest) {
-    throw new Error(`database schema version ${current} is newer than this program knows (${latest}); upgrade authz-server`);
+    throw new Error(
+      `database schema version ${current} is newer than this program knows (${latest}); upgrade authz-server`,
+    );
   }
   for (const migration of migrations) {
     if (migration.version <= current) continue;
@@ -115,7 +120,8 @@ export function writeTransactional<A extends unknown[], T>(db: Db, fn: (...args:
         return transaction.immediate(...args);
       } catch (error: unknown) {
         if (!isBusy(error)) throw error;
-        if (attempt >= BUSY_ATTEMPTS) throw new StorageUnavailableError("the database stayed locked by another writer", { cause: error });
+        if (attempt >= BUSY_ATTEMPTS)
+          throw new StorageUnavailableError("the database stayed locked by another writer", { cause: error });
       }
     }
   };

@@ -14,7 +14,10 @@ import { sqliteSecretStore } from "./secrets.js";
 import { sqliteUserStore } from "./users.js";
 
 /** The SQLite implementation of Storage: one file, WAL, statements prepared once here at open. */
-export function openSqliteStorage(path: string, options: OpenOptions & { keyEncryptionKey?: KeyEncryptionKey } = {}): Storage {
+export function openSqliteStorage(
+  path: string,
+  options: OpenOptions & { keyEncryptionKey?: KeyEncryptionKey } = {},
+): Storage {
   const db = openDatabase(path, options);
   let sealer: Sealer;
   try {

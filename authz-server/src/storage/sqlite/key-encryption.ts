@@ -18,8 +18,20 @@ export interface SealedColumn {
   text: boolean;
 }
 
-export const signingKeyColumn: SealedColumn = { table: "signing_keys", rowKey: "kid", column: "private_jwk", label: "signing key", text: true };
-export const serverSecretColumn: SealedColumn = { table: "server_secrets", rowKey: "name", column: "value", label: "server secret", text: false };
+export const signingKeyColumn: SealedColumn = {
+  table: "signing_keys",
+  rowKey: "kid",
+  column: "private_jwk",
+  label: "signing key",
+  text: true,
+};
+export const serverSecretColumn: SealedColumn = {
+  table: "server_secrets",
+  rowKey: "name",
+  column: "value",
+  label: "server secret",
+  text: false,
+};
 const sealedColumns = [signingKeyColumn, serverSecretColumn] as const;
 
 type Stored = string | Buffer;
@@ -32,7 +44,8 @@ interface SealedRow {
 
 /** Authenticated with the ciphertext (GCM additional data): the row and column a value was sealed for. */
 const contextOf = (column: SealedColumn, id: string) => `${column.table}.${column.column}/${id}`;
-const bytesOf = (column: SealedColumn, value: Stored) => (typeof value === "string" ? Buffer.from(value, column.text ? "base64url" : "utf8") : value);
+const bytesOf = (column: SealedColumn, value: Stored) =>
+  typeof value === "string" ? Buffer.from(value, column.text ? "base64url" : "utf8") : value;
 const storedOf = (column: SealedColumn, bytes: Buffer): Stored => (column.text ? bytes.toString("base64url") : bytes);
 const plainOf = (value: Stored) => (typeof value === "string" ? Buffer.from(value, "utf8") : value);
 
@@ -51,7 +64,9 @@ export class Sealer {
     this.#db = db;
     this.#kek = kek;
     this.#recorded = db.prepare<[], string>("SELECT kek_id FROM key_encryption WHERE id = 1").pluck();
-    this.#record = db.prepare<[string]>("INSERT INTO key_encryption (id, kek_id) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET kek_id = excluded.kek_id");
+    this.#record = db.prepare<[string]>(
+      "INSERT INTO key_encryption (id, kek_id) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET kek_id = excluded.kek_id",
+    );
     if (kek) this.#sealUnderSuppliedKey(kek);
   }
 
@@ -81,7 +96,10 @@ export class Sealer {
 
   status(): KeyEncryptionStatus {
     const count = (column: SealedColumn, sealed: boolean) =>
-      this.#db.prepare<[], number>(`SELECT count(*) FROM ${column.table} WHERE kek_id IS ${sealed ? "NOT " : ""}NULL`).pluck().get() ?? 0;
+      this.#db
+        .prepare<[], number>(`SELECT count(*) FROM ${column.table} WHERE kek_id IS ${sealed ? "NOT " : ""}NULL`)
+        .pluck()
+        .get() ?? 0;
     return {
       kekId: this.kekId(),
       sealed: { signingKeys: count(signingKeyColumn, true), serverSecrets: count(serverSecretColumn, true) },
@@ -123,7 +141,9 @@ export class Sealer {
       const rows = this.#db
         .prepare<[], SealedRow>(`SELECT ${column.rowKey} AS id, ${column.column} AS value, kek_id FROM ${column.table}`)
         .all();
-      const update = this.#db.prepare(`UPDATE ${column.table} SET ${column.column} = ?, kek_id = ? WHERE ${column.rowKey} = ?`);
+      const update = this.#db.prepare(
+        `UPDATE ${column.table} SET ${column.column} = ?, kek_id = ? WHERE ${column.rowKey} = ?`,
+      );
       for (const row of rows) {
         const plaintext = this.#unsealWith(kek, column, row);
         if (row.kek_id === kek.id) continue;
@@ -146,10 +166,14 @@ export class Sealer {
 
   #keyFor(kekId: string, what: string): KeyEncryptionKey {
     if (!this.#kek) {
-      throw new KeyEncryptionError(`${what} is encrypted at rest under key-encryption key ${kekId}; supply that key with ${kekSources}`);
+      throw new KeyEncryptionError(
+        `${what} is encrypted at rest under key-encryption key ${kekId}; supply that key with ${kekSources}`,
+      );
     }
     if (this.#kek.id !== kekId) {
-      throw new KeyEncryptionError(`${what} is encrypted under key-encryption key ${kekId}, not the key supplied (${this.#kek.id})`);
+      throw new KeyEncryptionError(
+        `${what} is encrypted under key-encryption key ${kekId}, not the key supplied (${this.#kek.id})`,
+      );
     }
     return this.#kek;
   }

@@ -6,7 +6,9 @@ export function sqliteRevocationStore(db: Db): RevocationStore {
     "INSERT OR REPLACE INTO access_token_links (jti, client_id, user_id, family_id, code_digest, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
   );
   // OR IGNORE: revoking twice keeps the first revocation time (RFC 7009 §2.2: revocation is idempotent).
-  const revokeJti = db.prepare("INSERT OR IGNORE INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES (?, ?, ?)");
+  const revokeJti = db.prepare(
+    "INSERT OR IGNORE INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES (?, ?, ?)",
+  );
   const isRevoked = db.prepare<[string], number>("SELECT 1 FROM revoked_access_tokens WHERE jti = ?").pluck();
   const since = db.prepare<[number], { jti: string; revokedAt: number; expiresAt: number }>(
     "SELECT jti, revoked_at AS revokedAt, expires_at AS expiresAt FROM revoked_access_tokens WHERE revoked_at >= ? ORDER BY revoked_at, jti",
@@ -30,7 +32,9 @@ export function sqliteRevocationStore(db: Db): RevocationStore {
     .prepare<[string], string>("SELECT DISTINCT family_id FROM refresh_tokens WHERE code_digest = ?")
     .pluck();
   const familiesOfGrant = db
-    .prepare<[string, string], string>("SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = ? AND client_id = ?")
+    .prepare<[string, string], string>(
+      "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = ? AND client_id = ?",
+    )
     .pluck();
 
   const revokeFamily = writeTransactional(db, (familyId: string, now: number): number => {

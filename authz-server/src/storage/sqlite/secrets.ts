@@ -9,7 +9,9 @@ interface SecretRow {
 
 /** Every value goes through the sealer, so a secret added later is encrypted at rest like the session key. */
 export function sqliteSecretStore(db: Db, sealer: Sealer): SecretStore {
-  const insert = db.prepare("INSERT OR IGNORE INTO server_secrets (name, value, created_at, kek_id) VALUES (?, ?, ?, ?)");
+  const insert = db.prepare(
+    "INSERT OR IGNORE INTO server_secrets (name, value, created_at, kek_id) VALUES (?, ?, ?, ?)",
+  );
   const select = db.prepare<[string], SecretRow>("SELECT value, kek_id FROM server_secrets WHERE name = ?");
   const read = (name: string) => {
     const row = select.get(name);

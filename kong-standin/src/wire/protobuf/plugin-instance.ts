@@ -5,7 +5,13 @@
 // protocol fails closed by itself.
 import { decodePdkArgs, encodePdkResult, PDK_METHODS } from "oauth2-jwt/protobuf";
 import { RequestContext, type WireRequest } from "../pdk.js";
-import { unexpectedError, type AccessResult, type ExitResult, type PluginInstance, type ResultBase } from "../plugin-instance.js";
+import {
+  unexpectedError,
+  type AccessResult,
+  type ExitResult,
+  type PluginInstance,
+  type ResultBase,
+} from "../plugin-instance.js";
 import type { PluginConfig } from "../schema.js";
 import { CallFailure, RaisedError, type PdkReply, type ProtobufRpc } from "./rpc.js";
 
@@ -53,7 +59,11 @@ export class ProtobufPluginInstance implements PluginInstance {
   async runPhase(phase: string, request: WireRequest): Promise<AccessResult> {
     const context = new RequestContext(request);
     const counter: Counter = { roundTrips: 0 };
-    const base = (): ResultBase => ({ roundTrips: counter.roundTrips, ctxShared: Object.fromEntries(context.ctxShared), logs: context.logs });
+    const base = (): ResultBase => ({
+      roundTrips: counter.roundTrips,
+      ctxShared: Object.fromEntries(context.ctxShared),
+      logs: context.logs,
+    });
     for (let retries = 0; ; retries++) {
       let id: number;
       try {
@@ -65,12 +75,15 @@ export class ProtobufPluginInstance implements PluginInstance {
       const ended: { exit?: Exit } = {};
       try {
         counter.roundTrips++;
-        const outcome = await this.rpc.call({ cmd_handle_event: { instance_id: id, event_name: phase } }, (method, args) => {
-          const reply = answer(context, method, args);
-          if (reply.kind === "ended") ended.exit = reply.exit;
-          else if (reply.kind === "reply") counter.roundTrips++;
-          return reply;
-        });
+        const outcome = await this.rpc.call(
+          { cmd_handle_event: { instance_id: id, event_name: phase } },
+          (method, args) => {
+            const reply = answer(context, method, args);
+            if (reply.kind === "ended") ended.exit = reply.exit;
+            else if (reply.kind === "reply") counter.roundTrips++;
+            return reply;
+          },
+        );
         if (outcome.kind === "ended" && ended.exit !== undefined) return { outcome: "exit", ...ended.exit, ...base() };
         return { outcome: "proceed", upstreamHeaders: context.upstreamHeaders(), ...base() };
       } catch (error) {
@@ -98,7 +111,9 @@ export class ProtobufPluginInstance implements PluginInstance {
     this.starting ??= (async () => {
       try {
         counter.roundTrips++;
-        const outcome = await this.rpc.call({ cmd_start_instance: { name: this.name, config: JSON.stringify(this.kongConfig) } });
+        const outcome = await this.rpc.call({
+          cmd_start_instance: { name: this.name, config: JSON.stringify(this.kongConfig) },
+        });
         const id = outcome.kind === "returned" ? outcome.value.instance_status?.instance_id : undefined;
         // proto3 leaves a 0 off the wire: an id of 0 (or none) is one Kong reads as nil.
         if (id === undefined || id === 0) throw new Error("cmd_start_instance answered without an instance_id");
@@ -135,7 +150,13 @@ function answer(context: RequestContext, method: string, argsMessage: Uint8Array
     case "step":
       // StepError is how the stand-in reports a PDK function it does not implement.
       if (result.stepMethod === "plugin.StepError") throw new RaisedError(String(result.data));
-      return { kind: "reply", message: encodePdkResult(method, result.stepMethod === "plugin.StepMultiMap" ? luaMultiMap(result.data) : result.data) };
+      return {
+        kind: "reply",
+        message: encodePdkResult(
+          method,
+          result.stepMethod === "plugin.StepMultiMap" ? luaMultiMap(result.data) : result.data,
+        ),
+      };
   }
 }
 
@@ -148,7 +169,8 @@ function luaMultiMap(data: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, values] of Object.entries(data as Record<string, string[]>)) {
     const value = values.length === 1 ? values[0] : values;
-    if (name === "__proto__") Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+    if (name === "__proto__")
+      Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
     else out[name] = value;
   }
   return out;

@@ -90,7 +90,8 @@ export class ProtobufRpc {
         return { kind: "ended" };
       }
       const value = decodeRpcReturn(await this.read(socket));
-      if (value.sequence !== sequence) throw new RaisedError(`assertion failed! (RpcReturn sequence ${value.sequence}, expected ${sequence})`);
+      if (value.sequence !== sequence)
+        throw new RaisedError(`assertion failed! (RpcReturn sequence ${value.sequence}, expected ${sequence})`);
       this.release(socket);
       return { kind: "returned", value };
     } catch (error) {

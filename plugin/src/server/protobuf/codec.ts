@@ -72,7 +72,10 @@ export function encodeRpcCall(call: RpcCall): Uint8Array {
   if (call.cmd_get_plugin_names !== undefined) message.cmd_get_plugin_names = {};
   if (call.cmd_get_plugin_info !== undefined) message.cmd_get_plugin_info = call.cmd_get_plugin_info;
   if (call.cmd_start_instance !== undefined) {
-    message.cmd_start_instance = { name: call.cmd_start_instance.name, config: Buffer.from(call.cmd_start_instance.config, "utf8") };
+    message.cmd_start_instance = {
+      name: call.cmd_start_instance.name,
+      config: Buffer.from(call.cmd_start_instance.config, "utf8"),
+    };
   }
   if (call.cmd_get_instance_status !== undefined) message.cmd_get_instance_status = call.cmd_get_instance_status;
   if (call.cmd_close_instance !== undefined) message.cmd_close_instance = call.cmd_close_instance;
@@ -97,12 +100,18 @@ export function decodeRpcCall(bytes: Uint8Array): RpcCall {
       return { sequence, cmd_start_instance: { name: str(command.name), config: text(command.config) } };
     }
     case "cmd_get_instance_status":
-      return { sequence, cmd_get_instance_status: { instance_id: num(field(message, "cmd_get_instance_status").instance_id) } };
+      return {
+        sequence,
+        cmd_get_instance_status: { instance_id: num(field(message, "cmd_get_instance_status").instance_id) },
+      };
     case "cmd_close_instance":
       return { sequence, cmd_close_instance: { instance_id: num(field(message, "cmd_close_instance").instance_id) } };
     case "cmd_handle_event": {
       const command = field(message, "cmd_handle_event");
-      return { sequence, cmd_handle_event: { instance_id: num(command.instance_id), event_name: str(command.event_name) } };
+      return {
+        sequence,
+        cmd_handle_event: { instance_id: num(command.instance_id), event_name: str(command.event_name) },
+      };
     }
     default:
       return { sequence };
@@ -112,7 +121,8 @@ export function decodeRpcCall(bytes: Uint8Array): RpcCall {
 export function encodeRpcReturn(reply: RpcReturn): Uint8Array {
   const message: Record<string, unknown> = { sequence: reply.sequence };
   if (reply.plugin_names !== undefined) message.plugin_names = { names: [...reply.plugin_names.names] };
-  if (reply.plugin_info !== undefined) message.plugin_info = { ...reply.plugin_info, phases: [...reply.plugin_info.phases] };
+  if (reply.plugin_info !== undefined)
+    message.plugin_info = { ...reply.plugin_info, phases: [...reply.plugin_info.phases] };
   if (reply.instance_status !== undefined) {
     message.instance_status = { ...reply.instance_status, config: toValue(reply.instance_status.config, 0) };
   }
@@ -178,7 +188,10 @@ export interface PdkMethod {
 function pdkMethodName(serviceName: string, method: Method): string {
   const option: unknown = method.options?.["(MethodName)"];
   if (typeof option === "string") return option;
-  return `${serviceName}.${method.name}`.replace(/_/g, ".").replace(/([a-z]\d*)([A-Z])/g, "$1_$2").toLowerCase();
+  return `${serviceName}.${method.name}`
+    .replace(/_/g, ".")
+    .replace(/([a-z]\d*)([A-Z])/g, "$1_$2")
+    .toLowerCase();
 }
 
 interface ResolvedPdkMethod extends PdkMethod {
@@ -280,12 +293,19 @@ const ARGS: Readonly<Record<string, ArgsCodec>> = {
 const RESULTS: Readonly<Record<string, ResultCodec>> = {
   "google.protobuf.Empty": { toMessage: () => ({}), fromMessage: () => undefined },
   "google.protobuf.Value": { toMessage: (v) => toValue(v, 0), fromMessage: (m) => fromValue(m) },
-  "google.protobuf.ListValue": { toMessage: (v) => toList(Array.isArray(v) ? v : [], 0), fromMessage: (m) => fromList(m) },
+  "google.protobuf.ListValue": {
+    toMessage: (v) => toList(Array.isArray(v) ? v : [], 0),
+    fromMessage: (m) => fromList(m),
+  },
   "google.protobuf.Struct": { toMessage: (v) => toStruct(v ?? {}, 0), fromMessage: (m) => fromStruct(m) },
   // Kong answers the body, else the file nginx buffered it to, else an error.
   [`${PACKAGE}.RawBodyResult`]: {
     toMessage: (v) =>
-      typeof v === "string" || v instanceof Uint8Array ? { content: bytes(v) } : isRecord(v) ? v : { error: "Can't read request body" },
+      typeof v === "string" || v instanceof Uint8Array
+        ? { content: bytes(v) }
+        : isRecord(v)
+          ? v
+          : { error: "Can't read request body" },
     fromMessage: (m) => {
       const kind = (m as unknown as { kind?: string }).kind;
       return kind === "content" ? text(fieldOf(m, "content")) : plain(m);
@@ -446,11 +466,16 @@ function fromStruct(message: Message): Record<string, unknown> {
  * underscores_in_headers on), where assignment would replace the object's prototype instead.
  */
 function put(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === "__proto__")
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   else target[key] = value;
 }
 
-function encodeChecked(messageType: Type, message: Record<string, unknown>, context = fullName(messageType)): Uint8Array {
+function encodeChecked(
+  messageType: Type,
+  message: Record<string, unknown>,
+  context = fullName(messageType),
+): Uint8Array {
   // protobufjs encodes what it is given without looking: a string where a number belongs would
   // travel as 0. verify names the first field that does not fit.
   const problem = messageType.verify(message);
@@ -458,11 +483,17 @@ function encodeChecked(messageType: Type, message: Record<string, unknown>, cont
   return messageType.encode(message).finish();
 }
 
-function decodeChecked(messageType: Type, bytes: Uint8Array, context = fullName(messageType)): Message & Record<string, unknown> {
+function decodeChecked(
+  messageType: Type,
+  bytes: Uint8Array,
+  context = fullName(messageType),
+): Message & Record<string, unknown> {
   try {
     return messageType.decode(Reader.create(bytes)) as Message & Record<string, unknown>;
   } catch (error) {
-    throw new ProtocolError(`${context}: not a ${fullName(messageType)} message (${error instanceof Error ? error.message : String(error)})`);
+    throw new ProtocolError(
+      `${context}: not a ${fullName(messageType)} message (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
 }
 
@@ -492,7 +523,8 @@ function plainField(message: Message, name: string): Record<string, unknown> | u
 function int64(value: unknown): number {
   if (typeof value === "number") return value;
   // With the `long` package installed, protobufjs decodes int64 as Long objects.
-  if (typeof value === "object" && value !== null && "toNumber" in value && typeof value.toNumber === "function") return Number(value.toNumber());
+  if (typeof value === "object" && value !== null && "toNumber" in value && typeof value.toNumber === "function")
+    return Number(value.toNumber());
   return 0;
 }
 

@@ -177,7 +177,8 @@ export class ProtobufConnection implements HoldingConnection {
   private command(call: RpcCall): RpcReturn {
     const { sequence } = call;
     try {
-      if (call.cmd_get_plugin_names !== undefined) return { sequence, plugin_names: { names: this.server.pluginNames() } };
+      if (call.cmd_get_plugin_names !== undefined)
+        return { sequence, plugin_names: { names: this.server.pluginNames() } };
       if (call.cmd_get_plugin_info !== undefined) {
         const info = this.server.getPluginInfo(call.cmd_get_plugin_info.name);
         const times = this.server.pluginTimes(info.Name);
@@ -195,10 +196,18 @@ export class ProtobufConnection implements HoldingConnection {
         };
       }
       if (call.cmd_start_instance !== undefined) {
-        return { sequence, instance_status: status(this.server.startInstance(call.cmd_start_instance.name, call.cmd_start_instance.config)) };
+        return {
+          sequence,
+          instance_status: status(
+            this.server.startInstance(call.cmd_start_instance.name, call.cmd_start_instance.config),
+          ),
+        };
       }
       if (call.cmd_get_instance_status !== undefined) {
-        return { sequence, instance_status: status(this.server.instanceStatus(call.cmd_get_instance_status.instance_id)) };
+        return {
+          sequence,
+          instance_status: status(this.server.instanceStatus(call.cmd_get_instance_status.instance_id)),
+        };
       }
       if (call.cmd_close_instance !== undefined) {
         return { sequence, instance_status: status(this.server.closeInstance(call.cmd_close_instance.instance_id)) };
@@ -210,7 +219,10 @@ export class ProtobufConnection implements HoldingConnection {
     return { sequence };
   }
 
-  private async handleEvent(sequence: number, event: { readonly instance_id: number; readonly event_name: string }): Promise<void> {
+  private async handleEvent(
+    sequence: number,
+    event: { readonly instance_id: number; readonly event_name: string },
+  ): Promise<void> {
     let run: PhaseRun;
     try {
       run = this.server.runEvent(event.instance_id, event.event_name);
@@ -318,7 +330,12 @@ export function failureMethodName(reason: string): string {
 }
 
 function status(instance: InstanceDescription): InstanceStatusMessage {
-  return { name: instance.Name, instance_id: instance.Id, config: instance.Config, started_at: Math.trunc(instance.StartTime) };
+  return {
+    name: instance.Name,
+    instance_id: instance.Id,
+    config: instance.Config,
+    started_at: Math.trunc(instance.StartTime),
+  };
 }
 
 /**

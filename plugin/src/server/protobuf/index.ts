@@ -49,7 +49,14 @@ export {
   type RpcCall,
   type RpcReturn,
 } from "./codec.js";
-export { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_HEADER_BYTES, FrameReader, OversizedFrame, type Frame } from "./framing.js";
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FrameReader,
+  OversizedFrame,
+  type Frame,
+} from "./framing.js";
 export { PLUGIN_SOCKET_PROTO, WELL_KNOWN_PROTO } from "./definitions.js";
 
 /** The protocol name Kong reads from the query command's answer (process.lua). */

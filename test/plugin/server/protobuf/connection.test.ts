@@ -73,10 +73,19 @@ describe("plugin server over ProtoBuf:1", () => {
   let jwks: JwksServer;
   let key: TestKey;
   let sequence = 1;
-  const config = () => ({ issuer: ISSUER, jwks_uri: jwks.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"], realm: "photos" });
+  const config = () => ({
+    issuer: ISSUER,
+    jwks_uri: jwks.jwksUri,
+    audience: [AUDIENCE],
+    scopes_required: ["photos"],
+    realm: "photos",
+  });
 
   async function startInstance(client: FrameClient): Promise<number> {
-    const started = await command(client, { sequence: ++sequence, cmd_start_instance: { name: "oauth2-jwt", config: JSON.stringify(config()) } });
+    const started = await command(client, {
+      sequence: ++sequence,
+      cmd_start_instance: { name: "oauth2-jwt", config: JSON.stringify(config()) },
+    });
     assert.ok(started.instance_status !== undefined, JSON.stringify(started));
     return started.instance_status.instance_id;
   }
@@ -96,17 +105,38 @@ describe("plugin server over ProtoBuf:1", () => {
   it("starts instances with ids from 1 (proto3 does not send 0), reports and closes them", async () => {
     const client = await connectFrames(server.socketPath);
     const before = nowSeconds();
-    const started = await command(client, { sequence: 2, cmd_start_instance: { name: "oauth2-jwt", config: JSON.stringify(config()) } });
+    const started = await command(client, {
+      sequence: 2,
+      cmd_start_instance: { name: "oauth2-jwt", config: JSON.stringify(config()) },
+    });
     const startedAt = started.instance_status?.started_at ?? 0;
     assert.ok(startedAt >= before && startedAt <= nowSeconds() + 1, `started_at ${startedAt}`);
-    assert.deepEqual(started, { sequence: 2, instance_status: { name: "oauth2-jwt", instance_id: 1, config: config(), started_at: startedAt } });
-    assert.equal((await command(client, { sequence: 3, cmd_start_instance: { name: "oauth2-jwt", config: "{}" } })).instance_status?.instance_id, 2);
+    assert.deepEqual(started, {
+      sequence: 2,
+      instance_status: { name: "oauth2-jwt", instance_id: 1, config: config(), started_at: startedAt },
+    });
+    assert.equal(
+      (await command(client, { sequence: 3, cmd_start_instance: { name: "oauth2-jwt", config: "{}" } })).instance_status
+        ?.instance_id,
+      2,
+    );
 
-    assert.deepEqual(await command(client, { sequence: 4, cmd_get_instance_status: { instance_id: 1 } }), started.instance_status && { sequence: 4, instance_status: started.instance_status });
-    assert.deepEqual((await command(client, { sequence: 5, cmd_close_instance: { instance_id: 2 } })).instance_status?.instance_id, 2);
+    assert.deepEqual(
+      await command(client, { sequence: 4, cmd_get_instance_status: { instance_id: 1 } }),
+      started.instance_status && { sequence: 4, instance_status: started.instance_status },
+    );
+    assert.deepEqual(
+      (await command(client, { sequence: 5, cmd_close_instance: { instance_id: 2 } })).instance_status?.instance_id,
+      2,
+    );
     // Gone: answered without a result, as for any command that fails outside an event.
-    assert.deepEqual(await command(client, { sequence: 6, cmd_get_instance_status: { instance_id: 2 } }), { sequence: 6 });
-    assert.deepEqual(await command(client, { sequence: 7, cmd_get_plugin_names: {} }), { sequence: 7, plugin_names: { names: ["oauth2-jwt"] } });
+    assert.deepEqual(await command(client, { sequence: 6, cmd_get_instance_status: { instance_id: 2 } }), {
+      sequence: 6,
+    });
+    assert.deepEqual(await command(client, { sequence: 7, cmd_get_plugin_names: {} }), {
+      sequence: 7,
+      plugin_names: { names: ["oauth2-jwt"] },
+    });
     const info = await command(client, { sequence: 8, cmd_get_plugin_info: { name: "oauth2-jwt" } });
     assert.equal(info.plugin_info?.name, "oauth2-jwt");
     assert.deepEqual(info.plugin_info?.phases, ["access"]);
@@ -114,8 +144,13 @@ describe("plugin server over ProtoBuf:1", () => {
     assert.equal((JSON.parse(info.plugin_info?.schema ?? "null") as { name: string }).name, "oauth2-jwt");
     // An unknown plugin, or a configuration that is not JSON: no instance_status, which Kong
     // reads as a Lua error (the request that needed the instance gets 500).
-    assert.deepEqual(await command(client, { sequence: 9, cmd_start_instance: { name: "no-such-plugin", config: "{}" } }), { sequence: 9 });
-    assert.deepEqual(await command(client, { sequence: 10, cmd_start_instance: { name: "oauth2-jwt", config: "{" } }), { sequence: 10 });
+    assert.deepEqual(
+      await command(client, { sequence: 9, cmd_start_instance: { name: "no-such-plugin", config: "{}" } }),
+      { sequence: 9 },
+    );
+    assert.deepEqual(await command(client, { sequence: 10, cmd_start_instance: { name: "oauth2-jwt", config: "{" } }), {
+      sequence: 10,
+    });
     sequence = 10;
     client.close();
   });
@@ -123,9 +158,17 @@ describe("plugin server over ProtoBuf:1", () => {
   it("passes a valid token: get_headers, then one set_headers with the identity headers and every client-sent spelling removed, then the end of the event", async () => {
     const client = await connectFrames(server.socketPath);
     const instanceId = await startInstance(client);
-    const token = await signAccessToken(key, { sub: "alice", client_id: "canon-printing", scope: "photos openid" }, {}, nowSeconds());
+    const token = await signAccessToken(
+      key,
+      { sub: "alice", client_id: "canon-printing", scope: "photos openid" },
+      {},
+      nowSeconds(),
+    );
     const eventSequence = ++sequence;
-    await send(client, { sequence: eventSequence, cmd_handle_event: { instance_id: instanceId, event_name: "access" } });
+    await send(client, {
+      sequence: eventSequence,
+      cmd_handle_event: { instance_id: instanceId, event_name: "access" },
+    });
 
     assert.deepEqual(await next(client), { method: "kong.request.get_headers", args: [1000] });
     await reply(client, "kong.request.get_headers", {
@@ -155,9 +198,15 @@ describe("plugin server over ProtoBuf:1", () => {
   });
 
   /** Starts an access event of a fresh instance for a request without a token; returns its exit call. */
-  async function refusedEvent(client: FrameClient, eventSequence: number): Promise<{ method: string; args: unknown[] }> {
+  async function refusedEvent(
+    client: FrameClient,
+    eventSequence: number,
+  ): Promise<{ method: string; args: unknown[] }> {
     const instanceId = await startInstance(client);
-    await send(client, { sequence: eventSequence, cmd_handle_event: { instance_id: instanceId, event_name: "access" } });
+    await send(client, {
+      sequence: eventSequence,
+      cmd_handle_event: { instance_id: instanceId, event_name: "access" },
+    });
     assert.deepEqual(await next(client), { method: "kong.request.get_headers", args: [1000] });
     await reply(client, "kong.request.get_headers", { host: "localhost:8000" });
     const exit = await next(client);
@@ -178,7 +227,10 @@ describe("plugin server over ProtoBuf:1", () => {
     // connection goes with the request. The server lets the event go and serves the next one.
     client.close();
     const following = await connectFrames(server.socketPath);
-    assert.deepEqual(await command(following, { sequence: ++sequence, cmd_get_plugin_names: {} }), { sequence, plugin_names: { names: ["oauth2-jwt"] } });
+    assert.deepEqual(await command(following, { sequence: ++sequence, cmd_get_plugin_names: {} }), {
+      sequence,
+      plugin_names: { names: ["oauth2-jwt"] },
+    });
     following.close();
   });
 
@@ -224,8 +276,14 @@ describe("plugin server over ProtoBuf:1", () => {
     assert.deepEqual(decodeRpcReturn(bytesOf((await offender.replies(1))[0])), { sequence: 0 });
     for (let sent = 0; sent < 2 * 1024 * 1024; sent += 256 * 1024) await offender.write(Buffer.alloc(256 * 1024, 0x08));
     // The stream is still in step: the next frame is read as the next RpcCall.
-    assert.deepEqual(await command(offender, { sequence: 6, cmd_get_plugin_names: {} }), { sequence: 6, plugin_names: { names: ["oauth2-jwt"] } });
-    assert.deepEqual(await command(bystander, { sequence: 7, cmd_get_plugin_names: {} }), { sequence: 7, plugin_names: { names: ["oauth2-jwt"] } });
+    assert.deepEqual(await command(offender, { sequence: 6, cmd_get_plugin_names: {} }), {
+      sequence: 6,
+      plugin_names: { names: ["oauth2-jwt"] },
+    });
+    assert.deepEqual(await command(bystander, { sequence: 7, cmd_get_plugin_names: {} }), {
+      sequence: 7,
+      plugin_names: { names: ["oauth2-jwt"] },
+    });
     offender.close();
     bystander.close();
     assert.equal(server.pid, pid);
@@ -238,8 +296,14 @@ describe("plugin server over ProtoBuf:1", () => {
     await client.write(Buffer.alloc(4 * 4000));
     const replies = await client.replies(4000, 10_000);
     assert.ok(replies.every((frame) => frame instanceof Uint8Array && frame.length === 0));
-    assert.deepEqual(await command(client, { sequence: 4, cmd_get_plugin_names: {} }), { sequence: 4, plugin_names: { names: ["oauth2-jwt"] } });
-    const warnings = server.logs().slice(logged).filter((line) => line.includes("[warn]"));
+    assert.deepEqual(await command(client, { sequence: 4, cmd_get_plugin_names: {} }), {
+      sequence: 4,
+      plugin_names: { names: ["oauth2-jwt"] },
+    });
+    const warnings = server
+      .logs()
+      .slice(logged)
+      .filter((line) => line.includes("[warn]"));
     assert.equal(warnings.length, 1, warnings.join("\n"));
     assert.match(warnings[0] ?? "", /RpcCall #0 carries no command this server knows; answered without a result/);
     client.close();
@@ -256,7 +320,8 @@ describe("plugin server over ProtoBuf:1", () => {
       state ^= state << 5;
       return (state >>> 0) / 0x100000000;
     };
-    const randomBytes = (length: number): Buffer => Buffer.from(Array.from({ length }, () => Math.floor(random() * 256)));
+    const randomBytes = (length: number): Buffer =>
+      Buffer.from(Array.from({ length }, () => Math.floor(random() * 256)));
     for (let round = 0; round < 40; round++) {
       const client = await connectFrames(server.socketPath);
       for (let frame = 0; frame < 10; frame++) {
@@ -264,12 +329,16 @@ describe("plugin server over ProtoBuf:1", () => {
         // Whole frames, frames cut short, and lengths from 0 to 4 GiB.
         const kind = Math.floor(random() * 3);
         if (kind === 0) await client.write(encodeFrame(body));
-        else if (kind === 1) await client.write(encodeFrame(body).subarray(0, 2 + Math.floor(random() * (body.length + 2))));
+        else if (kind === 1)
+          await client.write(encodeFrame(body).subarray(0, 2 + Math.floor(random() * (body.length + 2))));
         else await client.write(Buffer.concat([randomBytes(4), body]));
       }
       client.close();
     }
-    assert.deepEqual(await command(bystander, { sequence: 3, cmd_get_plugin_names: {} }), { sequence: 3, plugin_names: { names: ["oauth2-jwt"] } });
+    assert.deepEqual(await command(bystander, { sequence: 3, cmd_get_plugin_names: {} }), {
+      sequence: 3,
+      plugin_names: { names: ["oauth2-jwt"] },
+    });
     bystander.close();
     assert.equal(server.pid, pid);
   });
@@ -289,7 +358,10 @@ describe("plugin server over ProtoBuf:1", () => {
     const closed = clients.filter((client) => client.socket.destroyed).length;
     assert.ok(closed >= 4, `${closed} of 20 connections closed`);
     const bystander = await connectFrames(server.socketPath);
-    assert.deepEqual(await command(bystander, { sequence: 3, cmd_get_plugin_names: {} }), { sequence: 3, plugin_names: { names: ["oauth2-jwt"] } });
+    assert.deepEqual(await command(bystander, { sequence: 3, cmd_get_plugin_names: {} }), {
+      sequence: 3,
+      plugin_names: { names: ["oauth2-jwt"] },
+    });
     for (const client of [...clients, bystander]) client.close();
   });
 
@@ -302,7 +374,10 @@ describe("plugin server over ProtoBuf:1", () => {
     await pause(50);
     const lines = server.logs().filter((line) => line.includes(MSGPACK_PEER_MESSAGE));
     assert.equal(lines.length, 1, lines.join("\n"));
-    assert.match(lines[0] ?? "", /\[error\] Kong speaks MsgPack:1 but this server was started for ProtoBuf:1: give --protocol msgpack to both/);
+    assert.match(
+      lines[0] ?? "",
+      /\[error\] Kong speaks MsgPack:1 but this server was started for ProtoBuf:1: give --protocol msgpack to both/,
+    );
   });
 });
 
@@ -312,13 +387,19 @@ describe("plugin server over ProtoBuf:1, failures Kong must answer with 500", ()
     try {
       const client = await connectFrames(server.socketPath);
       const started = await command(client, { sequence: 2, cmd_start_instance: { name: "throws", config: "{}" } });
-      await send(client, { sequence: 3, cmd_handle_event: { instance_id: started.instance_status?.instance_id ?? 0, event_name: "access" } });
+      await send(client, {
+        sequence: 3,
+        cmd_handle_event: { instance_id: started.instance_status?.instance_id ?? 0, event_name: "access" },
+      });
       assert.deepEqual(await next(client), { method: "kong.request.get_headers", args: [1000] });
       await reply(client, "kong.request.get_headers", {});
       const failure = await next(client);
       // Kong's call_pdk answers `method "…" not found` and handle_event answers 500: neither
       // word that would make Kong retry instead ("closed", "no plugin instance") may appear.
-      assert.deepEqual(failure, { method: "oauth2-jwt-pluginserver failure: unhandled exception in throws.access: fixture failure", args: [""] });
+      assert.deepEqual(failure, {
+        method: "oauth2-jwt-pluginserver failure: unhandled exception in throws.access: fixture failure",
+        args: [""],
+      });
       assert.equal(PDK_METHODS.has((failure as { method: string }).method), false);
       // The connection stays: closing would make Kong retry the event.
       await pause(50);
@@ -334,12 +415,22 @@ describe("plugin server over ProtoBuf:1, failures Kong must answer with 500", ()
     try {
       const client = await connectFrames(server.socketPath);
       const started = await command(client, { sequence: 2, cmd_start_instance: { name: "unencodable", config: "{}" } });
-      await send(client, { sequence: 3, cmd_handle_event: { instance_id: started.instance_status?.instance_id ?? 0, event_name: "access" } });
+      await send(client, {
+        sequence: 3,
+        cmd_handle_event: { instance_id: started.instance_status?.instance_id ?? 0, event_name: "access" },
+      });
       assert.deepEqual(await next(client), { method: "kong.request.get_headers", args: [1000] });
       await reply(client, "kong.request.get_headers", {});
       const failure = await next(client);
-      assert.ok("method" in failure && failure.method.startsWith("oauth2-jwt-pluginserver failure: unhandled exception in unencodable.access: "), JSON.stringify(failure));
-      assert.match((failure as { method: string }).method, /cannot send kong\.service\.request\.set_headers: a bigint cannot travel in a google\.protobuf\.Value/);
+      assert.ok(
+        "method" in failure &&
+          failure.method.startsWith("oauth2-jwt-pluginserver failure: unhandled exception in unencodable.access: "),
+        JSON.stringify(failure),
+      );
+      assert.match(
+        (failure as { method: string }).method,
+        /cannot send kong\.service\.request\.set_headers: a bigint cannot travel in a google\.protobuf\.Value/,
+      );
       client.close();
     } finally {
       await server.close();
@@ -360,7 +451,10 @@ describe("plugin server started for MsgPack:1", () => {
       await pause(50);
       const lines = server.logs().filter((line) => line.includes(PROTOBUF_PEER_MESSAGE));
       assert.equal(lines.length, 1, lines.join("\n"));
-      assert.match(lines[0] ?? "", /\[error\] Kong speaks ProtoBuf:1 but this server was started for MsgPack:1: give --protocol msgpack to both/);
+      assert.match(
+        lines[0] ?? "",
+        /\[error\] Kong speaks ProtoBuf:1 but this server was started for MsgPack:1: give --protocol msgpack to both/,
+      );
       // Its own protocol is still served.
       const instance = await server.startInstance("trivial");
       assert.equal((await instance.access({ method: "GET", path: "/", headers: {} })).outcome, "exit");

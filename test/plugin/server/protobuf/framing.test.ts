@@ -2,10 +2,17 @@
 // chunking, with a limit on the length that skips an oversized frame without holding it.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encodeFrame, FrameReader, OversizedFrame, type Frame } from "../../../../plugin/src/server/protobuf/framing.js";
+import {
+  encodeFrame,
+  FrameReader,
+  OversizedFrame,
+  type Frame,
+} from "../../../../plugin/src/server/protobuf/framing.js";
 
-const frames = (...messages: string[]): Buffer => Buffer.concat(messages.map((message) => encodeFrame(Buffer.from(message))));
-const texts = (found: Frame[]): string[] => found.map((frame) => (frame instanceof OversizedFrame ? `<${frame.length}>` : Buffer.from(frame).toString()));
+const frames = (...messages: string[]): Buffer =>
+  Buffer.concat(messages.map((message) => encodeFrame(Buffer.from(message))));
+const texts = (found: Frame[]): string[] =>
+  found.map((frame) => (frame instanceof OversizedFrame ? `<${frame.length}>` : Buffer.from(frame).toString()));
 
 /** A deterministic source of numbers in [0, 1) (xorshift32), so a failing input can be replayed. */
 function seeded(seed: number): () => number {
@@ -19,7 +26,7 @@ function seeded(seed: number): () => number {
 }
 
 describe("ProtoBuf:1 framing", () => {
-  it("prefixes a message with its length, little-endian (Kong's lua_pack \"I\")", () => {
+  it('prefixes a message with its length, little-endian (Kong\'s lua_pack "I")', () => {
     assert.deepEqual([...encodeFrame(Buffer.from("kong.request.get_headers"))].slice(0, 4), [24, 0, 0, 0]);
     assert.deepEqual([...encodeFrame(new Uint8Array(0x0102))].slice(0, 4), [0x02, 0x01, 0, 0]);
     assert.deepEqual([...encodeFrame(new Uint8Array(0))], [0, 0, 0, 0]);
@@ -53,7 +60,10 @@ describe("ProtoBuf:1 framing", () => {
     assert.equal(reader.pendingBytes, 2);
     reader.push(frame.subarray(2, 10));
     assert.equal(reader.pendingBytes, 1000);
-    assert.deepEqual(reader.push(frame.subarray(10)).map((found) => (found as Uint8Array).length), [1000]);
+    assert.deepEqual(
+      reader.push(frame.subarray(10)).map((found) => (found as Uint8Array).length),
+      [1000],
+    );
     assert.equal(reader.pendingBytes, 0);
   });
 
@@ -85,18 +95,24 @@ describe("ProtoBuf:1 framing", () => {
     const deadline = Date.now() + 3000;
     for (let round = 0; round < 5000 && Date.now() < deadline; round++) {
       const limit = 1 + Math.floor(random() * 64);
-      const messages = Array.from({ length: Math.floor(random() * 6) }, () => Buffer.alloc(Math.floor(random() * 80), Math.floor(random() * 256)));
+      const messages = Array.from({ length: Math.floor(random() * 6) }, () =>
+        Buffer.alloc(Math.floor(random() * 80), Math.floor(random() * 256)),
+      );
       const stream = Buffer.concat(messages.map((message) => encodeFrame(message)));
       const reader = new FrameReader(limit);
       const found: Frame[] = [];
-      for (let at = 0; at < stream.length; ) {
+      for (let at = 0; at < stream.length;) {
         const size = 1 + Math.floor(random() * 40);
         found.push(...reader.push(stream.subarray(at, at + size)));
         at += size;
       }
-      const expected = messages.map((message) => (message.length > limit ? `<${message.length}>` : message.toString("latin1")));
+      const expected = messages.map((message) =>
+        message.length > limit ? `<${message.length}>` : message.toString("latin1"),
+      );
       assert.deepEqual(
-        found.map((frame) => (frame instanceof OversizedFrame ? `<${frame.length}>` : Buffer.from(frame).toString("latin1"))),
+        found.map((frame) =>
+          frame instanceof OversizedFrame ? `<${frame.length}>` : Buffer.from(frame).toString("latin1"),
+        ),
         expected,
         `round ${round}`,
       );

@@ -10,7 +10,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { encodePdkArgs, encodeRpcCall, encodeRpcReturn, PLUGIN_SOCKET_PROTO } from "../../../../plugin/src/server/protobuf/index.js";
+import {
+  encodePdkArgs,
+  encodeRpcCall,
+  encodeRpcReturn,
+  PLUGIN_SOCKET_PROTO,
+} from "../../../../plugin/src/server/protobuf/index.js";
 
 const INCLUDE = "/usr/include";
 const probe = spawnSync("protoc", ["--version"], { encoding: "utf8" });
@@ -22,7 +27,10 @@ const missing =
 describe("ProtoBuf:1 bytes as protoc decodes them", { skip: missing }, () => {
   let directory: string;
   const decode = (messageType: string, bytes: Uint8Array): string =>
-    execFileSync("protoc", [`--decode=${messageType}`, "-I", directory, "-I", INCLUDE, "pluginsocket.proto"], { input: bytes, encoding: "utf8" });
+    execFileSync("protoc", [`--decode=${messageType}`, "-I", directory, "-I", INCLUDE, "pluginsocket.proto"], {
+      input: bytes,
+      encoding: "utf8",
+    });
 
   before(() => {
     directory = fs.mkdtempSync(path.join(os.tmpdir(), "pluginsocket-"));
@@ -98,10 +106,18 @@ headers {
   it("an RpcReturn for a started instance, its configuration as a Value of every kind", () => {
     const bytes = encodeRpcReturn({
       sequence: 2,
-      instance_status: { name: "oauth2-jwt", instance_id: 1, config: { realm: "photos", hide_credentials: false, leeway: 30, audience: ["a"], note: null }, started_at: 1796061600 },
+      instance_status: {
+        name: "oauth2-jwt",
+        instance_id: 1,
+        config: { realm: "photos", hide_credentials: false, leeway: 30, audience: ["a"], note: null },
+        started_at: 1796061600,
+      },
     });
     const text = decode("kong_plugin_protocol.RpcReturn", bytes);
-    assert.match(text, /^sequence: 2\ninstance_status \{\n  name: "oauth2-jwt"\n  instance_id: 1\n  config \{\n    struct_value \{\n/);
+    assert.match(
+      text,
+      /^sequence: 2\ninstance_status \{\n  name: "oauth2-jwt"\n  instance_id: 1\n  config \{\n    struct_value \{\n/,
+    );
     for (const expected of [
       /key: "realm"\n\s+value \{\n\s+string_value: "photos"\n/,
       /key: "hide_credentials"\n\s+value \{\n\s+bool_value: false\n/,
@@ -116,7 +132,10 @@ headers {
 
   it("an RpcCall as Kong sends it for an event", () => {
     assert.equal(
-      decode("kong_plugin_protocol.RpcCall", encodeRpcCall({ sequence: 3, cmd_handle_event: { instance_id: 1, event_name: "access" } })),
+      decode(
+        "kong_plugin_protocol.RpcCall",
+        encodeRpcCall({ sequence: 3, cmd_handle_event: { instance_id: 1, event_name: "access" } }),
+      ),
       `sequence: 3
 cmd_handle_event {
   instance_id: 1

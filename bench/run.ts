@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const sections: SectionResult[] = [];
   for (const name of selected) {
-    const run = SECTIONS[name] as (options: BenchOptions) => Promise<SectionResult>;
+    const run = SECTIONS[name];
     try {
       sections.push(await run(options));
     } catch (error) {

@@ -62,7 +62,7 @@ function parseBasic(header: string): { clientId: string; secret: string } | unde
     if (/^Basic(\s|$)/i.test(header)) throw new OAuthError("invalid_request", "malformed Basic authorization header");
     return undefined; // another scheme (e.g. Bearer) is not client authentication here
   }
-  const decoded = Buffer.from(match[1]!, "base64").toString("utf8");
+  const decoded = Buffer.from(match[1], "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   if (colon <= 0) throw new OAuthError("invalid_request", "malformed Basic authorization header");
   try {

@@ -12,7 +12,7 @@ export function generateSecret(): string {
  */
 export function generateId(): string {
   const bytes = randomBytes(17);
-  bytes[0]! &= 0x7f;
+  bytes[0] &= 0x7f;
   return bytes.toString("base64url");
 }
 

@@ -5,16 +5,14 @@ export function median(values: number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Percentile (0–100) of an ascending array, nearest-rank. */
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank] as number;
+  return sorted[rank];
 }
 
 /** Collects garbage when the process runs with --expose-gc, so a collection does not land inside a timed batch. */
@@ -42,7 +40,7 @@ export async function compareInterleaved(candidates: Candidate[], rounds: number
   const samples = new Map<string, number[]>(candidates.map((c) => [c.name, []]));
   for (let round = 0; round <= rounds; round++) {
     for (let k = 0; k < candidates.length; k++) {
-      const candidate = candidates[(round + k) % candidates.length] as Candidate;
+      const candidate = candidates[(round + k) % candidates.length];
       collectGarbage();
       const start = process.cpuUsage();
       const ops = await candidate.batch(round);

@@ -72,7 +72,7 @@ export function installSocketTap(): SocketTap {
     socket.write = function (this: net.Socket, chunk: unknown, ...rest: unknown[]): boolean {
       count("sent", toBuffer(chunk, rest[0]));
       return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
-    } as typeof socket.write;
+    };
     const emit = socket.emit;
     socket.emit = function (this: net.Socket, event: string | symbol, ...args: unknown[]): boolean {
       if (event === "data") count("received", toBuffer(args[0]));

@@ -370,13 +370,13 @@ export async function benchCostModel(options: BenchOptions): Promise<SectionResu
     const key = (t: Running, s: Scenario): string => `${t.protocol.name}|${t.server}|${s}`;
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < running.length; k++) {
-        const target = running[(round + k) % running.length] as Running;
+        const target = running[(round + k) % running.length];
         for (const scenario of SCENARIOS_BY_SERVER[target.server]) {
-          const slice = fresh[round] as string[];
+          const slice = fresh[round];
           const figures = await measureLoad(target, scenario, tap, {
             maxRequests,
             maxSeconds,
-            token: (i) => (scenario === "fresh" ? (slice[i] as string) : repeatedToken),
+            token: (i) => (scenario === "fresh" ? slice[i] : repeatedToken),
           });
           const list = samples.get(key(target, scenario)) ?? [];
           list.push(figures);
@@ -587,7 +587,7 @@ function summarise(
     });
   }
   if (luaRows.length > 0) {
-    const sample = lua[0] as LuaCodecCost;
+    const sample = lua[0];
     tables.push({
       title: "Kong's MessagePack work per request (lua-MessagePack under LuaJIT, CPU µs)",
       columns: [

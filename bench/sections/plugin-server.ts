@@ -235,8 +235,8 @@ export async function benchPluginServer(options: BenchOptions): Promise<SectionR
         const cellRounds = scenario === "repeated" && !options.quick ? REPEATED_ROUNDS : rounds;
         for (let round = 0; round < cellRounds; round++) {
           for (let k = 0; k < running.length; k++) {
-            const target = running[(round + k) % running.length] as Running;
-            const slice = (fresh[levelIndex] as string[][])[round] as string[];
+            const target = running[(round + k) % running.length];
+            const slice = fresh[levelIndex][round];
             collectGarbage();
             const result = await runHarnessLoad<Sent>({
               concurrency: connections,
@@ -244,9 +244,7 @@ export async function benchPluginServer(options: BenchOptions): Promise<SectionR
               maxSeconds,
               send: (i) =>
                 target.send(
-                  scenario === "refused"
-                    ? null
-                    : `Bearer ${scenario === "fresh" ? (slice[i] as string) : repeatedToken}`,
+                  scenario === "refused" ? null : `Bearer ${scenario === "fresh" ? slice[i] : repeatedToken}`,
                 ),
               check: scenario === "refused" ? expectRefusal : expectProceed,
               ...(target.server.pid === undefined ? {} : { serverPid: target.server.pid }),

@@ -295,7 +295,7 @@ async function measureAlgorithm(alg: Algorithm, options: BenchOptions): Promise<
     }
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < started.length; k++) {
-        const s = started[(round + k) % started.length] as (typeof started)[number];
+        const s = started[(round + k) % started.length];
         if (s.error !== null) continue;
         options.log(
           `sidecar: ${alg} round ${round + 1}/${rounds}: ${s.kind.label}, ${seconds} s at ${CONNECTIONS} connections`,

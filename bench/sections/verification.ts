@@ -66,7 +66,7 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
       {
         name: "jose",
         batch: async (round) => {
-          for (const token of tokens[round] as string[]) await jose.jwtVerify(token, joseKey, joseOptions);
+          for (const token of tokens[round]) await jose.jwtVerify(token, joseKey, joseOptions);
           return batch;
         },
       },
@@ -100,14 +100,14 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
         {
           name: "pluginFresh",
           batch: async (round) => {
-            for (const token of tokens[round] as string[]) await plugin.verify(token);
+            for (const token of tokens[round]) await plugin.verify(token);
             return batch;
           },
         },
         {
           name: "pluginFreshFull",
           batch: async (round) => {
-            for (const token of tokens[round] as string[]) await pluginFull.verify(token);
+            for (const token of tokens[round]) await pluginFull.verify(token);
             return batch;
           },
         },

@@ -18,7 +18,7 @@ app.use(async (ctx) => {
     ctx.status = 404;
     return;
   }
-  for await (const chunk of ctx.req) void chunk;
+  for await (const chunk of ctx.req) chunk;
   const now = Math.floor(Date.now() / 1000);
   ctx.set("Cache-Control", "no-store");
   ctx.body = {

@@ -120,7 +120,7 @@ class HeaderNames {
   }
 
   meaning(name: string): number {
-    if (this.relevantLength[name.length] !== true && !mayBeConsumerFamily(name)) return 0;
+    if (!this.relevantLength[name.length] && !mayBeConsumerFamily(name)) return 0;
     let meaning = this.memo.get(name);
     if (meaning === undefined) {
       const lower = name.toLowerCase();
@@ -214,12 +214,18 @@ export class AccessHandler {
 
   async access(kong: KongPdk): Promise<void> {
     try {
-      if (!this.route.ok) return await this.respond(kong, INTERNAL_ERROR_RESPONSE);
+      if (!this.route.ok) {
+        await this.respond(kong, INTERNAL_ERROR_RESPONSE);
+        return;
+      }
       const { config, options, names } = this.route;
       const headers = names.scan(await kong.request.getHeaders(MAX_HEADERS));
       // Past the maximum, nginx returns only the first MAX_HEADERS lines: a spoofed identity
       // header could hide beyond them and escape the stripping below. Refuse such a request.
-      if (headers.lines >= MAX_HEADERS) return await this.respond(kong, TOO_MANY_HEADERS_RESPONSE(config.realm));
+      if (headers.lines >= MAX_HEADERS) {
+        await this.respond(kong, TOO_MANY_HEADERS_RESPONSE(config.realm));
+        return;
+      }
 
       // A CORS preflight may pass without a token when configured, as in Kong's own auth plugins.
       // Only a request carrying Access-Control-Request-Method pays the extra round trip for the method.
@@ -237,12 +243,13 @@ export class AccessHandler {
         authenticateCached(headers.authorization, options, this.deps) ??
         (await authenticate(headers.authorization, options, this.deps));
       if (!verdict.ok) {
-        return await this.respond(
+        await this.respond(
           kong,
           verdict.status === 503
             ? unavailableResponse(verdict, RETRY_AFTER_SECONDS)
             : refusalResponse(verdict, config.realm),
         );
+        return;
       }
       await kong.service.request.setHeaders(upstreamHeaders(headers, names, verdict.claims));
     } catch (error) {

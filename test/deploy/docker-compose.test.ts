@@ -43,7 +43,7 @@ describe("docker-compose.yml", () => {
 
   it("runs Kong DB-less with the oauth2-jwt plugin server configured with absolute paths", () => {
     const { services } = resolvedCompose();
-    const kong = services["kong"]!;
+    const kong = services["kong"];
     const env = kong.environment!;
     const server = "/usr/local/kong-plugins/oauth2-jwt/bin/oauth2-jwt-pluginserver.js";
     assert.deepEqual(
@@ -78,7 +78,7 @@ describe("docker-compose.yml", () => {
 
   it("builds Kong from kong:3.9 with Node.js copied from the official node image, and the paths Kong runs exist in it", () => {
     const { services } = resolvedCompose();
-    const dockerfile = readFileSync(join(ROOT, services["kong"]!.build!.dockerfile), "utf8");
+    const dockerfile = readFileSync(join(ROOT, services["kong"].build!.dockerfile), "utf8");
     assert.match(dockerfile, /^FROM kong:3\.9$/m);
     assert.match(dockerfile, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     assert.match(dockerfile, /^COPY --from=node \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
@@ -94,7 +94,7 @@ describe("docker-compose.yml", () => {
 
   it("keeps the public issuer in tokens while containers use the internal address", () => {
     const { services, volumes } = resolvedCompose();
-    const authz = services["authz"]!;
+    const authz = services["authz"];
     assert.deepEqual(authz.command, ["--host", "0.0.0.0", "--port", "9000", "--issuer", "http://localhost:9000"]);
     assert.equal(authz.environment!["AUTHZ_DB"], "/var/lib/authz/authz.db");
     assert.ok(
@@ -102,7 +102,7 @@ describe("docker-compose.yml", () => {
       "SQLite on a named volume",
     );
     assert.ok("authz-data" in volumes);
-    const canon = services["canon"]!;
+    const canon = services["canon"];
     assert.deepEqual(
       {
         issuer: canon.environment!["AUTHZ_ISSUER"],
@@ -125,10 +125,10 @@ describe("docker-compose.yml", () => {
       kong: [{ published: 8000, target: 8000 }],
       photos: [],
     });
-    assert.deepEqual(services["photos"]!.expose, ["8080"]);
+    assert.deepEqual(services["photos"].expose, ["8080"]);
     for (const name of ["authz", "photos", "kong", "canon"])
-      assert.ok(services[name]!.healthcheck !== undefined, `${name} has a health check`);
-    assert.deepEqual(services["canon"]!.depends_on, {
+      assert.ok(services[name].healthcheck !== undefined, `${name} has a health check`);
+    assert.deepEqual(services["canon"].depends_on, {
       authz: { condition: "service_healthy" },
       kong: { condition: "service_healthy" },
     });

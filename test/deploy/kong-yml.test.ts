@@ -32,7 +32,7 @@ import {
 
 /** Each route's name, paths, methods, strip_path, plugin names and required scopes. */
 function routeSummary(doc: KongYml) {
-  return doc.services[0]!.routes.map((r) => ({
+  return doc.services[0].routes.map((r) => ({
     name: r.name,
     paths: r.paths,
     methods: r.methods,
@@ -121,14 +121,14 @@ describe("the declarative files", () => {
     );
     // The oauth2-jwt configs are kong.yml's, entry for entry.
     const configs = (d: KongYml) =>
-      d.services[0]!.routes.map((r) => r.plugins?.find((p) => p.name === "oauth2-jwt") ?? null);
+      d.services[0].routes.map((r) => r.plugins?.find((p) => p.name === "oauth2-jwt") ?? null);
     assert.deepEqual(configs(doc), configs(shipped));
   });
 
   it("every oauth2-jwt config names the public issuer, the internal jwks_uri and the photos audience", () => {
     for (const file of DECLARATIVE_FILES) {
       const { doc } = readKongYml(file);
-      for (const route of doc.services[0]!.routes) {
+      for (const route of doc.services[0].routes) {
         for (const plugin of route.plugins ?? []) {
           if (plugin.name !== "oauth2-jwt") continue;
           const { scopes_required: _scopes, ...rest } = plugin.config;

@@ -54,7 +54,7 @@ describe("the declarative files' oauth2-jwt configs against the plugin's dumped 
   }
 
   it("the same check rejects a broken config (it can fail)", () => {
-    const config: Record<string, unknown> = { ...configs[0]!.config, scopes_required: "photos" };
+    const config: Record<string, unknown> = { ...configs[0].config, scopes_required: "photos" };
     delete config["audience"];
     assert.throws(
       () => validatePluginConfig(info!, config),

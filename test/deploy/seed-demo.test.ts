@@ -33,7 +33,7 @@ describe("scripts/seed-demo.mjs", () => {
       assert.deepEqual(Object.keys(saved).sort(), ["client_id", "client_secret", "redirect_uri"]);
       assert.equal(saved["client_id"], first.clientId);
       assert.equal(saved["redirect_uri"], "http://localhost:3000/callback");
-      assert.match(saved["client_secret"]!, /^[A-Za-z0-9_-]{43,}$/);
+      assert.match(saved["client_secret"], /^[A-Za-z0-9_-]{43,}$/);
 
       assert.deepEqual(
         cliJson(db, "scopes", "list"),

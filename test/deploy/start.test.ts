@@ -52,7 +52,7 @@ describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
         CANON_PORT: canon,
         GATEWAY_PORT: gateway,
       };
-      const busy = ports[variable]!;
+      const busy = ports[variable];
       const holder = createServer();
       await new Promise<void>((resolve) => holder.listen(busy, "127.0.0.1", resolve));
       const dir = mkdtempSync(join(tmpdir(), "npm-start-busy-"));
@@ -133,8 +133,8 @@ describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
       assert.equal(metadata.issuer, `http://localhost:${authz}`);
       // Canon sends the browser to the authorization server with its seeded client and callback.
       const home = await fetch(`http://127.0.0.1:${canon}/`);
-      const cookie = home.headers.getSetCookie()[0]!.split(";")[0]!;
-      const csrf = /name="csrf" value="([^"]+)"/.exec(await home.text())![1]!;
+      const cookie = home.headers.getSetCookie()[0].split(";")[0];
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await home.text())![1];
       const connect = await fetch(`http://127.0.0.1:${canon}/connect`, {
         method: "POST",
         redirect: "manual",

@@ -49,7 +49,7 @@ class Session {
     const home = await this.request("GET", "/");
     const match = /name="csrf" value="([^"]+)"/.exec(home.text);
     assert.ok(match, "home page carries a CSRF token");
-    return match[1]!;
+    return match[1];
   }
   /** POST /connect; returns the authorization request Canon redirected to. */
   async connect(scope = "photos"): Promise<URL> {
@@ -226,8 +226,8 @@ describe("examples/canon-printing (OAuth client)", () => {
         method: "S256",
       },
     );
-    assert.match(params["code_challenge"]!, /^[A-Za-z0-9_-]{43}$/);
-    assert.match(params["state"]!, /^[A-Za-z0-9_-]{43}$/);
+    assert.match(params["code_challenge"], /^[A-Za-z0-9_-]{43}$/);
+    assert.match(params["state"], /^[A-Za-z0-9_-]{43}$/);
     // Each attempt gets a fresh state and verifier.
     const again = await session.connect();
     assert.notEqual(again.searchParams.get("state"), params["state"]);

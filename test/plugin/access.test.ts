@@ -287,7 +287,7 @@ describe("oauth2-jwt through the real plugin server", () => {
       const valid = await sign(es);
       const [h, p, s] = valid.split(".") as [string, string, string];
       const flipped = Buffer.from(s, "base64url");
-      flipped[10]! ^= 0x40;
+      flipped[10] ^= 0x40;
       const cases: [string, Record<string, string | string[]>, ReturnType<typeof invalidToken>][] = [
         [
           "no token",

@@ -85,7 +85,7 @@ function entries(fields: readonly SchemaEntry[]): [string, SchemaField][] {
   return fields.map((entry) => {
     const keys = Object.keys(entry);
     assert.equal(keys.length, 1, `each schema entry has exactly one key: ${keys.join(",")}`);
-    return [keys[0]!, entry[keys[0]!]!];
+    return [keys[0], entry[keys[0]]];
   });
 }
 

@@ -107,7 +107,7 @@ describe("oauth2-jwt against the real sidecar", () => {
       jwks_min_refresh_seconds: 1,
     });
     const kidOf = (token: string) =>
-      (JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString()) as { kid: string }).kid;
+      (JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString()) as { kid: string }).kid;
     const before = await clientCredentialsToken();
     assert.equal(
       (await instance.access({ method: "GET", path: "/flickr/photos", headers: { authorization: `Bearer ${before}` } }))
@@ -115,7 +115,7 @@ describe("oauth2-jwt against the real sidecar", () => {
       "proceed",
     );
     const [current] = sidecar.services.keys.status().filter((key) => key.state === "active");
-    const next = await rotateKey(sidecar.services.storage.keys, current!.alg, 2, Date.now());
+    const next = await rotateKey(sidecar.services.storage.keys, current.alg, 2, Date.now());
     sidecar.services.keys.refresh();
     const outcomes: string[] = [];
     const kids = new Set<string>();

@@ -24,20 +24,27 @@ export function consentEndpoint(deps: InteractionDependencies) {
     const { client, request } = validated;
     const user = currentUser(deps, session);
     // Session ended between the pages (idle or absolute expiry): sign in again.
-    if (!user) return continueAuthorization(ctx, deps, session, client, request);
+    if (!user) {
+      continueAuthorization(ctx, deps, session, client, request);
+      return;
+    }
 
     const decision = single(form, "decision");
     if (decision === "deny") {
       // RFC 6749 §4.1.2.1: access_denied, with state and iss like every response (RFC 9207).
-      return seeOther(
+      seeOther(
         ctx,
         authorizationResponse(deps.issuer, request.redirectUri, request.state, {
           error: "access_denied",
           error_description: "the user denied the request",
         }),
       );
+      return;
     }
-    if (decision !== "allow") return sendErrorPage(ctx, deps, 400, "Cannot continue", "Choose Allow or Deny.");
+    if (decision !== "allow") {
+      sendErrorPage(ctx, deps, 400, "Cannot continue", "Choose Allow or Deny.");
+      return;
+    }
 
     // Remember the consent per user × client × scope (requirement 7), then answer with a code.
     deps.storage.consents.grant(user.userId, client.clientId, [...request.scopes], deps.clock.now());

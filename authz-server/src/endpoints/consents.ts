@@ -61,9 +61,15 @@ export function revokeConsentEndpoint(deps: InteractionDependencies) {
     if (!posted) return;
     const { session, form } = posted;
     const user = currentUser(deps, session);
-    if (!user) return sendErrorPage(ctx, deps, 403, "Cannot withdraw", SESSION_EXPIRED);
+    if (!user) {
+      sendErrorPage(ctx, deps, 403, "Cannot withdraw", SESSION_EXPIRED);
+      return;
+    }
     const clientId = single(form, "client_id");
-    if (!clientId) return sendErrorPage(ctx, deps, 400, "Cannot withdraw", "No app was named.");
+    if (!clientId) {
+      sendErrorPage(ctx, deps, 400, "Cannot withdraw", "No app was named.");
+      return;
+    }
     deps.storage.consents.revoke(user.userId, clientId, deps.clock.now());
     seeOther(ctx, `/consents?withdrawn=${encodeURIComponent(clientId)}`);
   };

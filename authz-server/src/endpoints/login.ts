@@ -51,7 +51,10 @@ export function loginEndpoint(deps: InteractionDependencies) {
         status,
       );
     };
-    if (username === "" || password === "") return again(400, "Enter your username and password.");
+    if (username === "" || password === "") {
+      again(400, "Enter your username and password.");
+      return;
+    }
 
     // Counted before the password is checked (see LoginThrottle.begin), so concurrent guesses cannot outrun the limit.
     const account = accountName(username);
@@ -59,7 +62,8 @@ export function loginEndpoint(deps: InteractionDependencies) {
     const verdict = deps.throttle.begin(username, ctx.ip, knownDevice);
     if (!verdict.allowed) {
       ctx.set("Retry-After", String(verdict.retryAfterSeconds));
-      return again(429, throttledMessage(verdict.scope, describeRetry(verdict.retryAfterSeconds)));
+      again(429, throttledMessage(verdict.scope, describeRetry(verdict.retryAfterSeconds)));
+      return;
     }
 
     const user = deps.storage.users.findByUsername(username);
@@ -67,7 +71,8 @@ export function loginEndpoint(deps: InteractionDependencies) {
     const ok = await checkPassword(password, user?.passwordHash);
     // The exact username must match too (the store's lookup may be case-insensitive).
     if (!user || !ok || !sameText(user.username, username)) {
-      return again(400, "The username or password is incorrect."); // already counted by begin()
+      again(400, "The username or password is incorrect.");
+      return; // already counted by begin()
     }
     deps.throttle.recordSuccess(username, ctx.ip, knownDevice);
     deps.sessions.rememberDevice(ctx, account);

@@ -74,11 +74,15 @@ export async function readPostedForm(
   try {
     form = await readForm(ctx, deps.bodyLimit);
   } catch (error: unknown) {
-    if (error instanceof FormError) return void sendErrorPage(ctx, deps, error.status, title, error.message);
+    if (error instanceof FormError) {
+      sendErrorPage(ctx, deps, error.status, title, error.message);
+      return;
+    }
     throw error;
   }
   if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
-    return void sendErrorPage(ctx, deps, 403, title, SESSION_EXPIRED);
+    sendErrorPage(ctx, deps, 403, title, SESSION_EXPIRED);
+    return;
   }
   return { session, form };
 }

@@ -33,7 +33,7 @@ export async function issueAccessToken(keys: KeyRing, request: AccessTokenReques
   const jti = randomUUID();
   const scope = request.scopes.join(" ");
   // A single audience is a string, as RFC 7519 §4.1.3 allows and most resource servers expect.
-  const aud = request.audience.length === 1 ? request.audience[0]! : request.audience;
+  const aud = request.audience.length === 1 ? request.audience[0] : request.audience;
   const claims = {
     iss: request.issuer,
     sub: request.subject,

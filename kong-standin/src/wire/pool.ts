@@ -44,10 +44,10 @@ export class ConnectionPool {
   private acquire(): Promise<RpcConnection> {
     for (let i = 0; i < this.connections.length; i++) {
       const index = (this.cursor + i) % this.connections.length;
-      if (this.idle[index] === true) {
+      if (this.idle[index]) {
         this.idle[index] = false;
         this.cursor = index + 1;
-        return Promise.resolve(this.connections[index] as RpcConnection);
+        return Promise.resolve(this.connections[index]);
       }
     }
     return new Promise((resolve) => this.waiters.push(resolve));

@@ -74,8 +74,8 @@ function entries(fields: FieldList): Array<[string, FieldDefinition]> {
     const names = Object.keys(entry);
     if (names.length !== 1)
       throw new TypeError(`schema field entries must have exactly one key, got ${JSON.stringify(names)}`);
-    const name = names[0] as string;
-    return [name, entry[name] as FieldDefinition];
+    const name = names[0];
+    return [name, entry[name]];
   });
 }
 

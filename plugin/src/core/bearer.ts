@@ -32,8 +32,8 @@ export function extractBearerToken(authorization: string | readonly string[] | u
   }
   const match = BEARER.exec(value);
   // The auth-scheme is case-insensitive (RFC 9110 §11.1).
-  if (match === null || match[1]!.toLowerCase() !== "bearer") {
-    const scheme = value.split(" ", 1)[0]!.toLowerCase();
+  if (match === null || match[1].toLowerCase() !== "bearer") {
+    const scheme = value.split(" ", 1)[0].toLowerCase();
     const why =
       scheme !== "bearer"
         ? "the Authorization header does not use the Bearer scheme"
@@ -42,7 +42,7 @@ export function extractBearerToken(authorization: string | readonly string[] | u
           : "the Authorization header is not `Bearer <token>`";
     return refuse(400, "malformed_header", why, "invalid_request");
   }
-  const token = match[2]!;
+  const token = match[2];
   if (token.length > MAX_TOKEN_LENGTH)
     return refuse(401, "token_too_large", "the access token is too large", "invalid_token");
   return { ok: true, token };

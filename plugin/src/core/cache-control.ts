@@ -40,7 +40,7 @@ function parseCacheControl(value: string): Directives | undefined {
     const [, name, token, quoted] = match;
     // RFC 9111 §5.2: recipients accept both argument forms; a quoted-pair stands for its character.
     const argument = token ?? quoted?.replace(/\\(.)/g, "$1");
-    const lower = name!.toLowerCase();
+    const lower = name.toLowerCase();
     directives.set(lower, [...(directives.get(lower) ?? []), argument]);
     position = DIRECTIVE.lastIndex;
   }

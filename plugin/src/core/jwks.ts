@@ -64,7 +64,7 @@ export function importJwk(jwk: unknown, reuse?: ReadonlyMap<string, Verification
     });
     if (algorithms.length === 0) return fail("unsupported key type or curve");
   }
-  const parameters = ALGORITHM_PARAMETERS[algorithms[0]!];
+  const parameters = ALGORITHM_PARAMETERS[algorithms[0]];
   if (parameters.kty !== kty) return fail(`kty ${JSON.stringify(kty)} does not fit alg ${algorithms[0]}`);
   if (parameters.crv !== undefined && !parameters.crv.includes(String(crv))) {
     return fail(`crv ${JSON.stringify(crv)} does not fit alg ${algorithms[0]}`);

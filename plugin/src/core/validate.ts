@@ -156,11 +156,7 @@ export function prepareClaims(claims: Readonly<Record<string, unknown>>, options
   // 7. aud: a string or an array of strings; one must identify this API (RFC 7519 §4.1.3, RFC 9068 §4).
   const aud = claims.aud;
   const audiences =
-    typeof aud === "string"
-      ? [aud]
-      : Array.isArray(aud) && aud.every((a) => typeof a === "string")
-        ? (aud as string[])
-        : [];
+    typeof aud === "string" ? [aud] : Array.isArray(aud) && aud.every((a) => typeof a === "string") ? aud : [];
   if (!audiences.some((a) => options.audience.includes(a))) {
     return { options, before: invalidToken("bad_aud", "the token is not meant for this API"), after: NOT_CHECKED };
   }

@@ -115,7 +115,7 @@ export class MessageScanner {
       }
       if (offset === available) break;
       const at = start + offset;
-      const tag = bytes[at] as number;
+      const tag = bytes[at];
       examined++;
       let items = 0;
       if (tag <= 0x7f || tag >= 0xe0) {
@@ -126,7 +126,7 @@ export class MessageScanner {
       } else if (tag <= 0xbf) {
         offset += 1 + (tag & 0x1f); // fixstr
       } else {
-        const headerBytes = HEADER_BYTES[tag] as number;
+        const headerBytes = HEADER_BYTES[tag];
         if (headerBytes === 0) throw this.fail("byte 0xc1, which MessagePack never uses");
         if (offset + headerBytes > available) break; // the header itself is cut
         examined += headerBytes - 1;
@@ -135,7 +135,7 @@ export class MessageScanner {
           case 0xc4:
           case 0xc7:
           case 0xd9:
-            payload = bytes[at + 1] as number;
+            payload = bytes[at + 1];
             break;
           case 0xc5:
           case 0xc8:
@@ -152,7 +152,7 @@ export class MessageScanner {
           case 0xd6:
           case 0xd7:
           case 0xd8:
-            payload = FIXEXT_PAYLOAD[tag] as number;
+            payload = FIXEXT_PAYLOAD[tag];
             break;
           case 0xdc:
             items = uint16(bytes, at + 1);
@@ -214,12 +214,9 @@ export class MessageScanner {
 }
 
 function uint16(bytes: Uint8Array, at: number): number {
-  return ((bytes[at] as number) << 8) | (bytes[at + 1] as number);
+  return (bytes[at] << 8) | bytes[at + 1];
 }
 
 function uint32(bytes: Uint8Array, at: number): number {
-  return (
-    (bytes[at] as number) * 0x1000000 +
-    (((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number))
-  );
+  return bytes[at] * 0x1000000 + ((bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]);
 }

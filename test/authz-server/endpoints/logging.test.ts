@@ -43,7 +43,7 @@ describe("logs and configuration invariants", () => {
       401,
     );
     const log = lines.join("");
-    for (const secret of [client.clientSecret, token, token.split(".")[2]!, "guess", "secret-in-query"]) {
+    for (const secret of [client.clientSecret, token, token.split(".")[2], "guess", "secret-in-query"]) {
       assert.equal(log.includes(secret), false, `log contains ${secret.slice(0, 12)}…`);
     }
     const requests = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l["msg"] === "request");

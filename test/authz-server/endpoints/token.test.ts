@@ -77,7 +77,7 @@ describe("token service over HTTP with oauth4webapi", () => {
     assert.equal(response.headers.get("content-type"), "application/jwk-set+json");
     const set = (await response.json()) as JSONWebKeySet;
     assert.equal(set.keys.length, 1);
-    const key = set.keys[0]!;
+    const key = set.keys[0];
     assert.deepEqual(Object.keys(key).sort(), ["alg", "crv", "kid", "kty", "use", "x", "y"]);
     assert.equal(key.alg, "ES256");
     assert.equal(key["d"], undefined);

@@ -105,7 +105,7 @@ export function formsOf(body: string): PageForm[] {
 export function onlyForm(body: string, action: string): PageForm {
   const forms = formsOf(body).filter((f) => f.action === action);
   assert.equal(forms.length, 1, `exactly one form posting to ${action}`);
-  return forms[0]!;
+  return forms[0];
 }
 
 export function withFields(form: PageForm, extra: Record<string, string>): URLSearchParams {

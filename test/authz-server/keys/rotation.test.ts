@@ -158,16 +158,16 @@ describe("JWKS contents", () => {
     try {
       const [stored] = server.storage.keys.list();
       const leaky = {
-        ...stored!,
+        ...stored,
         kid: "leaky",
-        publicJwk: JSON.stringify({ ...JSON.parse(stored!.privateJwk), kid: "leaky" }),
+        publicJwk: JSON.stringify({ ...JSON.parse(stored.privateJwk), kid: "leaky" }),
       };
       server.storage.keys.insert({ ...leaky, activateAt: server.clock.now() + 1_000_000 });
       server.running.services.keys.refresh();
       const published = ((await (await fetch(`${server.url}/jwks.json`)).json()) as JSONWebKeySet).keys;
       assert.deepEqual(
         published.map((k) => k.kid),
-        [stored!.kid, "leaky"],
+        [stored.kid, "leaky"],
       );
       for (const key of published) {
         assert.deepEqual(Object.keys(key).sort(), ["alg", "crv", "kid", "kty", "use", "x", "y"], `kid ${key.kid}`);

@@ -17,7 +17,7 @@ describe("session cookie", () => {
     assert.equal(codec.decode(`${forged}.${sig}`, 1500), undefined);
     assert.equal(codec.decode(`${payload}.${sig.slice(0, -2)}AA`, 1500), undefined);
     assert.equal(new SessionCodec(Buffer.alloc(32, 8)).decode(value, 1500), undefined);
-    for (const junk of ["", ".", "a.b.c", "%%%", `${payload}`]) assert.equal(codec.decode(junk, 1500), undefined);
+    for (const junk of ["", ".", "a.b.c", "%%%", payload]) assert.equal(codec.decode(junk, 1500), undefined);
     assert.throws(() => new SessionCodec(Buffer.alloc(16)), TypeError);
   });
 

@@ -152,7 +152,7 @@ describe("several processes on one SQLite file", () => {
       // Bounded: five rounds (a few seconds at most), each a fresh family whose token goes to both processes at once.
       for (let round = 0; round < 5; round++) {
         const first = await signIn();
-        const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => refresh(servers[i % 2]!, first)));
+        const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => refresh(servers[i % 2], first)));
         assert.deepEqual(
           answers.map((a) => a.status),
           Array(40).fill(200),
@@ -161,7 +161,7 @@ describe("several processes on one SQLite file", () => {
         const successors = new Set(answers.map((a) => (a.body as { refresh_token: string }).refresh_token));
         assert.equal(successors.size, 1);
         const [successor] = successors;
-        assert.deepEqual(liveTokens(first), [digest(successor!)]);
+        assert.deepEqual(liveTokens(first), [digest(successor)]);
       }
     } finally {
       await Promise.all(servers.map((s) => s.stop()));
@@ -172,7 +172,7 @@ describe("several processes on one SQLite file", () => {
     const first = await signIn();
     const servers = await Promise.all([serve(db, "--refresh-grace", "0"), serve(db, "--refresh-grace", "0")]);
     try {
-      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => refresh(servers[i % 2]!, first)));
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => refresh(servers[i % 2], first)));
       const ok = answers.filter((a) => a.status === 200);
       const refused = answers.filter((a) => a.status !== 200);
       assert.equal(ok.length, 1, JSON.stringify(answers.map((a) => [a.status, a.body])));
@@ -199,7 +199,7 @@ describe("several processes on one SQLite file", () => {
           }),
           auth,
         );
-      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(servers[i % 2]!)));
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(servers[i % 2])));
       const issued = answers.filter((a) => a.status === 200);
       assert.equal(issued.length, 1, JSON.stringify(answers.map((a) => [a.status, a.body])));
       for (const answer of answers.filter((a) => a.status !== 200)) {
@@ -208,9 +208,9 @@ describe("several processes on one SQLite file", () => {
           [400, { error: "invalid_grant", error_description: "the authorization code was already used" }],
         );
       }
-      const tokens = issued[0]!.body as { access_token: string; refresh_token: string };
+      const tokens = issued[0].body as { access_token: string; refresh_token: string };
       for (const token of [tokens.access_token, tokens.refresh_token]) {
-        const introspected = await post(`${servers[0]!.url}/introspect`, form({ token }), auth);
+        const introspected = await post(`${servers[0].url}/introspect`, form({ token }), auth);
         assert.deepEqual([introspected.status, introspected.body], [200, { active: false }]);
       }
     } finally {

@@ -61,7 +61,7 @@ describe("Kong-side MessagePack cost script", { skip: missing }, () => {
     assert.equal(result.status, 0, String(result.stderr));
     const lines = String(result.stdout).trimEnd().split("\n");
     assert.equal(lines.length, 1);
-    const figures = JSON.parse(lines[0] as string) as Record<string, unknown>;
+    const figures = JSON.parse(lines[0]) as Record<string, unknown>;
     const { encodeUs, decodeUs, library, ...exact } = figures;
     assert.deepEqual(exact, {
       label: "refused",

@@ -56,7 +56,7 @@ describe("kong.yml loading", () => {
 
   it("reads the MsgPack file: a protected route's own pre-function (stripping + guard) replaces the service's", () => {
     const config = loadKongConfig(KONG_MSGPACK_YML);
-    const service = config.services[0]!.plugins[0]!;
+    const service = config.services[0].plugins[0];
     assert.deepEqual(
       config.routes.map((r) => [
         r.name,
@@ -113,7 +113,7 @@ services:
         plugins: [{ name: c, config: { from: route } }]
 `);
     assert.deepEqual(
-      effectivePlugins(config.routes[0]!, config.globalPlugins).map((p) => [p.name, p.config["from"]]),
+      effectivePlugins(config.routes[0], config.globalPlugins).map((p) => [p.name, p.config["from"]]),
       [
         ["a", "global"],
         ["b", "service"],

@@ -70,7 +70,7 @@ describe("upstreamPath (Kong's get_upstream_uri_v0)", () => {
   for (const [strip, routePath, base, path, expected] of cases) {
     it(`strip_path ${strip}, route ${routePath}, service ${base}: ${path} → ${expected}`, () => {
       const [route] = routes(`      - { name: r, paths: ["${routePath}"], strip_path: ${strip} }\n`);
-      assert.equal(upstreamPath({ route: route!, matchedPath: routePath }, path, base), expected);
+      assert.equal(upstreamPath({ route: route, matchedPath: routePath }, path, base), expected);
     });
   }
 });

@@ -42,7 +42,7 @@ function fakePdk(template: Readonly<Record<string, string[]>>): {
     request: {
       getHeaders: () => {
         const copy: Record<string, string[]> = {};
-        for (const name in template) copy[name] = [...template[name]!];
+        for (const name in template) copy[name] = [...template[name]];
         return Promise.resolve(copy);
       },
       getMethod: () => Promise.resolve("GET"),
@@ -53,7 +53,7 @@ function fakePdk(template: Readonly<Record<string, string[]>>): {
   return { kong, last: () => last, exits: () => exits };
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function main(): Promise<void> {
   const key = await generateTestKey("ES256", "bench-key");
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
           jwks_uri: server.jwksUri,
           audience: [AUDIENCE],
           scopes_required: ["photos"],
-        }) as unknown as AccessPlugin,
+        }),
         pdk: fakePdk(multiMap),
       },
     ];

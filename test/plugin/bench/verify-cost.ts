@@ -35,7 +35,7 @@ function floorVerify(alg: Algorithm, key: KeyObject, input: Buffer, signature: B
   return verify(`sha${alg.slice(2)}`, input, key, signature);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 // On a shared, loaded machine the fastest round is the least disturbed one; both are reported.
 const fastest = (xs: number[]) => Math.min(...xs);
 
@@ -90,19 +90,19 @@ for (const alg of ALGORITHMS) {
   const route = routeOptions(config);
   const jwks = new JwksCache({ fetch: async () => Response.json({ keys: [key.jwk] }), onError: () => {} });
   const deps = { jwks, tokens: new TokenCache(), now: Date.now };
-  const reused = `Bearer ${rounds[0]![0]!}`;
+  const reused = `Bearer ${rounds[0][0]}`;
   if (!(await authenticate(reused, route, deps)).ok) throw new Error("cache warm-up refused");
 
   const candidates: Record<string, (round: number) => Promise<void> | void> = {
     floor: (r) => {
-      for (const { input, signature } of split[r]!)
+      for (const { input, signature } of split[r])
         if (!floorVerify(alg, keyObject, input, signature)) throw new Error("floor");
     },
     plugin: (r) => {
-      for (const t of rounds[r]!) if (!validateAccessToken(t, options, set.keys, now).ok) throw new Error("plugin");
+      for (const t of rounds[r]) if (!validateAccessToken(t, options, set.keys, now).ok) throw new Error("plugin");
     },
     jose: async (r) => {
-      for (const t of rounds[r]!) await jose.jwtVerify(t, joseKey, joseOptions);
+      for (const t of rounds[r]) await jose.jwtVerify(t, joseKey, joseOptions);
     },
     cached: async () => {
       for (let i = 0; i < BATCH; i += 1) if (!(await authenticate(reused, route, deps)).ok) throw new Error("cached");
@@ -113,17 +113,17 @@ for (const alg of ALGORITHMS) {
   const names = Object.keys(candidates);
   for (let r = 0; r <= ROUNDS; r += 1) {
     for (let k = 0; k < names.length; k += 1) {
-      const name = names[(r + k) % names.length]!;
+      const name = names[(r + k) % names.length];
       gc();
       const start = performance.now();
       const cpuStart = process.cpuUsage();
-      await candidates[name]!(r);
+      await candidates[name](r);
       const cpu = process.cpuUsage(cpuStart);
       if (r > 0) {
-        samples[name]!.push(((performance.now() - start) * 1000) / BATCH);
+        samples[name].push(((performance.now() - start) * 1000) / BATCH);
         // CPU time of the whole process (WebCrypto's thread-pool work included): steadier than
         // wall time when other processes compete for the two cores.
-        cpuSamples[name]!.push((cpu.user + cpu.system) / BATCH);
+        cpuSamples[name].push((cpu.user + cpu.system) / BATCH);
       }
     }
   }
@@ -132,18 +132,18 @@ for (const alg of ALGORITHMS) {
   const cpuUs = Object.fromEntries(Object.entries(cpuSamples).map(([n, xs]) => [n, median(xs)]));
   rows.push({
     alg,
-    floor_us: +us.floor!.toFixed(1),
-    plugin_us: +us.plugin!.toFixed(1),
-    plugin_vs_floor: +(us.plugin! / us.floor!).toFixed(2),
-    jose_us: +us.jose!.toFixed(1),
-    jose_vs_floor: +(us.jose! / us.floor!).toFixed(2),
-    cached_us: +us.cached!.toFixed(2),
-    fastest_plugin_vs_floor: +(best.plugin! / best.floor!).toFixed(2),
-    fastest_jose_vs_floor: +(best.jose! / best.floor!).toFixed(2),
-    cpu_floor_us: +cpuUs.floor!.toFixed(1),
-    cpu_plugin_vs_floor: +(cpuUs.plugin! / cpuUs.floor!).toFixed(2),
-    cpu_jose_vs_floor: +(cpuUs.jose! / cpuUs.floor!).toFixed(2),
-    cpu_cached_us: +cpuUs.cached!.toFixed(2),
+    floor_us: +us.floor.toFixed(1),
+    plugin_us: +us.plugin.toFixed(1),
+    plugin_vs_floor: +(us.plugin / us.floor).toFixed(2),
+    jose_us: +us.jose.toFixed(1),
+    jose_vs_floor: +(us.jose / us.floor).toFixed(2),
+    cached_us: +us.cached.toFixed(2),
+    fastest_plugin_vs_floor: +(best.plugin / best.floor).toFixed(2),
+    fastest_jose_vs_floor: +(best.jose / best.floor).toFixed(2),
+    cpu_floor_us: +cpuUs.floor.toFixed(1),
+    cpu_plugin_vs_floor: +(cpuUs.plugin / cpuUs.floor).toFixed(2),
+    cpu_jose_vs_floor: +(cpuUs.jose / cpuUs.floor).toFixed(2),
+    cpu_cached_us: +cpuUs.cached.toFixed(2),
   });
 }
 if (process.argv.includes("--json")) console.log(JSON.stringify(rows, null, 2));

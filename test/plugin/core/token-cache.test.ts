@@ -62,15 +62,15 @@ describe("TokenCache", () => {
     const entries = await Promise.all([1, 2, 3, 4].map((i) => verified(NOW + 600 + i)));
     const cache = new TokenCache({ maxEntries: 3 });
     for (const entry of entries.slice(0, 3)) cache.set(entry.token, { verified: entry, source: "s" }, NOW * 1000);
-    assert.ok(cache.get(entries[0]!.token, NOW * 1000)); // 0 becomes the most recent
-    cache.set(entries[3]!.token, { verified: entries[3]!, source: "s" }, NOW * 1000);
+    assert.ok(cache.get(entries[0].token, NOW * 1000)); // 0 becomes the most recent
+    cache.set(entries[3].token, { verified: entries[3], source: "s" }, NOW * 1000);
     assert.deepEqual(
       entries.map((e) => cache.get(e.token, NOW * 1000) !== undefined),
       [true, false, true, true],
     );
 
     // Room for exactly the last two tokens (their lengths vary with the random jti).
-    const small = new TokenCache({ maxChars: entries[2]!.token.length + entries[3]!.token.length });
+    const small = new TokenCache({ maxChars: entries[2].token.length + entries[3].token.length });
     for (const entry of entries) small.set(entry.token, { verified: entry, source: "s" }, NOW * 1000);
     assert.equal(small.size, 2);
     assert.deepEqual(

@@ -242,12 +242,12 @@ describe("validateAccessToken: every hostile input", () => {
     const badSignature = invalid("bad_signature", "the token signature is invalid");
     assert.deepEqual(check(tampered), badSignature);
     const flipped = Buffer.from(s, "base64url");
-    flipped[5]! ^= 1;
+    flipped[5] ^= 1;
     assert.deepEqual(check(`${h}.${p}.${b64url(flipped)}`), badSignature);
     // 64 bytes → 86 characters whose last one carries 2 unused bits: a second spelling of the same bytes.
     const last = s.at(-1)!;
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const twin = alphabet[alphabet.indexOf(last) ^ 1]!;
+    const twin = alphabet[alphabet.indexOf(last) ^ 1];
     assert.deepEqual(Buffer.from(s.slice(0, -1) + twin, "base64url"), Buffer.from(s, "base64url"));
     assert.deepEqual(check(`${h}.${p}.${s.slice(0, -1)}${twin}`), badSignature);
     assert.deepEqual(check(`${h}.${p}.${s}==`), badSignature);
@@ -517,9 +517,9 @@ describe("agreement with jose.jwtVerify", () => {
     ];
     let accepted = 0;
     for (let i = 0; i < 300; i += 1) {
-      const key = signers[i % signers.length]!;
-      const claims = claimVariants[(i * 7) % claimVariants.length]!;
-      const header = headerVariants[(i * 3) % headerVariants.length]!;
+      const key = signers[i % signers.length];
+      const claims = claimVariants[(i * 7) % claimVariants.length];
+      const header = headerVariants[(i * 3) % headerVariants.length];
       let token = await signAccessToken(key, claims, header);
       if (i % 11 === 5) token = token.slice(0, -3) + (token.endsWith("AAA") ? "BBB" : "AAA");
       const ours = check(token, { scopesRequired: [] });
@@ -561,7 +561,7 @@ describe("random mutations of valid tokens", () => {
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ \u0000é";
     let mutated = 0;
     for (let i = 0; i < 2000; i += 1) {
-      const original = originals[i % originals.length]!;
+      const original = originals[i % originals.length];
       let token = original;
       const kind = random(6);
       const at = random(token.length);
@@ -572,7 +572,7 @@ describe("random mutations of valid tokens", () => {
       else if (kind === 4) {
         const parts = token.split(".");
         const [a, b] = [random(3), random(3)];
-        [parts[a], parts[b]] = [parts[b]!, parts[a]!];
+        [parts[a], parts[b]] = [parts[b], parts[a]];
         token = parts.join(".");
       } else
         token = token

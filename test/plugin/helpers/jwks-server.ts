@@ -58,14 +58,21 @@ export class JwksServer {
       response.writeHead(status, { "content-type": "application/json", connection: "close", ...headers });
       response.end(JSON.stringify(body));
     };
-    if (this.failWith !== undefined) return send(this.failWith, { error: "unavailable" });
-    if (path === "/jwks.json") return send(200, { keys: this.keys }, this.jwksHeaders);
+    if (this.failWith !== undefined) {
+      send(this.failWith, { error: "unavailable" });
+      return;
+    }
+    if (path === "/jwks.json") {
+      send(200, { keys: this.keys }, this.jwksHeaders);
+      return;
+    }
     if (path === "/.well-known/oauth-authorization-server") {
-      return send(200, {
+      send(200, {
         issuer: this.metadataIssuer ?? this.origin,
         jwks_uri: this.jwksUri,
         token_endpoint: `${this.origin}/token`,
       });
+      return;
     }
     send(404, { error: "not_found" });
   }

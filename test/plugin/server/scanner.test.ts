@@ -46,24 +46,42 @@ class Writer {
   value(maxDepth: number): void {
     const kinds = maxDepth > 0 ? 9 : 7;
     switch (this.pick(kinds)) {
-      case 0:
-        return this.scalar();
-      case 1:
-        return this.integer();
-      case 2:
-        return this.string(this.length());
-      case 3:
-        return this.binary(this.length());
-      case 4:
-        return this.extension();
-      case 5:
-        return this.float();
-      case 6:
-        return this.string(this.pick(10));
-      case 7:
-        return this.array(this.pick(6), maxDepth);
-      default:
-        return this.map(this.pick(5), maxDepth);
+      case 0: {
+        this.scalar();
+        return;
+      }
+      case 1: {
+        this.integer();
+        return;
+      }
+      case 2: {
+        this.string(this.length());
+        return;
+      }
+      case 3: {
+        this.binary(this.length());
+        return;
+      }
+      case 4: {
+        this.extension();
+        return;
+      }
+      case 5: {
+        this.float();
+        return;
+      }
+      case 6: {
+        this.string(this.pick(10));
+        return;
+      }
+      case 7: {
+        this.array(this.pick(6), maxDepth);
+        return;
+      }
+      default: {
+        this.map(this.pick(5), maxDepth);
+        return;
+      }
     }
   }
 
@@ -73,7 +91,7 @@ class Writer {
   }
 
   scalar(): void {
-    this.bytes.push([0xc0, 0xc2, 0xc3][this.pick(3)] as number);
+    this.bytes.push([0xc0, 0xc2, 0xc3][this.pick(3)]);
   }
 
   integer(): void {
@@ -89,7 +107,7 @@ class Writer {
       () => [0xd2, ...be(this.pick(2 ** 32), 4)],
       () => [0xd3, 0, 0, ...be(this.pick(2 ** 32), 4), this.pick(256), this.pick(256)].slice(0, 9),
     ];
-    this.bytes.push(...(forms[this.pick(forms.length)] as () => number[])());
+    this.bytes.push(...forms[this.pick(forms.length)]());
   }
 
   float(): void {
@@ -114,13 +132,13 @@ class Writer {
     const fixed = [1, 2, 4, 8, 16];
     if (this.pick(2) === 0) {
       const which = this.pick(fixed.length);
-      const length = fixed[which] as number;
+      const length = fixed[which];
       this.bytes.push(0xd4 + which, type, ...Array.from({ length }, () => this.pick(256)));
       return;
     }
     const length = this.pick(300);
     const [tag, ...size] = this.lengthPrefix(length, [0xc7, 0xc8, 0xc9]);
-    this.bytes.push(tag as number, ...size, type, ...Array.from({ length }, () => this.pick(256)));
+    this.bytes.push(tag, ...size, type, ...Array.from({ length }, () => this.pick(256)));
   }
 
   array(count: number, maxDepth: number): void {
@@ -251,7 +269,7 @@ describe("plugin server message scanner", () => {
       const bytes = Uint8Array.from({ length: 1 + pick(48) }, () =>
         pick(3) === 0
           ? pick(256)
-          : ([0x90, 0x80, 0xdc, 0xde, 0xc4, 0xd9, 0xc7, 0xd4, 0x00, 0x01, 0x02, 0xa1, 0xc1][pick(13)] as number),
+          : [0x90, 0x80, 0xdc, 0xde, 0xc4, 0xd9, 0xc7, 0xd4, 0x00, 0x01, 0x02, 0xa1, 0xc1][pick(13)],
       );
       const verdict = decoderVerdict(bytes);
       const scanned = scanInChunks(new MessageScanner(Number.POSITIVE_INFINITY), bytes, pick);
@@ -287,7 +305,7 @@ describe("plugin server message scanner", () => {
         const count = siblings + 1;
         if (pick(2) === 0) {
           const forms = [[0x90 + count], [0xdc, 0, count], [0xdd, 0, 0, 0, count]];
-          writer.bytes.push(...(forms[pick(forms.length)] as number[]));
+          writer.bytes.push(...forms[pick(forms.length)]);
           for (let s = 0; s < siblings; s++) writer.value(0);
         } else {
           writer.bytes.push(0x80 + count);
@@ -309,7 +327,7 @@ describe("plugin server message scanner", () => {
         assert.equal(scanned.error?.message, "arrays and maps nested deeper than 64", `input ${index}, depth ${depth}`);
         // Refused once the 65th header arrived, without the bytes after it.
         const scanner = new MessageScanner(Number.POSITIVE_INFINITY);
-        const sixtyFifth = headers[MAX_DEPTH] as number;
+        const sixtyFifth = headers[MAX_DEPTH];
         assert.equal(scanner.scan(bytes, 0, sixtyFifth), INCOMPLETE, `input ${index}`);
         assert.throws(() => scanner.scan(bytes, 0, Math.min(bytes.length, sixtyFifth + 5)), FrameError);
       }

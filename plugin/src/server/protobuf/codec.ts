@@ -489,7 +489,7 @@ function decodeChecked(
   context = fullName(messageType),
 ): Message & Record<string, unknown> {
   try {
-    return messageType.decode(Reader.create(bytes)) as Message & Record<string, unknown>;
+    return messageType.decode(Reader.create(bytes));
   } catch (error) {
     throw new ProtocolError(
       `${context}: not a ${fullName(messageType)} message (${error instanceof Error ? error.message : String(error)})`,
@@ -512,7 +512,7 @@ function fieldOf(message: Message, name: string): unknown {
 
 /** A decoded message as a plain object: int64 as numbers, bytes as Buffers. */
 function plain(message: Message): Record<string, unknown> {
-  return (message.$type as Type).toObject(message, { longs: Number }) as Record<string, unknown>;
+  return message.$type.toObject(message, { longs: Number });
 }
 
 function plainField(message: Message, name: string): Record<string, unknown> | undefined {

@@ -306,7 +306,7 @@ export class ProtobufConnection implements HoldingConnection {
   private async send(...frames: Buffer[]): Promise<void> {
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return;
-    if (socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames))) return;
+    if (socket.write(frames.length === 1 ? frames[0] : Buffer.concat(frames))) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         socket.off("drain", done);

@@ -132,8 +132,5 @@ export class FrameReader {
 }
 
 function readUInt32LE(bytes: Uint8Array, at: number): number {
-  return (
-    ((bytes[at] as number) | ((bytes[at + 1] as number) << 8) | ((bytes[at + 2] as number) << 16)) +
-    (bytes[at + 3] as number) * 0x1000000
-  );
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16)) + bytes[at + 3] * 0x1000000;
 }

@@ -144,7 +144,7 @@ describe("ProtoBuf:1 PDK arguments and results", () => {
     });
     const deep: unknown[] = [];
     let inner = deep;
-    for (let depth = 0; depth < 40; depth++) inner = (inner[0] = []) as unknown[];
+    for (let depth = 0; depth < 40; depth++) inner = inner[0] = [];
     assert.throws(() => encodePdkArgs("kong.ctx.shared.set", ["k", deep]), {
       name: "ProtocolError",
       message: "a value nested deeper than 32",

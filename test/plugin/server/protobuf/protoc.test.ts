@@ -116,7 +116,7 @@ headers {
     const text = decode("kong_plugin_protocol.RpcReturn", bytes);
     assert.match(
       text,
-      /^sequence: 2\ninstance_status \{\n  name: "oauth2-jwt"\n  instance_id: 1\n  config \{\n    struct_value \{\n/,
+      /^sequence: 2\ninstance_status \{\n {2}name: "oauth2-jwt"\n {2}instance_id: 1\n {2}config \{\n {4}struct_value \{\n/,
     );
     for (const expected of [
       /key: "realm"\n\s+value \{\n\s+string_value: "photos"\n/,

@@ -98,6 +98,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     issuer,
     defaultAudience: options.defaultAudience ?? issuer,
     lifetimes,
+    clockSkew,
     jwksMaxAge: options.jwksMaxAge ?? defaults.jwksMaxAge,
     bodyLimit: options.bodyLimit ?? defaults.bodyLimit,
     interaction: {

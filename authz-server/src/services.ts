@@ -15,6 +15,8 @@ export interface Services {
   /** `aud` when neither a `resource` parameter nor a granted scope names one. */
   defaultAudience: string;
   lifetimes: Lifetimes;
+  /** Seconds a token's `iat` may lie ahead of this server's clock (another node's clock may run ahead). */
+  clockSkew: number;
   /** JWKS Cache-Control max-age, seconds. */
   jwksMaxAge: number;
   /** Largest accepted form body, bytes. */

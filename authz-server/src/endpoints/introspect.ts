@@ -48,9 +48,10 @@ async function introspectAccess(token: string, caller: Client, services: Service
   const claims = await readOwnAccessToken(token, services);
   if (!claims) return undefined;
   if (!mayIntrospect(caller, claims)) return inactive;
-  // RFC 7519 §4.1.4: expired at exp; tokens "from the future" (iat ahead of our clock) are not active either.
+  // RFC 7519 §4.1.4: expired at exp. RFC 7519 §4.1.6: a token issued "in the future", beyond the clock skew the
+  // server allows (config.ts), is not active either.
   const nowSeconds = Math.floor(now / 1000);
-  if (claims.exp <= nowSeconds || claims.iat > nowSeconds + 60) return inactive;
+  if (claims.exp <= nowSeconds || claims.iat > nowSeconds + services.clockSkew) return inactive;
   if (services.storage.revocations.isAccessTokenRevoked(claims.jti)) return inactive;
   // Deleting a client or a user withdraws every grant they had (clients/users delete drop their refresh tokens
   // and consents); their access tokens are no longer active either (RFC 7662 §2.2). A client-credentials token's

@@ -4,7 +4,7 @@
 // its own client: it is never presented to a resource server.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { basic, createClient, form, post, type TestClient } from "../helpers.js";
+import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.js";
 import {
   authorizationRequest,
   exchangeCallback,
@@ -129,5 +129,45 @@ describe("POST /introspect answers about a token only to its client and to its r
       );
     }
     assert.deepEqual(await introspect(stranger, token), { active: false });
+  });
+});
+
+describe("POST /introspect allows the configured clock skew for a token issued ahead of its clock", () => {
+  let server: TestServer;
+  let client: TestClient;
+  before(async () => {
+    server = await startTestServer({ clockSkew: 5 });
+    server.storage.scopes.create({ name: "photos", description: "See your photos" });
+    client = createClient(server.storage, { scopes: ["photos"] });
+    // Later than the signing key's activation, so that turning the clock back still finds it signing.
+    server.clock.advance(60);
+  });
+  after(() => server.close());
+
+  /** A token issued now, then introspected when the server's clock reads `secondsBack` earlier (another node's). */
+  async function activeWhenClockIsBehind(secondsBack: number): Promise<unknown> {
+    const issued = await post(`${server.url}/token`, form({ grant_type: "client_credentials" }), {
+      authorization: basic(client.clientId, client.clientSecret),
+    });
+    assert.equal(issued.status, 200);
+    const token = (issued.body as { access_token: string }).access_token;
+    server.clock.advance(-secondsBack);
+    try {
+      const answer = await post(`${server.url}/introspect`, form({ token }), {
+        authorization: basic(client.clientId, client.clientSecret),
+      });
+      assert.equal(answer.status, 200);
+      return (answer.body as { active: unknown }).active;
+    } finally {
+      server.clock.advance(secondsBack);
+    }
+  }
+
+  it("a token issued up to clockSkew seconds in the future is active", async () => {
+    assert.equal(await activeWhenClockIsBehind(5), true);
+  });
+
+  it("a token issued further in the future than clockSkew is not active (RFC 7519 §4.1.6)", async () => {
+    assert.equal(await activeWhenClockIsBehind(6), false);
   });
 });

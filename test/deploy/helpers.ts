@@ -18,10 +18,15 @@ export interface Run {
   stderr: string;
 }
 
-export function run(command: string, args: readonly string[], options: { cwd?: string; input?: string } = {}): Run {
+export function run(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {},
+): Run {
   const result = spawnSync(command, args, {
     cwd: options.cwd ?? ROOT,
     input: options.input,
+    env: options.env ?? process.env,
     encoding: "utf8",
     timeout: 60_000,
   });

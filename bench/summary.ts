@@ -1,5 +1,5 @@
-// Condenses a run's JSON (bench/results/latest.json by default) into the "Latest run" block of
-// the README's "Latest run" block (section "Benchmarks"): the same figures, fewer rows.
+// Condenses a run's JSON (bench/results/latest.json by default) into a Markdown block for bench/RESULTS.md: the same
+// figures as the full printed report, fewer rows, headed by the run's date and machine. Prints only; writes nothing.
 // Usage: node --import tsx bench/summary.ts [report.json]
 import fs from "node:fs";
 import path from "node:path";
@@ -96,7 +96,7 @@ if (pluginServer) {
   };
   const connections = 8;
   out.push(
-    `**2. Through the plugin server** (${connections} connections; 1 and 32 in \`bench/RESULTS.md\`)`,
+    `**2. Through the plugin server** (${connections} connections; 1 and 32 in the full report)`,
     "",
     "| load | server | req/s | p50 / p99 ms | RPCs per request | server CPU µs per request |",
     "| --- | --- | ---: | ---: | ---: | ---: |",
@@ -153,8 +153,9 @@ if (sidecar) {
     measured.find((r) => r.server === server && r.alg === alg);
   const rate = (r: SidecarRow | undefined): string =>
     r === undefined ? "–" : r.error ? "failed" : fmt(r.tokensPerSecond);
+  const connections = sidecar.figures["connections"];
   out.push(
-    `**3. Sidecar, client-credentials tokens per second at ${String(sidecar.figures["connections"] ?? 10)} connections**`,
+    `**3. Sidecar, client-credentials tokens per second at ${typeof connections === "number" ? connections : 10} connections**`,
     "",
     "| alg | bare Koa + `node:crypto.sign` (floor) | oidc-provider 9, JWT access tokens | authz-server (ours) | ours × floor | ours × oidc-provider |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -179,7 +180,7 @@ if (sidecar) {
   out.push("");
 }
 
-out.push("**Targets (issue 6), this run**", "", "| target | result |", "| --- | --- |");
+out.push("**Targets, this run**", "", "| target | result |", "| --- | --- |");
 for (const t of report.targets) {
   out.push(`| ${t.target} | ${t.met === null ? "not measured" : t.met ? "**met**" : "**missed**"}: ${t.measured} |`);
 }

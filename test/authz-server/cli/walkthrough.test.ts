@@ -1,5 +1,5 @@
-// README.md's curl walkthrough ("Create a client and get a token"), run as written by bash with its database in a
-// temporary folder and its port moved to a free one, so the README stays true.
+// authz-server/README.md's curl walkthrough ("Create a client and get a token"), run as written by bash with its
+// database in a temporary folder and its port moved to a free one, so the page stays true.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -12,9 +12,9 @@ import { root } from "./helpers.js";
 
 /** The first ```sh block after the walkthrough's heading. */
 function walkthrough(): string {
-  const readme = readFileSync(join(root, "README.md"), "utf8");
-  const section = readme.indexOf("### Create a client and get a token (curl)");
-  assert.ok(section >= 0, "README.md has no curl walkthrough");
+  const readme = readFileSync(join(root, "authz-server", "README.md"), "utf8");
+  const section = readme.indexOf("## Create a client and get a token (curl)");
+  assert.ok(section >= 0, "authz-server/README.md has no curl walkthrough");
   const start = readme.indexOf("```sh\n", section) + "```sh\n".length;
   return readme.slice(start, readme.indexOf("```\n", start));
 }
@@ -46,7 +46,7 @@ async function refusedWithin(port: number, ms: number): Promise<boolean> {
   return true;
 }
 
-describe("README curl walkthrough", () => {
+describe("authz-server/README.md curl walkthrough", () => {
   const temp = tempDir();
 
   before(async () => {
@@ -89,7 +89,7 @@ describe("README curl walkthrough", () => {
       assert.equal(code, 0, `stdout:\n${stdout}\nstderr:\n${stderr}`);
     } finally {
       try {
-        process.kill(-child.pid!, "SIGKILL");
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
       } catch {
         // the group is gone: everything stopped
       }

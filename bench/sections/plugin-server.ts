@@ -3,6 +3,8 @@
 // 32 connections busy. Three servers: ours serving oauth2-jwt; ours serving the `trivial` fixture
 // plugin, which makes the same PDK calls without validating (the protocol floor); and kong-pdk's
 // stock kong-js-pluginserver serving the same oauth2-jwt. Each is spawned as Kong would spawn it.
+// The stock server speaks only MessagePack-RPC, so ours is started with `--protocol msgpack`: every
+// ratio compares servers over the same protocol. Section 4 (cost-model.ts) compares the protocols.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -50,7 +52,12 @@ interface ServerKind {
   config: (jwks: JwksServer) => Record<string, unknown>;
 }
 
-function serverKinds(): ServerKind[] {
+/** The one protocol every server of this section speaks: the only one kong-pdk's stock server knows. */
+export const SECTION_PROTOCOL = "MsgPack:1";
+/** Our server's flag for it (its default is ProtoBuf:1). */
+const OUR_SERVER_ARGS = ["--protocol", "msgpack"];
+
+export function serverKinds(): ServerKind[] {
   const pluginConfig = (jwks: JwksServer): Record<string, unknown> => ({
     issuer: jwks.issuer,
     jwks_uri: jwks.jwksUri,
@@ -66,14 +73,19 @@ function serverKinds(): ServerKind[] {
       name: "ours",
       label: "oauth2-jwt, our server",
       pluginName: "oauth2-jwt",
-      spawn: { nodeArgs: gcArgs, connections: 32 },
+      spawn: { nodeArgs: gcArgs, connections: 32, args: OUR_SERVER_ARGS },
       config: pluginConfig,
     },
     {
       name: "trivial",
       label: "trivial plugin, our server (floor)",
       pluginName: "trivial",
-      spawn: { nodeArgs: gcArgs, connections: 32, pluginsDirectory: path.join(root, "test/fixtures/plugins/trivial") },
+      spawn: {
+        nodeArgs: gcArgs,
+        connections: 32,
+        args: OUR_SERVER_ARGS,
+        pluginsDirectory: path.join(root, "test/fixtures/plugins/trivial"),
+      },
       config: () => ({}),
     },
     {
@@ -140,7 +152,8 @@ interface Running {
 const expectProceed = ({ nonce, result }: Sent): string | null => {
   if (result.outcome !== "proceed")
     return `expected proceed, got ${result.outcome}: ${JSON.stringify(result).slice(0, 200)}`;
-  const verdict = result.upstreamHeaders[VERDICT_HEADER.toLowerCase()];
+  // A header the plugin did not set is absent from the record.
+  const verdict = result.upstreamHeaders[VERDICT_HEADER.toLowerCase()] as string[] | undefined;
   return verdict?.[0] === nonce ? null : `verdict header ${JSON.stringify(verdict)} does not echo the nonce`;
 };
 const expectRefusal = ({ result }: Sent): string | null =>
@@ -151,6 +164,8 @@ const expectRefusal = ({ result }: Sent): string | null =>
 async function startServer(kind: ServerKind, jwks: JwksServer, warmToken: string): Promise<Running> {
   const server = await spawnPluginServer(kind.spawn);
   try {
+    // Kong speaks what the query command's answer names: make sure it is the protocol compared.
+    if (server.protocol !== SECTION_PROTOCOL) throw new Error(`the server's query answer names ${server.protocol}`);
     const instance: PluginInstance = await server.startInstance(kind.pluginName, kind.config(jwks));
     let nonceCounter = 0;
     // What Kong sends after the guard's pre-function: the nonce header on every request.
@@ -459,7 +474,7 @@ function summarise(
 
   const tables: Table[] = [
     {
-      title: `Through the plugin server (${settings.alg} tokens; requests/s, latency per request in ms)`,
+      title: `Through the plugin server over MessagePack-RPC (${settings.alg} tokens; requests/s, latency per request in ms)`,
       columns: [
         "load",
         "conns",
@@ -474,7 +489,7 @@ function summarise(
       ],
       rows: loadRows,
       notes: [
-        `Median of ${settings.rounds} interleaved rounds per cell (${REPEATED_ROUNDS} for repeated tokens); each round up to ${settings.maxRequests.toLocaleString("en-US")} requests (${settings.maxFresh.toLocaleString("en-US")} for fresh tokens) or ${settings.maxSeconds} s, whichever ends first, after a warm-up; "conns" requests in flight, one per pooled socket connection as Kong does. × trivial compares requests per second with the trivial plugin on the same connections (its allowed path for valid tokens). "server CPU µs/req": the plugin server's own CPU time (/proc) divided by the requests, which the harness's share of the two cores does not distort. Every answer was checked: valid tokens must proceed with the guard nonce echoed, refusals must be 401. The JWKS was fetched ${settings.jwksFetches} times in all (the plugin's key cache).`,
+        `Median of ${settings.rounds} interleaved rounds per cell (${REPEATED_ROUNDS} for repeated tokens); each round up to ${settings.maxRequests.toLocaleString("en-US")} requests (${settings.maxFresh.toLocaleString("en-US")} for fresh tokens) or ${settings.maxSeconds} s, whichever ends first, after a warm-up; "conns" requests in flight, one per pooled socket connection as Kong does. Every server speaks MsgPack:1, the only protocol kong-pdk's stock server knows (ours with --protocol msgpack, Kong then needs the fail-closed guard); section 4 compares the protocols. × trivial compares requests per second with the trivial plugin on the same connections (its allowed path for valid tokens). "server CPU µs/req": the plugin server's own CPU time (/proc) divided by the requests, which the harness's share of the two cores does not distort. Every answer was checked: valid tokens must proceed with the guard nonce echoed, refusals must be 401. The JWKS was fetched ${settings.jwksFetches} times in all (the plugin's key cache).`,
       ],
     },
     {
@@ -498,7 +513,7 @@ function summarise(
   ];
   return {
     id: "plugin-server",
-    title: "2. Through the plugin server (Kong's socket protocol, real server process)",
+    title: "2. Through the plugin server (Kong's MessagePack-RPC socket protocol, real server process)",
     tables,
     figures: { ...settings, loads: rows, memory },
     targets,

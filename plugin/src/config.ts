@@ -4,13 +4,12 @@
 // them through. It never throws: an invalid configuration becomes an error the handler answers
 // with a 500 on every request.
 
-import {
-  DEFAULT_ALGORITHMS,
-  DEFAULT_UPSTREAM_HEADERS,
-  SUPPORTED_ALGORITHMS,
-  type Algorithm,
-  type PluginConfig,
-} from "./schema.js";
+//
+// Defaults and bounds are read from the schema's definition (plugin/src/schema.ts), never restated.
+
+import { isAlgorithm, type Algorithm } from "./core/algorithms.js";
+import { isScopeToken } from "./core/scope.js";
+import { DEFAULT_UPSTREAM_HEADERS, schemaField, type PluginConfig, type UpstreamHeaders } from "./schema.js";
 
 export type ConfigResult = { ok: true; config: PluginConfig } | { ok: false; error: string };
 
@@ -29,8 +28,6 @@ function stringArray(value: unknown): string[] | undefined {
   return result;
 }
 
-const isAlgorithm = (value: string): value is Algorithm => (SUPPORTED_ALGORITHMS as readonly string[]).includes(value);
-
 function isHttpUrl(value: string): boolean {
   try {
     const url = new URL(value);
@@ -41,8 +38,28 @@ function isHttpUrl(value: string): boolean {
 }
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
-const REALM = /^[^"\\\x00-\x1f\x7f]+$/;
+/** Lua's `%c` (iscntrl in the C locale): the C0 controls and DEL. */
+const isControl = (code: number): boolean => code < 0x20 || code === 0x7f;
+/** The schema's realm pattern: no quote, backslash or control character, at least one character. */
+function isRealm(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code === 0x22 || code === 0x5c || isControl(code)) return false;
+  }
+  return value.length > 0;
+}
+
+/** A field's value, or its schema default when Kong left it unset. */
+const valueOrDefault = (raw: Record<string, unknown>, key: string): unknown => raw[key] ?? schemaField(key).default;
+
+/** An integer field within its schema `between`: the value, or the error's wording. */
+function integerField(raw: Record<string, unknown>, key: string): number | string {
+  const [min, max] = schemaField(key).between ?? [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+  const value = valueOrDefault(raw, key);
+  return typeof value === "number" && Number.isInteger(value) && value >= min && value <= max
+    ? value
+    : `must be an integer between ${String(min)} and ${String(max)}`;
+}
 
 /** Validates and completes a raw configuration object. */
 export function resolveConfig(raw: unknown): ConfigResult {
@@ -62,15 +79,15 @@ export function resolveConfig(raw: unknown): ConfigResult {
     return fail("audience", "must be a non-empty list of non-empty strings");
   }
 
-  const scopesRequired = stringArray(raw.scopes_required ?? []);
-  if (scopesRequired === undefined || !scopesRequired.every((s) => SCOPE_TOKEN.test(s))) {
+  const scopesRequired = stringArray(valueOrDefault(raw, "scopes_required"));
+  if (scopesRequired === undefined || !scopesRequired.every(isScopeToken)) {
     return fail("scopes_required", "must be a list of RFC 6749 §3.3 scope tokens");
   }
 
-  const scopeMatch = raw.scope_match ?? "all";
+  const scopeMatch = valueOrDefault(raw, "scope_match");
   if (scopeMatch !== "all" && scopeMatch !== "any") return fail("scope_match", "must be `all` or `any`");
 
-  const algorithmNames = stringArray(raw.algorithms ?? [...DEFAULT_ALGORITHMS]);
+  const algorithmNames = stringArray(valueOrDefault(raw, "algorithms"));
   if (algorithmNames === undefined || algorithmNames.length === 0) {
     return fail("algorithms", "must be a non-empty list");
   }
@@ -80,20 +97,16 @@ export function resolveConfig(raw: unknown): ConfigResult {
     algorithms.push(name);
   }
 
-  const integer = (key: string, fallback: number, min: number, max: number): number | undefined => {
-    const value = raw[key] ?? fallback;
-    return typeof value === "number" && Number.isInteger(value) && value >= min && value <= max ? value : undefined;
-  };
-  const leeway = integer("leeway_seconds", 30, 0, 300);
-  if (leeway === undefined) return fail("leeway_seconds", "must be an integer between 0 and 300");
-  const cacheSeconds = integer("jwks_cache_seconds", 300, 1, 86400);
-  if (cacheSeconds === undefined) return fail("jwks_cache_seconds", "must be an integer between 1 and 86400");
-  const minRefresh = integer("jwks_min_refresh_seconds", 10, 1, 3600);
-  if (minRefresh === undefined) return fail("jwks_min_refresh_seconds", "must be an integer between 1 and 3600");
+  const leeway = integerField(raw, "leeway_seconds");
+  if (typeof leeway === "string") return fail("leeway_seconds", leeway);
+  const cacheSeconds = integerField(raw, "jwks_cache_seconds");
+  if (typeof cacheSeconds === "string") return fail("jwks_cache_seconds", cacheSeconds);
+  const minRefresh = integerField(raw, "jwks_min_refresh_seconds");
+  if (typeof minRefresh === "string") return fail("jwks_min_refresh_seconds", minRefresh);
 
-  const headersRaw = raw.upstream_headers ?? {};
+  const headersRaw = valueOrDefault(raw, "upstream_headers");
   if (!isRecord(headersRaw)) return fail("upstream_headers", "must be a record");
-  const upstreamHeaders = { ...DEFAULT_UPSTREAM_HEADERS } as { subject: string; scope: string; client_id: string };
+  const upstreamHeaders: UpstreamHeaders = { ...DEFAULT_UPSTREAM_HEADERS };
   for (const key of ["subject", "scope", "client_id"] as const) {
     const value = headersRaw[key] ?? DEFAULT_UPSTREAM_HEADERS[key];
     if (typeof value !== "string" || !HEADER_NAME.test(value)) {
@@ -102,17 +115,13 @@ export function resolveConfig(raw: unknown): ConfigResult {
     upstreamHeaders[key] = value;
   }
 
-  const boolean = (key: string, fallback: boolean): boolean | undefined => {
-    const value = raw[key] ?? fallback;
-    return typeof value === "boolean" ? value : undefined;
-  };
-  const hideCredentials = boolean("hide_credentials", false);
-  if (hideCredentials === undefined) return fail("hide_credentials", "must be a boolean");
-  const runOnPreflight = boolean("run_on_preflight", true);
-  if (runOnPreflight === undefined) return fail("run_on_preflight", "must be a boolean");
+  const hideCredentials = valueOrDefault(raw, "hide_credentials");
+  if (typeof hideCredentials !== "boolean") return fail("hide_credentials", "must be a boolean");
+  const runOnPreflight = valueOrDefault(raw, "run_on_preflight");
+  if (typeof runOnPreflight !== "boolean") return fail("run_on_preflight", "must be a boolean");
 
-  const realm = raw.realm ?? "api";
-  if (typeof realm !== "string" || !REALM.test(realm)) {
+  const realm = valueOrDefault(raw, "realm");
+  if (typeof realm !== "string" || !isRealm(realm)) {
     return fail("realm", "must be a non-empty string without quotes, backslashes or control characters");
   }
 

@@ -6,6 +6,10 @@
 // characters; `match` is a Lua pattern (not a regular expression); a `default` must itself pass
 // the field's own rules. test/plugin/schema.test.ts checks all of that, the patterns with luajit.
 
+import { SUPPORTED_ALGORITHMS, type Algorithm } from "./core/algorithms.js";
+import type { RouteConfig } from "./core/authenticate.js";
+import { SCOPE_TOKEN_RANGES } from "./core/scope.js";
+
 /** One Kong schema field definition (the subset of attributes this schema uses). */
 export interface SchemaField {
   readonly type: "string" | "number" | "integer" | "boolean" | "array" | "set" | "map" | "record";
@@ -24,21 +28,6 @@ export interface SchemaField {
 /** `{ name: definition }`, exactly one key (Kong's `fields` array shape). */
 export type SchemaEntry = Readonly<Record<string, SchemaField>>;
 
-/** Algorithms a key may be pinned to; all asymmetric (RFC 8725 §3.1, RFC 9068 §4: no `none`, no HMAC). */
-export const SUPPORTED_ALGORITHMS = [
-  "PS256",
-  "PS384",
-  "PS512",
-  "RS256",
-  "RS384",
-  "RS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA",
-] as const;
-export type Algorithm = (typeof SUPPORTED_ALGORITHMS)[number];
-
 export const DEFAULT_ALGORITHMS: readonly Algorithm[] = ["PS256", "RS256", "ES256", "EdDSA"];
 
 export const DEFAULT_UPSTREAM_HEADERS = {
@@ -52,8 +41,24 @@ export const DEFAULT_UPSTREAM_HEADERS = {
 const URL_PATTERN = "^https?://[^%s]+$";
 /** RFC 9110 §5.1 field-name = token = 1*tchar. */
 const HEADER_NAME_PATTERN = "^[%w!#$%%&'*+%-.^_`|~]+$";
-/** RFC 6749 §3.3 scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
-const SCOPE_TOKEN_PATTERN = "^[!#-[%]^-~]+$";
+/** A Lua character class holding exactly these code point ranges (printable ASCII only). */
+export function luaCharacterClass(ranges: readonly (readonly [number, number])[]): string {
+  // Inside a Lua set `%x` is the literal x for any punctuation x, but an escaped character cannot
+  // start or end a range (lstrlib.c, matchbracketclass): a range whose ends need escaping gives
+  // them up as single characters.
+  const needsEscape = (code: number) => "%]^-".includes(String.fromCharCode(code));
+  const single = (code: number) => (needsEscape(code) ? "%" : "") + String.fromCharCode(code);
+  const range = ([low, high]: readonly [number, number]): string => {
+    if (low === high) return single(low);
+    if (needsEscape(low)) return single(low) + range([low + 1, high]);
+    if (needsEscape(high)) return range([low, high - 1]) + single(high);
+    return `${String.fromCharCode(low)}-${String.fromCharCode(high)}`;
+  };
+  return `[${ranges.map(range).join("")}]`;
+}
+
+/** RFC 6749 §3.3 scope-token, from the core's one statement of its grammar (plugin/src/core/scope.ts). */
+export const SCOPE_TOKEN_PATTERN = `^${luaCharacterClass(SCOPE_TOKEN_RANGES)}+$`;
 /** A realm is sent inside a quoted-string (RFC 6750 §3): no quote, backslash or control character. */
 const REALM_PATTERN = '^[^"\\%c]+$';
 
@@ -216,19 +221,20 @@ export const Schema: readonly SchemaEntry[] = [
   },
 ];
 
+/** A top-level field's definition, where defaults and bounds are read (plugin/src/config.ts). */
+export function schemaField(name: string): SchemaField {
+  for (const entry of Schema) {
+    if (Object.hasOwn(entry, name)) return entry[name];
+  }
+  throw new Error(`the oauth2-jwt schema has no field ${name}`);
+}
+
+export type UpstreamHeaders = Record<keyof typeof DEFAULT_UPSTREAM_HEADERS, string>;
+
 /** The configuration as Kong passes it to `new Plugin(config)` (defaults filled in). */
-export interface PluginConfig {
-  issuer: string;
-  jwks_uri?: string | null;
-  audience: string[];
-  scopes_required: string[];
-  scope_match: "all" | "any";
-  algorithms: Algorithm[];
-  leeway_seconds: number;
-  upstream_headers: { subject: string; scope: string; client_id: string };
-  hide_credentials: boolean;
-  run_on_preflight: boolean;
-  realm: string;
-  jwks_cache_seconds: number;
-  jwks_min_refresh_seconds: number;
+export interface PluginConfig extends RouteConfig {
+  readonly upstream_headers: UpstreamHeaders;
+  readonly hide_credentials: boolean;
+  readonly run_on_preflight: boolean;
+  readonly realm: string;
 }

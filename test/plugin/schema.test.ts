@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { resolveConfig } from "../../plugin/src/config.ts";
-import { Schema, type SchemaEntry, type SchemaField } from "../../plugin/src/schema.ts";
+import { isScopeToken } from "../../plugin/src/core/scope.ts";
+import { Schema, SCOPE_TOKEN_PATTERN, type SchemaEntry, type SchemaField } from "../../plugin/src/schema.ts";
 
 // metaschema.lua: field_schema + validators + nested attributes; anything else is an "unknown field".
 const KNOWN_ATTRIBUTES = new Set([
@@ -275,8 +276,33 @@ describe("plugin schema", () => {
   });
 });
 
+describe("the scope-token grammar (RFC 6749 §3.3), written once in plugin/src/core/scope.ts", () => {
+  const ascii = Array.from({ length: 0x80 }, (_, code) => String.fromCharCode(code));
+  const subjects = [...ascii, "photos", "photos:write", "a b", 'a"b', "a\\b", "", "é", "https://x/y~z[1]^|`"];
+
+  it("accepts exactly %x21 / %x23-5B / %x5D-7E: printable ASCII without space, quote and backslash", () => {
+    const accepted = ascii.filter(isScopeToken).map((c) => c.charCodeAt(0));
+    const expected = [0x21, ...Array.from({ length: 0x5b - 0x23 + 1 }, (_, i) => 0x23 + i)];
+    expected.push(...Array.from({ length: 0x7e - 0x5d + 1 }, (_, i) => 0x5d + i));
+    assert.deepEqual(accepted, expected);
+  });
+
+  it("the schema's Lua pattern (run by luajit) and the configuration check accept and refuse the same strings", () => {
+    const lua = luaMatches(subjects.map((subject) => ({ pattern: SCOPE_TOKEN_PATTERN, subject })));
+    const resolved = subjects.map(
+      (subject) => resolveConfig({ issuer: "http://localhost:9000", audience: ["a"], scopes_required: [subject] }).ok,
+    );
+    assert.deepEqual(lua, subjects.map(isScopeToken));
+    assert.deepEqual(resolved, subjects.map(isScopeToken));
+  });
+});
+
 describe("resolveConfig", () => {
   const minimal = { issuer: "http://localhost:9000", audience: ["http://localhost:8000/flickr"] };
+
+  it("fills what Kong left unset with the schema's own defaults", () => {
+    assert.deepEqual(resolveConfig(minimal), resolveConfig(fillDefaults(minimal)));
+  });
 
   it("reads a Kong-filled config into the typed options", () => {
     assert.deepEqual(resolveConfig(fillDefaults(minimal)), {

@@ -2,11 +2,17 @@
 // then the shared key set (fetched on first use, refetched once per cooldown for an unknown kid).
 // The only asynchronous part of the core; it still touches no Kong.
 
-import type { PluginConfig } from "../schema.js";
+import type { Algorithm } from "./algorithms.js";
 import { extractBearerToken } from "./bearer.js";
 import { JwksCache, type JwksSource } from "./jwks-cache.js";
 import type { TokenCache } from "./token-cache.js";
-import { checkPreparedClaims, prepareClaims, verifyToken, type ValidationOptions } from "./validate.js";
+import {
+  checkPreparedClaims,
+  prepareClaims,
+  verifyToken,
+  type ScopeMatch,
+  type ValidationOptions,
+} from "./validate.js";
 import type { Verdict } from "./verdict.js";
 
 /** What a route checks, derived once per plugin instance from its configuration. */
@@ -16,7 +22,23 @@ export interface RouteOptions {
   readonly sourceKey: string;
 }
 
-export function routeOptions(config: PluginConfig): RouteOptions {
+/**
+ * The part of the plugin's configuration the core reads, in the configuration's own names
+ * (Kong's schema, plugin/src/schema.ts, declares these fields and more).
+ */
+export interface RouteConfig {
+  readonly issuer: string;
+  readonly jwks_uri?: string | null;
+  readonly audience: readonly string[];
+  readonly scopes_required: readonly string[];
+  readonly scope_match: ScopeMatch;
+  readonly algorithms: readonly Algorithm[];
+  readonly leeway_seconds: number;
+  readonly jwks_cache_seconds: number;
+  readonly jwks_min_refresh_seconds: number;
+}
+
+export function routeOptions(config: RouteConfig): RouteOptions {
   const source: JwksSource = {
     issuer: config.issuer,
     jwksUri: config.jwks_uri ?? null,

@@ -4,7 +4,7 @@
 // JWK → KeyObject is node's own importer (`createPublicKey({ format: 'jwk' })`).
 
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { SUPPORTED_ALGORITHMS, type Algorithm } from "../schema.js";
+import { isAlgorithm, SUPPORTED_ALGORITHMS, type Algorithm } from "./algorithms.js";
 import { ALGORITHM_PARAMETERS } from "./jws-verify.js";
 
 export interface VerificationKey {
@@ -25,9 +25,6 @@ export interface KeySet {
 /** RFC 7518 §3.3: RSA keys of 2048 bits or more. */
 const MIN_RSA_BITS = 2048;
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-
-const isAlgorithm = (value: unknown): value is Algorithm =>
-  typeof value === "string" && (SUPPORTED_ALGORITHMS as readonly string[]).includes(value);
 
 type ImportResult = { ok: true; key: VerificationKey } | { ok: false; error: string };
 

@@ -4,7 +4,7 @@
 
 import { isUtf8 } from "node:buffer";
 import { constants, verify, type KeyObject } from "node:crypto";
-import type { Algorithm } from "../schema.js";
+import type { Algorithm } from "./algorithms.js";
 
 /** How each JWS algorithm maps onto node:crypto, and which key type it needs (RFC 7518 §3.1). */
 interface AlgorithmParameters {

@@ -7,7 +7,7 @@
 // `verifyToken` (structure, header, key, signature: depends on the token and the key set) and
 // `checkClaims` (issuer, audience, time, scopes: depends on the route's configuration and now).
 
-import type { Algorithm } from "../schema.js";
+import type { Algorithm } from "./algorithms.js";
 import { extractBearerToken, MAX_TOKEN_LENGTH } from "./bearer.js";
 import type { VerificationKey } from "./jwks.js";
 import { decodeBase64Url, decodeJsonObject, verifySignature } from "./jws-verify.js";
@@ -20,8 +20,11 @@ export interface ValidationOptions {
   readonly algorithms: readonly Algorithm[];
   readonly leewaySeconds: number;
   readonly scopesRequired: readonly string[];
-  readonly scopeMatch: "all" | "any";
+  readonly scopeMatch: ScopeMatch;
 }
+
+/** `all`: the token carries every required scope; `any`: at least one of them. */
+export type ScopeMatch = "all" | "any";
 
 /** The configured key set, looked up by `kid` only. */
 export interface KeyLookup {

@@ -11,7 +11,7 @@ import {
   type ValidationOptions,
 } from "../../../plugin/src/core/validate.ts";
 import type { Verdict } from "../../../plugin/src/core/verdict.ts";
-import { SUPPORTED_ALGORITHMS } from "../../../plugin/src/schema.ts";
+import { SUPPORTED_ALGORITHMS } from "../../../plugin/src/core/algorithms.ts";
 import {
   AUDIENCE,
   b64url,

@@ -2,7 +2,7 @@
 // raw builder for hostile tokens jose refuses to produce.
 import { createHmac, sign as nodeSign } from "node:crypto";
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from "jose";
-import type { Algorithm } from "../../../plugin/src/schema.ts";
+import type { Algorithm } from "../../../plugin/src/core/algorithms.ts";
 
 export interface TestKey {
   readonly alg: Algorithm;

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // Committed shim: npm links a bin only if its file exists at install time; the code is compiled by `npm run build`.
-import "../dist/cli.js";
+import "../dist/cli/index.js";

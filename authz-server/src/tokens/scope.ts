@@ -1,15 +1,20 @@
 import { OAuthError } from "../errors.js";
 import type { Client } from "../storage/types.js";
 
-/** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), space-delimited. */
+/** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); a scope is a space-delimited list of them. */
 const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/** Whether `value` is one RFC 6749 §3.3 scope-token: the name a scope may be registered under and requested by. */
+export function isScopeToken(value: string): boolean {
+  return scopeToken.test(value);
+}
 
 /** Splits a `scope` parameter; undefined when absent. Duplicates collapse (the scope is a set). */
 export function parseScope(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const tokens = value.split(" ").filter((t) => t !== "");
   for (const token of tokens) {
-    if (!scopeToken.test(token)) throw new OAuthError("invalid_scope", "scope contains an invalid character");
+    if (!isScopeToken(token)) throw new OAuthError("invalid_scope", "scope contains an invalid character");
   }
   return [...new Set(tokens)];
 }

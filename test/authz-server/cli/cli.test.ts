@@ -18,7 +18,7 @@ describe("authz-server CLI", () => {
   const withDb = (...args: string[]) => [...args, "--db", db, "--json"];
 
   before(async () => {
-    if (!existsSync(join(root, "authz-server/dist/cli.js"))) {
+    if (!existsSync(join(root, "authz-server/dist/cli/index.js"))) {
       await promisify(execFile)("npx", ["tsc", "-b", "authz-server"], { cwd: root });
     }
     json(await cli(withDb("init")));

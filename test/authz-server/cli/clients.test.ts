@@ -35,7 +35,7 @@ describe("authz-server clients", () => {
   const create = async (...args: string[]) => json<ClientJson>(await cli(withDb("clients", "create", ...args)));
 
   before(async () => {
-    if (!existsSync(join(root, "authz-server/dist/cli.js"))) {
+    if (!existsSync(join(root, "authz-server/dist/cli/index.js"))) {
       await promisify(execFile)("npx", ["tsc", "-b", "authz-server"], { cwd: root });
     }
     json(await cli(withDb("init")));

@@ -98,7 +98,7 @@ describe("several processes on one SQLite file", () => {
   let auth: { authorization: string };
 
   before(async () => {
-    if (!existsSync(join(root, "authz-server/dist/cli.js"))) {
+    if (!existsSync(join(root, "authz-server/dist/cli/index.js"))) {
       await promisify(execFile)("npx", ["tsc", "-b", "authz-server"], { cwd: root });
     }
     // Seeded and signed in through an in-process server on the same file, its clock at the real time: the `serve`

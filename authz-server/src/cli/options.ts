@@ -1,0 +1,78 @@
+import { existsSync } from "node:fs";
+import { type Command, Option } from "commander";
+import { defaults } from "../config.js";
+import { type KeyEncryptionKey, keyEncryptionKeyFrom } from "../storage/encryption.js";
+import { openSqliteStorage } from "../storage/sqlite/index.js";
+import type { Storage } from "../storage/types.js";
+
+/** A mistake of the user of the CLI: printed as one line on stderr, exit code 1 (index.ts). */
+export class UsageError extends Error {}
+
+/** The options every command takes (`common`). */
+export interface CommonOptions {
+  db: string;
+  json?: boolean;
+  kekFile?: string;
+}
+
+/** Adds the options every command takes: the database, its key-encryption key, and JSON output. */
+export function common(command: Command): Command {
+  return command
+    .addOption(new Option("--db <path>", "SQLite database file").env("AUTHZ_DB").default(defaults.db))
+    .addOption(
+      new Option(
+        "--kek-file <path>",
+        "key-encryption key (32 bytes, hex or base64url) sealing signing keys and server secrets; or AUTHZ_KEK",
+      ).env("AUTHZ_KEK_FILE"),
+    )
+    .option("--json", "print machine-readable JSON only");
+}
+
+/** With --json the JSON only, else the text: what a script parses and what a person reads are never mixed. */
+export function print(options: CommonOptions, json: unknown, text: string): void {
+  process.stdout.write(options.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
+}
+
+/** Every command but `init` and `serve` works on an existing database: a mistyped --db must not create a new one. */
+export function withStorage<T>(options: CommonOptions, fn: (storage: Storage) => T | Promise<T>): Promise<T> {
+  const path = checkDb(options.db);
+  if (!existsSync(path))
+    throw new UsageError(`database ${path} does not exist; create it with: authz-server init --db ${path}`);
+  const storage = openSqliteStorage(path, storageOptions(options));
+  return Promise.resolve()
+    .then(() => fn(storage))
+    .finally(() => {
+      storage.close();
+    });
+}
+
+/** An empty path would make SQLite open a private temporary database and silently lose every write. */
+export function checkDb(path: string): string {
+  if (path.trim() === "") throw new UsageError("--db must name a file");
+  return path;
+}
+
+/** The operator's key-encryption key, if one is given (storage/encryption.ts). */
+export function keyEncryptionKeyOf(options: CommonOptions): KeyEncryptionKey | undefined {
+  return keyEncryptionKeyFrom(options.kekFile, process.env["AUTHZ_KEK"]);
+}
+
+export function storageOptions(options: CommonOptions): { keyEncryptionKey?: KeyEncryptionKey } {
+  const keyEncryptionKey = keyEncryptionKeyOf(options);
+  return keyEncryptionKey === undefined ? {} : { keyEncryptionKey };
+}
+
+/** A stored time (ms since the epoch) as RFC 3339 text, or null when there is none. */
+export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const wholeNumber = (name: string) => (value: string) => {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
+};
+
+/** A `--<name> <seconds>` option: a whole number with a default. */
+export const secondsOption = (flag: string, description: string, fallback: number) =>
+  new Option(`${flag} <seconds>`, description).default(fallback).argParser(wholeNumber(flag));
+
+/** The argument parser of a repeatable option: each occurrence adds one value. */
+export const collect = (value: string, previous: string[]) => [...previous, value];

@@ -1,0 +1,136 @@
+import { type Command, Option } from "commander";
+import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes } from "../config.js";
+import { parseSigningAlgorithm, signingAlgorithms } from "../keys/algorithms.js";
+import { checkDb, common, type CommonOptions, print, secondsOption, storageOptions, UsageError } from "./options.js";
+
+interface ServeOptions extends CommonOptions {
+  port: number;
+  host: string;
+  issuer?: string;
+  defaultAudience?: string;
+  accessTokenTtl: number;
+  codeTtl: number;
+  refreshIdleTtl: number;
+  refreshAbsoluteTtl: number;
+  refreshGrace: number;
+  siteName: string;
+  alg: string;
+  logLevel: string;
+}
+
+/** A TCP port; 0 lets the system pick a free one. Checked here, or Node's RangeError would be the message. */
+const portNumber = (value: string) => {
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(port <= 65535))
+    throw new UsageError(`--port must be a whole number from 0 to 65535; got ${JSON.stringify(value)}`);
+  return port;
+};
+
+/** An empty host would make Node listen on every interface, the opposite of the loopback default. */
+const hostName = (value: string) => {
+  if (value.trim() === "") throw new UsageError("--host must name an address or a host name");
+  return value;
+};
+
+/** Node's listen errors in the CLI's words, naming the flag that fixes them; any other error as it is. */
+function listenFailure(error: unknown, host: string, port: number): unknown {
+  const where = `cannot listen on ${host.includes(":") ? `[${host}]` : host}:${port}`;
+  switch ((error as NodeJS.ErrnoException).code) {
+    case "EADDRINUSE":
+      return new UsageError(`${where}: the port is in use (choose another with --port)`);
+    case "EADDRNOTAVAIL":
+      return new UsageError(`${where}: it is not an address of this machine (check --host)`);
+    case "ENOTFOUND":
+      return new UsageError(`${where}: no such host (check --host)`);
+    default:
+      return error;
+  }
+}
+
+function checkIssuer(issuer: string | undefined): void {
+  if (issuer === undefined) return;
+  try {
+    new URL(issuer);
+  } catch {
+    throw new UsageError(`--issuer must be an absolute URL, got ${JSON.stringify(issuer)}`);
+  }
+}
+
+/** The lifetime flags, checked against config.ts's limits; a violation is the user's mistake, named by its key. */
+function lifetimesOf(options: ServeOptions): Lifetimes {
+  try {
+    return checkLifetimes({
+      ...defaultLifetimes(),
+      accessTokenTtl: options.accessTokenTtl,
+      authorizationCodeTtl: options.codeTtl,
+      refreshTokenIdleTtl: options.refreshIdleTtl,
+      refreshTokenAbsoluteTtl: options.refreshAbsoluteTtl,
+      refreshTokenGraceSeconds: options.refreshGrace,
+    });
+  } catch (error: unknown) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+async function serve(options: ServeOptions): Promise<void> {
+  checkIssuer(options.issuer);
+  const lifetimes = lifetimesOf(options);
+  // Loaded here, not at the top: the HTTP stack (koa, pino, jose) would double every other command's start-up.
+  const { startServer, logLevels } = await import("../server.js");
+  if (!logLevels.includes(options.logLevel)) {
+    throw new UsageError(`--log-level must be one of ${logLevels.join(", ")}; got ${JSON.stringify(options.logLevel)}`);
+  }
+  const running = await startServer({
+    db: checkDb(options.db),
+    ...storageOptions(options),
+    port: options.port,
+    host: options.host,
+    ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
+    ...(options.defaultAudience === undefined ? {} : { defaultAudience: options.defaultAudience }),
+    lifetimes,
+    signingAlgorithm: parseSigningAlgorithm(options.alg, "--alg"),
+    interaction: { siteName: options.siteName },
+    logLevel: options.json ? "silent" : options.logLevel,
+  }).catch((error: unknown) => {
+    throw listenFailure(error, options.host, options.port);
+  });
+  if (options.json) print(options, { url: running.url, issuer: running.issuer }, "");
+  const stop = () => void running.close().then(() => process.exit(0));
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+export function addServeCommand(program: Command): void {
+  common(program.command("serve").description("run the HTTP server"))
+    .addOption(new Option("--port <port>", "TCP port").default(defaults.port).argParser(portNumber))
+    .addOption(new Option("--host <host>", "listen address").default(defaults.host).argParser(hostName))
+    .option("--issuer <url>", "issuer identifier (default http://localhost:<port>)")
+    .option("--default-audience <uri>", "aud when no resource or scope names one (default: the issuer)")
+    .addOption(secondsOption("--access-token-ttl", "access token lifetime (at most 3600)", defaults.accessTokenTtl))
+    .addOption(secondsOption("--code-ttl", "authorization code lifetime (at most 600)", defaults.authorizationCodeTtl))
+    .addOption(
+      secondsOption("--refresh-idle-ttl", "a refresh token unused this long expires", defaults.refreshTokenIdleTtl),
+    )
+    .addOption(
+      secondsOption(
+        "--refresh-absolute-ttl",
+        "a refresh-token family expires this long after the code exchange",
+        defaults.refreshTokenAbsoluteTtl,
+      ),
+    )
+    .addOption(
+      secondsOption(
+        "--refresh-grace",
+        "a rotated refresh token may be presented again this long (concurrent refresh); 0 disables",
+        defaults.refreshTokenGraceSeconds,
+      ),
+    )
+    .option("--site-name <name>", "product name on the login, consent and consents pages", defaults.siteName)
+    .addOption(
+      new Option("--alg <alg>", "algorithm of the key generated on first start (later: keys rotate --alg)")
+        .choices(signingAlgorithms)
+        .default(defaults.signingAlgorithm),
+    )
+    .addOption(new Option("--log-level <level>", "pino log level, or silent").default(defaults.logLevel))
+    .action(serve);
+}

@@ -11,9 +11,12 @@ export const defaults = {
   host: "127.0.0.1",
   /** SQLite database file; overridden by `--db` or the AUTHZ_DB environment variable. */
   db: "./data/authz.db",
-  /** Access-token lifetime in seconds (requirement 14: 10 minutes by default, never above 1 hour). */
+  /**
+   * Access-token lifetime in seconds: 10 minutes by default, never above limits.accessTokenTtl. Short-lived, since a
+   * gateway that verified a token accepts it until exp (RFC 9068 §5, RFC 9700 §4.10.2).
+   */
   accessTokenTtl: 600,
-  /** Authorization-code lifetime in seconds (requirement 9: 60 s by default, at most 10 minutes). Used by issue 3. */
+  /** Authorization-code lifetime in seconds: 60 s by default, at most 10 minutes (RFC 6749 §4.1.2). */
   authorizationCodeTtl: 60,
   /** Refresh-token idle lifetime in seconds: unused for this long, the token expires (RFC 9700 §4.14.2). */
   refreshTokenIdleTtl: 14 * 24 * 3600,
@@ -22,12 +25,14 @@ export const defaults = {
   /** Seconds a rotated refresh token may still be presented by a concurrent request without revoking the family. */
   refreshTokenGraceSeconds: 2,
   /**
-   * Signing algorithm of generated keys. ES256: measured on the development machine (README, "Default signing algorithm"),
-   * it signs ~10x faster than RSA (the token endpoint's throughput) while a gateway verifies each token once and caches it.
+   * Signing algorithm of generated keys. ES256 signs ~10x faster than RSA (the token endpoint's throughput) while a
+   * gateway verifies each token once and caches it (docs/es256.md).
    */
   signingAlgorithm: "ES256" as SigningAlgorithm,
   /** JWKS `Cache-Control: max-age` in seconds; gateways may hold the key set this long. */
   jwksMaxAge: 300,
+  /** Server metadata (RFC 8414) `Cache-Control: max-age` in seconds: it changes only when the server is reconfigured. */
+  metadataMaxAge: 300,
   /** Default delay before a rotated key signs (seconds); exceeds jwksMaxAge so every cached JWKS already holds the key. */
   keyActivateAfter: 600,
   /**
@@ -56,6 +61,11 @@ export const defaults = {
   /** Browser session absolute lifetime in seconds, counted from sign-in. */
   sessionAbsoluteTtl: 12 * 3600,
   /**
+   * Seconds a browser stays known to the login throttle after a correct password is typed in it (session/sessions.ts):
+   * its own failures are then counted apart from its address's.
+   */
+  knownDeviceTtl: 90 * 24 * 3600,
+  /**
    * Failed sign-ins for one account from one client address within loginThrottleWindow before that address is paused
    * for that account; nobody else is (see session/throttle.ts for the bound on guesses these settings give).
    */
@@ -70,7 +80,7 @@ export const defaults = {
   logLevel: "info",
 } as const;
 
-/** Hard ceilings from the requirements; a configuration above them fails at start-up naming the key. */
+/** Hard ceilings no configuration may exceed; a configuration above them fails at start-up naming the key. */
 export const limits = {
   accessTokenTtl: 3600,
   authorizationCodeTtl: 600,
@@ -84,7 +94,7 @@ export interface Lifetimes {
   refreshTokenGraceSeconds: number;
 }
 
-/** Throws a clear error naming the key when a lifetime is out of range (style.md: configuration mistakes name the key). */
+/** Throws a clear error naming the key when a lifetime is out of range: the operator learns which setting to fix. */
 export function checkLifetimes(lifetimes: Lifetimes): Lifetimes {
   for (const [key, value] of Object.entries(lifetimes)) {
     if (!Number.isInteger(value) || value < 0 || (value === 0 && key !== "refreshTokenGraceSeconds")) {

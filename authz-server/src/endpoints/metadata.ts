@@ -1,4 +1,5 @@
 import type { Context } from "koa";
+import { defaults } from "../config.js";
 import type { Grant } from "../grants/types.js";
 import type { Services } from "../services.js";
 
@@ -12,7 +13,7 @@ export function metadataEndpoint(services: Services, grants: ReadonlyMap<string,
     const grantTypes = [...grants.keys()];
     const hasCodeFlow = grants.has("authorization_code");
     const confidential = ["client_secret_basic", "client_secret_post"];
-    ctx.set("Cache-Control", "public, max-age=300");
+    ctx.set("Cache-Control", `public, max-age=${defaults.metadataMaxAge}`);
     ctx.body = {
       issuer: services.issuer,
       ...(hasCodeFlow ? { authorization_endpoint: `${base}/authorize` } : {}),

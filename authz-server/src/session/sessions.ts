@@ -1,10 +1,11 @@
 import type { Context } from "koa";
+import { defaults } from "../config.js";
 import { digest } from "../secrets.js";
 import type { BrowserSessionStore } from "../storage/types.js";
 import { newSessionId, SessionCodec, type SessionData } from "./cookie.js";
 
-/** How long a browser stays known to the login throttle after a correct password is typed in it: 90 days. */
-const KNOWN_DEVICE_SECONDS = 90 * 24 * 60 * 60;
+/** How long a browser stays known to the login throttle after a correct password is typed in it (config.ts). */
+const KNOWN_DEVICE_SECONDS = defaults.knownDeviceTtl;
 
 export interface SessionOptions {
   /** HMAC key (at least 32 bytes), kept in the database so sessions survive a restart. */
@@ -48,8 +49,8 @@ export class Sessions {
     this.#secure = options.secure;
     this.cookieName = options.secure ? "__Host-authz_session" : "authz_session";
     this.deviceCookieName = options.secure ? "__Host-authz_device" : "authz_device";
-    this.#idle = options.idleSeconds ?? 30 * 60;
-    this.#absoluteMs = (options.absoluteSeconds ?? 12 * 60 * 60) * 1000;
+    this.#idle = options.idleSeconds ?? defaults.sessionIdleTtl;
+    this.#absoluteMs = (options.absoluteSeconds ?? defaults.sessionAbsoluteTtl) * 1000;
     this.#now = options.now ?? Date.now;
   }
 

@@ -1,3 +1,5 @@
+import { defaults } from "../config.js";
+
 /**
  * Login throttling against online password guessing (RFC 9700 §4.15: the authorization server must make brute force
  * at its login impractical) without handing anyone a lever to lock a user out. Two limits, checked in this order:
@@ -56,10 +58,11 @@ export class LoginThrottle {
 
   constructor(options: ThrottleOptions = {}) {
     const limits = {
-      maxFailuresPerAccountAndAddress: options.maxFailuresPerAccountAndAddress ?? 5,
-      windowSeconds: options.windowSeconds ?? 15 * 60,
-      accountBurst: options.accountBurst ?? 5,
-      accountIntervalSeconds: options.accountIntervalSeconds ?? 30,
+      maxFailuresPerAccountAndAddress:
+        options.maxFailuresPerAccountAndAddress ?? defaults.loginMaxFailuresPerAccountAndAddress,
+      windowSeconds: options.windowSeconds ?? defaults.loginThrottleWindow,
+      accountBurst: options.accountBurst ?? defaults.loginAccountBurst,
+      accountIntervalSeconds: options.accountIntervalSeconds ?? defaults.loginAccountInterval,
     };
     for (const [name, value] of Object.entries(limits)) {
       if (!Number.isInteger(value) || value < 1)

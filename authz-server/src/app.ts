@@ -3,16 +3,17 @@ import Koa from "koa";
 import { randomBytes } from "node:crypto";
 import { authorizeEndpoint } from "./endpoints/authorize.js";
 import { consentEndpoint } from "./endpoints/consent.js";
-import { consentsPage, logoutEndpoint, revokeConsentEndpoint } from "./endpoints/consents.js";
+import { consentsPage, revokeConsentEndpoint } from "./endpoints/consents.js";
 import { livezEndpoint, readyzEndpoint } from "./endpoints/healthz.js";
 import { loginEndpoint } from "./endpoints/login.js";
+import { logoutEndpoint } from "./endpoints/logout.js";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { jwksEndpoint } from "./endpoints/jwks.js";
 import { metadataEndpoint } from "./endpoints/metadata.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
 import { tokenEndpoint } from "./endpoints/token.js";
 import { defaults } from "./config.js";
-import { renderErrors } from "./errors.js";
+import { renderErrors, renderPageErrors } from "./errors.js";
 import { grants } from "./grants/index.js";
 import { lingeringClose, type LingerLimits } from "./lingering-close.js";
 import type { Services } from "./services.js";
@@ -65,14 +66,15 @@ export function createApp(
   router.get("/livez", livezEndpoint());
   router.get("/readyz", readyzEndpoint(services));
   router.get("/healthz", readyzEndpoint(services));
-  // Issue 3: the authorization endpoint and the pages behind it (RFC 6749 §3.1, §4.1.1).
+  // The authorization endpoint and the pages behind it (RFC 6749 §3.1, §4.1.1): their errors are pages.
   const interaction = interactionDependencies(services);
-  router.get("/authorize", authorizeEndpoint(interaction));
-  router.post("/login", loginEndpoint(interaction));
-  router.post("/consent", consentEndpoint(interaction));
-  router.get("/consents", consentsPage(interaction));
-  router.post("/consents/revoke", revokeConsentEndpoint(interaction));
-  router.post("/logout", logoutEndpoint(interaction));
+  const pageErrors = renderPageErrors(interaction.siteName);
+  router.get("/authorize", pageErrors, authorizeEndpoint(interaction));
+  router.post("/login", pageErrors, loginEndpoint(interaction));
+  router.post("/consent", pageErrors, consentEndpoint(interaction));
+  router.get("/consents", pageErrors, consentsPage(interaction));
+  router.post("/consents/revoke", pageErrors, revokeConsentEndpoint(interaction));
+  router.post("/logout", pageErrors, logoutEndpoint(interaction));
 
   app.use(lingeringClose(linger));
   app.use(async function logRequest(ctx, next) {

@@ -1,6 +1,8 @@
 import type { Context, Next } from "koa";
 import type { Logger } from "pino";
 import { StorageUnavailableError } from "./storage/errors.js";
+import { renderError } from "./views/error.js";
+import { sendPage } from "./views/page-response.js";
 
 /**
  * The only error codes that go on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 8707 §2 (invalid_target)
@@ -87,6 +89,36 @@ export function renderErrors(logger: Logger) {
         ctx.set("WWW-Authenticate", 'Basic realm="token", charset="UTF-8"');
       }
       ctx.body = { error: oauth.code, error_description: oauth.description };
+    }
+  };
+}
+
+/**
+ * A browser page's refusal (an unreadable or forged form, an untrusted redirect URI): thrown by a page route and
+ * rendered by renderPageErrors as an HTML page, never a redirect (RFC 6749 §4.1.2.1, RFC 9700 §4.11).
+ */
+export class PageError extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PageError";
+  }
+}
+
+/**
+ * The one place a page error becomes a response, for the page routes (authorize, login, consent, consents, logout);
+ * anything else goes on to renderErrors.
+ */
+export function renderPageErrors(siteName: string) {
+  return async function renderPageError(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (error: unknown) {
+      if (!(error instanceof PageError)) throw error;
+      sendPage(ctx, renderError({ siteName, title: error.title, message: error.message }), error.status);
     }
   };
 }

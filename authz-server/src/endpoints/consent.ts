@@ -1,31 +1,26 @@
 import type { Context } from "koa";
-import { seeOther } from "../session/headers.js";
-import {
-  currentUser,
-  readPostedForm,
-  sendErrorPage,
-  single,
-  type InteractionDependencies,
-} from "../session/interaction.js";
-import { authorizationResponse, continueAuthorization, handleAuthorization, issueCode } from "./authorize.js";
+import { issueCode } from "../authorization/issue-code.js";
+import { authorizationErrorResponse } from "../authorization/response.js";
+import { PageError } from "../errors.js";
+import { currentUser, readPostedForm, single, type InteractionDependencies } from "../session/interaction.js";
+import { seeOther } from "../views/page-response.js";
+import { authorizeOrAnswer, continueAuthorization } from "./authorize.js";
 
 /**
  * `POST /consent`: the user's Allow or Deny. The authorization request travels in the form
  * and is validated again here exactly as at /authorize (the browser is not trusted to keep
- * it intact); the CSRF token binds the decision to this browser session (requirement 5).
+ * it intact); the CSRF token binds the decision to this browser session (RFC 9700 §4.7).
  */
 export function consentEndpoint(deps: InteractionDependencies) {
   return async function consent(ctx: Context): Promise<void> {
-    const posted = await readPostedForm(ctx, deps, "Cannot continue");
-    if (!posted) return;
-    const { session, form } = posted;
-    const validated = handleAuthorization(ctx, deps, form);
-    if (validated.kind !== "ok") return;
+    const { session, form } = await readPostedForm(ctx, deps, "Cannot continue");
+    const validated = authorizeOrAnswer(ctx, deps, form);
+    if (!validated) return;
     const { client, request } = validated;
     const user = currentUser(deps, session);
     // Session ended between the pages (idle or absolute expiry): sign in again.
     if (!user) {
-      continueAuthorization(ctx, deps, session, client, request);
+      continueAuthorization(ctx, deps, session, validated);
       return;
     }
 
@@ -34,19 +29,19 @@ export function consentEndpoint(deps: InteractionDependencies) {
       // RFC 6749 §4.1.2.1: access_denied, with state and iss like every response (RFC 9207).
       seeOther(
         ctx,
-        authorizationResponse(deps.issuer, request.redirectUri, request.state, {
-          error: "access_denied",
-          error_description: "the user denied the request",
-        }),
+        authorizationErrorResponse(
+          deps.issuer,
+          request.redirectUri,
+          request.state,
+          "access_denied",
+          "the user denied the request",
+        ),
       );
       return;
     }
-    if (decision !== "allow") {
-      sendErrorPage(ctx, deps, 400, "Cannot continue", "Choose Allow or Deny.");
-      return;
-    }
+    if (decision !== "allow") throw new PageError(400, "Cannot continue", "Choose Allow or Deny.");
 
-    // Remember the consent per user × client × scope (requirement 7), then answer with a code.
+    // Remember the consent per user × client × scope, so the next request for these scopes skips this page.
     deps.storage.consents.grant(user.userId, client.clientId, [...request.scopes], deps.clock.now());
     seeOther(ctx, issueCode(deps, user.userId, request));
   };

@@ -1,19 +1,19 @@
 import type { Context } from "koa";
-import { seeOther, sendPage } from "../session/headers.js";
+import { PageError } from "../errors.js";
 import {
   currentUser,
   readPostedForm,
-  sendErrorPage,
   SESSION_EXPIRED,
   single,
   type InteractionDependencies,
 } from "../session/interaction.js";
 import { renderConsents } from "../views/consents.js";
 import { renderLogin } from "../views/login.js";
+import { seeOther, sendPage } from "../views/page-response.js";
 
-/** `GET /consents`: the signed-in user's connected apps (requirement 7: see and withdraw). */
+/** `GET /consents`: the signed-in user's connected apps, each consent shown with a button to withdraw it. */
 export function consentsPage(deps: InteractionDependencies) {
-  return async function consents(ctx: Context): Promise<void> {
+  return function consents(ctx: Context): void {
     const session = deps.sessions.load(ctx);
     const user = currentUser(deps, session);
     const csrfToken = deps.sessions.csrfToken(session);
@@ -53,38 +53,16 @@ export function consentsPage(deps: InteractionDependencies) {
 
 /**
  * `POST /consents/revoke`: withdraws one consent; the store also revokes that grant's refresh
- * tokens and the access tokens issued with them (requirement 7, RFC 7009 §2.1).
+ * tokens and the access tokens issued with them (RFC 7009 §2.1).
  */
 export function revokeConsentEndpoint(deps: InteractionDependencies) {
   return async function revokeConsent(ctx: Context): Promise<void> {
-    const posted = await readPostedForm(ctx, deps, "Cannot withdraw");
-    if (!posted) return;
-    const { session, form } = posted;
+    const { session, form } = await readPostedForm(ctx, deps, "Cannot withdraw");
     const user = currentUser(deps, session);
-    if (!user) {
-      sendErrorPage(ctx, deps, 403, "Cannot withdraw", SESSION_EXPIRED);
-      return;
-    }
+    if (!user) throw new PageError(403, "Cannot withdraw", SESSION_EXPIRED);
     const clientId = single(form, "client_id");
-    if (!clientId) {
-      sendErrorPage(ctx, deps, 400, "Cannot withdraw", "No app was named.");
-      return;
-    }
+    if (!clientId) throw new PageError(400, "Cannot withdraw", "No app was named.");
     deps.storage.consents.revoke(user.userId, clientId, deps.clock.now());
     seeOther(ctx, `/consents?withdrawn=${encodeURIComponent(clientId)}`);
-  };
-}
-
-/**
- * `POST /logout`: ends the browser session server-side (its record is deleted, so a copy of the cookie no longer signs
- * anyone in), gives the browser a new anonymous session id, then back to the consents page.
- */
-export function logoutEndpoint(deps: InteractionDependencies) {
-  return async function logout(ctx: Context): Promise<void> {
-    // CSRF-checked too: a forged sign-out is a nuisance an attacker should not be able to cause.
-    const posted = await readPostedForm(ctx, deps, "Cannot sign out");
-    if (!posted) return;
-    deps.sessions.logout(ctx, deps.storage.browserSessions, posted.session);
-    seeOther(ctx, "/consents");
   };
 }

@@ -1,11 +1,13 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Context } from "koa";
 import { checkPassword } from "../passwords.js";
-import { seeOther, sendPage } from "../session/headers.js";
+import { hiddenRequestFields, requestFields } from "../authorization/request.js";
+import { redirectOrigin } from "../authorization/response.js";
 import { readPostedForm, single, type InteractionDependencies } from "../session/interaction.js";
 import { accountName, describeRetry, type ThrottleScope } from "../session/throttle.js";
 import { renderLogin } from "../views/login.js";
-import { handleAuthorization, hiddenRequestFields, redirectOrigin, requestFields } from "./authorize.js";
+import { seeOther, sendPage } from "../views/page-response.js";
+import { authorizeOrAnswer } from "./authorize.js";
 
 /**
  * `POST /login`: the login form (RFC 6749 §3.1 leaves user authentication to the server).
@@ -15,9 +17,7 @@ import { handleAuthorization, hiddenRequestFields, redirectOrigin, requestFields
  */
 export function loginEndpoint(deps: InteractionDependencies) {
   return async function login(ctx: Context): Promise<void> {
-    const posted = await readPostedForm(ctx, deps, "Cannot sign in");
-    if (!posted) return;
-    const { session, form } = posted;
+    const { session, form } = await readPostedForm(ctx, deps, "Cannot sign in");
 
     // Where to continue: the authorization request carried in the form, or the consents page.
     const forAuthorization = form.has("client_id");
@@ -26,8 +26,8 @@ export function loginEndpoint(deps: InteractionDependencies) {
     let hidden: [string, string][] = [];
     let formActionOrigins: string[] = [];
     if (forAuthorization) {
-      const validated = handleAuthorization(ctx, deps, form);
-      if (validated.kind !== "ok") return; // error page or error redirect already sent
+      const validated = authorizeOrAnswer(ctx, deps, form);
+      if (!validated) return; // the error was redirected to the client
       continueTo = `/authorize?${requestFields(validated.request).toString()}`;
       clientName = validated.client.name;
       hidden = hiddenRequestFields(validated.request);

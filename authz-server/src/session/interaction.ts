@@ -1,10 +1,9 @@
 import type { Context } from "koa";
-import getRawBody from "raw-body";
 import type { Clock } from "../clock.js";
 import type { Lifetimes } from "../config.js";
 import type { Storage } from "../storage/types.js";
-import { renderError } from "../views/error.js";
-import { sendPage } from "./headers.js";
+import { PageError } from "../errors.js";
+import { FormBodyError, readFormBody, type FormBodyFault } from "../form.js";
 import type { SessionData } from "./cookie.js";
 import type { SessionUser, Sessions } from "./sessions.js";
 import type { LoginThrottle } from "./throttle.js";
@@ -23,67 +22,41 @@ export interface InteractionDependencies {
   readonly throttle: LoginThrottle;
   readonly lifetimes: Pick<Lifetimes, "authorizationCodeTtl">;
   /** Largest accepted form body in bytes. */
-  readonly bodyLimit?: number;
-}
-
-class FormError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = "FormError";
-  }
-}
-
-/**
- * Reads an `application/x-www-form-urlencoded` body (what an HTML form posts). The body is
- * size-limited before parsing; decoding is URLSearchParams' (WHATWG URL standard).
- */
-async function readForm(ctx: Context, limit = 16 * 1024): Promise<URLSearchParams> {
-  if (!ctx.is("application/x-www-form-urlencoded")) {
-    throw new FormError(415, "Forms must be posted as application/x-www-form-urlencoded.");
-  }
-  let text: string;
-  try {
-    text = await getRawBody(ctx.req, { limit, encoding: "utf8" });
-  } catch (error: unknown) {
-    const tooLarge =
-      typeof error === "object" && error !== null && (error as { type?: unknown }).type === "entity.too.large";
-    throw new FormError(tooLarge ? 413 : 400, tooLarge ? "The form is too large." : "The form could not be read.");
-  }
-  return new URLSearchParams(text);
+  readonly bodyLimit: number;
 }
 
 /** Shown when a form's anti-CSRF token is missing or wrong, or its session has ended. */
 export const SESSION_EXPIRED =
   "Your session has expired or this form was not sent from this site. Go back to the app and start again.";
 
+/** What the page says for each reason a form could not be read, with its status. */
+const formFaults: Record<FormBodyFault, { status: number; message: string }> = {
+  "media-type": { status: 415, message: "Forms must be posted as application/x-www-form-urlencoded." },
+  charset: { status: 415, message: "Forms must be posted in UTF-8." },
+  "too-large": { status: 413, message: "The form is too large." },
+  unreadable: { status: 400, message: "The form could not be read." },
+};
+
 /**
  * The first steps of every form POST (login, consent, withdrawal, sign-out): the browser session, the form, and its
- * anti-CSRF token checked against that session (RFC 9700 §4.7). On failure the error page, titled `title`, has
- * been sent (415/413/400 for an unreadable form, 403 for a bad token) and the result is undefined.
+ * anti-CSRF token checked against that session (RFC 9700 §4.7). Throws a PageError titled `title`: 415/413/400 for
+ * an unreadable form, 403 for a bad token.
  */
 export async function readPostedForm(
   ctx: Context,
-  deps: Pick<InteractionDependencies, "sessions" | "siteName" | "bodyLimit">,
+  deps: Pick<InteractionDependencies, "sessions" | "bodyLimit">,
   title: string,
-): Promise<{ session: SessionData; form: URLSearchParams } | undefined> {
+): Promise<{ session: SessionData; form: URLSearchParams }> {
   const session = deps.sessions.load(ctx);
   let form: URLSearchParams;
   try {
-    form = await readForm(ctx, deps.bodyLimit);
+    form = await readFormBody(ctx, deps.bodyLimit);
   } catch (error: unknown) {
-    if (error instanceof FormError) {
-      sendErrorPage(ctx, deps, error.status, title, error.message);
-      return;
-    }
-    throw error;
+    if (!(error instanceof FormBodyError)) throw error;
+    const { status, message } = formFaults[error.fault];
+    throw new PageError(status, title, message);
   }
-  if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) {
-    sendErrorPage(ctx, deps, 403, title, SESSION_EXPIRED);
-    return;
-  }
+  if (!deps.sessions.verifyCsrf(session, single(form, "csrf_token"))) throw new PageError(403, title, SESSION_EXPIRED);
   return { session, form };
 }
 
@@ -91,17 +64,6 @@ export async function readPostedForm(
 export function single(form: URLSearchParams, name: string): string | undefined {
   const values = form.getAll(name);
   return values.length === 1 ? values[0] : undefined;
-}
-
-export function sendErrorPage(
-  ctx: Context,
-  deps: Pick<InteractionDependencies, "siteName">,
-  status: number,
-  title: string,
-  message: string,
-  code?: string,
-): void {
-  sendPage(ctx, renderError({ siteName: deps.siteName, title, message, ...(code ? { code } : {}) }), status);
 }
 
 /** The signed-in user of this session; undefined once it was signed out, expired, or ended by the operator. */

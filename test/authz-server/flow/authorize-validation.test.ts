@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as oauth from "oauth4webapi";
-import {
-  authorizationResponse,
-  matchRedirectUri,
-  validateAuthorizationRequest,
-} from "../../../authz-server/src/endpoints/authorize.js";
+import { matchRedirectUri, validateAuthorizationRequest } from "../../../authz-server/src/authorization/request.js";
+import { authorizationResponse } from "../../../authz-server/src/authorization/response.js";
 import { verifyS256 } from "../../../authz-server/src/grants/authorization_code.js";
 import { CANON_REDIRECT, PHOTOS_API, seedStorage } from "./fixtures.js";
 
@@ -67,11 +64,10 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
     });
     const all = validate({ scope: null, state: null, resource: PHOTOS_API });
     assert.equal(all.kind, "ok");
-    assert.deepEqual(all.kind === "ok" && [all.request.scopes, all.request.state, all.request.resources], [
-      ["photos", "profile"],
-      undefined,
-      [PHOTOS_API],
-    ]);
+    assert.deepEqual(
+      [all.request.scopes, all.request.state, all.request.resources],
+      [["photos", "profile"], undefined, [PHOTOS_API]],
+    );
   });
 
   it("never redirects for an unknown client or an unregistered redirect URI", () => {

@@ -137,7 +137,7 @@ describe("POST /introspect allows the configured clock skew for a token issued a
   let client: TestClient;
   before(async () => {
     server = await startTestServer({ clockSkew: 5 });
-    server.storage.scopes.create({ name: "photos", description: "See your photos" });
+    server.storage.scopes.create({ name: "photos", description: "See your photos", resource: null });
     client = createClient(server.storage, { scopes: ["photos"] });
     // Later than the signing key's activation, so that turning the clock back still finds it signing.
     server.clock.advance(60);

@@ -1,4 +1,4 @@
-/** The one source of time for the server: tests inject a fixed or steppable clock (style.md: time is frozen in tests). */
+/** The one source of time for the server: tests inject a fixed or steppable clock (time is frozen in tests, so they are deterministic). */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
 
 /**
- * User passwords (people choose them, so they can be guessed): scrypt, memory-hard (requirement 8).
+ * User passwords (people choose them, so they can be guessed): scrypt, memory-hard (RFC 7914; docs/oauth-rules.md).
  * N=2^15, r=8, p=1 is OWASP's recommended minimum; stored self-describing so parameters can change later.
  */
 const params = { N: 2 ** 15, r: 8, p: 1, keyLength: 32 } as const;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-/** A server-generated secret or token: 256 bits from the CSPRNG, base64url (requirement 11). */
+/** A server-generated secret or token: 256 bits from the CSPRNG, base64url (RFC 6749 §10.10, RFC 9700 §4.14.2). */
 export function generateSecret(): string {
   return randomBytes(32).toString("base64url");
 }
@@ -17,7 +17,7 @@ export function generateId(): string {
 }
 
 /**
- * SHA-256, hex. Enough for 256-bit random secrets, codes and refresh tokens (requirement 11, 15): nobody can guess
+ * SHA-256, hex. Enough for 256-bit random secrets, codes and refresh tokens (docs/oauth-rules.md, "Digests at rest"): nobody can guess
  * the preimage, and a slow KDF would only cap the token endpoint's throughput.
  */
 export function digest(value: string): string {

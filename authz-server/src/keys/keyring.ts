@@ -42,7 +42,7 @@ export interface KeyStatus {
 
 /**
  * The only module that signs. Holds the keys of the database in memory, picks the signing key by time
- * (the newest whose activateAt has passed), and publishes public parts only (requirement 17).
+ * (the newest whose activateAt has passed), and publishes public parts only (RFC 7517 §4, RFC 7518 §6).
  * Rotation is data: a new row with a future activateAt; `refresh()` notices rows written by another process.
  */
 export class KeyRing {
@@ -163,7 +163,7 @@ function load(key: SigningKey): LoadedKey {
   const privateKey = createPrivateKey({ key: JSON.parse(key.privateJwk) as JsonWebKey, format: "jwk" });
   const publicKey = createPublicKey(privateKey);
   // Published JWK derived from the public key object, not read from the stored row: whatever a row holds,
-  // the JWKS can only ever contain public members (requirement 17).
+  // the JWKS can only ever contain public members (RFC 7518 §6.2.1, §6.3.1).
   const publicJwk: JWK = { ...(publicKey.export({ format: "jwk" }) as JWK), kid: key.kid, alg: key.alg, use: "sig" };
   return {
     kid: key.kid,

@@ -129,9 +129,9 @@ export interface AuthorizationCode {
   clientId: string;
   userId: string;
   redirectUri: string;
-  /** PKCE S256 challenge (RFC 7636 §4.2); null only if a future grant allows no PKCE (none today). */
-  codeChallenge: string | null;
-  codeChallengeMethod: "S256" | null;
+  /** PKCE S256 challenge (RFC 7636 §4.2): every code has one. */
+  codeChallenge: string;
+  codeChallengeMethod: "S256";
   /** Space-separated granted scopes. */
   scope: string;
   /** RFC 8707 resource indicators requested at the authorization endpoint. */
@@ -199,8 +199,6 @@ export interface RevocationStore {
   /** Records one revoked access-token jti until its expiry (RFC 7009 §2; introspection answers inactive). */
   revokeAccessToken(jti: string, expiresAt: number, now: number): void;
   isAccessTokenRevoked(jti: string): boolean;
-  /** Revoked jtis still unexpired, for a future revocation feed to gateways. */
-  revokedSince(since: number): { jti: string; revokedAt: number; expiresAt: number }[];
   /**
    * Revokes a refresh-token family and every access token linked to it, in one transaction
    * (RFC 7009 §2.1, RFC 9700 §4.14.2). Returns the number of refresh tokens newly revoked.
@@ -224,7 +222,7 @@ export interface Consent {
 }
 
 export interface ConsentStore {
-  /** Scopes the user already granted the client (requirement 7: ask only for new ones). */
+  /** Scopes the user already granted the client: the consent page asks only for new ones (docs/oauth-rules.md). */
   grantedScopes(userId: string, clientId: string): string[];
   /** Adds scopes to the user × client consent. */
   grant(userId: string, clientId: string, scopes: string[], now: number): void;

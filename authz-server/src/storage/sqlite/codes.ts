@@ -7,8 +7,9 @@ interface CodeRow {
   client_id: string;
   user_id: string;
   redirect_uri: string;
-  code_challenge: string | null;
-  code_challenge_method: string | null;
+  /** Nullable columns (an early schema), but every code is written with its S256 challenge. */
+  code_challenge: string;
+  code_challenge_method: "S256";
   scope: string;
   resources: string;
   created_at: number;
@@ -22,7 +23,7 @@ const toCode = (row: CodeRow): AuthorizationCode => ({
   userId: row.user_id,
   redirectUri: row.redirect_uri,
   codeChallenge: row.code_challenge,
-  codeChallengeMethod: row.code_challenge_method === "S256" ? "S256" : null,
+  codeChallengeMethod: row.code_challenge_method,
   scope: row.scope,
   resources: fromJsonList(row.resources),
   createdAt: row.created_at,

@@ -23,7 +23,8 @@ export function sqliteConsentStore(db: Db, revocations: RevocationStore): Consen
   const grant = writeTransactional(db, (userId: string, clientId: string, granted: string[], now: number) => {
     for (const scope of granted) insert.run(userId, clientId, scope, now);
   });
-  // Requirement 7: withdrawing a consent also revokes the refresh tokens of that grant.
+  // Withdrawing a consent also revokes the refresh tokens of that grant and their access tokens (RFC 7009 §2.1;
+  // docs/oauth-rules.md, "Consent is remembered and can be withdrawn").
   const revoke = writeTransactional(db, (userId: string, clientId: string, now: number): boolean => {
     const removed = remove.run(userId, clientId).changes;
     const revoked = revocations.revokeUserClientGrants(userId, clientId, now);

@@ -107,7 +107,7 @@ CREATE TABLE consents (
 `,
   },
   {
-    // Issue 3: server-held symmetric secrets, e.g. the key that signs browser-session cookies and
+    // Server-held symmetric secrets, e.g. the key that signs browser-session cookies and
     // derives anti-CSRF tokens. Kept in the database so sessions survive a restart and several
     // processes on one database agree.
     version: 2,

@@ -10,9 +10,6 @@ export function sqliteRevocationStore(db: Db): RevocationStore {
     "INSERT OR IGNORE INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES (?, ?, ?)",
   );
   const isRevoked = db.prepare<[string], number>("SELECT 1 FROM revoked_access_tokens WHERE jti = ?").pluck();
-  const since = db.prepare<[number], { jti: string; revokedAt: number; expiresAt: number }>(
-    "SELECT jti, revoked_at AS revokedAt, expires_at AS expiresAt FROM revoked_access_tokens WHERE revoked_at >= ? ORDER BY revoked_at, jti",
-  );
   const revokeFamilyTokens = db.prepare(
     "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
   );
@@ -61,9 +58,6 @@ export function sqliteRevocationStore(db: Db): RevocationStore {
     },
     isAccessTokenRevoked(jti) {
       return isRevoked.get(jti) !== undefined;
-    },
-    revokedSince(sinceMs) {
-      return since.all(sinceMs);
     },
     revokeFamily: (familyId, now) => revokeFamily(familyId, now),
     revokeCodeGrant: (codeDigest, now) => revokeCodeGrant(codeDigest, now),

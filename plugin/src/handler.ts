@@ -17,7 +17,7 @@ import { INTERNAL_ERROR_RESPONSE, refusalResponse, unavailableResponse, type Err
 import { sharedJwksCache } from "./core/jwks-cache.js";
 import { sharedTokenCache } from "./core/token-cache.js";
 import { refuse, type AccessTokenClaims } from "./core/verdict.js";
-import { foldHeaderName, NONCE_HEADER, VERDICT_HEADER } from "./guard.js";
+import { foldHeaderName, NONCE_HEADER, VERDICT_HEADER } from "./guard/index.js";
 import type { PluginConfig } from "./schema.js";
 
 /** The part of Kong's PDK this plugin calls (kong-pdk maps camelCase to Kong's snake_case). */

@@ -1,23 +1,20 @@
 // The shipped declarative files: kong.yml (the plugin server's default ProtoBuf:1, where Kong fails
 // closed by itself: no guard) and plugin/examples/kong.msgpack.yml (MsgPack:1, where Kong fails
 // open: the fail-closed guard on every protected route). Debian's deck accepts both, their Lua
-// compiles, their routes carry the scopes the story needs, and every snippet is exactly what the
-// local stand-in mirrors.
+// compiles, their routes carry the scopes the story needs, and every snippet is byte for byte its
+// one source in plugin/guard/, which names the constants plugin/src/guard/index.ts holds.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
-  NONCE_HEADER as PLUGIN_NONCE,
-  VERDICT_HEADER as PLUGIN_VERDICT,
-  SHARED_NONCE_KEY as PLUGIN_SHARED,
-} from "../../plugin/src/guard.ts";
-import {
+  IDENTITY_HEADER_NAMES,
+  IDENTITY_HEADER_PREFIXES,
+  MAX_REQUEST_HEADERS,
   NONCE_HEADER,
-  POST_FUNCTION_LUA,
-  PRE_FUNCTION_LUA,
+  RETRY_AFTER_SECONDS,
   SHARED_NONCE_KEY,
   VERDICT_HEADER,
-} from "../../kong-standin/src/gateway/guard.ts";
-import { STRIP_IDENTITY_LUA } from "../../kong-standin/src/gateway/identity-headers.ts";
+} from "../../plugin/src/guard/index.ts";
+import { POST_FUNCTION_LUA, PRE_FUNCTION_LUA, STRIP_IDENTITY_HEADERS_LUA } from "../../plugin/src/guard/snippets.ts";
 import {
   DECLARATIVE_FILES,
   KONG_MSGPACK_YML,
@@ -85,7 +82,7 @@ describe("the declarative files", () => {
         const result = run("luajit", ["-bl", file]);
         assert.equal(result.status, 0, `${s.where}: ${result.stderr}`);
       }
-      const broken = writeFile(dir, "broken.lua", STRIP_IDENTITY_LUA.replace("then\n  return", "\n  return"));
+      const broken = writeFile(dir, "broken.lua", STRIP_IDENTITY_HEADERS_LUA.replace("then\n  return", "\n  return"));
       const result = run("luajit", ["-bl", broken]);
       assert.equal(result.status, 1);
       assert.match(result.stderr, /'then' expected/);
@@ -146,28 +143,42 @@ describe("the declarative files", () => {
     }
   });
 
-  it("their snippets are byte for byte the Lua the stand-in mirrors: the stripping first in every pre-function, then the guard", () => {
+  it("their snippets are byte for byte plugin/guard/*.lua: the stripping first in every pre-function, then the guard", () => {
     const expected: Record<string, string> = {
-      "service flickr pre-function access[0]": STRIP_IDENTITY_LUA,
+      "service flickr pre-function access[0]": STRIP_IDENTITY_HEADERS_LUA,
     };
     for (const route of ["flickr-photos-read", "flickr-photos-write", "flickr-profile"]) {
-      expected[`route ${route} pre-function access[0]`] = STRIP_IDENTITY_LUA;
+      expected[`route ${route} pre-function access[0]`] = STRIP_IDENTITY_HEADERS_LUA;
       expected[`route ${route} pre-function access[1]`] = PRE_FUNCTION_LUA;
       expected[`route ${route} post-function access[0]`] = POST_FUNCTION_LUA;
     }
     const actual = (file: string) =>
       Object.fromEntries(serverlessSnippets(readKongYml(file).doc).map((s) => [s.where, s.code]));
-    assert.deepEqual(actual(KONG_YML), { "service flickr pre-function access[0]": STRIP_IDENTITY_LUA });
+    assert.deepEqual(actual(KONG_YML), { "service flickr pre-function access[0]": STRIP_IDENTITY_HEADERS_LUA });
     assert.deepEqual(actual(KONG_MSGPACK_YML), expected);
   });
 
-  it("the guard's header names and shared key agree with the plugin's", () => {
-    assert.deepEqual([NONCE_HEADER, VERDICT_HEADER, SHARED_NONCE_KEY], [PLUGIN_NONCE, PLUGIN_VERDICT, PLUGIN_SHARED]);
+  it("the guard's Lua names the header names, shared key and limits of plugin/src/guard/index.ts", () => {
     for (const name of [NONCE_HEADER, VERDICT_HEADER]) {
-      assert.ok(PRE_FUNCTION_LUA.includes(name.toLowerCase()), `pre-function folds ${name}`);
-      assert.ok(POST_FUNCTION_LUA.includes(`"${name}"`), `post-function clears ${name}`);
+      assert.ok(PRE_FUNCTION_LUA.includes(`"${name.toLowerCase()}"`), `pre-function folds ${name}`);
+      assert.ok(POST_FUNCTION_LUA.includes(`clear_header("${name}")`), `post-function clears ${name}`);
     }
     assert.ok(PRE_FUNCTION_LUA.includes(`kong.ctx.shared.${SHARED_NONCE_KEY} = nonce`));
-    assert.ok(POST_FUNCTION_LUA.includes(`kong.ctx.shared.${SHARED_NONCE_KEY}`));
+    assert.ok(PRE_FUNCTION_LUA.includes(`set_header("${NONCE_HEADER}", nonce)`));
+    assert.ok(POST_FUNCTION_LUA.includes(`local expected = kong.ctx.shared.${SHARED_NONCE_KEY}`));
+    assert.ok(POST_FUNCTION_LUA.includes(`get_header("${VERDICT_HEADER}")`));
+    assert.ok(POST_FUNCTION_LUA.includes(`{ ["Retry-After"] = "${RETRY_AFTER_SECONDS}" }`));
+    for (const lua of [PRE_FUNCTION_LUA, STRIP_IDENTITY_HEADERS_LUA]) {
+      assert.ok(lua.includes(`kong.request.get_headers(${String(MAX_REQUEST_HEADERS)})`));
+    }
+  });
+
+  it("the stripping's Lua names exactly the identity header families of plugin/src/guard/index.ts", () => {
+    const prefixes = [...STRIP_IDENTITY_HEADERS_LUA.matchAll(/folded:find\("\^([^"]+)"\)/g)].map((m) =>
+      m[1].replaceAll("%-", "-"),
+    );
+    const names = [...STRIP_IDENTITY_HEADERS_LUA.matchAll(/folded == "([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(prefixes, IDENTITY_HEADER_PREFIXES);
+    assert.deepEqual(names, IDENTITY_HEADER_NAMES);
   });
 });

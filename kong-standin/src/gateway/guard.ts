@@ -1,14 +1,15 @@
 /**
- * The fail-closed guard (contract 3), mirrored in TypeScript for the local stand-in.
+ * The fail-closed guard, mirrored in TypeScript for the local stand-in.
  *
  * Why it exists: with a plugin server speaking MsgPack:1 (`--protocol msgpack`), Kong proxies a
  * request as if the plugin had allowed it whenever the plugin server is dead or throws (fail-open:
  * kong/runloop/plugin_servers/rpc/mp_rpc.lua). Under the default ProtoBuf:1 Kong answers 500
  * itself (pb_rpc.lua), so kong.yml has no guard; plugin/examples/kong.msgpack.yml, the MsgPack
  * deployment, does. In Kong the guard is two snippets of Lua in the bundled `pre-function` /
- * `post-function` plugins, written in that file. Kong cannot run on the development machines, so
- * this module holds the exact Lua text (the stand-in refuses a file whose snippets differ) and the
- * same steps in TypeScript:
+ * `post-function` plugins, whose one source is plugin/guard/ (with the names they share in
+ * plugin/src/guard/index.ts). Kong cannot run on the development machines, so this module runs the
+ * same steps in TypeScript, and the stand-in refuses a declarative file whose snippets differ from
+ * that source (serverless.ts):
  *
  *  pre-function (priority 1000000, before oauth2-jwt; after the identity-header stripping that
  *    the same `access` list runs first, identity-headers.ts): remove any client-sent nonce or verdict
@@ -33,46 +34,14 @@
  * (kong/runloop/plugin_servers/rpc/mp_rpc.lua, `Rpc:handle_event`) and the post-function runs.
  */
 import { randomBytes } from "node:crypto";
+import {
+  MAX_REQUEST_HEADERS,
+  NONCE_HEADER,
+  RETRY_AFTER_SECONDS,
+  SHARED_NONCE_KEY,
+  VERDICT_HEADER,
+} from "oauth2-jwt/guard";
 import { cloneHeaders, foldHeaderName, type HeaderMap } from "./headers.js";
-
-/** Same names as plugin/src/guard.ts exports (a test checks they agree). */
-export const NONCE_HEADER = "X-OAuth2-JWT-Nonce";
-export const VERDICT_HEADER = "X-OAuth2-JWT-Verdict";
-/** The `kong.ctx.shared` key holding the nonce between the two functions. */
-export const SHARED_NONCE_KEY = "oauth2_jwt_nonce";
-/** `kong.request.get_headers(1000)` in the pre-function. */
-export const MAX_HEADERS = 1000;
-export const RETRY_AFTER_SECONDS = "5";
-
-/** The guard's pre-function Lua, byte for byte as in plugin/examples/kong.msgpack.yml (`config.access[1]`). */
-export const PRE_FUNCTION_LUA = `-- oauth2-jwt fail-closed guard, part 1 of 2 (see kong-standin/src/gateway/guard.ts).
--- Drop any client-sent nonce or verdict header, in every spelling (nginx accepts "_").
-local headers, err = kong.request.get_headers(1000)
-if err then
-  return kong.response.exit(400, { message = "too many request headers" })
-end
-for name in pairs(headers) do
-  local folded = name:lower():gsub("_", "-")
-  if folded == "x-oauth2-jwt-nonce" or folded == "x-oauth2-jwt-verdict" then
-    kong.service.request.clear_header(name)
-  end
-end
--- 128 random bits from OpenSSL, a new value on every read: read it once.
-local nonce = ngx.var.request_id
-kong.ctx.shared.oauth2_jwt_nonce = nonce
-kong.service.request.set_header("X-OAuth2-JWT-Nonce", nonce)
-`;
-
-/** The post-function's Lua, byte for byte as in plugin/examples/kong.msgpack.yml (`config.access[0]`). */
-export const POST_FUNCTION_LUA = `-- oauth2-jwt fail-closed guard, part 2 of 2: proxy only if the plugin echoed our nonce.
-local expected = kong.ctx.shared.oauth2_jwt_nonce
-local verdict = kong.request.get_header("X-OAuth2-JWT-Verdict")
-kong.service.request.clear_header("X-OAuth2-JWT-Verdict")
-kong.service.request.clear_header("X-OAuth2-JWT-Nonce")
-if expected == nil or verdict == nil or verdict ~= expected then
-  return kong.response.exit(503, { message = "authorization is temporarily unavailable" }, { ["Retry-After"] = "5" })
-end
-`;
 
 export interface GuardExit {
   outcome: "exit";
@@ -96,7 +65,7 @@ export function newRequestId(): string {
 
 const GUARD_HEADERS = new Set([foldHeaderName(NONCE_HEADER), foldHeaderName(VERDICT_HEADER)]);
 
-/** Mirrors PRE_FUNCTION_LUA, line by line. */
+/** Mirrors plugin/guard/pre-function.lua, line by line. */
 export function preFunction(
   request: HeaderMap,
   shared: SharedContext,
@@ -104,7 +73,7 @@ export function preFunction(
 ): GuardExit | GuardContinue {
   // kong.request.get_headers(1000) answers a "truncated" error beyond 1000 header lines.
   const count = Object.values(request).reduce((n, values) => n + values.length, 0);
-  if (count > MAX_HEADERS) {
+  if (count > MAX_REQUEST_HEADERS) {
     return { outcome: "exit", status: 400, body: { message: "too many request headers" }, headers: {} };
   }
   const headers = cloneHeaders(request);
@@ -154,7 +123,7 @@ function clearHeader(headers: HeaderMap, name: string): void {
   for (const n of Object.keys(headers)) if (n.toLowerCase() === lower) delete headers[n];
 }
 
-/** Mirrors POST_FUNCTION_LUA, line by line. */
+/** Mirrors plugin/guard/post-function.lua, line by line. */
 export function postFunction(request: HeaderMap, shared: SharedContext): GuardExit | GuardContinue {
   const expected = shared.get(SHARED_NONCE_KEY);
   const verdict = getHeader(request, VERDICT_HEADER);

@@ -16,9 +16,7 @@ export function headerMapFromRaw(raw: readonly string[]): HeaderMap {
 }
 
 /** Header names compared as nginx's `$http_*` variables do: case-insensitive, `_` equal to `-`. */
-export function foldHeaderName(name: string): string {
-  return name.toLowerCase().replace(/_/g, "-");
-}
+export { foldHeaderName } from "oauth2-jwt/guard";
 
 export function cloneHeaders(headers: HeaderMap): HeaderMap {
   const copy: HeaderMap = {};

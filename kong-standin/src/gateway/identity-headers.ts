@@ -23,39 +23,20 @@
  * that one replaces this, so the guard's pre-function lists this snippet first in its own
  * `access` array (the serverless handler runs the array in order, kong/plugins/pre-function/_handler.lua).
  */
+import { IDENTITY_HEADER_NAMES, IDENTITY_HEADER_PREFIXES, MAX_REQUEST_HEADERS } from "oauth2-jwt/guard";
+import type { GuardContinue, GuardExit } from "./guard.js";
 import { cloneHeaders, foldHeaderName, type HeaderMap } from "./headers.js";
-import { MAX_HEADERS, type GuardContinue, type GuardExit } from "./guard.js";
-
-/** The service-level pre-function's Lua, byte for byte as in kong.yml (`config.access[0]`). */
-export const STRIP_IDENTITY_LUA = `-- No client-sent identity header reaches the upstream, on any route of this service
--- (see kong-standin/src/gateway/identity-headers.ts). Every spelling: nginx accepts "_".
-local headers, err = kong.request.get_headers(1000)
-if err then
-  return kong.response.exit(400, { message = "too many request headers" })
-end
-for name in pairs(headers) do
-  local folded = name:lower():gsub("_", "-")
-  if folded:find("^x%-authenticated%-") or folded:find("^x%-consumer%-")
-      or folded == "x-credential-identifier" or folded == "x-anonymous-consumer" then
-    kong.service.request.clear_header(name)
-  end
-end
-`;
-
-/** The identity header families, as folded names (prefixes) and exact folded names. */
-const IDENTITY_PREFIXES = ["x-authenticated-", "x-consumer-"] as const;
-const IDENTITY_NAMES: ReadonlySet<string> = new Set(["x-credential-identifier", "x-anonymous-consumer"]);
 
 /** A header name, in any spelling, that an upstream behind this gateway may take as an identity. */
 export function isIdentityHeader(name: string): boolean {
   const folded = foldHeaderName(name);
-  return IDENTITY_PREFIXES.some((prefix) => folded.startsWith(prefix)) || IDENTITY_NAMES.has(folded);
+  return IDENTITY_HEADER_PREFIXES.some((prefix) => folded.startsWith(prefix)) || IDENTITY_HEADER_NAMES.includes(folded);
 }
 
-/** Mirrors STRIP_IDENTITY_LUA, line by line. */
+/** Mirrors plugin/guard/strip-identity-headers.lua, line by line. */
 export function stripIdentityHeaders(request: HeaderMap): GuardExit | GuardContinue {
   const count = Object.values(request).reduce((n, values) => n + values.length, 0);
-  if (count > MAX_HEADERS) {
+  if (count > MAX_REQUEST_HEADERS) {
     return { outcome: "exit", status: 400, body: { message: "too many request headers" }, headers: {} };
   }
   const headers = cloneHeaders(request);

@@ -7,18 +7,17 @@
  * that nothing has checked.
  */
 import { KongConfigError } from "./config.js";
+import { POST_FUNCTION_LUA, PRE_FUNCTION_LUA, STRIP_IDENTITY_HEADERS_LUA } from "oauth2-jwt/guard/snippets";
 import {
   newRequestId,
-  POST_FUNCTION_LUA,
   postFunction,
-  PRE_FUNCTION_LUA,
   preFunction,
   type GuardContinue,
   type GuardExit,
   type SharedContext,
 } from "./guard.js";
 import type { HeaderMap } from "./headers.js";
-import { STRIP_IDENTITY_LUA, stripIdentityHeaders } from "./identity-headers.js";
+import { stripIdentityHeaders } from "./identity-headers.js";
 import { POST_FUNCTION, PRE_FUNCTION } from "./plugins.js";
 
 /** One mirrored snippet: the request headers in, an exit or the headers to carry on with out. */
@@ -26,7 +25,7 @@ export type Snippet = (headers: HeaderMap, shared: SharedContext, requestId: () 
 
 const SNIPPETS: Record<string, ReadonlyMap<string, Snippet>> = {
   [PRE_FUNCTION]: new Map<string, Snippet>([
-    [STRIP_IDENTITY_LUA, (headers) => stripIdentityHeaders(headers)],
+    [STRIP_IDENTITY_HEADERS_LUA, (headers) => stripIdentityHeaders(headers)],
     [PRE_FUNCTION_LUA, preFunction],
   ]),
   [POST_FUNCTION]: new Map<string, Snippet>([[POST_FUNCTION_LUA, (headers, shared) => postFunction(headers, shared)]]),
@@ -46,7 +45,7 @@ export function serverlessSnippets(routeName: string, plugin: string, config: Re
     : [];
   if (known === undefined || snippets.length === 0 || extra.length > 0 || snippets.some((s) => s === undefined)) {
     throw new KongConfigError(
-      `route ${routeName}: its ${plugin} is not Lua this stand-in mirrors (kong-standin/src/gateway/guard.ts, identity-headers.ts); update both together`,
+      `route ${routeName}: its ${plugin} is not Lua this stand-in mirrors (plugin/guard/*.lua, mirrored by kong-standin/src/gateway/guard.ts and identity-headers.ts); update them together`,
     );
   }
   return snippets as Snippet[];

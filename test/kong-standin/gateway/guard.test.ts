@@ -1,5 +1,5 @@
 // The fail-closed guard: its TypeScript mirror, and the mirror against the Lua itself. The Lua
-// snippets of plugin/examples/kong.msgpack.yml run in Debian's luajit against a small model of the
+// snippets (plugin/guard/*.lua, as plugin/examples/kong.msgpack.yml carries them) run in Debian's luajit against a small model of the
 // Kong PDK calls they use (lua-pdk.ts); for each case the Lua and the TypeScript must reach the
 // same verdict and the same headers.
 import assert from "node:assert/strict";
@@ -7,14 +7,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import {
-  POST_FUNCTION_LUA,
-  postFunction,
-  PRE_FUNCTION_LUA,
-  preFunction,
-  SHARED_NONCE_KEY,
-} from "../../../kong-standin/src/gateway/guard.ts";
+import { postFunction, preFunction } from "../../../kong-standin/src/gateway/guard.ts";
 import type { HeaderMap } from "../../../kong-standin/src/gateway/headers.ts";
+import { SHARED_NONCE_KEY } from "../../../plugin/src/guard/index.ts";
+import { POST_FUNCTION_LUA, PRE_FUNCTION_LUA } from "../../../plugin/src/guard/snippets.ts";
 import { luaPdkModel, luaString, NONCE_BASE, runLuajit } from "./lua-pdk.ts";
 
 type Plugin = "echo" | "dead" | "wrong" | "echo-twice" | "wrong-then-echo";

@@ -1,15 +1,14 @@
 // The service-level pre-function that keeps client-sent identity headers from the upstream: its
-// TypeScript mirror against the Lua itself (kong.yml's text, run under Debian's luajit with the PDK
+// TypeScript mirror against the Lua itself (plugin/guard/strip-identity-headers.lua, as kong.yml carries it, run under Debian's luajit with the PDK
 // model of lua-pdk.ts). For each case both must reach the same exit or the same remaining headers.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { PRE_FUNCTION_LUA } from "../../../kong-standin/src/gateway/guard.ts";
 import type { HeaderMap } from "../../../kong-standin/src/gateway/headers.ts";
-import { STRIP_IDENTITY_LUA } from "../../../kong-standin/src/gateway/identity-headers.ts";
 import { runSnippets, serverlessSnippets } from "../../../kong-standin/src/gateway/serverless.ts";
+import { PRE_FUNCTION_LUA, STRIP_IDENTITY_HEADERS_LUA } from "../../../plugin/src/guard/snippets.ts";
 import { luaPdkModel, luaString, NONCE_BASE, runLuajit } from "./lua-pdk.ts";
 
 interface Case {
@@ -19,8 +18,8 @@ interface Case {
 }
 
 /** The snippets of one pre-function, in the order of its `access` list. */
-const SERVICE = [STRIP_IDENTITY_LUA];
-const MSGPACK_ROUTE = [STRIP_IDENTITY_LUA, PRE_FUNCTION_LUA];
+const SERVICE = [STRIP_IDENTITY_HEADERS_LUA];
+const MSGPACK_ROUTE = [STRIP_IDENTITY_HEADERS_LUA, PRE_FUNCTION_LUA];
 
 function runTs(access: readonly string[], c: Case): string {
   const headers: HeaderMap = {};
@@ -132,10 +131,10 @@ describe("identity-header stripping: the TypeScript mirror agrees with kong.yml'
 describe("serverless snippets in the stand-in", () => {
   it("refuses a pre-function whose Lua it does not mirror, or a snippet in the wrong plugin", () => {
     const cases: [string, Record<string, unknown>][] = [
-      ["pre-function", { access: [`${STRIP_IDENTITY_LUA}-- edited\n`] }],
+      ["pre-function", { access: [`${STRIP_IDENTITY_HEADERS_LUA}-- edited\n`] }],
       ["pre-function", { access: [] }],
-      ["pre-function", { access: [STRIP_IDENTITY_LUA], header_filter: [STRIP_IDENTITY_LUA] }],
-      ["post-function", { access: [STRIP_IDENTITY_LUA] }],
+      ["pre-function", { access: [STRIP_IDENTITY_HEADERS_LUA], header_filter: [STRIP_IDENTITY_HEADERS_LUA] }],
+      ["post-function", { access: [STRIP_IDENTITY_HEADERS_LUA] }],
     ];
     for (const [plugin, config] of cases) {
       assert.throws(

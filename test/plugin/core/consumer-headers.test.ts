@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isConsumerHeader, mayBeConsumerFamily } from "../../../plugin/src/core/consumer-headers.ts";
-import { foldHeaderName } from "../../../plugin/src/guard.ts";
+import { foldHeaderName } from "../../../plugin/src/guard/index.ts";
 
 describe("Kong's consumer headers", () => {
   it("are the X-Consumer- family and X-Credential-Identifier / X-Anonymous-Consumer, in every spelling", () => {

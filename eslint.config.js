@@ -39,6 +39,8 @@ export default tseslint.config(
         console: "readonly",
         Buffer: "readonly",
         setTimeout: "readonly",
+        setImmediate: "readonly",
+        AbortSignal: "readonly",
         clearTimeout: "readonly",
         URL: "readonly",
         require: "readonly",

@@ -57,8 +57,9 @@ async function inPieces(socket: net.Socket, bytes: Buffer): Promise<void> {
 const HOSTILE: Hostile[] = [
   {
     label: "2 MB declaring 2,000,000 items",
-    write: async (socket) => {
+    write: (socket) => {
       socket.write(DECLARES_2M);
+      return Promise.resolve();
     },
   },
   { label: "1 MB array of 1,000,000 nils, 4 KB writes", write: (socket) => inPieces(socket, NILS_1M) },
@@ -67,11 +68,13 @@ const HOSTILE: Hostile[] = [
 
 /** Runs `hostile` on fresh connections until stopped; returns how many the server closed. */
 function startHostile(socketPath: string, hostile: Hostile): { stop: () => Promise<number> } {
-  let stopped = false;
+  const stopping = new AbortController();
+  // Read through a call: stop() aborts while the loop awaits, which narrowing cannot see.
+  const stopped = (): boolean => stopping.signal.aborted;
   let closedByServer = 0;
   let current: net.Socket | undefined;
   const loop = (async () => {
-    while (!stopped) {
+    while (!stopped()) {
       const socket = net.createConnection(socketPath);
       current = socket;
       socket.on("error", () => undefined);
@@ -82,12 +85,12 @@ function startHostile(socketPath: string, hostile: Hostile): { stop: () => Promi
       });
       await hostile.write(socket);
       await closed;
-      if (!stopped) closedByServer++;
+      if (!stopped()) closedByServer++;
     }
   })();
   return {
     stop: async () => {
-      stopped = true;
+      stopping.abort();
       // A server that is still chewing on the last write need not finish it for us.
       current?.destroy();
       await loop;
@@ -106,7 +109,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { quick: { type: "boolean", default: false }, command: { type: "string" } },
   });
-  const quick = values.quick ?? false;
+  const quick = values.quick;
   const rounds = quick ? 3 : 7;
   const maxRequests = quick ? 1500 : 5000;
   const maxSeconds = quick ? 1.5 : 3;

@@ -31,7 +31,8 @@ async function main(): Promise<void> {
   });
   const selected = values.only ? values.only.split(",").map((s) => s.trim()) : Object.keys(SECTIONS);
   for (const name of selected) {
-    if (!SECTIONS[name]) throw new Error(`unknown section "${name}"; known: ${Object.keys(SECTIONS).join(", ")}`);
+    if (!Object.hasOwn(SECTIONS, name))
+      throw new Error(`unknown section "${name}"; known: ${Object.keys(SECTIONS).join(", ")}`);
   }
   if (!(globalThis as { gc?: unknown }).gc) {
     process.stderr.write(
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     );
   }
   const options: BenchOptions = {
-    quick: values.quick ?? false,
+    quick: values.quick,
     log: (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`),
   };
   const started = new Date();

@@ -85,15 +85,15 @@ export async function logInAndConsent(base: string, client: FlowClient): Promise
       throw new Error(`unexpected answer ${response.status} at ${new URL(next.url).pathname}: ${body.slice(0, 160)}`);
     }
     const fields = new URLSearchParams();
-    for (const input of (form[2] ?? "").matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) {
-      fields.append(unescape(input[1] ?? ""), unescape(input[2] ?? ""));
+    for (const input of form[2].matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) {
+      fields.append(unescape(input[1]), unescape(input[2]));
     }
-    if (/name="password"/.test(form[2] ?? "")) {
+    if (/name="password"/.test(form[2])) {
       fields.set("username", client.username);
       fields.set("password", client.password);
     }
-    if (/name="decision"/.test(form[2] ?? "")) fields.set("decision", "allow");
-    next = { method: "POST", url: new URL(unescape(form[1] ?? ""), next.url).href, body: fields.toString() };
+    if (/name="decision"/.test(form[2])) fields.set("decision", "allow");
+    next = { method: "POST", url: new URL(unescape(form[1]), next.url).href, body: fields.toString() };
   }
   throw new Error("no code after 8 steps of the authorization flow");
 }

@@ -9,7 +9,7 @@ import readline from "node:readline";
 /** The line of a child's stderr that names its error, not the whole stack. */
 function firstErrorLine(stderr: string): string {
   const lines = stderr.split("\n").map((l) => l.trim());
-  return lines.find((l) => /^\w*Error\b|Error:/.test(l)) ?? lines.filter(Boolean).slice(-1)[0] ?? "(no output)";
+  return lines.find((l) => /^\w*Error\b|Error:/.test(l)) ?? lines.filter(Boolean).at(-1) ?? "(no output)";
 }
 
 export interface ChildServer<Info> {

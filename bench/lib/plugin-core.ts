@@ -48,7 +48,8 @@ export async function createPluginVerifier(setup: PluginVerifierSetup): Promise<
   const deps = {
     jwks: new JwksCache({
       now: () => nowMs,
-      fetch: async () => new Response(document, { status: 200, headers: { "content-type": "application/json" } }),
+      fetch: () =>
+        Promise.resolve(new Response(document, { status: 200, headers: { "content-type": "application/json" } })),
     }),
     // Large enough that the fresh tokens of one run never evict each other: each is new anyway.
     tokens: new TokenCache(),

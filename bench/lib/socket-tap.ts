@@ -68,16 +68,16 @@ export function installSocketTap(): SocketTap {
 
   const tapSocket = (socket: net.Socket): void => {
     totals.connections++;
-    const write = socket.write;
-    socket.write = function (this: net.Socket, chunk: unknown, ...rest: unknown[]): boolean {
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+    socket.write = (chunk: unknown, ...rest: unknown[]): boolean => {
       count("sent", toBuffer(chunk, rest[0]));
-      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+      return write(chunk, ...rest);
     };
-    const emit = socket.emit;
-    socket.emit = function (this: net.Socket, event: string | symbol, ...args: unknown[]): boolean {
+    const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
+    socket.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
       if (event === "data") count("received", toBuffer(args[0]));
-      return (emit as (event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
-    } as typeof socket.emit;
+      return emit(event, ...args);
+    }) as typeof socket.emit;
   };
 
   const tapped = function (this: unknown, ...args: unknown[]): net.Socket {

@@ -17,7 +17,7 @@ import {
   type PluginServerProcess,
   type SpawnOptions,
 } from "../../kong-standin/src/wire/index.js";
-import { NONCE_HEADER, VERDICT_HEADER } from "../../plugin/src/guard.js";
+import { NONCE_HEADER, VERDICT_HEADER } from "../../plugin/src/guard/index.js";
 import { DEFAULT_UPSTREAM_HEADERS } from "../../plugin/src/schema.js";
 import { readCpuMs } from "../lib/child.js";
 import { runHarnessLoad } from "../lib/harness-load.js";
@@ -133,9 +133,11 @@ export interface Transcript {
 const expectProceed = ({ nonce, result }: Sent): string | null => {
   if (result.outcome !== "proceed")
     return `expected proceed, got ${result.outcome}: ${JSON.stringify(result).slice(0, 200)}`;
-  if (!result.upstreamHeaders[SUBJECT_HEADER]?.[0]) return `no ${SUBJECT_HEADER} header upstream`;
+  // A header the plugin did not set is absent from the record.
+  const upstream = result.upstreamHeaders as Partial<Record<string, string[]>>;
+  if (!upstream[SUBJECT_HEADER]?.[0]) return `no ${SUBJECT_HEADER} header upstream`;
   if (nonce === null) return null;
-  const verdict = result.upstreamHeaders[VERDICT_HEADER.toLowerCase()];
+  const verdict = upstream[VERDICT_HEADER.toLowerCase()];
   return verdict?.[0] === nonce ? null : `verdict header ${JSON.stringify(verdict)} does not echo the nonce`;
 };
 const expectRefusal = ({ result }: Sent): string | null =>

@@ -16,7 +16,7 @@ import {
   type PluginServerProcess,
   type SpawnOptions,
 } from "../../kong-standin/src/wire/index.js";
-import { NONCE_HEADER, VERDICT_HEADER } from "../../plugin/src/guard.js";
+import { NONCE_HEADER, VERDICT_HEADER } from "../../plugin/src/guard/index.js";
 import { readRssMB } from "../lib/child.js";
 import { runHarnessLoad, type HarnessLoadResult } from "../lib/harness-load.js";
 import { startJwksServer, type JwksServer } from "../lib/jwks-server.js";

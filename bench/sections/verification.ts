@@ -72,11 +72,11 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
       },
     ];
 
-    let pluginError: string | null = null;
+    const pluginErrors: string[] = [];
     let repeatedToken: string | null = null;
     const plugin = await createPluginVerifier({ signer, issuer: ISSUER, audience: AUDIENCE, nowSeconds }).catch(
       (error: unknown) => {
-        pluginError = error instanceof Error ? error.message : String(error);
+        pluginErrors.push(error instanceof Error ? error.message : String(error));
         return null;
       },
     );
@@ -89,7 +89,7 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
           nowSeconds,
           prefill: CACHE_ENTRIES,
         }).catch((error: unknown) => {
-          pluginError = error instanceof Error ? error.message : String(error);
+          pluginErrors.push(error instanceof Error ? error.message : String(error));
           return null;
         })
       : null;
@@ -120,7 +120,7 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
         },
       );
     } else {
-      skipped.push(`plugin core for ${alg}: ${pluginError ?? "unavailable"}`);
+      skipped.push(`plugin core for ${alg}: ${pluginErrors.join("; ") || "unavailable"}`);
     }
     const medians = await compareInterleaved(candidates, rounds);
     results.push({
@@ -130,7 +130,7 @@ export async function benchVerification(options: BenchOptions): Promise<SectionR
       pluginFreshNs: medians.get("pluginFresh") ?? null,
       pluginFreshFullNs: medians.get("pluginFreshFull") ?? null,
       pluginRepeatedNs: medians.get("pluginRepeated") ?? null,
-      pluginError,
+      pluginError: pluginErrors.length > 0 ? pluginErrors.join("; ") : null,
     });
   }
 

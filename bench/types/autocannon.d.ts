@@ -10,7 +10,12 @@ declare module "autocannon" {
       headers?: Record<string, string>;
       body?: string;
       setupRequest?: (request: RequestSpec, context: RequestContext) => RequestSpec | undefined;
-      onResponse?: (status: number, body: string, context: RequestContext, headers: Record<string, string>) => void;
+      onResponse?: (
+        status: number,
+        body: string,
+        context: RequestContext,
+        headers: Partial<Record<string, string>>,
+      ) => void;
     }
     interface Options {
       url: string;

@@ -13,7 +13,7 @@ function escape(value: string): string {
 type Interpolation = Html | string | number | readonly Html[];
 
 export function html(strings: TemplateStringsArray, ...values: Interpolation[]): Html {
-  let out = strings[0] ?? "";
+  let out = strings[0];
   values.forEach((value, i) => {
     if (value instanceof Html) out += value.text;
     else if (Array.isArray(value)) out += value.map((v: Html) => v.text).join("");

@@ -42,10 +42,12 @@ export class CanonOAuthClient {
     };
   }
 
+  /* eslint-disable @typescript-eslint/no-deprecated -- oauth4webapi deprecates the option only so that it stands out; the demo's issuer is plain http on localhost */
   private requestOptions(): { [oauth.customFetch]: typeof fetch; [oauth.allowInsecureRequests]: boolean } {
     // The demo runs on http://localhost; a production client keeps oauth4webapi's HTTPS check.
     return { [oauth.customFetch]: this.transport, [oauth.allowInsecureRequests]: this.issuer.protocol === "http:" };
   }
+  /* eslint-enable @typescript-eslint/no-deprecated */
 
   /** RFC 8414 metadata, fetched once (and again after a failure: the server may start after Canon). */
   server(): Promise<oauth.AuthorizationServer> {

@@ -49,8 +49,9 @@ export async function startCanon(options: CanonOptions): Promise<RunningCanon> {
     server.close();
     throw err;
   }
-  const { register: _register, ...appOptions } = options;
-  server.on("request", createCanonApp({ ...appOptions, ...credentials, publicUrl }).callback());
+  const handle = createCanonApp({ ...options, ...credentials, publicUrl }).callback();
+  // Koa answers its own errors (ctx.onerror): nothing is left for a rejected promise to report.
+  server.on("request", (request, response) => void handle(request, response));
   return {
     url: publicUrl,
     port,

@@ -101,7 +101,7 @@ export function createPhotosApp(options: PhotosAppOptions = {}): Koa {
 
   router.post("/flickr/photos", requireIdentity, async (ctx) => {
     const identity = ctx.state["identity"] as GatewayIdentity;
-    if (!(ctx.get("content-type") ?? "").startsWith("application/json")) {
+    if (!ctx.get("content-type").startsWith("application/json")) {
       ctx.status = 415;
       ctx.body = { error: "unsupported_media_type", message: "send application/json" };
       return;

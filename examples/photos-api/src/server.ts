@@ -15,7 +15,9 @@ export interface RunningPhotosApi {
 }
 
 export async function startPhotosApi(options: PhotosApiOptions = {}): Promise<RunningPhotosApi> {
-  const server: Server = createServer(createPhotosApp(options).callback());
+  const handle = createPhotosApp(options).callback();
+  // Koa answers its own errors (ctx.onerror): nothing is left for a rejected promise to report.
+  const server: Server = createServer((request, response) => void handle(request, response));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 8080, options.host ?? "127.0.0.1", () => resolve());

@@ -55,9 +55,9 @@ export function tokenEndpoint(services: Services, grants: ReadonlyMap<string, Gr
       }
       await next();
     },
-    async function executeGrant(ctx: Context) {
+    function executeGrant(ctx: Context) {
       const { client, grant, form } = ctx.state as TokenState;
-      ctx.body = await grant.handle({ client, form, services, now: services.clock.now() });
+      ctx.body = grant.handle({ client, form, services, now: services.clock.now() });
     },
   ];
 }

@@ -5,7 +5,7 @@ import { digest } from "../secrets.js";
 import type { Services } from "../services.js";
 import type { AuthorizationCode, Client } from "../storage/types.js";
 import { signGrantAccessToken, tokenResponse } from "./issue.js";
-import { issueRefreshToken } from "./refresh_token.js";
+import { issueRefreshToken } from "../tokens/refresh-token.js";
 import type { Grant, TokenResponse } from "./types.js";
 
 /** RFC 7636 §4.1: code-verifier = 43*128unreserved. */
@@ -21,7 +21,8 @@ export function verifyS256(verifier: string, challenge: string): boolean {
 /**
  * Everything that makes a presented code unusable, checked before anything is changed, so that
  * an invalid replay (another client, a wrong verifier, a wrong redirect URI) revokes nothing
- * (oauth-requirements item 9) and only a fully valid second use counts as a replay.
+ * (RFC 9700 §4.5.3 asks the grant to be revoked on replay, not on any failed attempt) and only a fully valid second
+ * use counts as a replay.
  */
 function checkCode(
   code: AuthorizationCode | undefined,
@@ -39,13 +40,8 @@ function checkCode(
     throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
   }
   const verifier = params.get("code_verifier");
-  if (code.codeChallenge === null) {
-    // A verifier for a code issued without a challenge is a PKCE downgrade attempt (RFC 9700 §4.8.2).
-    if (verifier !== undefined) throw new OAuthError("invalid_grant", "code_verifier sent but no code_challenge was");
-    throw new OAuthError("invalid_grant", "the authorization code was issued without PKCE");
-  }
   if (verifier === undefined) throw new OAuthError("invalid_grant", "code_verifier is required (PKCE)");
-  if (!VERIFIER.test(verifier) || code.codeChallengeMethod !== "S256" || !verifyS256(verifier, code.codeChallenge)) {
+  if (!VERIFIER.test(verifier) || !verifyS256(verifier, code.codeChallenge)) {
     throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
   }
   return code;
@@ -58,28 +54,22 @@ function checkCode(
  */
 export const authorizationCode: Grant = {
   grantType: "authorization_code",
-  parameters: ["code", "redirect_uri", "code_verifier", "resource"],
   multiValued: ["resource"],
   handle: ({ services, client, form, now }) => exchangeCode(services, client, form, now),
 };
 
-async function exchangeCode(
-  services: Services,
-  client: Client,
-  params: FormParams,
-  now: number,
-): Promise<TokenResponse> {
+function exchangeCode(services: Services, client: Client, params: FormParams, now: number): TokenResponse {
   const presented = params.get("code");
   if (presented === undefined) throw new OAuthError("invalid_request", "code is required");
   const codeDigest = digest(presented);
   const code = checkCode(services.storage.codes.find(codeDigest), client, params, now);
 
   const scopes = code.scope.split(" ").filter((s) => s !== "");
-  // Signed before the transaction (signing is asynchronous, a SQLite transaction is not), so
-  // that consuming the code and recording what it produced happen atomically: a concurrent
-  // replay either loses the race before we commit, or sees our links and revokes them.
+  // Signed before the write transaction, which then only consumes the code and records what it produced, atomically:
+  // a concurrent replay (from another process on the same database) either loses the race before we commit, or sees
+  // our links and revokes them.
   // RFC 8707 §2.2: the token request may name a subset of the resources the grant was for.
-  const access = await signGrantAccessToken(services, params, {
+  const access = signGrantAccessToken(services, params, {
     subject: code.userId,
     clientId: client.clientId,
     grantedScopes: scopes,

@@ -10,15 +10,14 @@ import type { Grant } from "./types.js";
  */
 export const clientCredentials: Grant = {
   grantType: "client_credentials",
-  parameters: ["scope", "resource"],
   multiValued: ["resource"],
-  async handle({ client, form, services, now }) {
+  handle({ client, form, services, now }) {
     if (client.secretDigest === null) {
       // §4.4: the client credentials grant MUST only be used by confidential clients.
       throw new OAuthError("unauthorized_client", "a public client cannot use client_credentials");
     }
     const scopes = grantScopes(client, parseScope(form.get("scope")));
-    const access = await signGrantAccessToken(services, form, {
+    const access = signGrantAccessToken(services, form, {
       subject: client.clientId,
       clientId: client.clientId,
       grantedScopes: scopes,

@@ -25,11 +25,7 @@ export interface GrantedAccess {
  * (RFC 8707 §2.2, see permittedResources), else from the grant's resources or scopes; then signed with the
  * server's issuer and access-token lifetime (RFC 9068 §2.2).
  */
-export async function signGrantAccessToken(
-  services: Services,
-  form: FormParams,
-  grant: GrantedAccess,
-): Promise<IssuedToken> {
+export function signGrantAccessToken(services: Services, form: FormParams, grant: GrantedAccess): IssuedToken {
   const { scopes: store } = services.storage;
   const permitted = permittedResources(grant.resources, grant.grantedScopes, store, services.defaultAudience);
   const requested = checkResources(form.getAll("resource"), store, services.defaultAudience, permitted, grant.refusal);

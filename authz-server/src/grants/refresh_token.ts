@@ -1,50 +1,13 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { OAuthError } from "../errors.js";
 import type { FormParams } from "../form.js";
-import { digest, generateId, generateSecret } from "../secrets.js";
+import { digest } from "../secrets.js";
 import type { Services } from "../services.js";
 import type { Client, RefreshToken, Storage } from "../storage/types.js";
+import { storeRefreshToken } from "../tokens/refresh-token.js";
 import { parseScope } from "../tokens/scope.js";
 import { signGrantAccessToken, tokenResponse } from "./issue.js";
 import type { Grant, TokenResponse } from "./types.js";
-
-/** What a new refresh token needs: the stored fields its issuer decides (RFC 9700 §4.14.2: `absoluteExpiresAt`
- *  is the family's, fixed by its first token). */
-export type NewRefreshToken = Pick<
-  RefreshToken,
-  "parentDigest" | "codeDigest" | "clientId" | "userId" | "scope" | "resources" | "absoluteExpiresAt"
-> & {
-  /** Undefined starts a new family (a code exchange). */
-  familyId: string | undefined;
-  now: number;
-};
-
-/** Creates and stores the first refresh token of a new family, or of `spec.familyId`; call inside a transaction. */
-export function issueRefreshToken(services: Services, spec: NewRefreshToken): { token: string; familyId: string } {
-  const token = generateSecret();
-  return { token, familyId: storeRefreshToken(services, token, spec) };
-}
-
-/** Stores `token` (its digest only: a copy of the database yields no usable token); returns its family id. */
-function storeRefreshToken(services: Services, token: string, spec: NewRefreshToken): string {
-  const familyId = spec.familyId ?? generateId();
-  services.storage.refreshTokens.create({
-    tokenDigest: digest(token),
-    familyId,
-    parentDigest: spec.parentDigest,
-    codeDigest: spec.codeDigest,
-    clientId: spec.clientId,
-    userId: spec.userId,
-    scope: spec.scope,
-    resources: spec.resources,
-    createdAt: spec.now,
-    rotatedAt: null,
-    idleExpiresAt: Math.min(spec.now + services.lifetimes.refreshTokenIdleTtl * 1000, spec.absoluteExpiresAt),
-    absoluteExpiresAt: spec.absoluteExpiresAt,
-    revokedAt: null,
-  });
-  return familyId;
-}
 
 const INVALID = "the refresh token is invalid, expired or revoked";
 
@@ -125,12 +88,11 @@ function usable(token: RefreshToken | undefined, now: number): token is RefreshT
  */
 export const refreshToken: Grant = {
   grantType: "refresh_token",
-  parameters: ["refresh_token", "scope", "resource"],
   multiValued: ["resource"],
   handle: ({ services, client, form, now }) => rotate(services, client, form, now),
 };
 
-async function rotate(services: Services, client: Client, params: FormParams, now: number): Promise<TokenResponse> {
+function rotate(services: Services, client: Client, params: FormParams, now: number): TokenResponse {
   const presented = params.get("refresh_token");
   if (presented === undefined) throw new OAuthError("invalid_request", "refresh_token is required");
   const tokenDigest = digest(presented);
@@ -149,7 +111,7 @@ async function rotate(services: Services, client: Client, params: FormParams, no
   if (widened.length > 0)
     throw new OAuthError("invalid_scope", `scope was not originally granted: ${widened.join(" ")}`);
 
-  const access = await signGrantAccessToken(services, params, {
+  const access = signGrantAccessToken(services, params, {
     subject: token.userId,
     clientId: client.clientId,
     grantedScopes: original,
@@ -159,7 +121,7 @@ async function rotate(services: Services, client: Client, params: FormParams, no
     now,
   });
   // Judged again inside the transaction: the family may have been revoked, or the token rotated by a concurrent
-  // request (in this process or another on the same database), while the access token was being signed.
+  // request from another process on the same database, while the access token was being signed.
   const presentation = services.storage.transaction(() => {
     const current = services.storage.refreshTokens.find(tokenDigest);
     const verdict = revokeIfReused(services, judge(services, current, successorDigest, now), now);

@@ -20,12 +20,13 @@ export interface GrantRequest {
   now: number;
 }
 
-/** One grant type: its wire value, the parameters it reads, and its handler. Registered in grants/index.ts. */
+/**
+ * One grant type: its wire value and its handler, which reads the parameters it needs from the form and ignores the
+ * rest (RFC 6749 §3.2). Registered in grants/index.ts.
+ */
 export interface Grant {
   grantType: string;
-  /** Parameters the handler reads besides grant_type and client authentication; unrecognised ones are ignored (RFC 6749 §3.2). */
-  parameters: readonly string[];
   /** Parameters that may be repeated (RFC 8707 `resource`); any other repeated parameter is invalid_request. */
   multiValued?: readonly string[];
-  handle(request: GrantRequest): Promise<TokenResponse>;
+  handle(request: GrantRequest): TokenResponse;
 }

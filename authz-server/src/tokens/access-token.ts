@@ -26,8 +26,8 @@ export interface IssuedToken {
   aud: string | string[];
 }
 
-/** Builds and signs one RFC 9068 §2.2 access token: iss sub aud exp iat jti client_id scope. */
-export async function issueAccessToken(keys: KeyRing, request: AccessTokenRequest): Promise<IssuedToken> {
+/** Builds and signs one RFC 9068 §2.2 access token: iss sub aud exp iat jti client_id scope (synchronously, keyring.ts). */
+export function issueAccessToken(keys: KeyRing, request: AccessTokenRequest): IssuedToken {
   const iat = Math.floor(request.now / 1000);
   const exp = iat + request.ttl;
   const jti = randomUUID();

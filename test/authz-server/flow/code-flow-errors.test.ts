@@ -276,29 +276,6 @@ describe("authorization code flow: bad input", () => {
     );
   });
 
-  it("a code_verifier for a code issued without a challenge is refused (PKCE downgrade, RFC 9700 §4.8.2)", async () => {
-    const code = generateSecret();
-    const now = server.clock.now();
-    server.storage.codes.create({
-      codeDigest: digest(code),
-      clientId: server.canon.clientId,
-      userId: server.userId,
-      redirectUri: CANON_CALLBACK,
-      codeChallenge: null,
-      codeChallengeMethod: null,
-      scope: "photos",
-      resources: [],
-      createdAt: now,
-      expiresAt: now + 60_000,
-      consumedAt: null,
-    });
-    const response = await exchange(code, oauth.generateRandomCodeVerifier());
-    assert.deepEqual(
-      [response.status, response.body],
-      [400, { error: "invalid_grant", error_description: "code_verifier sent but no code_challenge was" }],
-    );
-  });
-
   it("refresh: narrowing allowed, widening refused, grace window for concurrent refresh, idle and absolute expiry", async () => {
     const { attempt, code } = await freshCode("photos profile");
     const tokens = (await exchange(code, attempt.verifier)).body as { refresh_token: string; scope: string };

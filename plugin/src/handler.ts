@@ -1,5 +1,5 @@
 // The access-phase handler: one read of the request, one verdict, one place that responds.
-// Every PDK call is a round trip to Kong (protocol doc, "Cost"): an allowed request costs
+// Every PDK call is a round trip to Kong over the plugin-server socket: an allowed request costs
 // get_headers + set_headers (+ HandleEvent) = 3, a refused one get_headers + exit = 2. Nothing is
 // logged through kong.log (each call would be one more round trip), and nothing per request is
 // kept on the instance: one instance serves all concurrent requests of its worker.

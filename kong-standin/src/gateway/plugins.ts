@@ -22,5 +22,5 @@ export interface PluginHost {
 /** Kong's bundled serverless plugins, which carry the guard; everything else goes to the plugin server. */
 export const PRE_FUNCTION = "pre-function";
 export const POST_FUNCTION = "post-function";
-/** The external plugin kong.yml configures (one plugin per plugin server, Kong issue #14701). */
+/** The external plugin kong.yml configures (one plugin per plugin server, the setup this repository ships and tests). */
 export const OAUTH2_JWT = "oauth2-jwt";

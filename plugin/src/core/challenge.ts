@@ -50,7 +50,7 @@ export function unavailableResponse(unavailable: KeysUnavailable, retryAfterSeco
   };
 }
 
-/** Anything unexpected: refuse (never pass, protocol doc "fail-open"), saying nothing about why. */
+/** Anything unexpected: refuse (never pass: failing open would proxy the request), saying nothing about why. */
 export const INTERNAL_ERROR_RESPONSE: ErrorResponse = {
   status: 500,
   body: JSON.stringify({ message: "An unexpected error occurred" }),

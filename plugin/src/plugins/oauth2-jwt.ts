@@ -1,5 +1,5 @@
-// The module Kong's plugin server loads (the only file in the plugins directory, protocol doc
-// "The plugin module"): `Plugin`, `Name`, `Version`, `Priority`, `Schema`.
+// The module Kong's plugin server loads (the only file in the plugins directory, read by
+// plugin/src/server/loader.ts): `Plugin`, `Name`, `Version`, `Priority`, `Schema`.
 
 import { AccessHandler, type KongPdk } from "../handler.js";
 import { Schema as PluginSchema } from "../schema.js";

@@ -1,7 +1,7 @@
 // Kong's answers to PDK calls for one request (the harness's RequestContext), without a server.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { RequestContext } from "../../../kong-standin/src/wire/pdk.js";
+import { RequestContext } from "../../../kong-standin/src/wire/pdk.ts";
 
 const request = () =>
   new RequestContext({

@@ -6,7 +6,7 @@ import {
   validatePluginConfig,
   type FieldList,
   type PluginInfo,
-} from "../../../kong-standin/src/wire/index.js";
+} from "../../../kong-standin/src/wire/index.ts";
 
 const fields: FieldList = [
   { issuer: { type: "string", required: true } },

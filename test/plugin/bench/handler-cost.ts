@@ -1,7 +1,7 @@
 // Micro-benchmark (not a test): the process CPU time of one access phase of the real plugin module
 // (plugin/src/plugins/oauth2-jwt.ts, `Plugin.access`) for a repeated, cached, valid ES256 token,
 // against the trivial fixture plugin (test/fixtures/plugins/trivial/, the same PDK calls without
-// validation) — the part of issue 6's "× trivial" figure that the plugin's own code decides. The
+// validation) — the part of the benchmark's "× trivial" figure (bench/RESULTS.md) that the plugin's own code decides. The
 // PDK is a minimal in-process fake: get_headers returns a fresh copy of a realistic 11-header
 // table, each value an array as Kong's StepMultiMap answer gives it (kong-pdk decodes a new table
 // per request), set_headers records its argument. The key set

@@ -10,7 +10,7 @@ import {
   DEFAULT_MAX_MESSAGE_VALUES,
   FrameError,
   MessageReader,
-} from "../../../plugin/src/server/framing.js";
+} from "../../../plugin/src/server/framing.ts";
 
 const MESSAGES: unknown[] = [
   [0, 1, "plugin.HandleEvent", [{ InstanceId: 0, EventName: "access" }]],

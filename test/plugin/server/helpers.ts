@@ -3,8 +3,8 @@
 // (MsgPack:1) or length-prefixed frames (ProtoBuf:1).
 import net from "node:net";
 import { fileURLToPath } from "node:url";
-import { FrameReader, type Frame } from "../../../plugin/src/server/protobuf/index.js";
-import { MessageReader } from "../../../kong-standin/src/wire/index.js";
+import { FrameReader, type Frame } from "../../../plugin/src/server/protobuf/index.ts";
+import { MessageReader } from "../../../kong-standin/src/wire/index.ts";
 
 export const FIXTURES = fileURLToPath(new URL("../../fixtures/plugins/", import.meta.url));
 export const fixture = (name: string): string => `${FIXTURES}${name}`;

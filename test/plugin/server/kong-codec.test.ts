@@ -8,8 +8,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { MessageReader, spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
-import { fixture, MSGPACK, within } from "./helpers.js";
+import { MessageReader, spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.ts";
+import { fixture, MSGPACK, within } from "./helpers.ts";
 
 const CODEC = fileURLToPath(new URL("./kong-codec.lua", import.meta.url));
 const probe = spawnSync("luajit", ["-e", 'require "MessagePack"'], { encoding: "utf8" });

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
-import { readCpuMs } from "../../../bench/lib/child.js";
-import { spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
-import { connectRaw, fixture, MSGPACK, pause, type RawClient, within } from "./helpers.js";
+import { readCpuMs } from "../../../bench/lib/child.ts";
+import { spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.ts";
+import { connectRaw, fixture, MSGPACK, pause, type RawClient, within } from "./helpers.ts";
 
 interface Diagnostics {
   Pid: number;

@@ -2,7 +2,7 @@
 // a bounded line, and rendering it never throws (a throw there would end the process).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createLogger, errorText, preview } from "../../../plugin/src/server/logger.js";
+import { createLogger, errorText, preview } from "../../../plugin/src/server/logger.ts";
 
 /** An object every conversion to a string throws on, as a hostile plugin could throw. */
 function unprintable(): object {

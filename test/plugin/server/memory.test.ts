@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { readRssMB } from "../../../bench/lib/child.js";
+import { readRssMB } from "../../../bench/lib/child.ts";
 import {
   spawnPluginServer,
   type PluginInstance,
   type PluginServerProcess,
-} from "../../../kong-standin/src/wire/index.js";
-import { fixture, MSGPACK, pause } from "./helpers.js";
+} from "../../../kong-standin/src/wire/index.ts";
+import { fixture, MSGPACK, pause } from "./helpers.ts";
 
 /** Preloaded into the server: SIGUSR2 runs a full garbage collection (no RPC needed). */
 const GC_ON_SIGNAL = fileURLToPath(new URL("../../../bench/lib/gc-on-signal.cjs", import.meta.url));

@@ -2,10 +2,10 @@
 // decided by time, not by sleeping.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createLogger } from "../../../plugin/src/server/logger.js";
-import { loadPlugins } from "../../../plugin/src/server/loader.js";
-import { PluginServer } from "../../../plugin/src/server/plugin-server.js";
-import { fixture } from "./helpers.js";
+import { createLogger } from "../../../plugin/src/server/logger.ts";
+import { loadPlugins } from "../../../plugin/src/server/loader.ts";
+import { PluginServer } from "../../../plugin/src/server/plugin-server.ts";
+import { fixture } from "./helpers.ts";
 
 interface Reply {
   EventId: number;

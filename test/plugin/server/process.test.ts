@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
-import { RpcRemoteError, spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.js";
-import { connectRaw, fixture, MSGPACK, pause, within } from "./helpers.js";
+import { RpcRemoteError, spawnPluginServer, type PluginServerProcess } from "../../../kong-standin/src/wire/index.ts";
+import { connectRaw, fixture, MSGPACK, pause, within } from "./helpers.ts";
 
 interface Diagnostics {
   Pid: number;

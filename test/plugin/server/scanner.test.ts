@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DataViewIndexOutOfBoundsError, DecodeError, Decoder } from "@msgpack/msgpack";
-import { FrameError, INCOMPLETE, MAX_DEPTH, MessageScanner } from "../../../plugin/src/server/scanner.js";
+import { FrameError, INCOMPLETE, MAX_DEPTH, MessageScanner } from "../../../plugin/src/server/scanner.ts";
 
 /** A seeded generator (mulberry32), so that every run fuzzes the same inputs. */
 function random(seed: number): (below: number) => number {

@@ -9,8 +9,8 @@ import {
   STOCK_SERVER_COMMAND,
   spawnPluginServer,
   type PluginServerProcess,
-} from "../../../kong-standin/src/wire/index.js";
-import { connectRaw, fixture, MSGPACK, pause, within } from "./helpers.js";
+} from "../../../kong-standin/src/wire/index.ts";
+import { connectRaw, fixture, MSGPACK, pause, within } from "./helpers.ts";
 
 interface Recorded {
   method: string;

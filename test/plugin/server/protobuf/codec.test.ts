@@ -14,7 +14,7 @@ import {
   encodeRpcReturn,
   PDK_METHODS,
   ProtocolError,
-} from "../../../../plugin/src/server/protobuf/index.js";
+} from "../../../../plugin/src/server/protobuf/index.ts";
 
 const argsRoundTrip = (method: string, args: unknown[]): unknown[] =>
   decodePdkArgs(method, encodePdkArgs(method, args));

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
-import { spawnPluginServer, type PluginServerProcess } from "../../../../kong-standin/src/wire/index.js";
-import { PROTOBUF_PEER_MESSAGE } from "../../../../plugin/src/server/listener.js";
-import { MSGPACK_PEER_MESSAGE } from "../../../../plugin/src/server/protobuf/connection.js";
+import { spawnPluginServer, type PluginServerProcess } from "../../../../kong-standin/src/wire/index.ts";
+import { PROTOBUF_PEER_MESSAGE } from "../../../../plugin/src/server/listener.ts";
+import { MSGPACK_PEER_MESSAGE } from "../../../../plugin/src/server/protobuf/connection.ts";
 import {
   decodePdkArgs,
   decodeRpcReturn,
@@ -18,10 +18,10 @@ import {
   type Frame,
   type RpcCall,
   type RpcReturn,
-} from "../../../../plugin/src/server/protobuf/index.js";
-import { JwksServer } from "../../helpers/jwks-server.js";
-import { AUDIENCE, generateTestKey, ISSUER, signAccessToken, type TestKey } from "../../helpers/tokens.js";
-import { connectFrames, connectRaw, fixture, MSGPACK, pause, within, type RawClient } from "../helpers.js";
+} from "../../../../plugin/src/server/protobuf/index.ts";
+import { JwksServer } from "../../helpers/jwks-server.ts";
+import { AUDIENCE, generateTestKey, ISSUER, signAccessToken, type TestKey } from "../../helpers/tokens.ts";
+import { connectFrames, connectRaw, fixture, MSGPACK, pause, within, type RawClient } from "../helpers.ts";
 
 type FrameClient = RawClient<Frame>;
 

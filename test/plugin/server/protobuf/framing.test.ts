@@ -7,7 +7,7 @@ import {
   FrameReader,
   OversizedFrame,
   type Frame,
-} from "../../../../plugin/src/server/protobuf/framing.js";
+} from "../../../../plugin/src/server/protobuf/framing.ts";
 
 const frames = (...messages: string[]): Buffer =>
   Buffer.concat(messages.map((message) => encodeFrame(Buffer.from(message))));

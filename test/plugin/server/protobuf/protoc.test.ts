@@ -15,7 +15,7 @@ import {
   encodeRpcCall,
   encodeRpcReturn,
   PLUGIN_SOCKET_PROTO,
-} from "../../../../plugin/src/server/protobuf/index.js";
+} from "../../../../plugin/src/server/protobuf/index.ts";
 
 const INCLUDE = "/usr/include";
 const probe = spawnSync("protoc", ["--version"], { encoding: "utf8" });

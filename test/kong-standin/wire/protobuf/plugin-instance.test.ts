@@ -17,9 +17,9 @@ import {
   spawnPluginServer,
   type PluginServerProcess,
   type RpcCounters,
-} from "../../../kong-standin/src/wire/index.js";
+} from "../../../../kong-standin/src/wire/index.ts";
 
-const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/plugins/${name}`, import.meta.url));
+const fixture = (name: string): string => fileURLToPath(new URL(`../../../fixtures/plugins/${name}`, import.meta.url));
 
 /** Kong's kong.response.error(500) as the harness reports it, with the error Kong would log. */
 const kong500 = (error: string, roundTrips: number): unknown => ({

@@ -10,7 +10,7 @@ import {
   spawnPluginServer,
   type PluginServerProcess,
   type RpcTransport,
-} from "../../../kong-standin/src/wire/index.js";
+} from "../../../kong-standin/src/wire/index.ts";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/plugins/${name}`, import.meta.url));
 /** Given to the query and the start command alike: the server speaks MessagePack-RPC. */

@@ -8,7 +8,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { decode } from "@msgpack/msgpack";
-import { fixture } from "./helpers.js";
+import { fixture } from "./helpers.ts";
 
 const BIN = fileURLToPath(new URL("../../../plugin/bin/oauth2-jwt-pluginserver.js", import.meta.url));
 const PLUGINS = fileURLToPath(new URL("../../../plugin/dist/plugins", import.meta.url));

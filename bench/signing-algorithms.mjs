@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Measures raw node:crypto sign and verify cost per JWS algorithm on this machine, to choose the
-// default signing algorithm (see the README, "Default signing algorithm"). Usage: node bench/signing-algorithms.mjs [iterations]
+// default signing algorithm (docs/es256.md). Usage: node bench/signing-algorithms.mjs [iterations]
 import { generateKeyPairSync, sign, verify, constants } from "node:crypto";
 
 const iterations = Number(process.argv[2] ?? 2000);

@@ -1,6 +1,6 @@
 // The benchmark's result model: every section yields printable tables (Markdown, so a run can
-// be pasted into bench/RESULTS.md and the README unchanged), raw figures for the JSON file, and
-// target checks that say plainly when a target from issue 6 is missed.
+// be pasted into bench/RESULTS.md unchanged), raw figures for the JSON file, and target checks
+// that say plainly when one of the targets bench/README.md lists is missed.
 import os from "node:os";
 
 export interface Table {

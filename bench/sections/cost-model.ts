@@ -34,7 +34,7 @@ const root = path.resolve(here, "../..");
 const LUA_SCRIPT = path.join(here, "../lua/msgpack-cost.lua");
 const AUDIENCE = "http://localhost:8000/flickr";
 const SUBJECT_HEADER = DEFAULT_UPSTREAM_HEADERS.subject.toLowerCase();
-/** Requests in flight, one per pooled connection (the level the README's headline figures use). */
+/** Requests in flight, one per pooled connection (the level plugin/README.md's cost model uses). */
 const CONNECTIONS = 8;
 
 /**

@@ -28,7 +28,7 @@ export interface SchemaField {
 /** `{ name: definition }`, exactly one key (Kong's `fields` array shape). */
 export type SchemaEntry = Readonly<Record<string, SchemaField>>;
 
-export const DEFAULT_ALGORITHMS: readonly Algorithm[] = ["PS256", "RS256", "ES256", "EdDSA"];
+const DEFAULT_ALGORITHMS: readonly Algorithm[] = ["PS256", "RS256", "ES256", "EdDSA"];
 
 export const DEFAULT_UPSTREAM_HEADERS = {
   subject: "X-Authenticated-Userid",
@@ -42,7 +42,7 @@ const URL_PATTERN = "^https?://[^%s]+$";
 /** RFC 9110 §5.1 field-name = token = 1*tchar. */
 const HEADER_NAME_PATTERN = "^[%w!#$%%&'*+%-.^_`|~]+$";
 /** A Lua character class holding exactly these code point ranges (printable ASCII only). */
-export function luaCharacterClass(ranges: readonly (readonly [number, number])[]): string {
+function luaCharacterClass(ranges: readonly (readonly [number, number])[]): string {
   // Inside a Lua set `%x` is the literal x for any punctuation x, but an escaped character cannot
   // start or end a range (lstrlib.c, matchbracketclass): a range whose ends need escaping gives
   // them up as single characters.

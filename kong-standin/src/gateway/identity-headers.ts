@@ -28,7 +28,7 @@ import type { GuardContinue, GuardExit } from "./guard.js";
 import { cloneHeaders, foldHeaderName, type HeaderMap } from "./headers.js";
 
 /** A header name, in any spelling, that an upstream behind this gateway may take as an identity. */
-export function isIdentityHeader(name: string): boolean {
+function isIdentityHeader(name: string): boolean {
   const folded = foldHeaderName(name);
   return IDENTITY_HEADER_PREFIXES.some((prefix) => folded.startsWith(prefix)) || IDENTITY_HEADER_NAMES.includes(folded);
 }

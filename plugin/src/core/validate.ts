@@ -1,14 +1,15 @@
 // The pure validation core: RFC 9068 §4 access-token validation with the RFC 8725 rules, in the
-// order the README's Responses section lists — JWS (not JWE, not nested), `typ`, `alg` in the
+// order of its numbered steps below — JWS (not JWE, not nested), `typ`, `alg` in the
 // allow-list, `kid` in the configured key set only, signature, `iss`, `aud`, `exp`, `nbf`/`iat`,
 // then scopes. No Kong, no I/O, no clock of its own; it never throws on any input.
 //
 // It is split in two so that the verified-token cache can skip only the expensive half:
 // `verifyToken` (structure, header, key, signature: depends on the token and the key set) and
-// `checkClaims` (issuer, audience, time, scopes: depends on the route's configuration and now).
+// `prepareClaims` + `checkPreparedClaims` (issuer, audience, time, scopes: depends on the route's
+// configuration and now; only the time checks are repeated for a cached token).
 
 import type { Algorithm } from "./algorithms.js";
-import { extractBearerToken, MAX_TOKEN_LENGTH } from "./bearer.js";
+import { MAX_TOKEN_LENGTH } from "./bearer.js";
 import type { VerificationKey } from "./jwks.js";
 import { decodeBase64Url, decodeJsonObject, verifySignature } from "./jws-verify.js";
 import { invalidToken, refuse, type AccessTokenClaims, type Refusal, type Verdict } from "./verdict.js";
@@ -190,15 +191,6 @@ export function checkPreparedClaims(
   return prepared.after;
 }
 
-/** Issuer, audience, time and scope checks of a verified token's claims; `now` in seconds. */
-export function checkClaims(
-  claims: Readonly<Record<string, unknown>>,
-  options: ValidationOptions,
-  now: number,
-): Verdict {
-  return checkPreparedClaims(prepareClaims(claims, options), claims, now);
-}
-
 function checkRequiredClaimsAndScopes(
   claims: Readonly<Record<string, unknown>>,
   options: ValidationOptions,
@@ -250,21 +242,4 @@ function checkRequiredClaimsAndScopes(
     raw: claims,
   };
   return { ok: true, claims: result };
-}
-
-/** The whole check of a token string (no caching); `now` in seconds since the epoch. */
-export function validateAccessToken(token: string, options: ValidationOptions, keys: KeyLookup, now: number): Verdict {
-  const verified = verifyToken(token, options.algorithms, keys);
-  return verified.ok ? checkClaims(verified.claims, options, now) : verified;
-}
-
-/** From the Authorization header value(s) to a verdict: bearer extraction, then `validateAccessToken`. */
-export function validateAuthorization(
-  authorization: string | readonly string[] | undefined,
-  options: ValidationOptions,
-  keys: KeyLookup,
-  now: number,
-): Verdict {
-  const bearer = extractBearerToken(authorization);
-  return bearer.ok ? validateAccessToken(bearer.token, options, keys, now) : bearer;
 }

@@ -384,7 +384,7 @@ export interface PluginInfo {
   Schema: { name: string; fields: [{ config: { type: "record"; fields: unknown } }] };
 }
 
-export function describePlugin(plugin: PluginModule): PluginInfo {
+function describePlugin(plugin: PluginModule): PluginInfo {
   return {
     Name: plugin.name,
     Version: plugin.getVersion(),

@@ -11,7 +11,8 @@ import { authenticate, routeOptions } from "../../../plugin/src/core/authenticat
 import { JwksCache } from "../../../plugin/src/core/jwks-cache.ts";
 import { parseJwks } from "../../../plugin/src/core/jwks.ts";
 import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
-import { validateAccessToken, type ValidationOptions } from "../../../plugin/src/core/validate.ts";
+import type { ValidationOptions } from "../../../plugin/src/core/validate.ts";
+import { validateAccessToken } from "../helpers/validate.ts";
 import type { Algorithm } from "../../../plugin/src/core/algorithms.ts";
 import type { PluginConfig } from "../../../plugin/src/schema.ts";
 import { AUDIENCE, generateTestKey, ISSUER, signAccessToken } from "../helpers/tokens.ts";

@@ -5,13 +5,10 @@ import { constants, createPublicKey } from "node:crypto";
 import { before, describe, it } from "node:test";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { parseJwks, type KeySet } from "../../../plugin/src/core/jwks.ts";
-import {
-  validateAccessToken,
-  validateAuthorization,
-  type ValidationOptions,
-} from "../../../plugin/src/core/validate.ts";
+import type { ValidationOptions } from "../../../plugin/src/core/validate.ts";
 import type { Verdict } from "../../../plugin/src/core/verdict.ts";
 import { SUPPORTED_ALGORITHMS } from "../../../plugin/src/core/algorithms.ts";
+import { validateAccessToken, validateAuthorization } from "../helpers/validate.ts";
 import {
   AUDIENCE,
   b64url,

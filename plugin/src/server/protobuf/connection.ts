@@ -324,7 +324,7 @@ export class ProtobufConnection implements HoldingConnection {
  * retry, not fail, on an error containing "closed" or "no plugin instance": those words are
  * rewritten so that the reason cannot turn the failure into a retry.
  */
-export function failureMethodName(reason: string): string {
+function failureMethodName(reason: string): string {
   const line = reason.replace(/\s+/g, " ").slice(0, MAX_REASON_CHARS);
   return `oauth2-jwt-pluginserver failure: ${line.replace(/closed/gi, "clos(ed)").replace(/no plugin instance/gi, "no instance")}`;
 }

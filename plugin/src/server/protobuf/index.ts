@@ -58,6 +58,3 @@ export {
   type Frame,
 } from "./framing.js";
 export { PLUGIN_SOCKET_PROTO, WELL_KNOWN_PROTO } from "./definitions.js";
-
-/** The protocol name Kong reads from the query command's answer (process.lua). */
-export const PROTOCOL = "ProtoBuf:1";

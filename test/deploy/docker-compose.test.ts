@@ -44,7 +44,8 @@ describe("docker-compose.yml", () => {
   it("runs Kong DB-less with the oauth2-jwt plugin server configured with absolute paths", () => {
     const { services } = resolvedCompose();
     const kong = services["kong"];
-    const env = kong.environment!;
+    const env = kong.environment;
+    assert.ok(env, "kong has an environment");
     const server = "/usr/local/kong-plugins/oauth2-jwt/bin/oauth2-jwt-pluginserver.js";
     assert.deepEqual(
       Object.fromEntries(
@@ -78,7 +79,9 @@ describe("docker-compose.yml", () => {
 
   it("builds Kong from kong:3.9 with Node.js copied from the official node image, and the paths Kong runs exist in it", () => {
     const { services } = resolvedCompose();
-    const dockerfile = readFileSync(join(ROOT, services["kong"].build!.dockerfile), "utf8");
+    const { build } = services["kong"];
+    assert.ok(build, "kong is built from a Dockerfile");
+    const dockerfile = readFileSync(join(ROOT, build.dockerfile), "utf8");
     assert.match(dockerfile, /^FROM kong:3\.9$/m);
     assert.match(dockerfile, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     assert.match(dockerfile, /^COPY --from=node \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
@@ -96,7 +99,7 @@ describe("docker-compose.yml", () => {
     const { services, volumes } = resolvedCompose();
     const authz = services["authz"];
     assert.deepEqual(authz.command, ["--host", "0.0.0.0", "--port", "9000", "--issuer", "http://localhost:9000"]);
-    assert.equal(authz.environment!["AUTHZ_DB"], "/var/lib/authz/authz.db");
+    assert.equal(authz.environment?.["AUTHZ_DB"], "/var/lib/authz/authz.db");
     assert.ok(
       (authz.volumes ?? []).some((v) => JSON.stringify(v).includes("authz-data")),
       "SQLite on a named volume",
@@ -105,9 +108,9 @@ describe("docker-compose.yml", () => {
     const canon = services["canon"];
     assert.deepEqual(
       {
-        issuer: canon.environment!["AUTHZ_ISSUER"],
-        internal: canon.environment!["AUTHZ_INTERNAL_URL"],
-        gateway: canon.environment!["GATEWAY_URL"],
+        issuer: canon.environment?.["AUTHZ_ISSUER"],
+        internal: canon.environment?.["AUTHZ_INTERNAL_URL"],
+        gateway: canon.environment?.["GATEWAY_URL"],
       },
       { issuer: "http://localhost:9000", internal: "http://authz:9000", gateway: "http://kong:8000" },
     );

@@ -116,7 +116,9 @@ describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
         assert.ok(Date.now() < deadline, `not ready in time:\n${output}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      const seconds = Number(/Ready in ([\d.]+) s/.exec(output)![1]);
+      const ready = /Ready in ([\d.]+) s/.exec(output);
+      assert.ok(ready, output);
+      const seconds = Number(ready[1]);
       assert.ok(seconds < 30, `ready in ${seconds} s`);
       assert.ok(output.includes(`Open  http://localhost:${canon}  (Canon Printing)`), output);
       assert.ok(output.includes(`as  ${DEMO.username}  /  ${DEMO.password}`), output);
@@ -134,7 +136,9 @@ describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
       // Canon sends the browser to the authorization server with its seeded client and callback.
       const home = await fetch(`http://127.0.0.1:${canon}/`);
       const cookie = home.headers.getSetCookie()[0].split(";")[0];
-      const csrf = /name="csrf" value="([^"]+)"/.exec(await home.text())![1];
+      const csrfField = /name="csrf" value="([^"]+)"/.exec(await home.text());
+      assert.ok(csrfField, "Canon's home page carries its CSRF token");
+      const csrf = csrfField[1];
       const connect = await fetch(`http://127.0.0.1:${canon}/connect`, {
         method: "POST",
         redirect: "manual",
@@ -142,7 +146,7 @@ describe("npm start (scripts/start.mjs)", { timeout: 120_000 }, () => {
         body: new URLSearchParams({ csrf, scope: "photos" }),
       });
       assert.equal(connect.status, 303);
-      const location = new URL(connect.headers.get("location")!);
+      const location = new URL(connect.headers.get("location") ?? "");
       assert.equal(`${location.origin}${location.pathname}`, `http://localhost:${authz}/authorize`);
       assert.equal(location.searchParams.get("redirect_uri"), `http://localhost:${canon}/callback`);
 

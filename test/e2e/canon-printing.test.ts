@@ -10,10 +10,11 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { hashPassword } from "../../authz-server/src/passwords.ts";
-import { BrowserClient, onlyForm, withFields } from "../authz-server/flow/browser-client.ts";
+import { BrowserClient, onlyForm, withFields } from "../authz-server/browser-client.ts";
 import { digest, generateId, generateSecret } from "../../authz-server/src/secrets.ts";
 import { startServer, type RunningServer } from "../../authz-server/src/server.ts";
 import { startCanon, type RunningCanon } from "../../examples/canon-printing/src/server.ts";
+import { Closers } from "../helpers/closers.ts";
 
 interface Page {
   status: number;
@@ -37,7 +38,7 @@ class Session {
       ...(form ? { body: new URLSearchParams(form) } : {}),
     });
     const set = response.headers.getSetCookie().find((c) => c.startsWith("canon_session="));
-    if (set !== undefined) this.cookie = set.split(";")[0]!;
+    if (set !== undefined) this.cookie = set.split(";")[0];
     return {
       status: response.status,
       location: response.headers.get("location"),
@@ -55,7 +56,8 @@ class Session {
   async connect(scope = "photos"): Promise<URL> {
     const page = await this.request("POST", "/connect", { csrf: await this.csrf(), scope });
     assert.equal(page.status, 303, page.text);
-    return new URL(page.location!);
+    assert.ok(page.location, "Canon redirects to the authorization server");
+    return new URL(page.location);
   }
 }
 
@@ -75,7 +77,7 @@ interface FakeGateway {
 }
 
 async function startFakeGateway(): Promise<FakeGateway> {
-  const state: FakeGateway = { url: "", mode: "expire-first", tokens: [], close: async () => undefined };
+  const state: FakeGateway = { url: "", mode: "expire-first", tokens: [], close: () => Promise.resolve() };
   const server: Server = createServer((req, res) => {
     const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
     state.tokens.push(token);
@@ -119,15 +121,18 @@ describe("examples/canon-printing (OAuth client)", () => {
   let clientId: string;
   let gateway: FakeGateway;
   let aliceId: string;
+  const closers = new Closers();
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "canon-test-"));
+    closers.add(() => rmSync(dir, { recursive: true, force: true }));
     authz = await startServer({
       port: 0,
       host: "127.0.0.1",
       db: join(dir, "authz.db"),
       logger: pino({ level: "silent" }),
     });
+    closers.add(() => authz.close());
     authz.services.storage.scopes.create({
       name: "photos",
       description: "See your Flickr photos",
@@ -146,11 +151,12 @@ describe("examples/canon-printing (OAuth client)", () => {
       createdAt: Date.now(),
     });
     gateway = await startFakeGateway();
+    closers.add(() => gateway.close());
     canon = await startCanon({
       port: 0,
       issuer: authz.issuer,
       gatewayUrl: gateway.url,
-      register: async (redirectUri) => {
+      register: (redirectUri) => {
         const secret = generateSecret();
         clientId = generateId();
         authz.services.storage.clients.create({
@@ -163,17 +169,13 @@ describe("examples/canon-printing (OAuth client)", () => {
           tokenEndpointAuthMethod: "client_secret_basic",
           createdAt: Date.now(),
         });
-        return { clientId, clientSecret: secret };
+        return Promise.resolve({ clientId, clientSecret: secret });
       },
     });
+    closers.add(() => canon.close());
   });
 
-  after(async () => {
-    await canon?.close();
-    await gateway?.close();
-    await authz?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => closers.closeAll());
 
   it("pages carry a strict CSP, no framing, no referrer, no caching, and an HttpOnly SameSite cookie", async () => {
     const response = await fetch(canon.url);
@@ -274,7 +276,11 @@ describe("examples/canon-printing (OAuth client)", () => {
     ] as const) {
       const session = new Session(canon.url);
       const request = await session.connect();
-      const params = new URLSearchParams({ code: "abc", state: request.searchParams.get("state")!, iss: authz.issuer });
+      const params = new URLSearchParams({
+        code: "abc",
+        state: request.searchParams.get("state") ?? "",
+        iss: authz.issuer,
+      });
       tamper(params);
       const page = await session.request("GET", `/callback?${params}`);
       assert.deepEqual(
@@ -296,7 +302,7 @@ describe("examples/canon-printing (OAuth client)", () => {
     const request = await session.connect();
     const params = new URLSearchParams({
       error: "access_denied",
-      state: request.searchParams.get("state")!,
+      state: request.searchParams.get("state") ?? "",
       iss: authz.issuer,
     });
     const page = await session.request("GET", `/callback?${params}`);
@@ -335,7 +341,8 @@ describe("examples/canon-printing (OAuth client)", () => {
       withFields(onlyForm(login.body, "/login"), { username: "alice", password: PASSWORD }),
     );
     assert.equal(signedIn.status, 303, signedIn.body);
-    const next = await browser.get(signedIn.location!);
+    assert.ok(signedIn.location, "signing in redirects");
+    const next = await browser.get(signedIn.location);
     let callback = next.location;
     if (next.status === 200) {
       const decision = await browser.post(
@@ -345,8 +352,8 @@ describe("examples/canon-printing (OAuth client)", () => {
       assert.equal(decision.status, 303);
       callback = decision.location;
     }
-    assert.ok(callback?.startsWith(`${canon.url}/callback?`), callback);
-    const landed = await session.request("GET", new URL(callback!).pathname + new URL(callback!).search);
+    assert.ok(typeof callback === "string" && callback.startsWith(`${canon.url}/callback?`), String(callback));
+    const landed = await session.request("GET", new URL(callback).pathname + new URL(callback).search);
     assert.deepEqual({ status: landed.status, location: landed.location }, { status: 303, location: "/photos" });
     return session;
   }

@@ -111,7 +111,7 @@ describe("examples/photos-api", () => {
     );
     const missing = await fetch(`${api.url}/nope`);
     assert.deepEqual(
-      { status: missing.status, body: await missing.json() },
+      { status: missing.status, body: (await missing.json()) as unknown },
       { status: 404, body: { error: "not_found" } },
     );
   });

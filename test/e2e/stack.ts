@@ -13,6 +13,7 @@ import { startPhotosApi, type RunningPhotosApi } from "../../examples/photos-api
 import { startGateway, type RunningGateway } from "../../kong-standin/src/gateway/gateway.ts";
 import { spawnPluginServer, type PluginServerProcess } from "../../kong-standin/src/wire/index.ts";
 import { DEMO, seedDemo } from "../../scripts/seed-demo.mjs";
+import { Closers } from "../helpers/closers.ts";
 
 export const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
 
@@ -33,14 +34,14 @@ export interface Story {
 export async function startStory(): Promise<Story> {
   const dir = mkdtempSync(join(tmpdir(), "e2e-story-"));
   const db = join(dir, "authz.db");
-  const closers: (() => Promise<void>)[] = [];
+  const closers = new Closers();
   try {
     const authz = await startServer({ port: 0, host: "127.0.0.1", db, logger: pino({ level: "silent" }) });
-    closers.push(() => authz.close());
+    closers.add(() => authz.close());
     const photos = await startPhotosApi({ port: 0 });
-    closers.push(() => photos.close());
+    closers.add(() => photos.close());
     const plugins = await spawnPluginServer();
-    closers.push(() => plugins.close());
+    closers.add(() => plugins.close());
     const gateway = await startGateway({
       config: join(ROOT, "kong.yml"),
       plugins,
@@ -51,7 +52,7 @@ export async function startStory(): Promise<Story> {
         "localhost:9000": `localhost:${authz.port}`,
       },
     });
-    closers.push(() => gateway.close());
+    closers.add(() => gateway.close());
     const canonFile = join(dir, "canon-client.json");
     const canon = await startCanon({
       port: 0,
@@ -64,9 +65,9 @@ export async function startStory(): Promise<Story> {
         return { clientId: saved.client_id, clientSecret: saved.client_secret };
       },
     });
-    closers.push(() => canon.close());
+    closers.add(() => canon.close());
     const alice = authz.services.storage.users.findByUsername(DEMO.username);
-    if (alice === undefined || alice === null) throw new Error("seeding did not create alice");
+    if (alice === undefined) throw new Error("seeding did not create alice");
     return {
       authz,
       photos,
@@ -77,12 +78,12 @@ export async function startStory(): Promise<Story> {
       canonClientId: readClientFile(canonFile).client_id,
       dir,
       async close() {
-        for (const close of closers.reverse()) await close();
+        await closers.closeAll();
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await closers.closeAll().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }

@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
 import { DEMO } from "../../scripts/seed-demo.mjs";
 import { launchPhoneBrowser, type PhoneBrowser } from "../helpers/browser.ts";
+import { Closers } from "../helpers/closers.ts";
 import { startStory, type Story } from "./stack.ts";
 
 const STEP_TIMEOUT = 15_000;
@@ -19,10 +20,13 @@ describe("the story in Chromium: Canon Printing prints alice's Flickr photos", {
   let page: Page;
   /** Every URL the browser requested, to show where the password went. */
   const posts: { url: string; body: string }[] = [];
+  const closers = new Closers();
 
   before(async () => {
     story = await startStory();
+    closers.add(() => story.close());
     browser = await launchPhoneBrowser("e2e");
+    closers.add(() => browser.close());
     browser.context.setDefaultTimeout(STEP_TIMEOUT);
     page = browser.page;
     page.on("request", (request) => {
@@ -30,10 +34,7 @@ describe("the story in Chromium: Canon Printing prints alice's Flickr photos", {
     });
   });
 
-  after(async () => {
-    await browser?.close();
-    await story?.close();
-  });
+  after(() => closers.closeAll());
 
   const shot = (name: string): Promise<Buffer> => browser.screenshot(name);
   const authzOrigin = (): string => new URL(story.authz.issuer).origin;

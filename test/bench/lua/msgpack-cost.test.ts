@@ -73,7 +73,8 @@ describe("Kong-side MessagePack cost script", { skip: missing }, () => {
       iterations: 10,
     });
     assert.equal(typeof library, "string");
-    for (const us of [encodeUs, decodeUs]) assert.ok(typeof us === "number" && us >= 0 && Number.isFinite(us), `${us}`);
+    for (const us of [encodeUs, decodeUs])
+      assert.ok(typeof us === "number" && us >= 0 && Number.isFinite(us), String(us));
   });
 
   it("refuses a reply stream that is not msgpack-RPC replies", () => {

@@ -112,7 +112,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...options.interaction,
     },
   };
-  server.on("request", createApp(services, linger).callback());
+  const handle = createApp(services, linger).callback();
+  // Koa's handler settles every request itself (its error middleware answers, then it ends the response): nothing is
+  // left for the caller of a "request" listener to await.
+  server.on("request", (request, response) => {
+    void handle(request, response);
+  });
   keys.startPolling(options.keyPollInterval ?? defaults.keyPollInterval, (error) =>
     logger.error({ err: error }, "signing keys could not be reloaded"),
   );

@@ -163,7 +163,9 @@ describe("authz-server CLI", () => {
     const hashOf = () => {
       const storage = openSqliteStorage(db);
       try {
-        return storage.users.findByUsername("alice")!.passwordHash;
+        const alice = storage.users.findByUsername("alice");
+        assert.ok(alice, "alice is stored");
+        return alice.passwordHash;
       } finally {
         storage.close();
       }

@@ -26,7 +26,17 @@ interface ClientJson {
 }
 
 /** What `clients show` prints of a client: everything `clients create` printed but the secret. */
-const withoutSecret = ({ client_secret: _secret, ...shown }: ClientJson): ClientJson => shown;
+function withoutSecret(created: ClientJson): ClientJson {
+  const shown = { ...created };
+  delete shown.client_secret;
+  return shown;
+}
+
+/** The secret `clients create` printed for a confidential client. */
+function secretOf(created: ClientJson): string {
+  assert.ok(created.client_secret !== undefined, `client ${created.client_id} was printed without a secret`);
+  return created.client_secret;
+}
 
 describe("authz-server clients", () => {
   const temp = tempDir();
@@ -143,11 +153,11 @@ describe("authz-server clients", () => {
       const running = await startServer({ db, port: 0, host: "127.0.0.1", logger: pino({ level: "silent" }) });
       try {
         const issued = await post(`${running.url}/token`, form({ grant_type: "client_credentials" }), {
-          authorization: basic(job.client_id, job.client_secret!),
+          authorization: basic(job.client_id, secretOf(job)),
         });
         const token = (issued.body as { access_token: string }).access_token;
         const introspected = await post(`${running.url}/introspect`, form({ token }), {
-          authorization: basic(api.client_id, api.client_secret!),
+          authorization: basic(api.client_id, secretOf(api)),
         });
         const answer = introspected.body as { active: boolean; aud: string; client_id: string };
         assert.deepEqual([answer.active, answer.aud, answer.client_id], [true, PHOTOS_API, job.client_id]);

@@ -46,7 +46,8 @@ describe("key rotation with an injected clock", () => {
   it("publishes a rotated key at once, signs with it only after activate-after, retires the old key after its tokens expire", async () => {
     const start = server.clock.now();
     const before = await issue();
-    const oldKid = decodeProtectedHeader(before).kid!;
+    const oldKid = decodeProtectedHeader(before).kid;
+    assert.ok(oldKid !== undefined);
     assert.deepEqual(await kids(), [oldKid]);
 
     const rotated = await rotateKey(server.storage.keys, "ES256", 600, start);

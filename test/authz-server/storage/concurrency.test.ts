@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { digest } from "../../../authz-server/src/secrets.js";
 import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
 import { basic, form, post, tempDir, TestClock } from "../helpers.js";
-import { BrowserClient } from "../flow/browser-client.js";
+import { BrowserClient } from "../browser-client.js";
 import {
   allow,
   authorizationRequest,
@@ -20,7 +20,7 @@ import {
   loginThrough,
   startFlowServer,
   type FlowServer,
-} from "../flow/flow-helpers.js";
+} from "../code-flow.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const bin = join(root, "authz-server/bin/authz-server.js");
@@ -48,7 +48,7 @@ interface Serve {
 
 /** `authz-server serve` as a separate process on `db`, on an ephemeral loopback port. */
 async function serve(db: string, ...flags: string[]): Promise<Serve> {
-  const child: ChildProcess = spawn(process.execPath, [bin, "serve", "--port", "0", "--db", db, "--json", ...flags], {
+  const child = spawn(process.execPath, [bin, "serve", "--port", "0", "--db", db, "--json", ...flags], {
     cwd: root,
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -57,7 +57,7 @@ async function serve(db: string, ...flags: string[]): Promise<Serve> {
     const line = await new Promise<string>((resolve, reject) => {
       let out = "";
       const timer = setTimeout(() => reject(new Error("serve did not print its URL within 20 s")), 20_000);
-      child.stdout!.on("data", (d: Buffer) => {
+      child.stdout.on("data", (d: Buffer) => {
         out += d.toString();
         if (out.includes("\n")) {
           clearTimeout(timer);
@@ -116,7 +116,10 @@ describe("several processes on one SQLite file", () => {
     const attempt = await authorizationRequest(seeded);
     const browser = new BrowserClient(seeded.url);
     const afterLogin = await loginThrough(browser, attempt);
-    const callback = afterLogin.status === 303 ? new URL(afterLogin.location!) : await allow(browser, afterLogin);
+    const callback =
+      afterLogin.status === 303 && afterLogin.location !== undefined
+        ? new URL(afterLogin.location)
+        : await allow(browser, afterLogin);
     return { attempt, callback };
   }
 
@@ -135,7 +138,9 @@ describe("several processes on one SQLite file", () => {
   function liveTokens(refreshToken: string): string[] {
     const storage = openSqliteStorage(db);
     try {
-      const { familyId } = storage.refreshTokens.find(digest(refreshToken))!;
+      const token = storage.refreshTokens.find(digest(refreshToken));
+      assert.ok(token, "the refresh token is stored");
+      const { familyId } = token;
       return storage.refreshTokens
         .family(familyId)
         .filter((t) => t.rotatedAt === null && t.revokedAt === null)
@@ -193,7 +198,7 @@ describe("several processes on one SQLite file", () => {
           `${server.url}/token`,
           form({
             grant_type: "authorization_code",
-            code: callback.searchParams.get("code")!,
+            code: callback.searchParams.get("code") ?? "",
             redirect_uri: CANON_CALLBACK,
             code_verifier: attempt.verifier,
           }),
@@ -225,13 +230,15 @@ describe("several processes on one SQLite file", () => {
       // The first refresh of the database stores the server secret its successors derive from: out of the way first.
       assert.equal((await refresh(server, await signIn())).status, 200);
       const first = await signIn();
-      holder = spawn(process.execPath, ["-e", HOLD_WRITE_LOCK, db, "6500"], {
+      const locked = spawn(process.execPath, ["-e", HOLD_WRITE_LOCK, db, "6500"], {
         cwd: root,
         stdio: ["ignore", "pipe", "inherit"],
       });
-      const locked = holder;
+      holder = locked;
       await new Promise<void>((resolve, reject) => {
-        locked.stdout!.once("data", () => resolve());
+        locked.stdout.once("data", () => {
+          resolve();
+        });
         locked.once("exit", (code) => reject(new Error(`the lock holder exited with ${code}`)));
       });
       const answer = await refresh(server, first);
@@ -247,10 +254,10 @@ describe("several processes on one SQLite file", () => {
     let current = await signIn();
     const server = await serve(db);
     try {
-      let writing = true;
+      const stopWriting = new AbortController();
       const writes = (async () => {
         const runs: { code: number; stderr: string }[] = [];
-        for (let i = 0; writing && i < 20; i++) {
+        for (let i = 0; !stopWriting.signal.aborted && i < 20; i++) {
           runs.push(await cli("clients", "create", "--name", `beside ${i}`, "--db", db, "--json"));
         }
         return runs;
@@ -264,7 +271,7 @@ describe("several processes on one SQLite file", () => {
         if (next === undefined) break;
         current = (next.body as { refresh_token: string }).refresh_token;
       }
-      writing = false;
+      stopWriting.abort();
       const runs = await writes;
       assert.deepEqual(statuses, Array(120).fill(200));
       assert.ok(runs.length > 0);

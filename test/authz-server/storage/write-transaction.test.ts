@@ -75,7 +75,10 @@ describe("a database that stays locked, at the HTTP boundary", () => {
     app.use(() => {
       throw new StorageUnavailableError("the database stayed locked by another writer", { retryAfterSeconds: 2 });
     });
-    const server = createServer(app.callback());
+    const handle = app.callback();
+    const server = createServer((request, response) => {
+      void handle(request, response);
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
       const { port } = server.address() as AddressInfo;

@@ -6,7 +6,7 @@ import { sendPage } from "./views/page-response.js";
 
 /**
  * The only error codes that go on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 8707 §2 (invalid_target)
- * and RFC 7009 §2.2.1 (unsupported_token_type). Nothing else (style.md).
+ * and RFC 7009 §2.2.1 (unsupported_token_type). Nothing else.
  */
 export type OAuthErrorCode =
   | "invalid_request"

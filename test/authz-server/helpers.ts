@@ -8,7 +8,7 @@ import { digest, generateId, generateSecret } from "../../authz-server/src/secre
 import { startServer, type RunningServer, type ServerOptions } from "../../authz-server/src/server.js";
 import type { Storage } from "../../authz-server/src/storage/types.js";
 
-/** A clock that only moves when a test moves it (style.md: time is frozen in tests). */
+/** A clock that only moves when a test moves it (time is frozen in tests, so every expiry is exact). */
 export class TestClock implements Clock {
   ms: number;
   constructor(start = Date.UTC(2030, 0, 1, 12, 0, 0)) {

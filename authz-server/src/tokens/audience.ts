@@ -33,7 +33,7 @@ export function checkResources(
 }
 
 /**
- * The resources a grant may name (requirement 13, RFC 8707 §2: the server decides which resources a grant covers).
+ * The resources a grant may name (RFC 8707 §2: the server decides which resources a grant covers).
  * A grant whose authorization request named resources covers exactly those. Otherwise, when every granted scope
  * belongs to a resource server, only those servers: consent to the photos API's `photos` must never yield a token
  * that another registered API would accept. A scope registered without a resource is tied to no server, so a grant
@@ -61,7 +61,7 @@ function resourcesOf(grantedScopes: readonly string[], scopes: ScopeStore): stri
 }
 
 /**
- * The token's `aud` (RFC 9068 §3, requirement 13): the requested resources; without any, the union of the granted
+ * The token's `aud` (RFC 9068 §3): the requested resources; without any, the union of the granted
  * scopes' resources; when no scope has one, the server's default audience.
  */
 export function resolveAudience(

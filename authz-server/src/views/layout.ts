@@ -3,7 +3,7 @@ import { html, SafeHtml } from "./html.js";
 
 /**
  * The one stylesheet of every page, inlined so that the pages load nothing from anywhere
- * (no third-party content, oauth-requirements item 5). The CSP allows exactly this text by
+ * (no third-party content). The CSP allows exactly this text by
  * its SHA-256 hash (CSP3 §2.3.1 hash-source), so no 'unsafe-inline' is needed.
  */
 const STYLE = `

@@ -3,7 +3,7 @@ import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.js";
 
-/** Every bad input of issue 2, each with its exact status, headers and RFC 6749 §5.2 body. */
+/** Every bad input of the token, introspection and revocation endpoints, each with its exact status, headers and RFC 6749 §5.2 body. */
 describe("token, introspection and revocation endpoints refuse bad input", () => {
   let server: TestServer;
   let client: TestClient;

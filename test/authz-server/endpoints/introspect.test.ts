@@ -12,7 +12,7 @@ import {
   PHOTOS_RESOURCE,
   startFlowServer,
   type FlowServer,
-} from "../flow/flow-helpers.js";
+} from "../code-flow.js";
 
 const CALENDAR_API = "http://localhost:8000/calendar";
 

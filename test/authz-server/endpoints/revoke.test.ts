@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { basic, createClient, form, post, type TestClient } from "../helpers.js";
-import { BrowserClient } from "../flow/browser-client.js";
+import { BrowserClient } from "../browser-client.js";
 import {
   allow,
   authorizationRequest,
@@ -13,7 +13,7 @@ import {
   PHOTOS_RESOURCE,
   startFlowServer,
   type FlowServer,
-} from "../flow/flow-helpers.js";
+} from "../code-flow.js";
 
 describe("POST /revoke revokes only the caller's own tokens", () => {
   let server: FlowServer;

@@ -10,7 +10,7 @@ import {
   obtainCallback,
   withFlowServer,
   type FlowServer,
-} from "../flow/flow-helpers.js";
+} from "../code-flow.js";
 
 const INVALID_REFRESH = {
   error: "invalid_grant",

@@ -9,8 +9,8 @@ import { promisify } from "node:util";
 import { hashPassword } from "../../../authz-server/src/passwords.js";
 import { startTestServer } from "../helpers.js";
 import { cli, json, root } from "../cli/helpers.js";
-import { BrowserClient, onlyForm, withFields, type PageResponse } from "../flow/browser-client.js";
-import { allow, authorizationRequest, loginThrough, withFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+import { BrowserClient, onlyForm, withFields, type PageResponse } from "../browser-client.js";
+import { allow, authorizationRequest, loginThrough, withFlowServer, type FlowServer } from "../code-flow.js";
 
 const LOGIN_PAGE = /<h1>Sign in to Flickr<\/h1>/;
 

@@ -5,8 +5,8 @@ import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { describeRetry, LoginThrottle } from "../../../authz-server/src/session/throttle.js";
 import { hashPassword } from "../../../authz-server/src/passwords.js";
-import { assertPageHeaders, BrowserClient, onlyForm, withFields, type PageResponse } from "../flow/browser-client.js";
-import { authorizationRequest, PASSWORD, startFlowServer, type FlowServer } from "../flow/flow-helpers.js";
+import { assertPageHeaders, BrowserClient, onlyForm, withFields, type PageResponse } from "../browser-client.js";
+import { authorizationRequest, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.js";
 
 describe("login throttle", () => {
   const start = 1_000_000;

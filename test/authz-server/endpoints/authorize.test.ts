@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oauth from "oauth4webapi";
 import { basic, form, insecure, post } from "../helpers.js";
-import { assertPageHeaders, BrowserClient, onlyForm, withFields } from "./browser-client.js";
+import { assertPageHeaders, BrowserClient, onlyForm, withFields } from "../browser-client.js";
 import {
   authorizationRequest,
   CANON_CALLBACK,
@@ -15,7 +15,7 @@ import {
   PHOTOS_RESOURCE,
   startFlowServer,
   type FlowServer,
-} from "./flow-helpers.js";
+} from "../code-flow.js";
 
 describe("authorization code flow: Canon Printing reads alice's Flickr photos", () => {
   let server: FlowServer;

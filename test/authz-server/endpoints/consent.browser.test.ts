@@ -7,13 +7,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import * as oauth from "oauth4webapi";
 import { launchPhoneBrowser, type PhoneBrowser } from "../../helpers/browser.js";
 import { insecure } from "../helpers.js";
-import {
-  authorizationRequest,
-  CANON_CALLBACK,
-  PASSWORD,
-  startFlowServer,
-  type FlowServer,
-} from "../flow/flow-helpers.js";
+import { authorizationRequest, CANON_CALLBACK, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.js";
 
 describe("browser: alice allows Canon Printing to access her photos", { timeout: 60_000 }, () => {
   let server: FlowServer;

@@ -1,11 +1,11 @@
-// Every bad input of issue 3, each with its exact status and body (oauth-requirements 1–15).
+// Every bad input of the authorization code flow, each with its exact status and body (docs/oauth-rules.md).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as oauth from "oauth4webapi";
 import { hashPassword } from "../../../authz-server/src/passwords.js";
 import { digest, generateSecret } from "../../../authz-server/src/secrets.js";
 import { basic, createClient, form, insecure, post } from "../helpers.js";
-import { assertPageHeaders, BrowserClient, formsOf, onlyForm, withFields } from "./browser-client.js";
+import { assertPageHeaders, BrowserClient, formsOf, onlyForm, withFields } from "../browser-client.js";
 import {
   allow,
   authorizationRequest,
@@ -18,7 +18,7 @@ import {
   startFlowServer,
   withFlowServer,
   type FlowServer,
-} from "./flow-helpers.js";
+} from "../code-flow.js";
 
 const INVALID_REFRESH = {
   error: "invalid_grant",

@@ -114,7 +114,7 @@ export function withFields(form: PageForm, extra: Record<string, string>): URLSe
   return params;
 }
 
-/** The headers every HTML page must carry (oauth-requirements item 5). */
+/** The headers every HTML page must carry (RFC 9700 §4.16 framing, §4.2.4 Referer; views/page-response.ts). */
 export function assertPageHeaders(headers: Headers): void {
   assert.match(
     headers.get("content-security-policy") ?? "",

@@ -1,8 +1,8 @@
 // Server set-up and the browser half of the code flow, shared by the flow tests.
 import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
-import { hashPassword } from "../../../authz-server/src/passwords.js";
-import { generateId } from "../../../authz-server/src/secrets.js";
+import { hashPassword } from "../../authz-server/src/passwords.js";
+import { generateId } from "../../authz-server/src/secrets.js";
 import {
   basic,
   createClient,
@@ -12,7 +12,7 @@ import {
   startTestServer,
   type TestClient,
   type TestServer,
-} from "../helpers.js";
+} from "./helpers.js";
 import { BrowserClient, onlyForm, withFields, type PageResponse } from "./browser-client.js";
 
 export const PASSWORD = "correct horse battery staple";

@@ -4,7 +4,7 @@ import * as oauth from "oauth4webapi";
 import { matchRedirectUri, validateAuthorizationRequest } from "../../../authz-server/src/authorization/request.js";
 import { authorizationResponse } from "../../../authz-server/src/authorization/response.js";
 import { verifyS256 } from "../../../authz-server/src/grants/authorization_code.js";
-import { CANON_REDIRECT, PHOTOS_API, seedStorage } from "./fixtures.js";
+import { CANON_REDIRECT, PHOTOS_API, seedStorage } from "../fixtures.js";
 
 // The challenge is computed by oauth4webapi, an implementation independent of ours.
 const VERIFIER = oauth.generateRandomCodeVerifier();
@@ -145,7 +145,7 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
       validate({ resource: "https://other.example/api" }),
       redirectError("invalid_target", "resource is not registered with this server"),
     );
-    // Registered, but not the resource server of the requested scope (RFC 8707 §2, requirement 13): consent to
+    // Registered, but not the resource server of the requested scope (RFC 8707 §2): consent to
     // Flickr's photos must not yield a token for another audience.
     assert.deepEqual(
       validate({ resource: ISSUER }),

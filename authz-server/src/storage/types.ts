@@ -175,7 +175,10 @@ export interface RefreshTokenStore {
   find(tokenDigest: string): RefreshToken | undefined;
   /** Atomically marks the token rotated; returns false when it already was. */
   markRotated(tokenDigest: string, now: number): boolean;
-  /** Tokens of one family, oldest first. */
+  /**
+   * Tokens of one family, oldest first. No grant reads it: it is how an operator or a test sees that a family holds one
+   * live chain (RFC 9700 §4.14.2), which no client can observe, since a token never sent to it is invisible to it.
+   */
   family(familyId: string): RefreshToken[];
 }
 

@@ -11,7 +11,7 @@ export interface Table {
 }
 
 export interface TargetCheck {
-  /** The target as issue 6 words it. */
+  /** The target, in words: what must hold and against what it is measured. */
   target: string;
   /** What this run measured, in words and figures. */
   measured: string;
@@ -93,7 +93,7 @@ export function renderReport(report: Report): string {
     for (const s of section.skipped) out.push(`- NOT RUN: ${s}`);
     if (section.skipped.length > 0) out.push("");
   }
-  out.push("### Targets (issue 6)", "", renderTargets(report.targets), "", "");
+  out.push("### Targets", "", renderTargets(report.targets), "", "");
   return out.join("\n");
 }
 

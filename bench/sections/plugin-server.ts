@@ -288,8 +288,8 @@ export async function benchPluginServer(options: BenchOptions): Promise<SectionR
       }
     }
 
-    // The leak drill: refusals only, RSS read after a forced GC before and after (issue 4's
-    // bound: 100,000 refusals grow our server by less than 20 MB). The peers get fewer refusals:
+    // The leak drill: refusals only, RSS read after a forced GC before and after (the bound:
+    // DRILL_REFUSALS refusals grow our server by less than MEMORY_TARGET_MB). The peers get fewer refusals:
     // their growth per refusal is the figure, and the stock server's leak is linear.
     for (const target of running) {
       const refusals =

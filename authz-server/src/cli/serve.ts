@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes } from "../config.js";
+import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes, limits } from "../config.js";
 import { parseSigningAlgorithm, signingAlgorithms } from "../keys/algorithms.js";
 import { checkDb, common, type CommonOptions, print, secondsOption, storageOptions, UsageError } from "./options.js";
 
@@ -106,8 +106,20 @@ export function addServeCommand(program: Command): void {
     .addOption(new Option("--host <host>", "listen address").default(defaults.host).argParser(hostName))
     .option("--issuer <url>", "issuer identifier (default http://localhost:<port>)")
     .option("--default-audience <uri>", "aud when no resource or scope names one (default: the issuer)")
-    .addOption(secondsOption("--access-token-ttl", "access token lifetime (at most 3600)", defaults.accessTokenTtl))
-    .addOption(secondsOption("--code-ttl", "authorization code lifetime (at most 600)", defaults.authorizationCodeTtl))
+    .addOption(
+      secondsOption(
+        "--access-token-ttl",
+        `access token lifetime (at most ${limits.accessTokenTtl})`,
+        defaults.accessTokenTtl,
+      ),
+    )
+    .addOption(
+      secondsOption(
+        "--code-ttl",
+        `authorization code lifetime (at most ${limits.authorizationCodeTtl})`,
+        defaults.authorizationCodeTtl,
+      ),
+    )
     .addOption(
       secondsOption("--refresh-idle-ttl", "a refresh token unused this long expires", defaults.refreshTokenIdleTtl),
     )

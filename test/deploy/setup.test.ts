@@ -1,7 +1,7 @@
 // `npm run setup` (scripts/setup.sh) installs the Debian packages the tests need; `npm test`
 // (scripts/test.sh) installs nothing: it names what is missing and how to get it, before building.
 import assert from "node:assert/strict";
-import { symlinkSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { run, ROOT, withTempDir } from "./helpers.ts";
@@ -59,5 +59,15 @@ describe("npm test (scripts/test.sh)", () => {
         "  luajit: command not found (package luajit)\n" +
         "run: npm run setup\n",
     });
+  });
+});
+
+describe("the test command", () => {
+  it("is the one README.md gives, and .ci/run runs exactly it", () => {
+    const command = "npm ci && npm run setup && npm test";
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8").split("\n");
+    assert.ok(readme.includes(command), `README.md gives ${command}`);
+    const ci = readFileSync(join(ROOT, ".ci/run"), "utf8").trimEnd().split("\n");
+    assert.equal(ci.at(-1), command);
   });
 });

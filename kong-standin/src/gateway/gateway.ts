@@ -58,7 +58,7 @@ interface PreparedRoute {
 /** Kong runs plugins by priority: pre-function 1000000, external plugins (between), post-function -1000. */
 const ORDER: Record<string, number> = { [PRE_FUNCTION]: 0, [OAUTH2_JWT]: 1, [POST_FUNCTION]: 2 };
 
-async function prepare(config: KongConfig, plugins: PluginHost, table: HostTable): Promise<PreparedRoute[]> {
+function prepare(config: KongConfig, plugins: PluginHost, table: HostTable): PreparedRoute[] {
   const prepared: PreparedRoute[] = [];
   for (const route of config.routes) {
     const steps: Step[] = [];
@@ -134,7 +134,7 @@ function sendRaw(res: ServerResponse, status: number, body: string, headers: Rec
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const config = typeof options.config === "string" ? loadKongConfig(options.config) : options.config;
   const table = options.hostTable ?? DEFAULT_HOST_TABLE;
-  const routes = await prepare(config, options.plugins, table);
+  const routes = prepare(config, options.plugins, table);
   const byRoute = new Map(routes.map((r) => [r.route, r]));
   const requestId = options.requestId ?? newRequestId;
   const timeoutMs = options.upstreamTimeoutMs ?? 60_000;

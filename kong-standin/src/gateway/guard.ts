@@ -41,7 +41,7 @@ import {
   SHARED_NONCE_KEY,
   VERDICT_HEADER,
 } from "oauth2-jwt/guard";
-import { cloneHeaders, foldHeaderName, type HeaderMap } from "./headers.js";
+import { foldHeaderName, withoutHeaders, type HeaderMap } from "./headers.js";
 
 export interface GuardExit {
   outcome: "exit";
@@ -65,21 +65,25 @@ export function newRequestId(): string {
 
 const GUARD_HEADERS = new Set([foldHeaderName(NONCE_HEADER), foldHeaderName(VERDICT_HEADER)]);
 
+/**
+ * The pre-functions' first step: `kong.request.get_headers(1000)` answers a "truncated" error
+ * beyond that many header lines, and the snippet exits with 400 (a forged header could hide past them).
+ */
+export function refuseTooManyHeaders(request: HeaderMap): GuardExit | undefined {
+  const count = Object.values(request).reduce((n, values) => n + values.length, 0);
+  if (count <= MAX_REQUEST_HEADERS) return undefined;
+  return { outcome: "exit", status: 400, body: { message: "too many request headers" }, headers: {} };
+}
+
 /** Mirrors plugin/guard/pre-function.lua, line by line. */
 export function preFunction(
   request: HeaderMap,
   shared: SharedContext,
   requestId: () => string = newRequestId,
 ): GuardExit | GuardContinue {
-  // kong.request.get_headers(1000) answers a "truncated" error beyond 1000 header lines.
-  const count = Object.values(request).reduce((n, values) => n + values.length, 0);
-  if (count > MAX_REQUEST_HEADERS) {
-    return { outcome: "exit", status: 400, body: { message: "too many request headers" }, headers: {} };
-  }
-  const headers = cloneHeaders(request);
-  for (const name of Object.keys(headers)) {
-    if (GUARD_HEADERS.has(foldHeaderName(name))) delete headers[name];
-  }
+  const tooMany = refuseTooManyHeaders(request);
+  if (tooMany !== undefined) return tooMany;
+  const headers = withoutHeaders(request, (name) => GUARD_HEADERS.has(foldHeaderName(name)));
   const nonce = requestId();
   shared.set(SHARED_NONCE_KEY, nonce);
   // kong.service.request.set_header replaces every value of that (case-insensitive) name.
@@ -118,18 +122,16 @@ function getHeader(headers: HeaderMap, name: string): string | undefined {
 }
 
 /** `kong.service.request.clear_header(name)`: every value of that name, case-insensitively. */
-function clearHeader(headers: HeaderMap, name: string): void {
+function clearHeader(headers: HeaderMap, name: string): HeaderMap {
   const lower = name.toLowerCase();
-  for (const n of Object.keys(headers)) if (n.toLowerCase() === lower) delete headers[n];
+  return withoutHeaders(headers, (n) => n.toLowerCase() === lower);
 }
 
 /** Mirrors plugin/guard/post-function.lua, line by line. */
 export function postFunction(request: HeaderMap, shared: SharedContext): GuardExit | GuardContinue {
   const expected = shared.get(SHARED_NONCE_KEY);
   const verdict = getHeader(request, VERDICT_HEADER);
-  const headers = cloneHeaders(request);
-  clearHeader(headers, VERDICT_HEADER);
-  clearHeader(headers, NONCE_HEADER);
+  const headers = clearHeader(clearHeader(request, VERDICT_HEADER), NONCE_HEADER);
   if (expected === undefined || verdict === undefined || verdict !== expected) {
     return {
       outcome: "exit",

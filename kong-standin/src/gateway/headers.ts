@@ -18,6 +18,13 @@ export function headerMapFromRaw(raw: readonly string[]): HeaderMap {
 /** Header names compared as nginx's `$http_*` variables do: case-insensitive, `_` equal to `-`. */
 export { foldHeaderName } from "oauth2-jwt/guard";
 
+/** A copy without the headers whose (received) name `drop` picks. */
+export function withoutHeaders(headers: HeaderMap, drop: (name: string) => boolean): HeaderMap {
+  const copy: HeaderMap = {};
+  for (const [name, values] of Object.entries(headers)) if (!drop(name)) copy[name] = [...values];
+  return copy;
+}
+
 export function cloneHeaders(headers: HeaderMap): HeaderMap {
   const copy: HeaderMap = {};
   for (const [name, values] of Object.entries(headers)) copy[name] = [...values];

@@ -5,7 +5,7 @@
  * and to the URLs in the plugin's config (`jwks_uri`, and `issuer`, which tests running the
  * authorization server on a free port remap the same way). Nothing else in kong.yml changes.
  */
-export type HostTable = Readonly<Record<string, string>>;
+export type HostTable = Readonly<Partial<Record<string, string>>>;
 
 /** `npm start`: the demo's fixed ports on the loopback interface. */
 export const DEFAULT_HOST_TABLE: HostTable = {

@@ -23,9 +23,9 @@
  * that one replaces this, so the guard's pre-function lists this snippet first in its own
  * `access` array (the serverless handler runs the array in order, kong/plugins/pre-function/_handler.lua).
  */
-import { IDENTITY_HEADER_NAMES, IDENTITY_HEADER_PREFIXES, MAX_REQUEST_HEADERS } from "oauth2-jwt/guard";
-import type { GuardContinue, GuardExit } from "./guard.js";
-import { cloneHeaders, foldHeaderName, type HeaderMap } from "./headers.js";
+import { IDENTITY_HEADER_NAMES, IDENTITY_HEADER_PREFIXES } from "oauth2-jwt/guard";
+import { refuseTooManyHeaders, type GuardContinue, type GuardExit } from "./guard.js";
+import { foldHeaderName, withoutHeaders, type HeaderMap } from "./headers.js";
 
 /** A header name, in any spelling, that an upstream behind this gateway may take as an identity. */
 function isIdentityHeader(name: string): boolean {
@@ -35,11 +35,5 @@ function isIdentityHeader(name: string): boolean {
 
 /** Mirrors plugin/guard/strip-identity-headers.lua, line by line. */
 export function stripIdentityHeaders(request: HeaderMap): GuardExit | GuardContinue {
-  const count = Object.values(request).reduce((n, values) => n + values.length, 0);
-  if (count > MAX_REQUEST_HEADERS) {
-    return { outcome: "exit", status: 400, body: { message: "too many request headers" }, headers: {} };
-  }
-  const headers = cloneHeaders(request);
-  for (const name of Object.keys(headers)) if (isIdentityHeader(name)) delete headers[name];
-  return { outcome: "continue", headers };
+  return refuseTooManyHeaders(request) ?? { outcome: "continue", headers: withoutHeaders(request, isIdentityHeader) };
 }

@@ -25,10 +25,10 @@ const { values } = parseArgs({
   },
 });
 
-const table: Record<string, string> = { ...DEFAULT_HOST_TABLE };
+const table: Partial<Record<string, string>> = { ...DEFAULT_HOST_TABLE };
 for (const entry of values.map ?? []) {
-  const [from, to] = entry.split("=");
-  if (from === undefined || to === undefined || from === "" || to === "") {
+  const [from = "", to = ""] = entry.split("=");
+  if (from === "" || to === "") {
     console.error(`kong-standin: --map expects host:port=host:port, got ${entry}`);
     process.exit(2);
   }

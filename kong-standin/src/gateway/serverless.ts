@@ -23,7 +23,7 @@ import { POST_FUNCTION, PRE_FUNCTION } from "./plugins.js";
 /** One mirrored snippet: the request headers in, an exit or the headers to carry on with out. */
 export type Snippet = (headers: HeaderMap, shared: SharedContext, requestId: () => string) => GuardExit | GuardContinue;
 
-const SNIPPETS: Record<string, ReadonlyMap<string, Snippet>> = {
+const SNIPPETS: Partial<Record<string, ReadonlyMap<string, Snippet>>> = {
   [PRE_FUNCTION]: new Map<string, Snippet>([
     [STRIP_IDENTITY_HEADERS_LUA, (headers) => stripIdentityHeaders(headers)],
     [PRE_FUNCTION_LUA, preFunction],

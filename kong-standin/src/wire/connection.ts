@@ -110,7 +110,8 @@ export class RpcConnection {
       clearTimeout(current.timer);
       this.inFlight = undefined;
       const [, , error, result] = message as [number, number, unknown, unknown];
-      if (error !== null && error !== undefined) current.reject(new RpcRemoteError(current.method, String(error)));
+      if (error !== null && error !== undefined)
+        current.reject(new RpcRemoteError(current.method, typeof error === "string" ? error : JSON.stringify(error)));
       else current.resolve(result);
     }
   }

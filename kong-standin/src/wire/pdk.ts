@@ -14,10 +14,23 @@ export interface WireRequest {
   ctxShared?: Record<string, unknown>;
 }
 
+/** The response `kong.response.exit` ends a request with. */
+export interface PdkExit {
+  status: number;
+  body: unknown;
+  rawBody: string;
+  headers: Record<string, string[]>;
+}
+
 export type PdkAnswer =
   | { kind: "step"; stepMethod: StepMethod; data: unknown }
-  | { kind: "exit"; status: number; body: unknown; rawBody: string; headers: Record<string, string[]> }
+  | ({ kind: "exit" } & PdkExit)
   | { kind: "lua-error"; message: string };
+
+/** An exit answer's response, without its kind. */
+export function exitOf({ status, body, rawBody, headers }: PdkExit): PdkExit {
+  return { status, body, rawBody, headers };
+}
 
 export type StepMethod = "plugin.Step" | "plugin.StepError" | "plugin.StepMultiMap";
 
@@ -29,7 +42,7 @@ export interface LogEntry {
 const LOG_LEVELS = new Set(["debug", "info", "notice", "warn", "err", "crit", "alert", "emerg"]);
 
 // Kong's default bodies for kong.response.error (kong/tools/http.lua get_default_exit_body).
-const DEFAULT_MESSAGES: Record<number, string> = {
+const DEFAULT_MESSAGES: Partial<Record<number, string>> = {
   400: "Bad request",
   401: "Unauthorized",
   403: "Forbidden",
@@ -258,7 +271,7 @@ function errorAnswer(status: unknown, message: unknown, headers: unknown): PdkAn
   const text =
     typeof message === "string"
       ? message
-      : (DEFAULT_MESSAGES[status] ?? "The upstream server responded with " + status);
+      : (DEFAULT_MESSAGES[status] ?? `The upstream server responded with ${String(status)}`);
   return exitAnswer(status, { message: text }, headers);
 }
 

@@ -2,7 +2,7 @@
 // keys Kong adds), the instance id the plugin server gave it, and the per-request event loop
 // of kong/runloop/plugin_servers/rpc/mp_rpc.lua (bridge_loop, handle_event).
 import { RpcRemoteError } from "./errors.js";
-import { RequestContext, type LogEntry, type WireRequest } from "./pdk.js";
+import { exitOf, RequestContext, type LogEntry, type WireRequest } from "./pdk.js";
 import type { PluginConfig } from "./schema.js";
 
 /** What Kong did with the request after the plugin's `access` phase. */
@@ -165,8 +165,7 @@ export class MsgPackPluginInstance implements PluginInstance {
         const answer = context.answer(method, args);
         if (answer.kind === "exit") {
           // Kong ends the request inside the PDK call and never answers this step.
-          const { kind: _kind, ...exit } = answer;
-          return { outcome: "exit", ...exit, ...base() };
+          return { outcome: "exit", ...exitOf(answer), ...base() };
         }
         if (answer.kind === "lua-error") return unexpectedError(answer.message, base());
         if (NON_RETURNING.has(method)) throw new Error(`unreachable: ${method} answered as a step`);

@@ -173,7 +173,9 @@ export class PluginServerProcess implements RpcTransport {
     if (!Array.isArray(infos)) throw new PluginServerStartError(`not a plugin info table: ${stdout.slice(0, 500)}`);
     const protocol = isRecord(dump) && dump.Protocol !== undefined ? dump.Protocol : "MsgPack:1";
     if (typeof protocol !== "string" || !PROTOCOLS.includes(protocol)) {
-      throw new PluginServerStartError(`unknown protocol implementation: ${String(protocol)}`);
+      throw new PluginServerStartError(
+        `unknown protocol implementation: ${typeof protocol === "string" ? protocol : JSON.stringify(protocol)}`,
+      );
     }
     this.protocol = protocol as PluginServerProtocol;
     this.plugins = infos as PluginInfo[];

@@ -63,8 +63,7 @@ export function validatePluginConfig(schemaDump: PluginInfo | PluginInfo["Schema
 
 function findField(fields: FieldList, name: string): FieldDefinition | undefined {
   for (const entry of fields) {
-    const definition = entry[name];
-    if (definition !== undefined) return definition;
+    if (Object.hasOwn(entry, name)) return entry[name];
   }
   return undefined;
 }
@@ -85,7 +84,7 @@ function fillRecord(fields: FieldList, data: Record<string, unknown>): Record<st
   const out: Record<string, unknown> = { ...data };
   for (const [name, definition] of entries(fields)) {
     const value = adjust(definition, out[name]);
-    if (value === undefined) delete out[name];
+    if (value === undefined) Reflect.deleteProperty(out, name);
     else out[name] = value;
   }
   return out;
@@ -101,7 +100,8 @@ function adjust(definition: FieldDefinition, value: unknown): unknown {
     }
   } else if (Array.isArray(value) && (definition.type === "array" || definition.type === "set")) {
     const elements = definition.elements;
-    let items = elements === undefined ? [...value] : value.map((item) => adjust(elements, item));
+    const list: unknown[] = value;
+    let items = elements === undefined ? [...list] : list.map((item) => adjust(elements, item));
     if (definition.type === "set") items = dedupe(items);
     return items;
   } else if (isPlainObject(value) && definition.type === "map" && definition.values !== undefined) {
@@ -221,7 +221,8 @@ function checkValidators(definition: FieldDefinition, value: unknown): string | 
   if (definition.gt !== undefined && typeof value === "number" && !(value > definition.gt)) {
     return `value must be greater than ${definition.gt}`;
   }
-  const length = typeof value === "string" ? [...value].length : Array.isArray(value) ? value.length : undefined;
+  // Kong counts UTF-8 characters (utf8.len); code points, as Array.from counts them.
+  const length = typeof value === "string" ? Array.from(value).length : Array.isArray(value) ? value.length : undefined;
   if (length !== undefined) {
     // Kong refuses empty strings unless a schema says otherwise (implicit len_min = 1).
     const min = definition.len_min ?? (typeof value === "string" ? 1 : undefined);

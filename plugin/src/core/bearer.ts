@@ -13,7 +13,7 @@ export type BearerResult = { ok: true; token: string } | Refusal;
 
 /** Header value(s) as Kong's `get_headers` returns them: one string, or one per repeated header. */
 export function extractBearerToken(authorization: string | readonly string[] | undefined): BearerResult {
-  if (authorization === undefined || (Array.isArray(authorization) && authorization.length === 0)) {
+  if (authorization === undefined || (typeof authorization !== "string" && authorization.length === 0)) {
     // RFC 6750 §3.1: no authentication information, so no error code in the challenge.
     return refuse(401, "no_token", "a bearer token is required");
   }

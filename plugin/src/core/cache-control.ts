@@ -37,9 +37,9 @@ function parseCacheControl(value: string): Directives | undefined {
     DIRECTIVE.lastIndex = position;
     const match = DIRECTIVE.exec(value);
     if (match === null) return undefined;
-    const [, name, token, quoted] = match;
+    const name = match[1];
     // RFC 9111 §5.2: recipients accept both argument forms; a quoted-pair stands for its character.
-    const argument = token ?? quoted?.replace(/\\(.)/g, "$1");
+    const argument = match.at(2) ?? match.at(3)?.replace(/\\(.)/g, "$1");
     const lower = name.toLowerCase();
     directives.set(lower, [...(directives.get(lower) ?? []), argument]);
     position = DIRECTIVE.lastIndex;
@@ -74,6 +74,6 @@ export function freshnessLifetime(headers: Headers): number | undefined {
   const lifetime = maxAge.length === 1 ? deltaSeconds(maxAge[0]) : undefined;
   if (lifetime === undefined) return 0;
   // RFC 9111 §5.1: the first member of a list-valued Age counts; an invalid Age is ignored.
-  const age = deltaSeconds(headers.get("age")?.split(",", 1)[0]!.trim()) ?? 0;
+  const age = deltaSeconds(headers.get("age")?.split(",", 1).at(0)?.trim()) ?? 0;
   return Math.max(0, lifetime - age);
 }

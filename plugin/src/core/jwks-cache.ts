@@ -260,7 +260,7 @@ export class JwksCache {
     // applied. The timeout's signal also aborts this read.
     const chunks: Uint8Array[] = [];
     let size = 0;
-    const reader = response.body?.getReader();
+    const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = response.body?.getReader();
     try {
       for (let read = await reader?.read(); read !== undefined && !read.done; read = await reader?.read()) {
         size += read.value.byteLength;

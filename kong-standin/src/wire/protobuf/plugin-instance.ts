@@ -4,7 +4,7 @@
 // failed event and proxies, pb_rpc.lua answers every failure with kong.response.error(500): this
 // protocol fails closed by itself.
 import { decodePdkArgs, encodePdkResult, PDK_METHODS } from "oauth2-jwt/protobuf";
-import { RequestContext, type WireRequest } from "../pdk.js";
+import { exitOf, RequestContext, type WireRequest } from "../pdk.js";
 import {
   unexpectedError,
   type AccessResult,
@@ -141,10 +141,8 @@ function answer(context: RequestContext, method: string, argsMessage: Uint8Array
   // pb.decode of the arguments is an assert: bytes that are not the input type raise (a 500).
   const result = context.answer(method, decodePdkArgs(method, argsMessage));
   switch (result.kind) {
-    case "exit": {
-      const { kind: _kind, ...exit } = result;
-      return { kind: "ended", exit };
-    }
+    case "exit":
+      return { kind: "ended", exit: exitOf(result) };
     case "lua-error":
       throw new RaisedError(result.message);
     case "step":

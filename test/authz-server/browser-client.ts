@@ -94,10 +94,10 @@ export function formsOf(body: string): PageForm[] {
   const forms: PageForm[] = [];
   for (const match of body.matchAll(/<form method="post" action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)) {
     const fields = new URLSearchParams();
-    for (const input of (match[2] ?? "").matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) {
-      fields.append(unescape(input[1] ?? ""), unescape(input[2] ?? ""));
+    for (const input of match[2].matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) {
+      fields.append(unescape(input[1]), unescape(input[2]));
     }
-    forms.push({ action: unescape(match[1] ?? ""), fields });
+    forms.push({ action: unescape(match[1]), fields });
   }
   return forms;
 }

@@ -9,6 +9,7 @@ import {
   form,
   insecure,
   post,
+  present,
   startTestServer,
   type TestClient,
   type TestServer,
@@ -71,7 +72,7 @@ export async function authorizationRequest(
 ): Promise<AuthorizationAttempt> {
   const verifier = oauth.generateRandomCodeVerifier();
   const state = oauth.generateRandomState();
-  const url = new URL(server.discovered.authorization_endpoint!);
+  const url = new URL(present(server.discovered.authorization_endpoint, "authorization_endpoint"));
   const params: Record<string, string | null> = {
     response_type: "code",
     client_id: server.canon.clientId,
@@ -101,7 +102,7 @@ export async function loginThrough(
   );
   assert.equal(login.status, 303, login.body);
   assert.ok(login.location?.startsWith(`${browser.base}/authorize?`), login.location);
-  return browser.get(login.location!);
+  return browser.get(present(login.location, "Location"));
 }
 
 /** Clicks Allow on a consent page; returns the redirect to Canon's callback. */
@@ -113,7 +114,7 @@ export async function allow(browser: BrowserClient, consentPage: PageResponse): 
   );
   assert.equal(decision.status, 303);
   assert.ok(decision.location?.startsWith(`${CANON_CALLBACK}?`), decision.location);
-  return new URL(decision.location!);
+  return new URL(present(decision.location, "Location"));
 }
 
 /** The whole browser half for a fresh user session: returns the callback URL. */

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +26,12 @@ export class TestClock implements Clock {
   }
 }
 
+/** `value`, or the test fails naming `what`: an absent value reports itself instead of a later TypeError. */
+export function present<T>(value: T | null | undefined, what: string): T {
+  assert.ok(value !== null && value !== undefined, `${what} is missing`);
+  return value;
+}
+
 export function tempDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), "authz-test-"));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
@@ -46,7 +53,7 @@ export async function startTestServer(
   options: Partial<ServerOptions> & { dbPath?: string; clock?: TestClock } = {},
 ): Promise<TestServer> {
   const temp = options.dbPath === undefined ? tempDir() : undefined;
-  const dbPath = options.dbPath ?? join(temp!.dir, "authz.db");
+  const dbPath = options.dbPath ?? join(present(temp, "the temporary directory").dir, "authz.db");
   const clock = options.clock ?? new TestClock();
   const running = await startServer({
     port: 0,
@@ -111,6 +118,7 @@ export function createClient(
 }
 
 /** `fetch` options that let oauth4webapi talk plain HTTP to the loopback test server. */
+// eslint-disable-next-line @typescript-eslint/no-deprecated -- oauth4webapi marks its one plain-HTTP switch deprecated to flag production use; the test server is HTTP on loopback
 export const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
 export function form(values: Record<string, string | string[]>): string {

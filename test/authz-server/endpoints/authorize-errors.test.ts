@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import * as oauth from "oauth4webapi";
 import { hashPassword } from "../../../authz-server/src/passwords.js";
 import { digest, generateSecret } from "../../../authz-server/src/secrets.js";
-import { basic, createClient, form, insecure, post } from "../helpers.js";
+import { basic, createClient, form, insecure, post, present } from "../helpers.js";
 import { assertPageHeaders, BrowserClient, formsOf, onlyForm, withFields } from "../browser-client.js";
 import {
   allow,
@@ -46,8 +46,9 @@ describe("authorization code flow: bad input", () => {
     const attempt = await authorizationRequest(server, { scope });
     const browser = new BrowserClient(server.url);
     const afterLogin = await loginThrough(browser, attempt);
-    const callback = afterLogin.status === 303 ? new URL(afterLogin.location!) : await allow(browser, afterLogin);
-    return { attempt, browser, code: callback.searchParams.get("code")! };
+    const callback =
+      afterLogin.status === 303 ? new URL(present(afterLogin.location, "Location")) : await allow(browser, afterLogin);
+    return { attempt, browser, code: present(callback.searchParams.get("code"), "code") };
   }
 
   async function assertNoRedirectPage(url: URL, title: string) {
@@ -61,7 +62,7 @@ describe("authorization code flow: bad input", () => {
   async function assertErrorRedirect(url: URL, error: string, description: string, state: string | null) {
     const response = await new BrowserClient(server.url).get(url.href);
     assert.equal(response.status, 303);
-    const location = new URL(response.location!);
+    const location = new URL(present(response.location, "Location"));
     assert.equal(`${location.origin}${location.pathname}`, CANON_CALLBACK);
     assert.deepEqual(Object.fromEntries(location.searchParams), {
       error,
@@ -191,8 +192,14 @@ describe("authorization code flow: bad input", () => {
     const { attempt, code } = await freshCode();
     const answers = await Promise.all([exchange(code, attempt.verifier), exchange(code, attempt.verifier)]);
     assert.deepEqual(answers.map((a) => a.status).sort(), [200, 400]);
-    const winner = answers.find((a) => a.status === 200)!.body as { access_token: string; refresh_token: string };
-    const loser = answers.find((a) => a.status === 400)!;
+    const winner = present(
+      answers.find((a) => a.status === 200),
+      "a 200 answer",
+    ).body as { access_token: string; refresh_token: string };
+    const loser = present(
+      answers.find((a) => a.status === 400),
+      "a 400 answer",
+    );
     assert.deepEqual(loser.body, {
       error: "invalid_grant",
       error_description: "the authorization code was already used",
@@ -353,7 +360,7 @@ describe("authorization code flow: bad input", () => {
       "/consent",
       withFields(onlyForm(consent.body, "/consent"), { decision: "allow" }),
     );
-    const callback = new URL(decision.location!);
+    const callback = new URL(present(decision.location, "Location"));
     assert.equal(callback.origin, "http://127.0.0.1:51234");
     const client = { client_id: "photo-app", token_endpoint_auth_method: "none" };
     const params = oauth.validateAuthResponse(server.discovered, client, callback, attempt.state);
@@ -376,7 +383,7 @@ describe("authorization code flow: bad input", () => {
       `${server.url}/token`,
       form({
         grant_type: "refresh_token",
-        refresh_token: tokens.refresh_token!,
+        refresh_token: present(tokens.refresh_token, "refresh_token"),
         client_id: "photo-app",
         client_secret: "x",
       }),
@@ -402,13 +409,16 @@ describe("authorization code flow: bad input", () => {
     // Canon Printing and the Photo App of the previous test: one Withdraw form each.
     const forms = formsOf(list.body).filter((f) => f.action === "/consents/revoke");
     assert.deepEqual(forms.map((f) => f.fields.get("client_id")).sort(), [server.canon.clientId, "photo-app"].sort());
-    const withdraw = forms.find((f) => f.fields.get("client_id") === server.canon.clientId)!;
+    const withdraw = present(
+      forms.find((f) => f.fields.get("client_id") === server.canon.clientId),
+      "the withdrawal form of Canon",
+    );
     const missingCsrf = new URLSearchParams(withdraw.fields);
     missingCsrf.delete("csrf_token");
     assert.equal((await browser.post("/consents/revoke", missingCsrf)).status, 403);
     const done = await browser.post("/consents/revoke", withdraw.fields);
     assert.equal(done.status, 303);
-    const after = await browser.get(done.location!);
+    const after = await browser.get(present(done.location, "Location"));
     assert.match(after.body, /Access for Canon Printing was withdrawn./);
     assert.doesNotMatch(after.body, /<strong>Canon Printing<\/strong>/);
     assert.match(after.body, /<strong>Photo App<\/strong>/);
@@ -450,8 +460,8 @@ describe("sessions of deleted users", () => {
         withFields(onlyForm(loginPage.body, "/login"), { username: "bob", password: "bob's long password" }),
       );
       assert.equal(login.status, 303);
-      assert.match((await browser.get(login.location!)).body, /Signed in as <strong>bob<\/strong>/);
-      const callback = await allow(browser, await browser.get(login.location!));
+      assert.match((await browser.get(present(login.location, "Location"))).body, /Signed in as <strong>bob<\/strong>/);
+      const callback = await allow(browser, await browser.get(present(login.location, "Location")));
       const tokens = (await exchangeCallback(server, attempt, callback)).body as {
         access_token: string;
         refresh_token: string;
@@ -464,7 +474,7 @@ describe("sessions of deleted users", () => {
         ).body;
       assert.equal(((await introspect(tokens.access_token)) as { active: boolean }).active, true);
       assert.equal(server.storage.users.delete("bob"), true);
-      const after = await browser.get(login.location!);
+      const after = await browser.get(present(login.location, "Location"));
       assert.equal(after.status, 200);
       assert.match(after.body, /<h1>Sign in to Flickr<\/h1>/);
       // Deleting the user withdrew everything issued to them: the access token is no longer active either.

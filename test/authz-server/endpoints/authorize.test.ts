@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oauth from "oauth4webapi";
-import { basic, form, insecure, post } from "../helpers.js";
+import { basic, form, insecure, post, present } from "../helpers.js";
 import { assertPageHeaders, BrowserClient, onlyForm, withFields } from "../browser-client.js";
 import {
   authorizationRequest,
@@ -63,7 +63,7 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     );
     assert.equal(login.status, 303);
     assert.notEqual(browser.jar.cookies.get("authz_session")?.value, cookie.value);
-    const consentPage = await browser.get(login.location!);
+    const consentPage = await browser.get(present(login.location, "Location"));
 
     // 3. Consent page: the seed story's question, scope by description.
     assert.equal(consentPage.status, 200);
@@ -78,7 +78,7 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     assert.equal(decision.headers.get("cache-control"), "no-store");
 
     // 4. Callback with code, state and iss, validated by oauth4webapi (checks iss, RFC 9207).
-    const callback = new URL(decision.location!);
+    const callback = new URL(present(decision.location, "Location"));
     assert.equal(`${callback.origin}${callback.pathname}`, CANON_CALLBACK);
     assert.deepEqual([...callback.searchParams.keys()], ["code", "state", "iss"]);
     assert.equal(callback.searchParams.get("state"), attempt.state);
@@ -127,18 +127,24 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     const refreshed = await oauth.processRefreshTokenResponse(
       server.discovered,
       client(),
-      await oauth.refreshTokenGrantRequest(server.discovered, client(), auth(), tokens.refresh_token!, insecure),
+      await oauth.refreshTokenGrantRequest(
+        server.discovered,
+        client(),
+        auth(),
+        present(tokens.refresh_token, "refresh_token"),
+        insecure,
+      ),
     );
     assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
     assert.equal(refreshed.scope, "photos");
-    assert.deepEqual(await introspect(tokens.refresh_token!), { active: false });
+    assert.deepEqual(await introspect(present(tokens.refresh_token, "refresh_token")), { active: false });
     assert.equal(((await introspect(refreshed.access_token)) as { active: boolean }).active, true);
 
     // 7. Reuse of the rotated token after the grace window: invalid_grant, and the family is revoked.
     server.clock.advance(10);
     const reuse = await post(
       `${server.url}/token`,
-      form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token! }),
+      form({ grant_type: "refresh_token", refresh_token: present(tokens.refresh_token, "refresh_token") }),
       {
         authorization: basic(server.canon.clientId, server.canon.clientSecret),
       },
@@ -152,7 +158,7 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     // The newest refresh token and every access token of the family are now dead.
     const afterReuse = await post(
       `${server.url}/token`,
-      form({ grant_type: "refresh_token", refresh_token: refreshed.refresh_token! }),
+      form({ grant_type: "refresh_token", refresh_token: present(refreshed.refresh_token, "refresh_token") }),
       {
         authorization: basic(server.canon.clientId, server.canon.clientSecret),
       },
@@ -163,7 +169,7 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     );
     assert.deepEqual(await introspect(refreshed.access_token), { active: false });
     assert.deepEqual(await introspect(tokens.access_token), { active: false });
-    assert.deepEqual(await introspect(refreshed.refresh_token!), { active: false });
+    assert.deepEqual(await introspect(present(refreshed.refresh_token, "refresh_token")), { active: false });
   });
 
   it("a returning user with consent goes straight back to Canon; only a new scope is asked again", async () => {
@@ -171,12 +177,12 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
     const browser = new BrowserClient(server.url);
     const signedIn = await loginThrough(browser, await authorizationRequest(server));
     assert.equal(signedIn.status, 303);
-    assert.match(new URL(signedIn.location!).searchParams.get("code") ?? "", /^[A-Za-z0-9_-]{43}$/);
+    assert.match(new URL(present(signedIn.location, "Location")).searchParams.get("code") ?? "", /^[A-Za-z0-9_-]{43}$/);
     // Same browser, same scope: no pages at all, a 303 with a code.
     const again = await authorizationRequest(server);
     const direct = await browser.get(again.url.href);
     assert.equal(direct.status, 303);
-    const url = new URL(direct.location!);
+    const url = new URL(present(direct.location, "Location"));
     assert.equal(url.searchParams.get("state"), again.state);
     assert.equal(url.searchParams.get("iss"), server.issuer);
     assert.match(url.searchParams.get("code") ?? "", /^[A-Za-z0-9_-]{43}$/);
@@ -199,7 +205,7 @@ describe("authorization code flow: Canon Printing reads alice's Flickr photos", 
       withFields(onlyForm(consentPage.body, "/consent"), { decision: "deny" }),
     );
     assert.equal(deny.status, 303);
-    const url = new URL(deny.location!);
+    const url = new URL(present(deny.location, "Location"));
     assert.deepEqual(Object.fromEntries(url.searchParams), {
       error: "access_denied",
       error_description: "the user denied the request",

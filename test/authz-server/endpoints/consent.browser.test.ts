@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import type { BrowserContext, Page } from "playwright-core";
 import * as oauth from "oauth4webapi";
 import { launchPhoneBrowser, type PhoneBrowser } from "../../helpers/browser.js";
-import { insecure } from "../helpers.js";
+import { insecure, present } from "../helpers.js";
 import { authorizationRequest, CANON_CALLBACK, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.js";
 
 describe("browser: alice allows Canon Printing to access her photos", { timeout: 60_000 }, () => {
@@ -32,17 +32,17 @@ describe("browser: alice allows Canon Printing to access her photos", { timeout:
   });
 
   after(async () => {
-    await browser?.close();
-    await server?.close();
+    await browser.close();
+    await server.close();
   });
 
   const shot = (name: string) => browser.screenshot(name);
 
   it("signs in, consents, and Canon Printing gets a code it can exchange", async () => {
     const attempt = await authorizationRequest(server);
-    const response = await page.goto(attempt.url.href);
-    assert.equal(response?.status(), 200);
-    assert.equal(response?.headers()["x-frame-options"], "DENY");
+    const response = present(await page.goto(attempt.url.href), "the response to the authorization request");
+    assert.equal(response.status(), 200);
+    assert.equal(response.headers()["x-frame-options"], "DENY");
     assert.equal(await page.title(), "Sign in · Flickr");
     await shot("1-login");
 
@@ -102,8 +102,8 @@ describe("browser: alice allows Canon Printing to access her photos", { timeout:
 
   it("an unregistered redirect URI shows an error page and goes nowhere", async () => {
     const attempt = await authorizationRequest(server, { redirect_uri: "https://evil.example/callback" });
-    const response = await page.goto(attempt.url.href);
-    assert.equal(response?.status(), 400);
+    const response = present(await page.goto(attempt.url.href), "the response to the authorization request");
+    assert.equal(response.status(), 400);
     assert.equal(new URL(page.url()).origin, server.issuer);
     await page.getByRole("heading", { name: "Unregistered redirect address" }).waitFor();
     await shot("7-error");

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { defaults } from "../../../authz-server/src/config.js";
+import {
+  checkLifetimes,
+  defaultLifetimes,
+  defaults,
+  minimumKeyActivateAfter,
+} from "../../../authz-server/src/config.js";
 import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.js";
 
 describe("logs and configuration invariants", () => {
@@ -58,8 +63,8 @@ describe("logs and configuration invariants", () => {
     );
   });
 
-  it("activates rotated keys only after gateways' cached JWKS has expired", () => {
-    assert.ok(defaults.keyActivateAfter > defaults.jwksMaxAge);
-    assert.ok(defaults.accessTokenTtl <= 3600);
+  it("by default, activates rotated keys only after gateways' cached JWKS has expired, within the lifetime limits", () => {
+    assert.ok(defaults.keyActivateAfter >= minimumKeyActivateAfter());
+    assert.deepEqual(checkLifetimes(defaultLifetimes()), defaultLifetimes());
   });
 });

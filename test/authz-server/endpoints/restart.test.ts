@@ -45,7 +45,7 @@ describe("restart on the same database", () => {
       await jwtVerify(kept, createLocalJWKSet(jwksAfter), { currentDate: clock.date });
       assert.equal(
         second.storage.revocations.isAccessTokenRevoked(
-          JSON.parse(Buffer.from(revoked.split(".")[1], "base64url").toString()).jti,
+          (JSON.parse(Buffer.from(revoked.split(".")[1], "base64url").toString()) as { jti: string }).jti,
         ),
         true,
       );

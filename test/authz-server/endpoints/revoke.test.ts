@@ -3,7 +3,7 @@
 // whether a token it found exists; and nothing is revoked.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { basic, createClient, form, post, type TestClient } from "../helpers.js";
+import { basic, createClient, form, post, present, type TestClient } from "../helpers.js";
 import { BrowserClient } from "../browser-client.js";
 import {
   allow,
@@ -37,7 +37,7 @@ describe("POST /revoke revokes only the caller's own tokens", () => {
     const attempt = await authorizationRequest(server);
     const browser = new BrowserClient(server.url);
     const page = await loginThrough(browser, attempt);
-    const callback = page.status === 303 ? new URL(page.location!) : await allow(browser, page);
+    const callback = page.status === 303 ? new URL(present(page.location, "Location")) : await allow(browser, page);
     const exchange = await exchangeCallback(server, attempt, callback);
     assert.equal(exchange.status, 200);
     return exchange.body as { access_token: string; refresh_token: string };

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { digest } from "../../../authz-server/src/secrets.js";
-import { basic, form, post } from "../helpers.js";
+import { basic, form, post, present } from "../helpers.js";
 import {
   authorizationRequest,
   exchangeCallback,
@@ -50,7 +50,7 @@ function canonOf(server: FlowServer) {
 
 /** The family's tokens neither rotated nor revoked: the heads of its chains. */
 function liveTokens(server: FlowServer, anyToken: string): string[] {
-  const { familyId } = server.storage.refreshTokens.find(digest(anyToken))!;
+  const { familyId } = present(server.storage.refreshTokens.find(digest(anyToken)), "the refresh token");
   return server.storage.refreshTokens
     .family(familyId)
     .filter((t) => t.rotatedAt === null && t.revokedAt === null)

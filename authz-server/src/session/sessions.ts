@@ -127,10 +127,14 @@ export class Sessions {
     // on a plain-HTTP socket, which is exactly the case behind a TLS-terminating proxy.
     const attributes = ["Path=/", ...extra, "HttpOnly", "SameSite=Lax"];
     if (this.#secure) attributes.push("Secure");
-    const existing = ctx.response.get("Set-Cookie");
-    const others = (Array.isArray(existing) ? existing : existing ? [String(existing)] : []).filter(
-      (c) => !c.startsWith(`${name}=`),
-    );
+    // Koa types the header as `any`: a list when several cookies are set, a string for one, "" for none.
+    const existing: unknown = ctx.response.get("Set-Cookie");
+    const list = Array.isArray(existing)
+      ? existing.map(String)
+      : typeof existing === "string" && existing !== ""
+        ? [existing]
+        : [];
+    const others = list.filter((c) => !c.startsWith(`${name}=`));
     ctx.set("Set-Cookie", [...others, `${name}=${value}; ${attributes.join("; ")}`]);
   }
 }

@@ -37,7 +37,8 @@ function scopeNouns(scopes: readonly ConsentScope[]): string {
 
 export function renderConsent(model: ConsentViewModel): RenderedPage {
   const asked = model.scopes.filter((s) => !s.granted);
-  const initial = (model.clientName.trim()[0] ?? "?").toUpperCase();
+  const first = model.clientName.trim().charAt(0);
+  const initial = (first === "" ? "?" : first).toUpperCase();
   let host = model.redirectUri;
   try {
     host = new URL(model.redirectUri).host;

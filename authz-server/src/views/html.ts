@@ -34,9 +34,10 @@ function render(value: HtmlValue): string {
 }
 
 export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): SafeHtml {
-  let out = strings[0] ?? "";
+  // A template has one more string than values: strings[0] and strings[i + 1] always exist.
+  let out = strings[0];
   for (let i = 0; i < values.length; i++) {
-    out += render(values[i]) + (strings[i + 1] ?? "");
+    out += render(values[i]) + strings[i + 1];
   }
   return new SafeHtml(out);
 }

@@ -148,6 +148,31 @@ describe("authorization code flow: bad input", () => {
     );
   });
 
+  it("a login form that is not a readable UTF-8 urlencoded form gets an error page (415, 413), never a 500", async () => {
+    const cases: [string, string, number, string][] = [
+      ["application/json", "{}", 415, "Forms must be posted as application/x-www-form-urlencoded."],
+      [
+        "application/x-www-form-urlencoded; charset=iso-8859-1",
+        "username=alice",
+        415,
+        "Forms must be posted in UTF-8.",
+      ],
+      ["application/x-www-form-urlencoded", `username=${"a".repeat(17 * 1024)}`, 413, "The form is too large."],
+    ];
+    for (const [contentType, body, status, message] of cases) {
+      const response = await fetch(`${server.url}/login`, {
+        method: "POST",
+        headers: { "content-type": contentType },
+        body,
+      });
+      const page = await response.text();
+      assert.equal(response.status, status, contentType);
+      assertPageHeaders(response.headers);
+      assert.match(page, /<h1>Cannot sign in<\/h1>/);
+      assert.ok(page.includes(message), message);
+    }
+  });
+
   it("a resource outside the grant is invalid_target at the token endpoint, for codes and refresh tokens (RFC 8707 §2)", async () => {
     // The user consented to `photos`, whose resource server is the photos API; the issuer is a registered
     // audience too (the default one), but not one this grant is for.

@@ -16,7 +16,7 @@ declare module "kong-pdk/lib/pipe.js" {
 }
 
 declare module "kong-pdk/pdk.js" {
-  import PipePair = require("kong-pdk/lib/pipe.js");
+  import PipePair from "kong-pdk/lib/pipe.js";
   /** The `kong` object handed to a plugin phase: a Proxy that turns calls into PDK requests. */
   class Kong {
     constructor(pipe: PipePair.Pipe);

@@ -6,8 +6,8 @@
 // connection that sends bytes which are not msgpack-RPC is closed without touching the others.
 // Nothing a peer sends can end the process: whatever goes wrong while serving a connection
 // closes that connection only.
-import fs = require("node:fs");
-import net = require("node:net");
+import fs from "node:fs";
+import net from "node:net";
 import { Encoder } from "@msgpack/msgpack";
 import { DEFAULT_MAX_MESSAGE_BYTES, FrameError, MessageReader } from "./framing.js";
 import { HeldBuffers, type HoldingConnection } from "./held-buffers.js";

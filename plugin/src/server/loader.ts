@@ -1,9 +1,9 @@
 // Plugin loading through kong-pdk's own lib/mod.js (Module/Instance), so a plugin is read
 // exactly as kong-js-pluginserver reads it: `Plugin`, `Name`, `Version`, `Priority`, `Schema`
 // and the phases its class defines.
-import fs = require("node:fs");
-import path = require("node:path");
-import NodeModule = require("node:module");
+import fs from "node:fs";
+import NodeModule from "node:module";
+import path from "node:path";
 import type { Logger } from "./logger.js";
 
 // lib/mod.js starts with `require('ts-node').register()`, which loads TypeScript 4.9 into every
@@ -29,6 +29,8 @@ function neutraliseTsNode(): void {
 }
 
 neutraliseTsNode();
+// An ES import would be hoisted above neutraliseTsNode(); this require must run after it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the load order above is the point
 import mod = require("kong-pdk/lib/mod.js");
 
 export type PluginModule = mod.Module;

@@ -2,8 +2,8 @@
 // (pluginserver_<name>_query_cmd). Same flags as kong-pdk's kong-js-pluginserver; depends on no
 // environment variable and no working directory, because Kong starts it from a worker with
 // nginx's cleared environment.
-import fs = require("node:fs");
-import path = require("node:path");
+import fs from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { Encoder } from "@msgpack/msgpack";
 import { createLogger, errorText, type LogLevel, type Logger } from "./logger.js";
@@ -14,7 +14,7 @@ import { PluginServer, RpcError } from "./plugin-server.js";
 // Kong parses the query command's stdout as JSON, and a plugin module may print while it loads.
 // Keep the real stdout for our JSON and send everything else that targets stdout to stderr.
 const writeStdout = process.stdout.write.bind(process.stdout);
-process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+process.stdout.write = process.stderr.write.bind(process.stderr);
 console.log = console.error;
 console.info = console.error;
 console.debug = console.error;
@@ -70,7 +70,7 @@ function seconds(name: string, value: string, zero: "allowed" | "refused"): numb
 }
 
 /** Kong picks the protocol from the query command's answer, so both commands need the same flag. */
-const PROTOCOLS: Readonly<Record<string, Protocol>> = { protobuf: "ProtoBuf:1", msgpack: "MsgPack:1" };
+const PROTOCOLS: Readonly<Partial<Record<string, Protocol>>> = { protobuf: "ProtoBuf:1", msgpack: "MsgPack:1" };
 
 function protocolOf(name: string): Protocol {
   const protocol = PROTOCOLS[name];
@@ -146,17 +146,18 @@ async function main(): Promise<void> {
     return;
   }
 
-  let listener: RunningListener | undefined;
+  let listener: RunningListener | undefined = undefined;
   if (flags.diagnostics) enableDiagnostics(server, () => listener?.bufferedBytes ?? 0);
   if (plugins.size === 0) logger.warn(`no plugin loaded from ${pluginsDirectory}`);
   const socketPath = path.resolve(flags["kong-prefix"], flags["sock-name"]);
   // The handlers go in before the socket exists: a SIGTERM arriving between the socket's
   // creation and the end of `listen` would otherwise take Node's default action and leave the
   // socket file behind.
-  let closing = false;
+  // A record, not a local: the signal handler sets it while `listen` is awaited below.
+  const state = { closing: false };
   const shutdown = (signal: NodeJS.Signals): void => {
-    if (closing) return;
-    closing = true;
+    if (state.closing) return;
+    state.closing = true;
     logger.info(`${signal}: closing ${socketPath}`);
     server.stopSweeping();
     void listening.then((listener) => listener.close()).then(() => process.exit(0));
@@ -165,7 +166,7 @@ async function main(): Promise<void> {
   process.on("SIGINT", shutdown);
   const listening = listen({ socketPath, server, logger, protocol });
   listener = await listening;
-  if (!closing) server.startSweeping();
+  if (!state.closing) server.startSweeping();
 }
 
 /**
@@ -198,7 +199,7 @@ function handleUncaught(logger: Logger): void {
  * stays flat under load without guessing what is garbage not yet collected.
  */
 function enableDiagnostics(server: PluginServer, bufferedBytes: () => number): void {
-  server.addMethod("Diagnostics", async () => {
+  server.addMethod("Diagnostics", () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (gc !== undefined) {
       gc();

@@ -11,8 +11,8 @@
 // - only the methods below can be called: kong-pdk dispatched to any property of its server.
 // Instance ids start at 1: ProtoBuf:1 carries them as proto3 int32, where 0 is not sent and reads
 // as missing.
-import PipePair = require("kong-pdk/lib/pipe.js");
-import KongPdk = require("kong-pdk/pdk.js");
+import PipePair from "kong-pdk/lib/pipe.js";
+import KongPdk from "kong-pdk/pdk.js";
 import type { Logger } from "./logger.js";
 import type { PluginInstance, PluginModule } from "./loader.js";
 
@@ -42,6 +42,14 @@ export interface PluginServerOptions {
 }
 
 export type RpcMethod = (...args: unknown[]) => Promise<unknown>;
+
+/** A synchronous method as an RpcMethod: what it throws becomes a rejection, as an async function's would. */
+const settled =
+  (method: (...args: unknown[]) => unknown): RpcMethod =>
+  (...args) =>
+    new Promise((resolve) => {
+      resolve(method(...args));
+    });
 
 /** What Kong reads about an instance (kong-pdk server.js StartInstance/InstanceStatus). */
 export interface InstanceDescription {
@@ -127,11 +135,11 @@ export class PluginServer {
     this.now = options.now ?? Date.now;
     const step = (args: unknown[]): Promise<unknown> => this.step(asStepData(args[0]), false);
     this.methods = new Map<string, RpcMethod>([
-      ["GetStatus", async () => this.getStatus()],
-      ["GetPluginInfo", async (name) => this.getPluginInfo(name)],
-      ["StartInstance", async (cfg) => this.startInstanceRpc(cfg)],
-      ["InstanceStatus", async (id) => this.instanceStatus(id)],
-      ["CloseInstance", async (id) => this.closeInstance(id)],
+      ["GetStatus", settled(() => this.getStatus())],
+      ["GetPluginInfo", settled((name) => this.getPluginInfo(name))],
+      ["StartInstance", settled((cfg) => this.startInstanceRpc(cfg))],
+      ["InstanceStatus", settled((id) => this.instanceStatus(id))],
+      ["CloseInstance", settled((id) => this.closeInstance(id))],
       ["HandleEvent", (event) => this.handleEvent(event)],
       ["Step", (...args) => step(args)],
       ["StepError", (data) => this.step(asStepData(data), true)],
@@ -152,9 +160,9 @@ export class PluginServer {
   }
 
   /** Adds an RPC method beyond Kong's (diagnostics); Kong's own names cannot be replaced. */
-  addMethod(name: string, method: RpcMethod): void {
+  addMethod(name: string, method: (...args: unknown[]) => unknown): void {
     if (this.methods.has(name)) throw new Error(`RPC method ${name} already exists`);
-    this.methods.set(name, method);
+    this.methods.set(name, settled(method));
   }
 
   /** Starts the periodic sweep of abandoned events and idle instances (timer does not hold the process). */

@@ -157,7 +157,7 @@ export function decodeRpcReturn(bytes: Uint8Array): RpcReturn {
         instance_status: {
           name: str(status.name),
           instance_id: num(status.instance_id),
-          config: status.config == null ? null : fromValue(status.config as Message),
+          config: fromValue(status.config),
           started_at: int64(status.started_at),
         },
       };
@@ -250,7 +250,7 @@ const wrapper = (kind: "bool" | "int" | "number" | "string" | "bytes"): ResultCo
 });
 
 /** The `{ v }` wrappers: one argument, or the result, in field 1 (pb_rpc.lua wrap_val/unwrap_val). */
-const WRAPPERS: Readonly<Record<string, "bool" | "int" | "number" | "string" | "bytes">> = {
+const WRAPPERS: Readonly<Partial<Record<string, "bool" | "int" | "number" | "string" | "bytes">>> = {
   [`${PACKAGE}.Bool`]: "bool",
   [`${PACKAGE}.Int`]: "int",
   [`${PACKAGE}.Number`]: "number",
@@ -258,7 +258,7 @@ const WRAPPERS: Readonly<Record<string, "bool" | "int" | "number" | "string" | "
   [`${PACKAGE}.ByteString`]: "bytes",
 };
 
-const ARGS: Readonly<Record<string, ArgsCodec>> = {
+const ARGS: Readonly<Partial<Record<string, ArgsCodec>>> = {
   "google.protobuf.Empty": { toMessage: () => ({}), fromMessage: () => [] },
   "google.protobuf.Value": { toMessage: ([v]) => toValue(v, 0), fromMessage: (m) => [fromValue(m)] },
   // Kong unpacks a ListValue into as many arguments (kong.log.err(a, b, ...)).
@@ -266,7 +266,7 @@ const ARGS: Readonly<Record<string, ArgsCodec>> = {
   "google.protobuf.Struct": { toMessage: ([v]) => toStruct(v, 0), fromMessage: (m) => [fromStruct(m)] },
   [`${PACKAGE}.KV`]: {
     toMessage: ([k, v]) => ({ k: stringArg(k, "key"), v: toValue(v, 0) }),
-    fromMessage: (m) => [str(fieldOf(m, "k")), fromValue(fieldOf(m, "v") as Message | null)],
+    fromMessage: (m) => [str(fieldOf(m, "k")), fromValue(fieldOf(m, "v"))],
   },
   [`${PACKAGE}.Target`]: {
     toMessage: ([host, port]) => ({ host, port }),
@@ -290,7 +290,7 @@ const ARGS: Readonly<Record<string, ArgsCodec>> = {
   },
 };
 
-const RESULTS: Readonly<Record<string, ResultCodec>> = {
+const RESULTS: Readonly<Partial<Record<string, ResultCodec>>> = {
   "google.protobuf.Empty": { toMessage: () => ({}), fromMessage: () => undefined },
   "google.protobuf.Value": { toMessage: (v) => toValue(v, 0), fromMessage: (m) => fromValue(m) },
   "google.protobuf.ListValue": {
@@ -428,9 +428,10 @@ function toStruct(value: unknown, depth: number): Record<string, unknown> {
   return { fields };
 }
 
-function fromValue(message: Message | null | undefined): unknown {
-  if (message === null || message === undefined) return null;
-  const value = message as unknown as Record<string, unknown> & { kind?: string };
+/** A decoded google.protobuf.Value (any message, or none) as the JSON value it holds. */
+function fromValue(message: unknown): unknown {
+  if (!isRecord(message)) return null;
+  const value: Record<string, unknown> & { kind?: unknown } = message;
   switch (value.kind) {
     case "number_value":
     case "string_value":
@@ -524,7 +525,7 @@ function int64(value: unknown): number {
   if (typeof value === "number") return value;
   // With the `long` package installed, protobufjs decodes int64 as Long objects.
   if (typeof value === "object" && value !== null && "toNumber" in value && typeof value.toNumber === "function")
-    return Number(value.toNumber());
+    return Number((value as { toNumber: () => unknown }).toNumber());
   return 0;
 }
 

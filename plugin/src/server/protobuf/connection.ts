@@ -189,7 +189,7 @@ export class ProtobufConnection implements HoldingConnection {
             updated_at: Math.trunc(times.updatedAt),
             loaded_at: Math.trunc(times.loadedAt),
             phases: info.Phases,
-            version: String(info.Version ?? ""),
+            version: versionText(info.Version),
             priority: info.Priority,
             schema: JSON.stringify(info.Schema),
           },
@@ -345,4 +345,10 @@ function status(instance: InstanceDescription): InstanceStatusMessage {
  */
 function isMsgPackRequestStart(header: Uint8Array): boolean {
   return header[0] === 0x94 && header[1] === 0x00;
+}
+
+/** A plugin's `Version` export as PluginInfo's string: itself when a string, "" when absent. */
+function versionText(version: unknown): string {
+  if (typeof version === "string") return version;
+  return version === undefined || version === null ? "" : JSON.stringify(version);
 }

@@ -64,6 +64,23 @@ describe("authz-server CLI", () => {
     );
   });
 
+  it("refuses a scope name outside RFC 6749 §3.3's scope-token grammar, and a resource that is not an absolute URI", async () => {
+    for (const name of ['say"hi', "back\\slash", "two words", "café"]) {
+      assertFails(
+        await cli(withDb("scopes", "create", name, "--description", "refused")),
+        `authz-server: invalid scope name (RFC 6749 §3.3): ${name}`,
+      );
+    }
+    assertFails(
+      await cli(withDb("scopes", "create", "videos", "--description", "refused", "--resource", "/videos")),
+      "authz-server: --resource must be an absolute URI without fragment: /videos",
+    );
+    assert.deepEqual(
+      json<{ name: string }[]>(await cli(withDb("scopes", "list"))).map((scope) => scope.name),
+      ["photos", "profile"],
+    );
+  });
+
   it("creates clients with server-generated ids and secrets and the default grant types", async () => {
     const service = json<Record<string, unknown>>(
       await cli(withDb("clients", "create", "--name", "Batch job", "--scope", "photos")),

@@ -8,7 +8,7 @@ import type { SessionData } from "./cookie.js";
 import type { SessionUser, Sessions } from "./sessions.js";
 import type { LoginThrottle } from "./throttle.js";
 
-/** What the browser-facing endpoints (authorize, login, consent, consents) need. */
+/** What the browser-facing endpoints (authorize, login, consent, consents, logout) need. */
 export interface InteractionDependencies {
   readonly storage: Storage;
   readonly clock: Clock;

@@ -86,7 +86,6 @@ describe("views", () => {
       siteName: "Flickr",
       title: "Unknown application",
       message: "Not registered <x>",
-      code: "invalid_request",
     });
     assert.match(error.body, /<h1>Unknown application<\/h1>/);
     assert.match(error.body, /Not registered &lt;x&gt;/);

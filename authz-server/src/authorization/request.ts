@@ -84,17 +84,21 @@ export function validateAuthorizationRequest(
   }
 }
 
-type Established = { readonly kind: "established"; readonly client: Client; readonly redirectUri: string };
+/** A failure shown as a page, before the redirect URI can be trusted. */
+type PageFailure = Extract<AuthorizationValidation, { kind: "page" }>;
 
-function page(title: string, message: string): AuthorizationValidation & { kind: "page" } {
+interface Established {
+  readonly kind: "established";
+  readonly client: Client;
+  readonly redirectUri: string;
+}
+
+function page(title: string, message: string): PageFailure {
   return { kind: "page", title, message };
 }
 
 /** Client and redirect URI; until both are established, every error is a page (RFC 6749 §4.1.2.1). */
-function establishClient(
-  params: URLSearchParams,
-  storage: ValidationStore,
-): Established | (AuthorizationValidation & { kind: "page" }) {
+function establishClient(params: URLSearchParams, storage: ValidationStore): Established | PageFailure {
   if (duplicated(params, "client_id") || duplicated(params, "redirect_uri")) {
     return page("Invalid request", "The request repeats client_id or redirect_uri.");
   }

@@ -18,6 +18,7 @@ function dump(): PluginInfo[] {
 describe("the declarative files' oauth2-jwt configs against the plugin's dumped schema", () => {
   const infos = dump();
   const info = infos.find((p) => p.Name === "oauth2-jwt");
+  assert.ok(info, "the dump holds oauth2-jwt");
 
   it("the query command dumps exactly the oauth2-jwt plugin (one plugin per server)", () => {
     assert.deepEqual(
@@ -42,7 +43,7 @@ describe("the declarative files' oauth2-jwt configs against the plugin's dumped 
 
   for (const { route, config } of configs) {
     it(`route ${route}: valid, with Kong's defaults filled in`, () => {
-      const filled = validatePluginConfig(info!, config);
+      const filled = validatePluginConfig(info, config);
       for (const [key, value] of Object.entries(config)) assert.deepEqual(filled[key], value, key);
       // Defaults the story relies on: identity headers named after Kong's conventions.
       assert.deepEqual(filled["upstream_headers"], {
@@ -57,7 +58,7 @@ describe("the declarative files' oauth2-jwt configs against the plugin's dumped 
     const config: Record<string, unknown> = { ...configs[0].config, scopes_required: "photos" };
     delete config["audience"];
     assert.throws(
-      () => validatePluginConfig(info!, config),
+      () => validatePluginConfig(info, config),
       (err: unknown) => {
         assert.ok(err instanceof PluginConfigError);
         assert.deepEqual(Object.keys(err.errors).sort(), ["config.audience", "config.scopes_required"]);

@@ -65,7 +65,7 @@ before(async () => {
   server = await spawnPluginServer();
 });
 after(async () => {
-  await server?.close();
+  await server.close();
   await Promise.all(keyServers.map((s) => s.stop()));
 });
 

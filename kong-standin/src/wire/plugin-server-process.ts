@@ -65,7 +65,7 @@ export interface InstanceIds {
 export interface RpcCounters {
   /** RPCs sent, all methods. */
   total: number;
-  byMethod: Record<string, number>;
+  byMethod: Partial<Record<string, number>>;
   /** RPCs answered with an error or not answered. */
   failed: number;
   /** MessagePack-RPC: RPCs per pooled connection (a live view of the pool's counts). */

@@ -31,7 +31,7 @@ const FIRST_ID = (1 + NONCE_BASE).toString(16).padStart(32, "0");
 
 /** What the oauth2-jwt plugin does to the request headers in its one set_headers call. */
 function pluginTs(headers: HeaderMap, plugin: Plugin): HeaderMap {
-  const nonce = headers["x-oauth2-jwt-nonce"]?.[0] ?? "";
+  const nonce = Object.hasOwn(headers, "x-oauth2-jwt-nonce") ? headers["x-oauth2-jwt-nonce"][0] : "";
   const out = { ...headers };
   if (plugin === "echo") out["x-oauth2-jwt-verdict"] = [nonce];
   if (plugin === "wrong") out["x-oauth2-jwt-verdict"] = ["0".repeat(32)];

@@ -68,7 +68,7 @@ describe("kong-standin's main process", () => {
     );
   });
 
-  let upstream: Upstream;
+  let upstream: Upstream | undefined;
   const children: ChildProcess[] = [];
   after(async () => {
     for (const child of children) await stop(child);

@@ -98,7 +98,7 @@ describe("ProtoBuf:1: kong.yml's protected routes fail closed without a guard", 
     stack = await startStack();
   });
   after(async () => {
-    await stack?.close();
+    await stack.close();
   });
 
   it("plugin server killed: 500 and nothing proxied; after a restart the first request passes (the server closes the unknown instance's event, Kong starts a new one and retries)", async () => {

@@ -46,7 +46,9 @@ for (const alg of ALGORITHMS) {
   const key = await generateTestKey(alg, `bench-${alg}`);
   const set = parseJwks({ keys: [key.jwk] });
   if ("error" in set) throw new Error(set.error);
-  const keyObject = set.keys.get(key.kid)!.keyObject;
+  const verificationKey = set.keys.get(key.kid);
+  if (verificationKey === undefined) throw new Error(`no key ${key.kid}`);
+  const keyObject = verificationKey.keyObject;
   const options: ValidationOptions = {
     issuer: ISSUER,
     audience: [AUDIENCE],
@@ -90,7 +92,7 @@ for (const alg of ALGORITHMS) {
     jwks_min_refresh_seconds: 10,
   };
   const route = routeOptions(config);
-  const jwks = new JwksCache({ fetch: async () => Response.json({ keys: [key.jwk] }), onError: () => {} });
+  const jwks = new JwksCache({ fetch: () => Promise.resolve(Response.json({ keys: [key.jwk] })), onError: () => {} });
   const deps = { jwks, tokens: new TokenCache(), now: Date.now };
   const reused = `Bearer ${rounds[0][0]}`;
   if (!(await authenticate(reused, route, deps)).ok) throw new Error("cache warm-up refused");

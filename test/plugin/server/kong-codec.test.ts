@@ -52,7 +52,7 @@ describe("plugin server with Kong's MessagePack library", { skip: missing }, () 
   });
 
   after(async () => {
-    await server?.close();
+    await server.close();
   });
 
   it("answers a Kong-encoded session, and Kong decodes the answers as mp_rpc.lua expects", async () => {

@@ -22,9 +22,10 @@ const diagnostics = async (server: PluginServerProcess): Promise<Diagnostics> =>
 /** Polls until the server holds `bytes` of incomplete messages in all (at most 5 s). */
 async function bufferedReaches(server: PluginServerProcess, bytes: number): Promise<void> {
   let buffered = Number.NaN;
-  for (const deadline = Date.now() + 5000; Date.now() < deadline; await pause(20)) {
+  for (const deadline = Date.now() + 5000; Date.now() < deadline;) {
     buffered = (await diagnostics(server)).Buffered;
     if (buffered === bytes) return;
+    await pause(20);
   }
   assert.fail(`the server holds ${buffered} bytes, not ${bytes}`);
 }
@@ -46,7 +47,7 @@ describe("plugin server listener under hostile bytes", () => {
   });
 
   after(async () => {
-    await server?.close();
+    await server.close();
   });
 
   /** A request on a connection of its own is answered exactly, within `ms`; returns the latency. */

@@ -71,7 +71,7 @@ describe("plugin server memory under refused requests", () => {
   });
 
   after(async () => {
-    await server?.close();
+    await server.close();
   });
 
   it(
@@ -123,7 +123,7 @@ describe("plugin server memory under refused requests over ProtoBuf:1", () => {
   });
 
   after(async () => {
-    await server?.close();
+    await server.close();
   });
 
   /** Resident MB after a forced full garbage collection. */

@@ -31,7 +31,7 @@ describe("plugin server process", () => {
   });
 
   after(async () => {
-    await server?.close();
+    await server.close();
   });
 
   it("closes only the connection that sends bytes that are not MessagePack", async () => {
@@ -171,9 +171,7 @@ describe("plugin server process", () => {
       if (index % 2 === 0) {
         assert.equal(result.outcome, "proceed");
         assert.equal(result.roundTrips, 3);
-        assert.deepEqual(result.outcome === "proceed" && result.upstreamHeaders["x-oauth2-jwt-verdict"], [
-          `n-${index}`,
-        ]);
+        assert.deepEqual(result.upstreamHeaders["x-oauth2-jwt-verdict"], [`n-${index}`]);
       } else {
         assert.equal(result.outcome, "exit");
         assert.equal(result.roundTrips, 2);
@@ -205,7 +203,7 @@ describe("plugin server process", () => {
       headers: JSON.parse('{"__proto__": "x"}') as Record<string, string>,
     });
     assert.equal(refused.outcome, "exit");
-    assert.equal(refused.outcome === "exit" && refused.status, 401);
+    assert.equal(refused.status, 401);
   });
 
   it("does not load TypeScript (kong-pdk's ts-node hook is neutralised)", async () => {
@@ -227,7 +225,7 @@ describe("plugin server restart after SIGKILL", () => {
       // Refused connection, or a pooled connection that died with the process: either way the
       // HandleEvent got no answer and Kong would proxy.
       assert.match(
-        killed.outcome === "failed-open" ? killed.error : "",
+        killed.error,
         /^plugin\.HandleEvent: (cannot connect to .*ECONNREFUSED|connection closed by the plugin server|write EPIPE)/,
       );
 
@@ -237,7 +235,7 @@ describe("plugin server restart after SIGKILL", () => {
       assert.notEqual(server.pid, firstPid);
       const recovered = await instance.access(request("n"));
       assert.equal(recovered.outcome, "exit");
-      assert.equal(recovered.outcome === "exit" && recovered.status, 401);
+      assert.equal(recovered.status, 401);
       // HandleEvent ("no plugin instance #0"), StartInstance, HandleEvent, StepMultiMap.
       assert.equal(recovered.roundTrips, 4);
       console.log(`# listening again ${listeningAfter} ms after spawn (process start included)`);

@@ -371,7 +371,7 @@ describe("plugin server message scanner", () => {
       ["map of 50 pairs", [0xde, 0x00, 0x32], 101],
       // An array of 30 whose first item, 40 nils, fits; its second, 40 more, does not: 43 values
       // begun when its header arrives, 28 + 40 announced.
-      ["nested", [0xdc, 0x00, 0x1e, 0xdc, 0x00, 0x28, ...new Array(40).fill(0xc0), 0xdc, 0x00, 0x28], 111],
+      ["nested", [0xdc, 0x00, 0x1e, 0xdc, 0x00, 0x28, ...Array<number>(40).fill(0xc0), 0xdc, 0x00, 0x28], 111],
     ];
     for (const [label, header, least] of cases) {
       const scanner = new MessageScanner(Number.POSITIVE_INFINITY, values);
@@ -389,11 +389,11 @@ describe("plugin server message scanner", () => {
     const one = Uint8Array.from([
       0x92,
       0x80 + 15,
-      ...new Array(30).fill(0x01),
+      ...Array<number>(30).fill(0x01),
       0xdc,
       0x00,
       0x43,
-      ...new Array(67).fill(0xc0),
+      ...Array<number>(67).fill(0xc0),
     ]);
     assert.equal(new MessageScanner(Number.POSITIVE_INFINITY, values).scan(one, 0, one.length), one.length);
   });

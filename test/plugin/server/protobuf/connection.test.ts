@@ -4,6 +4,7 @@
 // across connections, and a peer speaking the other protocol. Needs `npx tsc -b` first.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { inspect } from "node:util";
 import { encode } from "@msgpack/msgpack";
 import { spawnPluginServer, type PluginServerProcess } from "../../../../kong-standin/src/wire/index.ts";
 import { PROTOBUF_PEER_MESSAGE } from "../../../../plugin/src/server/listener.ts";
@@ -26,7 +27,7 @@ import { connectFrames, connectRaw, fixture, MSGPACK, pause, within, type RawCli
 type FrameClient = RawClient<Frame>;
 
 const bytesOf = (frame: Frame | undefined): Uint8Array => {
-  assert.ok(frame instanceof Uint8Array, `expected a frame, got ${String(frame)}`);
+  assert.ok(frame instanceof Uint8Array, `expected a frame, got ${inspect(frame)}`);
   return frame;
 };
 const textOf = (frame: Frame | undefined): string => Buffer.from(bytesOf(frame)).toString("utf8");
@@ -98,8 +99,8 @@ describe("plugin server over ProtoBuf:1", () => {
   });
 
   after(async () => {
-    await server?.close();
-    await jwks?.stop();
+    await server.close();
+    await jwks.stop();
   });
 
   it("starts instances with ids from 1 (proto3 does not send 0), reports and closes them", async () => {
@@ -121,10 +122,10 @@ describe("plugin server over ProtoBuf:1", () => {
       2,
     );
 
-    assert.deepEqual(
-      await command(client, { sequence: 4, cmd_get_instance_status: { instance_id: 1 } }),
-      started.instance_status && { sequence: 4, instance_status: started.instance_status },
-    );
+    assert.deepEqual(await command(client, { sequence: 4, cmd_get_instance_status: { instance_id: 1 } }), {
+      sequence: 4,
+      instance_status: started.instance_status,
+    });
     assert.deepEqual(
       (await command(client, { sequence: 5, cmd_close_instance: { instance_id: 2 } })).instance_status?.instance_id,
       2,
@@ -139,9 +140,9 @@ describe("plugin server over ProtoBuf:1", () => {
     });
     const info = await command(client, { sequence: 8, cmd_get_plugin_info: { name: "oauth2-jwt" } });
     assert.equal(info.plugin_info?.name, "oauth2-jwt");
-    assert.deepEqual(info.plugin_info?.phases, ["access"]);
-    assert.equal(info.plugin_info?.priority, 1450);
-    assert.equal((JSON.parse(info.plugin_info?.schema ?? "null") as { name: string }).name, "oauth2-jwt");
+    assert.deepEqual(info.plugin_info.phases, ["access"]);
+    assert.equal(info.plugin_info.priority, 1450);
+    assert.equal((JSON.parse(info.plugin_info.schema) as { name: string }).name, "oauth2-jwt");
     // An unknown plugin, or a configuration that is not JSON: no instance_status, which Kong
     // reads as a Lua error (the request that needed the instance gets 500).
     assert.deepEqual(

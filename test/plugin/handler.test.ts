@@ -1,5 +1,5 @@
 // The handler against a recording fake of Kong's PDK: which calls it makes, in which order, with
-// which arguments. The same behaviour through the real plugin server is in access.test.ts.
+// which arguments. The same behaviour through the real plugin server is in plugins/oauth2-jwt.test.ts.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { JwksCache } from "../../plugin/src/core/jwks-cache.ts";

@@ -13,8 +13,8 @@ import {
   validatePluginConfig,
   type AccessResult,
   type PluginServerProcess,
-} from "../../kong-standin/src/wire/index.ts";
-import { JwksServer } from "./helpers/jwks-server.ts";
+} from "../../../kong-standin/src/wire/index.ts";
+import { JwksServer } from "../helpers/jwks-server.ts";
 import {
   AUDIENCE,
   b64url,
@@ -25,7 +25,7 @@ import {
   rawToken,
   signAccessToken,
   type TestKey,
-} from "./helpers/tokens.ts";
+} from "../helpers/tokens.ts";
 
 const LONG = process.env.TEST_LONG === "1";
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);

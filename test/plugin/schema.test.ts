@@ -1,11 +1,12 @@
 // The schema against Kong's metaschema rules (kong/db/schema/metaschema.lua, Kong 3.9), with the
-// Lua patterns run by a real Lua (luajit), and the config resolver that reads what Kong fills in.
+// Lua patterns run by a real Lua (luajit), and the scope-token grammar they share with plugin/src/config.ts.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { resolveConfig } from "../../plugin/src/config.ts";
 import { isScopeToken } from "../../plugin/src/core/scope.ts";
 import { Schema, SCOPE_TOKEN_PATTERN, type SchemaEntry, type SchemaField } from "../../plugin/src/schema.ts";
+import { entries, fillDefaults } from "./helpers/schema.ts";
 
 // metaschema.lua: field_schema + validators + nested attributes; anything else is an "unknown field".
 const KNOWN_ATTRIBUTES = new Set([
@@ -82,14 +83,6 @@ const VALID_TYPES = new Set([
   "json",
 ]);
 
-function entries(fields: readonly SchemaEntry[]): [string, SchemaField][] {
-  return fields.map((entry) => {
-    const keys = Object.keys(entry);
-    assert.equal(keys.length, 1, `each schema entry has exactly one key: ${keys.join(",")}`);
-    return [keys[0], entry[keys[0]]];
-  });
-}
-
 function metaCheck(name: string, field: SchemaField, errors: string[], topLevel: boolean): void {
   if (!VALID_TYPES.has(field.type)) errors.push(`${name}: unknown type ${field.type}`);
   for (const attribute of Object.keys(field)) {
@@ -164,15 +157,6 @@ function valueErrors(name: string, field: SchemaField, value: unknown, patterns:
     errors.push(...valueErrors(`${name}.${child}`, childField, (value as Record<string, unknown>)[child], patterns));
   }
   return errors;
-}
-
-/** Kong's default filling for a plugin config (top-level and record defaults). */
-function fillDefaults(config: Record<string, unknown>): Record<string, unknown> {
-  const filled: Record<string, unknown> = {};
-  for (const [name, field] of entries(Schema)) {
-    filled[name] = config[name] ?? (field.default === undefined ? null : structuredClone(field.default));
-  }
-  return filled;
 }
 
 describe("plugin schema", () => {
@@ -263,20 +247,6 @@ describe("plugin schema", () => {
       cases.map(([, , expected]) => expected),
     );
   });
-
-  it("agrees with the config re-check on every default and integer bound", () => {
-    const minimal = { issuer: "http://localhost:9000", audience: ["http://localhost:8000/flickr"] };
-    // config.ts reads its defaults from Schema when a key is missing.
-    assert.deepEqual(resolveConfig(minimal), resolveConfig(fillDefaults(minimal)));
-    for (const [name, field] of entries(Schema).filter(([, f]) => f.type === "integer")) {
-      assert.ok(field.between, name);
-      const [min, max] = field.between;
-      const results = [min - 1, min, max, max + 1].map(
-        (value) => resolveConfig({ ...fillDefaults(minimal), [name]: value }).ok,
-      );
-      assert.deepEqual(results, [false, true, true, false], name);
-    }
-  });
 });
 
 describe("the scope-token grammar (RFC 6749 §3.3), written once in plugin/src/core/scope.ts", () => {
@@ -297,65 +267,5 @@ describe("the scope-token grammar (RFC 6749 §3.3), written once in plugin/src/c
     );
     assert.deepEqual(lua, subjects.map(isScopeToken));
     assert.deepEqual(resolved, subjects.map(isScopeToken));
-  });
-});
-
-describe("resolveConfig", () => {
-  const minimal = { issuer: "http://localhost:9000", audience: ["http://localhost:8000/flickr"] };
-
-  it("reads a Kong-filled config into the typed options", () => {
-    assert.deepEqual(resolveConfig(fillDefaults(minimal)), {
-      ok: true,
-      config: {
-        issuer: "http://localhost:9000",
-        jwks_uri: null,
-        audience: ["http://localhost:8000/flickr"],
-        scopes_required: [],
-        scope_match: "all",
-        algorithms: ["PS256", "RS256", "ES256", "EdDSA"],
-        leeway_seconds: 30,
-        upstream_headers: {
-          subject: "X-Authenticated-Userid",
-          scope: "X-Authenticated-Scope",
-          client_id: "X-Authenticated-Client-Id",
-        },
-        hide_credentials: false,
-        run_on_preflight: true,
-        realm: "api",
-        jwks_cache_seconds: 300,
-        jwks_min_refresh_seconds: 10,
-      },
-    });
-  });
-
-  it("accepts the `{}` Lua's cjson writes for an empty array, and Kong's extra __ keys", () => {
-    const result = resolveConfig({ ...fillDefaults(minimal), scopes_required: {}, __plugin_id: "x", route_id: null });
-    assert.equal(result.ok, true);
-    assert.deepEqual(result.config.scopes_required, []);
-  });
-
-  it("refuses invalid values with an error naming the key", () => {
-    const cases: [Record<string, unknown>, string][] = [
-      [{ issuer: "not a url" }, "config.issuer must be an http(s) URL"],
-      [{ audience: [] }, "config.audience must be a non-empty list of non-empty strings"],
-      [{ audience: "x" }, "config.audience must be a non-empty list of non-empty strings"],
-      [{ algorithms: ["HS256"] }, "config.algorithms holds an unsupported algorithm: HS256"],
-      [{ algorithms: ["none"] }, "config.algorithms holds an unsupported algorithm: none"],
-      [{ scope_match: "some" }, "config.scope_match must be `all` or `any`"],
-      [{ leeway_seconds: 301 }, "config.leeway_seconds must be an integer between 0 and 300"],
-      [{ jwks_min_refresh_seconds: 0 }, "config.jwks_min_refresh_seconds must be an integer between 1 and 3600"],
-      [{ scopes_required: ["a b"] }, "config.scopes_required must be a list of RFC 6749 §3.3 scope tokens"],
-      [{ upstream_headers: { subject: "X User" } }, "config.upstream_headers.subject must be an HTTP header name"],
-      [{ realm: 'a"' }, "config.realm must be a non-empty string without quotes, backslashes or control characters"],
-      [{ hide_credentials: "yes" }, "config.hide_credentials must be a boolean"],
-    ];
-    for (const [override, error] of cases) {
-      assert.deepEqual(
-        resolveConfig({ ...fillDefaults(minimal), ...override }),
-        { ok: false, error },
-        JSON.stringify(override),
-      );
-    }
-    assert.deepEqual(resolveConfig(null), { ok: false, error: "configuration is not an object" });
   });
 });

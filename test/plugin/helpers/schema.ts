@@ -1,0 +1,22 @@
+// Kong's schema as the tests read it: its entries, and the defaults Kong fills in before it hands
+// a configuration to the plugin (kong/db/schema/init.lua, process_auto_fields).
+import assert from "node:assert/strict";
+import { Schema, type SchemaEntry, type SchemaField } from "../../../plugin/src/schema.ts";
+
+/** A fields array as [name, definition] pairs, checking Kong's one-key-per-entry shape. */
+export function entries(fields: readonly SchemaEntry[]): [string, SchemaField][] {
+  return fields.map((entry) => {
+    const keys = Object.keys(entry);
+    assert.equal(keys.length, 1, `each schema entry has exactly one key: ${keys.join(",")}`);
+    return [keys[0], entry[keys[0]]];
+  });
+}
+
+/** Kong's default filling for a plugin config (top-level and record defaults). */
+export function fillDefaults(config: Record<string, unknown>): Record<string, unknown> {
+  const filled: Record<string, unknown> = {};
+  for (const [name, field] of entries(Schema)) {
+    filled[name] = config[name] ?? (field.default === undefined ? null : structuredClone(field.default));
+  }
+  return filled;
+}

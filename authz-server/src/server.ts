@@ -134,7 +134,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const purgeTimer = setInterval(purge, options.purgeInterval ?? defaults.purgeInterval);
   purgeTimer.unref();
   if (ownStorage && options.keyEncryptionKey === undefined) {
-    // Said once, at start: the README ("The database at rest") says what such a copy yields.
+    // Said once, at start: authz-server/README.md ("The database at rest") says what such a copy yields.
     logger.warn(
       "no key-encryption key: the signing keys and server secrets are stored in the clear, a copy of the database can sign tokens",
     );

@@ -12,7 +12,7 @@ import { readOwnAccessToken } from "../tokens/verify.js";
  * §4.14.2); an access token's jti is recorded until its expiry so introspection answers inactive. Unknown, invalid or
  * already revoked tokens answer 200 (§2.2), and so does a token issued to another client: to the caller that is an
  * invalid token, so it is left alone, and the same answer keeps /revoke from telling which tokens exist. The gateway
- * keeps accepting a revoked JWT until it expires (see the README's revocation bound).
+ * keeps accepting a revoked JWT until it expires (docs/revocation-bound.md).
  */
 export function revokeEndpoint(services: Services) {
   return async function revoke(ctx: Context): Promise<void> {

@@ -6,7 +6,7 @@ import type { SigningAlgorithm } from "./algorithms.js";
  * BASE64URL(UTF8(JSON header)) '.' BASE64URL(JSON payload) '.' BASE64URL(signature).
  *
  * Why not jose's SignJWT: it signs through WebCrypto, an asynchronous job on libuv's thread pool, which cost
- * 23–28 % of the sidecar's main thread under client-credentials load (README, "Benchmarks", section 3), against
+ * 23–28 % of the sidecar's main thread under client-credentials load (bench/RESULTS.md, "3. Sidecar token endpoint"), against
  * about a quarter of that for `node:crypto.sign`. This is only the serialization around node's own signature
  * primitive; nothing cryptographic is implemented here. Tokens it makes are verified with jose in the tests.
  */

@@ -21,7 +21,7 @@ import { defaults } from "../config.js";
  * not checked) and cost the sender nothing that drains the other limit.
  *
  * Unknown usernames are counted like real ones, so the throttle reveals nothing about which accounts exist. State is
- * in process memory: several server processes each apply the limits (README, "Browser security of the pages").
+ * in process memory: several server processes each apply the limits (authz-server/README.md, "Browser security of the pages"; docs/login-throttle.md).
  */
 export interface ThrottleOptions {
   /** Failures per account from one address within the window before that address is paused for it (default 5). */

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 
 /**
  * Encryption at rest of what a copy of the database must not yield: the signing keys' private parts and the server
- * secrets (README, "The database at rest"). AES-256-GCM from node:crypto under a key-encryption key (KEK) the
+ * secrets (authz-server/README.md, "The database at rest"). AES-256-GCM from node:crypto under a key-encryption key (KEK) the
  * operator supplies; the database holds the ciphertext and the KEK's id, never the KEK.
  */
 

@@ -3,7 +3,7 @@
 // Kong writes one msgpack-RPC request per call, but a Unix stream socket delivers bytes, not
 // messages: one `data` event can hold several messages, or part of one split at any byte.
 // kong-pdk 0.6.0's listener decoded exactly one message per event and crashed the process on
-// the other cases (see the README, "Why our own server"). This reader keeps the undecoded tail of
+// the other cases (docs/plugin-server.md). This reader keeps the undecoded tail of
 // each chunk and yields every complete message: `MessageScanner` (scanner.ts) finds where each
 // message ends, resuming where the previous chunk left it, and @msgpack/msgpack's synchronous
 // Decoder decodes each complete message once (its async decodeMultiStream halves throughput:

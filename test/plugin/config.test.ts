@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { resolveConfig } from "../../plugin/src/config.ts";
 import { Schema } from "../../plugin/src/schema.ts";
-import { entries, fillDefaults } from "./helpers/schema.ts";
+import { entries, fillDefaults, SCHEMA_DEFAULTS } from "./helpers/schema.ts";
 
 describe("resolveConfig", () => {
   const minimal = { issuer: "http://localhost:9000", audience: ["http://localhost:8000/flickr"] };
@@ -14,23 +14,9 @@ describe("resolveConfig", () => {
     assert.deepEqual(resolveConfig(fillDefaults(minimal)), {
       ok: true,
       config: {
+        ...SCHEMA_DEFAULTS,
         issuer: "http://localhost:9000",
-        jwks_uri: null,
         audience: ["http://localhost:8000/flickr"],
-        scopes_required: [],
-        scope_match: "all",
-        algorithms: ["PS256", "RS256", "ES256", "EdDSA"],
-        leeway_seconds: 30,
-        upstream_headers: {
-          subject: "X-Authenticated-Userid",
-          scope: "X-Authenticated-Scope",
-          client_id: "X-Authenticated-Client-Id",
-        },
-        hide_credentials: false,
-        run_on_preflight: true,
-        realm: "api",
-        jwks_cache_seconds: 300,
-        jwks_min_refresh_seconds: 10,
       },
     });
   });

@@ -20,3 +20,22 @@ export function fillDefaults(config: Record<string, unknown>): Record<string, un
   }
   return filled;
 }
+
+/** Every field's value when a configuration gives only the required `issuer` and `audience`, as Kong fills it. */
+export const SCHEMA_DEFAULTS: Readonly<Record<string, unknown>> = {
+  jwks_uri: null,
+  scopes_required: [],
+  scope_match: "all",
+  algorithms: ["PS256", "RS256", "ES256", "EdDSA"],
+  leeway_seconds: 30,
+  upstream_headers: {
+    subject: "X-Authenticated-Userid",
+    scope: "X-Authenticated-Scope",
+    client_id: "X-Authenticated-Client-Id",
+  },
+  hide_credentials: false,
+  run_on_preflight: true,
+  realm: "api",
+  jwks_cache_seconds: 300,
+  jwks_min_refresh_seconds: 10,
+};

@@ -15,6 +15,7 @@ import {
   type PluginServerProcess,
 } from "../../../kong-standin/src/wire/index.ts";
 import { JwksServer } from "../helpers/jwks-server.ts";
+import { SCHEMA_DEFAULTS } from "../helpers/schema.ts";
 import {
   AUDIENCE,
   b64url,
@@ -151,23 +152,9 @@ describe("oauth2-jwt through the real plugin server", () => {
     assert.deepEqual(
       Object.fromEntries(Object.entries(filled).filter(([name]) => !name.startsWith("__") && !name.endsWith("_id"))),
       {
+        ...SCHEMA_DEFAULTS,
         issuer: ISSUER,
-        jwks_uri: null,
         audience: [AUDIENCE],
-        scopes_required: [],
-        scope_match: "all",
-        algorithms: ["PS256", "RS256", "ES256", "EdDSA"],
-        leeway_seconds: 30,
-        upstream_headers: {
-          subject: "X-Authenticated-Userid",
-          scope: "X-Authenticated-Scope",
-          client_id: "X-Authenticated-Client-Id",
-        },
-        hide_credentials: false,
-        run_on_preflight: true,
-        realm: "api",
-        jwks_cache_seconds: 300,
-        jwks_min_refresh_seconds: 10,
       },
     );
     const invalid: Record<string, unknown>[] = [

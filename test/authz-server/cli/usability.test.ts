@@ -60,6 +60,12 @@ describe("authz-server CLI usability", () => {
       assert.deepEqual([shown.client_id, shown.name], [clientId, "Old batch job"]);
       assert.deepEqual(json(await cli(["clients", "show", "--db", db, clientId, "--json"])), shown);
       assert.deepEqual(json(await cli([...withDb("clients", "show"), "--", clientId])), shown);
+      // `clients update` takes such an id after `--` only, so that a mistyped option stays an error.
+      const updated = json<{ redirect_uris: string[] }>(
+        await cli([...withDb("clients", "update", "--redirect-uri", "https://batch.example/cb"), "--", clientId]),
+      );
+      assert.deepEqual(updated.redirect_uris, ["https://batch.example/cb"]);
+      assert.equal((await cli(withDb("clients", "update", clientId, "--redirect-url", "https://x.example/"))).code, 1);
       assert.deepEqual(json(await cli(withDb("clients", "delete", clientId))), { client_id: clientId, deleted: true });
       assertFails(await cli(withDb("clients", "show", clientId)), `authz-server: no such client: ${clientId}`);
       assertFails(

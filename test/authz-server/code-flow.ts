@@ -1,8 +1,8 @@
 // Server set-up and the browser half of the code flow, shared by the flow tests.
 import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
-import { hashPassword } from "../../authz-server/src/passwords.js";
-import { generateId } from "../../authz-server/src/secrets.js";
+import { hashPassword } from "../../authz-server/src/passwords.ts";
+import { generateId } from "../../authz-server/src/secrets.ts";
 import {
   basic,
   createClient,
@@ -13,8 +13,8 @@ import {
   startTestServer,
   type TestClient,
   type TestServer,
-} from "./helpers.js";
-import { BrowserClient, onlyForm, withFields, type PageResponse } from "./browser-client.js";
+} from "./helpers.ts";
+import { BrowserClient, onlyForm, withFields, type PageResponse } from "./browser-client.ts";
 
 export const PASSWORD = "correct horse battery staple";
 export const PHOTOS_RESOURCE = "http://localhost:8000/flickr";

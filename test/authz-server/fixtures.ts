@@ -1,7 +1,7 @@
 // Shared fixtures of the authorization-code-flow tests: the seed story's Canon Printing client,
 // Flickr's `photos` scope, and a user, in an in-memory SQLite storage.
-import { openSqliteStorage } from "../../authz-server/src/storage/sqlite/index.js";
-import type { Client, Storage } from "../../authz-server/src/storage/types.js";
+import { openSqliteStorage } from "../../authz-server/src/storage/sqlite/index.ts";
+import type { Client, Storage } from "../../authz-server/src/storage/types.ts";
 
 export const CANON_REDIRECT = "https://canon.example/callback";
 export const PHOTOS_API = "http://localhost:8000/flickr";

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import * as oauth from "oauth4webapi";
-import type { Clock } from "../../authz-server/src/clock.js";
-import { digest, generateId, generateSecret } from "../../authz-server/src/secrets.js";
-import { startServer, type RunningServer, type ServerOptions } from "../../authz-server/src/server.js";
-import type { Storage } from "../../authz-server/src/storage/types.js";
+import type { Clock } from "../../authz-server/src/clock.ts";
+import { digest, generateId, generateSecret } from "../../authz-server/src/secrets.ts";
+import { startServer, type RunningServer, type ServerOptions } from "../../authz-server/src/server.ts";
+import type { Storage } from "../../authz-server/src/storage/types.ts";
 
 /** A clock that only moves when a test moves it (time is frozen in tests, so every expiry is exact). */
 export class TestClock implements Clock {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as oauth from "oauth4webapi";
-import { matchRedirectUri, validateAuthorizationRequest } from "../../../authz-server/src/authorization/request.js";
-import { authorizationResponse } from "../../../authz-server/src/authorization/response.js";
-import { verifyS256 } from "../../../authz-server/src/grants/authorization_code.js";
-import { CANON_REDIRECT, PHOTOS_API, seedStorage } from "../fixtures.js";
+import { matchRedirectUri, validateAuthorizationRequest } from "../../../authz-server/src/authorization/request.ts";
+import { authorizationResponse } from "../../../authz-server/src/authorization/response.ts";
+import { verifyS256 } from "../../../authz-server/src/grants/authorization_code.ts";
+import { CANON_REDIRECT, PHOTOS_API, seedStorage } from "../fixtures.ts";
 
 // The challenge is computed by oauth4webapi, an implementation independent of ours.
 const VERIFIER = oauth.generateRandomCodeVerifier();

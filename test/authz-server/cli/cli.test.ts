@@ -6,11 +6,11 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { decodeProtectedHeader, type JSONWebKeySet } from "jose";
 import { pino } from "pino";
-import { verifyPassword } from "../../../authz-server/src/passwords.js";
-import { startServer } from "../../../authz-server/src/server.js";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
-import { basic, form, post, tempDir } from "../helpers.js";
-import { assertFails, bin, cli, json, root } from "./helpers.js";
+import { verifyPassword } from "../../../authz-server/src/passwords.ts";
+import { startServer } from "../../../authz-server/src/server.ts";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { basic, form, post, tempDir } from "../helpers.ts";
+import { assertFails, bin, cli, json, root } from "./helpers.ts";
 
 describe("authz-server CLI", () => {
   const temp = tempDir();

@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { pino } from "pino";
-import { startServer } from "../../../authz-server/src/server.js";
-import { basic, form, post, tempDir } from "../helpers.js";
-import { assertFails, cli, json, root } from "./helpers.js";
+import { startServer } from "../../../authz-server/src/server.ts";
+import { basic, form, post, tempDir } from "../helpers.ts";
+import { assertFails, cli, json, root } from "./helpers.ts";
 
 const PHOTOS_API = "http://localhost:8000/flickr";
 

@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
-import { tempDir } from "../helpers.js";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { tempDir } from "../helpers.ts";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const bin = join(root, "authz-server/bin/authz-server.js");

@@ -7,8 +7,8 @@ import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { tempDir } from "../helpers.js";
-import { assertFails, cli, root, serve } from "./helpers.js";
+import { tempDir } from "../helpers.ts";
+import { assertFails, cli, root, serve } from "./helpers.ts";
 
 const modeOf = (path: string) => (statSync(path).mode & 0o777).toString(8);
 

@@ -10,9 +10,9 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose";
-import { KeyEncryptionKey } from "../../../authz-server/src/storage/encryption.js";
-import { basic, form, post, tempDir } from "../helpers.js";
-import { assertFails, cli, json, root, serve, type ServeProcess } from "./helpers.js";
+import { KeyEncryptionKey } from "../../../authz-server/src/storage/encryption.ts";
+import { basic, form, post, tempDir } from "../helpers.ts";
+import { assertFails, cli, json, root, serve, type ServeProcess } from "./helpers.ts";
 
 interface Status {
   kek_id: string | null;

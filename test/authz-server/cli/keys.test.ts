@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { defaults, limits } from "../../../authz-server/src/config.js";
-import { tempDir } from "../helpers.js";
-import { cli, json } from "./helpers.js";
+import { defaults, limits } from "../../../authz-server/src/config.ts";
+import { tempDir } from "../helpers.ts";
+import { cli, json } from "./helpers.ts";
 
 interface ListedKey {
   kid: string;

@@ -8,12 +8,12 @@ import { createServer, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { defaults, minimumKeyActivateAfter } from "../../../authz-server/src/config.js";
-import { generateId } from "../../../authz-server/src/secrets.js";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
-import type { Storage } from "../../../authz-server/src/storage/types.js";
-import { tempDir } from "../helpers.js";
-import { assertFails, cli, json, root } from "./helpers.js";
+import { defaults, minimumKeyActivateAfter } from "../../../authz-server/src/config.ts";
+import { generateId } from "../../../authz-server/src/secrets.ts";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import type { Storage } from "../../../authz-server/src/storage/types.ts";
+import { tempDir } from "../helpers.ts";
+import { assertFails, cli, json, root } from "./helpers.ts";
 
 /** Opens the database in-process (creating it), runs `fn`, closes it. */
 function withStorage<T>(db: string, fn: (storage: Storage) => T): T {

@@ -7,8 +7,8 @@ import { connect, createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { tempDir } from "../helpers.js";
-import { root } from "./helpers.js";
+import { tempDir } from "../helpers.ts";
+import { root } from "./helpers.ts";
 
 /** The first ```sh block after the walkthrough's heading. */
 function walkthrough(): string {

@@ -11,9 +11,9 @@ import {
   type ClientRequest,
   RegistrationError,
   registerClient,
-} from "../../../authz-server/src/clients/registration.js";
-import { digest } from "../../../authz-server/src/secrets.js";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
+} from "../../../authz-server/src/clients/registration.ts";
+import { digest } from "../../../authz-server/src/secrets.ts";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
 
 const refused = (message: string) => (error: unknown) =>
   error instanceof RegistrationError && error.message === message;

@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as oauth from "oauth4webapi";
-import { hashPassword } from "../../../authz-server/src/passwords.js";
-import { digest, generateSecret } from "../../../authz-server/src/secrets.js";
-import { basic, createClient, form, insecure, post, present } from "../helpers.js";
-import { assertPageHeaders, BrowserClient, formsOf, onlyForm, withFields } from "../browser-client.js";
+import { hashPassword } from "../../../authz-server/src/passwords.ts";
+import { digest, generateSecret } from "../../../authz-server/src/secrets.ts";
+import { basic, createClient, form, insecure, post, present } from "../helpers.ts";
+import { assertPageHeaders, BrowserClient, formsOf, onlyForm, withFields } from "../browser-client.ts";
 import {
   allow,
   authorizationRequest,
@@ -18,7 +18,7 @@ import {
   startFlowServer,
   withFlowServer,
   type FlowServer,
-} from "../code-flow.js";
+} from "../code-flow.ts";
 
 const INVALID_REFRESH = {
   error: "invalid_grant",

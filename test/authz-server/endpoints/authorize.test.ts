@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oauth from "oauth4webapi";
-import { basic, form, insecure, post, present } from "../helpers.js";
-import { assertPageHeaders, BrowserClient, onlyForm, withFields } from "../browser-client.js";
+import { basic, form, insecure, post, present } from "../helpers.ts";
+import { assertPageHeaders, BrowserClient, onlyForm, withFields } from "../browser-client.ts";
 import {
   authorizationRequest,
   CANON_CALLBACK,
@@ -15,7 +15,7 @@ import {
   PHOTOS_RESOURCE,
   startFlowServer,
   type FlowServer,
-} from "../code-flow.js";
+} from "../code-flow.ts";
 
 describe("authorization code flow: Canon Printing reads alice's Flickr photos", () => {
   let server: FlowServer;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.js";
+import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.ts";
 
 /** Every bad input of the token, introspection and revocation endpoints, each with its exact status, headers and RFC 6749 §5.2 body. */
 describe("token, introspection and revocation endpoints refuse bad input", () => {

@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { BrowserContext, Page } from "playwright-core";
 import * as oauth from "oauth4webapi";
-import { launchPhoneBrowser, type PhoneBrowser } from "../../helpers/browser.js";
-import { insecure, present } from "../helpers.js";
-import { authorizationRequest, CANON_CALLBACK, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.js";
+import { launchPhoneBrowser, type PhoneBrowser } from "../../helpers/browser.ts";
+import { insecure, present } from "../helpers.ts";
+import { authorizationRequest, CANON_CALLBACK, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.ts";
 
 describe("browser: alice allows Canon Printing to access her photos", { timeout: 60_000 }, () => {
   let server: FlowServer;

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, afterEach, beforeEach, describe, it } from "node:test";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
-import type { Storage } from "../../../authz-server/src/storage/types.js";
-import { startTestServer, tempDir, type TestServer } from "../helpers.js";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import type { Storage } from "../../../authz-server/src/storage/types.ts";
+import { startTestServer, tempDir, type TestServer } from "../helpers.ts";
 
 async function get(url: string): Promise<{ status: number; cacheControl: string | null; body: unknown }> {
   const response = await fetch(url);

@@ -4,7 +4,7 @@
 // its own client: it is never presented to a resource server.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.js";
+import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.ts";
 import {
   authorizationRequest,
   exchangeCallback,
@@ -12,7 +12,7 @@ import {
   PHOTOS_RESOURCE,
   startFlowServer,
   type FlowServer,
-} from "../code-flow.js";
+} from "../code-flow.ts";
 
 const CALENDAR_API = "http://localhost:8000/calendar";
 

@@ -7,8 +7,8 @@ import {
   defaultLifetimes,
   defaults,
   minimumKeyActivateAfter,
-} from "../../../authz-server/src/config.js";
-import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.js";
+} from "../../../authz-server/src/config.ts";
+import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.ts";
 
 describe("logs and configuration invariants", () => {
   const lines: string[] = [];

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startTestServer, type TestServer } from "../helpers.js";
+import { startTestServer, type TestServer } from "../helpers.ts";
 
 interface Exchange {
   /** The raw response bytes read once everything was written (or the server closed). */

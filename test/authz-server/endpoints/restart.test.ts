@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { join } from "node:path";
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
-import { basic, createClient, form, post, startTestServer, tempDir, TestClock } from "../helpers.js";
+import { basic, createClient, form, post, startTestServer, tempDir, TestClock } from "../helpers.ts";
 
 describe("restart on the same database", () => {
   const temp = tempDir();

@@ -3,8 +3,8 @@
 // whether a token it found exists; and nothing is revoked.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { basic, createClient, form, post, present, type TestClient } from "../helpers.js";
-import { BrowserClient } from "../browser-client.js";
+import { basic, createClient, form, post, present, type TestClient } from "../helpers.ts";
+import { BrowserClient } from "../browser-client.ts";
 import {
   allow,
   authorizationRequest,
@@ -13,7 +13,7 @@ import {
   PHOTOS_RESOURCE,
   startFlowServer,
   type FlowServer,
-} from "../code-flow.js";
+} from "../code-flow.ts";
 
 describe("POST /revoke revokes only the caller's own tokens", () => {
   let server: FlowServer;

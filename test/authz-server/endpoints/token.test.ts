@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose";
 import * as oauth from "oauth4webapi";
-import { createClient, present, insecure, startTestServer, type TestClient, type TestServer } from "../helpers.js";
+import { createClient, present, insecure, startTestServer, type TestClient, type TestServer } from "../helpers.ts";
 
 const photosApi = "http://localhost:8080/";
 

@@ -2,15 +2,15 @@
 // concurrent or repeated presentations, and what each presentation is answered during and after the grace window.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { digest } from "../../../authz-server/src/secrets.js";
-import { basic, form, post, present } from "../helpers.js";
+import { digest } from "../../../authz-server/src/secrets.ts";
+import { basic, form, post, present } from "../helpers.ts";
 import {
   authorizationRequest,
   exchangeCallback,
   obtainCallback,
   withFlowServer,
   type FlowServer,
-} from "../code-flow.js";
+} from "../code-flow.ts";
 
 const INVALID_REFRESH = {
   error: "invalid_grant",

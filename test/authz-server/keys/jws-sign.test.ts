@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { describe, it } from "node:test";
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
-import type { Clock } from "../../../authz-server/src/clock.js";
-import { signingAlgorithms } from "../../../authz-server/src/keys/algorithms.js";
-import { generateSigningKey } from "../../../authz-server/src/keys/generate.js";
-import { createJwsSigner } from "../../../authz-server/src/keys/jws-sign.js";
-import { KeyRing } from "../../../authz-server/src/keys/keyring.js";
-import type { KeyStore, SigningKey } from "../../../authz-server/src/storage/types.js";
+import type { Clock } from "../../../authz-server/src/clock.ts";
+import { signingAlgorithms } from "../../../authz-server/src/keys/algorithms.ts";
+import { generateSigningKey } from "../../../authz-server/src/keys/generate.ts";
+import { createJwsSigner } from "../../../authz-server/src/keys/jws-sign.ts";
+import { KeyRing } from "../../../authz-server/src/keys/keyring.ts";
+import type { KeyStore, SigningKey } from "../../../authz-server/src/storage/types.ts";
 
 const NOW = Date.UTC(2026, 10, 29, 12, 0, 0);
 const clock: Clock = { now: () => NOW };

@@ -3,9 +3,9 @@ import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose";
-import { signingAlgorithms } from "../../../authz-server/src/keys/algorithms.js";
-import { rotateKey } from "../../../authz-server/src/keys/keyring.js";
-import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.js";
+import { signingAlgorithms } from "../../../authz-server/src/keys/algorithms.ts";
+import { rotateKey } from "../../../authz-server/src/keys/keyring.ts";
+import { basic, createClient, form, post, startTestServer, type TestClient, type TestServer } from "../helpers.ts";
 
 describe("key rotation with an injected clock", () => {
   let server: TestServer;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { SessionCodec } from "../../../authz-server/src/session/cookie.js";
+import { SessionCodec } from "../../../authz-server/src/session/cookie.ts";
 
 const key = Buffer.alloc(32, 7);
 

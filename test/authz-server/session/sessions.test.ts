@@ -6,11 +6,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { hashPassword } from "../../../authz-server/src/passwords.js";
-import { startTestServer } from "../helpers.js";
-import { cli, json, root } from "../cli/helpers.js";
-import { BrowserClient, onlyForm, withFields, type PageResponse } from "../browser-client.js";
-import { allow, authorizationRequest, loginThrough, withFlowServer, type FlowServer } from "../code-flow.js";
+import { hashPassword } from "../../../authz-server/src/passwords.ts";
+import { startTestServer } from "../helpers.ts";
+import { cli, json, root } from "../cli/helpers.ts";
+import { BrowserClient, onlyForm, withFields, type PageResponse } from "../browser-client.ts";
+import { allow, authorizationRequest, loginThrough, withFlowServer, type FlowServer } from "../code-flow.ts";
 
 const LOGIN_PAGE = /<h1>Sign in to Flickr<\/h1>/;
 

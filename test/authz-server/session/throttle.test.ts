@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { describeRetry, LoginThrottle } from "../../../authz-server/src/session/throttle.js";
-import { hashPassword } from "../../../authz-server/src/passwords.js";
-import { assertPageHeaders, BrowserClient, onlyForm, withFields, type PageResponse } from "../browser-client.js";
-import { authorizationRequest, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.js";
+import { describeRetry, LoginThrottle } from "../../../authz-server/src/session/throttle.ts";
+import { hashPassword } from "../../../authz-server/src/passwords.ts";
+import { assertPageHeaders, BrowserClient, onlyForm, withFields, type PageResponse } from "../browser-client.ts";
+import { authorizationRequest, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.ts";
 
 describe("login throttle", () => {
   const start = 1_000_000;

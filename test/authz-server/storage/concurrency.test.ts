@@ -8,10 +8,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { digest } from "../../../authz-server/src/secrets.js";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
-import { basic, form, post, tempDir, TestClock } from "../helpers.js";
-import { BrowserClient } from "../browser-client.js";
+import { digest } from "../../../authz-server/src/secrets.ts";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { basic, form, post, tempDir, TestClock } from "../helpers.ts";
+import { BrowserClient } from "../browser-client.ts";
 import {
   allow,
   authorizationRequest,
@@ -20,7 +20,7 @@ import {
   loginThrough,
   startFlowServer,
   type FlowServer,
-} from "../code-flow.js";
+} from "../code-flow.ts";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const bin = join(root, "authz-server/bin/authz-server.js");

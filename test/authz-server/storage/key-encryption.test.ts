@@ -6,9 +6,9 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { KeyEncryptionKey } from "../../../authz-server/src/storage/encryption.js";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
-import { tempDir } from "../helpers.js";
+import { KeyEncryptionKey } from "../../../authz-server/src/storage/encryption.ts";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { tempDir } from "../helpers.ts";
 
 const t0 = Date.UTC(2030, 0, 1);
 const newKek = () => KeyEncryptionKey.parse(randomBytes(32).toString("hex"), "test");

@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { checkPassword, hashPassword, verifyPassword } from "../../../authz-server/src/passwords.js";
-import { digest, matchesDigest } from "../../../authz-server/src/secrets.js";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.js";
-import { migrations } from "../../../authz-server/src/storage/sqlite/migrations.js";
-import type { RefreshToken, Storage } from "../../../authz-server/src/storage/types.js";
-import { tempDir } from "../helpers.js";
+import { checkPassword, hashPassword, verifyPassword } from "../../../authz-server/src/passwords.ts";
+import { digest, matchesDigest } from "../../../authz-server/src/secrets.ts";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { migrations } from "../../../authz-server/src/storage/sqlite/migrations.ts";
+import type { RefreshToken, Storage } from "../../../authz-server/src/storage/types.ts";
+import { tempDir } from "../helpers.ts";
 
 const t0 = Date.UTC(2030, 0, 1);
 

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { digest } from "../../../authz-server/src/secrets.js";
-import { sqliteClientStore } from "../../../authz-server/src/storage/sqlite/clients.js";
-import { openDatabase, type Db } from "../../../authz-server/src/storage/sqlite/database.js";
-import { sqliteScopeStore } from "../../../authz-server/src/storage/sqlite/scopes.js";
-import { RECHECK_INTERVAL_MS, TableVersion } from "../../../authz-server/src/storage/sqlite/table-version.js";
-import type { Client } from "../../../authz-server/src/storage/types.js";
-import { tempDir } from "../helpers.js";
+import { digest } from "../../../authz-server/src/secrets.ts";
+import { sqliteClientStore } from "../../../authz-server/src/storage/sqlite/clients.ts";
+import { openDatabase, type Db } from "../../../authz-server/src/storage/sqlite/database.ts";
+import { sqliteScopeStore } from "../../../authz-server/src/storage/sqlite/scopes.ts";
+import { RECHECK_INTERVAL_MS, TableVersion } from "../../../authz-server/src/storage/sqlite/table-version.ts";
+import type { Client } from "../../../authz-server/src/storage/types.ts";
+import { tempDir } from "../helpers.ts";
 
 const t0 = Date.UTC(2030, 0, 1);
 

@@ -9,10 +9,10 @@ import { describe, it } from "node:test";
 import Database from "better-sqlite3";
 import Koa from "koa";
 import { pino } from "pino";
-import { renderErrors } from "../../../authz-server/src/errors.js";
-import { StorageUnavailableError } from "../../../authz-server/src/storage/errors.js";
-import { writeTransactional } from "../../../authz-server/src/storage/sqlite/database.js";
-import { tempDir } from "../helpers.js";
+import { renderErrors } from "../../../authz-server/src/errors.ts";
+import { StorageUnavailableError } from "../../../authz-server/src/storage/errors.ts";
+import { writeTransactional } from "../../../authz-server/src/storage/sqlite/database.ts";
+import { tempDir } from "../helpers.ts";
 
 function openPair(): { writer: Database.Database; other: Database.Database } {
   const file = join(tempDir().dir, "locks.db");

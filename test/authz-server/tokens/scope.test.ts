@@ -2,8 +2,8 @@
 // checks the names `scopes create` registers and the `scope` parameters clients send.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { OAuthError } from "../../../authz-server/src/errors.js";
-import { isScopeToken, parseScope } from "../../../authz-server/src/tokens/scope.js";
+import { OAuthError } from "../../../authz-server/src/errors.ts";
+import { isScopeToken, parseScope } from "../../../authz-server/src/tokens/scope.ts";
 
 describe("the scope-token grammar", () => {
   it("admits every visible ASCII character but the double quote and the backslash", () => {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
-import { renderConsent } from "../../../authz-server/src/views/consent.js";
-import { renderConsents } from "../../../authz-server/src/views/consents.js";
-import { renderError } from "../../../authz-server/src/views/error.js";
-import { escapeHtml, html } from "../../../authz-server/src/views/html.js";
-import { contentSecurityPolicy } from "../../../authz-server/src/views/layout.js";
-import { renderLogin } from "../../../authz-server/src/views/login.js";
+import { renderConsent } from "../../../authz-server/src/views/consent.ts";
+import { renderConsents } from "../../../authz-server/src/views/consents.ts";
+import { renderError } from "../../../authz-server/src/views/error.ts";
+import { escapeHtml, html } from "../../../authz-server/src/views/html.ts";
+import { contentSecurityPolicy } from "../../../authz-server/src/views/layout.ts";
+import { renderLogin } from "../../../authz-server/src/views/login.ts";
 
 function styleHash(body: string): string {
   const match = /<style>([\s\S]*?)<\/style>/.exec(body);

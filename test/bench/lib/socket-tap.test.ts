@@ -7,7 +7,7 @@ import net, { createConnection } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { installSocketTap, joinDirection } from "../../../bench/lib/socket-tap.js";
+import { installSocketTap, joinDirection } from "../../../bench/lib/socket-tap.ts";
 
 /** A Unix-socket server answering each chunk with "ok:" and the chunk, until the client ends. */
 async function echoServer(socketPath: string): Promise<net.Server> {

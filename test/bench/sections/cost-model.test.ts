@@ -2,8 +2,8 @@
 // found by their 4-byte little-endian length prefix however the reads cut them.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { RecordedChunk } from "../../../bench/lib/socket-tap.js";
-import { wireSequence } from "../../../bench/sections/cost-model.js";
+import type { RecordedChunk } from "../../../bench/lib/socket-tap.ts";
+import { wireSequence } from "../../../bench/sections/cost-model.ts";
 
 const frame = (body: string): Buffer => {
   const prefix = Buffer.alloc(4);

@@ -2,8 +2,8 @@
 // each ratio means something only if both sides speak the same protocol to Kong.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { spawnPluginServer } from "../../../kong-standin/src/wire/index.js";
-import { SECTION_PROTOCOL, serverKinds } from "../../../bench/sections/plugin-server.js";
+import { spawnPluginServer } from "../../../kong-standin/src/wire/index.ts";
+import { SECTION_PROTOCOL, serverKinds } from "../../../bench/sections/plugin-server.ts";
 
 describe("bench section 2: the servers compared", () => {
   it("all speak MessagePack-RPC, the one protocol kong-pdk's stock server knows", async () => {

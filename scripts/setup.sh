@@ -8,6 +8,8 @@
 #   luajit          syntax check of the fail-closed guard's Lua
 #   lua-messagepack Kong's own MessagePack codec, to check our plugin server's bytes against it under LuaJIT
 #   protobuf-compiler, libprotobuf-dev  protoc and the google/protobuf/*.proto it reads, to decode our ProtoBuf:1 bytes
+#   postgresql      initdb and pg_ctl for the throwaway PostgreSQL cluster the storage tests run against
+#                   (test/helpers/postgres.ts; not needed when AUTHZ_TEST_POSTGRES_URL names a server)
 set -euo pipefail
 
 missing=()   # Debian packages
@@ -36,6 +38,7 @@ need_command luajit luajit
 need_package lua-messagepack
 need_command protoc protobuf-compiler
 need_file /usr/include/google/protobuf/struct.proto libprotobuf-dev
+[ -n "${AUTHZ_TEST_POSTGRES_URL:-}" ] || need_package postgresql
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

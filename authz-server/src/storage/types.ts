@@ -1,6 +1,7 @@
 /**
- * Storage interfaces. Endpoints, grants and the key ring depend on these only; the SQLite implementation
- * lives in storage/sqlite/. All times are milliseconds since the epoch unless a name says otherwise.
+ * Storage interfaces. Endpoints, grants and the key ring depend on these only; index.ts opens the implementation
+ * the `--db` value names (storage/sqlite/ for a file path). Every method returns a promise, so a network database
+ * implements the same interfaces as the embedded one. All times are milliseconds since the epoch unless a name says otherwise.
  * Secrets, codes and refresh tokens are stored as SHA-256 digests, never in the clear; private
  * signing keys and server secrets are encrypted under the operator's key-encryption key when one is supplied.
  */
@@ -30,19 +31,19 @@ export interface Client {
 
 export interface ClientStore {
   /** CLI `clients create`. */
-  create(client: Client): void;
+  create(client: Client): Promise<void>;
   /** Client authentication, authorize endpoint. */
-  find(clientId: string): Client | undefined;
+  find(clientId: string): Promise<Client | undefined>;
   /**
    * CLI `clients create`: the client whose name users could not tell apart from `name` on the consent page, equal once
    * both are trimmed, Unicode-normalised (NFC) and lower-cased. Reads every client (the CLI's, not a request's, path).
    */
-  findByName(name: string): Client | undefined;
+  findByName(name: string): Promise<Client | undefined>;
   /** CLI `clients update`: replaces the registered redirect URIs. Returns false when unknown. */
-  setRedirectUris(clientId: string, redirectUris: string[]): boolean;
-  list(): Client[];
+  setRedirectUris(clientId: string, redirectUris: string[]): Promise<boolean>;
+  list(): Promise<Client[]>;
   /** CLI `clients delete`; also deletes the client's codes, refresh tokens and consents. Returns false when unknown. */
-  delete(clientId: string): boolean;
+  delete(clientId: string): Promise<boolean>;
 }
 
 export interface Scope {
@@ -53,11 +54,11 @@ export interface Scope {
 }
 
 export interface ScopeStore {
-  create(scope: Scope): void;
-  find(name: string): Scope | undefined;
-  list(): Scope[];
+  create(scope: Scope): Promise<void>;
+  find(name: string): Promise<Scope | undefined>;
+  list(): Promise<Scope[]>;
   /** The registered resource indicators (distinct `resource` of all scopes). */
-  resources(): string[];
+  resources(): Promise<string[]>;
 }
 
 export interface User {
@@ -70,14 +71,14 @@ export interface User {
 }
 
 export interface UserStore {
-  create(user: User): void;
-  findByUsername(username: string): User | undefined;
-  findById(id: string): User | undefined;
-  list(): User[];
+  create(user: User): Promise<void>;
+  findByUsername(username: string): Promise<User | undefined>;
+  findById(id: string): Promise<User | undefined>;
+  list(): Promise<User[]>;
   /** Also ends every browser session of the user (BrowserSessionStore): a leaked password's thief is signed out. */
-  setPasswordHash(username: string, passwordHash: string): boolean;
+  setPasswordHash(username: string, passwordHash: string): Promise<boolean>;
   /** Deletes the user and everything issued to them (codes, refresh tokens, consents, browser sessions). */
-  delete(username: string): boolean;
+  delete(username: string): Promise<boolean>;
 }
 
 /** A signed-in browser session (session/sessions.ts); the cookie holds only its random id. */
@@ -93,11 +94,11 @@ export interface BrowserSession {
 
 export interface BrowserSessionStore {
   /** Records a sign-in (and deletes sessions already expired, so the table holds live ones only). */
-  create(session: BrowserSession): void;
+  create(session: BrowserSession): Promise<void>;
   /** The live session and its user's name; undefined once signed out, expired, or the user deleted. */
-  find(sessionDigest: string, now: number): (BrowserSession & { username: string }) | undefined;
+  find(sessionDigest: string, now: number): Promise<(BrowserSession & { username: string }) | undefined>;
   /** Sign-out. */
-  delete(sessionDigest: string): void;
+  delete(sessionDigest: string): Promise<void>;
 }
 
 export interface SigningKey {
@@ -113,14 +114,14 @@ export interface SigningKey {
 }
 
 export interface KeyStore {
-  insert(key: SigningKey): void;
+  insert(key: SigningKey): Promise<void>;
   /** All keys, oldest activation first. */
-  list(): SigningKey[];
+  list(): Promise<SigningKey[]>;
   /** Inserts `key` only when the table is empty, atomically; returns whether it was inserted (first start). */
-  insertIfEmpty(key: SigningKey): boolean;
-  delete(kid: string): void;
+  insertIfEmpty(key: SigningKey): Promise<boolean>;
+  delete(kid: string): Promise<void>;
   /** Cheap change detector: differs after any insert or delete, by any process. */
-  version(): string;
+  version(): Promise<string>;
 }
 
 export interface AuthorizationCode {
@@ -143,10 +144,10 @@ export interface AuthorizationCode {
 }
 
 export interface CodeStore {
-  create(code: AuthorizationCode): void;
-  find(codeDigest: string): AuthorizationCode | undefined;
+  create(code: AuthorizationCode): Promise<void>;
+  find(codeDigest: string): Promise<AuthorizationCode | undefined>;
   /** Atomically marks the code consumed; returns false when it already was (replay). */
-  consume(codeDigest: string, now: number): boolean;
+  consume(codeDigest: string, now: number): Promise<boolean>;
 }
 
 export interface RefreshToken {
@@ -171,15 +172,15 @@ export interface RefreshToken {
 }
 
 export interface RefreshTokenStore {
-  create(token: RefreshToken): void;
-  find(tokenDigest: string): RefreshToken | undefined;
+  create(token: RefreshToken): Promise<void>;
+  find(tokenDigest: string): Promise<RefreshToken | undefined>;
   /** Atomically marks the token rotated; returns false when it already was. */
-  markRotated(tokenDigest: string, now: number): boolean;
+  markRotated(tokenDigest: string, now: number): Promise<boolean>;
   /**
    * Tokens of one family, oldest first. No grant reads it: it is how an operator or a test sees that a family holds one
    * live chain (RFC 9700 §4.14.2), which no client can observe, since a token never sent to it is invisible to it.
    */
-  family(familyId: string): RefreshToken[];
+  family(familyId: string): Promise<RefreshToken[]>;
 }
 
 /** Access tokens are self-contained JWTs; only those that a later event may have to revoke are linked here. */
@@ -198,22 +199,22 @@ export interface IssuedAccessToken {
 
 export interface RevocationStore {
   /** Records a token issued from a code or a refresh family, so revoking that grant can reach it. */
-  linkAccessToken(token: IssuedAccessToken): void;
+  linkAccessToken(token: IssuedAccessToken): Promise<void>;
   /** Records one revoked access-token jti until its expiry (RFC 7009 §2; introspection answers inactive). */
-  revokeAccessToken(jti: string, expiresAt: number, now: number): void;
-  isAccessTokenRevoked(jti: string): boolean;
+  revokeAccessToken(jti: string, expiresAt: number, now: number): Promise<void>;
+  isAccessTokenRevoked(jti: string): Promise<boolean>;
   /**
    * Revokes a refresh-token family and every access token linked to it, in one transaction
    * (RFC 7009 §2.1, RFC 9700 §4.14.2). Returns the number of refresh tokens newly revoked.
    */
-  revokeFamily(familyId: string, now: number): number;
+  revokeFamily(familyId: string, now: number): Promise<number>;
   /** Revokes everything issued from one authorization code (replay, OAuth 2.1 §4.1.3). */
-  revokeCodeGrant(codeDigest: string, now: number): void;
+  revokeCodeGrant(codeDigest: string, now: number): Promise<void>;
   /**
    * Revokes every refresh-token family of user × client and every access token linked to that pair, e.g. on
    * consent withdrawal. Returns the number of refresh tokens newly revoked.
    */
-  revokeUserClientGrants(userId: string, clientId: string, now: number): number;
+  revokeUserClientGrants(userId: string, clientId: string, now: number): Promise<number>;
 }
 
 export interface Consent {
@@ -226,12 +227,12 @@ export interface Consent {
 
 export interface ConsentStore {
   /** Scopes the user already granted the client: the consent page asks only for new ones (docs/oauth-rules.md). */
-  grantedScopes(userId: string, clientId: string): string[];
+  grantedScopes(userId: string, clientId: string): Promise<string[]>;
   /** Adds scopes to the user × client consent. */
-  grant(userId: string, clientId: string, scopes: string[], now: number): void;
-  list(filter?: { userId?: string; clientId?: string }): Consent[];
+  grant(userId: string, clientId: string, scopes: string[], now: number): Promise<void>;
+  list(filter?: { userId?: string; clientId?: string }): Promise<Consent[]>;
   /** Withdraws the consent and revokes that grant's refresh tokens and their access tokens; returns whether any existed. */
-  revoke(userId: string, clientId: string, now: number): boolean;
+  revoke(userId: string, clientId: string, now: number): Promise<boolean>;
 }
 
 export interface SecretStore {
@@ -241,7 +242,7 @@ export interface SecretStore {
    * session-cookie key. Every value is encrypted at rest by the store itself when the database is under a
    * key-encryption key, whatever its name.
    */
-  getOrCreate(name: string, create: () => Uint8Array, now: number): Buffer;
+  getOrCreate(name: string, create: () => Uint8Array, now: number): Promise<Buffer>;
 }
 
 /** Encryption at rest of the private signing keys and the server secrets (storage/encryption.ts). */
@@ -253,9 +254,9 @@ export interface KeyEncryptionStatus {
 }
 
 export interface KeyEncryptionStore {
-  status(): KeyEncryptionStatus;
+  status(): Promise<KeyEncryptionStatus>;
   /** Re-encrypts every sealed value under `next` in one transaction; storage must have been opened with the current key. */
-  rotate(next: KeyEncryptionKey): KeyEncryptionStatus;
+  rotate(next: KeyEncryptionKey): Promise<KeyEncryptionStatus>;
 }
 
 export interface Storage {
@@ -272,11 +273,14 @@ export interface Storage {
   keyEncryption: KeyEncryptionStore;
   /**
    * Runs `fn` in one write transaction (all-or-nothing), serialised with the writers of other processes on the same
-   * database; nested calls join the outer transaction. `fn` may be run again when the database stayed locked, so it
-   * must not act outside the storage.
+   * database. `tx` is this storage bound to the transaction: only the stores reached through `tx` run inside it, so
+   * inside `fn` every call goes through `tx`. `tx.transaction(...)` joins the outer transaction. `fn` may be run again
+   * when the database stayed locked or a concurrent writer won, so it must not act outside the storage.
    */
-  transaction<T>(fn: () => T): T;
+  transaction<T>(fn: (tx: Storage) => Promise<T>): Promise<T>;
   /** Deletes rows that can no longer matter: expired codes and refresh tokens, revoked jtis past expiry. */
-  purgeExpired(now: number): { codes: number; refreshTokens: number; revokedJtis: number; accessTokenLinks: number };
-  close(): void;
+  purgeExpired(
+    now: number,
+  ): Promise<{ codes: number; refreshTokens: number; revokedJtis: number; accessTokenLinks: number }>;
+  close(): Promise<void>;
 }

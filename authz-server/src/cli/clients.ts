@@ -39,8 +39,8 @@ function printClient(options: CommonOptions, client: Client): void {
 }
 
 function create(options: CreateOptions): Promise<void> {
-  return withStorage(options, (storage) => {
-    const { client, secret } = registerClient(
+  return withStorage(options, async (storage) => {
+    const { client, secret } = await registerClient(
       storage,
       {
         name: options.name,
@@ -66,8 +66,8 @@ function create(options: CreateOptions): Promise<void> {
 }
 
 function list(options: CommonOptions): Promise<void> {
-  return withStorage(options, (storage) => {
-    const clients = storage.clients.list();
+  return withStorage(options, async (storage) => {
+    const clients = await storage.clients.list();
     print(
       options,
       clients.map(clientJson),
@@ -77,26 +77,28 @@ function list(options: CommonOptions): Promise<void> {
 }
 
 function show(id: string, options: CommonOptions): Promise<void> {
-  return withStorage(options, (storage) => {
-    const client = storage.clients.find(id);
+  return withStorage(options, async (storage) => {
+    const client = await storage.clients.find(id);
     if (!client) throw new UsageError(`no such client: ${id}`);
     printClient(options, client);
   });
 }
 
 function update(id: string, options: CommonOptions & { redirectUri: string[] }): Promise<void> {
-  return withStorage(options, (storage) => {
+  return withStorage(options, async (storage) => {
     if (options.redirectUri.length === 0) throw new UsageError("nothing to update: give --redirect-uri");
     const redirectUris = checkRedirectUris(options.redirectUri);
-    const updated = storage.clients.setRedirectUris(id, redirectUris) ? storage.clients.find(id) : undefined;
+    const updated = (await storage.clients.setRedirectUris(id, redirectUris))
+      ? await storage.clients.find(id)
+      : undefined;
     if (!updated) throw new UsageError(`no such client: ${id}`);
     printClient(options, updated);
   });
 }
 
 function remove(id: string, options: CommonOptions): Promise<void> {
-  return withStorage(options, (storage) => {
-    if (!storage.clients.delete(id)) throw new UsageError(`no such client: ${id}`);
+  return withStorage(options, async (storage) => {
+    if (!(await storage.clients.delete(id))) throw new UsageError(`no such client: ${id}`);
     print(options, { client_id: id, deleted: true }, `deleted client ${id}`);
   });
 }

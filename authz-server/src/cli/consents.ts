@@ -2,22 +2,25 @@ import type { Command } from "commander";
 import { common, type CommonOptions, iso, print, UsageError, withStorage } from "./options.js";
 
 function list(options: CommonOptions & { user?: string; client?: string }): Promise<void> {
-  return withStorage(options, (storage) => {
+  return withStorage(options, async (storage) => {
     const filter: { userId?: string; clientId?: string } = {};
     if (options.user !== undefined) {
-      const user = storage.users.findByUsername(options.user);
+      const user = await storage.users.findByUsername(options.user);
       if (!user) throw new UsageError(`no such user: ${options.user}`);
       filter.userId = user.id;
     }
     if (options.client !== undefined) filter.clientId = options.client;
-    const consents = storage.consents.list(filter).map((c) => ({
-      user: storage.users.findById(c.userId)?.username ?? null,
-      user_id: c.userId,
-      client_id: c.clientId,
-      client_name: storage.clients.find(c.clientId)?.name ?? null,
-      scopes: c.scopes,
-      granted_at: iso(c.grantedAt),
-    }));
+    const consents = [];
+    for (const c of await storage.consents.list(filter)) {
+      consents.push({
+        user: (await storage.users.findById(c.userId))?.username ?? null,
+        user_id: c.userId,
+        client_id: c.clientId,
+        client_name: (await storage.clients.find(c.clientId))?.name ?? null,
+        scopes: c.scopes,
+        granted_at: iso(c.grantedAt),
+      });
+    }
     print(
       options,
       consents,
@@ -34,11 +37,11 @@ function list(options: CommonOptions & { user?: string; client?: string }): Prom
 }
 
 function revoke(options: CommonOptions & { user: string; client: string }): Promise<void> {
-  return withStorage(options, (storage) => {
-    const user = storage.users.findByUsername(options.user);
+  return withStorage(options, async (storage) => {
+    const user = await storage.users.findByUsername(options.user);
     if (!user) throw new UsageError(`no such user: ${options.user}`);
     // RFC 7009 §2.1: withdrawing the grant revokes its refresh tokens and the access tokens issued with them.
-    if (!storage.consents.revoke(user.id, options.client, Date.now())) {
+    if (!(await storage.consents.revoke(user.id, options.client, Date.now()))) {
       throw new UsageError(`${options.user} has no consent or grant for client ${options.client}`);
     }
     print(

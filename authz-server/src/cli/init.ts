@@ -1,20 +1,25 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
-import { checkDb, common, type CommonOptions, print, storageOptions } from "./options.js";
+import { isPostgresUrl } from "../storage/index.js";
+import { checkDb, common, type CommonOptions, openCliStorage, print, redactDb } from "./options.js";
 
 /** The one command besides `serve` that may create the database: every other one refuses a file that is not there. */
-function init(options: CommonOptions): void {
-  const path = checkDb(options.db);
-  const existed = existsSync(path);
-  const storage = openSqliteStorage(path, storageOptions(options));
-  const status = storage.keyEncryption.status();
-  storage.close();
-  print(
-    options,
-    { db: path, created: !existed, kek_id: status.kekId },
-    existed ? `database ${path} already exists` : `created database ${path}`,
-  );
+async function init(options: CommonOptions): Promise<void> {
+  const db = checkDb(options.db);
+  // A PostgreSQL database is created by its operator (createdb); init migrates it. A SQLite file is created here.
+  const existed = isPostgresUrl(db) || existsSync(db);
+  const storage = await openCliStorage(options);
+  try {
+    const status = await storage.keyEncryption.status();
+    const shown = redactDb(db);
+    print(
+      options,
+      { db: shown, created: !existed, kek_id: status.kekId },
+      existed ? `database ${shown} already exists` : `created database ${shown}`,
+    );
+  } finally {
+    await storage.close();
+  }
 }
 
 export function addInitCommand(program: Command): void {

@@ -25,8 +25,8 @@ function printStatus(options: CommonOptions, status: KeyEncryptionStatus): void 
 }
 
 function status(options: CommonOptions): Promise<void> {
-  return withStorage(options, (storage) => {
-    printStatus(options, storage.keyEncryption.status());
+  return withStorage(options, async (storage) => {
+    printStatus(options, await storage.keyEncryption.status());
   });
 }
 
@@ -42,8 +42,8 @@ function rotate(options: CommonOptions & { newKekFile: string }): Promise<void> 
   if (current === undefined) throw new UsageError(`kek rotate needs the current key-encryption key: ${kekSources}`);
   const next = KeyEncryptionKey.fromFile(options.newKekFile, "--new-kek-file");
   if (next.id === current.id) throw new UsageError("--new-kek-file holds the current key-encryption key");
-  return withStorage(options, (storage) => {
-    printStatus(options, storage.keyEncryption.rotate(next));
+  return withStorage(options, async (storage) => {
+    printStatus(options, await storage.keyEncryption.rotate(next));
   });
 }
 

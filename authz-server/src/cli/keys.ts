@@ -14,7 +14,7 @@ const longestPublication = { accessTokenTtl: limits.accessTokenTtl, clockSkew: d
 function list(options: CommonOptions): Promise<void> {
   return withStorage(options, async (storage) => {
     const { statusOf } = await import("../keys/keyring.js"); // jose: loaded only by the keys commands
-    const status = statusOf(storage.keys.list(), Date.now(), longestPublication);
+    const status = statusOf(await storage.keys.list(), Date.now(), longestPublication);
     const json = status.map((s) => ({
       kid: s.kid,
       alg: s.alg,
@@ -46,7 +46,7 @@ function rotate(options: CommonOptions & { activateAfter: number; alg: string; f
   return withStorage(options, async (storage) => {
     const alg = parseSigningAlgorithm(options.alg, "--alg");
     // With no key at all there is no cached JWKS to wait for: the first key signs at once.
-    const first = storage.keys.list().length === 0;
+    const first = (await storage.keys.list()).length === 0;
     if (!first) checkActivationDelay(options.activateAfter, options.force === true);
     const delay = first ? 0 : options.activateAfter;
     const { rotateKey } = await import("../keys/keyring.js");

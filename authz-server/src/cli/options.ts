@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { defaults } from "../config.js";
 import { type KeyEncryptionKey, keyEncryptionKeyFrom } from "../storage/encryption.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
+import { isPostgresUrl, openStorage } from "../storage/index.js";
 import type { Storage } from "../storage/types.js";
 
 /** A mistake of the user of the CLI: printed as one line on stderr, exit code 1 (index.ts). */
@@ -18,7 +18,9 @@ export interface CommonOptions {
 /** Adds the options every command takes: the database, its key-encryption key, and JSON output. */
 export function common(command: Command): Command {
   return command
-    .addOption(new Option("--db <path>", "SQLite database file").env("AUTHZ_DB").default(defaults.db))
+    .addOption(
+      new Option("--db <path-or-url>", "SQLite database file or postgres:// URL").env("AUTHZ_DB").default(defaults.db),
+    )
     .addOption(
       new Option(
         "--kek-file <path>",
@@ -34,21 +36,62 @@ export function print(options: CommonOptions, json: unknown, text: string): void
 }
 
 /** Every command but `init` and `serve` works on an existing database: a mistyped --db must not create a new one. */
-export function withStorage<T>(options: CommonOptions, fn: (storage: Storage) => T | Promise<T>): Promise<T> {
-  const path = checkDb(options.db);
-  if (!existsSync(path))
-    throw new UsageError(`database ${path} does not exist; create it with: authz-server init --db ${path}`);
-  const storage = openSqliteStorage(path, storageOptions(options));
-  return Promise.resolve()
-    .then(() => fn(storage))
-    .finally(() => {
-      storage.close();
-    });
+export async function withStorage<T>(options: CommonOptions, fn: (storage: Storage) => T | Promise<T>): Promise<T> {
+  const db = checkDb(options.db);
+  if (!isPostgresUrl(db) && !existsSync(db))
+    throw new UsageError(`database ${db} does not exist; create it with: authz-server init --db ${db}`);
+  const storage = await openCliStorage(options);
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** --db as it may be shown: a connection URL's password is replaced, so no message, log or error ever carries it. */
+export function redactDb(db: string): string {
+  if (!isPostgresUrl(db)) return db;
+  try {
+    const url = new URL(db);
+    if (url.password === "") return db;
+    url.password = "redacted";
+    return url.toString();
+  } catch {
+    return "the --db URL (malformed)";
+  }
+}
+
+/** Opens --db; an error that quotes the URL is shown with its password redacted. */
+export async function openCliStorage(options: CommonOptions): Promise<Storage> {
+  const db = checkDb(options.db);
+  try {
+    return await openStorage(db, storageOptions(options));
+  } catch (error: unknown) {
+    throw withoutPassword(error, db);
+  }
+}
+
+/** `error` with every occurrence of the --db URL's password replaced (a driver may quote what it was given). */
+export function withoutPassword(error: unknown, db: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const message = passwordsOf(db).reduce((text, password) => text.split(password).join("redacted"), error.message);
+  return message === error.message ? error : new Error(message);
+}
+
+/** The URL's password as written (percent-encoded) and as sent; none for a file path or a malformed URL. */
+function passwordsOf(db: string): string[] {
+  if (!isPostgresUrl(db)) return [];
+  try {
+    const written = new URL(db).password;
+    return written === "" ? [] : [...new Set([written, decodeURIComponent(written)])];
+  } catch {
+    return [];
+  }
 }
 
 /** An empty path would make SQLite open a private temporary database and silently lose every write. */
 export function checkDb(path: string): string {
-  if (path.trim() === "") throw new UsageError("--db must name a file");
+  if (path.trim() === "") throw new UsageError("--db must name a file or a postgres:// URL");
   return path;
 }
 

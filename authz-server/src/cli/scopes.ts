@@ -4,19 +4,19 @@ import { isScopeToken } from "../tokens/scope.js";
 import { common, type CommonOptions, print, UsageError, withStorage } from "./options.js";
 
 function create(name: string, options: CommonOptions & { description: string; resource?: string }): Promise<void> {
-  return withStorage(options, (storage) => {
+  return withStorage(options, async (storage) => {
     if (!isScopeToken(name)) throw new UsageError(`invalid scope name (RFC 6749 §3.3): ${name}`);
-    if (storage.scopes.find(name)) throw new UsageError(`scope already exists: ${name}`);
+    if (await storage.scopes.find(name)) throw new UsageError(`scope already exists: ${name}`);
     const resource = options.resource === undefined ? null : checkResourceIndicator("--resource", options.resource);
     const scope = { name, description: options.description, resource };
-    storage.scopes.create(scope);
+    await storage.scopes.create(scope);
     print(options, scope, `created scope ${name}`);
   });
 }
 
 function list(options: CommonOptions): Promise<void> {
-  return withStorage(options, (storage) => {
-    const scopes = storage.scopes.list();
+  return withStorage(options, async (storage) => {
+    const scopes = await storage.scopes.list();
     print(options, scopes, scopes.map((s) => `${s.name}\t${s.resource ?? "-"}\t${s.description}`).join("\n"));
   });
 }

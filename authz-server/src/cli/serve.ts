@@ -1,7 +1,16 @@
 import { type Command, Option } from "commander";
 import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes, limits } from "../config.js";
 import { parseSigningAlgorithm, signingAlgorithms } from "../keys/algorithms.js";
-import { checkDb, common, type CommonOptions, print, secondsOption, storageOptions, UsageError } from "./options.js";
+import {
+  checkDb,
+  common,
+  type CommonOptions,
+  print,
+  secondsOption,
+  storageOptions,
+  UsageError,
+  withoutPassword,
+} from "./options.js";
 
 interface ServeOptions extends CommonOptions {
   port: number;
@@ -92,7 +101,7 @@ async function serve(options: ServeOptions): Promise<void> {
     interaction: { siteName: options.siteName },
     logLevel: options.json ? "silent" : options.logLevel,
   }).catch((error: unknown) => {
-    throw listenFailure(error, options.host, options.port);
+    throw listenFailure(withoutPassword(error, options.db), options.host, options.port);
   });
   if (options.json) print(options, { url: running.url, issuer: running.issuer }, "");
   const stop = () => void running.close().then(() => process.exit(0));

@@ -67,10 +67,10 @@ function create(username: string, options: PasswordOptions): Promise<void> {
     if (!/^[A-Za-z0-9._@-]{1,64}$/.test(username)) {
       throw new UsageError("username must be 1-64 characters of letters, digits, . _ @ -");
     }
-    if (storage.users.findByUsername(username)) throw new UsageError(`user already exists: ${username}`);
+    if (await storage.users.findByUsername(username)) throw new UsageError(`user already exists: ${username}`);
     const passwordHash = await newPasswordHash(options.passwordStdin);
     const user = { id: generateId(), username, passwordHash, createdAt: Date.now() };
-    storage.users.create(user);
+    await storage.users.create(user);
     print(
       options,
       { id: user.id, username, created_at: iso(user.createdAt) },
@@ -80,23 +80,27 @@ function create(username: string, options: PasswordOptions): Promise<void> {
 }
 
 function list(options: CommonOptions): Promise<void> {
-  return withStorage(options, (storage) => {
-    const users = storage.users.list().map((u) => ({ id: u.id, username: u.username, created_at: iso(u.createdAt) }));
+  return withStorage(options, async (storage) => {
+    const users = (await storage.users.list()).map((u) => ({
+      id: u.id,
+      username: u.username,
+      created_at: iso(u.createdAt),
+    }));
     print(options, users, users.map((u) => `${u.username}\t${u.id}`).join("\n"));
   });
 }
 
 function remove(username: string, options: CommonOptions): Promise<void> {
-  return withStorage(options, (storage) => {
-    if (!storage.users.delete(username)) throw new UsageError(`no such user: ${username}`);
+  return withStorage(options, async (storage) => {
+    if (!(await storage.users.delete(username))) throw new UsageError(`no such user: ${username}`);
     print(options, { username, deleted: true }, `deleted user ${username}`);
   });
 }
 
 function setPassword(username: string, options: PasswordOptions): Promise<void> {
   return withStorage(options, async (storage) => {
-    if (!storage.users.findByUsername(username)) throw new UsageError(`no such user: ${username}`);
-    storage.users.setPasswordHash(username, await newPasswordHash(options.passwordStdin));
+    if (!(await storage.users.findByUsername(username))) throw new UsageError(`no such user: ${username}`);
+    await storage.users.setPasswordHash(username, await newPasswordHash(options.passwordStdin));
     print(options, { username, updated: true }, `password changed for ${username}`);
   });
 }

@@ -168,7 +168,7 @@ describe("authz-server CLI", () => {
     );
     assertFails(await cli(withDb("clients", "create")), "error: required option '--name <name>' not specified");
     assertFails(await cli(["bogus"]), "error: unknown command 'bogus'");
-    assertFails(await cli(["scopes", "list", "--db", ""]), "authz-server: --db must name a file");
+    assertFails(await cli(["scopes", "list", "--db", ""]), "authz-server: --db must name a file or a postgres:// URL");
   });
 
   it("creates users with the password from stdin, hashed with scrypt, and changes it", async () => {

@@ -1,5 +1,6 @@
 import type { BrowserSession, BrowserSessionStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
+import type { Synchronous } from "./synchronous.js";
 
 interface BrowserSessionRow {
   session_digest: string;
@@ -13,7 +14,7 @@ interface BrowserSessionRow {
  * Signed-in browser sessions (migration 6). `find` runs on every page request: one primary-key lookup joined to the
  * user, so a deleted user's session ends even if a row were left behind.
  */
-export function sqliteBrowserSessionStore(db: Db): BrowserSessionStore {
+export function sqliteBrowserSessionStore(db: Db): Synchronous<BrowserSessionStore> {
   const insert = db.prepare(
     "INSERT INTO browser_sessions (session_digest, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
   );

@@ -2,6 +2,7 @@ import type { Client, ClientStore, TokenEndpointAuthMethod } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
 import { fromJsonList, toJsonList } from "./json.js";
 import { TableVersion } from "./table-version.js";
+import type { Synchronous } from "./synchronous.js";
 
 /** Most clients held in memory; beyond it the cache starts again empty (a flood of ids cannot grow it). */
 const CACHE_LIMIT = 10_000;
@@ -54,7 +55,7 @@ function frozen(client: Client): Client {
  * running server — its secret digest included — stops authenticating within RECHECK_INTERVAL_MS (1 s); through this
  * process's own store, at once. Unknown ids are not cached (every miss reads the table).
  */
-export function sqliteClientStore(db: Db, version = new TableVersion(db, "clients")): ClientStore {
+export function sqliteClientStore(db: Db, version = new TableVersion(db, "clients")): Synchronous<ClientStore> {
   const insert = db.prepare(
     `INSERT INTO clients (client_id, name, secret_digest, redirect_uris, grant_types, scopes, token_endpoint_auth_method, created_at, resource_server_for)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -1,6 +1,7 @@
 import type { AuthorizationCode, CodeStore } from "../types.js";
 import type { Db } from "./database.js";
 import { fromJsonList, toJsonList } from "./json.js";
+import type { Synchronous } from "./synchronous.js";
 
 interface CodeRow {
   code_digest: string;
@@ -31,7 +32,7 @@ const toCode = (row: CodeRow): AuthorizationCode => ({
   consumedAt: row.consumed_at,
 });
 
-export function sqliteCodeStore(db: Db): CodeStore {
+export function sqliteCodeStore(db: Db): Synchronous<CodeStore> {
   const insert = db.prepare(
     `INSERT INTO authorization_codes (code_digest, client_id, user_id, redirect_uri, code_challenge, code_challenge_method,
        scope, resources, created_at, expires_at, consumed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -1,5 +1,6 @@
 import type { Consent, ConsentStore, RevocationStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
+import type { Synchronous } from "./synchronous.js";
 
 interface ConsentRow {
   user_id: string;
@@ -8,7 +9,7 @@ interface ConsentRow {
   granted_at: number;
 }
 
-export function sqliteConsentStore(db: Db, revocations: RevocationStore): ConsentStore {
+export function sqliteConsentStore(db: Db, revocations: Synchronous<RevocationStore>): Synchronous<ConsentStore> {
   const scopes = db
     .prepare<[string, string], string>("SELECT scope FROM consents WHERE user_id = ? AND client_id = ? ORDER BY scope")
     .pluck();

@@ -127,6 +127,28 @@ export function writeTransactional<A extends unknown[], T>(db: Db, fn: (...args:
   };
 }
 
+/**
+ * The asynchronous form of writeTransaction, for Storage.transaction: `BEGIN IMMEDIATE`, the awaited `fn`, `COMMIT`,
+ * with the same retries (the whole `fn` is run again after SQLITE_BUSY, up to BUSY_ATTEMPTS times) and a `ROLLBACK`
+ * when `fn` rejects. better-sqlite3 cannot hold its own transaction across an await, hence the explicit statements;
+ * the caller holds the storage's gate (gate.ts) throughout, so no other request's statement joins the transaction.
+ */
+export async function writeTransactionAsync<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      db.exec("BEGIN IMMEDIATE");
+      const result = await fn();
+      db.exec("COMMIT");
+      return result;
+    } catch (error: unknown) {
+      if (db.inTransaction) db.exec("ROLLBACK");
+      if (!isBusy(error)) throw error;
+      if (attempt >= BUSY_ATTEMPTS)
+        throw new StorageUnavailableError("the database stayed locked by another writer", { cause: error });
+    }
+  }
+}
+
 /** SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_BUSY_RECOVERY, SQLITE_BUSY_TIMEOUT). */
 function isBusy(error: unknown): boolean {
   return error instanceof Database.SqliteError && error.code.startsWith("SQLITE_BUSY");

@@ -4,29 +4,69 @@ import { sqliteClientStore } from "./clients.js";
 import { sqliteCodeStore } from "./codes.js";
 import { sqliteConsentStore } from "./consents.js";
 import type { KeyEncryptionKey } from "../encryption.js";
-import { openDatabase, type OpenOptions, writeTransaction, writeTransactional } from "./database.js";
+import { type Db, openDatabase, type OpenOptions, writeTransactionAsync, writeTransactional } from "./database.js";
+import { Gate } from "./gate.js";
 import { Sealer } from "./key-encryption.js";
 import { sqliteKeyStore } from "./keys.js";
 import { sqliteRefreshTokenStore } from "./refresh-tokens.js";
 import { sqliteRevocationStore } from "./revocations.js";
 import { sqliteScopeStore } from "./scopes.js";
 import { sqliteSecretStore } from "./secrets.js";
+import type { Synchronous } from "./synchronous.js";
 import { sqliteUserStore } from "./users.js";
 
-/** The SQLite implementation of Storage: one file, WAL, statements prepared once here at open. */
+type Stores = Omit<Storage, "transaction" | "close">;
+
+/**
+ * The SQLite implementation of Storage: one file, WAL, statements prepared once here at open. The stores run
+ * synchronously; every call goes through the gate, which a transaction holds from BEGIN to COMMIT (gate.ts).
+ */
 export function openSqliteStorage(
   path: string,
   options: OpenOptions & { keyEncryptionKey?: KeyEncryptionKey } = {},
 ): Storage {
   const db = openDatabase(path, options);
-  let sealer: Sealer;
+  let stores: Synchronous<Stores>;
   try {
-    // With a key-encryption key, seals what is still in the clear and checks every sealed value (key-encryption.ts).
-    sealer = new Sealer(db, options.keyEncryptionKey);
+    stores = synchronousStores(db, options.keyEncryptionKey);
   } catch (error: unknown) {
     db.close();
     throw error;
   }
+  const gate = new Gate();
+  // Bound to an open transaction: the gate is already held, so its calls run at once, inside the transaction.
+  const handleOf = (active: () => boolean): Storage => {
+    const tx: Storage = {
+      ...asynchronous(stores, async (op) => {
+        if (!active()) throw new Error("a transaction's handle was used after the transaction ended");
+        return op();
+      }),
+      transaction: (fn) => fn(tx),
+      close: () => Promise.reject(new Error("storage cannot be closed inside a transaction")),
+    };
+    return tx;
+  };
+  return {
+    ...asynchronous(stores, (op) => gate.run(op)),
+    transaction: (fn) =>
+      gate.hold(async () => {
+        let active = true;
+        try {
+          return await writeTransactionAsync(db, () => fn(handleOf(() => active)));
+        } finally {
+          active = false;
+        }
+      }),
+    close: () =>
+      gate.run(() => {
+        db.close();
+      }),
+  };
+}
+
+function synchronousStores(db: Db, keyEncryptionKey: KeyEncryptionKey | undefined): Synchronous<Stores> {
+  // With a key-encryption key, seals what is still in the clear and checks every sealed value (key-encryption.ts).
+  const sealer = new Sealer(db, keyEncryptionKey);
   const revocations = sqliteRevocationStore(db);
   const purgeCodes = db.prepare("DELETE FROM authorization_codes WHERE expires_at < ?");
   // A refresh token is kept while it could still be presented (to detect reuse) and until its absolute expiry.
@@ -51,8 +91,32 @@ export function openSqliteStorage(
     secrets: sqliteSecretStore(db, sealer),
     browserSessions: sqliteBrowserSessionStore(db),
     keyEncryption: { status: () => sealer.status(), rotate: (next) => sealer.rotate(next) },
-    transaction: (fn) => writeTransaction(db, fn),
     purgeExpired: (now) => purge(now),
-    close: () => db.close(),
+  };
+}
+
+/** The asynchronous stores: each method runs its synchronous counterpart through `run`. */
+function asynchronous(stores: Synchronous<Stores>, run: <T>(op: () => T) => Promise<T>): Stores {
+  // Each method of `store` keeps its parameters and returns a promise of its result: Synchronous<S> undone.
+  const wrap = <S>(store: Synchronous<S>): S =>
+    Object.fromEntries(
+      Object.entries(store as object).map(([name, method]) => [
+        name,
+        (...args: unknown[]) => run(() => (method as (...a: unknown[]) => unknown).apply(store, args)),
+      ]),
+    ) as S;
+  return {
+    clients: wrap(stores.clients),
+    scopes: wrap(stores.scopes),
+    users: wrap(stores.users),
+    keys: wrap(stores.keys),
+    codes: wrap(stores.codes),
+    refreshTokens: wrap(stores.refreshTokens),
+    revocations: wrap(stores.revocations),
+    consents: wrap(stores.consents),
+    secrets: wrap(stores.secrets),
+    browserSessions: wrap(stores.browserSessions),
+    keyEncryption: wrap(stores.keyEncryption),
+    purgeExpired: (now) => run(() => stores.purgeExpired(now)),
   };
 }

@@ -2,6 +2,7 @@ import type { SigningAlgorithm } from "../../keys/algorithms.js";
 import type { KeyStore, SigningKey } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
 import { signingKeyColumn, type Sealer } from "./key-encryption.js";
+import type { Synchronous } from "./synchronous.js";
 
 interface KeyRow {
   kid: string;
@@ -13,7 +14,7 @@ interface KeyRow {
   kek_id: string | null;
 }
 
-export function sqliteKeyStore(db: Db, sealer: Sealer): KeyStore {
+export function sqliteKeyStore(db: Db, sealer: Sealer): Synchronous<KeyStore> {
   const insert = db.prepare(
     "INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, activate_at, kek_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
   );

@@ -1,6 +1,7 @@
 import type { RefreshToken, RefreshTokenStore } from "../types.js";
 import type { Db } from "./database.js";
 import { fromJsonList, toJsonList } from "./json.js";
+import type { Synchronous } from "./synchronous.js";
 
 interface RefreshRow {
   token_digest: string;
@@ -34,7 +35,7 @@ const toRefreshToken = (row: RefreshRow): RefreshToken => ({
   revokedAt: row.revoked_at,
 });
 
-export function sqliteRefreshTokenStore(db: Db): RefreshTokenStore {
+export function sqliteRefreshTokenStore(db: Db): Synchronous<RefreshTokenStore> {
   const insert = db.prepare(
     `INSERT INTO refresh_tokens (token_digest, family_id, parent_digest, code_digest, client_id, user_id, scope, resources,
        created_at, rotated_at, idle_expires_at, absolute_expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

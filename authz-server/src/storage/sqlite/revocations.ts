@@ -1,7 +1,8 @@
 import type { RevocationStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
+import type { Synchronous } from "./synchronous.js";
 
-export function sqliteRevocationStore(db: Db): RevocationStore {
+export function sqliteRevocationStore(db: Db): Synchronous<RevocationStore> {
   const link = db.prepare(
     "INSERT OR REPLACE INTO access_token_links (jti, client_id, user_id, family_id, code_digest, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
   );

@@ -1,6 +1,7 @@
 import type { Scope, ScopeStore } from "../types.js";
 import type { Db } from "./database.js";
 import { TableVersion } from "./table-version.js";
+import type { Synchronous } from "./synchronous.js";
 
 interface ScopeTable {
   version: number;
@@ -16,7 +17,7 @@ interface ScopeTable {
  * checks) several times, and the table changes only through the CLI. It is re-read when its version row changes
  * (table-version.ts), so a `scopes create` beside a running server is seen within RECHECK_INTERVAL_MS.
  */
-export function sqliteScopeStore(db: Db, version = new TableVersion(db, "scopes")): ScopeStore {
+export function sqliteScopeStore(db: Db, version = new TableVersion(db, "scopes")): Synchronous<ScopeStore> {
   const insert = db.prepare("INSERT INTO scopes (name, description, resource) VALUES (?, ?, ?)");
   const selectAll = db.prepare<[], Scope>("SELECT name, description, resource FROM scopes ORDER BY name");
   let table: ScopeTable | undefined;

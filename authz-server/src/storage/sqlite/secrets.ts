@@ -1,6 +1,7 @@
 import type { SecretStore } from "../types.js";
 import type { Db } from "./database.js";
 import { serverSecretColumn, type Sealer } from "./key-encryption.js";
+import type { Synchronous } from "./synchronous.js";
 
 interface SecretRow {
   value: Buffer;
@@ -8,7 +9,7 @@ interface SecretRow {
 }
 
 /** Every value goes through the sealer, so a secret added later is encrypted at rest like the session key. */
-export function sqliteSecretStore(db: Db, sealer: Sealer): SecretStore {
+export function sqliteSecretStore(db: Db, sealer: Sealer): Synchronous<SecretStore> {
   const insert = db.prepare(
     "INSERT OR IGNORE INTO server_secrets (name, value, created_at, kek_id) VALUES (?, ?, ?, ?)",
   );

@@ -1,5 +1,6 @@
 import type { User, UserStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
+import type { Synchronous } from "./synchronous.js";
 
 interface UserRow {
   id: string;
@@ -15,7 +16,7 @@ const toUser = (row: UserRow): User => ({
   createdAt: row.created_at,
 });
 
-export function sqliteUserStore(db: Db): UserStore {
+export function sqliteUserStore(db: Db): Synchronous<UserStore> {
   const insert = db.prepare("INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)");
   const byName = db.prepare<[string], UserRow>("SELECT * FROM users WHERE username = ?");
   const byId = db.prepare<[string], UserRow>("SELECT * FROM users WHERE id = ?");

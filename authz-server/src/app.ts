@@ -22,8 +22,13 @@ import { Sessions } from "./session/sessions.js";
 import { LoginThrottle } from "./session/throttle.js";
 
 /** The login, consent and consents pages' dependencies: one session signer and one throttle per app. */
-function interactionDependencies(services: Services): InteractionDependencies {
+async function interactionDependencies(services: Services): Promise<InteractionDependencies> {
   const settings = services.interaction;
+  const sessionKey = await services.storage.secrets.getOrCreate(
+    "session-key",
+    () => randomBytes(32),
+    services.clock.now(),
+  );
   const now = () => services.clock.now();
   return {
     storage: services.storage,
@@ -34,7 +39,7 @@ function interactionDependencies(services: Services): InteractionDependencies {
     lifetimes: services.lifetimes,
     bodyLimit: services.bodyLimit,
     sessions: new Sessions({
-      key: services.storage.secrets.getOrCreate("session-key", () => randomBytes(32), services.clock.now()),
+      key: sessionKey,
       // Secure cookies when the issuer is https (the server may sit behind a TLS-terminating proxy).
       secure: new URL(services.issuer).protocol === "https:",
       idleSeconds: settings.sessionIdleTtl,
@@ -52,10 +57,10 @@ function interactionDependencies(services: Services): InteractionDependencies {
 }
 
 /** Builds the Koa application over `services`. Never listens: server.ts does, tests may use `app.callback()`. */
-export function createApp(
+export async function createApp(
   services: Services,
   linger: LingerLimits = { ms: defaults.lingerMs, bytes: defaults.lingerBytes },
-): Koa {
+): Promise<Koa> {
   const app = new Koa();
   const router = new Router();
   router.get("/.well-known/oauth-authorization-server", metadataEndpoint(services, grants));
@@ -67,7 +72,7 @@ export function createApp(
   router.get("/readyz", readyzEndpoint(services));
   router.get("/healthz", readyzEndpoint(services));
   // The authorization endpoint and the pages behind it (RFC 6749 §3.1, §4.1.1): their errors are pages.
-  const interaction = interactionDependencies(services);
+  const interaction = await interactionDependencies(services);
   const pageErrors = renderPageErrors(interaction.siteName);
   router.get("/authorize", pageErrors, authorizeEndpoint(interaction));
   router.post("/login", pageErrors, loginEndpoint(interaction));

@@ -16,7 +16,7 @@ export async function readAuthenticatedForm(
   ctx.set("Cache-Control", "no-store");
   ctx.set("Pragma", "no-cache");
   const form = await readForm(ctx, { limit: services.bodyLimit });
-  return { form, client: authenticateClient(ctx, form, services.storage) };
+  return { form, client: await authenticateClient(ctx, form, services.storage) };
 }
 
 /**
@@ -25,7 +25,7 @@ export async function readAuthenticatedForm(
  * Every failure is invalid_client (401 + WWW-Authenticate, rendered by errors.ts) with one description,
  * so the answer does not reveal whether the client exists.
  */
-export function authenticateClient(ctx: Context, form: FormParams, storage: Storage): Client {
+export async function authenticateClient(ctx: Context, form: FormParams, storage: Storage): Promise<Client> {
   const basic = parseBasic(ctx.get("Authorization"));
   const postId = form.get("client_id");
   const postSecret = form.get("client_secret");
@@ -35,7 +35,7 @@ export function authenticateClient(ctx: Context, form: FormParams, storage: Stor
   }
   const clientId = basic?.clientId ?? postId;
   if (clientId === undefined) throw new OAuthError("invalid_client", "client authentication failed");
-  const client = storage.clients.find(clientId);
+  const client = await storage.clients.find(clientId);
   const method = basic ? "client_secret_basic" : postSecret !== undefined ? "client_secret_post" : "none";
   const secret = basic?.secret ?? postSecret;
   if (!client) throw new OAuthError("invalid_client", "client authentication failed");

@@ -1,3 +1,4 @@
+import type Koa from "koa";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -85,7 +86,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await once(server, "listening");
   } catch (error: unknown) {
     server.close();
-    if (ownStorage) storage.close();
+    if (ownStorage) await storage.close();
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
@@ -112,7 +113,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...options.interaction,
     },
   };
-  const handle = createApp(services, linger).callback();
+  let handle: ReturnType<Koa["callback"]>;
+  try {
+    // Reads the session key from the database: a server that cannot do so refuses to start rather than half-start.
+    handle = (await createApp(services, linger)).callback();
+  } catch (error: unknown) {
+    server.close();
+    if (ownStorage) await storage.close();
+    throw error;
+  }
   // Koa's handler settles every request itself (its error middleware answers, then it ends the response): nothing is
   // left for the caller of a "request" listener to await.
   server.on("request", (request, response) => {
@@ -121,17 +130,23 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   keys.startPolling(options.keyPollInterval ?? defaults.keyPollInterval, (error) =>
     logger.error({ err: error }, "signing keys could not be reloaded"),
   );
-  const purge = () => {
+  /** A purge still waiting for the database: the next tick is skipped rather than queued behind it. */
+  let purging = false;
+  const purge = async () => {
+    if (purging) return;
+    purging = true;
     try {
       const now = clock.now();
-      const purged = storage.purgeExpired(now);
-      const keysDeleted = keys.deleteExpired(now);
+      const purged = await storage.purgeExpired(now);
+      const keysDeleted = await keys.deleteExpired(now);
       logger.debug({ ...purged, keys: keysDeleted.length }, "purged expired rows");
     } catch (error: unknown) {
       logger.error({ err: error }, "purge failed");
+    } finally {
+      purging = false;
     }
   };
-  const purgeTimer = setInterval(purge, options.purgeInterval ?? defaults.purgeInterval);
+  const purgeTimer = setInterval(() => void purge(), options.purgeInterval ?? defaults.purgeInterval);
   purgeTimer.unref();
   if (ownStorage && options.keyEncryptionKey === undefined) {
     // Said once, at start: authz-server/README.md ("The database at rest") says what such a copy yields.
@@ -154,7 +169,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         server.close();
         server.closeAllConnections();
         await once(server, "close").catch(() => undefined);
-        if (ownStorage) storage.close();
+        if (ownStorage) await storage.close();
       })();
       return closing;
     },

@@ -18,10 +18,10 @@ export interface CodeIssuer {
  * challenge, user, scope and resources, valid for `authorizationCodeTtl` seconds (RFC 6749 §4.1.2: short-lived,
  * single use).
  */
-export function issueCode(deps: CodeIssuer, userId: string, request: AuthorizationRequest): string {
+export async function issueCode(deps: CodeIssuer, userId: string, request: AuthorizationRequest): Promise<string> {
   const code = generateSecret();
   const now = deps.clock.now();
-  deps.storage.codes.create({
+  await deps.storage.codes.create({
     codeDigest: digest(code),
     clientId: request.clientId,
     userId,

@@ -1,6 +1,12 @@
 import { OAuthError, type OAuthErrorCode } from "../errors.js";
 import type { Client, Storage } from "../storage/types.js";
-import { checkResources, permittedResources, RESOURCE_NOT_IN_SCOPES } from "../tokens/audience.js";
+import {
+  checkResources,
+  permittedResources,
+  readScopeCatalog,
+  RESOURCE_NOT_IN_SCOPES,
+  type ScopeCatalog,
+} from "../tokens/audience.js";
 import { grantScopes, parseScope } from "../tokens/scope.js";
 
 /** A validated authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636 §4.3, and RFC 8707 §2). */
@@ -49,12 +55,12 @@ const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
  * pages; then, once errors may be sent back to a registered redirect URI, the parameters, response type, PKCE,
  * scope and resources, whose failures are redirects.
  */
-export function validateAuthorizationRequest(
+export async function validateAuthorizationRequest(
   params: URLSearchParams,
   storage: ValidationStore,
   defaultAudience: string,
-): AuthorizationValidation {
-  const established = establishClient(params, storage);
+): Promise<AuthorizationValidation> {
+  const established = await establishClient(params, storage);
   if (established.kind === "page") return established;
   const { client, redirectUri } = established;
   const states = params.getAll("state");
@@ -63,8 +69,9 @@ export function validateAuthorizationRequest(
     checkSingleParameters(params);
     checkResponseType(params, client);
     const codeChallenge = checkCodeChallenge(params);
-    const scopes = checkScopes(params, client, storage);
-    const resources = checkRequestedResources(params, scopes, storage, defaultAudience);
+    const catalog = await readScopeCatalog(storage.scopes);
+    const scopes = checkScopes(params, client, catalog);
+    const resources = checkRequestedResources(params, scopes, catalog, defaultAudience);
     return {
       kind: "ok",
       client,
@@ -98,13 +105,13 @@ function page(title: string, message: string): PageFailure {
 }
 
 /** Client and redirect URI; until both are established, every error is a page (RFC 6749 §4.1.2.1). */
-function establishClient(params: URLSearchParams, storage: ValidationStore): Established | PageFailure {
+async function establishClient(params: URLSearchParams, storage: ValidationStore): Promise<Established | PageFailure> {
   if (duplicated(params, "client_id") || duplicated(params, "redirect_uri")) {
     return page("Invalid request", "The request repeats client_id or redirect_uri.");
   }
   const clientId = params.get("client_id");
   if (!clientId) return page("Invalid request", "The request names no application (client_id is missing).");
-  const client = storage.clients.find(clientId);
+  const client = await storage.clients.find(clientId);
   if (!client) return page("Unknown application", "The application that sent you here is not registered.");
   const redirectUri = params.get("redirect_uri");
   // Required even when one URI is registered (OAuth 2.1 §4.1.1 keeps the RFC 6749 option, but the exact binding at
@@ -155,10 +162,10 @@ function checkCodeChallenge(params: URLSearchParams): string {
 }
 
 /** Scope (RFC 6749 §3.3): absent means every scope the client may request; each must be a scope we know. */
-function checkScopes(params: URLSearchParams, client: Client, storage: ValidationStore): string[] {
+function checkScopes(params: URLSearchParams, client: Client, catalog: ScopeCatalog): string[] {
   const scopes = grantScopes(client, parseScope(params.get("scope") ?? undefined));
   if (scopes.length === 0) throw new OAuthError("invalid_scope", "no scope requested and the client has none");
-  const unknown = scopes.filter((name) => !storage.scopes.find(name));
+  const unknown = scopes.filter((name) => !catalog.find(name));
   if (unknown.length > 0) throw new OAuthError("invalid_scope", `unknown scope: ${unknown.join(" ")}`);
   return scopes;
 }
@@ -167,11 +174,11 @@ function checkScopes(params: URLSearchParams, client: Client, storage: Validatio
 function checkRequestedResources(
   params: URLSearchParams,
   scopes: readonly string[],
-  storage: ValidationStore,
+  catalog: ScopeCatalog,
   defaultAudience: string,
 ): string[] {
-  const permitted = permittedResources([], scopes, storage.scopes, defaultAudience);
-  return checkResources(params.getAll("resource"), storage.scopes, defaultAudience, permitted, RESOURCE_NOT_IN_SCOPES);
+  const permitted = permittedResources([], scopes, catalog, defaultAudience);
+  return checkResources(params.getAll("resource"), catalog, defaultAudience, permitted, RESOURCE_NOT_IN_SCOPES);
 }
 
 /** `uri` parsed, if it is an http URI on a loopback IP literal (RFC 8252 §7.3); else undefined. */

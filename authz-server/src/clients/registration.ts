@@ -101,15 +101,15 @@ export function clientGrantTypes(
  * here: the storage keeps its SHA-256 digest (RFC 6749 §2.3.1), and a public client has none (`token_endpoint_auth_method`
  * "none", RFC 7591 §2).
  */
-export function registerClient(
+export async function registerClient(
   storage: Storage,
   request: ClientRequest,
   now: number,
-): { client: Client; secret: string | null } {
+): Promise<{ client: Client; secret: string | null }> {
   const name = checkClientName(request.name);
   const redirectUris = checkRedirectUris(request.redirectUris);
   for (const scope of request.scopes) {
-    if (!storage.scopes.find(scope))
+    if (!(await storage.scopes.find(scope)))
       throw new RegistrationError(`unknown scope: ${scope} (create it with scopes create)`);
   }
   const resourceServerFor = [
@@ -134,14 +134,14 @@ export function registerClient(
     createdAt: now,
     ...(resourceServerFor.length > 0 ? { resourceServerFor } : {}),
   };
-  storage.transaction(() => {
+  await storage.transaction(async (tx) => {
     // Two clients users cannot tell apart on the consent page would let one pass for the other.
-    const namesake = storage.clients.findByName(name);
+    const namesake = await tx.clients.findByName(name);
     if (namesake)
       throw new RegistrationError(
         `a client named ${JSON.stringify(namesake.name)} already exists: ${namesake.clientId}`,
       );
-    storage.clients.create(client);
+    await tx.clients.create(client);
   });
   return { client, secret };
 }

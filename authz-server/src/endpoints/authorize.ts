@@ -10,6 +10,7 @@ import { PageError } from "../errors.js";
 import type { SessionData } from "../session/cookie.js";
 import { currentUser, type InteractionDependencies } from "../session/interaction.js";
 import type { Client } from "../storage/types.js";
+import { readScopeCatalog } from "../tokens/audience.js";
 import { renderConsent } from "../views/consent.js";
 import { renderLogin } from "../views/login.js";
 import { seeOther, sendPage } from "../views/page-response.js";
@@ -25,12 +26,12 @@ export interface ValidAuthorization {
  * untrusted redirect URI throws a PageError; an error the client may hear is redirected to it and the result is
  * undefined (RFC 6749 §4.1.2.1).
  */
-export function authorizeOrAnswer(
+export async function authorizeOrAnswer(
   ctx: Context,
   deps: InteractionDependencies,
   params: URLSearchParams,
-): ValidAuthorization | undefined {
-  const result = validateAuthorizationRequest(params, deps.storage, deps.defaultAudience);
+): Promise<ValidAuthorization | undefined> {
+  const result = await validateAuthorizationRequest(params, deps.storage, deps.defaultAudience);
   switch (result.kind) {
     case "page":
       throw new PageError(400, result.title, result.message);
@@ -49,13 +50,13 @@ export function authorizeOrAnswer(
  * Next step of a valid request for this browser: the login form, the consent form (only for scopes the user has not
  * granted this client yet), or the code itself.
  */
-export function continueAuthorization(
+export async function continueAuthorization(
   ctx: Context,
   deps: InteractionDependencies,
   session: SessionData,
   { client, request }: ValidAuthorization,
-): void {
-  const user = currentUser(deps, session);
+): Promise<void> {
+  const user = await currentUser(deps, session);
   const formActionOrigins = redirectOrigin(request.redirectUri);
   if (!user) {
     sendPage(
@@ -70,11 +71,12 @@ export function continueAuthorization(
     );
     return;
   }
-  const granted = new Set(deps.storage.consents.grantedScopes(user.userId, client.clientId));
+  const granted = new Set(await deps.storage.consents.grantedScopes(user.userId, client.clientId));
   if (request.scopes.every((s) => granted.has(s))) {
-    seeOther(ctx, issueCode(deps, user.userId, request));
+    seeOther(ctx, await issueCode(deps, user.userId, request));
     return;
   }
+  const catalog = await readScopeCatalog(deps.storage.scopes);
   sendPage(
     ctx,
     renderConsent({
@@ -83,7 +85,7 @@ export function continueAuthorization(
       username: user.username,
       scopes: request.scopes.map((name) => ({
         name,
-        description: deps.storage.scopes.find(name)?.description ?? name,
+        description: catalog.find(name)?.description ?? name,
         granted: granted.has(name),
       })),
       redirectUri: request.redirectUri,
@@ -96,9 +98,9 @@ export function continueAuthorization(
 
 /** `GET /authorize` (RFC 6749 §4.1.1). */
 export function authorizeEndpoint(deps: InteractionDependencies) {
-  return function authorize(ctx: Context): void {
+  return async function authorize(ctx: Context): Promise<void> {
     const session = deps.sessions.load(ctx);
-    const valid = authorizeOrAnswer(ctx, deps, new URLSearchParams(ctx.querystring));
-    if (valid) continueAuthorization(ctx, deps, session, valid);
+    const valid = await authorizeOrAnswer(ctx, deps, new URLSearchParams(ctx.querystring));
+    if (valid) await continueAuthorization(ctx, deps, session, valid);
   };
 }

@@ -14,13 +14,13 @@ import { authorizeOrAnswer, continueAuthorization } from "./authorize.js";
 export function consentEndpoint(deps: InteractionDependencies) {
   return async function consent(ctx: Context): Promise<void> {
     const { session, form } = await readPostedForm(ctx, deps, "Cannot continue");
-    const validated = authorizeOrAnswer(ctx, deps, form);
+    const validated = await authorizeOrAnswer(ctx, deps, form);
     if (!validated) return;
     const { client, request } = validated;
-    const user = currentUser(deps, session);
+    const user = await currentUser(deps, session);
     // Session ended between the pages (idle or absolute expiry): sign in again.
     if (!user) {
-      continueAuthorization(ctx, deps, session, validated);
+      await continueAuthorization(ctx, deps, session, validated);
       return;
     }
 
@@ -42,7 +42,7 @@ export function consentEndpoint(deps: InteractionDependencies) {
     if (decision !== "allow") throw new PageError(400, "Cannot continue", "Choose Allow or Deny.");
 
     // Remember the consent per user × client × scope, so the next request for these scopes skips this page.
-    deps.storage.consents.grant(user.userId, client.clientId, [...request.scopes], deps.clock.now());
-    seeOther(ctx, issueCode(deps, user.userId, request));
+    await deps.storage.consents.grant(user.userId, client.clientId, [...request.scopes], deps.clock.now());
+    seeOther(ctx, await issueCode(deps, user.userId, request));
   };
 }

@@ -18,8 +18,8 @@ export function livezEndpoint() {
  * traffic here until it can.
  */
 export function readyzEndpoint(services: Services) {
-  return function readyz(ctx: Context): void {
-    const reason = notReady(services);
+  return async function readyz(ctx: Context): Promise<void> {
+    const reason = await notReady(services);
     ctx.set("Cache-Control", "no-store");
     if (reason === undefined) {
       ctx.body = { status: "ok" };
@@ -30,9 +30,9 @@ export function readyzEndpoint(services: Services) {
   };
 }
 
-function notReady(services: Services): string | undefined {
+async function notReady(services: Services): Promise<string | undefined> {
   try {
-    services.storage.keys.version(); // a one-row read
+    await services.storage.keys.version(); // a one-row read
   } catch (error: unknown) {
     services.logger.error({ err: error }, "not ready: the database does not answer");
     return "the database does not answer";

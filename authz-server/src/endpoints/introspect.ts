@@ -24,11 +24,11 @@ export function introspectEndpoint(services: Services) {
     const hint = form.get("token_type_hint");
     ctx.body =
       hint === "refresh_token"
-        ? (introspectRefresh(token, caller, services, now) ??
+        ? ((await introspectRefresh(token, caller, services, now)) ??
           (await introspectAccess(token, caller, services, now)) ??
           inactive)
         : ((await introspectAccess(token, caller, services, now)) ??
-          introspectRefresh(token, caller, services, now) ??
+          (await introspectRefresh(token, caller, services, now)) ??
           inactive);
   };
 }
@@ -52,13 +52,13 @@ async function introspectAccess(token: string, caller: Client, services: Service
   // server allows (config.ts), is not active either.
   const nowSeconds = Math.floor(now / 1000);
   if (claims.exp <= nowSeconds || claims.iat > nowSeconds + services.clockSkew) return inactive;
-  if (services.storage.revocations.isAccessTokenRevoked(claims.jti)) return inactive;
+  if (await services.storage.revocations.isAccessTokenRevoked(claims.jti)) return inactive;
   // Deleting a client or a user withdraws every grant they had (clients/users delete drop their refresh tokens
   // and consents); their access tokens are no longer active either (RFC 7662 §2.2). A client-credentials token's
   // sub is its client id; any other sub is a user id (both are generated ids: the two never coincide).
   const { clients, users } = services.storage;
-  if (!clients.find(claims.clientId)) return inactive;
-  if (claims.sub !== claims.clientId && !users.findById(claims.sub)) return inactive;
+  if (!(await clients.find(claims.clientId))) return inactive;
+  if (claims.sub !== claims.clientId && !(await users.findById(claims.sub))) return inactive;
   return {
     active: true,
     scope: claims.scope,
@@ -74,8 +74,8 @@ async function introspectAccess(token: string, caller: Client, services: Service
 }
 
 /** A refresh token is only ever presented by its own client: it is active to that client alone. */
-function introspectRefresh(token: string, caller: Client, services: Services, now: number) {
-  const record = services.storage.refreshTokens.find(digest(token));
+async function introspectRefresh(token: string, caller: Client, services: Services, now: number) {
+  const record = await services.storage.refreshTokens.find(digest(token));
   if (!record) return undefined;
   if (record.clientId !== caller.clientId) return inactive;
   if (record.revokedAt !== null || record.rotatedAt !== null) return inactive;

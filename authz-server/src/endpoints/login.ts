@@ -26,7 +26,7 @@ export function loginEndpoint(deps: InteractionDependencies) {
     let hidden: [string, string][] = [];
     let formActionOrigins: string[] = [];
     if (forAuthorization) {
-      const validated = authorizeOrAnswer(ctx, deps, form);
+      const validated = await authorizeOrAnswer(ctx, deps, form);
       if (!validated) return; // the error was redirected to the client
       continueTo = `/authorize?${requestFields(validated.request).toString()}`;
       clientName = validated.client.name;
@@ -66,7 +66,7 @@ export function loginEndpoint(deps: InteractionDependencies) {
       return;
     }
 
-    const user = deps.storage.users.findByUsername(username);
+    const user = await deps.storage.users.findByUsername(username);
     // For an unknown user checkPassword still runs scrypt, so timing reveals no usernames.
     const ok = await checkPassword(password, user?.passwordHash);
     // The exact username must match too (the store's lookup may be case-insensitive).
@@ -76,7 +76,7 @@ export function loginEndpoint(deps: InteractionDependencies) {
     }
     deps.throttle.recordSuccess(username, ctx.ip, knownDevice);
     deps.sessions.rememberDevice(ctx, account);
-    deps.sessions.login(ctx, deps.storage.browserSessions, session, user.id);
+    await deps.sessions.login(ctx, deps.storage.browserSessions, session, user.id);
     // Only ever our own paths: the server is never an open redirector (RFC 9700 §4.11).
     seeOther(ctx, continueTo);
   };

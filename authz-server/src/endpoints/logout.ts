@@ -10,7 +10,7 @@ export function logoutEndpoint(deps: InteractionDependencies) {
   return async function logout(ctx: Context): Promise<void> {
     // CSRF-checked too: a forged sign-out is a nuisance an attacker should not be able to cause.
     const { session } = await readPostedForm(ctx, deps, "Cannot sign out");
-    deps.sessions.logout(ctx, deps.storage.browserSessions, session);
+    await deps.sessions.logout(ctx, deps.storage.browserSessions, session);
     seeOther(ctx, "/consents");
   };
 }

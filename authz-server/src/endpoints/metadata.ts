@@ -8,7 +8,8 @@ import type { Services } from "../services.js";
  * Authorization-endpoint fields appear only once the authorization_code grant is registered.
  */
 export function metadataEndpoint(services: Services, grants: ReadonlyMap<string, Grant>) {
-  return function metadata(ctx: Context): void {
+  return async function metadata(ctx: Context): Promise<void> {
+    const scopes = await services.storage.scopes.list();
     const base = services.issuer.replace(/\/$/, "");
     const grantTypes = [...grants.keys()];
     const hasCodeFlow = grants.has("authorization_code");
@@ -19,7 +20,7 @@ export function metadataEndpoint(services: Services, grants: ReadonlyMap<string,
       ...(hasCodeFlow ? { authorization_endpoint: `${base}/authorize` } : {}),
       token_endpoint: `${base}/token`,
       jwks_uri: `${base}/jwks.json`,
-      scopes_supported: services.storage.scopes.list().map((s) => s.name),
+      scopes_supported: scopes.map((s) => s.name),
       // RFC 8414 §2: REQUIRED. Only `code` (no implicit grant, RFC 9700 §2.1.2); empty while there is no authorization endpoint.
       response_types_supported: hasCodeFlow ? ["code"] : [],
       ...(hasCodeFlow ? { response_modes_supported: ["query"] } : {}),

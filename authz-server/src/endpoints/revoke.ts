@@ -22,8 +22,8 @@ export function revokeEndpoint(services: Services) {
     const now = services.clock.now();
     // §2.1: the hint only orders the lookups; an unknown hint is ignored.
     if (form.get("token_type_hint") === "access_token") {
-      if (!(await revokeAccess(token, client, services, now))) revokeRefresh(token, client, services, now);
-    } else if (!revokeRefresh(token, client, services, now)) {
+      if (!(await revokeAccess(token, client, services, now))) await revokeRefresh(token, client, services, now);
+    } else if (!(await revokeRefresh(token, client, services, now))) {
       await revokeAccess(token, client, services, now);
     }
     ctx.status = 200;
@@ -38,11 +38,11 @@ function ignoreForeign(client: Client, services: Services): true {
 }
 
 /** Returns whether `token` is a refresh token (the caller's or not), so the access-token lookup can be skipped. */
-function revokeRefresh(token: string, client: Client, services: Services, now: number): boolean {
-  const record = services.storage.refreshTokens.find(digest(token));
+async function revokeRefresh(token: string, client: Client, services: Services, now: number): Promise<boolean> {
+  const record = await services.storage.refreshTokens.find(digest(token));
   if (!record) return false;
   if (record.clientId !== client.clientId) return ignoreForeign(client, services);
-  const revoked = services.storage.revocations.revokeFamily(record.familyId, now);
+  const revoked = await services.storage.revocations.revokeFamily(record.familyId, now);
   services.logger.info(
     { client_id: client.clientId, family_id: record.familyId, revoked },
     "refresh token family revoked",
@@ -56,7 +56,7 @@ async function revokeAccess(token: string, client: Client, services: Services, n
   if (!claims) return false;
   if (claims.clientId !== client.clientId) return ignoreForeign(client, services);
   if (claims.exp * 1000 > now) {
-    services.storage.revocations.revokeAccessToken(claims.jti, claims.exp * 1000, now);
+    await services.storage.revocations.revokeAccessToken(claims.jti, claims.exp * 1000, now);
     services.logger.info({ client_id: client.clientId, jti: claims.jti }, "access token revoked");
   }
   return true;

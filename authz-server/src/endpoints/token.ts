@@ -44,7 +44,7 @@ export function tokenEndpoint(services: Services, grants: ReadonlyMap<string, Gr
     },
     async function authenticate(ctx: Context, next: Next) {
       const state = ctx.state as TokenState;
-      state.client = authenticateClient(ctx, state.form, services.storage);
+      state.client = await authenticateClient(ctx, state.form, services.storage);
       await next();
     },
     async function checkClientGrant(ctx: Context, next: Next) {
@@ -55,9 +55,9 @@ export function tokenEndpoint(services: Services, grants: ReadonlyMap<string, Gr
       }
       await next();
     },
-    function executeGrant(ctx: Context) {
+    async function executeGrant(ctx: Context) {
       const { client, grant, form } = ctx.state as TokenState;
-      ctx.body = grant.handle({ client, form, services, now: services.clock.now() });
+      ctx.body = await grant.handle({ client, form, services, now: services.clock.now() });
     },
   ];
 }

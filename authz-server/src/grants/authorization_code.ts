@@ -58,18 +58,23 @@ export const authorizationCode: Grant = {
   handle: ({ services, client, form, now }) => exchangeCode(services, client, form, now),
 };
 
-function exchangeCode(services: Services, client: Client, params: FormParams, now: number): TokenResponse {
+async function exchangeCode(
+  services: Services,
+  client: Client,
+  params: FormParams,
+  now: number,
+): Promise<TokenResponse> {
   const presented = params.get("code");
   if (presented === undefined) throw new OAuthError("invalid_request", "code is required");
   const codeDigest = digest(presented);
-  const code = checkCode(services.storage.codes.find(codeDigest), client, params, now);
+  const code = checkCode(await services.storage.codes.find(codeDigest), client, params, now);
 
   const scopes = code.scope.split(" ").filter((s) => s !== "");
   // Signed before the write transaction, which then only consumes the code and records what it produced, atomically:
   // a concurrent replay (from another process on the same database) either loses the race before we commit, or sees
   // our links and revokes them.
   // RFC 8707 §2.2: the token request may name a subset of the resources the grant was for.
-  const access = signGrantAccessToken(services, params, {
+  const access = await signGrantAccessToken(services, params, {
     subject: code.userId,
     clientId: client.clientId,
     grantedScopes: scopes,
@@ -78,15 +83,15 @@ function exchangeCode(services: Services, client: Client, params: FormParams, no
     refusal: "resource was not part of the authorization request",
     now,
   });
-  const outcome = services.storage.transaction(() => {
-    if (!services.storage.codes.consume(codeDigest, now)) {
+  const outcome = await services.storage.transaction(async (tx) => {
+    if (!(await tx.codes.consume(codeDigest, now))) {
       // A second use of a valid code: someone else may hold it. OAuth 2.1 §4.1.3 / RFC 6749
       // §4.1.2: refuse and revoke every token already issued from it.
-      services.storage.revocations.revokeCodeGrant(codeDigest, now);
+      await tx.revocations.revokeCodeGrant(codeDigest, now);
       return { replay: true as const };
     }
     const refresh = client.grantTypes.includes("refresh_token")
-      ? issueRefreshToken(services, {
+      ? await issueRefreshToken(services, tx, {
           familyId: undefined,
           parentDigest: null,
           codeDigest,
@@ -98,7 +103,7 @@ function exchangeCode(services: Services, client: Client, params: FormParams, no
           now,
         })
       : undefined;
-    services.storage.revocations.linkAccessToken({
+    await tx.revocations.linkAccessToken({
       jti: access.jti,
       clientId: client.clientId,
       userId: code.userId,

@@ -11,13 +11,13 @@ import type { Grant } from "./types.js";
 export const clientCredentials: Grant = {
   grantType: "client_credentials",
   multiValued: ["resource"],
-  handle({ client, form, services, now }) {
+  async handle({ client, form, services, now }) {
     if (client.secretDigest === null) {
       // §4.4: the client credentials grant MUST only be used by confidential clients.
       throw new OAuthError("unauthorized_client", "a public client cannot use client_credentials");
     }
     const scopes = grantScopes(client, parseScope(form.get("scope")));
-    const access = signGrantAccessToken(services, form, {
+    const access = await signGrantAccessToken(services, form, {
       subject: client.clientId,
       clientId: client.clientId,
       grantedScopes: scopes,

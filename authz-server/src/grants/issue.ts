@@ -1,7 +1,7 @@
 import type { FormParams } from "../form.js";
 import type { Services } from "../services.js";
 import { issueAccessToken, type IssuedToken } from "../tokens/access-token.js";
-import { checkResources, permittedResources, resolveAudience } from "../tokens/audience.js";
+import { checkResources, permittedResources, readScopeCatalog, resolveAudience } from "../tokens/audience.js";
 import type { TokenResponse } from "./types.js";
 
 /** What a grant hands over to have its access token made. */
@@ -25,8 +25,12 @@ export interface GrantedAccess {
  * (RFC 8707 §2.2, see permittedResources), else from the grant's resources or scopes; then signed with the
  * server's issuer and access-token lifetime (RFC 9068 §2.2).
  */
-export function signGrantAccessToken(services: Services, form: FormParams, grant: GrantedAccess): IssuedToken {
-  const { scopes: store } = services.storage;
+export async function signGrantAccessToken(
+  services: Services,
+  form: FormParams,
+  grant: GrantedAccess,
+): Promise<IssuedToken> {
+  const store = await readScopeCatalog(services.storage.scopes);
   const permitted = permittedResources(grant.resources, grant.grantedScopes, store, services.defaultAudience);
   const requested = checkResources(form.getAll("resource"), store, services.defaultAudience, permitted, grant.refusal);
   const audience = resolveAudience(

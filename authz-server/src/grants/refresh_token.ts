@@ -21,13 +21,14 @@ const successorKeys = new WeakMap<Storage, Buffer>();
  * presentation of one parent maps to one successor: the database keeps digests only, and the parent a retry
  * presents is exactly what re-deriving the successor's string takes.
  */
-function successorOf(services: Services, parent: string): string {
+async function successorOf(services: Services, parent: string): Promise<string> {
   const { storage } = services;
   let key = successorKeys.get(storage);
   if (key === undefined) {
-    // In a write transaction: a first use racing another process's waits for it rather than fail (database.ts).
-    key = storage.transaction(() =>
-      storage.secrets.getOrCreate(SUCCESSOR_KEY, () => randomBytes(32), services.clock.now()),
+    // In a write transaction: a first use racing another process's waits for it rather than fail (the store's
+    // transaction serialises it with the other process's, and the first insert wins).
+    key = await storage.transaction((tx) =>
+      tx.secrets.getOrCreate(SUCCESSOR_KEY, () => randomBytes(32), services.clock.now()),
     );
     successorKeys.set(storage, key);
   }
@@ -43,15 +44,17 @@ type Presentation =
   | { kind: "invalid" };
 
 /**
- * Judges a presented token from its stored row and its successor's. Called once before the access token is signed
- * (to refuse early) and again inside the write transaction, whose answer is the one that counts.
+ * Judges a presented token from its stored row and its successor's, both read through `store`. Called once before the
+ * access token is signed (to refuse early, through the storage) and again inside the write transaction (through its
+ * handle), whose answer is the one that counts.
  */
-function judge(
+async function judge(
   services: Services,
+  store: Storage,
   token: RefreshToken | undefined,
   successorDigest: string,
   now: number,
-): Presentation {
+): Promise<Presentation> {
   if (!usable(token, now)) return { kind: "invalid" };
   if (token.rotatedAt === null) return { kind: "rotate" };
   // The grace window ends `grace` after the rotation. It includes requests read from the clock before the rotation
@@ -61,7 +64,7 @@ function judge(
   if (graceMs === 0 || now - token.rotatedAt >= graceMs) {
     return { kind: "reused", familyId: token.familyId };
   }
-  const successor = services.storage.refreshTokens.find(successorDigest);
+  const successor = await store.refreshTokens.find(successorDigest);
   return { kind: usable(successor, now) && successor.rotatedAt === null ? "retry" : "superseded" };
 }
 
@@ -92,16 +95,17 @@ export const refreshToken: Grant = {
   handle: ({ services, client, form, now }) => rotate(services, client, form, now),
 };
 
-function rotate(services: Services, client: Client, params: FormParams, now: number): TokenResponse {
+async function rotate(services: Services, client: Client, params: FormParams, now: number): Promise<TokenResponse> {
   const presented = params.get("refresh_token");
   if (presented === undefined) throw new OAuthError("invalid_request", "refresh_token is required");
   const tokenDigest = digest(presented);
-  const token = services.storage.refreshTokens.find(tokenDigest);
+  const token = await services.storage.refreshTokens.find(tokenDigest);
   // RFC 6749 §6: the token is bound to the client it was issued to.
   if (!token || token.clientId !== client.clientId) throw new OAuthError("invalid_grant", INVALID);
-  const successor = successorOf(services, presented);
+  const successor = await successorOf(services, presented);
   const successorDigest = digest(successor);
-  refuseUnless(services, revokeIfReused(services, judge(services, token, successorDigest, now), now), client);
+  const early = await judge(services, services.storage, token, successorDigest, now);
+  refuseUnless(services, await revokeIfReused(services.storage, early, now), client);
 
   // RFC 6749 §6: the requested scope must not include any scope not originally granted.
   const original = token.scope.split(" ").filter((s) => s !== "");
@@ -111,7 +115,7 @@ function rotate(services: Services, client: Client, params: FormParams, now: num
   if (widened.length > 0)
     throw new OAuthError("invalid_scope", `scope was not originally granted: ${widened.join(" ")}`);
 
-  const access = signGrantAccessToken(services, params, {
+  const access = await signGrantAccessToken(services, params, {
     subject: token.userId,
     clientId: client.clientId,
     grantedScopes: original,
@@ -122,14 +126,14 @@ function rotate(services: Services, client: Client, params: FormParams, now: num
   });
   // Judged again inside the transaction: the family may have been revoked, or the token rotated by a concurrent
   // request from another process on the same database, while the access token was being signed.
-  const presentation = services.storage.transaction(() => {
-    const current = services.storage.refreshTokens.find(tokenDigest);
-    const verdict = revokeIfReused(services, judge(services, current, successorDigest, now), now);
+  const presentation = await services.storage.transaction(async (tx) => {
+    const current = await tx.refreshTokens.find(tokenDigest);
+    const verdict = await revokeIfReused(tx, await judge(services, tx, current, successorDigest, now), now);
     if (!current || (verdict.kind !== "rotate" && verdict.kind !== "retry")) return verdict;
     if (verdict.kind === "rotate") {
-      services.storage.refreshTokens.markRotated(tokenDigest, now);
+      await tx.refreshTokens.markRotated(tokenDigest, now);
       // RFC 6749 §6: the new refresh token keeps the original scope (only the access token narrows).
-      storeRefreshToken(services, successor, {
+      await storeRefreshToken(services, tx, successor, {
         familyId: current.familyId,
         parentDigest: tokenDigest,
         codeDigest: current.codeDigest,
@@ -141,7 +145,7 @@ function rotate(services: Services, client: Client, params: FormParams, now: num
         now,
       });
     }
-    services.storage.revocations.linkAccessToken({
+    await tx.revocations.linkAccessToken({
       jti: access.jti,
       clientId: client.clientId,
       userId: current.userId,
@@ -157,11 +161,13 @@ function rotate(services: Services, client: Client, params: FormParams, now: num
 
 /**
  * Revokes the family, and the access tokens issued with it, of a token reused after the grace window: within the
- * caller's transaction when there is one (the verdict and the revocation are then one decision), else in its own.
+ * caller's transaction when `store` is its handle (the verdict and the revocation are then one decision), else in
+ * its own (a transaction started on a handle joins the one it belongs to).
  */
-function revokeIfReused(services: Services, presentation: Presentation, now: number): Presentation {
+async function revokeIfReused(store: Storage, presentation: Presentation, now: number): Promise<Presentation> {
   if (presentation.kind === "reused") {
-    services.storage.transaction(() => services.storage.revocations.revokeFamily(presentation.familyId, now));
+    const { familyId } = presentation;
+    await store.transaction((tx) => tx.revocations.revokeFamily(familyId, now));
   }
   return presentation;
 }

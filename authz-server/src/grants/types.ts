@@ -28,5 +28,5 @@ export interface Grant {
   grantType: string;
   /** Parameters that may be repeated (RFC 8707 `resource`); any other repeated parameter is invalid_request. */
   multiValued?: readonly string[];
-  handle(request: GrantRequest): TokenResponse;
+  handle(request: GrantRequest): Promise<TokenResponse>;
 }

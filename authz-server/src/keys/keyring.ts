@@ -54,6 +54,8 @@ export class KeyRing {
   /** A table version that failed to load: not retried (nor logged again) until the table changes again. */
   #failedVersion = "";
   #timer: NodeJS.Timeout | undefined;
+  /** A poll still waiting for the database: the next tick is skipped rather than queued behind it. */
+  #polling = false;
 
   constructor(store: KeyStore, clock: Clock, options: KeyRingOptions) {
     this.#store = store;
@@ -63,22 +65,22 @@ export class KeyRing {
 
   /** First start: generate and store a key that signs at once, unless another process already did. */
   async initialize(): Promise<void> {
-    if (this.#store.list().length === 0) {
+    if ((await this.#store.list()).length === 0) {
       const now = this.#clock.now();
-      this.#store.insertIfEmpty(await generateSigningKey(this.#options.algorithm, now, now));
+      await this.#store.insertIfEmpty(await generateSigningKey(this.#options.algorithm, now, now));
     }
-    this.refresh();
+    await this.refresh();
   }
 
   /**
    * Re-reads the keys table when its version changed: one single-row read when nothing changed. Throws when a row
    * cannot be loaded; the keys in memory are then left as they were.
    */
-  refresh(): void {
-    const version = this.#store.version();
+  async refresh(): Promise<void> {
+    const version = await this.#store.version();
     if (version === this.#version || version === this.#failedVersion) return;
     try {
-      this.#keys = this.#store.list().map(load);
+      this.#keys = (await this.#store.list()).map(load);
     } catch (error: unknown) {
       this.#failedVersion = version;
       throw error;
@@ -93,11 +95,13 @@ export class KeyRing {
   startPolling(intervalMs: number, onError: (error: unknown) => void): void {
     this.stopPolling();
     this.#timer = setInterval(() => {
-      try {
-        this.refresh();
-      } catch (error: unknown) {
-        onError(error);
-      }
+      if (this.#polling) return;
+      this.#polling = true;
+      this.refresh()
+        .catch(onError)
+        .finally(() => {
+          this.#polling = false;
+        });
     }, intervalMs);
     this.#timer.unref();
   }
@@ -142,12 +146,12 @@ export class KeyRing {
   }
 
   /** Deletes keys whose publication window has ended (called by the purge timer). Returns the deleted kids. */
-  deleteExpired(now = this.#clock.now()): string[] {
+  async deleteExpired(now = this.#clock.now()): Promise<string[]> {
     const expired = this.status(now)
       .filter((s) => s.state === "expired")
       .map((s) => s.kid);
-    for (const kid of expired) this.#store.delete(kid);
-    if (expired.length > 0) this.refresh();
+    for (const kid of expired) await this.#store.delete(kid);
+    if (expired.length > 0) await this.refresh();
     return expired;
   }
 
@@ -219,6 +223,6 @@ export async function rotateKey(
   now: number,
 ): Promise<SigningKey> {
   const key = await generateSigningKey(alg, now, now + activateAfterSeconds * 1000);
-  store.insert(key);
+  await store.insert(key);
   return key;
 }

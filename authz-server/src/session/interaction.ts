@@ -70,6 +70,6 @@ export function single(form: URLSearchParams, name: string): string | undefined 
 export function currentUser(
   deps: Pick<InteractionDependencies, "sessions" | "storage">,
   session: SessionData,
-): SessionUser | undefined {
+): Promise<SessionUser | undefined> {
   return deps.sessions.user(deps.storage.browserSessions, session);
 }

@@ -64,8 +64,8 @@ export class Sessions {
   }
 
   /** The user signed in to this session, while its record lives (not signed out, not expired, user not deleted). */
-  user(store: BrowserSessionStore, session: SessionData): SessionUser | undefined {
-    const record = store.find(digest(session.sid), this.#now());
+  async user(store: BrowserSessionStore, session: SessionData): Promise<SessionUser | undefined> {
+    const record = await store.find(digest(session.sid), this.#now());
     return record && { userId: record.userId, username: record.username };
   }
 
@@ -73,17 +73,22 @@ export class Sessions {
    * Signs the user in under a new session id (the pre-login id may be known to an attacker) and records the sign-in;
    * a sign-in this browser already had (another account) ends.
    */
-  login(ctx: Context, store: BrowserSessionStore, previous: SessionData, userId: string): SessionData {
-    store.delete(digest(previous.sid));
+  async login(ctx: Context, store: BrowserSessionStore, previous: SessionData, userId: string): Promise<SessionData> {
+    await store.delete(digest(previous.sid));
     const session = this.#renew(ctx);
     const now = this.#now();
-    store.create({ sessionDigest: digest(session.sid), userId, createdAt: now, expiresAt: now + this.#absoluteMs });
+    await store.create({
+      sessionDigest: digest(session.sid),
+      userId,
+      createdAt: now,
+      expiresAt: now + this.#absoluteMs,
+    });
     return session;
   }
 
   /** Ends the session server-side and gives the browser a new anonymous one. */
-  logout(ctx: Context, store: BrowserSessionStore, session: SessionData): SessionData {
-    store.delete(digest(session.sid));
+  async logout(ctx: Context, store: BrowserSessionStore, session: SessionData): Promise<SessionData> {
+    await store.delete(digest(session.sid));
     return this.#renew(ctx);
   }
 

@@ -1,5 +1,22 @@
 import { OAuthError } from "../errors.js";
-import type { ScopeStore } from "../storage/types.js";
+import type { Scope, ScopeStore } from "../storage/types.js";
+
+/**
+ * The registered scopes as one request sees them: read once from the store (held in memory there, see ScopeStore), so
+ * the RFC 8707 checks below, which look scopes and resources up several times, need no further await.
+ */
+export interface ScopeCatalog {
+  find(name: string): Scope | undefined;
+  resources(): readonly string[];
+}
+
+/** One read of the scopes for the checks of one request; their resources are taken from that same read. */
+export async function readScopeCatalog(store: ScopeStore): Promise<ScopeCatalog> {
+  const list = await store.list();
+  const byName = new Map(list.map((scope) => [scope.name, scope]));
+  const resources = [...new Set(list.flatMap((scope) => (scope.resource === null ? [] : [scope.resource])))].sort();
+  return { find: (name) => byName.get(name), resources: () => resources };
+}
 
 /** invalid_target description for a registered resource that none of the requested scopes is for. */
 export const RESOURCE_NOT_IN_SCOPES = "resource is not one the requested scopes are for";
@@ -11,7 +28,7 @@ export const RESOURCE_NOT_IN_SCOPES = "resource is not one the requested scopes 
  */
 export function checkResources(
   resources: string[],
-  scopes: ScopeStore,
+  scopes: ScopeCatalog,
   defaultAudience: string,
   permitted: readonly string[],
   refusal: string,
@@ -42,7 +59,7 @@ export function checkResources(
 export function permittedResources(
   grantResources: readonly string[],
   grantedScopes: readonly string[],
-  scopes: ScopeStore,
+  scopes: ScopeCatalog,
   defaultAudience: string,
 ): string[] {
   if (grantResources.length > 0) return [...grantResources];
@@ -51,7 +68,7 @@ export function permittedResources(
 }
 
 /** The distinct registered resources of `grantedScopes`, sorted; a scope without one adds nothing. */
-function resourcesOf(grantedScopes: readonly string[], scopes: ScopeStore): string[] {
+function resourcesOf(grantedScopes: readonly string[], scopes: ScopeCatalog): string[] {
   const found = new Set<string>();
   for (const name of grantedScopes) {
     const resource = scopes.find(name)?.resource;
@@ -67,7 +84,7 @@ function resourcesOf(grantedScopes: readonly string[], scopes: ScopeStore): stri
 export function resolveAudience(
   resources: readonly string[],
   grantedScopes: readonly string[],
-  scopes: ScopeStore,
+  scopes: ScopeCatalog,
   defaultAudience: string,
 ): string[] {
   if (resources.length > 0) return [...resources];

@@ -1,6 +1,6 @@
 import { digest, generateId, generateSecret } from "../secrets.js";
 import type { Services } from "../services.js";
-import type { RefreshToken } from "../storage/types.js";
+import type { RefreshToken, Storage } from "../storage/types.js";
 
 /** What a new refresh token needs: the stored fields its issuer decides (RFC 9700 §4.14.2: `absoluteExpiresAt`
  *  is the family's, fixed by its first token). */
@@ -13,16 +13,25 @@ export type NewRefreshToken = Pick<
   now: number;
 };
 
-/** Creates and stores the first refresh token of a new family, or of `spec.familyId`; call inside a transaction. */
-export function issueRefreshToken(services: Services, spec: NewRefreshToken): { token: string; familyId: string } {
+/** Creates and stores the first refresh token of a new family, or of `spec.familyId`, through the transaction `tx`. */
+export async function issueRefreshToken(
+  services: Services,
+  tx: Storage,
+  spec: NewRefreshToken,
+): Promise<{ token: string; familyId: string }> {
   const token = generateSecret();
-  return { token, familyId: storeRefreshToken(services, token, spec) };
+  return { token, familyId: await storeRefreshToken(services, tx, token, spec) };
 }
 
 /** Stores `token` (its digest only: a copy of the database yields no usable token); returns its family id. */
-export function storeRefreshToken(services: Services, token: string, spec: NewRefreshToken): string {
+export async function storeRefreshToken(
+  services: Services,
+  tx: Storage,
+  token: string,
+  spec: NewRefreshToken,
+): Promise<string> {
   const familyId = spec.familyId ?? generateId();
-  services.storage.refreshTokens.create({
+  await tx.refreshTokens.create({
     tokenDigest: digest(token),
     familyId,
     parentDigest: spec.parentDigest,

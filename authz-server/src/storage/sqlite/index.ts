@@ -37,10 +37,11 @@ export function openSqliteStorage(
   // Bound to an open transaction: the gate is already held, so its calls run at once, inside the transaction.
   const handleOf = (active: () => boolean): Storage => {
     const tx: Storage = {
-      ...asynchronous(stores, async (op) => {
-        if (!active()) throw new Error("a transaction's handle was used after the transaction ended");
-        return op();
-      }),
+      ...asynchronous(stores, (op) =>
+        active()
+          ? new Promise((resolve) => resolve(op()))
+          : Promise.reject(new Error("a transaction's handle was used after the transaction ended")),
+      ),
       transaction: (fn) => fn(tx),
       close: () => Promise.reject(new Error("storage cannot be closed inside a transaction")),
     };

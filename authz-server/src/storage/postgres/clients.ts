@@ -1,0 +1,167 @@
+import { fromJsonList, toJsonList } from "../sqlite/json.js";
+import type { Client, ClientStore, Scope, ScopeStore, TokenEndpointAuthMethod } from "../types.js";
+import type { Db, TableVersion } from "./db.js";
+
+/** Most clients held in memory; beyond it the cache starts again empty (a flood of ids cannot grow it). */
+const CACHE_LIMIT = 10_000;
+
+interface ClientRow {
+  client_id: string;
+  name: string;
+  secret_digest: string | null;
+  redirect_uris: string;
+  grant_types: string;
+  scopes: string;
+  token_endpoint_auth_method: string;
+  created_at: number;
+  resource_server_for: string;
+}
+
+function toClient(row: ClientRow): Client {
+  const resourceServerFor = fromJsonList(row.resource_server_for);
+  return {
+    clientId: row.client_id,
+    name: row.name,
+    secretDigest: row.secret_digest,
+    redirectUris: fromJsonList(row.redirect_uris),
+    grantTypes: fromJsonList(row.grant_types),
+    scopes: fromJsonList(row.scopes),
+    tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
+    createdAt: row.created_at,
+    ...(resourceServerFor.length > 0 ? { resourceServerFor } : {}),
+  };
+}
+
+const nameKey = (name: string) => name.trim().normalize("NFC").toLowerCase();
+
+function frozen(client: Client): Client {
+  Object.freeze(client.redirectUris);
+  Object.freeze(client.grantTypes);
+  Object.freeze(client.scopes);
+  if (client.resourceServerFor) Object.freeze(client.resourceServerFor);
+  return Object.freeze(client);
+}
+
+/** The clients cache, shared by the storage and its transactions' handles. */
+export interface ClientCache {
+  version: TableVersion;
+  clients: Map<string, Client>;
+  cachedVersion: number;
+}
+
+const SELECT_ALL = 'SELECT * FROM clients ORDER BY created_at, client_id COLLATE "C"';
+
+/**
+ * Found clients are held in memory until the clients table's version row changes (as on SQLite): every token request
+ * reads its client without a round trip; a change through the CLI beside a running server is seen within 1 s.
+ */
+export function postgresClientStore(db: Db, cache: ClientCache): ClientStore {
+  const { sql } = db;
+  return {
+    async create(client) {
+      await sql.run(
+        "clients_insert",
+        `INSERT INTO clients (client_id, name, secret_digest, redirect_uris, grant_types, scopes, token_endpoint_auth_method, created_at, resource_server_for)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          client.clientId,
+          client.name,
+          client.secretDigest,
+          toJsonList(client.redirectUris),
+          toJsonList(client.grantTypes),
+          toJsonList(client.scopes),
+          client.tokenEndpointAuthMethod,
+          client.createdAt,
+          toJsonList(client.resourceServerFor ?? []),
+        ],
+      );
+      cache.version.invalidate();
+    },
+    async findByName(name) {
+      const key = nameKey(name);
+      const row = (await sql.rows<ClientRow>("clients_all", SELECT_ALL)).find((r) => nameKey(r.name) === key);
+      return row && toClient(row);
+    },
+    async setRedirectUris(clientId, redirectUris) {
+      const updated = await sql.run(
+        "clients_set_redirect_uris",
+        "UPDATE clients SET redirect_uris = $1 WHERE client_id = $2",
+        [toJsonList(redirectUris), clientId],
+      );
+      cache.version.invalidate();
+      return updated > 0;
+    },
+    async find(clientId) {
+      const now = await cache.version.current();
+      if (now !== cache.cachedVersion) {
+        cache.clients.clear();
+        cache.cachedVersion = now;
+      }
+      const cached = cache.clients.get(clientId);
+      if (cached) return cached;
+      const [row] = await sql.rows<ClientRow>("clients_find", "SELECT * FROM clients WHERE client_id = $1", [clientId]);
+      if (!row) return undefined;
+      const client = frozen(toClient(row));
+      if (cache.clients.size >= CACHE_LIMIT) cache.clients.clear();
+      cache.clients.set(clientId, client);
+      return client;
+    },
+    async list() {
+      return (await sql.rows<ClientRow>("clients_all", SELECT_ALL)).map(toClient);
+    },
+    async delete(clientId) {
+      const deleted = await db.atomically(async (tx) => {
+        await tx.run("clients_delete_codes", "DELETE FROM authorization_codes WHERE client_id = $1", [clientId]);
+        await tx.run("clients_delete_refresh", "DELETE FROM refresh_tokens WHERE client_id = $1", [clientId]);
+        await tx.run("clients_delete_consents", "DELETE FROM consents WHERE client_id = $1", [clientId]);
+        return (await tx.run("clients_delete", "DELETE FROM clients WHERE client_id = $1", [clientId])) > 0;
+      });
+      cache.version.invalidate();
+      return deleted;
+    },
+  };
+}
+
+interface ScopeTable {
+  version: number;
+  list: readonly Scope[];
+  byName: ReadonlyMap<string, Scope>;
+  resources: readonly string[];
+}
+
+/** The scopes cache, shared by the storage and its transactions' handles. */
+export interface ScopeCache {
+  version: TableVersion;
+  table?: ScopeTable;
+}
+
+/** The scopes table, held in memory and re-read when its version row changes (as on SQLite). */
+export function postgresScopeStore(db: Db, cache: ScopeCache): ScopeStore {
+  const { sql } = db;
+  async function current(): Promise<ScopeTable> {
+    const now = await cache.version.current();
+    if (cache.table?.version !== now) {
+      const rows = await sql.rows<Scope>(
+        "scopes_all",
+        'SELECT name, description, resource FROM scopes ORDER BY name COLLATE "C"',
+      );
+      const list = rows.map((scope) => Object.freeze(scope));
+      const resources = [...new Set(list.flatMap((s) => (s.resource === null ? [] : [s.resource])))].sort();
+      cache.table = { version: now, list, byName: new Map(list.map((s) => [s.name, s])), resources };
+    }
+    return cache.table;
+  }
+  return {
+    async create(scope) {
+      await sql.run("scopes_insert", "INSERT INTO scopes (name, description, resource) VALUES ($1, $2, $3)", [
+        scope.name,
+        scope.description,
+        scope.resource,
+      ]);
+      cache.version.invalidate();
+    },
+    find: async (name) => (await current()).byName.get(name),
+    list: async () => [...(await current()).list],
+    resources: async () => [...(await current()).resources],
+  };
+}

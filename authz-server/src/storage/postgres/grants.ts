@@ -1,0 +1,312 @@
+import { fromJsonList, toJsonList } from "../sqlite/json.js";
+import type {
+  AuthorizationCode,
+  CodeStore,
+  Consent,
+  ConsentStore,
+  RefreshToken,
+  RefreshTokenStore,
+  RevocationStore,
+} from "../types.js";
+import type { Sql } from "./connection.js";
+import type { Db } from "./db.js";
+
+interface CodeRow {
+  code_digest: string;
+  client_id: string;
+  user_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  code_challenge_method: "S256";
+  scope: string;
+  resources: string;
+  created_at: number;
+  expires_at: number;
+  consumed_at: number | null;
+}
+
+const toCode = (row: CodeRow): AuthorizationCode => ({
+  codeDigest: row.code_digest,
+  clientId: row.client_id,
+  userId: row.user_id,
+  redirectUri: row.redirect_uri,
+  codeChallenge: row.code_challenge,
+  codeChallengeMethod: row.code_challenge_method,
+  scope: row.scope,
+  resources: fromJsonList(row.resources),
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  consumedAt: row.consumed_at,
+});
+
+/**
+ * Inside a transaction, reading the code or refresh token a grant is about to consume locks its row
+ * (`SELECT … FOR UPDATE`): a concurrent exchange of the same one waits at its read until this transaction ends, then
+ * reads it consumed, at READ COMMITTED.
+ */
+const forUpdate = (db: Db) => (db.inTransaction ? " FOR UPDATE" : "");
+
+export function postgresCodeStore(db: Db): CodeStore {
+  const { sql } = db;
+  const lock = forUpdate(db);
+  return {
+    async create(code) {
+      await sql.run(
+        "codes_insert",
+        `INSERT INTO authorization_codes (code_digest, client_id, user_id, redirect_uri, code_challenge, code_challenge_method,
+           scope, resources, created_at, expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [
+          code.codeDigest,
+          code.clientId,
+          code.userId,
+          code.redirectUri,
+          code.codeChallenge,
+          code.codeChallengeMethod,
+          code.scope,
+          toJsonList(code.resources),
+          code.createdAt,
+          code.expiresAt,
+          code.consumedAt,
+        ],
+      );
+    },
+    async find(codeDigest) {
+      const [row] = await sql.rows<CodeRow>(
+        `codes_find${lock ? "_for_update" : ""}`,
+        `SELECT * FROM authorization_codes WHERE code_digest = $1${lock}`,
+        [codeDigest],
+      );
+      return row && toCode(row);
+    },
+    // A conditional UPDATE is atomic: of two concurrent redemptions exactly one changes the row.
+    async consume(codeDigest, now) {
+      const changed = await sql.run(
+        "codes_consume",
+        "UPDATE authorization_codes SET consumed_at = $1 WHERE code_digest = $2 AND consumed_at IS NULL",
+        [now, codeDigest],
+      );
+      return changed === 1;
+    },
+  };
+}
+
+interface RefreshRow {
+  token_digest: string;
+  family_id: string;
+  parent_digest: string | null;
+  code_digest: string | null;
+  client_id: string;
+  user_id: string;
+  scope: string;
+  resources: string;
+  created_at: number;
+  rotated_at: number | null;
+  idle_expires_at: number;
+  absolute_expires_at: number;
+  revoked_at: number | null;
+}
+
+const toRefreshToken = (row: RefreshRow): RefreshToken => ({
+  tokenDigest: row.token_digest,
+  familyId: row.family_id,
+  parentDigest: row.parent_digest,
+  codeDigest: row.code_digest,
+  clientId: row.client_id,
+  userId: row.user_id,
+  scope: row.scope,
+  resources: fromJsonList(row.resources),
+  createdAt: row.created_at,
+  rotatedAt: row.rotated_at,
+  idleExpiresAt: row.idle_expires_at,
+  absoluteExpiresAt: row.absolute_expires_at,
+  revokedAt: row.revoked_at,
+});
+
+const REFRESH_COLUMNS = `token_digest, family_id, parent_digest, code_digest, client_id, user_id, scope, resources,
+  created_at, rotated_at, idle_expires_at, absolute_expires_at, revoked_at`;
+
+export function postgresRefreshTokenStore(db: Db): RefreshTokenStore {
+  const { sql } = db;
+  const lock = forUpdate(db);
+  return {
+    async create(token) {
+      await sql.run(
+        "refresh_insert",
+        `INSERT INTO refresh_tokens (${REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [
+          token.tokenDigest,
+          token.familyId,
+          token.parentDigest,
+          token.codeDigest,
+          token.clientId,
+          token.userId,
+          token.scope,
+          toJsonList(token.resources),
+          token.createdAt,
+          token.rotatedAt,
+          token.idleExpiresAt,
+          token.absoluteExpiresAt,
+          token.revokedAt,
+        ],
+      );
+    },
+    async find(tokenDigest) {
+      const [row] = await sql.rows<RefreshRow>(
+        `refresh_find${lock ? "_for_update" : ""}`,
+        `SELECT ${REFRESH_COLUMNS} FROM refresh_tokens WHERE token_digest = $1${lock}`,
+        [tokenDigest],
+      );
+      return row && toRefreshToken(row);
+    },
+    async markRotated(tokenDigest, now) {
+      const changed = await sql.run(
+        "refresh_rotate",
+        "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_digest = $2 AND rotated_at IS NULL",
+        [now, tokenDigest],
+      );
+      return changed === 1;
+    },
+    async family(familyId) {
+      const rows = await sql.rows<RefreshRow>(
+        "refresh_family",
+        `SELECT ${REFRESH_COLUMNS} FROM refresh_tokens WHERE family_id = $1 ORDER BY created_at, seq`,
+        [familyId],
+      );
+      return rows.map(toRefreshToken);
+    },
+  };
+}
+
+/** Revokes one family's refresh tokens and linked access tokens; the number of refresh tokens newly revoked. */
+async function revokeFamilyIn(tx: Sql, familyId: string, now: number): Promise<number> {
+  await tx.run(
+    "revoke_family_jtis",
+    `INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at)
+     SELECT jti, $1, expires_at FROM access_token_links WHERE family_id = $2 ON CONFLICT (jti) DO NOTHING`,
+    [now, familyId],
+  );
+  return tx.run(
+    "revoke_family_tokens",
+    "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    [now, familyId],
+  );
+}
+
+async function revokeUserClientIn(tx: Sql, userId: string, clientId: string, now: number): Promise<number> {
+  const families = await tx.rows<{ family_id: string }>(
+    "families_of_grant",
+    "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND client_id = $2",
+    [userId, clientId],
+  );
+  let revoked = 0;
+  for (const { family_id } of families) revoked += await revokeFamilyIn(tx, family_id, now);
+  await tx.run(
+    "revoke_user_client_jtis",
+    `INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at)
+     SELECT jti, $1, expires_at FROM access_token_links WHERE user_id = $2 AND client_id = $3 ON CONFLICT (jti) DO NOTHING`,
+    [now, userId, clientId],
+  );
+  return revoked;
+}
+
+export function postgresRevocationStore(db: Db): RevocationStore {
+  const { sql } = db;
+  return {
+    async linkAccessToken(token) {
+      await sql.run(
+        "link_access_token",
+        `INSERT INTO access_token_links (jti, client_id, user_id, family_id, code_digest, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (jti) DO UPDATE SET client_id = excluded.client_id, user_id = excluded.user_id,
+           family_id = excluded.family_id, code_digest = excluded.code_digest, expires_at = excluded.expires_at`,
+        [token.jti, token.clientId, token.userId, token.familyId, token.codeDigest, token.expiresAt],
+      );
+    },
+    // DO NOTHING: revoking twice keeps the first revocation time (RFC 7009 §2.2: revocation is idempotent).
+    async revokeAccessToken(jti, expiresAt, now) {
+      await sql.run(
+        "revoke_access_token",
+        "INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+        [jti, now, expiresAt],
+      );
+    },
+    async isAccessTokenRevoked(jti) {
+      const rows = await sql.rows("is_revoked", "SELECT 1 FROM revoked_access_tokens WHERE jti = $1", [jti]);
+      return rows.length > 0;
+    },
+    revokeFamily: (familyId, now) => db.atomically((tx) => revokeFamilyIn(tx, familyId, now)),
+    revokeCodeGrant: (codeDigest, now) =>
+      db.atomically(async (tx) => {
+        await tx.run(
+          "revoke_code_jtis",
+          `INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at)
+           SELECT jti, $1, expires_at FROM access_token_links WHERE code_digest = $2 ON CONFLICT (jti) DO NOTHING`,
+          [now, codeDigest],
+        );
+        const families = await tx.rows<{ family_id: string }>(
+          "families_of_code",
+          "SELECT DISTINCT family_id FROM refresh_tokens WHERE code_digest = $1",
+          [codeDigest],
+        );
+        for (const { family_id } of families) await revokeFamilyIn(tx, family_id, now);
+      }),
+    revokeUserClientGrants: (userId, clientId, now) =>
+      db.atomically((tx) => revokeUserClientIn(tx, userId, clientId, now)),
+  };
+}
+
+interface ConsentRow {
+  user_id: string;
+  client_id: string;
+  scope: string;
+  granted_at: number;
+}
+
+export function postgresConsentStore(db: Db): ConsentStore {
+  const { sql } = db;
+  return {
+    async grantedScopes(userId, clientId) {
+      const rows = await sql.rows<{ scope: string }>(
+        "consents_scopes",
+        'SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 ORDER BY scope COLLATE "C"',
+        [userId, clientId],
+      );
+      return rows.map((row) => row.scope);
+    },
+    grant: (userId, clientId, granted, now) =>
+      db.atomically(async (tx) => {
+        for (const scope of granted)
+          await tx.run(
+            "consents_insert",
+            "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            [userId, clientId, scope, now],
+          );
+      }),
+    async list(filter) {
+      const rows = await sql.rows<ConsentRow>(
+        "consents_list",
+        `SELECT * FROM consents WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR client_id = $2)
+         ORDER BY user_id COLLATE "C", client_id COLLATE "C", scope COLLATE "C"`,
+        [filter?.userId ?? null, filter?.clientId ?? null],
+      );
+      const byPair = new Map<string, Consent>();
+      for (const row of rows) {
+        const key = `${row.user_id}\u0000${row.client_id}`;
+        const consent = byPair.get(key) ?? { userId: row.user_id, clientId: row.client_id, scopes: [], grantedAt: 0 };
+        consent.scopes.push(row.scope);
+        consent.grantedAt = Math.max(consent.grantedAt, row.granted_at);
+        byPair.set(key, consent);
+      }
+      return [...byPair.values()];
+    },
+    // Withdrawing a consent also revokes that grant's refresh tokens and their access tokens (RFC 7009 §2.1).
+    revoke: (userId, clientId, now) =>
+      db.atomically(async (tx) => {
+        const removed = await tx.run("consents_delete", "DELETE FROM consents WHERE user_id = $1 AND client_id = $2", [
+          userId,
+          clientId,
+        ]);
+        const revoked = await revokeUserClientIn(tx, userId, clientId, now);
+        return removed > 0 || revoked > 0;
+      }),
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * The PostgreSQL schema: the numbered migrations of storage/sqlite/migrations.ts, each equal in meaning to the SQLite
+ * migration of the same number, in PostgreSQL's types. Times are BIGINT milliseconds, lists are JSON arrays in TEXT
+ * columns (written and read by storage/sqlite/json.ts, as on SQLite), secrets are BYTEA. Each migration only adds,
+ * so a node of the previous version keeps working on a migrated schema. The applied number is the single row of
+ * `schema_version` (migrate.ts). Never edit a released migration: add the next number.
+ */
+export const migrations: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE scopes (
+  name TEXT PRIMARY KEY,
+  description TEXT NOT NULL,
+  resource TEXT
+);
+
+CREATE TABLE clients (
+  client_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  secret_digest TEXT,
+  redirect_uris TEXT NOT NULL,
+  grant_types TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  token_endpoint_auth_method TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  private_jwk TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  activate_at BIGINT NOT NULL
+);
+
+-- Bumped by a trigger on every change so a running server can detect a rotation with one cheap read.
+CREATE TABLE signing_keys_version (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
+INSERT INTO signing_keys_version (id, version) VALUES (1, 0);
+CREATE FUNCTION signing_keys_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE signing_keys_version SET version = version + 1;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER signing_keys_changed AFTER INSERT OR DELETE ON signing_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION signing_keys_version_bump();
+
+CREATE TABLE authorization_codes (
+  code_digest TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  code_challenge TEXT,
+  code_challenge_method TEXT,
+  scope TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  consumed_at BIGINT
+);
+CREATE INDEX authorization_codes_expires ON authorization_codes (expires_at);
+
+-- seq keeps the insertion order SQLite's rowid gives a family's tokens created in the same millisecond.
+CREATE TABLE refresh_tokens (
+  token_digest TEXT PRIMARY KEY,
+  seq BIGINT GENERATED ALWAYS AS IDENTITY,
+  family_id TEXT NOT NULL,
+  parent_digest TEXT,
+  code_digest TEXT,
+  client_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  rotated_at BIGINT,
+  idle_expires_at BIGINT NOT NULL,
+  absolute_expires_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_code ON refresh_tokens (code_digest);
+CREATE INDEX refresh_tokens_user_client ON refresh_tokens (user_id, client_id);
+CREATE INDEX refresh_tokens_absolute ON refresh_tokens (absolute_expires_at);
+
+CREATE TABLE access_token_links (
+  jti TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  family_id TEXT,
+  code_digest TEXT,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX access_token_links_family ON access_token_links (family_id);
+CREATE INDEX access_token_links_code ON access_token_links (code_digest);
+
+CREATE TABLE revoked_access_tokens (
+  jti TEXT PRIMARY KEY,
+  revoked_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX revoked_access_tokens_revoked ON revoked_access_tokens (revoked_at);
+
+CREATE TABLE consents (
+  user_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  granted_at BIGINT NOT NULL,
+  PRIMARY KEY (user_id, client_id, scope)
+);
+`,
+  },
+  {
+    // Server-held symmetric secrets (the browser-session cookie key), shared by every process on the database.
+    version: 2,
+    sql: `
+CREATE TABLE server_secrets (
+  name TEXT PRIMARY KEY,
+  value BYTEA NOT NULL,
+  created_at BIGINT NOT NULL
+);
+`,
+  },
+  {
+    // The user of each linked access token, so withdrawing a consent reaches tokens of exchanges without a family.
+    version: 3,
+    sql: `
+ALTER TABLE access_token_links ADD COLUMN user_id TEXT;
+CREATE INDEX access_token_links_user_client ON access_token_links (user_id, client_id);
+`,
+  },
+  {
+    // Clients and scopes are cached in memory and re-read only when their version row, bumped by this trigger,
+    // changes (table-version.ts in this folder).
+    version: 4,
+    sql: `
+CREATE TABLE table_versions (name TEXT PRIMARY KEY, version BIGINT NOT NULL);
+INSERT INTO table_versions (name, version) VALUES ('clients', 0), ('scopes', 0);
+CREATE FUNCTION table_versions_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE table_versions SET version = version + 1 WHERE name = TG_TABLE_NAME;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER clients_version AFTER INSERT OR UPDATE OR DELETE ON clients
+  FOR EACH STATEMENT EXECUTE FUNCTION table_versions_bump();
+CREATE TRIGGER scopes_version AFTER INSERT OR UPDATE OR DELETE ON scopes
+  FOR EACH STATEMENT EXECUTE FUNCTION table_versions_bump();
+`,
+  },
+  {
+    // Signed-in browser sessions, keyed by the SHA-256 of the session id the signed cookie carries.
+    version: 6,
+    sql: `
+CREATE TABLE browser_sessions (
+  session_digest TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX browser_sessions_user ON browser_sessions (user_id);
+CREATE INDEX browser_sessions_expires ON browser_sessions (expires_at);
+`,
+  },
+  {
+    // The resources a client serves as a resource server (JSON list of RFC 8707 indicators).
+    version: 7,
+    sql: `
+ALTER TABLE clients ADD COLUMN resource_server_for TEXT NOT NULL DEFAULT '[]';
+`,
+  },
+  {
+    // Encryption at rest: the id of the key-encryption key that sealed each value (NULL: in the clear), and the one
+    // key new values are sealed under.
+    version: 8,
+    sql: `
+ALTER TABLE signing_keys ADD COLUMN kek_id TEXT;
+ALTER TABLE server_secrets ADD COLUMN kek_id TEXT;
+CREATE TABLE key_encryption (id INTEGER PRIMARY KEY CHECK (id = 1), kek_id TEXT NOT NULL);
+`,
+  },
+];

@@ -1,0 +1,433 @@
+// The behaviours every storage engine owes the endpoints (authz-server/src/storage/types.ts), as one suite: each
+// engine's test file runs `storageContract` on its own storage, so SQLite and PostgreSQL are held to the same cases.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { digest } from "../../../authz-server/src/secrets.ts";
+import { KeyEncryptionKey } from "../../../authz-server/src/storage/encryption.ts";
+import type { StorageOptions } from "../../../authz-server/src/storage/index.ts";
+import type { AuthorizationCode, RefreshToken, SigningKey, Storage } from "../../../authz-server/src/storage/types.ts";
+
+const t0 = Date.UTC(2030, 0, 1);
+const redirectUri = "http://localhost:3000/callback";
+
+/** Opens a fresh, empty storage of the engine under test (a new database each call). */
+export type OpenStorage = (options?: StorageOptions) => Promise<Storage>;
+
+function code(name: string, overrides: Partial<AuthorizationCode> = {}): AuthorizationCode {
+  return {
+    codeDigest: digest(name),
+    clientId: "canon",
+    userId: "u1",
+    redirectUri,
+    codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    codeChallengeMethod: "S256",
+    scope: "photos",
+    resources: ["http://localhost:8080/"],
+    createdAt: t0,
+    expiresAt: t0 + 60_000,
+    consumedAt: null,
+    ...overrides,
+  };
+}
+
+function refresh(token: string, familyId: string, parent: string | null, codeDigest: string | null): RefreshToken {
+  return {
+    tokenDigest: digest(token),
+    familyId,
+    parentDigest: parent === null ? null : digest(parent),
+    codeDigest,
+    clientId: "canon",
+    userId: "u1",
+    scope: "photos",
+    resources: [],
+    createdAt: t0,
+    rotatedAt: null,
+    idleExpiresAt: t0 + 3_600_000,
+    absoluteExpiresAt: t0 + 7_200_000,
+    revokedAt: null,
+  };
+}
+
+function signingKey(kid: string, activateAt: number): SigningKey {
+  return {
+    kid,
+    alg: "ES256",
+    privateJwk: JSON.stringify({ kty: "EC", kid, d: "private" }),
+    publicJwk: JSON.stringify({ kty: "EC", kid }),
+    createdAt: t0,
+    activateAt,
+  };
+}
+
+/** A promise and the function that settles it: a transaction held open until the test lets it go. */
+function latch(): { promise: Promise<void>; release: () => void } {
+  let release = () => {};
+  const promise = new Promise<void>((resolve) => (release = resolve));
+  return { promise, release };
+}
+
+export function storageContract(engine: string, open: OpenStorage): void {
+  describe(`${engine} storage`, () => {
+    let storage: Storage;
+
+    before(async () => {
+      storage = await open();
+      await storage.clients.create({
+        clientId: "canon",
+        name: "Canon Printing",
+        secretDigest: digest("s"),
+        redirectUris: [redirectUri],
+        grantTypes: ["authorization_code", "refresh_token"],
+        scopes: ["photos"],
+        tokenEndpointAuthMethod: "client_secret_basic",
+        createdAt: t0,
+      });
+      await storage.users.create({ id: "u1", username: "alice", passwordHash: "x", createdAt: t0 });
+    });
+    after(() => storage.close());
+
+    describe("clients and scopes", () => {
+      it("finds a client by id and by a name users could not tell apart, and sees its own changes at once", async () => {
+        assert.equal((await storage.clients.find("canon"))?.name, "Canon Printing");
+        assert.equal((await storage.clients.findByName("  canon printing "))?.clientId, "canon");
+        assert.equal(await storage.clients.find("nobody"), undefined);
+        assert.equal(await storage.clients.setRedirectUris("canon", [redirectUri, "http://localhost:3000/b"]), true);
+        assert.deepEqual((await storage.clients.find("canon"))?.redirectUris, [redirectUri, "http://localhost:3000/b"]);
+        assert.equal(await storage.clients.setRedirectUris("nobody", []), false);
+        assert.deepEqual(
+          (await storage.clients.list()).map((c) => c.clientId),
+          ["canon"],
+        );
+      });
+
+      it("deleting a client removes its codes, refresh tokens and consents", async () => {
+        await storage.clients.create({
+          clientId: "gone",
+          name: "Gone",
+          secretDigest: null,
+          redirectUris: [redirectUri],
+          grantTypes: ["authorization_code"],
+          scopes: ["photos"],
+          tokenEndpointAuthMethod: "none",
+          createdAt: t0,
+          resourceServerFor: ["http://localhost:8080/"],
+        });
+        assert.deepEqual((await storage.clients.find("gone"))?.resourceServerFor, ["http://localhost:8080/"]);
+        await storage.codes.create(code("gone-code", { clientId: "gone" }));
+        await storage.refreshTokens.create({ ...refresh("gone-r", "gone-fam", null, null), clientId: "gone" });
+        await storage.consents.grant("u1", "gone", ["photos"], t0);
+        assert.equal(await storage.clients.delete("gone"), true);
+        assert.equal(await storage.clients.find("gone"), undefined);
+        assert.equal(await storage.codes.find(digest("gone-code")), undefined);
+        assert.equal(await storage.refreshTokens.find(digest("gone-r")), undefined);
+        assert.deepEqual(await storage.consents.grantedScopes("u1", "gone"), []);
+        assert.equal(await storage.clients.delete("gone"), false);
+      });
+
+      it("lists scopes by name and their distinct resources", async () => {
+        await storage.scopes.create({ name: "profile", description: "Your name", resource: "http://localhost:8080/" });
+        await storage.scopes.create({ name: "admin", description: "Administer", resource: null });
+        await storage.scopes.create({ name: "photos", description: "Your photos", resource: "http://localhost:8080/" });
+        assert.deepEqual(
+          (await storage.scopes.list()).map((s) => s.name),
+          ["admin", "photos", "profile"],
+        );
+        assert.deepEqual(await storage.scopes.find("admin"), {
+          name: "admin",
+          description: "Administer",
+          resource: null,
+        });
+        assert.equal(await storage.scopes.find("nothing"), undefined);
+        assert.deepEqual(await storage.scopes.resources(), ["http://localhost:8080/"]);
+      });
+    });
+
+    describe("authorization codes", () => {
+      it("are redeemed exactly once", async () => {
+        await storage.codes.create(code("code-1"));
+        assert.deepEqual(await storage.codes.find(digest("code-1")), code("code-1"));
+        assert.equal(await storage.codes.consume(digest("code-1"), t0 + 1000), true);
+        assert.equal(await storage.codes.consume(digest("code-1"), t0 + 2000), false);
+        assert.equal((await storage.codes.find(digest("code-1")))?.consumedAt, t0 + 1000);
+        assert.equal(await storage.codes.find(digest("unknown")), undefined);
+      });
+
+      it("are redeemed once when two exchanges race, each in its own transaction", async () => {
+        await storage.codes.create(code("code-race"));
+        const redeem = (now: number) =>
+          storage.transaction(async (tx) => {
+            const found = await tx.codes.find(digest("code-race"));
+            return found?.consumedAt === null && (await tx.codes.consume(digest("code-race"), now));
+          });
+        const outcomes = await Promise.all([redeem(t0 + 1), redeem(t0 + 2), redeem(t0 + 3)]);
+        assert.deepEqual(
+          outcomes.filter((won) => won),
+          [true],
+        );
+      });
+    });
+
+    describe("refresh tokens and revocation", () => {
+      it("rotate once: of two concurrent rotations of one token exactly one succeeds", async () => {
+        await storage.refreshTokens.create(refresh("rot-1", "fam-rot", null, null));
+        const rotate = (successor: string) =>
+          storage.transaction(async (tx) => {
+            if (!(await tx.refreshTokens.markRotated(digest("rot-1"), t0 + 5))) return false;
+            await tx.refreshTokens.create(refresh(successor, "fam-rot", "rot-1", null));
+            return true;
+          });
+        const outcomes = await Promise.all([rotate("rot-2a"), rotate("rot-2b")]);
+        assert.deepEqual(outcomes.toSorted(), [false, true]);
+        const family = await storage.refreshTokens.family("fam-rot");
+        assert.deepEqual(
+          family.map((t) => t.parentDigest),
+          [null, digest("rot-1")],
+          "one live successor",
+        );
+        assert.equal(family[0]?.rotatedAt, t0 + 5);
+      });
+
+      it("revoking a family revokes its refresh tokens and the access tokens linked to it", async () => {
+        await storage.refreshTokens.create(refresh("r1", "fam-1", null, digest("code-1")));
+        await storage.refreshTokens.create(refresh("r2", "fam-1", "r1", digest("code-1")));
+        for (const jti of ["at-1", "at-2"])
+          await storage.revocations.linkAccessToken({
+            jti,
+            clientId: "canon",
+            userId: "u1",
+            familyId: "fam-1",
+            codeDigest: null,
+            expiresAt: t0 + 600_000,
+          });
+        assert.equal(await storage.revocations.revokeFamily("fam-1", t0 + 10), 2);
+        assert.equal(await storage.revocations.revokeFamily("fam-1", t0 + 11), 0, "already revoked");
+        assert.equal((await storage.refreshTokens.find(digest("r2")))?.revokedAt, t0 + 10);
+        assert.equal(await storage.revocations.isAccessTokenRevoked("at-1"), true);
+        assert.equal(await storage.revocations.isAccessTokenRevoked("at-2"), true);
+        assert.equal(await storage.revocations.isAccessTokenRevoked("at-never"), false);
+      });
+
+      it("revokes everything issued from a replayed code", async () => {
+        const replayed = digest("code-2");
+        await storage.refreshTokens.create(refresh("r3", "fam-2", null, replayed));
+        await storage.revocations.linkAccessToken({
+          jti: "at-3",
+          clientId: "canon",
+          userId: "u1",
+          familyId: null,
+          codeDigest: replayed,
+          expiresAt: t0 + 600_000,
+        });
+        await storage.revocations.revokeCodeGrant(replayed, t0 + 20);
+        assert.equal((await storage.refreshTokens.find(digest("r3")))?.revokedAt, t0 + 20);
+        assert.equal(await storage.revocations.isAccessTokenRevoked("at-3"), true);
+      });
+
+      it("revoking one access token twice keeps it revoked (RFC 7009 §2.2)", async () => {
+        await storage.revocations.revokeAccessToken("at-once", t0 + 600_000, t0);
+        await storage.revocations.revokeAccessToken("at-once", t0 + 600_000, t0 + 1);
+        assert.equal(await storage.revocations.isAccessTokenRevoked("at-once"), true);
+      });
+    });
+
+    describe("consents", () => {
+      it("are remembered per user × client, and withdrawal revokes that grant's refresh tokens", async () => {
+        await storage.refreshTokens.create(refresh("r4", "fam-3", null, null));
+        await storage.consents.grant("u1", "canon", ["photos"], t0);
+        await storage.consents.grant("u1", "canon", ["photos", "profile"], t0 + 1);
+        assert.deepEqual(await storage.consents.grantedScopes("u1", "canon"), ["photos", "profile"]);
+        assert.deepEqual(await storage.consents.list({ userId: "u1" }), [
+          { userId: "u1", clientId: "canon", scopes: ["photos", "profile"], grantedAt: t0 + 1 },
+        ]);
+        assert.equal(await storage.consents.revoke("u1", "canon", t0 + 30), true);
+        assert.deepEqual(await storage.consents.grantedScopes("u1", "canon"), []);
+        assert.equal((await storage.refreshTokens.find(digest("r4")))?.revokedAt, t0 + 30);
+        assert.equal(await storage.consents.revoke("u1", "nobody", t0 + 31), false);
+      });
+    });
+
+    describe("browser sessions", () => {
+      it("live until they expire or are signed out, and a new password ends them", async () => {
+        await storage.users.create({ id: "u2", username: "bob", passwordHash: "old", createdAt: t0 });
+        const session = (name: string) => ({
+          sessionDigest: digest(name),
+          userId: "u2",
+          createdAt: t0,
+          expiresAt: t0 + 60_000,
+        });
+        await storage.browserSessions.create(session("s1"));
+        await storage.browserSessions.create(session("s2"));
+        assert.deepEqual(await storage.browserSessions.find(digest("s1"), t0 + 1), {
+          ...session("s1"),
+          username: "bob",
+        });
+        assert.equal(await storage.browserSessions.find(digest("s1"), t0 + 60_000), undefined, "expired");
+        await storage.browserSessions.delete(digest("s1"));
+        assert.equal(await storage.browserSessions.find(digest("s1"), t0 + 1), undefined, "signed out");
+        assert.equal(await storage.users.setPasswordHash("bob", "new"), true);
+        assert.equal((await storage.users.findByUsername("bob"))?.passwordHash, "new");
+        assert.equal(await storage.browserSessions.find(digest("s2"), t0 + 1), undefined, "ended by the new password");
+        assert.equal(await storage.users.setPasswordHash("nobody", "new"), false);
+      });
+    });
+
+    describe("signing keys and server secrets", () => {
+      it("insert a first key once when two processes start at once, and version every change", async () => {
+        const before = await storage.keys.version();
+        const inserted = await Promise.all([
+          storage.keys.insertIfEmpty(signingKey("k1", t0)),
+          storage.keys.insertIfEmpty(signingKey("k1", t0)),
+        ]);
+        assert.deepEqual(inserted.toSorted(), [false, true]);
+        const afterInsert = await storage.keys.version();
+        assert.notEqual(afterInsert, before);
+        await storage.keys.insert(signingKey("k0", t0 - 1));
+        assert.deepEqual(
+          (await storage.keys.list()).map((k) => [k.kid, k.privateJwk]),
+          [
+            ["k0", signingKey("k0", 0).privateJwk],
+            ["k1", signingKey("k1", 0).privateJwk],
+          ],
+        );
+        await storage.keys.delete("k0");
+        assert.notEqual(await storage.keys.version(), afterInsert);
+        assert.deepEqual(
+          (await storage.keys.list()).map((k) => k.kid),
+          ["k1"],
+        );
+      });
+
+      it("create a server secret on first use and return the same one after", async () => {
+        const first = await storage.secrets.getOrCreate("session-key", () => randomBytes(32), t0);
+        assert.equal(first.length, 32);
+        const again = await storage.secrets.getOrCreate("session-key", () => randomBytes(32), t0 + 1);
+        assert.deepEqual(again, first);
+      });
+
+      it("seal keys and secrets under a key-encryption key and read them back with it", async () => {
+        const kek = KeyEncryptionKey.parse(randomBytes(32).toString("hex"), "test");
+        const sealed = await open({ keyEncryptionKey: kek });
+        try {
+          const secret = await sealed.secrets.getOrCreate("session-key", () => Buffer.from("the session key"), t0);
+          await sealed.keys.insert(signingKey("sealed", t0));
+          assert.deepEqual(await sealed.keyEncryption.status(), {
+            kekId: kek.id,
+            sealed: { signingKeys: 1, serverSecrets: 1 },
+            inTheClear: { signingKeys: 0, serverSecrets: 0 },
+          });
+          assert.equal(secret.toString(), "the session key");
+          assert.equal((await sealed.keys.list())[0]?.privateJwk, signingKey("sealed", 0).privateJwk);
+        } finally {
+          await sealed.close();
+        }
+      });
+    });
+
+    describe("transactions", () => {
+      it("roll back every write when the function rejects, and pass the rejection on", async () => {
+        await assert.rejects(
+          storage.transaction(async (tx) => {
+            await tx.codes.create(code("rolled-back"));
+            await tx.revocations.revokeAccessToken("at-rolled-back", t0 + 1000, t0);
+            throw new Error("changed my mind");
+          }),
+          { message: "changed my mind" },
+        );
+        assert.equal(await storage.codes.find(digest("rolled-back")), undefined);
+        assert.equal(await storage.revocations.isAccessTokenRevoked("at-rolled-back"), false);
+      });
+
+      it("join the outer transaction when nested: the inner writes roll back with it", async () => {
+        await assert.rejects(
+          storage.transaction(async (tx) => {
+            const inner = await tx.transaction(async (nested) => {
+              await nested.codes.create(code("nested"));
+              return "inner done";
+            });
+            assert.equal(inner, "inner done");
+            assert.notEqual(await tx.codes.find(digest("nested")), undefined, "seen inside the transaction");
+            throw new Error("outer fails");
+          }),
+          { message: "outer fails" },
+        );
+        assert.equal(await storage.codes.find(digest("nested")), undefined);
+      });
+
+      it("hide their writes from other requests until they commit", async () => {
+        const held = latch();
+        let created!: () => void;
+        const inserted = new Promise<void>((resolve) => (created = resolve));
+        const transaction = storage.transaction(async (tx) => {
+          await tx.codes.create(code("pending"));
+          created();
+          await held.promise;
+          return "committed";
+        });
+        await inserted;
+        const outside = storage.codes.find(digest("pending"));
+        held.release();
+        assert.equal(await transaction, "committed");
+        const seen = await outside;
+        assert.ok(seen === undefined || seen.consumedAt === null, "nothing half-written");
+        assert.deepEqual(await storage.codes.find(digest("pending")), code("pending"));
+      });
+
+      it("keep nothing of a transaction another request ran beside one that rolled back", async () => {
+        const held = latch();
+        let created!: () => void;
+        const inserted = new Promise<void>((resolve) => (created = resolve));
+        const failing = storage.transaction(async (tx) => {
+          await tx.codes.create(code("doomed"));
+          created();
+          await held.promise;
+          throw new Error("rolled back");
+        });
+        await inserted;
+        const beside = storage.codes.create(code("beside"));
+        held.release();
+        await assert.rejects(failing, { message: "rolled back" });
+        await beside;
+        assert.equal(await storage.codes.find(digest("doomed")), undefined);
+        assert.deepEqual(await storage.codes.find(digest("beside")), code("beside"), "the other request's write stays");
+      });
+    });
+
+    describe("purging and deleting", () => {
+      it("purges expired rows only", async () => {
+        await storage.codes.create(code("expired", { expiresAt: t0 - 1 }));
+        await storage.revocations.revokeAccessToken("at-expired", t0 - 1, t0 - 2);
+        await storage.revocations.revokeAccessToken("at-late", t0 + 10_000_000, t0);
+        assert.deepEqual(await storage.purgeExpired(t0), {
+          codes: 1,
+          refreshTokens: 0,
+          revokedJtis: 1,
+          accessTokenLinks: 0,
+        });
+        assert.equal(await storage.codes.find(digest("expired")), undefined);
+        assert.equal(await storage.revocations.isAccessTokenRevoked("at-late"), true);
+        assert.deepEqual(await storage.purgeExpired(t0), {
+          codes: 0,
+          refreshTokens: 0,
+          revokedJtis: 0,
+          accessTokenLinks: 0,
+        });
+      });
+
+      it("deleting a user removes their grants and sessions", async () => {
+        await storage.consents.grant("u1", "canon", ["photos"], t0);
+        await storage.browserSessions.create({
+          sessionDigest: digest("s-u1"),
+          userId: "u1",
+          createdAt: t0,
+          expiresAt: t0 + 60_000,
+        });
+        assert.equal(await storage.users.delete("alice"), true);
+        assert.equal(await storage.users.findById("u1"), undefined);
+        assert.deepEqual(await storage.consents.list({ userId: "u1" }), []);
+        assert.equal(await storage.browserSessions.find(digest("s-u1"), t0 + 1), undefined);
+        assert.equal(await storage.users.delete("alice"), false);
+      });
+    });
+  });
+}

@@ -56,6 +56,8 @@ export class KeyRing {
   #timer: NodeJS.Timeout | undefined;
   /** A poll still waiting for the database: the next tick is skipped rather than queued behind it. */
   #polling = false;
+  /** The reload in progress, if any: reloads run one after another, so an older read never replaces a newer one. */
+  #reloading: Promise<void> = Promise.resolve();
 
   constructor(store: KeyStore, clock: Clock, options: KeyRingOptions) {
     this.#store = store;
@@ -76,11 +78,20 @@ export class KeyRing {
    * Re-reads the keys table when its version changed: one single-row read when nothing changed. Throws when a row
    * cannot be loaded; the keys in memory are then left as they were.
    */
-  async refresh(): Promise<void> {
+  refresh(): Promise<void> {
+    const reload = this.#reloading.then(() => this.#reload());
+    this.#reloading = reload.catch(() => undefined);
+    return reload;
+  }
+
+  async #reload(): Promise<void> {
     const version = await this.#store.version();
     if (version === this.#version || version === this.#failedVersion) return;
+    // Read outside the try: a database that does not answer is retried at the next poll; only a row that cannot be
+    // loaded marks its table version as failed.
+    const rows = await this.#store.list();
     try {
-      this.#keys = (await this.#store.list()).map(load);
+      this.#keys = rows.map(load);
     } catch (error: unknown) {
       this.#failedVersion = version;
       throw error;

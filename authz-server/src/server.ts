@@ -11,14 +11,17 @@ import { KeyRing } from "./keys/keyring.js";
 import { answerParseErrors, type LingerLimits } from "./lingering-close.js";
 import type { InteractionSettings, Services } from "./services.js";
 import type { KeyEncryptionKey } from "./storage/encryption.js";
-import { openSqliteStorage } from "./storage/sqlite/index.js";
+import { openStorage } from "./storage/index.js";
 import type { Storage } from "./storage/types.js";
 
 /** The levels `logLevel` accepts: pino's own, and "silent", which logs nothing. */
 export const logLevels: readonly string[] = [...Object.keys(pino.levels.values), "silent"];
 
 export interface ServerOptions {
-  /** SQLite file (default ./data/authz.db or AUTHZ_DB); ignored when `storage` is given. */
+  /**
+   * A SQLite file or a `postgres://` / `postgresql://` URL (storage/index.ts; default AUTHZ_DB, else ./data/authz.db);
+   * ignored when `storage` is given.
+   */
   db?: string;
   /** Encrypts the private signing keys and server secrets at rest (storage/encryption.ts); ignored with `storage`. */
   keyEncryptionKey?: KeyEncryptionKey;
@@ -67,10 +70,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownStorage = options.storage === undefined;
   const storage =
     options.storage ??
-    openSqliteStorage(options.db ?? process.env["AUTHZ_DB"] ?? defaults.db, {
+    (await openStorage(options.db ?? process.env["AUTHZ_DB"] ?? defaults.db, {
       ...(options.keyEncryptionKey === undefined ? {} : { keyEncryptionKey: options.keyEncryptionKey }),
       warn: (message) => logger.warn(message),
-    });
+    }));
   const clockSkew = options.clockSkew ?? defaults.clockSkew;
   const keys = new KeyRing(storage.keys, clock, {
     algorithm: options.signingAlgorithm ?? defaults.signingAlgorithm,

@@ -33,13 +33,17 @@ export interface FlowServer extends TestServer {
 export async function startFlowServer(options: Parameters<typeof startTestServer>[0] = {}): Promise<FlowServer> {
   const server = await startTestServer(options);
   const { storage } = server;
-  storage.scopes.create({ name: "photos", description: "View your photos and albums", resource: PHOTOS_RESOURCE });
-  storage.scopes.create({
+  await storage.scopes.create({
+    name: "photos",
+    description: "View your photos and albums",
+    resource: PHOTOS_RESOURCE,
+  });
+  await storage.scopes.create({
     name: "profile",
     description: "See your name and profile picture",
     resource: PHOTOS_RESOURCE,
   });
-  const canon = createClient(storage, {
+  const canon = await createClient(storage, {
     name: "Canon Printing",
     scopes: ["photos", "profile"],
     grantTypes: ["authorization_code", "refresh_token"],
@@ -47,7 +51,7 @@ export async function startFlowServer(options: Parameters<typeof startTestServer
   });
   cachedHash ??= hashPassword(PASSWORD);
   const userId = generateId();
-  storage.users.create({
+  await storage.users.create({
     id: userId,
     username: "alice",
     passwordHash: await cachedHash,

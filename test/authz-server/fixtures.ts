@@ -1,6 +1,6 @@
 // Shared fixtures of the authorization-code-flow tests: the seed story's Canon Printing client,
 // Flickr's `photos` scope, and a user, in an in-memory SQLite storage.
-import { openSqliteStorage } from "../../authz-server/src/storage/sqlite/index.ts";
+import { openStorage } from "../../authz-server/src/storage/index.ts";
 import type { Client, Storage } from "../../authz-server/src/storage/types.ts";
 
 export const CANON_REDIRECT = "https://canon.example/callback";
@@ -15,11 +15,15 @@ export interface Seed {
   robot: Client;
 }
 
-export function seedStorage(now = Date.UTC(2026, 0, 1)): Seed {
-  const storage = openSqliteStorage(":memory:");
-  storage.scopes.create({ name: "photos", description: "View your photos and albums", resource: PHOTOS_API });
-  storage.scopes.create({ name: "profile", description: "See your name and profile picture", resource: PHOTOS_API });
-  storage.scopes.create({ name: "admin", description: "Administer the service", resource: null });
+export async function seedStorage(now = Date.UTC(2026, 0, 1)): Promise<Seed> {
+  const storage = await openStorage(":memory:");
+  await storage.scopes.create({ name: "photos", description: "View your photos and albums", resource: PHOTOS_API });
+  await storage.scopes.create({
+    name: "profile",
+    description: "See your name and profile picture",
+    resource: PHOTOS_API,
+  });
+  await storage.scopes.create({ name: "admin", description: "Administer the service", resource: null });
   const canon: Client = {
     clientId: "canon-printing-id",
     name: "Canon Printing",
@@ -50,6 +54,6 @@ export function seedStorage(now = Date.UTC(2026, 0, 1)): Seed {
     tokenEndpointAuthMethod: "client_secret_basic",
     createdAt: now,
   };
-  for (const c of [canon, cli, robot]) storage.clients.create(c);
+  for (const c of [canon, cli, robot]) await storage.clients.create(c);
   return { storage, canon, cli, robot };
 }

@@ -91,7 +91,7 @@ export interface TestClient {
 }
 
 /** Registers a confidential client the way `clients create` does (server-generated id and secret, digest stored). */
-export function createClient(
+export async function createClient(
   storage: Storage,
   options: {
     scopes: string[];
@@ -100,10 +100,10 @@ export function createClient(
     redirectUris?: string[];
     resourceServerFor?: string[];
   },
-): TestClient {
+): Promise<TestClient> {
   const clientId = generateId();
   const clientSecret = generateSecret();
-  storage.clients.create({
+  await storage.clients.create({
     clientId,
     name: options.name ?? "Test client",
     secretDigest: digest(clientSecret),

@@ -133,18 +133,18 @@ describe("examples/canon-printing (OAuth client)", () => {
       logger: pino({ level: "silent" }),
     });
     closers.add(() => authz.close());
-    authz.services.storage.scopes.create({
+    await authz.services.storage.scopes.create({
       name: "photos",
       description: "See your Flickr photos",
       resource: "http://localhost:8000/flickr",
     });
-    authz.services.storage.scopes.create({
+    await authz.services.storage.scopes.create({
       name: "profile",
       description: "See your Flickr profile",
       resource: "http://localhost:8000/flickr",
     });
     aliceId = generateId();
-    authz.services.storage.users.create({
+    await authz.services.storage.users.create({
       id: aliceId,
       username: "alice",
       passwordHash: await hashPassword(PASSWORD),
@@ -156,10 +156,10 @@ describe("examples/canon-printing (OAuth client)", () => {
       port: 0,
       issuer: authz.issuer,
       gatewayUrl: gateway.url,
-      register: (redirectUri) => {
+      register: async (redirectUri) => {
         const secret = generateSecret();
         clientId = generateId();
-        authz.services.storage.clients.create({
+        await authz.services.storage.clients.create({
           clientId,
           name: "Canon Printing",
           secretDigest: digest(secret),
@@ -169,7 +169,7 @@ describe("examples/canon-printing (OAuth client)", () => {
           tokenEndpointAuthMethod: "client_secret_basic",
           createdAt: Date.now(),
         });
-        return Promise.resolve({ clientId, clientSecret: secret });
+        return { clientId, clientSecret: secret };
       },
     });
     closers.add(() => canon.close());
@@ -385,7 +385,7 @@ describe("examples/canon-printing (OAuth client)", () => {
 
   it("consent withdrawn at the authorization server: the refresh fails and Canon asks alice to connect again", async () => {
     const session = await connected();
-    assert.equal(authz.services.storage.consents.revoke(aliceId, clientId, Date.now()), true);
+    assert.equal(await authz.services.storage.consents.revoke(aliceId, clientId, Date.now()), true);
     gateway.mode = "expire-first";
     gateway.tokens.length = 0;
     const photos = await session.request("GET", "/photos");

@@ -66,7 +66,7 @@ export async function startStory(): Promise<Story> {
       },
     });
     closers.add(() => canon.close());
-    const alice = authz.services.storage.users.findByUsername(DEMO.username);
+    const alice = await authz.services.storage.users.findByUsername(DEMO.username);
     if (alice === undefined) throw new Error("seeding did not create alice");
     return {
       authz,

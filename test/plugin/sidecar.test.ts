@@ -40,8 +40,8 @@ before(async () => {
     logger: pino({ level: "silent" }),
   });
   const storage = sidecar.services.storage;
-  storage.scopes.create({ name: "photos", description: "View your photos", resource: PHOTOS_API });
-  storage.clients.create({
+  await storage.scopes.create({ name: "photos", description: "View your photos", resource: PHOTOS_API });
+  await storage.clients.create({
     clientId,
     name: "Printer robot",
     secretDigest: digest(secret),
@@ -116,7 +116,7 @@ describe("oauth2-jwt against the real sidecar", () => {
     );
     const [current] = sidecar.services.keys.status().filter((key) => key.state === "active");
     const next = await rotateKey(sidecar.services.storage.keys, current.alg, 2, Date.now());
-    sidecar.services.keys.refresh();
+    await sidecar.services.keys.refresh();
     const outcomes: string[] = [];
     const kids = new Set<string>();
     const started = Date.now();

@@ -11,7 +11,7 @@ const VERIFIER = oauth.generateRandomCodeVerifier();
 const CHALLENGE = await oauth.calculatePKCECodeChallenge(VERIFIER);
 const ISSUER = "http://localhost:9000";
 
-const { storage, canon, cli } = seedStorage();
+const { storage, canon, cli } = await seedStorage();
 
 function request(overrides: Record<string, string | string[] | null> = {}): URLSearchParams {
   const base: Record<string, string | string[] | null> = {
@@ -48,8 +48,8 @@ const redirectError = (
 });
 
 describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700)", () => {
-  it("accepts the seed story's request", () => {
-    assert.deepEqual(validate(), {
+  it("accepts the seed story's request", async () => {
+    assert.deepEqual(await validate(), {
       kind: "ok",
       client: canon,
       request: {
@@ -62,7 +62,7 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
         resources: [],
       },
     });
-    const all = validate({ scope: null, state: null, resource: PHOTOS_API });
+    const all = await validate({ scope: null, state: null, resource: PHOTOS_API });
     assert.equal(all.kind, "ok");
     assert.deepEqual(
       [all.request.scopes, all.request.state, all.request.resources],
@@ -70,14 +70,14 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
     );
   });
 
-  it("never redirects for an unknown client or an unregistered redirect URI", () => {
-    const page = (title: string) => (r: ReturnType<typeof validate>) =>
+  it("never redirects for an unknown client or an unregistered redirect URI", async () => {
+    const page = (title: string) => (r: Awaited<ReturnType<typeof validate>>) =>
       assert.equal(r.kind === "page" && r.title, title);
-    page("Unknown application")(validate({ client_id: "nope" }));
-    page("Invalid request")(validate({ client_id: null }));
-    page("Invalid request")(validate({ redirect_uri: null }));
-    page("Invalid request")(validate({ client_id: [canon.clientId, canon.clientId] }));
-    page("Invalid request")(validate({ redirect_uri: [CANON_REDIRECT, "https://evil.example/"] }));
+    page("Unknown application")(await validate({ client_id: "nope" }));
+    page("Invalid request")(await validate({ client_id: null }));
+    page("Invalid request")(await validate({ redirect_uri: null }));
+    page("Invalid request")(await validate({ client_id: [canon.clientId, canon.clientId] }));
+    page("Invalid request")(await validate({ redirect_uri: [CANON_REDIRECT, "https://evil.example/"] }));
     for (const uri of [
       `${CANON_REDIRECT}/`, // trailing slash
       "https://CANON.example/callback", // case
@@ -89,9 +89,9 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
       "http://canon.example/callback",
       "https://canon.example/other", // registered with its query only
     ]) {
-      page("Unregistered redirect address")(validate({ redirect_uri: uri }));
+      page("Unregistered redirect address")(await validate({ redirect_uri: uri }));
     }
-    assert.equal(validate({ redirect_uri: "https://canon.example/other?x=1" }).kind, "ok");
+    assert.equal((await validate({ redirect_uri: "https://canon.example/other?x=1" })).kind, "ok");
   });
 
   it("RFC 8252 §7.3: any loopback port for a public native client only", () => {
@@ -107,59 +107,62 @@ describe("authorization request validation (RFC 6749 §4.1.1, RFC 7636, RFC 9700
     );
   });
 
-  it("reports other errors to the registered redirect URI with state", () => {
+  it("reports other errors to the registered redirect URI with state", async () => {
     assert.deepEqual(
-      validate({ response_type: "token" }),
+      await validate({ response_type: "token" }),
       redirectError("unsupported_response_type", "only response_type=code is supported"),
     );
     assert.deepEqual(
-      validate({ response_type: "code id_token" }),
+      await validate({ response_type: "code id_token" }),
       redirectError("unsupported_response_type", "only response_type=code is supported"),
     );
-    assert.deepEqual(validate({ response_type: null }), redirectError("invalid_request", "response_type is required"));
     assert.deepEqual(
-      validate({ code_challenge: null }),
+      await validate({ response_type: null }),
+      redirectError("invalid_request", "response_type is required"),
+    );
+    assert.deepEqual(
+      await validate({ code_challenge: null }),
       redirectError("invalid_request", "code_challenge is required (PKCE with S256)"),
     );
     assert.deepEqual(
-      validate({ code_challenge_method: null }),
+      await validate({ code_challenge_method: null }),
       redirectError("invalid_request", "code_challenge_method must be S256"),
     );
     assert.deepEqual(
-      validate({ code_challenge_method: "plain", code_challenge: VERIFIER }),
+      await validate({ code_challenge_method: "plain", code_challenge: VERIFIER }),
       redirectError("invalid_request", "code_challenge_method must be S256"),
     );
     assert.deepEqual(
-      validate({ code_challenge: "short" }),
+      await validate({ code_challenge: "short" }),
       redirectError("invalid_request", "code_challenge is not a base64url SHA-256 value"),
     );
     assert.deepEqual(
-      validate({ scope: "photos admin" }),
+      await validate({ scope: "photos admin" }),
       redirectError("invalid_scope", "scope not allowed for this client: admin"),
     );
     assert.deepEqual(
-      validate({ scope: "photos\u0001" }),
+      await validate({ scope: "photos\u0001" }),
       redirectError("invalid_scope", "scope contains an invalid character"),
     );
     assert.deepEqual(
-      validate({ resource: "https://other.example/api" }),
+      await validate({ resource: "https://other.example/api" }),
       redirectError("invalid_target", "resource is not registered with this server"),
     );
     // Registered, but not the resource server of the requested scope (RFC 8707 §2): consent to
     // Flickr's photos must not yield a token for another audience.
     assert.deepEqual(
-      validate({ resource: ISSUER }),
+      await validate({ resource: ISSUER }),
       redirectError("invalid_target", "resource is not one the requested scopes are for"),
     );
     assert.deepEqual(
-      validate({ state: ["a", "b"] }),
+      await validate({ state: ["a", "b"] }),
       redirectError("invalid_request", "parameter state is repeated", { state: undefined }),
     );
     assert.deepEqual(
-      validate({ scope: ["photos", "photos"] }),
+      await validate({ scope: ["photos", "photos"] }),
       redirectError("invalid_request", "parameter scope is repeated"),
     );
-    const robot = validateAuthorizationRequest(
+    const robot = await validateAuthorizationRequest(
       request({ client_id: "robot-id", redirect_uri: "https://robot.example/cb" }),
       storage,
       ISSUER,

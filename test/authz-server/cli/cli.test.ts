@@ -8,7 +8,7 @@ import { decodeProtectedHeader, type JSONWebKeySet } from "jose";
 import { pino } from "pino";
 import { verifyPassword } from "../../../authz-server/src/passwords.ts";
 import { startServer } from "../../../authz-server/src/server.ts";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { openStorage } from "../../../authz-server/src/storage/index.ts";
 import { basic, form, post, tempDir } from "../helpers.ts";
 import { assertFails, bin, cli, json, root } from "./helpers.ts";
 
@@ -141,11 +141,11 @@ describe("authz-server CLI", () => {
     );
 
     // Only the digest is stored.
-    const storage = openSqliteStorage(db);
+    const storage = await openStorage(db);
     try {
-      assert.equal(storage.clients.find(String(service["client_id"]))?.secretDigest?.length, 64);
+      assert.equal((await storage.clients.find(String(service["client_id"])))?.secretDigest?.length, 64);
     } finally {
-      storage.close();
+      await storage.close();
     }
   });
 
@@ -177,17 +177,17 @@ describe("authz-server CLI", () => {
     );
     assert.equal(created.username, "alice");
     assert.match(created.id, /^[A-Za-z0-9_-]{23}$/);
-    const hashOf = () => {
-      const storage = openSqliteStorage(db);
+    const hashOf = async () => {
+      const storage = await openStorage(db);
       try {
-        const alice = storage.users.findByUsername("alice");
+        const alice = await storage.users.findByUsername("alice");
         assert.ok(alice, "alice is stored");
         return alice.passwordHash;
       } finally {
-        storage.close();
+        await storage.close();
       }
     };
-    assert.equal(await verifyPassword("correct horse battery", hashOf()), true);
+    assert.equal(await verifyPassword("correct horse battery", await hashOf()), true);
     assert.deepEqual(
       json(await cli(withDb("users", "set-password", "alice", "--password-stdin"), { input: "another long one" })),
       {
@@ -195,7 +195,7 @@ describe("authz-server CLI", () => {
         updated: true,
       },
     );
-    assert.equal(await verifyPassword("another long one", hashOf()), true);
+    assert.equal(await verifyPassword("another long one", await hashOf()), true);
     assertFails(
       await cli(withDb("users", "create", "bob", "--password-stdin"), { input: "short\n" }),
       "authz-server: password must be at least 8 characters",

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { openStorage } from "../../../authz-server/src/storage/index.ts";
 import { tempDir } from "../helpers.ts";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -31,12 +31,12 @@ describe("authz-server consents", () => {
   const temp = tempDir();
   const db = join(temp.dir, "authz.db");
   const grantedAt = Date.UTC(2030, 0, 1);
-  before(() => {
-    const storage = openSqliteStorage(db);
-    storage.scopes.create({ name: "photos", description: "See your photos", resource: null });
-    storage.users.create({ id: "u-alice", username: "alice", passwordHash: "x", createdAt: grantedAt });
-    storage.users.create({ id: "u-bob", username: "bob", passwordHash: "x", createdAt: grantedAt });
-    storage.clients.create({
+  before(async () => {
+    const storage = await openStorage(db);
+    await storage.scopes.create({ name: "photos", description: "See your photos", resource: null });
+    await storage.users.create({ id: "u-alice", username: "alice", passwordHash: "x", createdAt: grantedAt });
+    await storage.users.create({ id: "u-bob", username: "bob", passwordHash: "x", createdAt: grantedAt });
+    await storage.clients.create({
       clientId: "canon",
       name: "Canon Printing",
       secretDigest: "00".repeat(32),
@@ -46,13 +46,13 @@ describe("authz-server consents", () => {
       tokenEndpointAuthMethod: "client_secret_basic",
       createdAt: grantedAt,
     });
-    storage.consents.grant("u-alice", "canon", ["photos"], grantedAt);
-    storage.consents.grant("u-bob", "canon", ["photos"], grantedAt);
+    await storage.consents.grant("u-alice", "canon", ["photos"], grantedAt);
+    await storage.consents.grant("u-bob", "canon", ["photos"], grantedAt);
     for (const [digest, userId] of [
       ["d-alice", "u-alice"],
       ["d-bob", "u-bob"],
     ] as const) {
-      storage.refreshTokens.create({
+      await storage.refreshTokens.create({
         tokenDigest: digest,
         familyId: `f-${userId}`,
         parentDigest: null,
@@ -68,7 +68,7 @@ describe("authz-server consents", () => {
         revokedAt: null,
       });
     }
-    storage.close();
+    await storage.close();
   });
   after(() => temp.remove());
 
@@ -98,16 +98,16 @@ describe("authz-server consents", () => {
     const revoked = await cli(["consents", "revoke", "--user", "alice", "--client", "canon", "--db", db, "--json"]);
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.deepEqual(JSON.parse(revoked.stdout), { user: "alice", client_id: "canon", revoked: true });
-    const storage = openSqliteStorage(db);
+    const storage = await openStorage(db);
     try {
-      assert.notEqual(storage.refreshTokens.find("d-alice")?.revokedAt, null);
-      assert.equal(storage.refreshTokens.find("d-bob")?.revokedAt, null);
+      assert.notEqual((await storage.refreshTokens.find("d-alice"))?.revokedAt, null);
+      assert.equal((await storage.refreshTokens.find("d-bob"))?.revokedAt, null);
       assert.deepEqual(
-        storage.consents.list().map((c) => c.userId),
+        (await storage.consents.list()).map((c) => c.userId),
         ["u-bob"],
       );
     } finally {
-      storage.close();
+      await storage.close();
     }
     const again = await cli(["consents", "revoke", "--user", "alice", "--client", "canon", "--db", db]);
     assert.deepEqual([again.code, again.stderr], [1, "authz-server: alice has no consent or grant for client canon\n"]);

@@ -10,18 +10,18 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { defaults, minimumKeyActivateAfter } from "../../../authz-server/src/config.ts";
 import { generateId } from "../../../authz-server/src/secrets.ts";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { openStorage } from "../../../authz-server/src/storage/index.ts";
 import type { Storage } from "../../../authz-server/src/storage/types.ts";
 import { tempDir } from "../helpers.ts";
 import { assertFails, cli, json, root } from "./helpers.ts";
 
 /** Opens the database in-process (creating it), runs `fn`, closes it. */
-function withStorage<T>(db: string, fn: (storage: Storage) => T): T {
-  const storage = openSqliteStorage(db);
+async function withStorage<T>(db: string, fn: (storage: Storage) => Promise<T>): Promise<T> {
+  const storage = await openStorage(db);
   try {
-    return fn(storage);
+    return await fn(storage);
   } finally {
-    storage.close();
+    await storage.close();
   }
 }
 
@@ -32,7 +32,7 @@ describe("authz-server CLI usability", () => {
 
   before(async () => {
     await promisify(execFile)("npx", ["tsc", "-b", "authz-server"], { cwd: root });
-    withStorage(db, () => undefined);
+    await withStorage(db, () => Promise.resolve());
   });
   after(() => temp.remove());
 
@@ -44,7 +44,7 @@ describe("authz-server CLI usability", () => {
 
     it("that start with '-' (stored by an earlier version) are shown and deleted, bare or after --", async () => {
       const clientId = "-Xk3mQ9vR2tY7wZ1aB4cD6e";
-      withStorage(db, (storage) =>
+      await withStorage(db, (storage) =>
         storage.clients.create({
           clientId,
           name: "Old batch job",
@@ -161,7 +161,7 @@ describe("authz-server CLI usability", () => {
     const tooShort =
       `--activate-after 60 is below the JWKS max-age (${defaults.jwksMaxAge} s) plus ${minimum - defaults.jwksMaxAge} s: ` +
       "gateways may still hold a key set without the new key when it starts signing";
-    const kids = () => withStorage(db, (storage) => storage.keys.list().map((k) => k.kid));
+    const kids = () => withStorage(db, async (storage) => (await storage.keys.list()).map((k) => k.kid));
 
     before(async () => {
       json(await cli(withDb("keys", "rotate"))); // the first key signs at once, whatever the delay
@@ -173,12 +173,12 @@ describe("authz-server CLI usability", () => {
     });
 
     it("refuses a shorter delay and stores no key", async () => {
-      const before = kids();
+      const before = await kids();
       assertFails(
         await cli(withDb("keys", "rotate", "--activate-after", "60")),
         `authz-server: ${tooShort}; use at least ${minimum}, or --force`,
       );
-      assert.deepEqual(kids(), before);
+      assert.deepEqual(await kids(), before);
     });
 
     it("takes a shorter delay with --force, with a warning on stderr", async () => {
@@ -187,7 +187,7 @@ describe("authz-server CLI usability", () => {
       assert.equal(run.stderr, `authz-server: warning: ${tooShort}; until they refetch it they refuse its tokens\n`);
       const key = JSON.parse(run.stdout) as { kid: string; created_at: string; activate_at: string };
       assert.equal(Date.parse(key.activate_at) - Date.parse(key.created_at), 60_000);
-      assert.ok(kids().includes(key.kid));
+      assert.ok((await kids()).includes(key.kid));
     });
 
     it("takes the minimum without a warning", async () => {

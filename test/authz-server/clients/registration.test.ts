@@ -2,7 +2,7 @@
 // can read on the consent page, redirect URIs an attacker cannot intercept (RFC 9700 §2.1), RFC 8707 resource
 // indicators, and grant types a client of its kind may use (RFC 6749 §2.1).
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import {
   checkClientName,
   checkRedirectUri,
@@ -13,7 +13,8 @@ import {
   registerClient,
 } from "../../../authz-server/src/clients/registration.ts";
 import { digest } from "../../../authz-server/src/secrets.ts";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { openStorage } from "../../../authz-server/src/storage/index.ts";
+import type { Storage } from "../../../authz-server/src/storage/types.ts";
 
 const refused = (message: string) => (error: unknown) =>
   error instanceof RegistrationError && error.message === message;
@@ -111,11 +112,12 @@ describe("client registration", () => {
   });
 
   describe("registering a client", () => {
-    const storage = openSqliteStorage(":memory:");
-    storage.scopes.create({ name: "photos", description: "your photos", resource: null });
-    after(() => {
-      storage.close();
+    let storage: Storage;
+    before(async () => {
+      storage = await openStorage(":memory:");
+      await storage.scopes.create({ name: "photos", description: "your photos", resource: null });
     });
+    after(() => storage.close());
     const request: ClientRequest = {
       name: "Printer",
       redirectUris: ["https://printer.example/cb", "https://printer.example/cb"],
@@ -125,10 +127,10 @@ describe("client registration", () => {
       resourceServerFor: [],
     };
 
-    it("stores the client with its secret's digest and returns the secret once", () => {
-      const { client, secret } = registerClient(storage, request, 1_000);
+    it("stores the client with its secret's digest and returns the secret once", async () => {
+      const { client, secret } = await registerClient(storage, request, 1_000);
       assert.ok(secret !== null);
-      assert.deepEqual(storage.clients.find(client.clientId), {
+      assert.deepEqual(await storage.clients.find(client.clientId), {
         clientId: client.clientId,
         name: "Printer",
         secretDigest: digest(secret),
@@ -139,35 +141,35 @@ describe("client registration", () => {
         createdAt: 1_000,
       });
     });
-    it("refuses a name another client has: users could not tell them apart", () => {
-      const [namesake] = storage.clients.list();
+    it("refuses a name another client has: users could not tell them apart", async () => {
+      const [namesake] = await storage.clients.list();
       assert.ok(namesake);
-      assert.throws(
-        () => registerClient(storage, { ...request, name: " Printer" }, 2_000),
+      await assert.rejects(
+        async () => registerClient(storage, { ...request, name: " Printer" }, 2_000),
         refused(`a client named "Printer" already exists: ${namesake.clientId}`),
       );
     });
-    it("refuses a scope that is not registered", () => {
-      assert.throws(
-        () => registerClient(storage, { ...request, name: "Other", scopes: ["videos"] }, 2_000),
+    it("refuses a scope that is not registered", async () => {
+      await assert.rejects(
+        async () => registerClient(storage, { ...request, name: "Other", scopes: ["videos"] }, 2_000),
         refused("unknown scope: videos (create it with scopes create)"),
       );
     });
-    it("gives a public client no secret and refuses to make it a resource server", () => {
+    it("gives a public client no secret and refuses to make it a resource server", async () => {
       const spa = { ...request, name: "SPA", isPublic: true };
-      assert.throws(
-        () => registerClient(storage, { ...spa, resourceServerFor: ["https://api.example/"] }, 2_000),
+      await assert.rejects(
+        async () => registerClient(storage, { ...spa, resourceServerFor: ["https://api.example/"] }, 2_000),
         refused(
           "a public client cannot be a resource server: introspection needs client authentication (RFC 7662 §2.1)",
         ),
       );
-      const { client, secret } = registerClient(storage, spa, 2_000);
+      const { client, secret } = await registerClient(storage, spa, 2_000);
       assert.equal(secret, null);
       assert.equal(client.secretDigest, null);
       assert.equal(client.tokenEndpointAuthMethod, "none");
     });
-    it("stores a resource server's resources, checked and without duplicates", () => {
-      const { client } = registerClient(
+    it("stores a resource server's resources, checked and without duplicates", async () => {
+      const { client } = await registerClient(
         storage,
         {
           ...request,
@@ -177,7 +179,7 @@ describe("client registration", () => {
         },
         3_000,
       );
-      assert.deepEqual(storage.clients.find(client.clientId)?.resourceServerFor, ["https://api.example/"]);
+      assert.deepEqual((await storage.clients.find(client.clientId))?.resourceServerFor, ["https://api.example/"]);
       assert.deepEqual(client.grantTypes, []);
     });
   });

@@ -143,7 +143,7 @@ describe("authorization code flow: bad input", () => {
     assert.equal(refused.status, 403);
     assert.equal(refused.location, undefined);
     assert.deepEqual(
-      server.storage.consents.grantedScopes(server.userId, server.canon.clientId).includes("profile"),
+      (await server.storage.consents.grantedScopes(server.userId, server.canon.clientId)).includes("profile"),
       false,
     );
   });
@@ -270,7 +270,7 @@ describe("authorization code flow: bad input", () => {
     );
     // Another confidential client presenting Canon's code.
     const otherSecret = generateSecret();
-    server.storage.clients.create({
+    await server.storage.clients.create({
       clientId: "other-printer",
       name: "Other Printer",
       secretDigest: digest(otherSecret),
@@ -365,7 +365,7 @@ describe("authorization code flow: bad input", () => {
   });
 
   it("a public client uses the code flow with PKCE and no secret", async () => {
-    server.storage.clients.create({
+    await server.storage.clients.create({
       clientId: "photo-app",
       name: "Photo App",
       secretDigest: null,
@@ -471,7 +471,7 @@ describe("authorization code flow: bad input", () => {
 describe("sessions of deleted users", () => {
   it("a user deleted while signed in is signed out at the next request", () =>
     withFlowServer({}, async (server) => {
-      server.storage.users.create({
+      await server.storage.users.create({
         id: "u-bob",
         username: "bob",
         passwordHash: await hashPassword("bob's long password"),
@@ -498,7 +498,7 @@ describe("sessions of deleted users", () => {
           })
         ).body;
       assert.equal(((await introspect(tokens.access_token)) as { active: boolean }).active, true);
-      assert.equal(server.storage.users.delete("bob"), true);
+      assert.equal(await server.storage.users.delete("bob"), true);
       const after = await browser.get(present(login.location, "Location"));
       assert.equal(after.status, 200);
       assert.match(after.body, /<h1>Sign in to Flickr<\/h1>/);
@@ -532,7 +532,7 @@ describe("consent withdrawal for a client without refresh tokens", () => {
   it("revokes the access tokens its code exchanges issued", () =>
     withFlowServer({}, async (server) => {
       // An app allowed only the code grant: its access tokens belong to no refresh-token family.
-      const app = createClient(server.storage, {
+      const app = await createClient(server.storage, {
         name: "Quick Print",
         scopes: ["photos"],
         grantTypes: ["authorization_code"],
@@ -553,8 +553,8 @@ describe("consent withdrawal for a client without refresh tokens", () => {
       assert.equal((await introspect()).active, true);
       // Three minutes later (the code itself has expired and may have been purged), alice withdraws her consent.
       server.clock.advance(180);
-      server.storage.purgeExpired(server.clock.now());
-      assert.equal(server.storage.consents.revoke(server.userId, app.clientId, server.clock.now()), true);
+      await server.storage.purgeExpired(server.clock.now());
+      assert.equal(await server.storage.consents.revoke(server.userId, app.clientId, server.clock.now()), true);
       assert.deepEqual(await introspect(), { active: false });
     }));
 });
@@ -568,7 +568,7 @@ describe("sessions after a password change", () => {
       assert.match(consent.body, /Signed in as <strong>alice<\/strong>/);
       // The password leaked and the operator changed it: the thief's (here: this browser's) session must end.
       assert.equal(
-        server.storage.users.setPasswordHash("alice", await hashPassword("a brand new long password")),
+        await server.storage.users.setPasswordHash("alice", await hashPassword("a brand new long password")),
         true,
       );
       const after = await browser.get(attempt.url.href);

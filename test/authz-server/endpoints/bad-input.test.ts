@@ -12,13 +12,13 @@ describe("token, introspection and revocation endpoints refuse bad input", () =>
 
   before(async () => {
     server = await startTestServer({ bodyLimit: 1024 });
-    server.storage.scopes.create({
+    await server.storage.scopes.create({
       name: "photos",
       description: "Read your photos",
       resource: "http://localhost:8080/",
     });
-    server.storage.scopes.create({ name: "admin", description: "Administer", resource: null });
-    client = createClient(server.storage, { scopes: ["photos"] });
+    await server.storage.scopes.create({ name: "admin", description: "Administer", resource: null });
+    client = await createClient(server.storage, { scopes: ["photos"] });
     tokenUrl = `${server.url}/token`;
   });
   after(() => server.close());
@@ -130,7 +130,7 @@ describe("token, introspection and revocation endpoints refuse bad input", () =>
   });
 
   it("grant type not allowed to the client → 400 unauthorized_client", async () => {
-    const codeOnly = createClient(server.storage, {
+    const codeOnly = await createClient(server.storage, {
       scopes: ["photos"],
       grantTypes: ["authorization_code"],
       redirectUris: ["https://canon.example/callback"],
@@ -209,7 +209,7 @@ describe("token, introspection and revocation endpoints refuse bad input", () =>
 
   it("public clients (auth method none): may revoke, may not introspect, may not send a secret", async () => {
     const publicId = "public-phone-app";
-    server.storage.clients.create({
+    await server.storage.clients.create({
       clientId: publicId,
       name: "Phone app",
       secretDigest: null,

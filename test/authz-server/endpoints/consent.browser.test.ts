@@ -95,7 +95,7 @@ describe("browser: alice allows Canon Printing to access her photos", { timeout:
     await page.getByRole("status").waitFor();
     assert.equal(await page.getByRole("status").textContent(), "Access for Canon Printing was withdrawn.");
     await shot("6-consents-withdrawn");
-    assert.deepEqual(server.storage.consents.list({ userId: server.userId }), []);
+    assert.deepEqual(await server.storage.consents.list({ userId: server.userId }), []);
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { name: "Sign in to Flickr" }).waitFor();
   });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, afterEach, beforeEach, describe, it } from "node:test";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { openStorage } from "../../../authz-server/src/storage/index.ts";
 import type { Storage } from "../../../authz-server/src/storage/types.ts";
 import { startTestServer, tempDir, type TestServer } from "../helpers.ts";
 
@@ -26,12 +26,12 @@ describe("health endpoints", () => {
 
   beforeEach(async () => {
     // The test's own storage, so it can break the database under the running server.
-    storage = openSqliteStorage(join(temp.dir, `health-${Date.now()}-${Math.random()}.db`));
+    storage = await openStorage(join(temp.dir, `health-${Date.now()}-${Math.random()}.db`));
     server = await startTestServer({ storage });
   });
   afterEach(async () => {
     await server.close();
-    storage.close();
+    await storage.close();
   });
   after(() => temp.remove());
 
@@ -40,15 +40,15 @@ describe("health endpoints", () => {
   });
 
   it("is not ready when the database does not answer, and still live", async () => {
-    storage.close();
+    await storage.close();
     assert.deepEqual(await get(`${server.url}/readyz`), unavailable("the database does not answer"));
     assert.deepEqual(await get(`${server.url}/healthz`), unavailable("the database does not answer"));
     assert.deepEqual(await get(`${server.url}/livez`), ok);
   });
 
   it("is not ready when no signing key is active", async () => {
-    for (const key of storage.keys.list()) storage.keys.delete(key.kid);
-    server.running.services.keys.refresh(); // what the key poll does within keyPollInterval
+    for (const key of await storage.keys.list()) await storage.keys.delete(key.kid);
+    await server.running.services.keys.refresh(); // what the key poll does within keyPollInterval
     assert.deepEqual(await get(`${server.url}/readyz`), unavailable("no active signing key"));
     assert.deepEqual(await get(`${server.url}/healthz`), unavailable("no active signing key"));
     assert.deepEqual(await get(`${server.url}/livez`), ok);

@@ -29,15 +29,15 @@ describe("POST /introspect answers about a token only to its client and to its r
 
   before(async () => {
     server = await startFlowServer();
-    server.storage.scopes.create({ name: "calendar", description: "See your calendar", resource: CALENDAR_API });
-    stranger = createClient(server.storage, { name: "Stranger", scopes: ["photos", "profile"] });
-    photosApi = createClient(server.storage, {
+    await server.storage.scopes.create({ name: "calendar", description: "See your calendar", resource: CALENDAR_API });
+    stranger = await createClient(server.storage, { name: "Stranger", scopes: ["photos", "profile"] });
+    photosApi = await createClient(server.storage, {
       name: "Flickr photos API",
       scopes: [],
       grantTypes: [],
       resourceServerFor: [PHOTOS_RESOURCE],
     });
-    calendarApi = createClient(server.storage, {
+    calendarApi = await createClient(server.storage, {
       name: "Calendar API",
       scopes: [],
       grantTypes: [],
@@ -115,7 +115,7 @@ describe("POST /introspect answers about a token only to its client and to its r
   });
 
   it("a token addressed to several resources is visible to the resource server of each", async () => {
-    const planner = createClient(server.storage, { name: "Planner", scopes: ["photos", "calendar"] });
+    const planner = await createClient(server.storage, { name: "Planner", scopes: ["photos", "calendar"] });
     const issued = await post(`${server.url}/token`, form({ grant_type: "client_credentials" }), {
       authorization: basic(planner.clientId, planner.clientSecret),
     });
@@ -137,8 +137,8 @@ describe("POST /introspect allows the configured clock skew for a token issued a
   let client: TestClient;
   before(async () => {
     server = await startTestServer({ clockSkew: 5 });
-    server.storage.scopes.create({ name: "photos", description: "See your photos", resource: null });
-    client = createClient(server.storage, { scopes: ["photos"] });
+    await server.storage.scopes.create({ name: "photos", description: "See your photos", resource: null });
+    client = await createClient(server.storage, { scopes: ["photos"] });
     // Later than the signing key's activation, so that turning the clock back still finds it signing.
     server.clock.advance(60);
   });

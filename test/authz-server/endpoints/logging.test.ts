@@ -23,7 +23,7 @@ describe("logs and configuration invariants", () => {
       },
     });
     server = await startTestServer({ logger: pino({ level: "debug" }, sink) });
-    client = createClient(server.storage, { scopes: [] });
+    client = await createClient(server.storage, { scopes: [] });
   });
   after(() => server.close());
 

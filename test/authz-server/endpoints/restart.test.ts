@@ -14,12 +14,12 @@ describe("restart on the same database", () => {
     // A fixed issuer: with port 0 the default (http://localhost:<port>) would change across the restart.
     const issuer = "http://localhost:9000";
     const first = await startTestServer({ dbPath, clock, issuer });
-    first.storage.scopes.create({
+    await first.storage.scopes.create({
       name: "photos",
       description: "Read your photos",
       resource: "http://localhost:8080/",
     });
-    const client = createClient(first.storage, { scopes: ["photos"] });
+    const client = await createClient(first.storage, { scopes: ["photos"] });
     const auth = { authorization: basic(client.clientId, client.clientSecret) };
     const issue = async (url: string) => {
       const result = await post(`${url}/token`, form({ grant_type: "client_credentials" }), auth);
@@ -44,12 +44,12 @@ describe("restart on the same database", () => {
       await jwtVerify(fresh, createLocalJWKSet(jwksAfter), { currentDate: clock.date });
       await jwtVerify(kept, createLocalJWKSet(jwksAfter), { currentDate: clock.date });
       assert.equal(
-        second.storage.revocations.isAccessTokenRevoked(
+        await second.storage.revocations.isAccessTokenRevoked(
           (JSON.parse(Buffer.from(revoked.split(".")[1], "base64url").toString()) as { jti: string }).jti,
         ),
         true,
       );
-      assert.deepEqual(second.storage.clients.find(client.clientId)?.scopes, ["photos"]);
+      assert.deepEqual((await second.storage.clients.find(client.clientId))?.scopes, ["photos"]);
     } finally {
       await second.close();
     }

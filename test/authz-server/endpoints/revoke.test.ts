@@ -22,8 +22,8 @@ describe("POST /revoke revokes only the caller's own tokens", () => {
 
   before(async () => {
     server = await startFlowServer();
-    stranger = createClient(server.storage, { name: "Stranger", scopes: ["photos"] });
-    photosApi = createClient(server.storage, {
+    stranger = await createClient(server.storage, { name: "Stranger", scopes: ["photos"] });
+    photosApi = await createClient(server.storage, {
       name: "Flickr photos API",
       scopes: [],
       grantTypes: [],

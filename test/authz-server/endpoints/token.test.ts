@@ -13,9 +13,9 @@ describe("token service over HTTP with oauth4webapi", () => {
 
   before(async () => {
     server = await startTestServer();
-    server.storage.scopes.create({ name: "photos", description: "Read your photos", resource: photosApi });
-    server.storage.scopes.create({ name: "profile", description: "Read your profile", resource: null });
-    client = createClient(server.storage, { scopes: ["photos", "profile"] });
+    await server.storage.scopes.create({ name: "photos", description: "Read your photos", resource: photosApi });
+    await server.storage.scopes.create({ name: "profile", description: "Read your profile", resource: null });
+    client = await createClient(server.storage, { scopes: ["photos", "profile"] });
     const response = await oauth.discoveryRequest(new URL(server.issuer), { algorithm: "oauth2", ...insecure });
     as = await oauth.processDiscoveryResponse(new URL(server.issuer), response);
   });
@@ -172,7 +172,7 @@ describe("token service over HTTP with oauth4webapi", () => {
     assert.equal(revoked.headers.get("cache-control"), "no-store");
     await oauth.processRevocationResponse(revoked); // throws unless RFC 7009 §2.2's empty 200
     assert.deepEqual(await introspect(), { active: false });
-    assert.equal(server.storage.revocations.isAccessTokenRevoked(String(before.jti)), true);
+    assert.equal(await server.storage.revocations.isAccessTokenRevoked(String(before.jti)), true);
   });
 
   it("answers active:false for expired, malformed and unknown tokens", async () => {
@@ -194,7 +194,7 @@ describe("token service over HTTP with oauth4webapi", () => {
   });
 
   it("answers active:false for a token of a deleted client (deletion withdraws its grants, RFC 7662 §2.2)", async () => {
-    const doomed = createClient(server.storage, { scopes: ["photos"] });
+    const doomed = await createClient(server.storage, { scopes: ["photos"] });
     const token = (
       await oauth.processClientCredentialsResponse(
         as,
@@ -209,7 +209,11 @@ describe("token service over HTTP with oauth4webapi", () => {
       )
     ).access_token;
     // The photos API, which the token is addressed to, asks: the deleted client itself can no longer authenticate.
-    const resourceServer = createClient(server.storage, { scopes: [], grantTypes: [], resourceServerFor: [photosApi] });
+    const resourceServer = await createClient(server.storage, {
+      scopes: [],
+      grantTypes: [],
+      resourceServerFor: [photosApi],
+    });
     const introspect = async () =>
       (
         await oauth.introspectionRequest(
@@ -221,12 +225,12 @@ describe("token service over HTTP with oauth4webapi", () => {
         )
       ).json() as Promise<unknown>;
     assert.equal(((await introspect()) as { active: boolean }).active, true);
-    assert.equal(server.storage.clients.delete(doomed.clientId), true);
+    assert.equal(await server.storage.clients.delete(doomed.clientId), true);
     assert.deepEqual(await introspect(), { active: false });
   });
 
   it("lets a client revoke only its own tokens; another client's and unknown tokens answer 200 (RFC 7009 §2.2)", async () => {
-    const other = createClient(server.storage, { scopes: ["photos"] });
+    const other = await createClient(server.storage, { scopes: ["photos"] });
     const auth = oauth.ClientSecretBasic(client.clientSecret);
     const token = (await clientCredentials(auth)).access_token;
     const foreign = await oauth.revocationRequest(

@@ -49,10 +49,9 @@ function canonOf(server: FlowServer) {
 }
 
 /** The family's tokens neither rotated nor revoked: the heads of its chains. */
-function liveTokens(server: FlowServer, anyToken: string): string[] {
-  const { familyId } = present(server.storage.refreshTokens.find(digest(anyToken)), "the refresh token");
-  return server.storage.refreshTokens
-    .family(familyId)
+async function liveTokens(server: FlowServer, anyToken: string): Promise<string[]> {
+  const { familyId } = present(await server.storage.refreshTokens.find(digest(anyToken)), "the refresh token");
+  return (await server.storage.refreshTokens.family(familyId))
     .filter((t) => t.rotatedAt === null && t.revokedAt === null)
     .map((t) => t.tokenDigest);
 }
@@ -74,10 +73,10 @@ describe("refresh-token rotation: one successor per refresh token", () => {
       assert.notEqual(successor, first.refresh_token);
       // Each answer carries its own access token.
       assert.equal(new Set(bodies.map((b) => b.access_token)).size, 20);
-      assert.deepEqual(liveTokens(server, first.refresh_token), [digest(successor)]);
+      assert.deepEqual(await liveTokens(server, first.refresh_token), [digest(successor)]);
       // The chain moves on from the successor.
       const next = await canon.refreshed(successor);
-      assert.deepEqual(liveTokens(server, first.refresh_token), [digest(next.refresh_token)]);
+      assert.deepEqual(await liveTokens(server, first.refresh_token), [digest(next.refresh_token)]);
       // Every access token handed out belongs to the family: revoking it reaches all twenty.
       assert.equal((await canon.revoke(next.refresh_token)).status, 200);
       for (const body of bodies) assert.equal(await canon.active(body.access_token), false);
@@ -94,7 +93,7 @@ describe("refresh-token rotation: one successor per refresh token", () => {
       assert.notEqual(retry.access_token, answer.access_token);
       assert.equal(await canon.active(retry.access_token), true);
       assert.equal(await canon.active(answer.access_token), true);
-      assert.deepEqual(liveTokens(server, first.refresh_token), [digest(answer.refresh_token)]);
+      assert.deepEqual(await liveTokens(server, first.refresh_token), [digest(answer.refresh_token)]);
     }));
 
   it("a retry within the grace window after the successor was used is refused, and the family lives on", () =>

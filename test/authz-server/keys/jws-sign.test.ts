@@ -16,11 +16,14 @@ const clock: Clock = { now: () => NOW };
 function storeWith(key: SigningKey): KeyStore {
   const rows = [key];
   return {
-    list: () => rows,
-    insert: (k) => void rows.push(k),
-    insertIfEmpty: () => false,
-    delete: () => undefined,
-    version: () => "1",
+    list: () => Promise.resolve(rows),
+    insert: (k) => {
+      rows.push(k);
+      return Promise.resolve();
+    },
+    insertIfEmpty: () => Promise.resolve(false),
+    delete: () => Promise.resolve(),
+    version: () => Promise.resolve("1"),
   };
 }
 
@@ -33,7 +36,7 @@ describe("keys/jws-sign through the KeyRing", () => {
         accessTokenTtl: 600,
         clockSkew: 60,
       });
-      ring.refresh();
+      await ring.refresh();
       const claims = {
         iss: "http://localhost:9000",
         sub: "client-1",
@@ -75,7 +78,7 @@ describe("keys/jws-sign through the KeyRing", () => {
       accessTokenTtl: 600,
       clockSkew: 60,
     });
-    ring.refresh();
+    await ring.refresh();
     const [h, , s] = ring.signAccessToken({ sub: "a", exp: NOW / 1000 + 60 }, NOW).split(".");
     const forged = `${h}.${Buffer.from(JSON.stringify({ sub: "b", exp: NOW / 1000 + 60 })).toString("base64url")}.${s}`;
     await assert.rejects(jwtVerify(forged, createLocalJWKSet(ring.jwks(NOW)), { currentDate: new Date(NOW) }), {

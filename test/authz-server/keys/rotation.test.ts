@@ -14,7 +14,7 @@ describe("key rotation with an injected clock", () => {
   before(async () => {
     // accessTokenTtl 600 s and clockSkew 60 s: a retired key stays published 660 s after its successor activates.
     server = await startTestServer({ keyPollInterval: 3_600_000 });
-    client = createClient(server.storage, { scopes: [] });
+    client = await createClient(server.storage, { scopes: [] });
   });
   after(() => server.close());
 
@@ -51,7 +51,7 @@ describe("key rotation with an injected clock", () => {
     assert.deepEqual(await kids(), [oldKid]);
 
     const rotated = await rotateKey(server.storage.keys, "ES256", 600, start);
-    server.running.services.keys.refresh(); // what the poll timer does
+    await server.running.services.keys.refresh(); // what the poll timer does
     assert.deepEqual(await kids(), [oldKid, rotated.kid]);
     assert.equal(decodeProtectedHeader(await issue()).kid, oldKid, "a pending key must not sign yet");
 
@@ -83,7 +83,7 @@ describe("key rotation with an injected clock", () => {
     // The purge timer deletes the row; a second purge has nothing left to do.
     assert.deepEqual(server.running.services.keys.deleteExpired(), [oldKid]);
     assert.deepEqual(
-      server.storage.keys.list().map((k) => k.kid),
+      (await server.storage.keys.list()).map((k) => k.kid),
       [rotated.kid],
     );
     assert.deepEqual(server.running.services.keys.deleteExpired(), []);
@@ -92,7 +92,7 @@ describe("key rotation with an injected clock", () => {
   it("signs with every supported algorithm", async () => {
     for (const alg of signingAlgorithms) {
       const key = await rotateKey(server.storage.keys, alg, 0, server.clock.now());
-      server.running.services.keys.refresh();
+      await server.running.services.keys.refresh();
       const token = await issue();
       assert.deepEqual(decodeProtectedHeader(token), { alg, kid: key.kid, typ: "at+jwt" });
       const { payload } = await jwtVerify(token, createLocalJWKSet(await jwks()), {
@@ -125,7 +125,7 @@ describe("key poll robustness", () => {
       const before = (await (await fetch(`${server.url}/jwks.json`)).json()) as JSONWebKeySet;
       // A row written by hand, or by a newer version with another key format: the poll must not crash the process
       // (an exception thrown from a timer would take the whole sidecar down).
-      server.storage.keys.insert({
+      await server.storage.keys.insert({
         kid: "broken",
         alg: "ES256",
         privateJwk: "{}",
@@ -157,14 +157,14 @@ describe("JWKS contents", () => {
   it("publishes public members only, even when a stored row's public JWK carries private ones", async () => {
     const server = await startTestServer({ keyPollInterval: 3_600_000 });
     try {
-      const [stored] = server.storage.keys.list();
+      const [stored] = await server.storage.keys.list();
       const leaky = {
         ...stored,
         kid: "leaky",
         publicJwk: JSON.stringify({ ...JSON.parse(stored.privateJwk), kid: "leaky" }),
       };
-      server.storage.keys.insert({ ...leaky, activateAt: server.clock.now() + 1_000_000 });
-      server.running.services.keys.refresh();
+      await server.storage.keys.insert({ ...leaky, activateAt: server.clock.now() + 1_000_000 });
+      await server.running.services.keys.refresh();
       const published = ((await (await fetch(`${server.url}/jwks.json`)).json()) as JSONWebKeySet).keys;
       assert.deepEqual(
         published.map((k) => k.kid),

@@ -143,7 +143,7 @@ describe("sessions ended by the operator", () => {
 
   it("`users delete` ends the user's sessions; other users stay signed in", () =>
     withFlowServer({}, async (server) => {
-      server.storage.users.create({
+      await server.storage.users.create({
         id: "u-bob",
         username: "bob",
         passwordHash: await hashPassword("bob's long password"),

@@ -202,7 +202,7 @@ describe("login throttle over HTTP, by TCP peer address", () => {
   let server: FlowServer;
   before(async () => {
     server = await startFlowServer();
-    server.storage.users.create({
+    await server.storage.users.create({
       id: "u-bob",
       username: "bob",
       passwordHash: await hashPassword("bob's long password"),

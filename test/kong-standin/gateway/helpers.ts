@@ -90,10 +90,10 @@ export async function startStack(
   });
   const storage = authz.services.storage;
   for (const name of ["photos", "photos:write", "profile"])
-    storage.scopes.create({ name, description: `demo ${name}`, resource: AUDIENCE });
+    await storage.scopes.create({ name, description: `demo ${name}`, resource: AUDIENCE });
   const secret = generateSecret();
   const clientId = generateId();
-  storage.clients.create({
+  await storage.clients.create({
     clientId,
     name: "gateway test client",
     secretDigest: digest(secret),

@@ -99,7 +99,7 @@ export function postgresClientStore(db: Db, cache: ClientCache): ClientStore {
       }
       const cached = cache.clients.get(clientId);
       if (cached) return cached;
-      const [row] = await sql.rows<ClientRow>("clients_find", "SELECT * FROM clients WHERE client_id = $1", [clientId]);
+      const row = await sql.one<ClientRow>("clients_find", "SELECT * FROM clients WHERE client_id = $1", [clientId]);
       if (!row) return undefined;
       const client = frozen(toClient(row));
       if (cache.clients.size >= CACHE_LIMIT) cache.clients.clear();

@@ -16,6 +16,8 @@ export const postgresDefaults = { poolSize: 10, connectionTimeoutMs: 5000, state
 /** The rows of a statement, and how many rows it changed. */
 export interface Sql {
   rows<R>(name: string, text: string, values?: readonly unknown[]): Promise<R[]>;
+  /** The first row, if any. */
+  one<R>(name: string, text: string, values?: readonly unknown[]): Promise<R | undefined>;
   run(name: string, text: string, values?: readonly unknown[]): Promise<number>;
 }
 
@@ -23,11 +25,12 @@ export interface Sql {
 type Queryable = pg.Pool | pg.PoolClient;
 
 /** BIGINT columns hold milliseconds since the epoch and counters: far below 2^53, so a JavaScript number is exact. */
-const types = {
-  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+const parseInt8 = (value: string): number => Number(value);
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: Parameters<typeof pg.types.getTypeParser>[0], format?: "text" | "binary"): unknown =>
     oid === pg.types.builtins.INT8
-      ? (value: string) => Number(value)
-      : pg.types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser,
+      ? parseInt8
+      : pg.types.getTypeParser(oid, format ?? "text")) as pg.CustomTypesConfig["getTypeParser"],
 };
 
 /**
@@ -73,6 +76,8 @@ export function sqlOn(on: Queryable): Sql {
   return {
     rows: async <R>(name: string, text: string, values?: readonly unknown[]) =>
       (await query(name, text, values)).rows as R[],
+    one: async <R>(name: string, text: string, values?: readonly unknown[]) =>
+      (await query(name, text, values)).rows[0] as R | undefined,
     run: async (name, text, values) => (await query(name, text, values)).rowCount ?? 0,
   };
 }

@@ -71,7 +71,7 @@ export function postgresCodeStore(db: Db): CodeStore {
       );
     },
     async find(codeDigest) {
-      const [row] = await sql.rows<CodeRow>(
+      const row = await sql.one<CodeRow>(
         `codes_find${lock ? "_for_update" : ""}`,
         `SELECT * FROM authorization_codes WHERE code_digest = $1${lock}`,
         [codeDigest],
@@ -151,7 +151,7 @@ export function postgresRefreshTokenStore(db: Db): RefreshTokenStore {
       );
     },
     async find(tokenDigest) {
-      const [row] = await sql.rows<RefreshRow>(
+      const row = await sql.one<RefreshRow>(
         `refresh_find${lock ? "_for_update" : ""}`,
         `SELECT ${REFRESH_COLUMNS} FROM refresh_tokens WHERE token_digest = $1${lock}`,
         [tokenDigest],

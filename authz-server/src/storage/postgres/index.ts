@@ -73,7 +73,7 @@ export async function openPostgresStorage(
 
 function versionOf(sql: Sql, table: "clients" | "scopes"): TableVersion {
   return new TableVersion(async () => {
-    const [row] = await sql.rows<{ version: number }>(
+    const row = await sql.one<{ version: number }>(
       "table_version",
       "SELECT version FROM table_versions WHERE name = $1",
       [table],

@@ -49,7 +49,7 @@ export function postgresKeyStore(db: Db, sealer: PostgresSealer): KeyStore {
     insertIfEmpty: (key) =>
       db.atomically(async (tx) => {
         await tx.rows("keys_first_lock", "SELECT pg_advisory_xact_lock($1)", [FIRST_KEY_LOCK]);
-        const [row] = await tx.rows<{ n: number }>("keys_count", "SELECT count(*)::bigint AS n FROM signing_keys");
+        const row = await tx.one<{ n: number }>("keys_count", "SELECT count(*)::bigint AS n FROM signing_keys");
         if ((row?.n ?? 0) > 0) return false;
         await put(tx, key);
         return true;
@@ -58,7 +58,7 @@ export function postgresKeyStore(db: Db, sealer: PostgresSealer): KeyStore {
       await db.sql.run("keys_delete", "DELETE FROM signing_keys WHERE kid = $1", [kid]);
     },
     async version() {
-      const [row] = await db.sql.rows<{ version: number }>(
+      const row = await db.sql.one<{ version: number }>(
         "keys_version",
         "SELECT version FROM signing_keys_version WHERE id = 1",
       );
@@ -70,7 +70,7 @@ export function postgresKeyStore(db: Db, sealer: PostgresSealer): KeyStore {
 /** Every value goes through the sealer, so a secret added later is encrypted at rest like the session key. */
 export function postgresSecretStore(db: Db, sealer: PostgresSealer): SecretStore {
   const read = async (name: string) => {
-    const [row] = await db.sql.rows<{ value: Buffer; kek_id: string | null }>(
+    const row = await db.sql.one<{ value: Buffer; kek_id: string | null }>(
       "secrets_find",
       "SELECT value, kek_id FROM server_secrets WHERE name = $1",
       [name],

@@ -19,7 +19,7 @@ const BY_NAME = "SELECT * FROM users WHERE username = $1";
 
 export function postgresUserStore(db: Db): UserStore {
   const { sql } = db;
-  const byName = async (username: string) => (await sql.rows<UserRow>("users_by_name", BY_NAME, [username]))[0];
+  const byName = async (username: string) => await sql.one<UserRow>("users_by_name", BY_NAME, [username]);
   return {
     async create(user) {
       await sql.run(
@@ -33,7 +33,7 @@ export function postgresUserStore(db: Db): UserStore {
       return row && toUser(row);
     },
     async findById(id) {
-      const [row] = await sql.rows<UserRow>("users_by_id", "SELECT * FROM users WHERE id = $1", [id]);
+      const row = await sql.one<UserRow>("users_by_id", "SELECT * FROM users WHERE id = $1", [id]);
       return row && toUser(row);
     },
     async list() {
@@ -42,7 +42,7 @@ export function postgresUserStore(db: Db): UserStore {
     // A new password ends the user's browser sessions: a thief signed in with the old one is out at the next request.
     setPasswordHash: (username, passwordHash) =>
       db.atomically(async (tx) => {
-        const [row] = await tx.rows<UserRow>("users_by_name_for_update", `${BY_NAME} FOR UPDATE`, [username]);
+        const row = await tx.one<UserRow>("users_by_name_for_update", `${BY_NAME} FOR UPDATE`, [username]);
         if (!row) return false;
         await tx.run("users_set_hash", "UPDATE users SET password_hash = $1 WHERE id = $2", [passwordHash, row.id]);
         await tx.run("users_delete_sessions", "DELETE FROM browser_sessions WHERE user_id = $1", [row.id]);
@@ -50,7 +50,7 @@ export function postgresUserStore(db: Db): UserStore {
       }),
     delete: (username) =>
       db.atomically(async (tx) => {
-        const [row] = await tx.rows<UserRow>("users_by_name_for_update", `${BY_NAME} FOR UPDATE`, [username]);
+        const row = await tx.one<UserRow>("users_by_name_for_update", `${BY_NAME} FOR UPDATE`, [username]);
         if (!row) return false;
         await tx.run("users_delete_codes", "DELETE FROM authorization_codes WHERE user_id = $1", [row.id]);
         await tx.run("users_delete_refresh", "DELETE FROM refresh_tokens WHERE user_id = $1", [row.id]);
@@ -87,7 +87,7 @@ export function postgresBrowserSessionStore(db: Db): BrowserSessionStore {
         );
       }),
     async find(sessionDigest, now) {
-      const [row] = await sql.rows<BrowserSessionRow>(
+      const row = await sql.one<BrowserSessionRow>(
         "sessions_find",
         `SELECT s.session_digest, s.user_id, s.created_at, s.expires_at, u.username
            FROM browser_sessions s JOIN users u ON u.id = s.user_id

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { digest } from "../../../authz-server/src/secrets.ts";
-import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import { openStorage } from "../../../authz-server/src/storage/index.ts";
 import { basic, form, post, tempDir, TestClock } from "../helpers.ts";
 import { BrowserClient } from "../browser-client.ts";
 import {
@@ -135,18 +135,16 @@ describe("several processes on one SQLite file", () => {
     post(`${server.url}/token`, form({ grant_type: "refresh_token", refresh_token: refreshToken }), auth);
 
   /** Heads of the chains of the family of `refreshToken`, read by a connection of this process. */
-  function liveTokens(refreshToken: string): string[] {
-    const storage = openSqliteStorage(db);
+  async function liveTokens(refreshToken: string): Promise<string[]> {
+    const storage = await openStorage(db);
     try {
-      const token = storage.refreshTokens.find(digest(refreshToken));
+      const token = await storage.refreshTokens.find(digest(refreshToken));
       assert.ok(token, "the refresh token is stored");
-      const { familyId } = token;
-      return storage.refreshTokens
-        .family(familyId)
+      return (await storage.refreshTokens.family(token.familyId))
         .filter((t) => t.rotatedAt === null && t.revokedAt === null)
         .map((t) => t.tokenDigest);
     } finally {
-      storage.close();
+      await storage.close();
     }
   }
 
@@ -166,7 +164,7 @@ describe("several processes on one SQLite file", () => {
         const successors = new Set(answers.map((a) => (a.body as { refresh_token: string }).refresh_token));
         assert.equal(successors.size, 1);
         const [successor] = successors;
-        assert.deepEqual(liveTokens(first), [digest(successor)]);
+        assert.deepEqual(await liveTokens(first), [digest(successor)]);
       }
     } finally {
       await Promise.all(servers.map((s) => s.stop()));
@@ -183,7 +181,7 @@ describe("several processes on one SQLite file", () => {
       assert.equal(ok.length, 1, JSON.stringify(answers.map((a) => [a.status, a.body])));
       for (const answer of refused) assert.deepEqual([answer.status, answer.body], [400, INVALID_REFRESH]);
       // The reuse revoked the family, the successor included.
-      assert.deepEqual(liveTokens(first), []);
+      assert.deepEqual(await liveTokens(first), []);
     } finally {
       await Promise.all(servers.map((s) => s.stop()));
     }
@@ -243,7 +241,7 @@ describe("several processes on one SQLite file", () => {
       });
       const answer = await refresh(server, first);
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
-      assert.deepEqual(liveTokens(first), [digest((answer.body as { refresh_token: string }).refresh_token)]);
+      assert.deepEqual(await liveTokens(first), [digest((answer.body as { refresh_token: string }).refresh_token)]);
     } finally {
       holder?.kill("SIGKILL");
       await server.stop();
@@ -276,7 +274,7 @@ describe("several processes on one SQLite file", () => {
       assert.deepEqual(statuses, Array(120).fill(200));
       assert.ok(runs.length > 0);
       for (const run of runs) assert.deepEqual(run, { code: 0, stderr: "" });
-      assert.deepEqual(liveTokens(current), [digest(current)]);
+      assert.deepEqual(await liveTokens(current), [digest(current)]);
     } finally {
       await server.stop();
     }

@@ -54,18 +54,15 @@ describe("SQLite storage under a key-encryption key", () => {
   const temp = tempDir();
   after(() => temp.remove());
 
-  it("seals every value of the secrets store, whatever its name, and needs the key to read it back", () => {
+  it("seals every value of the secrets store, whatever its name, and needs the key to read it back", async () => {
     const path = join(temp.dir, "secrets.db");
     const kek = newKek();
     const value = randomBytes(32);
     const storage = openSqliteStorage(path, { keyEncryptionKey: kek });
     try {
-      assert.deepEqual(
-        storage.secrets.getOrCreate("a-secret-added-later", () => value, t0),
-        value,
-      );
+      assert.deepEqual(await storage.secrets.getOrCreate("a-secret-added-later", () => value, t0), value);
     } finally {
-      storage.close();
+      await storage.close();
     }
     const raw = new Database(path, { readonly: true });
     const row = raw.prepare<[], { value: Buffer; kek_id: string }>("SELECT value, kek_id FROM server_secrets").get();
@@ -75,63 +72,63 @@ describe("SQLite storage under a key-encryption key", () => {
     assert.equal(row.value.includes(value), false);
 
     const again = openSqliteStorage(path, { keyEncryptionKey: kek });
-    assert.deepEqual(
-      again.secrets.getOrCreate("a-secret-added-later", () => randomBytes(32), t0),
-      value,
-    );
-    again.close();
+    assert.deepEqual(await again.secrets.getOrCreate("a-secret-added-later", () => randomBytes(32), t0), value);
+    await again.close();
     const withoutKey = openSqliteStorage(path);
     try {
-      assert.throws(() => withoutKey.secrets.getOrCreate("a-secret-added-later", () => randomBytes(32), t0), {
-        name: "KeyEncryptionError",
-        message: `server secret a-secret-added-later is encrypted at rest under key-encryption key ${kek.id}; supply that key with --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK`,
-      });
-      assert.throws(() => withoutKey.secrets.getOrCreate("another", () => randomBytes(32), t0), {
-        message: `storing a server secret needs this database's key-encryption key ${kek.id} (--kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK)`,
-      });
+      await assert.rejects(
+        withoutKey.secrets.getOrCreate("a-secret-added-later", () => randomBytes(32), t0),
+        {
+          name: "KeyEncryptionError",
+          message: `server secret a-secret-added-later is encrypted at rest under key-encryption key ${kek.id}; supply that key with --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK`,
+        },
+      );
+      await assert.rejects(
+        withoutKey.secrets.getOrCreate("another", () => randomBytes(32), t0),
+        {
+          message: `storing a server secret needs this database's key-encryption key ${kek.id} (--kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK)`,
+        },
+      );
     } finally {
-      withoutKey.close();
+      await withoutKey.close();
     }
   });
 
-  it("opening with a key seals what was in the clear; rotating re-seals it all under the next key", () => {
+  it("opening with a key seals what was in the clear; rotating re-seals it all under the next key", async () => {
     const path = join(temp.dir, "rotate.db");
     const plain = openSqliteStorage(path);
     const privateJwk = JSON.stringify({ kty: "OKP", crv: "Ed25519", x: "x", d: "private" });
-    plain.keys.insert({ kid: "k1", alg: "EdDSA", privateJwk, publicJwk: "{}", createdAt: t0, activateAt: t0 });
-    const secret = plain.secrets.getOrCreate("session-key", () => randomBytes(32), t0);
-    assert.deepEqual(plain.keyEncryption.status(), {
+    await plain.keys.insert({ kid: "k1", alg: "EdDSA", privateJwk, publicJwk: "{}", createdAt: t0, activateAt: t0 });
+    const secret = await plain.secrets.getOrCreate("session-key", () => randomBytes(32), t0);
+    assert.deepEqual(await plain.keyEncryption.status(), {
       kekId: null,
       sealed: { signingKeys: 0, serverSecrets: 0 },
       inTheClear: { signingKeys: 1, serverSecrets: 1 },
     });
-    plain.close();
+    await plain.close();
 
     const first = newKek();
     const next = newKek();
     const sealed = openSqliteStorage(path, { keyEncryptionKey: first });
-    assert.deepEqual(sealed.keyEncryption.status(), {
+    assert.deepEqual(await sealed.keyEncryption.status(), {
       kekId: first.id,
       sealed: { signingKeys: 1, serverSecrets: 1 },
       inTheClear: { signingKeys: 0, serverSecrets: 0 },
     });
-    assert.deepEqual(sealed.keyEncryption.rotate(next).kekId, next.id);
-    sealed.close();
+    assert.deepEqual((await sealed.keyEncryption.rotate(next)).kekId, next.id);
+    await sealed.close();
 
     assert.throws(() => openSqliteStorage(path, { keyEncryptionKey: first }), {
       message: `this database's secrets are encrypted under key-encryption key ${next.id}, not the key supplied (${first.id})`,
     });
     const rotated = openSqliteStorage(path, { keyEncryptionKey: next });
     try {
-      assert.equal(rotated.keys.list()[0]?.privateJwk, privateJwk);
-      assert.deepEqual(
-        rotated.secrets.getOrCreate("session-key", () => randomBytes(32), t0),
-        secret,
-      );
+      assert.equal((await rotated.keys.list())[0]?.privateJwk, privateJwk);
+      assert.deepEqual(await rotated.secrets.getOrCreate("session-key", () => randomBytes(32), t0), secret);
       // Listing needs no key: only reading the private part does.
       const withoutKey = openSqliteStorage(path);
-      const listed = withoutKey.keys.list();
-      withoutKey.close();
+      const listed = await withoutKey.keys.list();
+      await withoutKey.close();
       assert.deepEqual(
         listed.map((key) => key.kid),
         ["k1"],
@@ -140,7 +137,7 @@ describe("SQLite storage under a key-encryption key", () => {
         message: new RegExp(`^signing key k1 is encrypted at rest under key-encryption key ${next.id};`),
       });
     } finally {
-      rotated.close();
+      await rotated.close();
     }
   });
 });

@@ -1,4 +1,4 @@
-// writeTransactional (authz-server/src/storage/sqlite/database.ts): store writes that span several statements begin
+// writeTransactional and writeTransactionAsync (authz-server/src/storage/sqlite/database.ts): store writes that span several statements begin
 // IMMEDIATE, are run again when another connection keeps the write lock past busy_timeout, and, when it never lets go,
 // end in StorageUnavailableError, which the error renderer answers 503 with Retry-After instead of 500.
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ import Koa from "koa";
 import { pino } from "pino";
 import { renderErrors } from "../../../authz-server/src/errors.ts";
 import { StorageUnavailableError } from "../../../authz-server/src/storage/errors.ts";
-import { writeTransactional } from "../../../authz-server/src/storage/sqlite/database.ts";
+import { writeTransactionAsync, writeTransactional } from "../../../authz-server/src/storage/sqlite/database.ts";
 import { tempDir } from "../helpers.ts";
 
 function openPair(): { writer: Database.Database; other: Database.Database } {
@@ -64,6 +64,56 @@ describe("writeTransactional", () => {
       throw new Error("outer fails");
     });
     assert.throws(outer, /outer fails/);
+    assert.deepEqual(writer.prepare("SELECT n FROM t").pluck().all(), []);
+  });
+});
+
+describe("writeTransactionAsync (Storage.transaction on SQLite)", () => {
+  it("rejects with StorageUnavailableError, having run nothing, when another connection keeps the write lock", async () => {
+    const { writer, other } = openPair();
+    let runs = 0;
+    const insert = () =>
+      writeTransactionAsync(writer, async () => {
+        runs++;
+        await Promise.resolve();
+        writer.prepare("INSERT INTO t (n) VALUES (1)").run();
+      });
+    other.exec("BEGIN IMMEDIATE");
+    await assert.rejects(insert(), (error: unknown) => error instanceof StorageUnavailableError);
+    assert.equal(runs, 0, "BEGIN IMMEDIATE waits for the lock before fn reads anything");
+    assert.equal(writer.inTransaction, false);
+    other.exec("COMMIT");
+    await insert();
+    assert.deepEqual(writer.prepare("SELECT n FROM t").pluck().all(), [1]);
+  });
+
+  it("runs fn again, from a clean transaction, after SQLITE_BUSY", async () => {
+    const { writer } = openPair();
+    let runs = 0;
+    const result = await writeTransactionAsync(writer, async () => {
+      runs++;
+      writer.prepare("INSERT INTO t (n) VALUES (?)").run(runs);
+      await Promise.resolve();
+      if (runs === 1) throw new Database.SqliteError("database is locked", "SQLITE_BUSY_SNAPSHOT");
+      return "committed";
+    });
+    assert.equal(result, "committed");
+    assert.deepEqual(writer.prepare("SELECT n FROM t").pluck().all(), [2], "the first run was rolled back");
+  });
+
+  it("rolls back and passes on any other rejection without running fn again", async () => {
+    const { writer } = openPair();
+    let runs = 0;
+    await assert.rejects(
+      writeTransactionAsync(writer, async () => {
+        runs++;
+        writer.prepare("INSERT INTO t (n) VALUES (1)").run();
+        await Promise.resolve();
+        throw new Error("refused");
+      }),
+      /refused/,
+    );
+    assert.equal(runs, 1);
     assert.deepEqual(writer.prepare("SELECT n FROM t").pluck().all(), []);
   });
 });

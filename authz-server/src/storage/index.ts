@@ -3,6 +3,7 @@
  * `postgres://` / `postgresql://` URL (PostgreSQL). Callers open storage here and depend on types.ts only.
  */
 import type { KeyEncryptionKey } from "./encryption.js";
+import { openPostgresStorage, type PostgresOptions } from "./postgres/index.js";
 import { openSqliteStorage } from "./sqlite/index.js";
 import type { Storage } from "./types.js";
 
@@ -11,6 +12,8 @@ export interface StorageOptions {
   warn?: (message: string) => void;
   /** Seals private signing keys and server secrets at rest (storage/encryption.ts). */
   keyEncryptionKey?: KeyEncryptionKey;
+  /** The connection pool's size and timeouts, for a PostgreSQL URL (storage/postgres/connection.ts). */
+  postgres?: PostgresOptions;
 }
 
 /** Whether `db` names a PostgreSQL server rather than a SQLite file (the URL schemes libpq accepts). */
@@ -20,6 +23,7 @@ export function isPostgresUrl(db: string): boolean {
 
 /** Opens the storage `db` names, migrated to the current schema; rejects with one clear line when it cannot. */
 export async function openStorage(db: string, options: StorageOptions = {}): Promise<Storage> {
-  if (isPostgresUrl(db)) throw new Error("PostgreSQL support is not built into this authz-server");
+  if (isPostgresUrl(db))
+    return openPostgresStorage(db, { ...options.postgres, keyEncryptionKey: options.keyEncryptionKey });
   return Promise.resolve(openSqliteStorage(db, options));
 }

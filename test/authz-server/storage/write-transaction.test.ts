@@ -1,6 +1,7 @@
-// writeTransactional and writeTransactionAsync (authz-server/src/storage/sqlite/database.ts): store writes that span several statements begin
-// IMMEDIATE, are run again when another connection keeps the write lock past busy_timeout, and, when it never lets go,
-// end in StorageUnavailableError, which the error renderer answers 503 with Retry-After instead of 500.
+// writeTransactional and writeTransactionAsync (authz-server/src/storage/sqlite/database.ts): store writes that span
+// several statements begin IMMEDIATE, are run again when another connection keeps the write lock past busy_timeout,
+// and, when it never lets go, end in StorageUnavailableError, which the error renderer answers 503 with Retry-After
+// instead of 500.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";

@@ -34,12 +34,6 @@ describe("SQLite storage file", () => {
     assert.equal((await again.users.findByUsername("alice"))?.id, "u1");
     await again.close();
   });
-
-  it("refuses a PostgreSQL URL until that engine is built", async () => {
-    await assert.rejects(openStorage("postgres://localhost/authz"), {
-      message: "PostgreSQL support is not built into this authz-server",
-    });
-  });
 });
 
 describe("secrets and passwords", () => {

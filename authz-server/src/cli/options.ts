@@ -53,8 +53,9 @@ export function redactDb(db: string): string {
   if (!isPostgresUrl(db)) return db;
   try {
     const url = new URL(db);
-    if (url.password === "") return db;
-    url.password = "redacted";
+    if (url.password !== "") url.password = "redacted";
+    // libpq-style parameters may carry it too (`?password=`), and node-postgres reads them.
+    if (url.searchParams.has("password")) url.searchParams.set("password", "redacted");
     return url.toString();
   } catch {
     return "the --db URL (malformed)";
@@ -78,14 +79,23 @@ export function withoutPassword(error: unknown, db: string): unknown {
   return message === error.message ? error : new Error(message);
 }
 
-/** The URL's password as written (percent-encoded) and as sent; none for a file path or a malformed URL. */
+/** The URL's passwords as written (percent-encoded) and as sent; none for a file path or a malformed URL. */
 function passwordsOf(db: string): string[] {
   if (!isPostgresUrl(db)) return [];
   try {
-    const written = new URL(db).password;
-    return written === "" ? [] : [...new Set([written, decodeURIComponent(written)])];
+    const url = new URL(db);
+    const candidates = [url.password, decodedOrAsIs(url.password), ...url.searchParams.getAll("password")];
+    return [...new Set(candidates.filter((p) => p !== ""))];
   } catch {
     return [];
+  }
+}
+
+function decodedOrAsIs(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 

@@ -81,12 +81,12 @@ describe("key rotation with an injected clock", () => {
     assert.equal(await verifies(await issue()), true);
 
     // The purge timer deletes the row; a second purge has nothing left to do.
-    assert.deepEqual(server.running.services.keys.deleteExpired(), [oldKid]);
+    assert.deepEqual(await server.running.services.keys.deleteExpired(), [oldKid]);
     assert.deepEqual(
       (await server.storage.keys.list()).map((k) => k.kid),
       [rotated.kid],
     );
-    assert.deepEqual(server.running.services.keys.deleteExpired(), []);
+    assert.deepEqual(await server.running.services.keys.deleteExpired(), []);
   });
 
   it("signs with every supported algorithm", async () => {

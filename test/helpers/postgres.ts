@@ -1,11 +1,20 @@
 // A throwaway PostgreSQL database for one test run. When AUTHZ_TEST_POSTGRES_URL names a server, a fresh database is
 // created on it and dropped at the end; otherwise a cluster is initialised in a temporary folder from Debian's
 // `postgresql` package (scripts/setup.sh installs it), listening on 127.0.0.1 on a free port with trust
-// authentication, and stopped and removed at the end. PostgreSQL refuses to run as root, so under root the cluster's
+// authentication for the superuser, and stopped and removed at the end. PostgreSQL refuses to run as root, so under root the cluster's
 // programs run as the unprivileged user `nobody`, owner of the folder.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
@@ -15,7 +24,7 @@ import pg from "pg";
 const run = promisify(execFile);
 
 export interface TestPostgres {
-  /** A URL of a fresh, empty database (trust authentication: no password). */
+  /** A URL of a fresh, empty database, as the superuser `postgres` (trust authentication: no password). */
   url: string;
   /** The server's URL without a database name, e.g. to add `?sslmode=…` parameters to. */
   host: string;
@@ -133,6 +142,7 @@ async function startCluster(tls: ClusterTls | undefined): Promise<Server> {
   const remove = (): void => rmSync(dir, { recursive: true, force: true });
   try {
     await runAsClusterOwner("initdb", ["-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+    writeHba(data);
     const port = await freePort();
     const settings = [
       `-c listen_addresses=127.0.0.1`,
@@ -173,6 +183,22 @@ async function startCluster(tls: ClusterTls | undefined): Promise<Server> {
   }
 }
 
+/**
+ * The superuser `postgres` connects without a password (the tests' administration); every other role must give its
+ * password (SCRAM), so a test can see a refused one.
+ */
+function writeHba(data: string): void {
+  writeFileSync(
+    join(data, "pg_hba.conf"),
+    [
+      "local all postgres trust",
+      "host all postgres 127.0.0.1/32 trust",
+      "host all all 127.0.0.1/32 scram-sha-256",
+      "",
+    ].join("\n"),
+  );
+}
+
 /** The server reads server.crt and server.key from its data folder; the key must be private to its owner. */
 function writeTlsFiles(data: string, tls: ClusterTls): void {
   const cert = join(data, "server.crt");
@@ -184,4 +210,62 @@ function writeTlsFiles(data: string, tls: ClusterTls): void {
     chownSync(cert, 65534, 65534);
     chownSync(key, 65534, 65534);
   }
+}
+
+/** A CA and a server certificate it signed for 127.0.0.1 and localhost; the CA's certificate is at `caFile`. */
+export interface TestCertificates {
+  caFile: string;
+  server: ClusterTls;
+}
+
+/** Generates a self-signed CA and a server certificate under `dir` with openssl (one day of validity). */
+export async function testCertificates(dir: string, name = "test"): Promise<TestCertificates> {
+  const file = (suffix: string) => join(dir, `${name}-${suffix}`);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await run("openssl", [
+    "req",
+    "-x509",
+    ...ec,
+    "-subj",
+    `/CN=${name} CA`,
+    "-days",
+    "1",
+    "-keyout",
+    file("ca.key"),
+    "-out",
+    file("ca.crt"),
+  ]);
+  await run("openssl", [
+    "req",
+    ...ec,
+    "-subj",
+    "/CN=localhost",
+    "-keyout",
+    file("server.key"),
+    "-out",
+    file("server.csr"),
+  ]);
+  const extensions = file("server.ext");
+  writeFileSync(extensions, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    file("server.csr"),
+    "-CA",
+    file("ca.crt"),
+    "-CAkey",
+    file("ca.key"),
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    extensions,
+    "-out",
+    file("server.crt"),
+  ]);
+  return {
+    caFile: file("ca.crt"),
+    server: { certPem: readFileSync(file("server.crt"), "utf8"), keyPem: readFileSync(file("server.key"), "utf8") },
+  };
 }

@@ -1,8 +1,19 @@
 // The PostgreSQL engine held to the storage contract every engine owes (contract.ts), on a throwaway database of a
 // real server (test/helpers/postgres.ts): each open() is a fresh database on it.
-import { after, before } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import { openStorage } from "../../../authz-server/src/storage/index.ts";
 import { openPostgresStorage } from "../../../authz-server/src/storage/postgres/index.ts";
-import { startTestPostgres, type TestPostgres } from "../../helpers/postgres.ts";
+import { migrations } from "../../../authz-server/src/storage/postgres/migrations.ts";
+import {
+  startTestPostgres,
+  testCertificates,
+  type TestCertificates,
+  type TestPostgres,
+} from "../../helpers/postgres.ts";
+import { tempDir } from "../helpers.ts";
 import { storageContract } from "./contract.ts";
 
 let server: TestPostgres | undefined;
@@ -21,4 +32,126 @@ storageContract("PostgreSQL", async (options) => {
   const storage = await openPostgresStorage(await server.createDatabase(), options);
   opened.push(storage);
   return storage;
+});
+
+/** A fresh database's URL on the shared test server. */
+function database(): Promise<string> {
+  if (!server) throw new Error("the PostgreSQL test server did not start");
+  return server.createDatabase();
+}
+
+async function query(url: string, text: string): Promise<unknown[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<Record<string, unknown>>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const latest = migrations.at(-1)?.version;
+
+describe("PostgreSQL schema", () => {
+  it("is migrated once when two processes start on an empty database at the same instant, and neither fails", async () => {
+    const url = await database();
+    const both = await Promise.all([openPostgresStorage(url), openPostgresStorage(url)]);
+    for (const storage of both) await storage.close();
+    assert.deepEqual(await query(url, "SELECT version FROM schema_version"), [{ version: latest }]);
+  });
+
+  it("newer than this program: refuses to start with one line", async () => {
+    const url = await database();
+    await (await openPostgresStorage(url)).close();
+    await query(url, "UPDATE schema_version SET version = 999");
+    await assert.rejects(openStorage(url), {
+      message: `database schema version 999 is newer than this program knows (${String(latest)}); upgrade authz-server`,
+    });
+  });
+});
+
+describe("PostgreSQL URL that cannot be opened: one line naming the problem, never the password", () => {
+  const password = "s3cret-never-shown";
+
+  it("a malformed URL", async () => {
+    await assert.rejects(openStorage(`postgres://alice:${password}@[not-a-host/authz`), {
+      message: "--db: malformed PostgreSQL URL (expected postgres://user@host:port/database)",
+    });
+  });
+
+  it("a missing database", async () => {
+    const { hostname, port } = new URL(await database());
+    await assert.rejects(openStorage(`postgres://postgres:${password}@${hostname}:${port}/no_such_db`), {
+      message: `cannot open PostgreSQL database postgres://postgres@${hostname}:${port}/no_such_db: database no_such_db does not exist`,
+    });
+  });
+
+  it("a server that does not speak PostgreSQL", async () => {
+    const http = createServer((socket) => socket.end("HTTP/1.1 400 Bad Request\r\n\r\n"));
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    const address = http.address();
+    const port = typeof address === "object" && address !== null ? address.port : 0;
+    try {
+      await assert.rejects(openStorage(`postgres://alice:${password}@127.0.0.1:${port}/authz`), {
+        message: `cannot open PostgreSQL database postgres://alice@127.0.0.1:${port}/authz: the server does not speak the PostgreSQL protocol`,
+      });
+    } finally {
+      http.close();
+    }
+  });
+});
+
+// Its own cluster, whatever AUTHZ_TEST_POSTGRES_URL says: one that serves TLS and checks passwords.
+describe("PostgreSQL over TLS, with a self-signed CA", () => {
+  const temp = tempDir();
+  let tlsServer: TestPostgres | undefined;
+  let certificates: TestCertificates;
+  let otherCa: string;
+
+  before(async () => {
+    certificates = await testCertificates(temp.dir);
+    otherCa = (await testCertificates(temp.dir, "other")).caFile;
+    tlsServer = await startTestPostgres({ tls: certificates.server });
+    const name = new URL(tlsServer.url).pathname.slice(1);
+    await query(
+      tlsServer.url,
+      `CREATE ROLE alice LOGIN PASSWORD 'right-password'; ALTER DATABASE ${name} OWNER TO alice`,
+    );
+  });
+  after(async () => {
+    await tlsServer?.close();
+    temp.remove();
+  });
+
+  const url = (user: string, ca: string) => {
+    if (!tlsServer) throw new Error("the TLS test server did not start");
+    const { port, pathname } = new URL(tlsServer.url);
+    return `postgres://${user}@127.0.0.1:${port}${pathname}?sslmode=verify-full&sslrootcert=${ca}`;
+  };
+
+  it("sslmode=verify-full opens the database when the server's certificate chains to sslrootcert", async () => {
+    const storage = await openStorage(url("alice:right-password", certificates.caFile));
+    try {
+      await storage.scopes.create({ name: "photos", description: "Photos", resource: null });
+      assert.deepEqual(await storage.scopes.list(), [{ name: "photos", description: "Photos", resource: null }]);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it("refuses a server whose certificate another CA signed", async () => {
+    const target = url("alice:right-password", otherCa);
+    const { port, pathname } = new URL(target);
+    await assert.rejects(openStorage(target), {
+      message: `cannot open PostgreSQL database postgres://alice@127.0.0.1:${port}${pathname}: unable to verify the first certificate`,
+    });
+  });
+
+  it("refuses a wrong password, naming the user and not the password", async () => {
+    const target = url("alice:wrong-password", certificates.caFile);
+    const { port, pathname } = new URL(target);
+    await assert.rejects(openStorage(target), {
+      message: `cannot open PostgreSQL database postgres://alice@127.0.0.1:${port}${pathname}: password authentication failed for user alice`,
+    });
+  });
 });

@@ -14,6 +14,37 @@ const t0 = Date.UTC(2030, 0, 1);
 
 storageContract("SQLite", (options) => Promise.resolve(openSqliteStorage(":memory:", options)));
 
+describe("SQLite storage transactions", () => {
+  it("refuse a call that bypasses the transaction's handle, instead of waiting for it forever", async () => {
+    const storage = openSqliteStorage(":memory:");
+    try {
+      await assert.rejects(
+        storage.transaction(() => storage.users.findById("u1")),
+        { message: "storage used directly inside its own transaction: use the transaction's handle (tx)" },
+      );
+      await assert.rejects(
+        storage.transaction((tx) => tx.transaction(() => storage.transaction(() => Promise.resolve()))),
+        { message: "storage used directly inside its own transaction: use the transaction's handle (tx)" },
+      );
+      assert.equal(await storage.users.findById("u1"), undefined, "the gate is open again");
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it("refuse a transaction's handle once the transaction ended", async () => {
+    const storage = openSqliteStorage(":memory:");
+    try {
+      const handle = await storage.transaction((tx) => Promise.resolve(tx));
+      await assert.rejects(handle.users.findById("u1"), {
+        message: "a transaction's handle was used after the transaction ended",
+      });
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
 describe("SQLite storage file", () => {
   const temp = tempDir();
   const dbPath = join(temp.dir, "nested", "authz.db");

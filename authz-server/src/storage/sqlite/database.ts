@@ -94,7 +94,8 @@ function migrate(db: Db): void {
 const BUSY_ATTEMPTS = 3;
 
 /**
- * Runs `fn` in a write transaction, all-or-nothing, beside writers in other processes on the same file.
+ * `fn` as a write transaction, prepared once: what the stores use for their multi-statement writes. It runs
+ * all-or-nothing, beside writers in other processes on the same file.
  *
  * `BEGIN IMMEDIATE` takes the write lock before the first read. A deferred transaction that reads and then writes
  * takes it only at its first write, and in WAL mode, if another process committed meanwhile, SQLite fails that write
@@ -102,14 +103,7 @@ const BUSY_ATTEMPTS = 3;
  * Waiting for the lock is busy_timeout's job; a transaction that still gets SQLITE_BUSY (another writer held the lock
  * longer) was rolled back whole and is run again, up to BUSY_ATTEMPTS times, so `fn` must not act outside the
  * database. Nested in another transaction, `fn` joins it (a savepoint) and the outermost one does the retrying.
- */
-export function writeTransaction<T>(db: Db, fn: () => T): T {
-  return writeTransactional(db, fn)();
-}
-
-/**
- * `fn` as a write transaction with writeTransaction's guarantees, prepared once: what the stores use for their
- * multi-statement writes. A transaction still locked out after the last attempt throws StorageUnavailableError.
+ * A transaction still locked out after the last attempt throws StorageUnavailableError.
  */
 export function writeTransactional<A extends unknown[], T>(db: Db, fn: (...args: A) => T): (...args: A) => T {
   const transaction = db.transaction(fn);
@@ -128,7 +122,7 @@ export function writeTransactional<A extends unknown[], T>(db: Db, fn: (...args:
 }
 
 /**
- * The asynchronous form of writeTransaction, for Storage.transaction: `BEGIN IMMEDIATE`, the awaited `fn`, `COMMIT`,
+ * The asynchronous form of writeTransactional, for Storage.transaction: `BEGIN IMMEDIATE`, the awaited `fn`, `COMMIT`,
  * with the same retries (the whole `fn` is run again after SQLITE_BUSY, up to BUSY_ATTEMPTS times) and a `ROLLBACK`
  * when `fn` rejects. better-sqlite3 cannot hold its own transaction across an await, hence the explicit statements;
  * the caller holds the storage's gate (gate.ts) throughout, so no other request's statement joins the transaction.

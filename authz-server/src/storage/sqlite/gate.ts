@@ -10,8 +10,12 @@ import { AsyncLocalStorage } from "node:async_hooks";
 export class Gate {
   #held = false;
   readonly #waiting: (() => void)[] = [];
-  /** The holder of the gate, so a call that would wait for its own transaction fails instead of waiting forever. */
-  readonly #holder = new AsyncLocalStorage<Gate>();
+  /**
+   * The transaction holding the gate, and the one each async context runs in, so that a call that would wait for its
+   * own transaction fails at once instead of waiting forever.
+   */
+  #holding: object | undefined;
+  readonly #context = new AsyncLocalStorage<object>();
 
   /** Runs the synchronous `op` when no transaction holds the gate. */
   async run<T>(op: () => T): Promise<T> {
@@ -31,15 +35,18 @@ export class Gate {
   async hold<T>(fn: () => Promise<T>): Promise<T> {
     this.#refuseReentry();
     await this.#acquire();
+    const holding = {};
+    this.#holding = holding;
     try {
-      return await this.#holder.run(this, fn);
+      return await this.#context.run(holding, fn);
     } finally {
+      this.#holding = undefined;
       this.#release();
     }
   }
 
   #refuseReentry(): void {
-    if (this.#holder.getStore() === this)
+    if (this.#holding !== undefined && this.#context.getStore() === this.#holding)
       throw new Error("storage used directly inside its own transaction: use the transaction's handle (tx)");
   }
 

@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after } from "node:test";
 import { pino } from "pino";
 import * as oauth from "oauth4webapi";
 import type { Clock } from "../../authz-server/src/clock.ts";
 import { digest, generateId, generateSecret } from "../../authz-server/src/secrets.ts";
 import { startServer, type RunningServer, type ServerOptions } from "../../authz-server/src/server.ts";
 import type { Storage } from "../../authz-server/src/storage/types.ts";
+import { startTestPostgres } from "../helpers/postgres.ts";
 
 /** A clock that only moves when a test moves it (time is frozen in tests, so every expiry is exact). */
 export class TestClock implements Clock {
@@ -37,9 +39,31 @@ export function tempDir(): { dir: string; remove(): void } {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A storage engine the flow tests run on, and where a server of it keeps its data. */
+export interface StorageEngine {
+  name: "SQLite" | "PostgreSQL";
+  /** startTestServer's options for a fresh, empty database: a new SQLite file, or a new PostgreSQL database. */
+  freshDatabase(): Promise<{ dbPath?: string }>;
+}
+
+/**
+ * Both storage engines, for a test file to run its flows on each. Call it at the top level of the file: it starts
+ * one throwaway PostgreSQL for the file (test/helpers/postgres.ts), whose databases the servers get, stopped after
+ * the file's last test.
+ */
+export async function storageEngines(): Promise<StorageEngine[]> {
+  const postgres = await startTestPostgres();
+  after(() => postgres.close());
+  return [
+    { name: "SQLite", freshDatabase: () => Promise.resolve({}) },
+    { name: "PostgreSQL", freshDatabase: async () => ({ dbPath: await postgres.createDatabase() }) },
+  ];
+}
+
 export interface TestServer {
   running: RunningServer;
   storage: Storage;
+  /** The SQLite file, or the postgres:// URL, the server keeps its data in. */
   dbPath: string;
   clock: TestClock;
   url: string;
@@ -48,7 +72,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A server on 127.0.0.1, port 0, a fresh database (unless dbPath is given) and a frozen clock. */
+/**
+ * A server on 127.0.0.1, port 0, a fresh SQLite database (unless dbPath, a file or a postgres:// URL, is given) and a
+ * frozen clock.
+ */
 export async function startTestServer(
   options: Partial<ServerOptions> & { dbPath?: string; clock?: TestClock } = {},
 ): Promise<TestServer> {

@@ -10,7 +10,7 @@
 // The database is created first with `authz-server init`. Run again: nothing changes, but for a
 // callback moved to another port (--redirect-uri), which becomes Canon Printing's redirect URI. Used by `npm start`, the Docker image of the sidecar and the tests.
 //
-//   node scripts/seed-demo.mjs [--db PATH] [--canon-file PATH] [--redirect-uri URI]
+//   node scripts/seed-demo.mjs [--db PATH-OR-URL] [--canon-file PATH] [--redirect-uri URI]
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";

@@ -31,6 +31,11 @@ export interface TestPostgres {
   port: number;
   /** Creates another fresh database on the same server; dropped by close(). */
   createDatabase(): Promise<string>;
+  /**
+   * Takes the server away (its open connections are cut, its data kept) and, with `resume`, brings it back on the same
+   * port. Only a cluster the helper started can do this (`own: true`).
+   */
+  interrupt(): Promise<{ resume(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -87,8 +92,8 @@ async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>):
 }
 
 /** A server (the given one or a new cluster) and a fresh database on it. */
-export async function startTestPostgres(options: { tls?: ClusterTls } = {}): Promise<TestPostgres> {
-  const given = options.tls === undefined ? process.env.AUTHZ_TEST_POSTGRES_URL : undefined;
+export async function startTestPostgres(options: { tls?: ClusterTls; own?: boolean } = {}): Promise<TestPostgres> {
+  const given = options.tls === undefined && options.own !== true ? process.env.AUTHZ_TEST_POSTGRES_URL : undefined;
   const server = given !== undefined && given !== "" ? fromUrl(given) : await startCluster(options.tls);
   const created: string[] = [];
   const createDatabase = async (): Promise<string> => {
@@ -107,6 +112,7 @@ export async function startTestPostgres(options: { tls?: ClusterTls } = {}): Pro
       host: `postgres://postgres@${hostname}:${port}`,
       port: Number(port),
       createDatabase,
+      interrupt: () => server.interrupt(),
       close: async () => {
         try {
           await withAdmin(server.adminUrl, async (client) => {
@@ -126,13 +132,18 @@ export async function startTestPostgres(options: { tls?: ClusterTls } = {}): Pro
 interface Server {
   /** A URL of the maintenance database `postgres`, with rights to create and drop databases. */
   adminUrl: string;
+  interrupt(): Promise<{ resume(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
 function fromUrl(given: string): Server {
   const url = new URL(given);
   url.pathname = "/postgres";
-  return { adminUrl: url.toString(), stop: async () => {} };
+  return {
+    adminUrl: url.toString(),
+    interrupt: () => Promise.reject(new Error("only a cluster the tests started can be interrupted")),
+    stop: async () => {},
+  };
 }
 
 async function startCluster(tls: ClusterTls | undefined): Promise<Server> {
@@ -155,23 +166,31 @@ async function startCluster(tls: ClusterTls | undefined): Promise<Server> {
       writeTlsFiles(data, tls);
       settings.push("-c ssl=on");
     }
-    await runAsClusterOwner("pg_ctl", [
-      "-D",
-      data,
-      "-l",
-      join(dir, "log"),
-      "-o",
-      settings.join(" "),
-      "-w",
-      "-t",
-      "30",
-      "start",
-    ]);
+    const start = () =>
+      runAsClusterOwner("pg_ctl", [
+        "-D",
+        data,
+        "-l",
+        join(dir, "log"),
+        "-o",
+        settings.join(" "),
+        "-w",
+        "-t",
+        "30",
+        "start",
+      ]);
+    const stopNow = () => runAsClusterOwner("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
+    await start();
     return {
       adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      interrupt: async () => {
+        // Fast: sessions are cut, as by a failover, but the commits are kept (synchronous_commit is off).
+        await runAsClusterOwner("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
+        return { resume: start };
+      },
       stop: async () => {
         try {
-          await runAsClusterOwner("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
+          await stopNow();
         } finally {
           remove();
         }

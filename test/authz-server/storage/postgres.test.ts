@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
+import { StorageUnavailableError } from "../../../authz-server/src/storage/errors.ts";
 import { openStorage } from "../../../authz-server/src/storage/index.ts";
 import { openPostgresStorage } from "../../../authz-server/src/storage/postgres/index.ts";
 import { migrations } from "../../../authz-server/src/storage/postgres/migrations.ts";
@@ -153,5 +154,32 @@ describe("PostgreSQL over TLS, with a self-signed CA", () => {
     await assert.rejects(openStorage(target), {
       message: `cannot open PostgreSQL database postgres://alice@127.0.0.1:${port}${pathname}: password authentication failed for user alice`,
     });
+  });
+});
+
+describe("PostgreSQL going away under a running storage", () => {
+  let own: TestPostgres | undefined;
+  before(async () => {
+    own = await startTestPostgres({ own: true });
+  });
+  after(() => own?.close());
+
+  it("rejects with StorageUnavailableError (503, Retry-After) while it is away, and serves again by itself once back", async () => {
+    if (!own) throw new Error("the PostgreSQL test server did not start");
+    const storage = await openPostgresStorage(own.url, { connectionTimeoutMs: 1000 });
+    try {
+      await storage.users.create({ id: "u1", username: "alice", passwordHash: "x", createdAt: 0 });
+      const away = await own.interrupt();
+      const unavailable = (error: unknown) => error instanceof StorageUnavailableError && error.retryAfterSeconds === 1;
+      await assert.rejects(storage.users.findByUsername("alice"), unavailable);
+      await assert.rejects(
+        storage.transaction((tx) => tx.codes.consume("digest", 0)),
+        unavailable,
+      );
+      await away.resume();
+      assert.equal((await storage.users.findByUsername("alice"))?.id, "u1");
+    } finally {
+      await storage.close();
+    }
   });
 });

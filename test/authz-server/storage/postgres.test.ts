@@ -8,6 +8,7 @@ import { StorageUnavailableError } from "../../../authz-server/src/storage/error
 import { openStorage } from "../../../authz-server/src/storage/index.ts";
 import { openPostgresStorage } from "../../../authz-server/src/storage/postgres/index.ts";
 import { migrations } from "../../../authz-server/src/storage/postgres/migrations.ts";
+import { migrations as sqliteMigrations } from "../../../authz-server/src/storage/sqlite/migrations.ts";
 import {
   startTestPostgres,
   testCertificates,
@@ -54,6 +55,13 @@ async function query(url: string, text: string): Promise<unknown[]> {
 const latest = migrations.at(-1)?.version;
 
 describe("PostgreSQL schema", () => {
+  it("has the migrations of SQLite's schema, number for number", () => {
+    assert.deepEqual(
+      migrations.map((m) => m.version),
+      sqliteMigrations.map((m) => m.version),
+    );
+  });
+
   it("is migrated once when two processes start on an empty database at the same instant, and neither fails", async () => {
     const url = await database();
     const both = await Promise.all([openPostgresStorage(url), openPostgresStorage(url)]);

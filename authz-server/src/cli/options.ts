@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { defaults } from "../config.js";
 import { type KeyEncryptionKey, keyEncryptionKeyFrom } from "../storage/encryption.js";
-import { isPostgresUrl, openStorage } from "../storage/index.js";
+import { isPostgresUrl, openStorage, type StorageOptions } from "../storage/index.js";
+import { postgresDefaults } from "../storage/postgres/index.js";
 import type { Storage } from "../storage/types.js";
 
 /** A mistake of the user of the CLI: printed as one line on stderr, exit code 1 (index.ts). */
@@ -13,13 +14,34 @@ export interface CommonOptions {
   db: string;
   json?: boolean;
   kekFile?: string;
+  dbPoolSize: number;
+  dbConnectTimeout: number;
+  dbStatementTimeout: number;
 }
 
-/** Adds the options every command takes: the database, its key-encryption key, and JSON output. */
+/**
+ * Adds the options every command takes: the database (and, for PostgreSQL, its pool's size and timeouts), its
+ * key-encryption key, and JSON output.
+ */
 export function common(command: Command): Command {
   return command
     .addOption(
       new Option("--db <path-or-url>", "SQLite database file or postgres:// URL").env("AUTHZ_DB").default(defaults.db),
+    )
+    .addOption(
+      new Option("--db-pool-size <n>", "PostgreSQL: most connections held open")
+        .default(postgresDefaults.poolSize)
+        .argParser(atLeastOne("--db-pool-size")),
+    )
+    .addOption(
+      new Option("--db-connect-timeout <ms>", "PostgreSQL: opening a connection longer than this fails (503)")
+        .default(postgresDefaults.connectionTimeoutMs)
+        .argParser(atLeastOne("--db-connect-timeout")),
+    )
+    .addOption(
+      new Option("--db-statement-timeout <ms>", "PostgreSQL: the server cancels a statement running longer (503)")
+        .default(postgresDefaults.statementTimeoutMs)
+        .argParser(atLeastOne("--db-statement-timeout")),
     )
     .addOption(
       new Option(
@@ -110,9 +132,14 @@ export function keyEncryptionKeyOf(options: CommonOptions): KeyEncryptionKey | u
   return keyEncryptionKeyFrom(options.kekFile, process.env["AUTHZ_KEK"]);
 }
 
-export function storageOptions(options: CommonOptions): { keyEncryptionKey?: KeyEncryptionKey } {
+export function storageOptions(options: CommonOptions): StorageOptions {
   const keyEncryptionKey = keyEncryptionKeyOf(options);
-  return keyEncryptionKey === undefined ? {} : { keyEncryptionKey };
+  const postgres = {
+    poolSize: options.dbPoolSize,
+    connectionTimeoutMs: options.dbConnectTimeout,
+    statementTimeoutMs: options.dbStatementTimeout,
+  };
+  return keyEncryptionKey === undefined ? { postgres } : { keyEncryptionKey, postgres };
 }
 
 /** A stored time (ms since the epoch) as RFC 3339 text, or null when there is none. */
@@ -121,6 +148,13 @@ export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toI
 const wholeNumber = (name: string) => (value: string) => {
   if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
   return Number(value);
+};
+
+/** A count or a duration of which 0 would mean "none" or "unbounded" (node-postgres' reading): at least 1. */
+const atLeastOne = (name: string) => (value: string) => {
+  const number = wholeNumber(name)(value);
+  if (number < 1) throw new UsageError(`${name} must be at least 1, got ${value}`);
+  return number;
 };
 
 /** A `--<name> <seconds>` option: a whole number with a default. */

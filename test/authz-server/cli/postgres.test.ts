@@ -161,6 +161,37 @@ describe("authz-server CLI on a postgres:// URL it cannot use", () => {
     );
   });
 
+  it("--db-connect-timeout bounds the wait for a server that accepts the connection and never answers", async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const address = silent.address();
+    assert.ok(address !== null && typeof address === "object");
+    try {
+      const started = Date.now();
+      const db = `postgres://alice:${PASSWORD}@127.0.0.1:${address.port}/authz`;
+      assertFails(
+        await cli(["scopes", "list", "--db", db, "--db-connect-timeout", "200"]),
+        `authz-server: cannot open PostgreSQL database postgres://alice@127.0.0.1:${address.port}/authz: no answer in time (is it a PostgreSQL server?)`,
+      );
+      // Well under the 5 s default; the rest is the CLI's own start-up.
+      assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms`);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it("pool size and timeouts are whole numbers of at least 1", async () => {
+    const db = "postgres://alice@127.0.0.1:5432/authz";
+    assertFails(
+      await cli(["scopes", "list", "--db", db, "--db-pool-size", "0"]),
+      "authz-server: --db-pool-size must be at least 1, got 0",
+    );
+    assertFails(
+      await cli(["scopes", "list", "--db", db, "--db-statement-timeout", "5s"]),
+      'authz-server: --db-statement-timeout must be a whole number, got "5s"',
+    );
+  });
+
   it("a malformed URL: one line, without the URL's text", async () => {
     assertFails(
       await cli(["scopes", "list", "--db", `postgres://alice:${PASSWORD}@[::1/authz`]),

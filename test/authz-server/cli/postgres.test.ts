@@ -153,6 +153,22 @@ describe("authz-server CLI on a postgres:// URL it cannot use", () => {
     }
   });
 
+  it("serve refuses to start rather than half-start: one line, exit 1", async () => {
+    const port = await closedPort();
+    assertFails(
+      await cli([
+        "serve",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--db",
+        `postgres://alice:${PASSWORD}@127.0.0.1:${port}/authz`,
+      ]),
+      `authz-server: cannot open PostgreSQL database postgres://alice@127.0.0.1:${port}/authz: connection refused`,
+    );
+  });
+
   it("a password given as a URL parameter is never printed either", async () => {
     const port = await closedPort();
     assertFails(

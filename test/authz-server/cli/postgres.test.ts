@@ -41,10 +41,11 @@ describe("authz-server CLI on a postgres:// URL", () => {
   });
   after(() => postgres.close());
 
-  it("--help names both kinds of --db", async () => {
-    const help = await cli(["scopes", "list", "--help"]);
+  it("--help names both kinds of --db, and never shows AUTHZ_DB's password", async () => {
+    const help = await cli(["scopes", "list", "--help"], { env: { AUTHZ_DB: db } });
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--db <path-or-url>\s+SQLite database file or postgres:\/\/ URL/);
+    assert.ok(!help.stdout.includes(PASSWORD), "--help shows the password");
   });
 
   it("init migrates the database and prints its URL with the password redacted", async () => {

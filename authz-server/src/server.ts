@@ -12,6 +12,7 @@ import { answerParseErrors, type LingerLimits } from "./lingering-close.js";
 import type { InteractionSettings, Services } from "./services.js";
 import type { KeyEncryptionKey } from "./storage/encryption.js";
 import { openStorage } from "./storage/index.js";
+import type { PostgresOptions } from "./storage/postgres/index.js";
 import type { Storage } from "./storage/types.js";
 
 /** The levels `logLevel` accepts: pino's own, and "silent", which logs nothing. */
@@ -25,6 +26,8 @@ export interface ServerOptions {
   db?: string;
   /** Encrypts the private signing keys and server secrets at rest (storage/encryption.ts); ignored with `storage`. */
   keyEncryptionKey?: KeyEncryptionKey;
+  /** For a PostgreSQL `db`: the connection pool's size and timeouts (storage/postgres/connection.ts); ignored with `storage`. */
+  postgres?: PostgresOptions;
   /** An already-open storage (tests); the server then does not close it. */
   storage?: Storage;
   /** 0 picks a free port. */
@@ -72,6 +75,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     options.storage ??
     (await openStorage(options.db ?? process.env["AUTHZ_DB"] ?? defaults.db, {
       ...(options.keyEncryptionKey === undefined ? {} : { keyEncryptionKey: options.keyEncryptionKey }),
+      ...(options.postgres === undefined ? {} : { postgres: options.postgres }),
       warn: (message) => logger.warn(message),
     }));
   const clockSkew = options.clockSkew ?? defaults.clockSkew;

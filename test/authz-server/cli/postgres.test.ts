@@ -192,6 +192,11 @@ describe("authz-server CLI on a postgres:// URL it cannot use", () => {
       );
       // Well under the 5 s default; the rest is the CLI's own start-up.
       assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms`);
+      const serveStarted = Date.now();
+      const served = await cli(["serve", "--db", db, "--port", "0", "--db-connect-timeout", "200"]);
+      assert.equal(served.code, 1);
+      assert.match(served.stderr, /no answer in time/);
+      assert.ok(Date.now() - serveStarted < 4000, `serve took ${Date.now() - serveStarted} ms`);
     } finally {
       silent.close();
     }

@@ -108,15 +108,28 @@ export class PageError extends Error {
   }
 }
 
+const UNAVAILABLE_PAGE_MESSAGE =
+  "The sign-in service cannot reach its database right now. Please try again in a moment.";
+
 /**
  * The one place a page error becomes a response, for the page routes (authorize, login, consent, consents, logout);
- * anything else goes on to renderErrors.
+ * anything else goes on to renderErrors. A database that cannot be reached is a 503 page with Retry-After.
  */
 export function renderPageErrors(siteName: string) {
   return async function renderPageError(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
     } catch (error: unknown) {
+      if (error instanceof StorageUnavailableError) {
+        // A person at a browser gets a page, not JSON: the same 503 and Retry-After as the token endpoint's.
+        ctx.set("Retry-After", String(error.retryAfterSeconds));
+        sendPage(
+          ctx,
+          renderError({ siteName, title: "Try again in a moment", message: UNAVAILABLE_PAGE_MESSAGE }),
+          503,
+        );
+        return;
+      }
       if (!(error instanceof PageError)) throw error;
       sendPage(ctx, renderError({ siteName, title: error.title, message: error.message }), error.status);
     }

@@ -84,7 +84,7 @@ const basic = (id: string, secret: string): string =>
  * code: the code is minted), then POST /token redeeming it with the PKCE verifier. The token
  * responses' refresh tokens are kept for the refresh load.
  */
-async function measureCodeExchanges(
+export async function measureCodeExchanges(
   info: TokenServerInfo,
   flow: FlowClient,
   seconds: number,
@@ -170,7 +170,7 @@ async function measureCodeExchanges(
  * refresh token never used before and returns its successor to the pool, so no request is a
  * reuse (which would revoke the family).
  */
-async function measureRefreshRotations(
+export async function measureRefreshRotations(
   info: TokenServerInfo,
   flow: FlowClient,
   seconds: number,
@@ -237,7 +237,7 @@ async function measureRefreshRotations(
   }
 }
 
-function clientCredentialsLoad(info: TokenServerInfo, durationSeconds: number): Promise<HttpLoadResult> {
+export function clientCredentialsLoad(info: TokenServerInfo, durationSeconds: number): Promise<HttpLoadResult> {
   return runHttpLoad({
     url: info.url + info.tokenPath,
     connections: CONNECTIONS,

@@ -1,6 +1,6 @@
 // The authorization server on PostgreSQL against SQLite, in the same run: client-credentials tokens/s,
 // authorization-code exchanges/s and refresh-token rotations/s (the loads of bench/sections/sidecar.ts),
-// each server in its own process (bench/servers/sidecar-db.ts), rounds interleaved SQLite, PostgreSQL,
+// each server in its own process (bench/servers/sidecar.ts), rounds interleaved SQLite, PostgreSQL,
 // SQLite, PostgreSQL…, medians reported; then PostgreSQL round trips per request for each grant, counted
 // in the server process over a few sequential requests. PostgreSQL is a throwaway cluster from
 // test/helpers/postgres.ts (or a fresh database on AUTHZ_TEST_POSTGRES_URL).
@@ -118,12 +118,20 @@ async function roundTrips(info: Info): Promise<Record<string, number>> {
 
 const postgres = await startTestPostgres();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-pg-sqlite-"));
-const script = path.join(here, "servers/sidecar-db.ts");
+const script = path.join(here, "servers/sidecar.ts");
 const engines: Engine[] = [];
 const empty = (): Record<Grant, number[]> => ({ client_credentials: [], authorization_code: [], refresh_token: [] });
 try {
-  engines.push({ name: "SQLite", child: await startChild<Info>(script, [path.join(dir, "authz.db")]), runs: empty() });
-  engines.push({ name: "PostgreSQL", child: await startChild<Info>(script, [postgres.url]), runs: empty() });
+  engines.push({
+    name: "SQLite",
+    child: await startChild<Info>(script, ["ES256", "warn", path.join(dir, "authz.db")]),
+    runs: empty(),
+  });
+  engines.push({
+    name: "PostgreSQL",
+    child: await startChild<Info>(script, ["ES256", "warn", postgres.url]),
+    runs: empty(),
+  });
   for (const engine of engines) {
     log(`warm-up: ${engine.name}`);
     const warm = await clientCredentialsLoad(engine.child.info, 1);
@@ -169,7 +177,7 @@ try {
         ["refresh_token: POST /token (rotation)", fmt(trips["refresh_token"])],
       ],
       notes: [
-        "Counted as pg.Client query calls in the server process (bench/servers/sidecar-db.ts); BEGIN and COMMIT count. Each answer checked: 200 with an access token (303 with a code for /authorize). Client credentials need none: clients and scopes are held in memory and re-read only when their version row changes, seen within 1 s (authz-server/src/storage/postgres/clients.ts).",
+        "Counted as pg.Client query calls in the server process (bench/servers/sidecar.ts); BEGIN and COMMIT count. Each answer checked: 200 with an access token (303 with a code for /authorize). Client credentials need none: clients and scopes are held in memory and re-read only when their version row changes, seen within 1 s (authz-server/src/storage/postgres/clients.ts).",
       ],
     }) + "\n",
   );

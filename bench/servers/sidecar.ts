@@ -1,21 +1,39 @@
 // Our sidecar under load: authz-server's own startServer on a fresh SQLite database in a temp
-// directory, provisioned through the product's CLI (`scopes create`, `clients create --json`),
-// exactly as an operator would. Default log level, as `serve` runs.
-// Usage: node --import tsx bench/servers/sidecar.ts <alg> [log-level]   (needs `npm run build` for the CLI)
+// directory, or on the database given (a SQLite file or a postgres:// URL), provisioned through the
+// product's CLI (`scopes create`, `clients create --json`), exactly as an operator would. Default
+// log level, as `serve` runs. On PostgreSQL every statement the server sends is counted for
+// bench/postgres.ts (pg.Client's query method wrapped here, in the bench only; with the extended
+// protocol authz-server/src/storage/postgres/connection.ts uses, one query call is one round trip)
+// and the count is served at GET <countUrl> on a second port.
+// Usage: node --import tsx bench/servers/sidecar.ts <alg> [log-level] [db]   (needs `npm run build` for the CLI)
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import pg from "pg";
 import { startServer } from "../../authz-server/src/server.js";
+import { isPostgresUrl } from "../../authz-server/src/storage/index.js";
 import { ALGORITHMS, type Algorithm } from "../lib/jwt.js";
 
 const alg = (process.argv[2] ?? "ES256") as Algorithm;
 if (!ALGORITHMS.includes(alg)) throw new Error(`unknown algorithm ${alg}`);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const cli = path.join(root, "authz-server/bin/authz-server.js");
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-authz-"));
-const db = path.join(dir, "authz.db");
+const given: string | undefined = process.argv.length > 4 ? process.argv[4] : undefined;
+const dir = given === undefined ? fs.mkdtempSync(path.join(os.tmpdir(), "bench-authz-")) : undefined;
+const db = given ?? path.join(dir ?? "", "authz.db");
+
+let queries = 0;
+if (isPostgresUrl(db)) {
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    queries++;
+    return (query as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof pg.Client.prototype.query;
+}
 
 /** Runs one CLI command against the benchmark's database and returns its --json output. */
 export function authz(args: string[], input?: string): unknown {
@@ -68,6 +86,10 @@ const canon = authz([
 };
 const password = "bench-password-0123456789";
 authz(["users", "create", "alice", "--password-stdin"], `${password}\n`);
+const counter = http.createServer((_request, response) => response.end(String(queries)));
+await new Promise<void>((resolve) => counter.listen(0, "127.0.0.1", resolve));
+const address = counter.address();
+const countPort = typeof address === "object" && address !== null ? address.port : 0;
 process.stdout.write(
   `READY ${JSON.stringify({
     url: server.url,
@@ -75,12 +97,14 @@ process.stdout.write(
     clientId: client.client_id,
     clientSecret: client.client_secret,
     db,
+    countUrl: `http://127.0.0.1:${countPort}/`,
     flow: { clientId: canon.client_id, clientSecret: canon.client_secret, redirectUri, username: "alice", password },
   })}\n`,
 );
 process.on("SIGTERM", () => {
+  counter.close();
   void server.close().then(() => {
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   });
 });

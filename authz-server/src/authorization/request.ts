@@ -1,12 +1,6 @@
 import { OAuthError, type OAuthErrorCode } from "../errors.js";
-import type { Client, Storage } from "../storage/types.js";
-import {
-  checkResources,
-  permittedResources,
-  readScopeCatalog,
-  RESOURCE_NOT_IN_SCOPES,
-  type ScopeCatalog,
-} from "../tokens/audience.js";
+import type { Client, ScopeCatalog, Storage } from "../storage/types.js";
+import { checkResources, permittedResources, RESOURCE_NOT_IN_SCOPES } from "../tokens/audience.js";
 import { grantScopes, parseScope } from "../tokens/scope.js";
 
 /** A validated authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636 §4.3, and RFC 8707 §2). */
@@ -69,7 +63,7 @@ export async function validateAuthorizationRequest(
     checkSingleParameters(params);
     checkResponseType(params, client);
     const codeChallenge = checkCodeChallenge(params);
-    const catalog = await readScopeCatalog(storage.scopes);
+    const catalog = await storage.scopes.catalog();
     const scopes = checkScopes(params, client, catalog);
     const resources = checkRequestedResources(params, scopes, catalog, defaultAudience);
     return {

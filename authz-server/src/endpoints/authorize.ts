@@ -10,7 +10,6 @@ import { PageError } from "../errors.js";
 import type { SessionData } from "../session/cookie.js";
 import { currentUser, type InteractionDependencies } from "../session/interaction.js";
 import type { Client } from "../storage/types.js";
-import { readScopeCatalog } from "../tokens/audience.js";
 import { renderConsent } from "../views/consent.js";
 import { renderLogin } from "../views/login.js";
 import { seeOther, sendPage } from "../views/page-response.js";
@@ -76,7 +75,7 @@ export async function continueAuthorization(
     seeOther(ctx, await issueCode(deps, user.userId, request));
     return;
   }
-  const catalog = await readScopeCatalog(deps.storage.scopes);
+  const catalog = await deps.storage.scopes.catalog();
   sendPage(
     ctx,
     renderConsent({

@@ -7,7 +7,6 @@ import {
   single,
   type InteractionDependencies,
 } from "../session/interaction.js";
-import { readScopeCatalog } from "../tokens/audience.js";
 import { renderConsents } from "../views/consents.js";
 import { renderLogin } from "../views/login.js";
 import { seeOther, sendPage } from "../views/page-response.js";
@@ -30,7 +29,7 @@ export function consentsPage(deps: InteractionDependencies) {
       typeof withdrawn === "string" && !consents.some((c) => c.clientId === withdrawn)
         ? await deps.storage.clients.find(withdrawn)
         : undefined;
-    const catalog = await readScopeCatalog(deps.storage.scopes);
+    const catalog = await deps.storage.scopes.catalog();
     const rows = await Promise.all(
       consents.map(async (consent) => ({
         clientId: consent.clientId,

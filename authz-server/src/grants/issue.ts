@@ -1,7 +1,7 @@
 import type { FormParams } from "../form.js";
 import type { Services } from "../services.js";
 import { issueAccessToken, type IssuedToken } from "../tokens/access-token.js";
-import { checkResources, permittedResources, readScopeCatalog, resolveAudience } from "../tokens/audience.js";
+import { checkResources, permittedResources, resolveAudience } from "../tokens/audience.js";
 import type { TokenResponse } from "./types.js";
 
 /** What a grant hands over to have its access token made. */
@@ -30,7 +30,7 @@ export async function signGrantAccessToken(
   form: FormParams,
   grant: GrantedAccess,
 ): Promise<IssuedToken> {
-  const store = await readScopeCatalog(services.storage.scopes);
+  const store = await services.storage.scopes.catalog();
   const permitted = permittedResources(grant.resources, grant.grantedScopes, store, services.defaultAudience);
   const requested = checkResources(form.getAll("resource"), store, services.defaultAudience, permitted, grant.refusal);
   const audience = resolveAudience(

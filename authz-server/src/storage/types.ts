@@ -53,8 +53,20 @@ export interface Scope {
   resource: string | null;
 }
 
+/**
+ * The registered scopes as one request sees them: one snapshot of the table, so that the RFC 8707 checks, which look
+ * scopes and resources up several times, need no further await. Frozen; the same object until the table changes.
+ */
+export interface ScopeCatalog {
+  find(name: string): Scope | undefined;
+  /** The distinct registered resources, sorted. */
+  resources(): readonly string[];
+}
+
 export interface ScopeStore {
   create(scope: Scope): Promise<void>;
+  /** The table held in memory (re-read when it changes): a token request reads it without a database round trip. */
+  catalog(): Promise<ScopeCatalog>;
   find(name: string): Promise<Scope | undefined>;
   list(): Promise<Scope[]>;
   /** The registered resource indicators (distinct `resource` of all scopes). */

@@ -1,22 +1,5 @@
 import { OAuthError } from "../errors.js";
-import type { Scope, ScopeStore } from "../storage/types.js";
-
-/**
- * The registered scopes as one request sees them: read once from the store (held in memory there, see ScopeStore), so
- * the RFC 8707 checks below, which look scopes and resources up several times, need no further await.
- */
-export interface ScopeCatalog {
-  find(name: string): Scope | undefined;
-  resources(): readonly string[];
-}
-
-/** One read of the scopes for the checks of one request; their resources are taken from that same read. */
-export async function readScopeCatalog(store: ScopeStore): Promise<ScopeCatalog> {
-  const list = await store.list();
-  const byName = new Map(list.map((scope) => [scope.name, scope]));
-  const resources = [...new Set(list.flatMap((scope) => (scope.resource === null ? [] : [scope.resource])))].sort();
-  return { find: (name) => byName.get(name), resources: () => resources };
-}
+import type { ScopeCatalog } from "../storage/types.js";
 
 /** invalid_target description for a registered resource that none of the requested scopes is for. */
 export const RESOURCE_NOT_IN_SCOPES = "resource is not one the requested scopes are for";

@@ -141,6 +141,28 @@ export function storageContract(engine: string, open: OpenStorage): void {
         assert.equal(await storage.scopes.find("nothing"), undefined);
         assert.deepEqual(await storage.scopes.resources(), ["http://localhost:8080/"]);
       });
+
+      it("hand a token request one catalog of the scopes, the same object until a scope is added", async () => {
+        await storage.scopes.create({ name: "albums", description: "Your albums", resource: "http://localhost:7070/" });
+        const catalog = await storage.scopes.catalog();
+        assert.equal(catalog.find("albums")?.resource, "http://localhost:7070/");
+        assert.equal(catalog.find("nothing"), undefined);
+        assert.deepEqual(catalog.resources(), ["http://localhost:7070/", "http://localhost:8080/"]);
+        assert.equal(await storage.scopes.catalog(), catalog);
+        await storage.scopes.create({ name: "print", description: "Print", resource: "http://localhost:9090/" });
+        const next = await storage.scopes.catalog();
+        assert.notEqual(next, catalog);
+        assert.deepEqual(next.resources(), [
+          "http://localhost:7070/",
+          "http://localhost:8080/",
+          "http://localhost:9090/",
+        ]);
+        assert.deepEqual(
+          catalog.resources(),
+          ["http://localhost:7070/", "http://localhost:8080/"],
+          "a catalog already handed out never changes",
+        );
+      });
     });
 
     describe("authorization codes", () => {

@@ -1,5 +1,6 @@
 import { fromJsonList, toJsonList } from "../sqlite/json.js";
 import type { Client, ClientStore, Scope, ScopeStore, TokenEndpointAuthMethod } from "../types.js";
+import { scopeTable, type ScopeTable } from "../scope-table.js";
 import type { Db, TableVersion } from "./db.js";
 
 /** Most clients held in memory; beyond it the cache starts again empty (a flood of ids cannot grow it). */
@@ -122,13 +123,6 @@ export function postgresClientStore(db: Db, cache: ClientCache): ClientStore {
   };
 }
 
-interface ScopeTable {
-  version: number;
-  list: readonly Scope[];
-  byName: ReadonlyMap<string, Scope>;
-  resources: readonly string[];
-}
-
 /** The scopes cache, shared by the storage and its transactions' handles. */
 export interface ScopeCache {
   version: TableVersion;
@@ -145,9 +139,7 @@ export function postgresScopeStore(db: Db, cache: ScopeCache): ScopeStore {
         "scopes_all",
         'SELECT name, description, resource FROM scopes ORDER BY name COLLATE "C"',
       );
-      const list = rows.map((scope) => Object.freeze(scope));
-      const resources = [...new Set(list.flatMap((s) => (s.resource === null ? [] : [s.resource])))].sort();
-      cache.table = { version: now, list, byName: new Map(list.map((s) => [s.name, s])), resources };
+      cache.table = { version: now, ...scopeTable(rows) };
     }
     return cache.table;
   }
@@ -161,6 +153,7 @@ export function postgresScopeStore(db: Db, cache: ScopeCache): ScopeStore {
       cache.version.invalidate();
     },
     find: async (name) => (await current()).byName.get(name),
+    catalog: async () => (await current()).catalog,
     list: async () => [...(await current()).list],
     resources: async () => [...(await current()).resources],
   };

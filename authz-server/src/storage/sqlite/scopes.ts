@@ -1,16 +1,8 @@
+import { scopeTable, type ScopeTable } from "../scope-table.js";
 import type { Scope, ScopeStore } from "../types.js";
 import type { Db } from "./database.js";
 import { TableVersion } from "./table-version.js";
 import type { Synchronous } from "./synchronous.js";
-
-interface ScopeTable {
-  version: number;
-  /** Sorted by name, as list() returns them. */
-  list: readonly Scope[];
-  byName: ReadonlyMap<string, Scope>;
-  /** Distinct registered resources, sorted. */
-  resources: readonly string[];
-}
 
 /**
  * The scopes table, held in memory: every token request reads a scope or the registered resources (RFC 8707
@@ -26,9 +18,7 @@ export function sqliteScopeStore(db: Db, version = new TableVersion(db, "scopes"
     const now = version.current();
     if (table?.version !== now) {
       // Frozen: callers share these objects; none may change the cached copy.
-      const list = selectAll.all().map((scope) => Object.freeze(scope));
-      const resources = [...new Set(list.flatMap((s) => (s.resource === null ? [] : [s.resource])))].sort();
-      table = { version: now, list, byName: new Map(list.map((s) => [s.name, s])), resources };
+      table = { version: now, ...scopeTable(selectAll.all()) };
     }
     return table;
   }
@@ -40,6 +30,9 @@ export function sqliteScopeStore(db: Db, version = new TableVersion(db, "scopes"
     },
     find(name) {
       return current().byName.get(name);
+    },
+    catalog() {
+      return current().catalog;
     },
     list() {
       return [...current().list];

@@ -85,10 +85,10 @@ export function redactDb(db: string): string {
 }
 
 /** Opens --db; an error that quotes the URL is shown with its password redacted. */
-export async function openCliStorage(options: CommonOptions): Promise<Storage> {
+export async function openCliStorage(options: CommonOptions, migrated?: StorageOptions["migrated"]): Promise<Storage> {
   const db = checkDb(options.db);
   try {
-    return await openStorage(db, storageOptions(options));
+    return await openStorage(db, { ...storageOptions(options), ...(migrated === undefined ? {} : { migrated }) });
   } catch (error: unknown) {
     throw withoutPassword(error, db);
   }

@@ -14,6 +14,14 @@ export interface StorageOptions {
   keyEncryptionKey?: KeyEncryptionKey;
   /** The connection pool's size and timeouts, for a PostgreSQL URL (storage/postgres/connection.ts). */
   postgres?: PostgresOptions;
+  /** Told the schema version found and the one reached once the schema is current (`init` says whether it created it). */
+  migrated?: (schema: SchemaMigration) => void;
+}
+
+/** The schema version a database had when opened (0: empty) and the one it was migrated to. */
+export interface SchemaMigration {
+  from: number;
+  to: number;
 }
 
 /** Whether `db` names a PostgreSQL server rather than a SQLite file (the URL schemes libpq accepts). */
@@ -24,6 +32,10 @@ export function isPostgresUrl(db: string): boolean {
 /** Opens the storage `db` names, migrated to the current schema; rejects with one clear line when it cannot. */
 export async function openStorage(db: string, options: StorageOptions = {}): Promise<Storage> {
   if (isPostgresUrl(db))
-    return openPostgresStorage(db, { ...options.postgres, keyEncryptionKey: options.keyEncryptionKey });
+    return openPostgresStorage(db, {
+      ...options.postgres,
+      keyEncryptionKey: options.keyEncryptionKey,
+      ...(options.migrated === undefined ? {} : { migrated: options.migrated }),
+    });
   return Promise.resolve(openSqliteStorage(db, options));
 }

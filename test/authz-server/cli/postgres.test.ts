@@ -48,7 +48,12 @@ describe("authz-server CLI on a postgres:// URL", () => {
     assert.ok(!help.stdout.includes(PASSWORD), "--help shows the password");
   });
 
-  it("init migrates the database and prints its URL with the password redacted", async () => {
+  it("init creates the schema in an empty database, then says it exists, printing the URL with the password redacted", async () => {
+    assert.deepEqual(await cli(["init", "--db", db]), {
+      code: 0,
+      stdout: `created the schema in database ${redacted}\n`,
+      stderr: "",
+    });
     assert.deepEqual(await cli(["init", "--db", db]), {
       code: 0,
       stdout: `database ${redacted} already exists\n`,

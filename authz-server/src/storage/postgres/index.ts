@@ -35,7 +35,10 @@ interface Shared {
  */
 export async function openPostgresStorage(
   url: string,
-  options: PostgresOptions & { keyEncryptionKey?: KeyEncryptionKey } = {},
+  options: PostgresOptions & {
+    keyEncryptionKey?: KeyEncryptionKey;
+    migrated?: (schema: { from: number; to: number }) => void;
+  } = {},
 ): Promise<Storage> {
   const pool = createPool(url, options);
   try {
@@ -46,7 +49,7 @@ export async function openPostgresStorage(
       throw connectFailure(url, error);
     }
     try {
-      await migrate(client);
+      options.migrated?.(await migrate(client));
     } finally {
       client.release();
     }

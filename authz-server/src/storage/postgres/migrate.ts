@@ -14,7 +14,7 @@ const MINIMUM_SERVER_VERSION = 150000;
  * Applies the pending migrations, each in its own transaction, under a session advisory lock, so two processes
  * starting at the same instant neither both migrate nor fail. A schema newer than this program refuses to start.
  */
-export async function migrate(client: pg.PoolClient): Promise<void> {
+export async function migrate(client: pg.PoolClient): Promise<{ from: number; to: number }> {
   await requireServerVersion(client);
   await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
   try {
@@ -41,6 +41,7 @@ export async function migrate(client: pg.PoolClient): Promise<void> {
         throw error;
       }
     }
+    return { from: current, to: Math.max(current, latest) };
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]);
   }

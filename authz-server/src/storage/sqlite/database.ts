@@ -21,13 +21,16 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   db.pragma("foreign_keys = ON");
   // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
   db.pragma("synchronous = NORMAL");
-  migrate(db);
+  const schema = migrate(db);
+  options.migrated?.(schema);
   return db;
 }
 
 export interface OpenOptions {
   /** Receives each warning about the files (default: one line on stderr); the server passes its logger. */
   warn?: (message: string) => void;
+  /** Told the schema version found (0: a new file) and the one reached. */
+  migrated?: (schema: { from: number; to: number }) => void;
 }
 
 const warnOnStderr = (message: string) => process.stderr.write(`authz-server: warning: ${message}\n`);
@@ -70,7 +73,7 @@ function warnIfShared(path: string, what: string, privateMode: string, warn: (me
   );
 }
 
-function migrate(db: Db): void {
+function migrate(db: Db): { from: number; to: number } {
   const current = Number(db.pragma("user_version", { simple: true }));
   const latest = migrations.at(-1)?.version ?? 0;
   if (current > latest) {
@@ -88,6 +91,7 @@ function migrate(db: Db): void {
       db.pragma(`user_version = ${migration.version}`);
     }).immediate();
   }
+  return { from: current, to: Math.max(current, latest) };
 }
 
 /** Runs of a write transaction that found the database locked past busy_timeout, the last one included. */

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { addClientsCommands } from "./clients.js";
 import { addConsentsCommands } from "./consents.js";
+import { addCopyCommand } from "./copy.js";
 import { addInitCommand } from "./init.js";
 import { addKekCommands } from "./kek.js";
 import { addKeysCommands } from "./keys.js";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   addUsersCommands(program);
   addConsentsCommands(program);
   addKeysCommands(program);
+  addCopyCommand(program);
   return program;
 }
 

@@ -172,7 +172,15 @@ async function copyTables(
   now: number,
 ): Promise<Record<string, number>> {
   const copied: Record<string, number> = {};
-  for (const table of copiedTables) copied[table.name] = await copyTable(sqlite, client, table, now);
+  for (const table of copiedTables) {
+    try {
+      copied[table.name] = await copyTable(sqlite, client, table, now);
+    } catch (error: unknown) {
+      // The transaction is rolled back (intoPostgres): say so, and which table stopped the copy.
+      const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      throw new Error(`copying table ${table.name} failed, nothing was copied: ${reason}`, { cause: error });
+    }
+  }
   return copied;
 }
 

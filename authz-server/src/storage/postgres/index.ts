@@ -49,7 +49,9 @@ export async function openPostgresStorage(
       throw connectFailure(url, error);
     }
     try {
-      options.migrated?.(await migrate(client));
+      // Migrated whether or not anyone listens: `migrated?.(await migrate(…))` would skip the migration without one.
+      const schema = await migrate(client);
+      options.migrated?.(schema);
     } finally {
       client.release();
     }

@@ -157,7 +157,7 @@ async function requireEmpty(client: pg.PoolClient, target: string): Promise<void
   for (const { name } of copiedTables) {
     if (name === "key_encryption") continue;
     const result = await client.query<{ found: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${name}) AS found`);
-    if (result.rows[0]?.found === true) holding.push(name);
+    if (result.rows[0]?.found) holding.push(name);
   }
   if (holding.length > 0)
     throw new TargetNotEmptyError(

@@ -13,9 +13,6 @@ import {
   withoutPassword,
 } from "./options.js";
 
-/** What the move leaves behind that a person must know: users sign in again. */
-const SESSIONS_NOT_COPIED = skippedTables["browser_sessions"] ?? "sessions are not copied";
-
 /**
  * `copy-to-postgres <postgres-url>`: the SQLite database of --db copied into an empty PostgreSQL database
  * (storage/copy.ts). --db must name an existing file, the target a postgres:// URL.
@@ -47,7 +44,7 @@ function printReport(options: CommonOptions, source: string, target: string, rep
       source_schema: { from: report.source.from, to: report.source.to },
       kek_id: report.kekId,
       copied: report.copied,
-      not_copied: Object.keys(skippedTables),
+      not_copied: skippedTables,
     },
     [
       ...(migrated ? [`migrated ${source} from schema version ${report.source.from} to ${report.source.to}`] : []),
@@ -56,7 +53,8 @@ function printReport(options: CommonOptions, source: string, target: string, rep
       report.kekId === null
         ? "signing keys and server secrets are in the clear, as they were"
         : `signing keys and server secrets are encrypted under key-encryption key ${report.kekId}: start serve with that key`,
-      SESSIONS_NOT_COPIED,
+      // What the move leaves behind that a person must know.
+      skippedTables.browser_sessions,
     ].join("\n"),
   );
 }

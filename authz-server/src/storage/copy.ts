@@ -42,18 +42,18 @@ export const copiedTables: readonly CopiedTable[] = [
 ];
 
 /** Tables deliberately left behind, and why (also what `copy-to-postgres` prints). */
-export const skippedTables: Readonly<Record<string, string>> = {
+export const skippedTables = {
   browser_sessions: "sessions are not copied: users sign in again",
   signing_keys_version: "maintained by the target's own triggers",
   table_versions: "maintained by the target's own triggers",
-};
+} as const satisfies Record<string, string>;
 
 /** Transient state skipped by name prefix: the login throttle's counts of recent failures start afresh. */
 export const skippedPrefixes: readonly string[] = ["login_throttle"];
 
 /** Whether the copy leaves `table` behind on purpose. */
 export function isSkipped(table: string): boolean {
-  return table in skippedTables || skippedPrefixes.some((prefix) => table.startsWith(prefix));
+  return Object.hasOwn(skippedTables, table) || skippedPrefixes.some((prefix) => table.startsWith(prefix));
 }
 
 export interface CopyOptions {

@@ -317,6 +317,10 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
 
   it("says in its text output what was copied, and that users sign in again", async () => {
     const fresh = withPassword(await postgres.createDatabase());
+    // `init` with another key-encryption key records that key in a database that holds nothing: the copy replaces it.
+    const otherKek = join(temp.dir, "other-kek");
+    writeFileSync(otherKek, randomBytes(32).toString("hex"), { mode: 0o600 });
+    assert.equal((await cli(["init", "--db", fresh, "--kek-file", otherKek])).code, 0);
     const run = await cli(["copy-to-postgres", fresh, "--db", sqlite]);
     assert.equal(run.code, 0, run.stderr);
     assert.ok(!run.stdout.includes(DB_PASSWORD));
@@ -341,5 +345,13 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
         "",
       ].join("\n"),
     );
+    const client = new pg.Client({ connectionString: fresh });
+    await client.connect();
+    try {
+      const recorded = await client.query<{ kek_id: string }>("SELECT kek_id FROM key_encryption");
+      assert.deepEqual(recorded.rows, [{ kek_id: kekId }]);
+    } finally {
+      await client.end();
+    }
   });
 });

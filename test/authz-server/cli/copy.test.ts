@@ -25,7 +25,7 @@ import {
   type AuthorizationAttempt,
 } from "../code-flow.ts";
 import { basic, form, post, tempDir } from "../helpers.ts";
-import { assertFails, cli, json, root, serve, type ServeProcess } from "./helpers.ts";
+import { assertFails, cli, json, root, type Run, serve, type ServeProcess } from "./helpers.ts";
 
 const DB_PASSWORD = "s3cret-pw";
 
@@ -66,6 +66,13 @@ async function countRows(url: string, tables: readonly string[]): Promise<Record
   } finally {
     await client.end();
   }
+}
+
+/** A refusal: exit code 1, one line on stderr (never the password), nothing on stdout. */
+function refused(run: Run, message: string): void {
+  assert.equal(run.code, 1);
+  assert.ok(!run.stderr.includes(DB_PASSWORD), run.stderr);
+  assertFails(run, message);
 }
 
 interface Tokens {
@@ -179,17 +186,17 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
   });
 
   it("refuses a source that is a postgres:// URL, a target that is a file, and a source file that does not exist", async () => {
-    assertFails(
+    refused(
       await cli(["copy-to-postgres", target, "--db", target]),
       "authz-server: --db names the SQLite database to copy from: a file, not a postgres:// URL",
     );
     const file = join(temp.dir, "target.db");
-    assertFails(
+    refused(
       await cli(["copy-to-postgres", file, "--db", sqlite]),
       `authz-server: the target must be a postgres:// or postgresql:// URL, not ${JSON.stringify(file)}`,
     );
     const missing = join(temp.dir, "missing.db");
-    assertFails(
+    refused(
       await cli(["copy-to-postgres", target, "--db", missing]),
       `authz-server: database ${missing} does not exist: nothing to copy`,
     );
@@ -197,7 +204,7 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
 
   it("names a PostgreSQL server that does not answer in one line, without its password", async () => {
     const unreachable = `postgres://authz:${DB_PASSWORD}@127.0.0.1:${await closedPort()}/authz`;
-    assertFails(
+    refused(
       await cli(["copy-to-postgres", unreachable, "--db", sqlite]),
       `authz-server: cannot open PostgreSQL database ${described(unreachable)}: connection refused`,
     );
@@ -208,7 +215,7 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
     assert.equal((await cli(["init", "--db", used])).code, 0);
     const created = await cli(["clients", "create", "--name", "Billing", "--db", used]);
     assert.equal(created.code, 0, created.stderr);
-    assertFails(
+    refused(
       await cli(["copy-to-postgres", used, "--db", sqlite]),
       `authz-server: target database ${described(used)} is not empty (it holds clients); copy into a new database`,
     );
@@ -235,7 +242,7 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
     handle.close();
     chmodSync(broken, 0o600);
     const fresh = withPassword(await postgres.createDatabase());
-    assertFails(
+    refused(
       await cli(["copy-to-postgres", fresh, "--db", broken]),
       'authz-server: copying table revoked_access_tokens failed, nothing was copied: invalid byte sequence for encoding "UTF8": 0x00',
     );

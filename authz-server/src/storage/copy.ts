@@ -112,7 +112,7 @@ async function migrateSource(source: string, keyEncryptionKey: KeyEncryptionKey 
   return schema;
 }
 
-/** `fn` in one transaction on the migrated, empty target; the target is left as it was if anything fails. */
+/** `fn` in one transaction on the migrated, empty target: if anything fails, the target keeps no row of the copy. */
 async function intoPostgres<T>(
   target: string,
   options: PostgresOptions,

@@ -29,6 +29,12 @@ async function interactionDependencies(services: Services): Promise<InteractionD
     () => randomBytes(32),
     services.clock.now(),
   );
+  // The throttle's rows are keyed by HMACs under this key, the same for every process on the database (throttle.ts).
+  const throttleKey = await services.storage.secrets.getOrCreate(
+    "login-throttle-key",
+    () => randomBytes(32),
+    services.clock.now(),
+  );
   const now = () => services.clock.now();
   return {
     storage: services.storage,
@@ -46,7 +52,8 @@ async function interactionDependencies(services: Services): Promise<InteractionD
       absoluteSeconds: settings.sessionAbsoluteTtl,
       now,
     }),
-    throttle: new LoginThrottle({
+    throttle: new LoginThrottle(services.storage, {
+      key: throttleKey,
       maxFailuresPerAccountAndAddress: settings.loginMaxFailuresPerAccountAndAddress,
       windowSeconds: settings.loginThrottleWindow,
       accountBurst: settings.loginAccountBurst,

@@ -145,6 +145,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     try {
       const now = clock.now();
       const purged = await storage.purgeExpired(now);
+      if (purged.skipped) {
+        // Another process on the database holds the purge lock: it deletes the same rows, this one need not.
+        logger.debug({ skipped: true }, "purge skipped: another process is purging the database");
+        return;
+      }
       const keysDeleted = await keys.deleteExpired(now);
       logger.debug({ ...purged, keys: keysDeleted.length }, "purged expired rows");
     } catch (error: unknown) {

@@ -56,10 +56,11 @@ export function loginEndpoint(deps: InteractionDependencies) {
       return;
     }
 
-    // Counted before the password is checked (see LoginThrottle.begin), so concurrent guesses cannot outrun the limit.
+    // Counted before the password is checked (see LoginThrottle.begin), so concurrent guesses cannot outrun the limit,
+    // on this process or another on the database; a database that cannot be reached answers 503, never an unthrottled guess.
     const account = accountName(username);
     const knownDevice = deps.sessions.knownDevice(ctx, account);
-    const verdict = deps.throttle.begin(username, ctx.ip, knownDevice);
+    const verdict = await deps.throttle.begin(username, ctx.ip, knownDevice);
     if (!verdict.allowed) {
       ctx.set("Retry-After", String(verdict.retryAfterSeconds));
       again(429, throttledMessage(verdict.scope, describeRetry(verdict.retryAfterSeconds)));
@@ -74,7 +75,7 @@ export function loginEndpoint(deps: InteractionDependencies) {
       again(400, "The username or password is incorrect.");
       return; // already counted by begin()
     }
-    deps.throttle.recordSuccess(username, ctx.ip, knownDevice);
+    await deps.throttle.recordSuccess(username, ctx.ip, knownDevice);
     deps.sessions.rememberDevice(ctx, account);
     await deps.sessions.login(ctx, deps.storage.browserSessions, session, user.id);
     // Only ever our own paths: the server is never an open redirector (RFC 9700 §4.11).

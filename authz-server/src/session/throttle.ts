@@ -1,4 +1,6 @@
+import { createHmac } from "node:crypto";
 import { defaults } from "../config.js";
+import type { LoginThrottleRecord, Storage } from "../storage/types.js";
 
 /**
  * Login throttling against online password guessing (RFC 9700 §4.15: the authorization server must make brute force
@@ -20,10 +22,12 @@ import { defaults } from "../config.js";
  * guesses beyond the 125: 20 per hour per cookie. Attempts refused by either limit are not guesses (the password is
  * not checked) and cost the sender nothing that drains the other limit.
  *
- * Unknown usernames are counted like real ones, so the throttle reveals nothing about which accounts exist. State is
- * in process memory: several server processes each apply the limits (authz-server/README.md, "Browser security of the pages"; docs/login-throttle.md).
+ * Unknown usernames are counted like real ones, so the throttle reveals nothing about which accounts exist. The state
+ * is in the database (LoginThrottleStore), read and written in one transaction per attempt, so the limits hold whichever
+ * server process on the database each guess reaches, and across a restart (docs/login-throttle.md). ThrottleRules is the
+ * algorithm alone: a record and the time in, a verdict and the next record out.
  */
-export interface ThrottleOptions {
+export interface ThrottleLimits {
   /** Failures per account from one address within the window before that address is paused for it (default 5). */
   readonly maxFailuresPerAccountAndAddress?: number;
   /** Window of the per account-and-address count, seconds (default 15 minutes). */
@@ -32,8 +36,14 @@ export interface ThrottleOptions {
   readonly accountBurst?: number;
   /** Spacing of further attempts per account, seconds (default 30). */
   readonly accountIntervalSeconds?: number;
-  /** At most this many accounts, and this many account-and-address pairs, are tracked; the least recent go first. */
-  readonly maxTrackedKeys?: number;
+}
+
+export interface ThrottleOptions extends ThrottleLimits {
+  /**
+   * Keys the digests the rows are stored under (HMAC-SHA-256): without it, a copy of the database could be searched
+   * for a known username or address by hashing candidates. Every process on the database must use the same key.
+   */
+  readonly key: Uint8Array;
   readonly now?: () => number;
 }
 
@@ -44,19 +54,21 @@ export type ThrottleVerdict =
 /** Which limit refused an attempt: limit 1 (by address, or by known device), or limit 2. */
 export type ThrottleScope = "account-and-address" | "account-and-device" | "account";
 
-export class LoginThrottle {
+/** What an attempt decides: the verdict, and the record to store in place of the one read. */
+export interface ThrottleOutcome {
+  readonly verdict: ThrottleVerdict;
+  readonly record: LoginThrottleRecord;
+}
+
+/** The two limits as pure functions of a record and the time: no state, no clock, no storage. */
+export class ThrottleRules {
   readonly #maxPairFailures: number;
   readonly #windowMs: number;
   readonly #intervalMs: number;
   /** How far ahead of now an account's schedule may run: the burst minus the attempt being made. */
   readonly #toleranceMs: number;
-  readonly #now: () => number;
-  /** account-and-address (or account-and-known-device) → failure timestamps (ms), oldest first, at most the limit long. */
-  readonly #pairFailures: BoundedMap<number[]>;
-  /** account → theoretical arrival time (ms) of its next attempt in the cell rate algorithm; absent = idle. */
-  readonly #accountSchedule: BoundedMap<number>;
 
-  constructor(options: ThrottleOptions = {}) {
+  constructor(options: ThrottleLimits = {}) {
     const limits = {
       maxFailuresPerAccountAndAddress:
         options.maxFailuresPerAccountAndAddress ?? defaults.loginMaxFailuresPerAccountAndAddress,
@@ -72,81 +84,114 @@ export class LoginThrottle {
     this.#windowMs = limits.windowSeconds * 1000;
     this.#intervalMs = limits.accountIntervalSeconds * 1000;
     this.#toleranceMs = (limits.accountBurst - 1) * this.#intervalMs;
-    this.#now = options.now ?? Date.now;
-    const maxKeys = options.maxTrackedKeys ?? 100_000;
-    this.#pairFailures = new BoundedMap(maxKeys);
-    this.#accountSchedule = new BoundedMap(maxKeys);
   }
 
-  /** `knownDevice`: this browser's id when it is known for this account (Sessions.knownDevice). */
-  check(username: string, address: string, knownDevice?: string): ThrottleVerdict {
-    const pair = this.#pairRetryAfterMs(pairKey(username, address, knownDevice));
-    if (pair > 0) return refused(knownDevice === undefined ? "account-and-address" : "account-and-device", pair);
-    if (knownDevice !== undefined) return { allowed: true };
-    const account = this.#accountRetryAfterMs(accountName(username));
-    if (account > 0) return refused("account", account);
-    return { allowed: true };
+  /**
+   * An attempt at `now`: refused by the first limit it exceeds, else counted at once as a failure (a correct password
+   * takes it back: succeed). A known device's attempt is counted under limit 1 only.
+   */
+  attempt(record: LoginThrottleRecord, now: number, knownDevice: boolean): ThrottleOutcome {
+    const failures = record.failures.filter((at) => at > now - this.#windowMs);
+    const accountNextAttemptAt =
+      record.accountNextAttemptAt !== null && record.accountNextAttemptAt > now ? record.accountNextAttemptAt : null;
+    const current = { failures, accountNextAttemptAt }; // what is still remembered: idle schedules and old failures go
+    if (failures.length >= this.#maxPairFailures) {
+      const oldest = failures[failures.length - this.#maxPairFailures] ?? now;
+      return refused(
+        current,
+        knownDevice ? "account-and-device" : "account-and-address",
+        oldest + this.#windowMs - now,
+      );
+    }
+    const counted = [...failures, now].slice(-this.#maxPairFailures);
+    if (knownDevice) return { verdict: { allowed: true }, record: { ...current, failures: counted } };
+    const accountWait = accountNextAttemptAt === null ? 0 : accountNextAttemptAt - this.#toleranceMs - now;
+    if (accountWait > 0) return refused(current, "account", accountWait);
+    return {
+      verdict: { allowed: true },
+      record: { failures: counted, accountNextAttemptAt: (accountNextAttemptAt ?? now) + this.#intervalMs },
+    };
+  }
+
+  /**
+   * The password was right: the address's (or known device's) failures for the account are forgiven, and the attempt
+   * `attempt` counted goes back to the account (its earlier failures stay: they were guesses, and the bound counts them).
+   */
+  succeed(record: LoginThrottleRecord, now: number, knownDevice: boolean): LoginThrottleRecord {
+    const next = record.accountNextAttemptAt;
+    if (knownDevice || next === null) return { failures: [], accountNextAttemptAt: next };
+    return { failures: [], accountNextAttemptAt: next - this.#intervalMs <= now ? null : next - this.#intervalMs };
+  }
+
+  /** When the record's failures have all left the window, and its row can go (purgeExpired). */
+  failuresExpireAt(record: LoginThrottleRecord): number {
+    return (record.failures.at(-1) ?? 0) + this.#windowMs;
+  }
+}
+
+/**
+ * The throttle the login endpoint uses: each attempt reads, decides and writes its record in one storage transaction,
+ * so concurrent guesses, on this process or another on the database, see each other. A database that cannot be
+ * reached fails the attempt (the page answers 503): never an unthrottled guess.
+ */
+export class LoginThrottle {
+  readonly #storage: Pick<Storage, "transaction">;
+  readonly #rules: ThrottleRules;
+  readonly #key: Uint8Array;
+  readonly #now: () => number;
+
+  constructor(storage: Pick<Storage, "transaction">, options: ThrottleOptions) {
+    this.#storage = storage;
+    this.#rules = new ThrottleRules(options);
+    this.#key = options.key;
+    this.#now = options.now ?? Date.now;
   }
 
   /**
    * Checks and, when allowed, counts this attempt as a failure at once, before the (slow, asynchronous) password
    * check: guesses sent concurrently then see each other, so the limits bound parallel guessing as well as
    * sequential. A correct password takes the attempt back (recordSuccess).
+   * `knownDevice`: this browser's id when it is known for this account (Sessions.knownDevice).
    */
-  begin(username: string, address: string, knownDevice?: string): ThrottleVerdict {
-    const verdict = this.check(username, address, knownDevice);
-    if (!verdict.allowed) return verdict;
-    const pair = pairKey(username, address, knownDevice);
-    const failures = this.#livePairFailures(pair);
-    failures.push(this.#now());
-    this.#pairFailures.set(pair, failures.slice(-this.#maxPairFailures));
-    if (knownDevice !== undefined) return verdict;
-    const account = accountName(username);
-    const now = this.#now();
-    this.#accountSchedule.set(account, Math.max(this.#accountSchedule.get(account) ?? now, now) + this.#intervalMs);
-    return verdict;
+  begin(username: string, address: string, knownDevice?: string): Promise<ThrottleVerdict> {
+    return this.#update(username, address, knownDevice, (record, now) =>
+      this.#rules.attempt(record, now, knownDevice !== undefined),
+    );
   }
 
-  /**
-   * The password was right: the address's (or known device's) failures for the account are forgiven, and the attempt
-   * begin() counted goes back to the account (its earlier failures stay: they were guesses, and the bound counts them).
-   */
-  recordSuccess(username: string, address: string, knownDevice?: string): void {
-    this.#pairFailures.delete(pairKey(username, address, knownDevice));
-    if (knownDevice !== undefined) return;
-    const account = accountName(username);
-    const next = this.#accountSchedule.get(account);
-    if (next === undefined) return;
-    if (next - this.#intervalMs <= this.#now()) this.#accountSchedule.delete(account);
-    else this.#accountSchedule.set(account, next - this.#intervalMs);
+  /** The password was right (ThrottleRules.succeed). */
+  async recordSuccess(username: string, address: string, knownDevice?: string): Promise<void> {
+    await this.#update(username, address, knownDevice, (record, now) => ({
+      verdict: { allowed: true },
+      record: this.#rules.succeed(record, now, knownDevice !== undefined),
+    }));
   }
 
-  #livePairFailures(key: string): number[] {
-    const cutoff = this.#now() - this.#windowMs;
-    return (this.#pairFailures.get(key) ?? []).filter((at) => at > cutoff);
+  #update(
+    username: string,
+    address: string,
+    knownDevice: string | undefined,
+    decide: (record: LoginThrottleRecord, now: number) => ThrottleOutcome,
+  ): Promise<ThrottleVerdict> {
+    const account = this.#digest(accountName(username));
+    const pair = this.#digest(pairKey(username, address, knownDevice));
+    return this.#storage.transaction(async (tx) => {
+      const { verdict, record } = decide(await tx.loginThrottle.lock(pair, account), this.#now());
+      await tx.loginThrottle.save(pair, account, record, this.#rules.failuresExpireAt(record));
+      return verdict;
+    });
   }
 
-  /** 0 while the pair has fewer failures in the window than the limit; else until enough have aged out. */
-  #pairRetryAfterMs(key: string): number {
-    const failures = this.#livePairFailures(key);
-    if (failures.length < this.#maxPairFailures) return 0;
-    return (failures[failures.length - this.#maxPairFailures] ?? 0) + this.#windowMs - this.#now();
-  }
-
-  /** 0 while the account's schedule is within the burst tolerance of now; else until it is. */
-  #accountRetryAfterMs(key: string): number {
-    const next = this.#accountSchedule.get(key);
-    if (next === undefined) return 0;
-    if (next <= this.#now()) {
-      this.#accountSchedule.delete(key); // idle again: nothing to remember
-      return 0;
-    }
-    return Math.max(0, next - this.#toleranceMs - this.#now());
+  #digest(name: string): string {
+    return createHmac("sha256", this.#key).update(name, "utf8").digest("hex");
   }
 }
 
-function refused(scope: ThrottleScope, retryAfterMs: number): ThrottleVerdict {
-  return { allowed: false, scope, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
+function refused(record: LoginThrottleRecord, scope: ThrottleScope, retryAfterMs: number): ThrottleOutcome {
+  return {
+    verdict: { allowed: false, scope, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
+    record,
+  };
 }
 
 /** The account as a person would name it: case and Unicode normalisation do not make a new account to guess at. */
@@ -159,34 +204,6 @@ function pairKey(username: string, address: string, knownDevice: string | undefi
   return knownDevice === undefined
     ? `${accountName(username)}\0${address}`
     : `${accountName(username)}\0device\0${knownDevice}`;
-}
-
-/**
- * A Map that forgets its least recently written keys beyond `max`, so a flood of distinct usernames or addresses
- * cannot exhaust memory (Map iteration order is insertion order; writing a key moves it to the end).
- */
-class BoundedMap<V> {
-  readonly #entries = new Map<string, V>();
-
-  constructor(readonly max: number) {}
-
-  get(key: string): V | undefined {
-    return this.#entries.get(key);
-  }
-
-  set(key: string, value: V): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    while (this.#entries.size > this.max) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done) break;
-      this.#entries.delete(oldest.value);
-    }
-  }
-
-  delete(key: string): void {
-    this.#entries.delete(key);
-  }
 }
 
 /** "Try again in 4 minutes" text for the login page. */

@@ -271,6 +271,44 @@ export interface KeyEncryptionStore {
   rotate(next: KeyEncryptionKey): Promise<KeyEncryptionStatus>;
 }
 
+/**
+ * The login throttle's state (session/throttle.ts), shared by every process on the database so that its limits hold
+ * whichever process an attempt reaches. Keys are SHA-256 digests, hex: a copy of the database lists no username or
+ * client address.
+ */
+export interface LoginThrottleRecord {
+  /** Failure times of one account from one address or known device, oldest first; empty when there are none. */
+  failures: number[];
+  /** The account's next scheduled attempt in the cell rate algorithm; null while the account is idle. */
+  accountNextAttemptAt: number | null;
+}
+
+export interface LoginThrottleStore {
+  /**
+   * The record of one attempt, its rows locked until the transaction ends: called in `transaction`, so that concurrent
+   * attempts on one account, from any process, take turns reading and writing it.
+   */
+  lock(pairDigest: string, accountDigest: string): Promise<LoginThrottleRecord>;
+  /**
+   * Writes the record back (in the same transaction). No failures, or no schedule, deletes that row: the table holds
+   * only accounts and pairs with something to remember. `failuresExpireAt`: when the last failure leaves the window.
+   */
+  save(pairDigest: string, accountDigest: string, record: LoginThrottleRecord, failuresExpireAt: number): Promise<void>;
+}
+
+/** What one round of purgeExpired deleted; `skipped` when another process was purging the database at that moment. */
+export type PurgeResult =
+  | {
+      skipped: false;
+      codes: number;
+      refreshTokens: number;
+      revokedJtis: number;
+      accessTokenLinks: number;
+      /** Login-throttle rows whose failures left the window or whose account is idle again. */
+      loginThrottle: number;
+    }
+  | { skipped: true };
+
 export interface Storage {
   clients: ClientStore;
   scopes: ScopeStore;
@@ -283,6 +321,7 @@ export interface Storage {
   secrets: SecretStore;
   browserSessions: BrowserSessionStore;
   keyEncryption: KeyEncryptionStore;
+  loginThrottle: LoginThrottleStore;
   /**
    * Runs `fn` in one write transaction (all-or-nothing), serialised with the writers of other processes on the same
    * database. `tx` is this storage bound to the transaction: only the stores reached through `tx` run inside it, so
@@ -290,9 +329,11 @@ export interface Storage {
    * when the database stayed locked or a concurrent writer won, so it must not act outside the storage.
    */
   transaction<T>(fn: (tx: Storage) => Promise<T>): Promise<T>;
-  /** Deletes rows that can no longer matter: expired codes and refresh tokens, revoked jtis past expiry. */
-  purgeExpired(
-    now: number,
-  ): Promise<{ codes: number; refreshTokens: number; revokedJtis: number; accessTokenLinks: number }>;
+  /**
+   * Deletes rows that can no longer matter: expired codes and refresh tokens, revoked jtis past expiry, login-throttle
+   * state that no limit reads any more. One process at a time per database: a process that finds another purging
+   * skips the round instead of waiting behind it.
+   */
+  purgeExpired(now: number): Promise<PurgeResult>;
   close(): Promise<void>;
 }

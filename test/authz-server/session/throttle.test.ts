@@ -2,144 +2,225 @@
 // keeps failing for an account is paused for that account only, and the account itself is slowed, never shut.
 import assert from "node:assert/strict";
 import { request } from "node:http";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { after, before, describe, it } from "node:test";
-import { describeRetry, LoginThrottle } from "../../../authz-server/src/session/throttle.ts";
+import { randomBytes } from "node:crypto";
+import {
+  describeRetry,
+  LoginThrottle,
+  ThrottleRules,
+  type ThrottleLimits,
+} from "../../../authz-server/src/session/throttle.ts";
+import { digest } from "../../../authz-server/src/secrets.ts";
+import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/index.ts";
+import type { LoginThrottleRecord, Storage } from "../../../authz-server/src/storage/types.ts";
 import { hashPassword } from "../../../authz-server/src/passwords.ts";
+import { tempDir } from "../helpers.ts";
 import { assertPageHeaders, BrowserClient, onlyForm, withFields, type PageResponse } from "../browser-client.ts";
 import { authorizationRequest, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.ts";
 
 describe("login throttle", () => {
   const start = 1_000_000;
+  const storages: Storage[] = [];
+  after(async () => {
+    for (const storage of storages) await storage.close();
+  });
 
-  it("pauses an address for one account after 5 failures in 15 minutes, and nobody else", () => {
+  /** A throttle on a fresh database of its own, on the clock `now` reads. */
+  function throttle(now: () => number, limits: ThrottleLimits = {}): LoginThrottle {
+    const storage = openSqliteStorage(":memory:");
+    storages.push(storage);
+    return new LoginThrottle(storage, { ...limits, key: randomBytes(32), now });
+  }
+
+  it("pauses an address for one account after 5 failures in 15 minutes, and nobody else", async () => {
     let now = start;
-    const t = new LoginThrottle({ now: () => now });
-    for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", "192.0.2.1"), { allowed: true });
-    assert.deepEqual(t.begin("alice", "192.0.2.1"), {
+    const t = throttle(() => now);
+    for (let i = 0; i < 5; i++) assert.deepEqual(await t.begin("alice", "192.0.2.1"), { allowed: true });
+    assert.deepEqual(await t.begin("alice", "192.0.2.1"), {
       allowed: false,
       scope: "account-and-address",
       retryAfterSeconds: 900,
     });
     // Case and Unicode normalisation name the same account.
-    assert.deepEqual(t.check("ALICE", "192.0.2.1"), {
+    assert.deepEqual(await t.begin("ALICE", "192.0.2.1"), {
       allowed: false,
       scope: "account-and-address",
       retryAfterSeconds: 900,
     });
     // Another user behind the same address (a NAT) signs in as usual.
-    assert.deepEqual(t.begin("bob", "192.0.2.1"), { allowed: true });
+    assert.deepEqual(await t.begin("bob", "192.0.2.1"), { allowed: true });
     now += 60_000;
-    assert.deepEqual(t.check("alice", "192.0.2.1"), {
+    assert.deepEqual(await t.begin("alice", "192.0.2.1"), {
       allowed: false,
       scope: "account-and-address",
       retryAfterSeconds: 840,
     });
     now = start + 900_001;
-    assert.deepEqual(t.begin("alice", "192.0.2.1"), { allowed: true }, "the failures have left the window");
+    assert.deepEqual(await t.begin("alice", "192.0.2.1"), { allowed: true }, "the failures have left the window");
   });
 
-  it("spaces out an account's attempts from anywhere: a burst of 5, then one every 30 seconds", () => {
+  it("spaces out an account's attempts from anywhere: a burst of 5, then one every 30 seconds", async () => {
     let now = start;
-    const t = new LoginThrottle({ now: () => now });
-    for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", `198.51.100.${i}`), { allowed: true });
-    assert.deepEqual(t.begin("alice", "203.0.113.9"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
-    assert.deepEqual(t.check("carol", "203.0.113.9"), { allowed: true });
+    const t = throttle(() => now);
+    for (let i = 0; i < 5; i++) assert.deepEqual(await t.begin("alice", `198.51.100.${i}`), { allowed: true });
+    assert.deepEqual(await t.begin("alice", "203.0.113.9"), {
+      allowed: false,
+      scope: "account",
+      retryAfterSeconds: 30,
+    });
+    assert.deepEqual(await t.begin("carol", "203.0.113.9"), { allowed: true });
     now += 29_000;
-    assert.deepEqual(t.check("alice", "203.0.113.9"), { allowed: false, scope: "account", retryAfterSeconds: 1 });
+    assert.deepEqual(await t.begin("alice", "203.0.113.9"), { allowed: false, scope: "account", retryAfterSeconds: 1 });
     now += 1_000;
-    assert.deepEqual(t.begin("alice", "203.0.113.9"), { allowed: true });
-    assert.deepEqual(t.check("alice", "203.0.113.10"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
+    assert.deepEqual(await t.begin("alice", "203.0.113.9"), { allowed: true });
+    assert.deepEqual(await t.begin("alice", "203.0.113.10"), {
+      allowed: false,
+      scope: "account",
+      retryAfterSeconds: 30,
+    });
     // Left alone, the account recovers its whole burst: 5 intervals after its last attempt.
     now += 150_000;
-    for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", `198.51.100.${i}`), { allowed: true });
+    for (let i = 0; i < 5; i++) assert.deepEqual(await t.begin("alice", `198.51.100.${i}`), { allowed: true });
   });
 
   it("bounds guessing at 125 per account per hour, however many addresses guess", () => {
-    let now = start;
-    const t = new LoginThrottle({ now: () => now });
+    // The rules alone, record in and record out: 36 010 attempts need no database to show the bound.
+    const rules = new ThrottleRules();
+    let record: LoginThrottleRecord = { failures: [], accountNextAttemptAt: null };
     let guesses = 0;
-    let address = 0;
     let longestWait = 0;
-    // Ten guesses a second, each from a new address, for an hour (both ends included).
+    // Ten guesses a second, each from a new address (a record with no failures of its own), for an hour (both ends).
     for (let second = 0; second <= 3600; second++) {
-      now = start + second * 1000;
       for (let i = 0; i < 10; i++) {
-        const verdict = t.begin("alice", `10.${address >> 16}.${(address >> 8) & 255}.${address & 255}`);
-        address++;
-        if (verdict.allowed) guesses++;
-        else longestWait = Math.max(longestWait, verdict.retryAfterSeconds);
+        const outcome = rules.attempt({ ...record, failures: [] }, start + second * 1000, false);
+        record = outcome.record;
+        if (outcome.verdict.allowed) guesses++;
+        else longestWait = Math.max(longestWait, outcome.verdict.retryAfterSeconds);
       }
     }
     assert.equal(guesses, 5 + 3600 / 30);
     assert.equal(longestWait, 30, "the account is slowed, never refused for longer than one interval");
   });
 
-  it("an attacker at one address gets 5 guesses per 15 minutes and delays the owner elsewhere by at most 30 seconds", () => {
+  it("decides from the record and the time alone: the verdict and the record to store", () => {
+    const rules = new ThrottleRules({ maxFailuresPerAccountAndAddress: 2, accountBurst: 2, windowSeconds: 60 });
+    const empty: LoginThrottleRecord = { failures: [], accountNextAttemptAt: null };
+    const first = rules.attempt(empty, start, false);
+    assert.deepEqual(first, {
+      verdict: { allowed: true },
+      record: { failures: [start], accountNextAttemptAt: start + 30_000 },
+    });
+    const second = rules.attempt(first.record, start + 1000, false);
+    assert.deepEqual(second.record, { failures: [start, start + 1000], accountNextAttemptAt: start + 60_000 });
+    // Refused: the record stays as it was, less what no limit reads any more.
+    assert.deepEqual(rules.attempt(second.record, start + 2000, false), {
+      verdict: { allowed: false, scope: "account-and-address", retryAfterSeconds: 58 },
+      record: second.record,
+    });
+    assert.equal(rules.failuresExpireAt(second.record), start + 61_000);
+    assert.deepEqual(rules.attempt(second.record, start + 61_000, true).record, {
+      failures: [start + 61_000],
+      accountNextAttemptAt: null,
+    });
+    assert.deepEqual(rules.succeed(second.record, start + 2000, false), {
+      failures: [],
+      accountNextAttemptAt: start + 30_000,
+    });
+  });
+
+  it("an attacker at one address gets 5 guesses per 15 minutes and delays the owner elsewhere by at most 30 seconds", async () => {
     let now = start;
-    const t = new LoginThrottle({ now: () => now });
+    const t = throttle(() => now);
     let attackerGuesses = 0;
     // The attacker tries every second for an hour; alice tries from home right after each of his bursts.
     for (let second = 0; second < 3600; second++) {
       now = start + second * 1000;
-      if (t.begin("alice", "192.0.2.66").allowed) attackerGuesses++;
+      if ((await t.begin("alice", "192.0.2.66")).allowed) attackerGuesses++;
       if (second % 900 === 5) {
-        assert.deepEqual(t.begin("alice", "198.51.100.7"), { allowed: false, scope: "account", retryAfterSeconds: 25 });
+        assert.deepEqual(await t.begin("alice", "198.51.100.7"), {
+          allowed: false,
+          scope: "account",
+          retryAfterSeconds: 25,
+        });
       }
       if (second % 900 === 30) {
-        assert.deepEqual(t.begin("alice", "198.51.100.7"), { allowed: true }, `alice at second ${second}`);
-        t.recordSuccess("alice", "198.51.100.7");
+        assert.deepEqual(await t.begin("alice", "198.51.100.7"), { allowed: true }, `alice at second ${second}`);
+        await t.recordSuccess("alice", "198.51.100.7");
       }
     }
     assert.equal(attackerGuesses, 20);
   });
 
-  it("a correct password gives its attempt back to the account and forgives its address's failures", () => {
-    const t = new LoginThrottle({ now: () => start });
-    for (let i = 0; i < 4; i++) t.begin("dave", "203.0.113.1");
-    assert.deepEqual(t.begin("dave", "203.0.113.1"), { allowed: true });
-    t.recordSuccess("dave", "203.0.113.1");
+  it("a correct password gives its attempt back to the account and forgives its address's failures", async () => {
+    const t = throttle(() => start);
+    for (let i = 0; i < 4; i++) await t.begin("dave", "203.0.113.1");
+    assert.deepEqual(await t.begin("dave", "203.0.113.1"), { allowed: true });
+    await t.recordSuccess("dave", "203.0.113.1");
     // The four failures still count for the account (they were guesses): one attempt is left in the burst.
-    assert.deepEqual(t.begin("dave", "203.0.113.1"), { allowed: true });
-    assert.deepEqual(t.begin("dave", "203.0.113.2"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
+    assert.deepEqual(await t.begin("dave", "203.0.113.1"), { allowed: true });
+    assert.deepEqual(await t.begin("dave", "203.0.113.2"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
   });
 
-  it("forgets the least recently written keys beyond its bound", () => {
-    const t = new LoginThrottle({
-      maxTrackedKeys: 2,
-      maxFailuresPerAccountAndAddress: 1,
-      accountBurst: 1,
-      now: () => start,
-    });
-    t.begin("a", "1");
-    t.begin("b", "2");
-    assert.equal(t.check("a", "1").allowed, false);
-    t.begin("c", "3"); // evicts a's entries, the oldest
-    assert.deepEqual(t.check("a", "1"), { allowed: true });
-    assert.equal(t.check("b", "2").allowed, false);
+  it("counts concurrent attempts one after another: of 10 begun at once, 5 are allowed", async () => {
+    const t = throttle(() => start, { accountBurst: 100 });
+    const verdicts = await Promise.all(Array.from({ length: 10 }, () => t.begin("erin", "192.0.2.9")));
+    assert.equal(verdicts.filter((v) => v.allowed).length, 5);
   });
 
-  it("a known device skips the account's spacing, with a limit of its own wherever it is", () => {
+  it("stores the state under keyed digests: a copy of the database names no user and no address", async () => {
+    const temp = tempDir();
+    try {
+      const file = join(temp.dir, "copy.db");
+      const storage = openSqliteStorage(file);
+      await new LoginThrottle(storage, { key: randomBytes(32), now: () => start }).begin("frank", "192.0.2.77");
+      await storage.close();
+      const copy = new Database(file, { readonly: true });
+      const rows = [
+        ...copy.prepare("SELECT pair_digest AS name FROM login_throttle_failures").all(),
+        ...copy.prepare("SELECT account_digest AS name FROM login_throttle_accounts").all(),
+      ] as { name: string }[];
+      copy.close();
+      assert.equal(rows.length, 2);
+      // Not even the plain SHA-256 a copy's reader could compute for a guessed name and address.
+      for (const { name } of rows) {
+        assert.match(name, /^[0-9a-f]{64}$/);
+        assert.notEqual(name, digest("frank"));
+        assert.notEqual(name, digest("frank\u0000192.0.2.77"));
+      }
+    } finally {
+      temp.remove();
+    }
+  });
+
+  it("a known device skips the account's spacing, with a limit of its own wherever it is", async () => {
     let now = start;
-    const t = new LoginThrottle({ now: () => now });
-    for (let i = 0; i < 5; i++) t.begin("alice", `198.51.100.${i}`);
-    assert.deepEqual(t.check("alice", "203.0.113.9"), { allowed: false, scope: "account", retryAfterSeconds: 30 });
-    for (let i = 0; i < 5; i++) assert.deepEqual(t.begin("alice", `203.0.113.${i}`, "device-1"), { allowed: true });
+    const t = throttle(() => now);
+    for (let i = 0; i < 5; i++) await t.begin("alice", `198.51.100.${i}`);
+    assert.deepEqual(await t.begin("alice", "203.0.113.9"), {
+      allowed: false,
+      scope: "account",
+      retryAfterSeconds: 30,
+    });
+    for (let i = 0; i < 5; i++)
+      assert.deepEqual(await t.begin("alice", `203.0.113.${i}`, "device-1"), { allowed: true });
     // Its own failures pause it, whatever address it comes from next; not another known device, nor the account's spacing.
-    assert.deepEqual(t.begin("alice", "192.0.2.200", "device-1"), {
+    assert.deepEqual(await t.begin("alice", "192.0.2.200", "device-1"), {
       allowed: false,
       scope: "account-and-device",
       retryAfterSeconds: 900,
     });
-    assert.deepEqual(t.begin("alice", "192.0.2.200", "device-2"), { allowed: true });
+    assert.deepEqual(await t.begin("alice", "192.0.2.200", "device-2"), { allowed: true });
     now += 30_000;
-    assert.deepEqual(t.begin("alice", "203.0.113.9"), { allowed: true });
+    assert.deepEqual(await t.begin("alice", "203.0.113.9"), { allowed: true });
   });
 
   it("refuses limits that are not positive whole numbers", () => {
-    assert.throws(() => new LoginThrottle({ accountBurst: 0 }), {
+    assert.throws(() => new ThrottleRules({ accountBurst: 0 }), {
       message: "login throttle: accountBurst must be a positive whole number, got 0",
     });
-    assert.throws(() => new LoginThrottle({ accountIntervalSeconds: 0.5 }), TypeError);
+    assert.throws(() => new ThrottleRules({ accountIntervalSeconds: 0.5 }), TypeError);
   });
 
   it("describes the wait", () => {

@@ -6,7 +6,14 @@ import { after, before, describe, it } from "node:test";
 import { digest } from "../../../authz-server/src/secrets.ts";
 import { KeyEncryptionKey } from "../../../authz-server/src/storage/encryption.ts";
 import type { StorageOptions } from "../../../authz-server/src/storage/index.ts";
-import type { AuthorizationCode, RefreshToken, SigningKey, Storage } from "../../../authz-server/src/storage/types.ts";
+import { ThrottleRules } from "../../../authz-server/src/session/throttle.ts";
+import type {
+  AuthorizationCode,
+  LoginThrottleRecord,
+  RefreshToken,
+  SigningKey,
+  Storage,
+} from "../../../authz-server/src/storage/types.ts";
 
 const t0 = Date.UTC(2030, 0, 1);
 const redirectUri = "http://localhost:3000/callback";
@@ -415,24 +422,100 @@ export function storageContract(engine: string, open: OpenStorage): void {
       });
     });
 
+    describe("login throttle state", () => {
+      const empty = { failures: [], accountNextAttemptAt: null };
+      /** One attempt's read and write, in its own transaction, as the throttle runs it (session/throttle.ts). */
+      const attempt = (pair: string, account: string, next: (r: LoginThrottleRecord) => LoginThrottleRecord) =>
+        storage.transaction(async (tx) => {
+          const record = await tx.loginThrottle.lock(digest(pair), digest(account));
+          const written = next(record);
+          await tx.loginThrottle.save(digest(pair), digest(account), written, (written.failures.at(-1) ?? 0) + 60_000);
+          return record;
+        });
+      const read = (pair: string, account: string) => attempt(pair, account, (r) => r);
+
+      it("keeps an account-and-address pair's failures and an account's schedule; empty ones leave no row", async () => {
+        assert.deepEqual(await read("p-1", "a-1"), empty);
+        await attempt("p-1", "a-1", () => ({ failures: [t0, t0 + 1], accountNextAttemptAt: t0 + 30_000 }));
+        assert.deepEqual(await read("p-1", "a-1"), { failures: [t0, t0 + 1], accountNextAttemptAt: t0 + 30_000 });
+        assert.deepEqual(await read("p-2", "a-1"), { failures: [], accountNextAttemptAt: t0 + 30_000 });
+        await attempt("p-1", "a-1", () => empty);
+        assert.deepEqual(await read("p-1", "a-1"), empty);
+        assert.deepEqual(
+          await storage.purgeExpired(Number.MAX_SAFE_INTEGER).then((r) => r.skipped || r.loginThrottle),
+          0,
+          "nothing was left behind to purge",
+        );
+      });
+
+      it("lets concurrent attempts on one account take turns: 12 at once, from two addresses, lose no count", async () => {
+        // Each adds one failure to its pair and moves the account's schedule on by one interval.
+        const answers = await Promise.all(
+          Array.from({ length: 12 }, (_, i) =>
+            attempt(`race-${i % 2}`, "a-race", (r) => ({
+              failures: [...r.failures, t0 + i],
+              accountNextAttemptAt: (r.accountNextAttemptAt ?? t0) + 30_000,
+            })),
+          ),
+        );
+        assert.equal(answers.length, 12);
+        const [left, right] = [await read("race-0", "a-race"), await read("race-1", "a-race")];
+        assert.equal(left.failures.length + right.failures.length, 12);
+        assert.equal(left.accountNextAttemptAt, t0 + 12 * 30_000);
+      });
+
+      it("holds the per-account limit against guesses from many addresses, each attempt in its own transaction", async () => {
+        const rules = new ThrottleRules();
+        const allowed = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            storage.transaction(async (tx) => {
+              const pair = digest(`alice\u0000198.51.100.${i}`);
+              const outcome = rules.attempt(await tx.loginThrottle.lock(pair, digest("alice-limit")), t0, false);
+              await tx.loginThrottle.save(
+                pair,
+                digest("alice-limit"),
+                outcome.record,
+                rules.failuresExpireAt(outcome.record),
+              );
+              return outcome.verdict.allowed;
+            }),
+          ),
+        );
+        assert.equal(allowed.filter(Boolean).length, 5, "the burst, whichever addresses sent them");
+      });
+
+      it("are purged once the failures have left the window and the account is idle", async () => {
+        await attempt("p-old", "a-old", () => ({ failures: [t0 - 120_000], accountNextAttemptAt: t0 - 1 }));
+        await attempt("p-new", "a-new", () => ({ failures: [t0], accountNextAttemptAt: t0 + 30_000 }));
+        const purged = await storage.purgeExpired(t0);
+        assert.equal(purged.skipped || purged.loginThrottle, 2);
+        assert.deepEqual(await read("p-old", "a-old"), empty);
+        assert.deepEqual(await read("p-new", "a-new"), { failures: [t0], accountNextAttemptAt: t0 + 30_000 });
+      });
+    });
+
     describe("purging and deleting", () => {
       it("purges expired rows only", async () => {
         await storage.codes.create(code("expired", { expiresAt: t0 - 1 }));
         await storage.revocations.revokeAccessToken("at-expired", t0 - 1, t0 - 2);
         await storage.revocations.revokeAccessToken("at-late", t0 + 10_000_000, t0);
         assert.deepEqual(await storage.purgeExpired(t0), {
+          skipped: false,
           codes: 1,
           refreshTokens: 0,
           revokedJtis: 1,
           accessTokenLinks: 0,
+          loginThrottle: 0,
         });
         assert.equal(await storage.codes.find(digest("expired")), undefined);
         assert.equal(await storage.revocations.isAccessTokenRevoked("at-late"), true);
         assert.deepEqual(await storage.purgeExpired(t0), {
+          skipped: false,
           codes: 0,
           refreshTokens: 0,
           revokedJtis: 0,
           accessTokenLinks: 0,
+          loginThrottle: 0,
         });
       });
 

@@ -12,11 +12,15 @@ import {
 } from "./grants.js";
 import { PostgresSealer } from "./key-encryption.js";
 import { postgresKeyStore, postgresSecretStore } from "./keys.js";
+import { postgresLoginThrottleStore } from "./login-throttle.js";
 import { migrate } from "./migrate.js";
 import { postgresBrowserSessionStore, postgresUserStore } from "./users.js";
 
 export type { PostgresOptions } from "./connection.js";
 export { postgresDefaults } from "./connection.js";
+
+/** Held by the process purging the database (purgeExpired), for its transaction: "purge". */
+const PURGE_LOCK = 0x7075726765;
 
 /** Runs of a transaction that lost to a concurrent writer (deadlock, serialization failure), the last one included. */
 const CONFLICT_ATTEMPTS = 3;
@@ -101,6 +105,7 @@ function storageOn(shared: Shared, db: Db): Storage {
     consents: postgresConsentStore(db),
     secrets: postgresSecretStore(db, sealer),
     browserSessions: postgresBrowserSessionStore(db),
+    loginThrottle: postgresLoginThrottleStore(db),
     keyEncryption: {
       status: () => sealer.status(db.sql),
       rotate: async (next) => {
@@ -110,18 +115,37 @@ function storageOn(shared: Shared, db: Db): Storage {
     },
     transaction: (fn) =>
       db.inTransaction ? fn(storage) : transactionOn(pool, (client) => fn(storageOn(shared, client))),
+    // One purge at a time per database: a process that finds the lock taken skips this round rather than queue behind
+    // the other's deletes, which would find nothing left to delete (the lock ends with the transaction).
     purgeExpired: (now) =>
-      db.atomically(async (tx) => ({
-        codes: await tx.run("purge_codes", "DELETE FROM authorization_codes WHERE expires_at < $1", [now]),
-        // A refresh token is kept while it could still be presented (to detect reuse) and until its absolute expiry.
-        refreshTokens: await tx.run(
-          "purge_refresh",
-          "DELETE FROM refresh_tokens WHERE absolute_expires_at < $1 OR idle_expires_at < $1",
-          [now],
-        ),
-        revokedJtis: await tx.run("purge_revoked", "DELETE FROM revoked_access_tokens WHERE expires_at < $1", [now]),
-        accessTokenLinks: await tx.run("purge_links", "DELETE FROM access_token_links WHERE expires_at < $1", [now]),
-      })),
+      db.atomically(async (tx) => {
+        const lock = await tx.one<{ locked: boolean }>("purge_lock", "SELECT pg_try_advisory_xact_lock($1) AS locked", [
+          PURGE_LOCK,
+        ]);
+        if (lock?.locked !== true) return { skipped: true as const };
+        return {
+          skipped: false as const,
+          codes: await tx.run("purge_codes", "DELETE FROM authorization_codes WHERE expires_at < $1", [now]),
+          // A refresh token is kept while it could still be presented (to detect reuse) and until its absolute expiry.
+          refreshTokens: await tx.run(
+            "purge_refresh",
+            "DELETE FROM refresh_tokens WHERE absolute_expires_at < $1 OR idle_expires_at < $1",
+            [now],
+          ),
+          revokedJtis: await tx.run("purge_revoked", "DELETE FROM revoked_access_tokens WHERE expires_at < $1", [now]),
+          accessTokenLinks: await tx.run("purge_links", "DELETE FROM access_token_links WHERE expires_at < $1", [now]),
+          // Accounts before pairs, the order in which an attempt locks them (login-throttle.ts), so neither waits crosswise.
+          loginThrottle:
+            (await tx.run(
+              "purge_throttle_accounts",
+              "DELETE FROM login_throttle_accounts WHERE next_attempt_at <= $1",
+              [now],
+            )) +
+            (await tx.run("purge_throttle_failures", "DELETE FROM login_throttle_failures WHERE expires_at <= $1", [
+              now,
+            ])),
+        };
+      }),
     close: async () => {
       if (db.inTransaction) throw new Error("a transaction's handle cannot close the storage");
       await pool.end();

@@ -8,6 +8,7 @@ import { type Db, openDatabase, type OpenOptions, writeTransactionAsync, writeTr
 import { Gate } from "./gate.js";
 import { Sealer } from "./key-encryption.js";
 import { sqliteKeyStore } from "./keys.js";
+import { sqliteLoginThrottleStore } from "./login-throttle.js";
 import { sqliteRefreshTokenStore } from "./refresh-tokens.js";
 import { sqliteRevocationStore } from "./revocations.js";
 import { sqliteScopeStore } from "./scopes.js";
@@ -74,11 +75,17 @@ function synchronousStores(db: Db, keyEncryptionKey: KeyEncryptionKey | undefine
   const purgeRefresh = db.prepare("DELETE FROM refresh_tokens WHERE absolute_expires_at < ? OR idle_expires_at < ?");
   const purgeRevoked = db.prepare("DELETE FROM revoked_access_tokens WHERE expires_at < ?");
   const purgeLinks = db.prepare("DELETE FROM access_token_links WHERE expires_at < ?");
+  // A failure count matters until its last failure leaves the window; an account's schedule until it is idle again.
+  const purgeThrottleFailures = db.prepare("DELETE FROM login_throttle_failures WHERE expires_at <= ?");
+  const purgeThrottleAccounts = db.prepare("DELETE FROM login_throttle_accounts WHERE next_attempt_at <= ?");
+  // Never skipped: the IMMEDIATE transaction already makes a second process's purge wait its turn.
   const purge = writeTransactional(db, (now: number) => ({
+    skipped: false as const,
     codes: purgeCodes.run(now).changes,
     refreshTokens: purgeRefresh.run(now, now).changes,
     revokedJtis: purgeRevoked.run(now).changes,
     accessTokenLinks: purgeLinks.run(now).changes,
+    loginThrottle: purgeThrottleFailures.run(now).changes + purgeThrottleAccounts.run(now).changes,
   }));
   return {
     clients: sqliteClientStore(db),
@@ -92,6 +99,7 @@ function synchronousStores(db: Db, keyEncryptionKey: KeyEncryptionKey | undefine
     secrets: sqliteSecretStore(db, sealer),
     browserSessions: sqliteBrowserSessionStore(db),
     keyEncryption: { status: () => sealer.status(), rotate: (next) => sealer.rotate(next) },
+    loginThrottle: sqliteLoginThrottleStore(db),
     purgeExpired: (now) => purge(now),
   };
 }
@@ -118,6 +126,7 @@ function asynchronous(stores: Synchronous<Stores>, run: <T>(op: () => T) => Prom
     secrets: wrap(stores.secrets),
     browserSessions: wrap(stores.browserSessions),
     keyEncryption: wrap(stores.keyEncryption),
+    loginThrottle: wrap(stores.loginThrottle),
     purgeExpired: (now) => run(() => stores.purgeExpired(now)),
   };
 }

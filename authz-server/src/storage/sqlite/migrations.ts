@@ -178,4 +178,24 @@ ALTER TABLE server_secrets ADD COLUMN kek_id TEXT;
 CREATE TABLE key_encryption (id INTEGER PRIMARY KEY CHECK (id = 1), kek_id TEXT NOT NULL) STRICT;
 `,
   },
+  {
+    // The login throttle's state (session/throttle.ts), shared by every process on the database: per account and
+    // address (or known device) the recent failure times (a JSON array, at most the limit long), per account the next
+    // scheduled attempt. Keyed by SHA-256 digests, so a copy of the database names no user or address; purgeExpired
+    // deletes a row once its failures have left the window, or its account is idle again.
+    version: 9,
+    sql: `
+CREATE TABLE login_throttle_failures (
+  pair_digest TEXT PRIMARY KEY,
+  failed_at TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX login_throttle_failures_expires ON login_throttle_failures (expires_at);
+CREATE TABLE login_throttle_accounts (
+  account_digest TEXT PRIMARY KEY,
+  next_attempt_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX login_throttle_accounts_next ON login_throttle_accounts (next_attempt_at);
+`,
+  },
 ];

@@ -11,6 +11,8 @@ export const KONG_YML = join(ROOT, "kong.yml");
 export const KONG_MSGPACK_YML = join(ROOT, "plugin/examples/kong.msgpack.yml");
 /** Both shipped declarative files, each checked the same way. */
 export const DECLARATIVE_FILES = [KONG_YML, KONG_MSGPACK_YML] as const;
+/** The declarative file of docker-compose.ha.yml: kong.yml's photos service, and the issuer balanced over two sidecars. */
+export const KONG_HA_YML = join(ROOT, "kong.ha.yml");
 
 export interface Run {
   status: number | null;
@@ -58,13 +60,22 @@ export interface KongYmlPlugin {
 export interface KongYmlRoute {
   name: string;
   paths: string[];
-  methods: string[];
+  /** Absent: every method (the issuer's routes in kong.ha.yml leave methods to the server). */
+  methods?: string[];
   strip_path: boolean;
   plugins?: KongYmlPlugin[];
 }
 
+export interface KongYmlUpstream {
+  name: string;
+  algorithm?: string;
+  healthchecks?: Record<string, unknown>;
+  targets?: { target: string; weight?: number }[];
+}
+
 export interface KongYml {
   _format_version: string;
+  upstreams?: KongYmlUpstream[];
   services: { name: string; url: string; plugins?: KongYmlPlugin[]; routes: KongYmlRoute[] }[];
 }
 

@@ -17,6 +17,7 @@ import {
 import { POST_FUNCTION_LUA, PRE_FUNCTION_LUA, STRIP_IDENTITY_HEADERS_LUA } from "../../plugin/src/guard/snippets.ts";
 import {
   DECLARATIVE_FILES,
+  KONG_HA_YML,
   KONG_MSGPACK_YML,
   KONG_YML,
   readKongYml,
@@ -53,7 +54,7 @@ const ROUTES = [
 ];
 
 describe("the declarative files", () => {
-  for (const file of DECLARATIVE_FILES) {
+  for (const file of [...DECLARATIVE_FILES, KONG_HA_YML]) {
     it(`${file.slice(file.lastIndexOf("/") + 1)} passes \`deck validate\` (Debian's deck 1.4.0)`, () => {
       const result = run("deck", ["validate", "-s", file]);
       assert.equal(result.stderr, "");
@@ -72,10 +73,10 @@ describe("the declarative files", () => {
   });
 
   it("every Lua snippet compiles with luajit -bl, and a broken one does not", () => {
-    const snippets = DECLARATIVE_FILES.flatMap((file) => serverlessSnippets(readKongYml(file).doc));
+    const snippets = [...DECLARATIVE_FILES, KONG_HA_YML].flatMap((file) => serverlessSnippets(readKongYml(file).doc));
     // kong.yml: the service's stripping; the MsgPack file: the same, plus three protected routes ×
-    // (stripping + guard part 1, guard part 2).
-    assert.equal(snippets.length, 1 + 1 + 3 * 3);
+    // (stripping + guard part 1, guard part 2); kong.ha.yml: the service's stripping.
+    assert.equal(snippets.length, 1 + 1 + 3 * 3 + 1);
     withTempDir((dir) => {
       for (const s of snippets) {
         const file = writeFile(dir, "snippet.lua", s.code);
@@ -122,6 +123,30 @@ describe("the declarative files", () => {
     assert.deepEqual(configs(doc), configs(shipped));
   });
 
+  it("kong.ha.yml: kong.yml's flickr service and routes first, oauth2-jwt alone on each protected one; then the issuer's service", () => {
+    const shipped = readKongYml(KONG_YML).doc;
+    const { doc, text } = readKongYml(KONG_HA_YML);
+    assert.equal(doc._format_version, "3.0");
+    assert.deepEqual(
+      doc.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })),
+      [
+        ...shipped.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })),
+        { name: "authz", url: "http://authz-sidecars", plugins: undefined },
+      ],
+    );
+    assert.deepEqual(routeSummary(doc), routeSummary(shipped));
+    assert.ok(!text.includes(NONCE_HEADER) && !text.includes(SHARED_NONCE_KEY), "no trace of the guard");
+  });
+
+  it("kong.ha.yml: every oauth2-jwt config is kong.yml's with the issuer and its keys served through Kong", () => {
+    const configs = (d: KongYml) =>
+      d.services[0].routes.map((r) => r.plugins?.find((p) => p.name === "oauth2-jwt")?.config ?? null);
+    const throughKong = configs(readKongYml(KONG_YML).doc).map((c) =>
+      c === null ? null : { ...c, issuer: "http://localhost:8000", jwks_uri: "http://kong:8000/jwks.json" },
+    );
+    assert.deepEqual(configs(readKongYml(KONG_HA_YML).doc), throughKong);
+  });
+
   it("every oauth2-jwt config names the public issuer, the internal jwks_uri and the photos audience", () => {
     for (const file of DECLARATIVE_FILES) {
       const { doc } = readKongYml(file);
@@ -155,6 +180,7 @@ describe("the declarative files", () => {
     const actual = (file: string) =>
       Object.fromEntries(serverlessSnippets(readKongYml(file).doc).map((s) => [s.where, s.code]));
     assert.deepEqual(actual(KONG_YML), { "service flickr pre-function access[0]": STRIP_IDENTITY_HEADERS_LUA });
+    assert.deepEqual(actual(KONG_HA_YML), { "service flickr pre-function access[0]": STRIP_IDENTITY_HEADERS_LUA });
     assert.deepEqual(actual(KONG_MSGPACK_YML), expected);
   });
 

@@ -1,4 +1,4 @@
-// Each oauth2-jwt config in kong.yml and plugin/examples/kong.msgpack.yml is valid for the plugin Kong would load: the schema comes from
+// Each oauth2-jwt config in kong.yml, plugin/examples/kong.msgpack.yml and kong.ha.yml is valid for the plugin Kong would load: the schema comes from
 // the plugin server's own query command (`oauth2-jwt-pluginserver --dump-all-plugins`, what Kong
 // runs as pluginserver_oauth2_jwt_query_cmd), and is checked the way Kong checks it
 // (kong-standin/src/wire/schema.ts).
@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { PluginConfigError, validatePluginConfig, type PluginInfo } from "../../kong-standin/src/wire/index.ts";
-import { DECLARATIVE_FILES, readKongYml, ROOT, run } from "./helpers.ts";
+import { DECLARATIVE_FILES, KONG_HA_YML, readKongYml, ROOT, run } from "./helpers.ts";
 
 function dump(): PluginInfo[] {
   const result = run(process.execPath, [join(ROOT, "plugin/bin/oauth2-jwt-pluginserver.js"), "--dump-all-plugins"]);
@@ -27,7 +27,8 @@ describe("the declarative files' oauth2-jwt configs against the plugin's dumped 
     );
   });
 
-  const configs = DECLARATIVE_FILES.flatMap((file) => {
+  const files = [...DECLARATIVE_FILES, KONG_HA_YML];
+  const configs = files.flatMap((file) => {
     const { doc } = readKongYml(file);
     const at = file.slice(ROOT.length + 1);
     return doc.services.flatMap((s) =>
@@ -39,7 +40,7 @@ describe("the declarative files' oauth2-jwt configs against the plugin's dumped 
     );
   });
 
-  it("each file configures the plugin on three routes", () => assert.equal(configs.length, 2 * 3));
+  it("each file configures the plugin on three routes", () => assert.equal(configs.length, files.length * 3));
 
   for (const { route, config } of configs) {
     it(`route ${route}: valid, with Kong's defaults filled in`, () => {

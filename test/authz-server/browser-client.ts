@@ -2,6 +2,7 @@
 // minus rendering. It stores cookies by name (one host per test server), follows no redirects
 // by itself (tests assert each 303), and extracts forms from the server's own HTML.
 import assert from "node:assert/strict";
+import { request } from "node:http";
 
 export interface PageResponse {
   status: number;
@@ -72,6 +73,54 @@ export class BrowserClient {
 
   post(path: string, form: URLSearchParams): Promise<PageResponse> {
     return this.request("POST", path, form);
+  }
+}
+
+/**
+ * A browser on its own loopback address (127.0.0.0/8 is all loopback on Linux): the server sees it as a distinct TCP
+ * peer, the address the throttle keys on, as it would see two machines.
+ */
+export class PeerBrowser extends BrowserClient {
+  constructor(
+    base: string,
+    /** Where the browser is: change it to move it (a laptop taken to a café). */
+    public localAddress: string,
+  ) {
+    super(base);
+  }
+
+  override request(method: "GET" | "POST", pathOrUrl: string, form?: URLSearchParams): Promise<PageResponse> {
+    const url = new URL(pathOrUrl, this.base);
+    const body = form?.toString();
+    const headers: Record<string, string> = {
+      ...(this.jar.cookies.size > 0 ? { cookie: this.jar.header() } : {}),
+      ...(body !== undefined
+        ? { "content-type": "application/x-www-form-urlencoded", "content-length": String(Buffer.byteLength(body)) }
+        : {}),
+    };
+    return new Promise((resolve, reject) => {
+      const outgoing = request(url, { method, headers, localAddress: this.localAddress }, (incoming) => {
+        let text = "";
+        incoming.setEncoding("utf8");
+        incoming.on("data", (chunk: string) => (text += chunk));
+        incoming.on("end", () => {
+          const received = new Headers();
+          for (const [name, value] of Object.entries(incoming.headers)) {
+            for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) received.append(name, v);
+          }
+          this.jar.store(received);
+          const location = received.get("location");
+          resolve({
+            status: incoming.statusCode ?? 0,
+            headers: received,
+            body: text,
+            location: location === null ? undefined : new URL(location, url).href,
+          });
+        });
+      });
+      outgoing.on("error", reject);
+      outgoing.end(body);
+    });
   }
 }
 

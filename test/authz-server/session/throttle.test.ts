@@ -1,7 +1,6 @@
 // The login throttle bounds password guessing per account without letting anyone lock a user out: an address that
 // keeps failing for an account is paused for that account only, and the account itself is slowed, never shut.
 import assert from "node:assert/strict";
-import { request } from "node:http";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { after, before, describe, it } from "node:test";
@@ -17,7 +16,7 @@ import { openSqliteStorage } from "../../../authz-server/src/storage/sqlite/inde
 import type { LoginThrottleRecord, Storage } from "../../../authz-server/src/storage/types.ts";
 import { hashPassword } from "../../../authz-server/src/passwords.ts";
 import { tempDir } from "../helpers.ts";
-import { assertPageHeaders, BrowserClient, onlyForm, withFields, type PageResponse } from "../browser-client.ts";
+import { assertPageHeaders, onlyForm, PeerBrowser, withFields } from "../browser-client.ts";
 import { authorizationRequest, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.ts";
 
 describe("login throttle", () => {
@@ -230,54 +229,6 @@ describe("login throttle", () => {
     assert.equal(describeRetry(61), "2 minutes");
   });
 });
-
-/**
- * A browser on its own loopback address (127.0.0.0/8 is all loopback on Linux): the server sees it as a distinct TCP
- * peer, the address the throttle keys on, as it would see two machines.
- */
-class PeerBrowser extends BrowserClient {
-  constructor(
-    base: string,
-    /** Where the browser is: change it to move it (a laptop taken to a café). */
-    public localAddress: string,
-  ) {
-    super(base);
-  }
-
-  override request(method: "GET" | "POST", pathOrUrl: string, form?: URLSearchParams): Promise<PageResponse> {
-    const url = new URL(pathOrUrl, this.base);
-    const body = form?.toString();
-    const headers: Record<string, string> = {
-      ...(this.jar.cookies.size > 0 ? { cookie: this.jar.header() } : {}),
-      ...(body !== undefined
-        ? { "content-type": "application/x-www-form-urlencoded", "content-length": String(Buffer.byteLength(body)) }
-        : {}),
-    };
-    return new Promise((resolve, reject) => {
-      const outgoing = request(url, { method, headers, localAddress: this.localAddress }, (incoming) => {
-        let text = "";
-        incoming.setEncoding("utf8");
-        incoming.on("data", (chunk: string) => (text += chunk));
-        incoming.on("end", () => {
-          const received = new Headers();
-          for (const [name, value] of Object.entries(incoming.headers)) {
-            for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) received.append(name, v);
-          }
-          this.jar.store(received);
-          const location = received.get("location");
-          resolve({
-            status: incoming.statusCode ?? 0,
-            headers: received,
-            body: text,
-            location: location === null ? undefined : new URL(location, url).href,
-          });
-        });
-      });
-      outgoing.on("error", reject);
-      outgoing.end(body);
-    });
-  }
-}
 
 describe("login throttle over HTTP, by TCP peer address", () => {
   let server: FlowServer;

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -50,6 +51,34 @@ export function writeFile(dir: string, name: string, text: string): string {
   const path = join(dir, name);
   writeFileSync(path, text);
   return path;
+}
+
+/** A service of `docker-compose config`'s output (the fields the tests read). */
+export interface ComposeService {
+  build?: { context: string; dockerfile: string; args?: Record<string, string> };
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: unknown[];
+  expose?: string[];
+  volumes?: unknown[];
+  secrets?: { source: string }[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  profiles?: string[];
+}
+
+export interface ResolvedCompose {
+  services: Record<string, ComposeService>;
+  volumes: Record<string, unknown>;
+  secrets?: Record<string, { file: string }>;
+}
+
+/** The compose file as Debian's docker-compose 1.29.2 resolves it (`docker-compose -f <file> config`), which must accept it. */
+export function resolvedCompose(file: string): ResolvedCompose {
+  const result = run("docker-compose", ["-f", file, "config"]);
+  assert.equal(result.status, 0, result.stderr);
+  return parse(result.stdout) as ResolvedCompose;
 }
 
 export interface KongYmlPlugin {

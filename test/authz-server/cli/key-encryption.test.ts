@@ -140,7 +140,7 @@ describe("authz-server kek: signing keys and server secrets encrypted at rest", 
     );
     assertFails(
       await cli(["serve", "--port", "0", "--db", db, "--kek-file", newKekFile]),
-      `authz-server: this database's secrets are encrypted under key-encryption key ${kekId}, not the key supplied (${newKekId})`,
+      `authz-server: this database's secrets are encrypted under key-encryption key ${kekId}, not the key supplied (${newKekId}); supply that key with --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK`,
     );
     assertFails(
       await cli(["serve", "--port", "0", "--db", db], { env: { AUTHZ_KEK: "not a key" } }),
@@ -175,7 +175,7 @@ describe("authz-server kek: signing keys and server secrets encrypted at rest", 
     );
     assertFails(
       await cli(["serve", "--port", "0", "--db", db, "--kek-file", kekFile]),
-      `authz-server: this database's secrets are encrypted under key-encryption key ${newKekId}, not the key supplied (${kekId})`,
+      `authz-server: this database's secrets are encrypted under key-encryption key ${newKekId}, not the key supplied (${kekId}); supply that key with --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK`,
     );
     assertFails(
       await cli(["kek", "rotate", "--db", db, "--new-kek-file", kekFile]),

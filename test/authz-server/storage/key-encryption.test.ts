@@ -119,7 +119,7 @@ describe("SQLite storage under a key-encryption key", () => {
     await sealed.close();
 
     assert.throws(() => openSqliteStorage(path, { keyEncryptionKey: first }), {
-      message: `this database's secrets are encrypted under key-encryption key ${next.id}, not the key supplied (${first.id})`,
+      message: `this database's secrets are encrypted under key-encryption key ${next.id}, not the key supplied (${first.id}); supply that key with --kek-file, AUTHZ_KEK_FILE or AUTHZ_KEK`,
     });
     const rotated = openSqliteStorage(path, { keyEncryptionKey: next });
     try {

@@ -86,7 +86,7 @@ export class PostgresSealer {
     const recorded = await this.kekId(tx);
     if (recorded !== null && recorded !== kek.id) {
       throw new KeyEncryptionError(
-        `this database's secrets are encrypted under key-encryption key ${recorded}, not the key supplied (${kek.id})`,
+        `this database's secrets are encrypted under key-encryption key ${recorded}, not the key supplied (${kek.id}); supply that key with ${kekSources}`,
       );
     }
     await this.#resealAll(tx, kek);
@@ -133,7 +133,7 @@ export class PostgresSealer {
     }
     if (this.#kek.id !== kekId) {
       throw new KeyEncryptionError(
-        `${what} is encrypted under key-encryption key ${kekId}, not the key supplied (${this.#kek.id})`,
+        `${what} is encrypted under key-encryption key ${kekId}, not the key supplied (${this.#kek.id}); supply that key with ${kekSources}`,
       );
     }
     return this.#kek;

@@ -125,7 +125,7 @@ export class Sealer {
         const recorded = this.kekId();
         if (recorded !== null && recorded !== kek.id) {
           throw new KeyEncryptionError(
-            `this database's secrets are encrypted under key-encryption key ${recorded}, not the key supplied (${kek.id})`,
+            `this database's secrets are encrypted under key-encryption key ${recorded}, not the key supplied (${kek.id}); supply that key with ${kekSources}`,
           );
         }
         return this.#resealAll(kek);
@@ -172,7 +172,7 @@ export class Sealer {
     }
     if (this.#kek.id !== kekId) {
       throw new KeyEncryptionError(
-        `${what} is encrypted under key-encryption key ${kekId}, not the key supplied (${this.#kek.id})`,
+        `${what} is encrypted under key-encryption key ${kekId}, not the key supplied (${this.#kek.id}); supply that key with ${kekSources}`,
       );
     }
     return this.#kek;

@@ -1,6 +1,6 @@
 import { Router } from "@koa/router";
 import Koa from "koa";
-import { randomBytes } from "node:crypto";
+import { hkdfSync, randomBytes } from "node:crypto";
 import { authorizeEndpoint } from "./endpoints/authorize.js";
 import { consentEndpoint } from "./endpoints/consent.js";
 import { consentsPage, revokeConsentEndpoint } from "./endpoints/consents.js";
@@ -29,12 +29,9 @@ async function interactionDependencies(services: Services): Promise<InteractionD
     () => randomBytes(32),
     services.clock.now(),
   );
-  // The throttle's rows are keyed by HMACs under this key, the same for every process on the database (throttle.ts).
-  const throttleKey = await services.storage.secrets.getOrCreate(
-    "login-throttle-key",
-    () => randomBytes(32),
-    services.clock.now(),
-  );
+  // The throttle's rows are keyed by HMACs under a key of its own, derived from the session key (RFC 5869), so it is
+  // the same on every process on the database and sealed with it at rest (throttle.ts).
+  const throttleKey = Buffer.from(hkdfSync("sha256", sessionKey, "", "authz-server login throttle", 32));
   const now = () => services.clock.now();
   return {
     storage: services.storage,

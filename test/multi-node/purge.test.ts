@@ -2,7 +2,10 @@
 // round runs under a transaction-level advisory lock taken with pg_try_advisory_xact_lock. A node that finds it
 // taken skips the round (`skipped: true`, logged at debug by server.ts) instead of queueing behind the other's deletes.
 import assert from "node:assert/strict";
+import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { startServer } from "../../authz-server/src/server.ts";
 import { openPostgresStorage } from "../../authz-server/src/storage/postgres/index.ts";
 import type { Storage } from "../../authz-server/src/storage/types.ts";
 import { startTestPostgres, type TestPostgres } from "../helpers/postgres.ts";
@@ -79,6 +82,54 @@ describe("purging expired rows from two nodes on one PostgreSQL database", () =>
         loginThrottle: 0,
       });
     } finally {
+      await closeAll();
+    }
+  });
+  it("a server whose purge timer finds another node purging logs the skipped round at debug and carries on", async () => {
+    const [a, b] = await twoNodes(1);
+    const records: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        records.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        callback();
+      },
+    });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let started = () => {};
+    const purging = new Promise<void>((resolve) => (started = resolve));
+    // Node A holds the purge lock while node B's server ticks every 50 ms.
+    const first = a.transaction(async (tx) => {
+      const purged = await tx.purgeExpired(t0);
+      started();
+      await held;
+      return purged;
+    });
+    await purging;
+    const server = await startServer({
+      storage: b,
+      port: 0,
+      purgeInterval: 50,
+      logger: pino({ level: "debug" }, sink),
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!records.some((r) => r["msg"] === "purge skipped: another process is purging the database")) {
+        assert.ok(Date.now() < deadline, "no skipped round was logged within 10 s");
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const skipped = records.find((r) => r["msg"] === "purge skipped: another process is purging the database");
+      assert.deepEqual([skipped?.["level"], skipped?.["skipped"]], [20, true]);
+      assert.equal(
+        records.some((r) => r["msg"] === "purged expired rows"),
+        false,
+        "no round ran while the lock was held",
+      );
+      release();
+      assert.equal((await first).skipped, false);
+    } finally {
+      release();
+      await server.close();
       await closeAll();
     }
   });

@@ -3,11 +3,15 @@
 // one issuer: the same PostgreSQL database, key-encryption key and issuer URL on every sidecar, that URL served by
 // Kong, whose upstream balances over exactly those sidecars with health checks on the route the server answers
 // readiness on. kong.ha.yml's deck, Lua and plugin-schema checks are kong.yml's (kong-yml.test.ts,
-// plugin-config.test.ts).
+// plugin-config.test.ts). The sidecar's entrypoint runs for real on a PostgreSQL cluster that checks passwords: the
+// database password reaches it from the secret's file, never through the URL.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import { startTestPostgres, type TestPostgres } from "../helpers/postgres.ts";
 import {
   KONG_HA_YML,
   readKongYml,
@@ -23,6 +27,8 @@ import {
 const COMPOSE_HA_YML = join(ROOT, "docker-compose.ha.yml");
 const SIDECAR_DOCKERFILE = "docker/authz-server/Dockerfile";
 const ENTRYPOINT = join(ROOT, "docker/authz-server/entrypoint.sh");
+const ROLE = "authz_entrypoint";
+const PASSWORD = randomBytes(12).toString("hex");
 
 /** The paths the authorization server routes (authz-server/src/app.ts), read from its router. */
 function serverPaths(): string[] {
@@ -226,16 +232,67 @@ describe("docker-compose.ha.yml: two sidecars on one PostgreSQL database behind 
 });
 
 describe("the sidecar's entrypoint with AUTHZ_DB_PASSWORD_FILE", () => {
-  const start = (env: Record<string, string>) =>
-    run("sh", [ENTRYPOINT], {
-      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", AUTHZ_DB: "postgres://authz@postgres/authz", ...env },
+  let postgres: TestPostgres | undefined;
+  let url = "";
+  before(async () => {
+    // Its own cluster, whatever AUTHZ_TEST_POSTGRES_URL says: it checks every role's password but the superuser's
+    // (SCRAM), and the role below is the cluster's, not a shared server's.
+    postgres = await startTestPostgres({ own: true });
+    const name = new URL(postgres.url).pathname.slice(1);
+    const client = new pg.Client(postgres.url);
+    await client.connect();
+    try {
+      await client.query(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${PASSWORD}'; ALTER DATABASE ${name} OWNER TO ${ROLE}`);
+    } finally {
+      await client.end();
+    }
+    url = `postgres://${ROLE}@127.0.0.1:${String(postgres.port)}/${name}`;
+  });
+  after(async () => {
+    await postgres?.close();
+  });
+
+  /**
+   * The entrypoint as the image holds it, with the image's /app mapped to this checkout (`npx tsc -b` builds the
+   * CLI), on the test cluster. It execs `serve` last: an invalid `--port` makes that last step stop at once, after `init` has opened the
+   * database.
+   */
+  const entrypoint = (dir: string, env: Record<string, string>) => {
+    const script = writeFile(dir, "entrypoint.sh", readFileSync(ENTRYPOINT, "utf8").replaceAll("/app/", `${ROOT}/`));
+    const kek = writeFile(dir, "authz-kek", randomBytes(32).toString("hex"));
+    return run("sh", [script, "--port", "none"], {
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", AUTHZ_DB: url, AUTHZ_KEK_FILE: kek, ...env },
     });
+  };
+
+  it("hands the file's password to PostgreSQL, which the URL does not hold: a wrong one is refused, the right one opens the database", () => {
+    withTempDir((dir) => {
+      const wrong = entrypoint(dir, { AUTHZ_DB_PASSWORD_FILE: writeFile(dir, "wrong", "not-the-password\n") });
+      assert.deepEqual(
+        { status: wrong.status, stdout: wrong.stdout, stderr: wrong.stderr },
+        {
+          status: 1,
+          stdout: "",
+          stderr: `authz-server: cannot open PostgreSQL database ${url}: password authentication failed for user ${ROLE}\n`,
+        },
+      );
+      const right = entrypoint(dir, { AUTHZ_DB_PASSWORD_FILE: writeFile(dir, "right", `${PASSWORD}\n`) });
+      assert.deepEqual(
+        { status: right.status, stdout: right.stdout, stderr: right.stderr },
+        {
+          status: 1,
+          stdout: `created the schema in database ${url}\n`,
+          stderr: 'authz-server: --port must be a whole number from 0 to 65535; got "none"\n',
+        },
+      );
+    });
+  });
 
   it("refuses a missing or empty password file with one line, before running anything", () => {
     withTempDir((dir) => {
       const empty = writeFile(dir, "postgres-password", "");
       for (const file of [join(dir, "missing"), empty]) {
-        const result = start({ AUTHZ_DB_PASSWORD_FILE: file });
+        const result = entrypoint(dir, { AUTHZ_DB_PASSWORD_FILE: file });
         assert.deepEqual(
           { status: result.status, stdout: result.stdout, stderr: result.stderr },
           {

@@ -71,7 +71,7 @@ export interface AuthorizationAttempt {
 
 /** The authorization request Canon Printing's browser redirect carries. */
 export async function authorizationRequest(
-  server: FlowServer,
+  server: Pick<FlowServer, "discovered" | "canon">,
   overrides: Record<string, string | null> = {},
 ): Promise<AuthorizationAttempt> {
   const verifier = oauth.generateRandomCodeVerifier();
@@ -123,7 +123,7 @@ export async function allow(browser: BrowserClient, consentPage: PageResponse): 
 
 /** The whole browser half for a fresh user session: returns the callback URL. */
 export async function obtainCallback(
-  server: FlowServer,
+  server: Pick<FlowServer, "url">,
   attempt: AuthorizationAttempt,
 ): Promise<{ browser: BrowserClient; callback: URL }> {
   const browser = new BrowserClient(server.url);
@@ -133,7 +133,7 @@ export async function obtainCallback(
 
 /** The token request Canon (or `client`) makes with the code of `callback`: status, headers and parsed body. */
 export function exchangeCallback(
-  server: FlowServer,
+  server: Pick<FlowServer, "url" | "canon">,
   attempt: AuthorizationAttempt,
   callback: URL,
   client: TestClient = server.canon,

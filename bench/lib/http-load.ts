@@ -15,7 +15,8 @@ export interface HttpLoadResult {
 }
 
 export interface HttpLoadOptions {
-  url: string;
+  /** More than one (several nodes of one server): the connections are spread over them in turn. */
+  url: string | string[];
   connections: number;
   durationSeconds: number;
   method?: string;

@@ -168,13 +168,15 @@ export async function measureCodeExchanges(
 /**
  * Refresh-token rotations (RFC 6749 §6, rotated per RFC 9700 §4.14.2): every request presents a
  * refresh token never used before and returns its successor to the pool, so no request is a
- * reuse (which would revoke the family).
+ * reuse (which would revoke the family). `urls`: the nodes serving `info`'s database, the
+ * connections spread over them (a successor minted by one node is presented to any).
  */
 export async function measureRefreshRotations(
   info: TokenServerInfo,
   flow: FlowClient,
   seconds: number,
   pool: string[],
+  urls: string[] = [info.url],
 ): Promise<FlowMeasured> {
   const label = "refresh_token: POST /token (rotation)";
   if (pool.length < CONNECTIONS * 2) {
@@ -189,7 +191,7 @@ export async function measureRefreshRotations(
   }
   try {
     const run = await runHttpLoad({
-      url: info.url,
+      url: urls,
       connections: CONNECTIONS,
       durationSeconds: seconds,
       requests: [
@@ -237,9 +239,14 @@ export async function measureRefreshRotations(
   }
 }
 
-export function clientCredentialsLoad(info: TokenServerInfo, durationSeconds: number): Promise<HttpLoadResult> {
+/** `urls`: the nodes serving `info`'s database, the connections spread over them. */
+export function clientCredentialsLoad(
+  info: TokenServerInfo,
+  durationSeconds: number,
+  urls: string[] = [info.url],
+): Promise<HttpLoadResult> {
   return runHttpLoad({
-    url: info.url + info.tokenPath,
+    url: urls.map((url) => url + info.tokenPath),
     connections: CONNECTIONS,
     durationSeconds,
     method: "POST",

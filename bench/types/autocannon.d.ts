@@ -18,7 +18,8 @@ declare module "autocannon" {
       ) => void;
     }
     interface Options {
-      url: string;
+      /** More than one: the connections are spread over them in turn. */
+      url: string | string[];
       connections?: number;
       duration?: number;
       amount?: number;

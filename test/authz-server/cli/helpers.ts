@@ -60,6 +60,8 @@ export interface ServeProcess {
   stderr(): string;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
+  /** SIGKILL (a crash, the kernel's OOM killer): no shutdown of its own; resolves once the process is gone. */
+  kill(): Promise<void>;
 }
 
 /** `authz-server serve --port 0 <args>` as a child process, resolved once it logs "listening" (rejects if it exits first). */
@@ -98,6 +100,10 @@ export function serve(args: string[], options: { env?: Record<string, string> } 
           stop: () => {
             child.kill("SIGTERM");
             return exited;
+          },
+          kill: async () => {
+            child.kill("SIGKILL");
+            await exited;
           },
         });
       }

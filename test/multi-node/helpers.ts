@@ -6,9 +6,20 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import type * as oauth from "oauth4webapi";
 import { startTestPostgres, type TestPostgres } from "../helpers/postgres.ts";
-import type { TestClient } from "../authz-server/helpers.ts";
+import { basic, form, post, present, type TestClient } from "../authz-server/helpers.ts";
+import { BrowserClient } from "../authz-server/browser-client.ts";
 import { cli, json, root, serve, type Run, type ServeProcess } from "../authz-server/cli/helpers.ts";
-import { CANON_CALLBACK, PASSWORD, PHOTOS_RESOURCE, type FlowServer } from "../authz-server/code-flow.ts";
+import {
+  allow,
+  authorizationRequest,
+  CANON_CALLBACK,
+  exchangeCallback,
+  loginThrough,
+  PASSWORD,
+  PHOTOS_RESOURCE,
+  type AuthorizationAttempt,
+  type FlowServer,
+} from "../authz-server/code-flow.ts";
 
 /** The issuer every node of a cluster is started with. */
 export const ISSUER = "http://authz.example.test";
@@ -155,4 +166,46 @@ export function flowNode(node: ServeProcess, canon: TestClient): Pick<FlowServer
     token_endpoint: `${node.url}/token`,
   };
   return { url: node.url, canon, discovered };
+}
+
+export interface Tokens {
+  access_token: string;
+  refresh_token: string;
+}
+
+/** What Canon Printing (`canon`) and alice's browser do with whichever node they reach. */
+export function canonAt(canon: TestClient) {
+  const auth = { authorization: basic(canon.clientId, canon.clientSecret) };
+  return {
+    /** alice signs in on `node` and allows (or has allowed before): the authorization request and its callback. */
+    async authorize(node: ServeProcess): Promise<{ attempt: AuthorizationAttempt; callback: URL }> {
+      const server = flowNode(node, canon);
+      const attempt = await authorizationRequest(server);
+      const browser = new BrowserClient(node.url);
+      const afterLogin = await loginThrough(browser, attempt);
+      const callback =
+        afterLogin.status === 303
+          ? new URL(present(afterLogin.location, "Location"))
+          : await allow(browser, afterLogin);
+      return { attempt, callback };
+    },
+    /** The code exchange at `node`. */
+    exchange: (node: ServeProcess, attempt: AuthorizationAttempt, callback: URL) =>
+      exchangeCallback(flowNode(node, canon), attempt, callback),
+    /** A fresh grant: authorized on node A of `nodes`, the code exchanged at node B. */
+    async signIn(nodes: ServeProcess[]): Promise<Tokens> {
+      const { attempt, callback } = await this.authorize(nodes[0]);
+      const exchanged = await this.exchange(nodes[nodes.length - 1], attempt, callback);
+      assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
+      return exchanged.body as Tokens;
+    },
+    refresh: (node: ServeProcess, refreshToken: string) =>
+      post(`${node.url}/token`, form({ grant_type: "refresh_token", refresh_token: refreshToken }), auth),
+    /** RFC 7662 introspection at `node`, as the client the token was issued to. */
+    async active(node: ServeProcess, token: string): Promise<boolean> {
+      const introspected = await post(`${node.url}/introspect`, form({ token }), auth);
+      assert.equal(introspected.status, 200, JSON.stringify(introspected.body));
+      return (introspected.body as { active: boolean }).active;
+    },
+  };
 }

@@ -161,5 +161,9 @@ const atLeastOne = (name: string) => (value: string) => {
 export const secondsOption = (flag: string, description: string, fallback: number) =>
   new Option(`${flag} <seconds>`, description).default(fallback).argParser(wholeNumber(flag));
 
+/** A `--<name> <seconds>` option for a timer's period: at least 1, since a period of 0 would spin. */
+export const intervalOption = (flag: string, description: string, fallback: number) =>
+  new Option(`${flag} <seconds>`, description).default(fallback).argParser(atLeastOne(flag));
+
 /** The argument parser of a repeatable option: each occurrence adds one value. */
 export const collect = (value: string, previous: string[]) => [...previous, value];

@@ -5,6 +5,7 @@ import {
   checkDb,
   common,
   type CommonOptions,
+  intervalOption,
   print,
   secondsOption,
   storageOptions,
@@ -22,6 +23,9 @@ interface ServeOptions extends CommonOptions {
   refreshIdleTtl: number;
   refreshAbsoluteTtl: number;
   refreshGrace: number;
+  clockSkew: number;
+  keyPollInterval: number;
+  purgeInterval: number;
   siteName: string;
   alg: string;
   logLevel: string;
@@ -97,6 +101,9 @@ async function serve(options: ServeOptions): Promise<void> {
     ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
     ...(options.defaultAudience === undefined ? {} : { defaultAudience: options.defaultAudience }),
     lifetimes,
+    clockSkew: options.clockSkew,
+    keyPollInterval: options.keyPollInterval * 1000,
+    purgeInterval: options.purgeInterval * 1000,
     signingAlgorithm: parseSigningAlgorithm(options.alg, "--alg"),
     interaction: { siteName: options.siteName },
     logLevel: options.json ? "silent" : options.logLevel,
@@ -144,6 +151,27 @@ export function addServeCommand(program: Command): void {
         "--refresh-grace",
         "a rotated refresh token may be presented again this long (concurrent refresh); 0 disables",
         defaults.refreshTokenGraceSeconds,
+      ),
+    )
+    .addOption(
+      secondsOption(
+        "--clock-skew",
+        "verifiers' clock-skew allowance: a retired key stays published the access-token lifetime plus this",
+        defaults.clockSkew,
+      ),
+    )
+    .addOption(
+      intervalOption(
+        "--key-poll-interval",
+        "how often the signing keys are re-read (a `keys rotate` run beside this server, or on another node)",
+        defaults.keyPollInterval / 1000,
+      ),
+    )
+    .addOption(
+      intervalOption(
+        "--purge-interval",
+        "how often expired codes, tokens, revocations, login-throttle counts and keys are deleted",
+        defaults.purgeInterval / 1000,
       ),
     )
     .option("--site-name <name>", "product name on the login, consent and consents pages", defaults.siteName)

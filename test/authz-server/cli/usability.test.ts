@@ -101,6 +101,16 @@ describe("authz-server CLI usability", () => {
       }
     });
 
+    it("a timer period under 1 s, or seconds that are not whole", async () => {
+      for (const flag of ["--key-poll-interval", "--purge-interval"]) {
+        assertFails(await serve("--port", "0", flag, "0"), `authz-server: ${flag} must be at least 1, got 0`);
+      }
+      assertFails(
+        await serve("--port", "0", "--clock-skew", "1.5"),
+        'authz-server: --clock-skew must be a whole number, got "1.5"',
+      );
+    });
+
     it("an empty --host, which would listen on every interface", async () => {
       assertFails(
         await serve("--port", "0", "--host", " "),

@@ -190,4 +190,32 @@ describe("PostgreSQL going away under a running storage", () => {
       await storage.close();
     }
   });
+
+  it("a transaction whose connection the server ends between two statements rejects with StorageUnavailableError, and the process lives on", async () => {
+    if (!own) throw new Error("the PostgreSQL test server did not start");
+    const storage = await openPostgresStorage(own.url, { connectionTimeoutMs: 1000 });
+    try {
+      let checkedOut = (): void => {};
+      let goOn = (): void => {};
+      const inside = new Promise<void>((resolve) => (checkedOut = resolve));
+      const resumed = new Promise<void>((resolve) => (goOn = resolve));
+      const transaction = storage.transaction(async (tx) => {
+        await tx.users.findByUsername("alice");
+        checkedOut();
+        // The connection stays with the transaction, idle, while the server ends it (its 'error' event, unhandled,
+        // would end the process).
+        await resumed;
+        return tx.users.findByUsername("alice");
+      });
+      await inside;
+      const away = await own.interrupt();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      goOn();
+      await assert.rejects(transaction, (error: unknown) => error instanceof StorageUnavailableError);
+      await away.resume();
+      assert.equal((await storage.transaction((tx) => tx.users.findByUsername("alice")))?.id, "u1");
+    } finally {
+      await storage.close();
+    }
+  });
 });

@@ -175,6 +175,13 @@ async function transactionOn<T>(pool: pg.Pool, fn: (db: Db) => Promise<T>): Prom
     const sql = sqlOn(client);
     const db: Db = { sql, inTransaction: true, atomically: (inner) => inner(sql) };
     let broken: unknown;
+    // The server ending the connection while no statement of ours is running on it (a restart, a failover, between
+    // two statements of `fn`) emits 'error' on the client, which the pool does not watch while it is checked out:
+    // unhandled, the process would end. The next statement fails instead (503), and the client is not reused.
+    const lost = (error: Error): void => {
+      broken = error;
+    };
+    client.on("error", lost);
     try {
       await sql.run("begin", "BEGIN ISOLATION LEVEL READ COMMITTED");
       const result = await fn(db);
@@ -186,7 +193,9 @@ async function transactionOn<T>(pool: pg.Pool, fn: (db: Db) => Promise<T>): Prom
       });
       if (attempt >= CONFLICT_ATTEMPTS || !isConflict(error)) throw error;
     } finally {
-      // A client whose rollback failed is in an unknown state: the pool closes it instead of reusing it.
+      client.off("error", lost);
+      // A client whose rollback failed, or whose connection was lost, is in an unknown state: the pool closes it
+      // instead of reusing it.
       client.release(broken instanceof Error ? broken : undefined);
     }
   }

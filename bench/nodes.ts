@@ -97,7 +97,7 @@ try {
       rows,
       notes: [
         `Median of ${ROUNDS} interleaved rounds (one node, two nodes, two nodes, one node, …) of ${SECONDS} s per grant, every answer checked; two nodes: the connections split between them, refresh tokens minted by either presented to either. PostgreSQL is a local throwaway cluster (fsync off, test/helpers/postgres.ts); logs at warn.`,
-        `On ${cores} cores the two nodes, PostgreSQL and the load generator share the same cores: this ratio is not scaling. A gain is the core one Node.js process (one JavaScript thread) leaves to the others, a loss the cost of coordination (two processes contending for the cores and for the database rows they both write). Nodes on machines of their own each bring their cores: client credentials then scale with the nodes (no database round trip), refresh rotations up to what the one database writes.`,
+        `On ${cores} cores the two nodes, PostgreSQL and the load generator share the same cores: this ratio is not scaling. A gain is the core one Node.js process (one JavaScript thread) leaves to the others, a loss the cost of coordination (two processes contending for the cores and for the one database every write goes through). Nodes on machines of their own each bring their cores: client credentials then scale with the nodes (no database round trip), refresh rotations up to what the one database writes.`,
       ],
     }) + "\n",
   );

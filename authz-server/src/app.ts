@@ -66,6 +66,12 @@ export async function createApp(
   linger: LingerLimits = { ms: defaults.lingerMs, bytes: defaults.lingerBytes },
 ): Promise<Koa> {
   const app = new Koa();
+  if (services.trustedProxies > 0) {
+    // ctx.ip becomes the right-most `trustedProxies`-th X-Forwarded-For entry, the address the outermost trusted proxy
+    // saw (the login throttle counts per address); entries further left are the client's own claims.
+    app.proxy = true;
+    app.maxIpsCount = services.trustedProxies;
+  }
   const router = new Router();
   router.get("/.well-known/oauth-authorization-server", metadataEndpoint(services, grants));
   router.get("/jwks.json", jwksEndpoint(services));

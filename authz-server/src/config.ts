@@ -46,6 +46,12 @@ export const defaults = {
   keyPollInterval: 2000,
   /** How often (ms) expired codes, refresh tokens, revoked jtis and retired keys are deleted. */
   purgeInterval: 60_000,
+  /**
+   * Reverse proxies in front of the server whose X-Forwarded-For entry is believed (0: none, the peer's address is the
+   * client's). Behind Kong, 1: Kong appends the address that connected to it as the right-most entry; anything to its
+   * left was written by the client and is not believed.
+   */
+  trustedProxies: 0,
   /** Largest accepted form body in bytes; larger bodies get 413 before they are parsed. */
   bodyLimit: 16 * 1024,
   /**

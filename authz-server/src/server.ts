@@ -42,6 +42,8 @@ export interface ServerOptions {
   signingAlgorithm?: SigningAlgorithm;
   jwksMaxAge?: number;
   clockSkew?: number;
+  /** Reverse proxies in front whose X-Forwarded-For entry gives the client's address (config.ts). */
+  trustedProxies?: number;
   keyPollInterval?: number;
   purgeInterval?: number;
   bodyLimit?: number;
@@ -109,6 +111,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     clockSkew,
     jwksMaxAge: options.jwksMaxAge ?? defaults.jwksMaxAge,
     bodyLimit: options.bodyLimit ?? defaults.bodyLimit,
+    trustedProxies: options.trustedProxies ?? defaults.trustedProxies,
     interaction: {
       siteName: defaults.siteName,
       sessionIdleTtl: defaults.sessionIdleTtl,

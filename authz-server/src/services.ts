@@ -19,6 +19,8 @@ export interface Services {
   clockSkew: number;
   /** JWKS Cache-Control max-age, seconds. */
   jwksMaxAge: number;
+  /** Reverse proxies whose X-Forwarded-For entries give the client's address (config.ts trustedProxies). */
+  trustedProxies: number;
   /** Largest accepted form body, bytes. */
   bodyLimit: number;
   /** The browser-facing pages (login, consent, consents): product name, session and throttle settings. */

@@ -85,6 +85,8 @@ export class PeerBrowser extends BrowserClient {
     base: string,
     /** Where the browser is: change it to move it (a laptop taken to a café). */
     public localAddress: string,
+    /** The X-Forwarded-For header a reverse proxy in front of the server would send for this browser, if any. */
+    public forwardedFor?: string,
   ) {
     super(base);
   }
@@ -94,6 +96,7 @@ export class PeerBrowser extends BrowserClient {
     const body = form?.toString();
     const headers: Record<string, string> = {
       ...(this.jar.cookies.size > 0 ? { cookie: this.jar.header() } : {}),
+      ...(this.forwardedFor !== undefined ? { "x-forwarded-for": this.forwardedFor } : {}),
       ...(body !== undefined
         ? { "content-type": "application/x-www-form-urlencoded", "content-length": String(Buffer.byteLength(body)) }
         : {}),

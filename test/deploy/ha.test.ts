@@ -84,6 +84,8 @@ describe("docker-compose.ha.yml: two sidecars on one PostgreSQL database behind 
     for (const [name, s] of sidecars) {
       assert.equal(s.ports, undefined, `${name} publishes no port: the issuer is served through Kong`);
       assert.deepEqual(s.expose, [flag(s.command, "--port")], name);
+      // Kong is the one proxy in front: the login throttle counts by the address Kong saw, not by Kong's.
+      assert.equal(flag(s.command, "--trusted-proxies"), "1", name);
     }
   });
 

@@ -161,6 +161,10 @@ const atLeastOne = (name: string) => (value: string) => {
 export const secondsOption = (flag: string, description: string, fallback: number) =>
   new Option(`${flag} <seconds>`, description).default(fallback).argParser(wholeNumber(flag));
 
+/** A `--<name> <count>` option: a whole number with a default. */
+export const countOption = (flag: string, description: string, fallback: number) =>
+  new Option(`${flag} <count>`, description).default(fallback).argParser(wholeNumber(flag));
+
 /** A `--<name> <seconds>` option for a timer's period: at least 1, since a period of 0 would spin. */
 export const intervalOption = (flag: string, description: string, fallback: number) =>
   new Option(`${flag} <seconds>`, description).default(fallback).argParser(atLeastOne(flag));

@@ -4,6 +4,7 @@ import { parseSigningAlgorithm, signingAlgorithms } from "../keys/algorithms.js"
 import {
   checkDb,
   common,
+  countOption,
   type CommonOptions,
   intervalOption,
   print,
@@ -26,6 +27,7 @@ interface ServeOptions extends CommonOptions {
   clockSkew: number;
   keyPollInterval: number;
   purgeInterval: number;
+  trustedProxies: number;
   siteName: string;
   alg: string;
   logLevel: string;
@@ -104,6 +106,7 @@ async function serve(options: ServeOptions): Promise<void> {
     clockSkew: options.clockSkew,
     keyPollInterval: options.keyPollInterval * 1000,
     purgeInterval: options.purgeInterval * 1000,
+    trustedProxies: options.trustedProxies,
     signingAlgorithm: parseSigningAlgorithm(options.alg, "--alg"),
     interaction: { siteName: options.siteName },
     logLevel: options.json ? "silent" : options.logLevel,
@@ -172,6 +175,13 @@ export function addServeCommand(program: Command): void {
         "--purge-interval",
         "how often expired codes, tokens, revocations, login-throttle counts and keys are deleted",
         defaults.purgeInterval / 1000,
+      ),
+    )
+    .addOption(
+      countOption(
+        "--trusted-proxies",
+        "reverse proxies in front whose X-Forwarded-For entry gives the client address (1 behind Kong)",
+        defaults.trustedProxies,
       ),
     )
     .option("--site-name <name>", "product name on the login, consent and consents pages", defaults.siteName)

@@ -326,3 +326,49 @@ describe("login throttle over HTTP, by TCP peer address", () => {
     assert.deepEqual([signedIn.status, signedIn.location?.startsWith(`${server.url}/authorize?`)], [303, true]);
   });
 });
+
+describe("login throttle behind a reverse proxy (--trusted-proxies 1, as behind Kong)", () => {
+  let proxied: FlowServer;
+  let direct: FlowServer;
+  before(async () => {
+    proxied = await startFlowServer({ trustedProxies: 1 });
+    direct = await startFlowServer();
+  });
+  after(() => Promise.all([proxied.close(), direct.close()]));
+
+  /** A browser behind the proxy at 127.0.0.1, whose X-Forwarded-For says `forwardedFor`; returns its form's poster. */
+  async function viaProxy(server: FlowServer, forwardedFor: string) {
+    const browser = new PeerBrowser(server.url, "127.0.0.1", forwardedFor);
+    const { url } = await authorizationRequest(server);
+    const loginForm = onlyForm((await browser.get(`${url.pathname}${url.search}`)).body, "/login");
+    return (username: string, password: string) =>
+      browser.post("/login", withFields(loginForm, { username, password }));
+  }
+
+  it("counts by the address the proxy saw (the right-most entry), not by the proxy's own address", async () => {
+    const attacker = await viaProxy(proxied, "203.0.113.7");
+    for (let i = 0; i < 5; i++) assert.equal((await attacker("alice", `guess-${i}`)).status, 400);
+    const paused = await attacker("alice", "guess-5");
+    assert.equal(paused.status, 429);
+    assert.match(paused.body, /from your network address/);
+    // Another client of the same proxy is not paused by the attacker's failures: only spaced out with the account.
+    const other = await (await viaProxy(proxied, "198.51.100.9"))("alice", PASSWORD);
+    assert.equal(other.status, 429);
+    assert.match(other.body, /attempts are spaced out/);
+  });
+
+  it("does not believe the entries a client writes itself, left of the proxy's", async () => {
+    const spoofing = await viaProxy(proxied, "10.9.9.9, 203.0.113.7");
+    const refused = await spoofing("alice", "guess-6");
+    assert.equal(refused.status, 429);
+    assert.match(refused.body, /from your network address/);
+  });
+
+  it("without trusted proxies, X-Forwarded-For is ignored: the TCP peer is the address", async () => {
+    for (let i = 0; i < 5; i++)
+      assert.equal((await (await viaProxy(direct, `203.0.113.${i}`))("alice", `guess-${i}`)).status, 400);
+    const refused = await (await viaProxy(direct, "203.0.113.99"))("alice", "guess-5");
+    assert.equal(refused.status, 429);
+    assert.match(refused.body, /from your network address/);
+  });
+});

@@ -63,7 +63,7 @@ export async function validateAuthorizationRequest(
     checkSingleParameters(params);
     checkResponseType(params, client);
     const codeChallenge = checkCodeChallenge(params);
-    const catalog = await storage.scopes.catalog();
+    const catalog = await storage.scopes.catalog(client.scopes);
     const scopes = checkScopes(params, client, catalog);
     const resources = checkRequestedResources(params, scopes, catalog, defaultAudience);
     return {

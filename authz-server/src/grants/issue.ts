@@ -30,7 +30,7 @@ export async function signGrantAccessToken(
   form: FormParams,
   grant: GrantedAccess,
 ): Promise<IssuedToken> {
-  const store = await services.storage.scopes.catalog();
+  const store = await services.storage.scopes.catalog(grant.grantedScopes);
   const permitted = permittedResources(grant.resources, grant.grantedScopes, store, services.defaultAudience);
   const requested = checkResources(form.getAll("resource"), store, services.defaultAudience, permitted, grant.refusal);
   const audience = resolveAudience(

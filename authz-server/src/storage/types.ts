@@ -65,8 +65,12 @@ export interface ScopeCatalog {
 
 export interface ScopeStore {
   create(scope: Scope): Promise<void>;
-  /** The table held in memory (re-read when it changes): a token request reads it without a database round trip. */
-  catalog(): Promise<ScopeCatalog>;
+  /**
+   * The table held in memory (re-read when it changes): a token request reads it without a database round trip.
+   * `names` (the scopes a client is registered for) that the held copy lacks make it check for a change first: a
+   * client created with a new scope on another node may be seen before that node's next look at the scopes table.
+   */
+  catalog(names?: readonly string[]): Promise<ScopeCatalog>;
   find(name: string): Promise<Scope | undefined>;
   list(): Promise<Scope[]>;
   /** The registered resource indicators (distinct `resource` of all scopes). */

@@ -103,6 +103,18 @@ describe("in-memory clients and scopes, invalidated by table_versions (migration
     );
   });
 
+  it("a catalog asked for scopes its held copy lacks looks again at once (a client registered with a new scope elsewhere)", () => {
+    const server = sqliteScopeStore(serverDb, new TableVersion(serverDb, "scopes", now));
+    const cli = sqliteScopeStore(cliDb);
+    assert.equal(server.catalog(["photos"]).find("photos")?.name, "photos");
+    cli.create({ name: "prints", description: "Order prints", resource: "http://localhost:8080/prints" });
+    assert.equal(server.catalog().find("prints"), undefined, "within the interval the cached table is still used");
+    assert.equal(server.catalog(["photos"]).find("prints"), undefined, "names it already holds: no new look");
+    const fresh = server.catalog(["photos", "prints"]);
+    assert.equal(fresh.find("prints")?.resource, "http://localhost:8080/prints");
+    assert.deepEqual(fresh.resources().includes("http://localhost:8080/prints"), true);
+  });
+
   it("every insert, update and delete bumps the table's version row", () => {
     const version = () => serverDb.prepare("SELECT name, version FROM table_versions ORDER BY name").all();
     const before = version() as { name: string; version: number }[];

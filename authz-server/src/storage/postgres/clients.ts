@@ -153,7 +153,12 @@ export function postgresScopeStore(db: Db, cache: ScopeCache): ScopeStore {
       cache.version.invalidate();
     },
     find: async (name) => (await current()).byName.get(name),
-    catalog: async () => (await current()).catalog,
+    catalog: async (names = []) => {
+      const held = await current();
+      if (names.every((name) => held.byName.has(name))) return held.catalog;
+      cache.version.invalidate();
+      return (await current()).catalog;
+    },
     list: async () => [...(await current()).list],
     resources: async () => [...(await current()).resources],
   };

@@ -31,7 +31,8 @@ export function sqliteScopeStore(db: Db, version = new TableVersion(db, "scopes"
     find(name) {
       return current().byName.get(name);
     },
-    catalog() {
+    catalog(names = []) {
+      if (names.some((name) => !current().byName.has(name))) version.invalidate();
       return current().catalog;
     },
     list() {

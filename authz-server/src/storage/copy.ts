@@ -9,7 +9,14 @@ import Database from "better-sqlite3";
 import type pg from "pg";
 import type { KeyEncryptionKey } from "./encryption.js";
 import type { SchemaMigration } from "./index.js";
-import { connectFailure, createPool, describeUrl, type PostgresOptions } from "./postgres/connection.js";
+import {
+  type CheckedOutClient,
+  checkOut,
+  connectFailure,
+  createPool,
+  describeUrl,
+  type PostgresOptions,
+} from "./postgres/connection.js";
 import { migrate } from "./postgres/migrate.js";
 import { openSqliteStorage } from "./sqlite/index.js";
 
@@ -120,12 +127,13 @@ async function intoPostgres<T>(
 ): Promise<T> {
   const pool = createPool(target, { ...options, poolSize: 1 });
   try {
-    let client: pg.PoolClient;
+    let checkedOut: CheckedOutClient;
     try {
-      client = await pool.connect();
+      checkedOut = await checkOut(pool);
     } catch (error: unknown) {
       throw connectFailure(target, error);
     }
+    const { client } = checkedOut;
     try {
       await migrate(client);
       await client.query("BEGIN");
@@ -141,7 +149,7 @@ async function intoPostgres<T>(
         throw error;
       }
     } finally {
-      client.release();
+      checkedOut.release();
     }
   } finally {
     await pool.end();

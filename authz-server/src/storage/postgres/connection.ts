@@ -130,3 +130,35 @@ export function connectFailure(url: string, error: unknown): Error {
                 : messageOf(error).split("\n")[0];
   return new Error(`cannot open PostgreSQL database ${where}: ${reason}`, { cause: error });
 }
+
+/** A client checked out of the pool and watched until it is released. */
+export interface CheckedOutClient {
+  client: pg.PoolClient;
+  /** Hands the client back; discarded instead of reused when its connection was lost or `failure` is given. */
+  release(failure?: unknown): void;
+}
+
+/**
+ * Checks a client out of the pool, watched: the server ending the connection while no statement of ours runs on it
+ * (a restart, a failover, between two statements of a transaction) emits 'error' on the client, which the pool does
+ * not watch while it is checked out; unheard, the process would end. The error is kept instead — the next statement
+ * fails on its own (503 for a request, one line for the CLI) — and the client is not reused.
+ */
+export async function checkOut(pool: pg.Pool): Promise<CheckedOutClient> {
+  const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (error: Error): void => {
+    lost = error;
+  };
+  client.on("error", onError);
+  return {
+    client,
+    release(failure) {
+      client.off("error", onError);
+      // pg discards a client released with an Error and reuses one released with undefined.
+      const discard =
+        lost ?? (failure === undefined ? undefined : failure instanceof Error ? failure : new Error("failed"));
+      client.release(discard);
+    },
+  };
+}

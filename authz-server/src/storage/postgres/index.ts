@@ -2,7 +2,16 @@ import type pg from "pg";
 import type { KeyEncryptionKey } from "../encryption.js";
 import type { Storage } from "../types.js";
 import { postgresClientStore, postgresScopeStore, type ClientCache, type ScopeCache } from "./clients.js";
-import { connectFailure, createPool, sqlOn, unavailableOr, type PostgresOptions, type Sql } from "./connection.js";
+import {
+  type CheckedOutClient,
+  checkOut,
+  connectFailure,
+  createPool,
+  sqlOn,
+  unavailableOr,
+  type PostgresOptions,
+  type Sql,
+} from "./connection.js";
 import { TableVersion, type Db } from "./db.js";
 import {
   postgresCodeStore,
@@ -46,18 +55,18 @@ export async function openPostgresStorage(
 ): Promise<Storage> {
   const pool = createPool(url, options);
   try {
-    let client: pg.PoolClient;
+    let checkedOut: CheckedOutClient;
     try {
-      client = await pool.connect();
+      checkedOut = await checkOut(pool);
     } catch (error: unknown) {
       throw connectFailure(url, error);
     }
     try {
       // Migrated whether or not anyone listens: `migrated?.(await migrate(…))` would skip the migration without one.
-      const schema = await migrate(client);
+      const schema = await migrate(checkedOut.client);
       options.migrated?.(schema);
     } finally {
-      client.release();
+      checkedOut.release();
     }
     const pooled = sqlOn(pool);
     const shared: Shared = {
@@ -166,22 +175,16 @@ function inTransaction<T>(pool: pg.Pool, fn: (tx: Sql) => Promise<T>): Promise<T
  */
 async function transactionOn<T>(pool: pg.Pool, fn: (db: Db) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    let client: pg.PoolClient;
+    let checkedOut: CheckedOutClient;
     try {
-      client = await pool.connect();
+      checkedOut = await checkOut(pool);
     } catch (error: unknown) {
       throw unavailableOr(error);
     }
+    const { client } = checkedOut;
     const sql = sqlOn(client);
     const db: Db = { sql, inTransaction: true, atomically: (inner) => inner(sql) };
     let broken: unknown;
-    // The server ending the connection while no statement of ours is running on it (a restart, a failover, between
-    // two statements of `fn`) emits 'error' on the client, which the pool does not watch while it is checked out:
-    // unhandled, the process would end. The next statement fails instead (503), and the client is not reused.
-    const lost = (error: Error): void => {
-      broken = error;
-    };
-    client.on("error", lost);
     try {
       await sql.run("begin", "BEGIN ISOLATION LEVEL READ COMMITTED");
       const result = await fn(db);
@@ -193,10 +196,8 @@ async function transactionOn<T>(pool: pg.Pool, fn: (db: Db) => Promise<T>): Prom
       });
       if (attempt >= CONFLICT_ATTEMPTS || !isConflict(error)) throw error;
     } finally {
-      client.off("error", lost);
-      // A client whose rollback failed, or whose connection was lost, is in an unknown state: the pool closes it
-      // instead of reusing it.
-      client.release(broken instanceof Error ? broken : undefined);
+      // A client whose rollback failed, or whose connection was lost, is in an unknown state: not reused.
+      checkedOut.release(broken);
     }
   }
 }

@@ -37,6 +37,22 @@ describe("purging expired rows from two nodes on one PostgreSQL database", () =>
     return nodes;
   }
 
+  /** `node` purging in a transaction held open, so that its purge lock stays taken until release(). */
+  async function purgeHoldingTheLock(node: Storage) {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let started = () => {};
+    const purging = new Promise<void>((resolve) => (started = resolve));
+    const purged = node.transaction(async (tx) => {
+      const result = await tx.purgeExpired(t0);
+      started();
+      await held;
+      return result;
+    });
+    await purging;
+    return { purged, release };
+  }
+
   async function closeAll(): Promise<void> {
     for (const node of nodes) await node.close();
   }
@@ -44,18 +60,8 @@ describe("purging expired rows from two nodes on one PostgreSQL database", () =>
   it("a node that finds another purging skips the round; the other deletes every expired row", async () => {
     const [a, b] = await twoNodes(3);
     try {
-      let release = () => {};
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let started = () => {};
-      const purging = new Promise<void>((resolve) => (started = resolve));
       // Node A's purge, its transaction (and so the lock) held open until node B has tried.
-      const first = a.transaction(async (tx) => {
-        const purged = await tx.purgeExpired(t0);
-        started();
-        await held;
-        return purged;
-      });
-      await purging;
+      const { purged: first, release } = await purgeHoldingTheLock(a);
       assert.deepEqual(await b.purgeExpired(t0), { skipped: true });
       release();
       assert.deepEqual(await first, {
@@ -94,18 +100,8 @@ describe("purging expired rows from two nodes on one PostgreSQL database", () =>
         callback();
       },
     });
-    let release = () => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let started = () => {};
-    const purging = new Promise<void>((resolve) => (started = resolve));
     // Node A holds the purge lock while node B's server ticks every 50 ms.
-    const first = a.transaction(async (tx) => {
-      const purged = await tx.purgeExpired(t0);
-      started();
-      await held;
-      return purged;
-    });
-    await purging;
+    const { purged: first, release } = await purgeHoldingTheLock(a);
     const server = await startServer({
       storage: b,
       port: 0,

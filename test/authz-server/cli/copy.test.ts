@@ -5,7 +5,6 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
@@ -25,7 +24,7 @@ import {
   type AuthorizationAttempt,
 } from "../code-flow.ts";
 import { basic, form, post, tempDir } from "../helpers.ts";
-import { assertFails, cli, json, root, type Run, serve, type ServeProcess } from "./helpers.ts";
+import { assertFails, cli, closedPort, json, root, type Run, serve, type ServeProcess } from "./helpers.ts";
 
 const DB_PASSWORD = "s3cret-pw";
 
@@ -41,16 +40,6 @@ const described = (url: string) => {
   const parsed = new URL(url);
   return `postgres://${parsed.username}@${parsed.host}${parsed.pathname}`;
 };
-
-/** A port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  assert.ok(address !== null && typeof address === "object");
-  await new Promise((resolve) => server.close(resolve));
-  return address.port;
-}
 
 /** Rows per table of a PostgreSQL database, read by the test's own connection. */
 async function countRows(url: string, tables: readonly string[]): Promise<Record<string, number>> {

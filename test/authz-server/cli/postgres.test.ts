@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { startTestPostgres, type TestPostgres } from "../../helpers/postgres.ts";
-import { assertFails, cli, json, root, serve } from "./helpers.ts";
+import { assertFails, cli, closedPort, json, root, serve } from "./helpers.ts";
 
 const PASSWORD = "s3cret-pw";
 
@@ -15,16 +15,6 @@ function withPassword(url: string, password = PASSWORD): string {
   const parsed = new URL(url);
   parsed.password = password;
   return parsed.toString();
-}
-
-/** A port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  assert.ok(address !== null && typeof address === "object");
-  await new Promise((resolve) => server.close(resolve));
-  return address.port;
 }
 
 describe("authz-server CLI on a postgres:// URL", () => {

@@ -2,8 +2,9 @@
  * The stand-in's one deviation from kong.yml: kong.yml names Docker's host names (`photos`,
  * `authz`), which do not resolve on a developer's machine. This table maps `host:port` as written
  * in kong.yml to the address to use locally. It applies to the service URL the gateway proxies to
- * and to the URLs in the plugin's config (`jwks_uri`, and `issuer`, which tests running the
- * authorization server on a free port remap the same way). Nothing else in kong.yml changes.
+ * and to the URLs in the plugin's config (`jwks_uri` and `revocation_feed_url`, and `issuer`, which
+ * tests running the authorization server on a free port remap the same way). Nothing else in
+ * kong.yml changes.
  */
 export type HostTable = Readonly<Partial<Record<string, string>>>;
 
@@ -36,7 +37,7 @@ export function mapUrl(url: string, table: HostTable): string {
 }
 
 /** Plugin config fields that hold URLs the plugin contacts or compares. */
-const URL_FIELDS = ["issuer", "jwks_uri"] as const;
+const URL_FIELDS = ["issuer", "jwks_uri", "revocation_feed_url"] as const;
 
 export function mapPluginConfig(config: Readonly<Record<string, unknown>>, table: HostTable): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...config };

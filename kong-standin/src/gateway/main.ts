@@ -40,6 +40,8 @@ try {
   plugins = await spawnPluginServer({
     args: values.protocol === undefined ? [] : ["--protocol", values.protocol],
     onLog: (line) => console.log(`[plugin-server] ${line}`),
+    // Kong's env vault reads the gateway's environment: `{vault://env/…}` references resolve here.
+    onConfigWarning: (line) => console.error(`[kong-standin] ${line}`),
   });
 } catch (err) {
   console.error(`kong-standin: ${(err as Error).message}`);

@@ -27,6 +27,7 @@ export {
   type FieldDefinition,
   type FieldList,
 } from "./schema.js";
+export { resolveReferences, isReference, type VaultEnvironment, type ResolvedConfig } from "./vault.js";
 export { type WireRequest, type LogEntry } from "./pdk.js";
 export { RpcRemoteError, RpcTransportError, PluginConfigError, PluginServerStartError } from "./errors.js";
 export { RpcConnection } from "./connection.js";

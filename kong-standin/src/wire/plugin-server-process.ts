@@ -18,6 +18,7 @@ import { ProtobufPluginInstance } from "./protobuf/plugin-instance.js";
 import { ProtobufRpc, type RpcCommand } from "./protobuf/rpc.js";
 import type { RpcReturn } from "oauth2-jwt/protobuf";
 import { validatePluginConfig, type PluginConfig, type PluginInfo } from "./schema.js";
+import { resolveReferences, type VaultEnvironment } from "./vault.js";
 
 const REPOSITORY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -52,6 +53,13 @@ export interface SpawnOptions {
   startTimeoutMs?: number;
   /** Called with every line the server writes (Kong logs them at INFO). */
   onLog?: (line: string) => void;
+  /**
+   * The gateway's own environment, where Kong's env vault resolves `{vault://env/…}` references
+   * in referenceable config fields (default: this process's environment; vault.ts).
+   */
+  vaultEnvironment?: VaultEnvironment;
+  /** Called with Kong's warning for each reference it could not resolve (the field becomes ""). */
+  onConfigWarning?: (line: string) => void;
 }
 
 export interface InstanceIds {
@@ -267,7 +275,13 @@ export class PluginServerProcess implements RpcTransport {
         `plugin ${name} is not served here (dump has ${this.plugins.map((plugin) => plugin.Name).join(", ") || "none"})`,
       );
     }
-    const filled = validatePluginConfig(info, config);
+    const validated = validatePluginConfig(info, config);
+    const { config: filled, warnings } = resolveReferences(
+      info,
+      validated,
+      this.options.vaultEnvironment ?? process.env,
+    );
+    for (const warning of warnings) this.options.onConfigWarning?.(warning);
     const pluginId = ids.plugin_id ?? randomUUID();
     const seq = ++this.seq;
     // kong/runloop/plugins_iterator.lua adds these to the conf before the plugin server sees it.

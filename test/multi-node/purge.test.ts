@@ -71,6 +71,7 @@ describe("purging expired rows from two nodes on one PostgreSQL database", () =>
         revokedJtis: 3,
         accessTokenLinks: 0,
         loginThrottle: 2,
+        revocationEntries: 0,
       });
       assert.equal(
         await b.revocations.isAccessTokenRevoked("jti-0"),
@@ -86,6 +87,7 @@ describe("purging expired rows from two nodes on one PostgreSQL database", () =>
         revokedJtis: 0,
         accessTokenLinks: 0,
         loginThrottle: 0,
+        revocationEntries: 0,
       });
     } finally {
       await closeAll();

@@ -92,7 +92,7 @@ function list(options: CommonOptions): Promise<void> {
 
 function remove(username: string, options: CommonOptions): Promise<void> {
   return withStorage(options, async (storage) => {
-    if (!(await storage.users.delete(username))) throw new UsageError(`no such user: ${username}`);
+    if (!(await storage.users.delete(username, Date.now()))) throw new UsageError(`no such user: ${username}`);
     print(options, { username, deleted: true }, `deleted user ${username}`);
   });
 }
@@ -100,7 +100,7 @@ function remove(username: string, options: CommonOptions): Promise<void> {
 function setPassword(username: string, options: PasswordOptions): Promise<void> {
   return withStorage(options, async (storage) => {
     if (!(await storage.users.findByUsername(username))) throw new UsageError(`no such user: ${username}`);
-    await storage.users.setPasswordHash(username, await newPasswordHash(options.passwordStdin));
+    await storage.users.setPasswordHash(username, await newPasswordHash(options.passwordStdin), Date.now());
     print(options, { username, updated: true }, `password changed for ${username}`);
   });
 }

@@ -42,8 +42,16 @@ export interface ClientStore {
   /** CLI `clients update`: replaces the registered redirect URIs. Returns false when unknown. */
   setRedirectUris(clientId: string, redirectUris: string[]): Promise<boolean>;
   list(): Promise<Client[]>;
-  /** CLI `clients delete`; also deletes the client's codes, refresh tokens and consents. Returns false when unknown. */
-  delete(clientId: string): Promise<boolean>;
+  /**
+   * CLI `clients delete`; also deletes the client's codes, refresh tokens and consents, and appends a `client` entry
+   * to the revocation feed. Returns false when unknown.
+   */
+  delete(clientId: string, now: number): Promise<boolean>;
+  /**
+   * CLI `clients rotate-secret`: replaces the secret's digest, revokes the client's refresh-token families and appends
+   * a `client` entry (every access token issued to it until now), in one transaction. Returns false when unknown.
+   */
+  rotateSecret(clientId: string, secretDigest: string, now: number): Promise<boolean>;
 }
 
 export interface Scope {
@@ -91,10 +99,21 @@ export interface UserStore {
   findByUsername(username: string): Promise<User | undefined>;
   findById(id: string): Promise<User | undefined>;
   list(): Promise<User[]>;
-  /** Also ends every browser session of the user (BrowserSessionStore): a leaked password's thief is signed out. */
-  setPasswordHash(username: string, passwordHash: string): Promise<boolean>;
-  /** Deletes the user and everything issued to them (codes, refresh tokens, consents, browser sessions). */
-  delete(username: string): Promise<boolean>;
+  /**
+   * Also ends every browser session of the user (BrowserSessionStore), revokes their refresh-token families and
+   * appends a `user` entry to the revocation feed: a leaked password's thief is signed out everywhere. Consents stay.
+   */
+  setPasswordHash(username: string, passwordHash: string, now: number): Promise<boolean>;
+  /**
+   * Deletes the user and everything issued to them (codes, refresh tokens, consents, browser sessions) and appends a
+   * `user` entry to the revocation feed.
+   */
+  delete(username: string, now: number): Promise<boolean>;
+  /**
+   * "Sign out everywhere": ends every browser session of the user, revokes their refresh-token families and appends a
+   * `user` entry to the revocation feed, in one transaction. Consents stay.
+   */
+  signOutEverywhere(userId: string, now: number): Promise<void>;
 }
 
 /** A signed-in browser session (session/sessions.ts); the cookie holds only its random id. */
@@ -136,6 +155,11 @@ export interface KeyStore {
   /** Inserts `key` only when the table is empty, atomically; returns whether it was inserted (first start). */
   insertIfEmpty(key: SigningKey): Promise<boolean>;
   delete(kid: string): Promise<void>;
+  /**
+   * CLI `keys revoke`: deletes the key (it leaves the JWKS at the next key poll) and appends a `key` entry to the
+   * revocation feed, in one transaction. Returns false when unknown.
+   */
+  revoke(kid: string, now: number): Promise<boolean>;
   /** Cheap change detector: differs after any insert or delete, by any process. */
   version(): Promise<string>;
 }
@@ -216,12 +240,16 @@ export interface IssuedAccessToken {
 export interface RevocationStore {
   /** Records a token issued from a code or a refresh family, so revoking that grant can reach it. */
   linkAccessToken(token: IssuedAccessToken): Promise<void>;
-  /** Records one revoked access-token jti until its expiry (RFC 7009 §2; introspection answers inactive). */
+  /**
+   * Records one revoked access-token jti until its expiry (RFC 7009 §2; introspection answers inactive), and appends a
+   * `token` entry to the revocation feed the first time.
+   */
   revokeAccessToken(jti: string, expiresAt: number, now: number): Promise<void>;
   isAccessTokenRevoked(jti: string): Promise<boolean>;
   /**
    * Revokes a refresh-token family and every access token linked to it, in one transaction
    * (RFC 7009 §2.1, RFC 9700 §4.14.2). Returns the number of refresh tokens newly revoked.
+   * Like every grant revocation below, appends one `token` feed entry per linked access token newly revoked.
    */
   revokeFamily(familyId: string, now: number): Promise<number>;
   /** Revokes everything issued from one authorization code (replay, OAuth 2.1 §4.1.3). */
@@ -247,7 +275,10 @@ export interface ConsentStore {
   /** Adds scopes to the user × client consent. */
   grant(userId: string, clientId: string, scopes: string[], now: number): Promise<void>;
   list(filter?: { userId?: string; clientId?: string }): Promise<Consent[]>;
-  /** Withdraws the consent and revokes that grant's refresh tokens and their access tokens; returns whether any existed. */
+  /**
+   * Withdraws the consent and revokes that grant's refresh tokens and their access tokens, appending a `user_client`
+   * entry to the revocation feed; returns whether any existed.
+   */
   revoke(userId: string, clientId: string, now: number): Promise<boolean>;
 }
 
@@ -259,6 +290,45 @@ export interface SecretStore {
    * key-encryption key, whatever its name.
    */
   getOrCreate(name: string, create: () => Uint8Array, now: number): Promise<Buffer>;
+}
+
+/**
+ * One entry of the revocation feed (endpoints/revocations.ts; docs/revocation-feed.md): it covers one access token or
+ * every token of a kind. Times are whole seconds since the epoch, as in the JWT's `iat` and `exp`; an `issuedBefore`
+ * entry covers the tokens whose `iat` is at or before it.
+ */
+export type RevocationEntry =
+  | { kind: "token"; jti: string; exp: number }
+  | { kind: "user_client"; sub: string; clientId: string; issuedBefore: number }
+  | { kind: "user"; sub: string; issuedBefore: number }
+  | { kind: "client"; clientId: string; issuedBefore: number }
+  | { kind: "key"; kid: string };
+
+/** An entry as the feed hands it out: its position (ascending, committed in order) and when it may be forgotten (s). */
+export type RevocationFeedEntry = RevocationEntry & { position: number; dropAfter: number };
+
+/** One page of the feed, read from one consistent view of the database. */
+export interface RevocationFeedPage {
+  entries: RevocationFeedEntry[];
+  /** The newest committed position (0: nothing ever appended); every entry up to it is visible to this reader. */
+  newest: number;
+  /** The database's random epoch: a cursor of another epoch (another database, a copy) is not this feed's. */
+  epoch: string;
+}
+
+export interface RevocationFeedStore {
+  /**
+   * Appends entries in the caller's transaction (use tx.revocationFeed inside storage.transaction); positions commit
+   * in order across nodes. Times `now` in ms, as everywhere in storage.
+   */
+  append(entries: readonly RevocationEntry[], now: number): Promise<void>;
+  /** Entries after `position` (null: from the start) not yet droppable at `now`, at most `limit`, in position order. */
+  page(after: number | null, limit: number, now: number): Promise<RevocationFeedPage>;
+  /** Whether an access token with these claims is covered by an entry (introspection agrees with the feed). */
+  covers(
+    token: { jti: string; sub: string; clientId: string; iat: number; kid: string },
+    now: number,
+  ): Promise<boolean>;
 }
 
 /** Encryption at rest of the private signing keys and the server secrets (storage/encryption.ts). */
@@ -310,6 +380,8 @@ export type PurgeResult =
       accessTokenLinks: number;
       /** Login-throttle rows whose failures left the window or whose account is idle again. */
       loginThrottle: number;
+      /** Revocation-feed entries past their drop_after: no token they cover can still be accepted. */
+      revocationEntries: number;
     }
   | { skipped: true };
 
@@ -326,6 +398,7 @@ export interface Storage {
   browserSessions: BrowserSessionStore;
   keyEncryption: KeyEncryptionStore;
   loginThrottle: LoginThrottleStore;
+  revocationFeed: RevocationFeedStore;
   /**
    * Runs `fn` in one write transaction (all-or-nothing), serialised with the writers of other processes on the same
    * database. `tx` is this storage bound to the transaction: only the stores reached through `tx` run inside it, so

@@ -498,7 +498,7 @@ describe("sessions of deleted users", () => {
           })
         ).body;
       assert.equal(((await introspect(tokens.access_token)) as { active: boolean }).active, true);
-      assert.equal(await server.storage.users.delete("bob"), true);
+      assert.equal(await server.storage.users.delete("bob", server.clock.now()), true);
       const after = await browser.get(present(login.location, "Location"));
       assert.equal(after.status, 200);
       assert.match(after.body, /<h1>Sign in to Flickr<\/h1>/);
@@ -568,7 +568,11 @@ describe("sessions after a password change", () => {
       assert.match(consent.body, /Signed in as <strong>alice<\/strong>/);
       // The password leaked and the operator changed it: the thief's (here: this browser's) session must end.
       assert.equal(
-        await server.storage.users.setPasswordHash("alice", await hashPassword("a brand new long password")),
+        await server.storage.users.setPasswordHash(
+          "alice",
+          await hashPassword("a brand new long password"),
+          server.clock.now(),
+        ),
         true,
       );
       const after = await browser.get(attempt.url.href);

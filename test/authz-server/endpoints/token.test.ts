@@ -225,7 +225,7 @@ describe("token service over HTTP with oauth4webapi", () => {
         )
       ).json() as Promise<unknown>;
     assert.equal(((await introspect()) as { active: boolean }).active, true);
-    assert.equal(await server.storage.clients.delete(doomed.clientId), true);
+    assert.equal(await server.storage.clients.delete(doomed.clientId, server.clock.now()), true);
     assert.deepEqual(await introspect(), { active: false });
   });
 

@@ -23,6 +23,7 @@ function storeWith(key: SigningKey): KeyStore {
     },
     insertIfEmpty: () => Promise.resolve(false),
     delete: () => Promise.resolve(),
+    revoke: () => Promise.resolve(false),
     version: () => Promise.resolve("1"),
   };
 }

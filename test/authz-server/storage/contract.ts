@@ -124,12 +124,12 @@ export function storageContract(engine: string, open: OpenStorage): void {
         await storage.codes.create(code("gone-code", { clientId: "gone" }));
         await storage.refreshTokens.create({ ...refresh("gone-r", "gone-fam", null, null), clientId: "gone" });
         await storage.consents.grant("u1", "gone", ["photos"], t0);
-        assert.equal(await storage.clients.delete("gone"), true);
+        assert.equal(await storage.clients.delete("gone", t0), true);
         assert.equal(await storage.clients.find("gone"), undefined);
         assert.equal(await storage.codes.find(digest("gone-code")), undefined);
         assert.equal(await storage.refreshTokens.find(digest("gone-r")), undefined);
         assert.deepEqual(await storage.consents.grantedScopes("u1", "gone"), []);
-        assert.equal(await storage.clients.delete("gone"), false);
+        assert.equal(await storage.clients.delete("gone", t0), false);
       });
 
       it("lists scopes by name and their distinct resources", async () => {
@@ -294,10 +294,10 @@ export function storageContract(engine: string, open: OpenStorage): void {
         assert.equal(await storage.browserSessions.find(digest("s1"), t0 + 60_000), undefined, "expired");
         await storage.browserSessions.delete(digest("s1"));
         assert.equal(await storage.browserSessions.find(digest("s1"), t0 + 1), undefined, "signed out");
-        assert.equal(await storage.users.setPasswordHash("bob", "new"), true);
+        assert.equal(await storage.users.setPasswordHash("bob", "new", t0), true);
         assert.equal((await storage.users.findByUsername("bob"))?.passwordHash, "new");
         assert.equal(await storage.browserSessions.find(digest("s2"), t0 + 1), undefined, "ended by the new password");
-        assert.equal(await storage.users.setPasswordHash("nobody", "new"), false);
+        assert.equal(await storage.users.setPasswordHash("nobody", "new", t0), false);
       });
     });
 
@@ -506,6 +506,7 @@ export function storageContract(engine: string, open: OpenStorage): void {
           revokedJtis: 1,
           accessTokenLinks: 0,
           loginThrottle: 0,
+          revocationEntries: 0,
         });
         assert.equal(await storage.codes.find(digest("expired")), undefined);
         assert.equal(await storage.revocations.isAccessTokenRevoked("at-late"), true);
@@ -516,6 +517,7 @@ export function storageContract(engine: string, open: OpenStorage): void {
           revokedJtis: 0,
           accessTokenLinks: 0,
           loginThrottle: 0,
+          revocationEntries: 0,
         });
       });
 
@@ -527,11 +529,11 @@ export function storageContract(engine: string, open: OpenStorage): void {
           createdAt: t0,
           expiresAt: t0 + 60_000,
         });
-        assert.equal(await storage.users.delete("alice"), true);
+        assert.equal(await storage.users.delete("alice", t0), true);
         assert.equal(await storage.users.findById("u1"), undefined);
         assert.deepEqual(await storage.consents.list({ userId: "u1" }), []);
         assert.equal(await storage.browserSessions.find(digest("s-u1"), t0 + 1), undefined);
-        assert.equal(await storage.users.delete("alice"), false);
+        assert.equal(await storage.users.delete("alice", t0), false);
       });
     });
   });

@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { digest } from "../../../authz-server/src/secrets.ts";
 import { sqliteClientStore } from "../../../authz-server/src/storage/sqlite/clients.ts";
 import { openDatabase, type Db } from "../../../authz-server/src/storage/sqlite/database.ts";
+import { sqliteRevocationFeedStore } from "../../../authz-server/src/storage/sqlite/revocation-feed.ts";
 import { sqliteScopeStore } from "../../../authz-server/src/storage/sqlite/scopes.ts";
 import { RECHECK_INTERVAL_MS, TableVersion } from "../../../authz-server/src/storage/sqlite/table-version.ts";
 import type { Client } from "../../../authz-server/src/storage/types.ts";
@@ -47,12 +48,16 @@ describe("in-memory clients and scopes, invalidated by table_versions (migration
   });
 
   it("a client deleted by another process stops being found after at most RECHECK_INTERVAL_MS; a miss is never cached", () => {
-    const server = sqliteClientStore(serverDb, new TableVersion(serverDb, "clients", now));
-    const cli = sqliteClientStore(cliDb);
+    const server = sqliteClientStore(
+      serverDb,
+      sqliteRevocationFeedStore(serverDb),
+      new TableVersion(serverDb, "clients", now),
+    );
+    const cli = sqliteClientStore(cliDb, sqliteRevocationFeedStore(cliDb));
     assert.equal(server.find("a"), undefined);
     cli.create(client("a"));
     assert.deepEqual(server.find("a"), client("a"), "an unknown id is read again, not remembered as missing");
-    assert.ok(cli.delete("a"));
+    assert.ok(cli.delete("a", t0));
     ms += RECHECK_INTERVAL_MS - 1;
     assert.deepEqual(server.find("a"), client("a"), "within the interval the cached row is still used");
     ms += 1;
@@ -60,13 +65,17 @@ describe("in-memory clients and scopes, invalidated by table_versions (migration
   });
 
   it("a change through the server's own store is seen at once; cached clients are frozen", () => {
-    const server = sqliteClientStore(serverDb, new TableVersion(serverDb, "clients", now));
+    const server = sqliteClientStore(
+      serverDb,
+      sqliteRevocationFeedStore(serverDb),
+      new TableVersion(serverDb, "clients", now),
+    );
     server.create(client("b"));
     const found = server.find("b");
     assert.deepEqual(found, client("b"));
     assert.ok(Object.isFrozen(found) && Object.isFrozen(found.grantTypes));
     assert.throws(() => found.grantTypes.push("authorization_code"), TypeError);
-    assert.ok(server.delete("b"));
+    assert.ok(server.delete("b", t0));
     assert.equal(server.find("b"), undefined);
   });
 

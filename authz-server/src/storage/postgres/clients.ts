@@ -1,7 +1,10 @@
 import { fromJsonList, toJsonList } from "../sqlite/json.js";
 import type { Client, ClientStore, Scope, ScopeStore, TokenEndpointAuthMethod } from "../types.js";
 import { scopeTable, type ScopeTable } from "../scope-table.js";
+import { epochSeconds } from "../revocation-feed.js";
+import type { Sql } from "./connection.js";
 import type { Db, TableVersion } from "./db.js";
+import { appendIn } from "./revocation-feed.js";
 
 /** Most clients held in memory; beyond it the cache starts again empty (a flood of ids cannot grow it). */
 const CACHE_LIMIT = 10_000;
@@ -49,6 +52,10 @@ export interface ClientCache {
   clients: Map<string, Client>;
   cachedVersion: number;
 }
+
+/** Every access token issued to the client until now: one `client` feed entry covers them on every gateway. */
+const announceIn = (tx: Sql, clientId: string, now: number) =>
+  appendIn(tx, [{ kind: "client", clientId, issuedBefore: epochSeconds(now) }], now);
 
 const SELECT_ALL = 'SELECT * FROM clients ORDER BY created_at, client_id COLLATE "C"';
 
@@ -110,15 +117,38 @@ export function postgresClientStore(db: Db, cache: ClientCache): ClientStore {
     async list() {
       return (await sql.rows<ClientRow>("clients_all", SELECT_ALL)).map(toClient);
     },
-    async delete(clientId) {
+    async delete(clientId, now) {
       const deleted = await db.atomically(async (tx) => {
         await tx.run("clients_delete_codes", "DELETE FROM authorization_codes WHERE client_id = $1", [clientId]);
         await tx.run("clients_delete_refresh", "DELETE FROM refresh_tokens WHERE client_id = $1", [clientId]);
         await tx.run("clients_delete_consents", "DELETE FROM consents WHERE client_id = $1", [clientId]);
-        return (await tx.run("clients_delete", "DELETE FROM clients WHERE client_id = $1", [clientId])) > 0;
+        if ((await tx.run("clients_delete", "DELETE FROM clients WHERE client_id = $1", [clientId])) === 0)
+          return false;
+        await announceIn(tx, clientId, now);
+        return true;
       });
       cache.version.invalidate();
       return deleted;
+    },
+    // A secret rotated because it leaked: what was obtained with it, refresh tokens included, stops working.
+    async rotateSecret(clientId, secretDigest, now) {
+      const rotated = await db.atomically(async (tx) => {
+        const updated = await tx.run(
+          "clients_set_secret",
+          "UPDATE clients SET secret_digest = $1 WHERE client_id = $2",
+          [secretDigest, clientId],
+        );
+        if (updated === 0) return false;
+        await tx.run(
+          "clients_revoke_refresh",
+          "UPDATE refresh_tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+          [now, clientId],
+        );
+        await announceIn(tx, clientId, now);
+        return true;
+      });
+      cache.version.invalidate();
+      return rotated;
     },
   };
 }

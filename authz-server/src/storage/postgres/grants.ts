@@ -1,3 +1,4 @@
+import { epochSeconds, tokenEntries } from "../revocation-feed.js";
 import { fromJsonList, toJsonList } from "../sqlite/json.js";
 import type {
   AuthorizationCode,
@@ -10,6 +11,7 @@ import type {
 } from "../types.js";
 import type { Sql } from "./connection.js";
 import type { Db } from "./db.js";
+import { appendIn } from "./revocation-feed.js";
 
 interface CodeRow {
   code_digest: string;
@@ -177,36 +179,75 @@ export function postgresRefreshTokenStore(db: Db): RefreshTokenStore {
   };
 }
 
-/** Revokes one family's refresh tokens and linked access tokens; the number of refresh tokens newly revoked. */
-async function revokeFamilyIn(tx: Sql, familyId: string, now: number): Promise<number> {
-  await tx.run(
-    "revoke_family_jtis",
+/** An access token newly recorded as revoked: its feed entry needs its `exp`. */
+interface RevokedJti {
+  jti: string;
+  expires_at: number;
+}
+
+/** What revoking a grant revoked: refresh tokens (counted) and linked access tokens newly revoked. */
+interface GrantRevocation {
+  refreshTokens: number;
+  accessTokens: RevokedJti[];
+}
+
+/**
+ * Records the linked access tokens `where` selects as revoked; DO NOTHING … RETURNING gives back only those not revoked
+ * before, so a second revocation appends nothing to the feed.
+ */
+const revokeLinked = (tx: Sql, name: string, where: string, values: readonly unknown[]) =>
+  tx.rows<RevokedJti>(
+    name,
     `INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at)
-     SELECT jti, $1, expires_at FROM access_token_links WHERE family_id = $2 ON CONFLICT (jti) DO NOTHING`,
-    [now, familyId],
+     SELECT jti, $1, expires_at FROM access_token_links WHERE ${where} ON CONFLICT (jti) DO NOTHING RETURNING jti, expires_at`,
+    values,
   );
-  return tx.run(
+
+/** Revokes one family's refresh tokens and linked access tokens. */
+async function revokeFamilyIn(tx: Sql, familyId: string, now: number): Promise<GrantRevocation> {
+  const accessTokens = await revokeLinked(tx, "revoke_family_jtis", "family_id = $2", [now, familyId]);
+  const refreshTokens = await tx.run(
     "revoke_family_tokens",
     "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
     [now, familyId],
   );
+  return { refreshTokens, accessTokens };
 }
 
-async function revokeUserClientIn(tx: Sql, userId: string, clientId: string, now: number): Promise<number> {
+async function revokeFamiliesIn(
+  tx: Sql,
+  familyIds: readonly { family_id: string }[],
+  now: number,
+  revoked: GrantRevocation,
+): Promise<GrantRevocation> {
+  for (const { family_id } of familyIds) {
+    const one = await revokeFamilyIn(tx, family_id, now);
+    revoked.refreshTokens += one.refreshTokens;
+    revoked.accessTokens.push(...one.accessTokens);
+  }
+  return revoked;
+}
+
+async function revokeUserClientIn(tx: Sql, userId: string, clientId: string, now: number): Promise<GrantRevocation> {
   const families = await tx.rows<{ family_id: string }>(
     "families_of_grant",
     "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND client_id = $2",
     [userId, clientId],
   );
-  let revoked = 0;
-  for (const { family_id } of families) revoked += await revokeFamilyIn(tx, family_id, now);
-  await tx.run(
-    "revoke_user_client_jtis",
-    `INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at)
-     SELECT jti, $1, expires_at FROM access_token_links WHERE user_id = $2 AND client_id = $3 ON CONFLICT (jti) DO NOTHING`,
-    [now, userId, clientId],
+  const revoked = await revokeFamiliesIn(tx, families, now, { refreshTokens: 0, accessTokens: [] });
+  revoked.accessTokens.push(
+    ...(await revokeLinked(tx, "revoke_user_client_jtis", "user_id = $2 AND client_id = $3", [now, userId, clientId])),
   );
   return revoked;
+}
+
+/**
+ * A `token` feed entry per access token newly revoked, in the revocation's transaction (appended last: appendIn);
+ * the number of refresh tokens revoked.
+ */
+async function announceIn(tx: Sql, revoked: GrantRevocation, now: number): Promise<number> {
+  await appendIn(tx, tokenEntries(revoked.accessTokens), now);
+  return revoked.refreshTokens;
 }
 
 export function postgresRevocationStore(db: Db): RevocationStore {
@@ -222,35 +263,34 @@ export function postgresRevocationStore(db: Db): RevocationStore {
       );
     },
     // DO NOTHING: revoking twice keeps the first revocation time (RFC 7009 §2.2: revocation is idempotent).
-    async revokeAccessToken(jti, expiresAt, now) {
-      await sql.run(
-        "revoke_access_token",
-        "INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
-        [jti, now, expiresAt],
-      );
-    },
+    revokeAccessToken: (jti, expiresAt, now) =>
+      db.atomically(async (tx) => {
+        const accessTokens = await tx.rows<RevokedJti>(
+          "revoke_access_token",
+          `INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES ($1, $2, $3)
+           ON CONFLICT (jti) DO NOTHING RETURNING jti, expires_at`,
+          [jti, now, expiresAt],
+        );
+        await announceIn(tx, { refreshTokens: 0, accessTokens }, now);
+      }),
     async isAccessTokenRevoked(jti) {
       const rows = await sql.rows("is_revoked", "SELECT 1 FROM revoked_access_tokens WHERE jti = $1", [jti]);
       return rows.length > 0;
     },
-    revokeFamily: (familyId, now) => db.atomically((tx) => revokeFamilyIn(tx, familyId, now)),
+    revokeFamily: (familyId, now) =>
+      db.atomically(async (tx) => announceIn(tx, await revokeFamilyIn(tx, familyId, now), now)),
     revokeCodeGrant: (codeDigest, now) =>
       db.atomically(async (tx) => {
-        await tx.run(
-          "revoke_code_jtis",
-          `INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at)
-           SELECT jti, $1, expires_at FROM access_token_links WHERE code_digest = $2 ON CONFLICT (jti) DO NOTHING`,
-          [now, codeDigest],
-        );
+        const accessTokens = await revokeLinked(tx, "revoke_code_jtis", "code_digest = $2", [now, codeDigest]);
         const families = await tx.rows<{ family_id: string }>(
           "families_of_code",
           "SELECT DISTINCT family_id FROM refresh_tokens WHERE code_digest = $1",
           [codeDigest],
         );
-        for (const { family_id } of families) await revokeFamilyIn(tx, family_id, now);
+        await announceIn(tx, await revokeFamiliesIn(tx, families, now, { refreshTokens: 0, accessTokens }), now);
       }),
     revokeUserClientGrants: (userId, clientId, now) =>
-      db.atomically((tx) => revokeUserClientIn(tx, userId, clientId, now)),
+      db.atomically(async (tx) => announceIn(tx, await revokeUserClientIn(tx, userId, clientId, now), now)),
   };
 }
 
@@ -298,15 +338,18 @@ export function postgresConsentStore(db: Db): ConsentStore {
       }
       return [...byPair.values()];
     },
-    // Withdrawing a consent also revokes that grant's refresh tokens and their access tokens (RFC 7009 §2.1).
+    // Withdrawing a consent also revokes that grant's refresh tokens and their access tokens (RFC 7009 §2.1). One
+    // `user_client` feed entry covers every access token of the grant, linked or not, so none is listed one by one.
     revoke: (userId, clientId, now) =>
       db.atomically(async (tx) => {
         const removed = await tx.run("consents_delete", "DELETE FROM consents WHERE user_id = $1 AND client_id = $2", [
           userId,
           clientId,
         ]);
-        const revoked = await revokeUserClientIn(tx, userId, clientId, now);
-        return removed > 0 || revoked > 0;
+        const revoked = (await revokeUserClientIn(tx, userId, clientId, now)).refreshTokens;
+        if (removed === 0 && revoked === 0) return false;
+        await appendIn(tx, [{ kind: "user_client", sub: userId, clientId, issuedBefore: epochSeconds(now) }], now);
+        return true;
       }),
   };
 }

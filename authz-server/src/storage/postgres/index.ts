@@ -23,6 +23,8 @@ import { PostgresSealer } from "./key-encryption.js";
 import { postgresKeyStore, postgresSecretStore } from "./keys.js";
 import { postgresLoginThrottleStore } from "./login-throttle.js";
 import { migrate } from "./migrate.js";
+import { postgresRevocationFeedStore } from "./revocation-feed.js";
+import { liveFrom } from "../revocation-feed.js";
 import { postgresBrowserSessionStore, postgresUserStore } from "./users.js";
 
 export type { PostgresOptions } from "./connection.js";
@@ -115,6 +117,7 @@ function storageOn(shared: Shared, db: Db): Storage {
     secrets: postgresSecretStore(db, sealer),
     browserSessions: postgresBrowserSessionStore(db),
     loginThrottle: postgresLoginThrottleStore(db),
+    revocationFeed: postgresRevocationFeedStore(db),
     keyEncryption: {
       status: () => sealer.status(db.sql),
       rotate: async (next) => {
@@ -153,6 +156,12 @@ function storageOn(shared: Shared, db: Db): Storage {
             (await tx.run("purge_throttle_failures", "DELETE FROM login_throttle_failures WHERE expires_at <= $1", [
               now,
             ])),
+          // An entry goes once no gateway can still accept a token it covers (drop_after, whole seconds).
+          revocationEntries: await tx.run(
+            "purge_revocation_entries",
+            "DELETE FROM revocation_feed_entries WHERE drop_after < $1",
+            [liveFrom(now)],
+          ),
         };
       }),
     close: async () => {

@@ -2,6 +2,7 @@ import type { SigningAlgorithm } from "../../keys/algorithms.js";
 import type { KeyStore, SecretStore, SigningKey } from "../types.js";
 import type { Sql } from "./connection.js";
 import type { Db } from "./db.js";
+import { appendIn } from "./revocation-feed.js";
 import { serverSecretColumn, signingKeyColumn, type PostgresSealer } from "./key-encryption.js";
 
 interface KeyRow {
@@ -57,6 +58,13 @@ export function postgresKeyStore(db: Db, sealer: PostgresSealer): KeyStore {
     async delete(kid) {
       await db.sql.run("keys_delete", "DELETE FROM signing_keys WHERE kid = $1", [kid]);
     },
+    // The key leaves the JWKS and every token it signed is listed as revoked, together.
+    revoke: (kid, now) =>
+      db.atomically(async (tx) => {
+        if ((await tx.run("keys_delete", "DELETE FROM signing_keys WHERE kid = $1", [kid])) === 0) return false;
+        await appendIn(tx, [{ kind: "key", kid }], now);
+        return true;
+      }),
     async version() {
       const row = await db.sql.one<{ version: number }>(
         "keys_version",

@@ -204,4 +204,35 @@ CREATE TABLE login_throttle_accounts (
 CREATE INDEX login_throttle_accounts_next ON login_throttle_accounts (next_attempt_at);
 `,
   },
+  {
+    // The revocation feed (endpoints/revocations.ts, docs/revocation-feed.md). One counter row hands out the entries'
+    // positions inside the revoking transaction (its row lock orders them: a reader that sees position N sees every
+    // position below it) and holds the database's random epoch, which cursors carry. One row per entry, one column
+    // per claim its kind names; purgeExpired deletes an entry once its drop_after (seconds) has passed.
+    version: 10,
+    sql: `
+CREATE TABLE revocation_feed (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  last BIGINT NOT NULL,
+  epoch TEXT NOT NULL
+);
+INSERT INTO revocation_feed (id, last, epoch) VALUES (1, 0, replace(gen_random_uuid()::text, '-', ''));
+CREATE TABLE revocation_feed_entries (
+  position BIGINT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('token', 'user_client', 'user', 'client', 'key')),
+  jti TEXT,
+  exp BIGINT,
+  sub TEXT,
+  client_id TEXT,
+  issued_before BIGINT,
+  kid TEXT,
+  drop_after BIGINT NOT NULL
+);
+CREATE INDEX revocation_feed_entries_jti ON revocation_feed_entries (jti);
+CREATE INDEX revocation_feed_entries_sub ON revocation_feed_entries (sub);
+CREATE INDEX revocation_feed_entries_client ON revocation_feed_entries (client_id);
+CREATE INDEX revocation_feed_entries_kid ON revocation_feed_entries (kid);
+CREATE INDEX revocation_feed_entries_drop ON revocation_feed_entries (drop_after);
+`,
+  },
 ];

@@ -1,5 +1,8 @@
+import { epochSeconds } from "../revocation-feed.js";
 import type { BrowserSessionStore, User, UserStore } from "../types.js";
+import type { Sql } from "./connection.js";
 import type { Db } from "./db.js";
+import { appendIn } from "./revocation-feed.js";
 
 interface UserRow {
   id: string;
@@ -16,6 +19,21 @@ const toUser = (row: UserRow): User => ({
 });
 
 const BY_NAME = "SELECT * FROM users WHERE username = $1";
+
+/** Every access token issued to the user until now: one `user` feed entry covers them on every gateway. */
+const announceIn = (tx: Sql, userId: string, now: number) =>
+  appendIn(tx, [{ kind: "user", sub: userId, issuedBefore: epochSeconds(now) }], now);
+
+/** A new password and "sign out everywhere" end the user's sessions and grants on every device; consents stay. */
+async function signOutIn(tx: Sql, userId: string, now: number): Promise<void> {
+  await tx.run("users_delete_sessions", "DELETE FROM browser_sessions WHERE user_id = $1", [userId]);
+  await tx.run(
+    "users_revoke_refresh",
+    "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    [now, userId],
+  );
+  await announceIn(tx, userId, now);
+}
 
 export function postgresUserStore(db: Db): UserStore {
   const { sql } = db;
@@ -40,15 +58,16 @@ export function postgresUserStore(db: Db): UserStore {
       return (await sql.rows<UserRow>("users_all", 'SELECT * FROM users ORDER BY username COLLATE "C"')).map(toUser);
     },
     // A new password ends the user's browser sessions: a thief signed in with the old one is out at the next request.
-    setPasswordHash: (username, passwordHash) =>
+    setPasswordHash: (username, passwordHash, now) =>
       db.atomically(async (tx) => {
         const row = await tx.one<UserRow>("users_by_name_for_update", `${BY_NAME} FOR UPDATE`, [username]);
         if (!row) return false;
         await tx.run("users_set_hash", "UPDATE users SET password_hash = $1 WHERE id = $2", [passwordHash, row.id]);
-        await tx.run("users_delete_sessions", "DELETE FROM browser_sessions WHERE user_id = $1", [row.id]);
+        await signOutIn(tx, row.id, now);
         return true;
       }),
-    delete: (username) =>
+    signOutEverywhere: (userId, now) => db.atomically((tx) => signOutIn(tx, userId, now)),
+    delete: (username, now) =>
       db.atomically(async (tx) => {
         const row = await tx.one<UserRow>("users_by_name_for_update", `${BY_NAME} FOR UPDATE`, [username]);
         if (!row) return false;
@@ -57,6 +76,7 @@ export function postgresUserStore(db: Db): UserStore {
         await tx.run("users_delete_consents", "DELETE FROM consents WHERE user_id = $1", [row.id]);
         await tx.run("users_delete_sessions", "DELETE FROM browser_sessions WHERE user_id = $1", [row.id]);
         await tx.run("users_delete", "DELETE FROM users WHERE id = $1", [row.id]);
+        await announceIn(tx, row.id, now);
         return true;
       }),
   };

@@ -1,4 +1,5 @@
-import type { Client, ClientStore, TokenEndpointAuthMethod } from "../types.js";
+import { epochSeconds } from "../revocation-feed.js";
+import type { Client, ClientStore, RevocationFeedStore, TokenEndpointAuthMethod } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
 import { fromJsonList, toJsonList } from "./json.js";
 import { TableVersion } from "./table-version.js";
@@ -55,7 +56,11 @@ function frozen(client: Client): Client {
  * running server — its secret digest included — stops authenticating within RECHECK_INTERVAL_MS (1 s); through this
  * process's own store, at once. Unknown ids are not cached (every miss reads the table).
  */
-export function sqliteClientStore(db: Db, version = new TableVersion(db, "clients")): Synchronous<ClientStore> {
+export function sqliteClientStore(
+  db: Db,
+  feed: Synchronous<RevocationFeedStore>,
+  version = new TableVersion(db, "clients"),
+): Synchronous<ClientStore> {
   const insert = db.prepare(
     `INSERT INTO clients (client_id, name, secret_digest, redirect_uris, grant_types, scopes, token_endpoint_auth_method, created_at, resource_server_for)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -67,11 +72,27 @@ export function sqliteClientStore(db: Db, version = new TableVersion(db, "client
   const removeCodes = db.prepare("DELETE FROM authorization_codes WHERE client_id = ?");
   const removeRefresh = db.prepare("DELETE FROM refresh_tokens WHERE client_id = ?");
   const removeConsents = db.prepare("DELETE FROM consents WHERE client_id = ?");
-  const deleteAll = writeTransactional(db, (clientId: string): boolean => {
+  const setSecret = db.prepare("UPDATE clients SET secret_digest = ? WHERE client_id = ?");
+  const revokeRefresh = db.prepare(
+    "UPDATE refresh_tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL",
+  );
+  // Every access token issued to the client until now: one `client` feed entry covers them on every gateway.
+  const announce = (clientId: string, now: number) =>
+    feed.append([{ kind: "client", clientId, issuedBefore: epochSeconds(now) }], now);
+  const deleteAll = writeTransactional(db, (clientId: string, now: number): boolean => {
     removeCodes.run(clientId);
     removeRefresh.run(clientId);
     removeConsents.run(clientId);
-    return remove.run(clientId).changes > 0;
+    if (remove.run(clientId).changes === 0) return false;
+    announce(clientId, now);
+    return true;
+  });
+  // A secret rotated because it leaked: what was obtained with it, refresh tokens included, stops working.
+  const rotateSecret = writeTransactional(db, (clientId: string, secretDigest: string, now: number): boolean => {
+    if (setSecret.run(secretDigest, clientId).changes === 0) return false;
+    revokeRefresh.run(now, clientId);
+    announce(clientId, now);
+    return true;
   });
   const cache = new Map<string, Client>();
   let cachedVersion = -1;
@@ -118,10 +139,15 @@ export function sqliteClientStore(db: Db, version = new TableVersion(db, "client
     list() {
       return selectAll.all().map(toClient);
     },
-    delete(clientId) {
-      const deleted = deleteAll(clientId);
+    delete(clientId, now) {
+      const deleted = deleteAll(clientId, now);
       version.invalidate();
       return deleted;
+    },
+    rotateSecret(clientId, secretDigest, now) {
+      const rotated = rotateSecret(clientId, secretDigest, now);
+      version.invalidate();
+      return rotated;
     },
   };
 }

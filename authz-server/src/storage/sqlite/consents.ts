@@ -1,5 +1,7 @@
-import type { Consent, ConsentStore, RevocationStore } from "../types.js";
+import { epochSeconds } from "../revocation-feed.js";
+import type { Consent, ConsentStore, RevocationFeedStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
+import type { SqliteGrantRevoker } from "./revocations.js";
 import type { Synchronous } from "./synchronous.js";
 
 interface ConsentRow {
@@ -9,7 +11,11 @@ interface ConsentRow {
   granted_at: number;
 }
 
-export function sqliteConsentStore(db: Db, revocations: Synchronous<RevocationStore>): Synchronous<ConsentStore> {
+export function sqliteConsentStore(
+  db: Db,
+  revoker: SqliteGrantRevoker,
+  feed: Synchronous<RevocationFeedStore>,
+): Synchronous<ConsentStore> {
   const scopes = db
     .prepare<[string, string], string>("SELECT scope FROM consents WHERE user_id = ? AND client_id = ? ORDER BY scope")
     .pluck();
@@ -25,11 +31,14 @@ export function sqliteConsentStore(db: Db, revocations: Synchronous<RevocationSt
     for (const scope of granted) insert.run(userId, clientId, scope, now);
   });
   // Withdrawing a consent also revokes the refresh tokens of that grant and their access tokens (RFC 7009 §2.1;
-  // docs/oauth-rules.md, "Consent is remembered and can be withdrawn").
+  // docs/oauth-rules.md, "Consent is remembered and can be withdrawn"). One `user_client` feed entry covers every
+  // access token of the grant, linked or not, so none is listed one by one.
   const revoke = writeTransactional(db, (userId: string, clientId: string, now: number): boolean => {
     const removed = remove.run(userId, clientId).changes;
-    const revoked = revocations.revokeUserClientGrants(userId, clientId, now);
-    return removed > 0 || revoked > 0;
+    const revoked = revoker.userClient(userId, clientId, now).refreshTokens;
+    if (removed === 0 && revoked === 0) return false;
+    feed.append([{ kind: "user_client", sub: userId, clientId, issuedBefore: epochSeconds(now) }], now);
+    return true;
   });
   return {
     grantedScopes(userId, clientId) {

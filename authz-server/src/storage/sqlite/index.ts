@@ -9,8 +9,10 @@ import { Gate } from "./gate.js";
 import { Sealer } from "./key-encryption.js";
 import { sqliteKeyStore } from "./keys.js";
 import { sqliteLoginThrottleStore } from "./login-throttle.js";
+import { liveFrom } from "../revocation-feed.js";
 import { sqliteRefreshTokenStore } from "./refresh-tokens.js";
-import { sqliteRevocationStore } from "./revocations.js";
+import { sqliteRevocationFeedStore } from "./revocation-feed.js";
+import { sqliteGrantRevoker, sqliteRevocationStore } from "./revocations.js";
 import { sqliteScopeStore } from "./scopes.js";
 import { sqliteSecretStore } from "./secrets.js";
 import type { Synchronous } from "./synchronous.js";
@@ -69,7 +71,8 @@ export function openSqliteStorage(
 function synchronousStores(db: Db, keyEncryptionKey: KeyEncryptionKey | undefined): Synchronous<Stores> {
   // With a key-encryption key, seals what is still in the clear and checks every sealed value (key-encryption.ts).
   const sealer = new Sealer(db, keyEncryptionKey);
-  const revocations = sqliteRevocationStore(db);
+  const revocationFeed = sqliteRevocationFeedStore(db);
+  const revoker = sqliteGrantRevoker(db);
   const purgeCodes = db.prepare("DELETE FROM authorization_codes WHERE expires_at < ?");
   // A refresh token is kept while it could still be presented (to detect reuse) and until its absolute expiry.
   const purgeRefresh = db.prepare("DELETE FROM refresh_tokens WHERE absolute_expires_at < ? OR idle_expires_at < ?");
@@ -78,6 +81,8 @@ function synchronousStores(db: Db, keyEncryptionKey: KeyEncryptionKey | undefine
   // A failure count matters until its last failure leaves the window; an account's schedule until it is idle again.
   const purgeThrottleFailures = db.prepare("DELETE FROM login_throttle_failures WHERE expires_at <= ?");
   const purgeThrottleAccounts = db.prepare("DELETE FROM login_throttle_accounts WHERE next_attempt_at <= ?");
+  // An entry goes once no gateway can still accept a token it covers (drop_after, whole seconds).
+  const purgeFeed = db.prepare("DELETE FROM revocation_feed_entries WHERE drop_after < ?");
   // Never skipped: the IMMEDIATE transaction already makes a second process's purge wait its turn.
   const purge = writeTransactional(db, (now: number) => ({
     skipped: false as const,
@@ -86,20 +91,22 @@ function synchronousStores(db: Db, keyEncryptionKey: KeyEncryptionKey | undefine
     revokedJtis: purgeRevoked.run(now).changes,
     accessTokenLinks: purgeLinks.run(now).changes,
     loginThrottle: purgeThrottleFailures.run(now).changes + purgeThrottleAccounts.run(now).changes,
+    revocationEntries: purgeFeed.run(liveFrom(now)).changes,
   }));
   return {
-    clients: sqliteClientStore(db),
+    clients: sqliteClientStore(db, revocationFeed),
     scopes: sqliteScopeStore(db),
-    users: sqliteUserStore(db),
-    keys: sqliteKeyStore(db, sealer),
+    users: sqliteUserStore(db, revocationFeed),
+    keys: sqliteKeyStore(db, sealer, revocationFeed),
     codes: sqliteCodeStore(db),
     refreshTokens: sqliteRefreshTokenStore(db),
-    revocations,
-    consents: sqliteConsentStore(db, revocations),
+    revocations: sqliteRevocationStore(db, revoker, revocationFeed),
+    consents: sqliteConsentStore(db, revoker, revocationFeed),
     secrets: sqliteSecretStore(db, sealer),
     browserSessions: sqliteBrowserSessionStore(db),
     keyEncryption: { status: () => sealer.status(), rotate: (next) => sealer.rotate(next) },
     loginThrottle: sqliteLoginThrottleStore(db),
+    revocationFeed,
     purgeExpired: (now) => purge(now),
   };
 }
@@ -127,6 +134,7 @@ function asynchronous(stores: Synchronous<Stores>, run: <T>(op: () => T) => Prom
     browserSessions: wrap(stores.browserSessions),
     keyEncryption: wrap(stores.keyEncryption),
     loginThrottle: wrap(stores.loginThrottle),
+    revocationFeed: wrap(stores.revocationFeed),
     purgeExpired: (now) => run(() => stores.purgeExpired(now)),
   };
 }

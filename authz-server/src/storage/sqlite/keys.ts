@@ -1,5 +1,5 @@
 import type { SigningAlgorithm } from "../../keys/algorithms.js";
-import type { KeyStore, SigningKey } from "../types.js";
+import type { KeyStore, RevocationFeedStore, SigningKey } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
 import { signingKeyColumn, type Sealer } from "./key-encryption.js";
 import type { Synchronous } from "./synchronous.js";
@@ -14,7 +14,7 @@ interface KeyRow {
   kek_id: string | null;
 }
 
-export function sqliteKeyStore(db: Db, sealer: Sealer): Synchronous<KeyStore> {
+export function sqliteKeyStore(db: Db, sealer: Sealer, feed: Synchronous<RevocationFeedStore>): Synchronous<KeyStore> {
   const insert = db.prepare(
     "INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, activate_at, kek_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
   );
@@ -43,6 +43,12 @@ export function sqliteKeyStore(db: Db, sealer: Sealer): Synchronous<KeyStore> {
     put(key);
     return true;
   });
+  // The key leaves the JWKS and every token it signed is listed as revoked, together.
+  const revoke = writeTransactional(db, (kid: string, now: number): boolean => {
+    if (remove.run(kid).changes === 0) return false;
+    feed.append([{ kind: "key", kid }], now);
+    return true;
+  });
   return {
     insert(key) {
       put(key);
@@ -55,6 +61,7 @@ export function sqliteKeyStore(db: Db, sealer: Sealer): Synchronous<KeyStore> {
     delete(kid) {
       remove.run(kid);
     },
+    revoke: (kid, now) => revoke(kid, now),
     version() {
       return String(version.get() ?? 0);
     },

@@ -1,4 +1,5 @@
-import type { User, UserStore } from "../types.js";
+import { epochSeconds } from "../revocation-feed.js";
+import type { RevocationFeedStore, User, UserStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
 import type { Synchronous } from "./synchronous.js";
 
@@ -16,7 +17,7 @@ const toUser = (row: UserRow): User => ({
   createdAt: row.created_at,
 });
 
-export function sqliteUserStore(db: Db): Synchronous<UserStore> {
+export function sqliteUserStore(db: Db, feed: Synchronous<RevocationFeedStore>): Synchronous<UserStore> {
   const insert = db.prepare("INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)");
   const byName = db.prepare<[string], UserRow>("SELECT * FROM users WHERE username = ?");
   const byId = db.prepare<[string], UserRow>("SELECT * FROM users WHERE id = ?");
@@ -29,7 +30,17 @@ export function sqliteUserStore(db: Db): Synchronous<UserStore> {
   const removeCodes = db.prepare("DELETE FROM authorization_codes WHERE user_id = ?");
   const removeRefresh = db.prepare("DELETE FROM refresh_tokens WHERE user_id = ?");
   const removeConsents = db.prepare("DELETE FROM consents WHERE user_id = ?");
-  const deleteAll = writeTransactional(db, (username: string): boolean => {
+  const revokeRefresh = db.prepare("UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL");
+  // Every access token issued to the user until now: one `user` feed entry covers them on every gateway.
+  const announce = (userId: string, now: number) =>
+    feed.append([{ kind: "user", sub: userId, issuedBefore: epochSeconds(now) }], now);
+  // A new password and "sign out everywhere" end the user's sessions and grants on every device; consents stay.
+  const signOut = (userId: string, now: number) => {
+    removeSessions.run(userId);
+    revokeRefresh.run(now, userId);
+    announce(userId, now);
+  };
+  const deleteAll = writeTransactional(db, (username: string, now: number): boolean => {
     const row = byName.get(username);
     if (!row) return false;
     removeCodes.run(row.id);
@@ -37,15 +48,17 @@ export function sqliteUserStore(db: Db): Synchronous<UserStore> {
     removeConsents.run(row.id);
     removeSessions.run(row.id);
     remove.run(row.id);
+    announce(row.id, now);
     return true;
   });
-  const changePassword = writeTransactional(db, (username: string, passwordHash: string): boolean => {
+  const changePassword = writeTransactional(db, (username: string, passwordHash: string, now: number): boolean => {
     const row = byName.get(username);
     if (!row) return false;
     setHash.run(passwordHash, username);
-    removeSessions.run(row.id);
+    signOut(row.id, now);
     return true;
   });
+  const signOutEverywhere = writeTransactional(db, signOut);
   return {
     create(user) {
       insert.run(user.id, user.username, user.passwordHash, user.createdAt);
@@ -61,11 +74,14 @@ export function sqliteUserStore(db: Db): Synchronous<UserStore> {
     list() {
       return all.all().map(toUser);
     },
-    setPasswordHash(username, passwordHash) {
-      return changePassword(username, passwordHash);
+    setPasswordHash(username, passwordHash, now) {
+      return changePassword(username, passwordHash, now);
     },
-    delete(username) {
-      return deleteAll(username);
+    delete(username, now) {
+      return deleteAll(username, now);
+    },
+    signOutEverywhere(userId, now) {
+      signOutEverywhere(userId, now);
     },
   };
 }

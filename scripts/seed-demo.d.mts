@@ -7,11 +7,20 @@ export declare const DEMO: {
   readonly clientName: string;
   readonly clientScopes: readonly string[];
   readonly redirectUri: string;
+  readonly gatewayClientName: string;
+};
+
+/** The environment variables kong.yml's vault references name, for the gateway file's credentials. */
+export declare function gatewayEnvironment(credentials: { client_id: string; client_secret: string }): {
+  OAUTH2_JWT_FEED_CLIENT_ID: string;
+  OAUTH2_JWT_FEED_SECRET: string;
 };
 
 export interface SeedOptions {
   db: string;
   canonFile: string;
+  /** Default: gateway-client.json beside canonFile. */
+  gatewayFile?: string;
   redirectUri?: string;
   cliPath?: string;
 }
@@ -21,6 +30,8 @@ export interface SeedResult {
   password: string;
   clientId: string;
   canonFile: string;
+  gatewayClientId: string;
+  gatewayFile: string;
   created: string[];
 }
 

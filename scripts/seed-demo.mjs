@@ -7,10 +7,15 @@
 //   client  Canon Printing (confidential, authorization code + refresh token, PKCE), callback
 //           http://localhost:3000/callback. Its server-generated credentials are written once to a
 //           git-ignored file (default ./data/canon-client.json) that the Canon app reads.
+//   client  Flickr gateway, the resource server for the photos API (`clients create
+//           --resource-server-for`, no grant of its own): the credential the gateway's oauth2-jwt
+//           configs present to the revocation feed. Its credentials go the same way to a file beside
+//           Canon's (default ./data/gateway-client.json), from which they reach the gateway as the
+//           environment variables kong.yml's vault references name (GATEWAY_ENV below).
 // The database is created first with `authz-server init`. Run again: nothing changes, but for a
 // callback moved to another port (--redirect-uri), which becomes Canon Printing's redirect URI. Used by `npm start`, the Docker image of the sidecar and the tests.
 //
-//   node scripts/seed-demo.mjs [--db PATH-OR-URL] [--canon-file PATH] [--redirect-uri URI]
+//   node scripts/seed-demo.mjs [--db PATH-OR-URL] [--canon-file PATH] [--gateway-file PATH] [--redirect-uri URI]
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -31,7 +36,17 @@ export const DEMO = Object.freeze({
   clientName: "Canon Printing",
   clientScopes: Object.freeze(["photos", "profile"]),
   redirectUri: "http://localhost:3000/callback",
+  gatewayClientName: "Flickr gateway",
 });
+
+/**
+ * The environment variables Kong's env vault reads for kong.yml's `{vault://env/oauth2-jwt-feed-client-id}` and
+ * `{vault://env/oauth2-jwt-feed-secret}` (the resource's "-" become "_", upper-cased), given the gateway file's
+ * credentials.
+ */
+export function gatewayEnvironment(credentials) {
+  return { OAUTH2_JWT_FEED_CLIENT_ID: credentials.client_id, OAUTH2_JWT_FEED_SECRET: credentials.client_secret };
+}
 
 /** Runs the CLI with --json; resolves with its parsed stdout, rejects with its stderr line. */
 function cli(args, { db, cliPath, stdin }) {
@@ -60,8 +75,8 @@ function cli(args, { db, cliPath, stdin }) {
 }
 
 /**
- * @param {{ db: string, canonFile: string, redirectUri?: string, cliPath?: string }} options
- * @returns {Promise<{ username: string, password: string, clientId: string, canonFile: string, created: string[] }>}
+ * @param {{ db: string, canonFile: string, gatewayFile?: string, redirectUri?: string, cliPath?: string }} options
+ * @returns {Promise<{ username: string, password: string, clientId: string, canonFile: string, gatewayClientId: string, gatewayFile: string, created: string[] }>}
  */
 export async function seedDemo(options) {
   const ctx = { db: options.db, cliPath: options.cliPath ?? resolve(ROOT, "authz-server/bin/authz-server.js") };
@@ -89,13 +104,13 @@ export async function seedDemo(options) {
   // database keeps only its digest) is replaced by a new registration.
   const clients = await cli(["clients", "list"], ctx);
   const existing = clients.find((c) => c.name === DEMO.clientName);
-  const saved = readCanonFile(options.canonFile);
+  const saved = readCredentialsFile(options.canonFile);
   let clientId;
   if (existing && saved?.client_id === existing.client_id && typeof saved.client_secret === "string") {
     clientId = existing.client_id;
     if (existing.redirect_uris.join(" ") !== redirectUri || saved.redirect_uri !== redirectUri) {
       await cli(["clients", "update", clientId, "--redirect-uri", redirectUri], ctx);
-      writeCanonFile(options.canonFile, { ...saved, redirect_uri: redirectUri });
+      writeCredentialsFile(options.canonFile, { ...saved, redirect_uri: redirectUri });
     }
   } else {
     if (existing) await cli(["clients", "delete", existing.client_id], ctx);
@@ -103,18 +118,48 @@ export async function seedDemo(options) {
     for (const s of DEMO.clientScopes) args.push("--scope", s);
     const client = await cli(args, ctx);
     clientId = client.client_id;
-    writeCanonFile(options.canonFile, {
+    writeCredentialsFile(options.canonFile, {
       client_id: client.client_id,
       client_secret: client.client_secret,
       redirect_uri: redirectUri,
     });
     created.push(`client ${DEMO.clientName} (${clientId})`);
   }
-  return { username: DEMO.username, password: DEMO.password, clientId, canonFile: options.canonFile, created };
+  const gatewayFile = options.gatewayFile ?? resolve(dirname(resolve(options.canonFile)), "gateway-client.json");
+  const gatewayClientId = await ensureGatewayClient(ctx, clients, gatewayFile, created);
+  return {
+    username: DEMO.username,
+    password: DEMO.password,
+    clientId,
+    canonFile: options.canonFile,
+    gatewayClientId,
+    gatewayFile,
+    created,
+  };
 }
 
-/** The Canon app's credentials as the seed last wrote them; undefined when missing or unreadable. */
-function readCanonFile(path) {
+/**
+ * The gateway's resource-server client, kept while `file` holds its secret (as Canon Printing is); otherwise a new
+ * registration replaces it and its credentials are written to `file`.
+ */
+async function ensureGatewayClient(ctx, clients, file, created) {
+  const existing = clients.find((c) => c.name === DEMO.gatewayClientName);
+  const saved = readCredentialsFile(file);
+  if (existing && saved?.client_id === existing.client_id && typeof saved.client_secret === "string") {
+    return existing.client_id;
+  }
+  if (existing) await cli(["clients", "delete", existing.client_id], ctx);
+  const client = await cli(
+    ["clients", "create", "--name", DEMO.gatewayClientName, "--resource-server-for", DEMO.audience],
+    ctx,
+  );
+  writeCredentialsFile(file, { client_id: client.client_id, client_secret: client.client_secret });
+  created.push(`client ${DEMO.gatewayClientName} (${client.client_id})`);
+  return client.client_id;
+}
+
+/** Credentials as the seed last wrote them (Canon's, the gateway's); undefined when missing or unreadable. */
+function readCredentialsFile(path) {
   if (!existsSync(path)) return undefined;
   try {
     return JSON.parse(readFileSync(path, "utf8"));
@@ -123,8 +168,8 @@ function readCanonFile(path) {
   }
 }
 
-/** Owner-only: the file holds the client secret. */
-function writeCanonFile(path, credentials) {
+/** Owner-only: the file holds a client secret. */
+function writeCredentialsFile(path, credentials) {
   mkdirSync(dirname(resolve(path)), { recursive: true });
   writeFileSync(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
@@ -140,6 +185,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const result = await seedDemo({
     db: flag(argv, "--db", process.env.AUTHZ_DB ?? "./data/authz.db"),
     canonFile: flag(argv, "--canon-file", process.env.CANON_CLIENT_FILE ?? "./data/canon-client.json"),
+    gatewayFile: flag(argv, "--gateway-file", process.env.GATEWAY_CLIENT_FILE),
     redirectUri: flag(argv, "--redirect-uri", DEMO.redirectUri),
   }).catch((err) => {
     process.stderr.write(`seed-demo: ${err.message}\n`);

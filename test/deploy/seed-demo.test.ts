@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { DEMO, seedDemo } from "../../scripts/seed-demo.mjs";
+import { DEMO, gatewayEnvironment, seedDemo } from "../../scripts/seed-demo.mjs";
 import { run, ROOT } from "./helpers.ts";
 
 function cliJson(db: string, ...args: string[]): unknown {
@@ -28,7 +28,23 @@ describe("scripts/seed-demo.mjs", () => {
         "user alice",
       ]);
       assert.equal(first.created[4], `client Canon Printing (${first.clientId})`);
+      assert.equal(first.created[5], `client Flickr gateway (${first.gatewayClientId})`);
+      assert.equal(first.created.length, 6);
       assert.equal(statSync(canonFile).mode & 0o777, 0o600);
+      // The gateway's credential for the revocation feed, beside Canon's, as the environment kong.yml's vault
+      // references read.
+      assert.equal(first.gatewayFile, join(dir, "data", "gateway-client.json"));
+      assert.equal(statSync(first.gatewayFile).mode & 0o777, 0o600);
+      const gateway = JSON.parse(readFileSync(first.gatewayFile, "utf8")) as {
+        client_id: string;
+        client_secret: string;
+      };
+      assert.equal(gateway.client_id, first.gatewayClientId);
+      assert.match(gateway.client_secret, /^[A-Za-z0-9_-]{43,}$/);
+      assert.deepEqual(gatewayEnvironment(gateway), {
+        OAUTH2_JWT_FEED_CLIENT_ID: gateway.client_id,
+        OAUTH2_JWT_FEED_SECRET: gateway.client_secret,
+      });
       const saved = JSON.parse(readFileSync(canonFile, "utf8")) as Record<string, string>;
       assert.deepEqual(Object.keys(saved).sort(), ["client_id", "client_secret", "redirect_uri"]);
       assert.equal(saved["client_id"], first.clientId);
@@ -45,6 +61,7 @@ describe("scripts/seed-demo.mjs", () => {
         redirect_uris: string[];
         grant_types: string[];
         scopes: string[];
+        resource_server_for: string[];
       }[];
       assert.deepEqual(
         clients.map((c) => ({
@@ -53,6 +70,7 @@ describe("scripts/seed-demo.mjs", () => {
           redirect: c.redirect_uris,
           grants: c.grant_types,
           scopes: c.scopes,
+          resourceServerFor: c.resource_server_for,
         })),
         [
           {
@@ -61,6 +79,15 @@ describe("scripts/seed-demo.mjs", () => {
             redirect: ["http://localhost:3000/callback"],
             grants: ["authorization_code", "refresh_token"],
             scopes: ["photos", "profile"],
+            resourceServerFor: [],
+          },
+          {
+            id: first.gatewayClientId,
+            name: "Flickr gateway",
+            redirect: [],
+            grants: [],
+            scopes: [],
+            resourceServerFor: ["http://localhost:8000/flickr"],
           },
         ],
       );
@@ -79,9 +106,13 @@ describe("scripts/seed-demo.mjs", () => {
       const after = cliJson(db, "clients", "list") as { client_id: string; name: string }[];
       assert.deepEqual(
         after.map((c) => [c.client_id, c.name]),
-        [[third.clientId, "Canon Printing"]],
-        "one Canon Printing",
+        [
+          [first.gatewayClientId, "Flickr gateway"],
+          [third.clientId, "Canon Printing"],
+        ],
+        "one Canon Printing, the gateway's client kept",
       );
+      assert.equal(third.gatewayClientId, first.gatewayClientId);
       assert.ok(existsSync(canonFile));
       const users = cliJson(db, "users", "list") as { username: string }[];
       assert.deepEqual(
@@ -109,7 +140,10 @@ describe("scripts/seed-demo.mjs", () => {
       const clients = cliJson(db, "clients", "list") as { client_id: string; name: string; redirect_uris: string[] }[];
       assert.deepEqual(
         clients.map((c) => [c.client_id, c.name, c.redirect_uris]),
-        [[first.clientId, "Canon Printing", ["http://localhost:3100/callback"]]],
+        [
+          [first.clientId, "Canon Printing", ["http://localhost:3100/callback"]],
+          [first.gatewayClientId, "Flickr gateway", []],
+        ],
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -61,6 +61,23 @@ function integerField(raw: Record<string, unknown>, key: string): number | strin
     : `must be an integer between ${String(min)} and ${String(max)}`;
 }
 
+/** A number field within its schema `between`: the value, or the error's wording. */
+function numberField(raw: Record<string, unknown>, key: string): number | string {
+  const [min, max] = schemaField(key).between ?? [0, Number.MAX_VALUE];
+  const value = valueOrDefault(raw, key);
+  return typeof value === "number" && value >= min && value <= max
+    ? value
+    : `must be a number between ${String(min)} and ${String(max)}`;
+}
+
+/** An optional string field: the value, null when unset, or undefined when it is not a string of 1–`max` characters. */
+function optionalString(raw: Record<string, unknown>, key: string): string | null | undefined {
+  const value = raw[key] ?? null;
+  const max = schemaField(key).len_max ?? Number.MAX_SAFE_INTEGER;
+  if (value === null) return null;
+  return typeof value === "string" && value.length > 0 && value.length <= max ? value : undefined;
+}
+
 /** Validates and completes a raw configuration object. */
 export function resolveConfig(raw: unknown): ConfigResult {
   if (!isRecord(raw)) return { ok: false, error: "configuration is not an object" };
@@ -125,6 +142,28 @@ export function resolveConfig(raw: unknown): ConfigResult {
     return fail("realm", "must be a non-empty string without quotes, backslashes or control characters");
   }
 
+  const revocationFeedUrl = raw.revocation_feed_url ?? null;
+  if (revocationFeedUrl !== null && (typeof revocationFeedUrl !== "string" || !isHttpUrl(revocationFeedUrl))) {
+    return fail("revocation_feed_url", "must be an http(s) URL or unset");
+  }
+  const revocationClientId = optionalString(raw, "revocation_client_id");
+  if (revocationClientId === undefined) return fail("revocation_client_id", "must be a non-empty string or unset");
+  const revocationClientSecret = optionalString(raw, "revocation_client_secret");
+  if (revocationClientSecret === undefined || (revocationClientId !== null && revocationClientSecret === null)) {
+    return fail("revocation_client_secret", "must be a non-empty string when revocation_client_id is set");
+  }
+  const pollSeconds = numberField(raw, "revocation_poll_seconds");
+  if (typeof pollSeconds === "string") return fail("revocation_poll_seconds", pollSeconds);
+  const maxStaleSeconds = numberField(raw, "revocation_max_stale_seconds");
+  if (typeof maxStaleSeconds === "string") return fail("revocation_max_stale_seconds", maxStaleSeconds);
+  // Staler than one interval between polls, the set would be out of date between every two polls.
+  if (maxStaleSeconds < pollSeconds)
+    return fail("revocation_max_stale_seconds", "must be at least revocation_poll_seconds");
+  const staleAction = valueOrDefault(raw, "revocation_stale_action");
+  if (staleAction !== "accept" && staleAction !== "refuse") {
+    return fail("revocation_stale_action", "must be `accept` or `refuse`");
+  }
+
   return {
     ok: true,
     config: {
@@ -141,6 +180,12 @@ export function resolveConfig(raw: unknown): ConfigResult {
       realm,
       jwks_cache_seconds: cacheSeconds,
       jwks_min_refresh_seconds: minRefresh,
+      revocation_feed_url: revocationFeedUrl,
+      revocation_client_id: revocationClientId,
+      revocation_client_secret: revocationClientSecret,
+      revocation_poll_seconds: pollSeconds,
+      revocation_max_stale_seconds: maxStaleSeconds,
+      revocation_stale_action: staleAction,
     },
   };
 }

@@ -15,6 +15,7 @@ import {
 import { CONSUMER_HEADERS, isConsumerHeader, mayBeConsumerFamily } from "./core/consumer-headers.js";
 import { INTERNAL_ERROR_RESPONSE, refusalResponse, unavailableResponse, type ErrorResponse } from "./core/challenge.js";
 import { sharedJwksCache } from "./core/jwks-cache.js";
+import { RevocationFeeds } from "./core/revocation-feed.js";
 import { sharedTokenCache } from "./core/token-cache.js";
 import { refuse, type AccessTokenClaims } from "./core/verdict.js";
 import { foldHeaderName, NONCE_HEADER, VERDICT_HEADER } from "./guard/index.js";
@@ -43,7 +44,17 @@ const TOO_MANY_HEADERS_RESPONSE = (realm: string): ErrorResponse =>
 /** Seconds a client is told to wait when the key server could not be reached. */
 const RETRY_AFTER_SECONDS = 5;
 
-const DEFAULT_DEPS: AuthenticationDeps = { jwks: sharedJwksCache, tokens: sharedTokenCache, now: Date.now };
+/** The process-wide revocation feed pollers; a withdrawn signing key leaves the shared key sets at once. */
+export const sharedRevocationFeeds = new RevocationFeeds({
+  onKeysRevoked: (issuer, kids) => sharedJwksCache.revokeKeys(issuer, kids),
+});
+
+const DEFAULT_DEPS: AuthenticationDeps = {
+  jwks: sharedJwksCache,
+  tokens: sharedTokenCache,
+  now: Date.now,
+  revocations: sharedRevocationFeeds,
+};
 
 /** What the handler needs from Kong's header table, read in one pass (see scanHeaders). */
 interface ScannedHeaders {
@@ -203,7 +214,7 @@ export class AccessHandler {
       ? {
           ok: true,
           config: resolved.config,
-          options: routeOptions(resolved.config),
+          options: routeOptions(resolved.config, deps.revocations),
           names: new HeaderNames(resolved.config),
         }
       : resolved;

@@ -21,6 +21,10 @@ export interface SchemaField {
   readonly len_min?: number;
   readonly len_max?: number;
   readonly match?: string;
+  /** The value may be a Kong vault reference ({vault://…}), resolved by Kong before the plugin sees it. */
+  readonly referenceable?: boolean;
+  /** Kong encrypts the value at rest (keyring) where it is configured to. */
+  readonly encrypted?: boolean;
   readonly elements?: SchemaField;
   readonly fields?: readonly SchemaEntry[];
 }
@@ -219,6 +223,68 @@ export const Schema: readonly SchemaEntry[] = [
         "Cooldown between key set fetches caused by tokens naming an unknown `kid`, so a flood of random kids cannot become a flood of fetches. It counts from the last fetch, whoever caused it: a key published during such a flood is fetched within one cooldown.",
     },
   },
+  {
+    revocation_feed_url: {
+      type: "string",
+      required: false,
+      match: URL_PATTERN,
+      len_max: 2048,
+      description:
+        "URL of the authorization server's revocation feed. When unset, it is discovered from the `revocation_feed_endpoint` of the issuer's RFC 8414 metadata, as jwks_uri is.",
+    },
+  },
+  {
+    revocation_client_id: {
+      type: "string",
+      required: false,
+      len_min: 1,
+      len_max: 255,
+      description:
+        "Client ID of a client registered as a resource server, presented to the revocation feed with HTTP Basic. The feed is on when this is set: revoked tokens are refused within about revocation_poll_seconds.",
+    },
+  },
+  {
+    revocation_client_secret: {
+      type: "string",
+      required: false,
+      len_min: 1,
+      len_max: 1024,
+      referenceable: true,
+      encrypted: true,
+      description:
+        "Secret of revocation_client_id. May be a Kong vault reference (e.g. {vault://env/revocation-secret}), so the secret stays out of declarative files.",
+    },
+  },
+  {
+    revocation_poll_seconds: {
+      type: "number",
+      required: true,
+      default: 2,
+      between: [0.1, 60],
+      description:
+        "Seconds between two polls of the revocation feed. One poller per issuer, feed URL and credential serves every route of the process; the shortest interval among them applies.",
+    },
+  },
+  {
+    revocation_max_stale_seconds: {
+      type: "number",
+      required: true,
+      default: 30,
+      between: [1, 86400],
+      description:
+        "How old the revocation set may grow, counted from the start of the last good poll, before revocation_stale_action applies. At least revocation_poll_seconds.",
+    },
+  },
+  {
+    revocation_stale_action: {
+      type: "string",
+      required: true,
+      default: "accept",
+      one_of: ["accept", "refuse"],
+      description:
+        "When the revocation set is older than revocation_max_stale_seconds, or not fetched yet since a start: `accept` keeps enforcing the last known set and lets other tokens through; `refuse` answers 503.",
+    },
+  },
 ];
 
 /** A top-level field's definition, where defaults and bounds are read (plugin/src/config.ts). */
@@ -233,6 +299,12 @@ export type UpstreamHeaders = Record<keyof typeof DEFAULT_UPSTREAM_HEADERS, stri
 
 /** The configuration as Kong passes it to `new Plugin(config)` (defaults filled in). */
 export interface PluginConfig extends RouteConfig {
+  readonly revocation_feed_url: string | null;
+  readonly revocation_client_id: string | null;
+  readonly revocation_client_secret: string | null;
+  readonly revocation_poll_seconds: number;
+  readonly revocation_max_stale_seconds: number;
+  readonly revocation_stale_action: "accept" | "refuse";
   readonly upstream_headers: UpstreamHeaders;
   readonly hide_credentials: boolean;
   readonly run_on_preflight: boolean;

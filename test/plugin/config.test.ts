@@ -41,6 +41,23 @@ describe("resolveConfig", () => {
       [{ upstream_headers: { subject: "X User" } }, "config.upstream_headers.subject must be an HTTP header name"],
       [{ realm: 'a"' }, "config.realm must be a non-empty string without quotes, backslashes or control characters"],
       [{ hide_credentials: "yes" }, "config.hide_credentials must be a boolean"],
+      [{ revocation_feed_url: "ftp://x" }, "config.revocation_feed_url must be an http(s) URL or unset"],
+      [{ revocation_client_id: "" }, "config.revocation_client_id must be a non-empty string or unset"],
+      [
+        { revocation_client_id: "gateway" },
+        "config.revocation_client_secret must be a non-empty string when revocation_client_id is set",
+      ],
+      [{ revocation_poll_seconds: 0.05 }, "config.revocation_poll_seconds must be a number between 0.1 and 60"],
+      [{ revocation_poll_seconds: "2" }, "config.revocation_poll_seconds must be a number between 0.1 and 60"],
+      [
+        { revocation_max_stale_seconds: 0.5 },
+        "config.revocation_max_stale_seconds must be a number between 1 and 86400",
+      ],
+      [
+        { revocation_poll_seconds: 10, revocation_max_stale_seconds: 5 },
+        "config.revocation_max_stale_seconds must be at least revocation_poll_seconds",
+      ],
+      [{ revocation_stale_action: "ignore" }, "config.revocation_stale_action must be `accept` or `refuse`"],
     ];
     for (const [override, error] of cases) {
       assert.deepEqual(
@@ -50,6 +67,28 @@ describe("resolveConfig", () => {
       );
     }
     assert.deepEqual(resolveConfig(null), { ok: false, error: "configuration is not an object" });
+  });
+
+  it("reads the revocation feed's fields: on with a client, a fractional poll interval", () => {
+    const result = resolveConfig({
+      ...fillDefaults(minimal),
+      revocation_client_id: "gateway",
+      revocation_client_secret: "s3cret",
+      revocation_poll_seconds: 0.2,
+      revocation_stale_action: "refuse",
+    });
+    assert.equal(result.ok, true);
+    const { revocation_client_id, revocation_client_secret, revocation_poll_seconds, revocation_stale_action } =
+      result.config;
+    assert.deepEqual(
+      { revocation_client_id, revocation_client_secret, revocation_poll_seconds, revocation_stale_action },
+      {
+        revocation_client_id: "gateway",
+        revocation_client_secret: "s3cret",
+        revocation_poll_seconds: 0.2,
+        revocation_stale_action: "refuse",
+      },
+    );
   });
 
   it("reads every default and integer bound from Kong's schema", () => {

@@ -99,7 +99,8 @@ function metaCheck(name: string, field: SchemaField, errors: string[], topLevel:
     errors.push(`${name}: description must be 10-500 characters, is ${field.description.length}`);
   }
   if (topLevel && field.description === undefined) errors.push(`${name}: no description`);
-  if (field.between !== undefined && !field.between.every(Number.isInteger)) {
+  // metaschema.lua: `between` is two numbers; an integer field's bounds are integers themselves.
+  if (field.between !== undefined && field.type === "integer" && !field.between.every(Number.isInteger)) {
     errors.push(`${name}: between must be two integers`);
   }
   if (field.elements !== undefined) metaCheck(`${name}.elements`, field.elements, errors, false);
@@ -166,11 +167,18 @@ describe("plugin schema", () => {
     assert.deepEqual(errors, []);
   });
 
-  it("gives every field a default except the required issuer and audience and the discovered jwks_uri", () => {
+  it("gives every field a default except the required issuer and audience, the discovered URLs and the feed's credential", () => {
     const withoutDefault = entries(Schema)
       .filter(([, field]) => field.default === undefined)
       .map(([name]) => name);
-    assert.deepEqual(withoutDefault, ["issuer", "jwks_uri", "audience"]);
+    assert.deepEqual(withoutDefault, [
+      "issuer",
+      "jwks_uri",
+      "audience",
+      "revocation_feed_url",
+      "revocation_client_id",
+      "revocation_client_secret",
+    ]);
     assert.deepEqual(
       entries(Schema)
         .filter(([, field]) => field.required === true && field.default === undefined)
@@ -212,6 +220,8 @@ describe("plugin schema", () => {
       ["issuer", "ftp://auth.example.com", false],
       ["issuer", "https://auth example", false],
       ["jwks_uri", "http://authz:9000/jwks.json", true],
+      ["revocation_feed_url", "http://authz:9000/revocations", true],
+      ["revocation_feed_url", "file:///etc/passwd", false],
       ["scopes_required.elements", "photos", true],
       ["scopes_required.elements", "photos:read", true],
       ["scopes_required.elements", "https://api.example.com/x~y[1]{2}^|`", true],
@@ -245,6 +255,37 @@ describe("plugin schema", () => {
     assert.deepEqual(
       cases.map(([path, subject]) => resolveConfig({ ...minimal, ...override(path, subject) }).ok),
       cases.map(([, , expected]) => expected),
+    );
+  });
+});
+
+describe("the revocation feed's fields", () => {
+  const field = (name: string): SchemaField => {
+    const entry = Schema.find((e) => Object.hasOwn(e, name));
+    assert.ok(entry, name);
+    return entry[name];
+  };
+
+  it("marks the feed's secret referenceable and encrypted, so Kong vault references and its keyring apply", () => {
+    assert.deepEqual(
+      entries(Schema)
+        .filter(([, f]) => f.referenceable === true || f.encrypted === true)
+        .map(([name, f]) => [name, f.referenceable, f.encrypted]),
+      [["revocation_client_secret", true, true]],
+    );
+  });
+
+  it("polls every 2 s by default (0.1–60), tolerates 30 s of staleness, and accepts when stale", () => {
+    assert.deepEqual(
+      ["revocation_poll_seconds", "revocation_max_stale_seconds", "revocation_stale_action"].map((name) => {
+        const { type, default: value, between, one_of: oneOf } = field(name);
+        return { type, value, between, oneOf };
+      }),
+      [
+        { type: "number", value: 2, between: [0.1, 60], oneOf: undefined },
+        { type: "number", value: 30, between: [1, 86400], oneOf: undefined },
+        { type: "string", value: "accept", between: undefined, oneOf: ["accept", "refuse"] },
+      ],
     );
   });
 });

@@ -1,10 +1,12 @@
 // From the Authorization header to a verdict, with the caches: the verified-token cache first,
-// then the shared key set (fetched on first use, refetched once per cooldown for an unknown kid).
+// then the shared key set (fetched on first use, refetched once per cooldown for an unknown kid);
+// a token that passes is then looked up in its issuer's revocation set when the route has a feed.
 // The only asynchronous part of the core; it still touches no Kong.
 
 import type { Algorithm } from "./algorithms.js";
 import { extractBearerToken } from "./bearer.js";
 import { JwksCache, type JwksSource } from "./jwks-cache.js";
+import { RouteRevocations, type RevocationFeeds } from "./revocation-feed.js";
 import type { TokenCache } from "./token-cache.js";
 import {
   checkPreparedClaims,
@@ -13,13 +15,15 @@ import {
   type ScopeMatch,
   type ValidationOptions,
 } from "./validate.js";
-import type { Verdict } from "./verdict.js";
+import type { Unavailable, Verdict } from "./verdict.js";
 
 /** What a route checks, derived once per plugin instance from its configuration. */
 export interface RouteOptions {
   readonly validation: ValidationOptions;
   readonly source: JwksSource;
   readonly sourceKey: string;
+  /** The issuer's revocation set and this route's policy; undefined when the feed is off. */
+  readonly revocations: RouteRevocations | undefined;
 }
 
 /**
@@ -36,9 +40,37 @@ export interface RouteConfig {
   readonly leeway_seconds: number;
   readonly jwks_cache_seconds: number;
   readonly jwks_min_refresh_seconds: number;
+  /** The revocation feed is on when `revocation_client_id` is set. */
+  readonly revocation_feed_url?: string | null;
+  readonly revocation_client_id?: string | null;
+  readonly revocation_client_secret?: string | null;
+  readonly revocation_poll_seconds?: number;
+  readonly revocation_max_stale_seconds?: number;
+  readonly revocation_stale_action?: "accept" | "refuse";
 }
 
-export function routeOptions(config: RouteConfig): RouteOptions {
+/** The route's revocations: the shared poller of its feed (started now if idle) and its policy. */
+function routeRevocations(config: RouteConfig, feeds: RevocationFeeds | undefined): RouteRevocations | undefined {
+  const clientId = config.revocation_client_id;
+  if (feeds === undefined || clientId === undefined || clientId === null) return undefined;
+  const source = {
+    issuer: config.issuer,
+    feedUrl: config.revocation_feed_url ?? null,
+    clientId,
+    clientSecret: config.revocation_client_secret ?? "",
+    pollSeconds: config.revocation_poll_seconds ?? 2,
+  };
+  return new RouteRevocations(feeds, source, {
+    maxStaleSeconds: config.revocation_max_stale_seconds ?? 30,
+    staleAction: config.revocation_stale_action ?? "accept",
+  });
+}
+
+/**
+ * A route's options, built once per plugin instance. With `feeds`, a configuration naming a
+ * revocation client starts (or joins) the process-wide poller of its feed.
+ */
+export function routeOptions(config: RouteConfig, feeds?: RevocationFeeds): RouteOptions {
   const source: JwksSource = {
     issuer: config.issuer,
     jwksUri: config.jwks_uri ?? null,
@@ -56,6 +88,7 @@ export function routeOptions(config: RouteConfig): RouteOptions {
     },
     source,
     sourceKey: JwksCache.keyOf(source),
+    revocations: routeRevocations(config, feeds),
   };
 }
 
@@ -64,15 +97,16 @@ export interface AuthenticationDeps {
   readonly tokens: TokenCache;
   /** Milliseconds since the epoch. */
   readonly now: () => number;
+  /** The process-wide revocation feed pollers; routes naming a feed need them. */
+  readonly revocations?: RevocationFeeds;
 }
 
-/** The key server could not be reached and no keys were ever fetched: not the client's fault. */
-export interface KeysUnavailable {
-  readonly ok: false;
-  readonly status: 503;
-  readonly reason: "keys_unavailable";
-  readonly description: string;
-}
+const KEYS_UNAVAILABLE: Unavailable = {
+  ok: false,
+  status: 503,
+  reason: "keys_unavailable",
+  description: "the token signing keys are unavailable",
+};
 
 /** The exact prefix of a credential the synchronous fast path reads (RFC 6750 §2.1). */
 const BEARER_PREFIX = "Bearer ";
@@ -84,14 +118,17 @@ const BEARER_PREFIX = "Bearer ";
  * credential; any other spelling of the header is left to `authenticate`. Every hit still checks
  * that the verification came from this route's key set, with an algorithm this route allows, by a
  * key still published under its kid (the key set as last fetched; a stale one starts a background
- * refresh), then iss, aud, exp/nbf/iat with leeway, required claims and scopes against this route.
+ * refresh), then iss, aud, exp/nbf/iat with leeway, required claims and scopes against this route,
+ * then the issuer's revocation set. While the first poll of the feed after a start is under way,
+ * the verdict is left to `authenticate`, which waits for it.
  */
 export function authenticateCached(
   authorization: string | readonly string[] | undefined,
   route: RouteOptions,
   deps: AuthenticationDeps,
-): Verdict | undefined {
+): Verdict | Unavailable | undefined {
   if (typeof authorization !== "string" || !authorization.startsWith(BEARER_PREFIX)) return undefined;
+  if (route.revocations?.starting !== undefined) return undefined;
   return cachedVerdict(authorization.slice(BEARER_PREFIX.length), route, deps, deps.now());
 }
 
@@ -101,7 +138,7 @@ function cachedVerdict(
   route: RouteOptions,
   deps: AuthenticationDeps,
   nowMs: number,
-): Verdict | undefined {
+): Verdict | Unavailable | undefined {
   const cached = deps.tokens.get(token, nowMs);
   if (cached === undefined || cached.source !== route.sourceKey) return undefined;
   const { verified } = cached;
@@ -112,18 +149,30 @@ function cachedVerdict(
   let prepared = cached.prepared;
   if (prepared === undefined || prepared.options !== validation)
     cached.prepared = prepared = prepareClaims(verified.claims, validation);
-  return checkPreparedClaims(prepared, verified.claims, nowMs / 1000);
+  return revocationVerdict(checkPreparedClaims(prepared, verified.claims, nowMs / 1000), verified.kid, route, nowMs);
+}
+
+/** A token that passed every other check, looked up in the revocation set (when the route has a feed). */
+function revocationVerdict(verdict: Verdict, kid: string, route: RouteOptions, nowMs: number): Verdict | Unavailable {
+  if (!verdict.ok || route.revocations === undefined) return verdict;
+  const { jti, sub, client_id: clientId, iat } = verdict.claims;
+  return route.revocations.check(jti, sub, clientId, iat, kid, nowMs) ?? verdict;
 }
 
 export async function authenticate(
   authorization: string | readonly string[] | undefined,
   route: RouteOptions,
   deps: AuthenticationDeps,
-): Promise<Verdict | KeysUnavailable> {
+): Promise<Verdict | Unavailable> {
   const bearer = extractBearerToken(authorization);
   if (!bearer.ok) return bearer;
   const token = bearer.token;
   const { validation, source } = route;
+  // The first poll of the feed after a start (bounded by one request timeout): the set is then
+  // as fresh as it will be, and under `refuse` a request arriving at start is not refused for
+  // want of a poll already under way.
+  const starting = route.revocations?.starting;
+  if (starting !== undefined) await starting;
   const nowMs = deps.now();
 
   // A token verified before: skip the signature, but only if it was verified against this route's
@@ -136,12 +185,7 @@ export async function authenticate(
     // Without keys, a token that is malformed anyway still gets its 401; only a well-formed one waits.
     const structural = verifyToken(token, validation.algorithms, new Map());
     if (!structural.ok && structural.reason !== "unknown_kid") return structural;
-    return {
-      ok: false,
-      status: 503,
-      reason: "keys_unavailable",
-      description: "the token signing keys are unavailable",
-    };
+    return KEYS_UNAVAILABLE;
   }
   let verified = verifyToken(token, validation.algorithms, keys.keys);
   if (!verified.ok && verified.reason === "unknown_kid") {
@@ -153,5 +197,5 @@ export async function authenticate(
   if (!verified.ok) return verified;
   const prepared = prepareClaims(verified.claims, validation);
   deps.tokens.set(token, { verified, source: route.sourceKey, prepared }, nowMs);
-  return checkPreparedClaims(prepared, verified.claims, nowMs / 1000);
+  return revocationVerdict(checkPreparedClaims(prepared, verified.claims, nowMs / 1000), verified.kid, route, nowMs);
 }

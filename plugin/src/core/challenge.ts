@@ -1,7 +1,6 @@
 // The wire form of a refusal: status, headers and a small JSON body (RFC 6750 §3).
 
-import type { KeysUnavailable } from "./authenticate.js";
-import type { Refusal } from "./verdict.js";
+import type { Refusal, Unavailable } from "./verdict.js";
 
 export interface ErrorResponse {
   readonly status: number;
@@ -42,7 +41,7 @@ export function refusalResponse(refusal: Refusal, realm: string): ErrorResponse 
 }
 
 /** 503 with Retry-After: authorization is unavailable, not refused (RFC 9110 §15.6.4, §10.2.3). */
-export function unavailableResponse(unavailable: KeysUnavailable, retryAfterSeconds: number): ErrorResponse {
+export function unavailableResponse(unavailable: Unavailable, retryAfterSeconds: number): ErrorResponse {
   return {
     status: unavailable.status,
     body: JSON.stringify({ message: unavailable.description }),

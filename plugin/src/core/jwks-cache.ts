@@ -8,7 +8,10 @@
 // refreshes ride on requests, so an idle gateway makes no calls.
 
 import { freshnessLifetime } from "./cache-control.js";
+import { describeError, discoverEndpoint, getJson, type JsonFetchOptions } from "./fetch-json.js";
 import { parseJwks, type KeySet } from "./jwks.js";
+
+export { metadataUrl } from "./fetch-json.js";
 
 /** Where a route's keys come from, and how long they count as fresh (the plugin configuration). */
 export interface JwksSource {
@@ -40,6 +43,7 @@ export interface JwksStats {
 }
 
 interface Entry {
+  readonly source: JwksSource;
   keys: KeySet | undefined;
   /** When the fetch round that brought the keys in use started (ms). */
   fetchedAt: number;
@@ -77,34 +81,19 @@ function lifetimeMs(source: JwksSource, entry: Entry): number {
   return Math.max(announced, cooldownMs(source));
 }
 
-/** An error's message, with the cause node's fetch hides behind "fetch failed" (e.g. ECONNREFUSED). */
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause;
-  const detail = cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : undefined;
-  return detail === undefined ? error.message : `${error.message} (${detail})`;
-}
-
-/** RFC 8414 §3: the well-known suffix goes between the host and the issuer's path. */
-export function metadataUrl(issuer: string): string {
-  const url = new URL(issuer);
-  const path = url.pathname === "/" ? "" : url.pathname.replace(/\/$/, "");
-  return `${url.origin}/.well-known/oauth-authorization-server${path}`;
-}
-
 export class JwksCache {
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
-  private readonly fetchFunction: typeof fetch;
-  private readonly timeoutMs: number;
-  private readonly maxBytes: number;
+  private readonly http: JsonFetchOptions;
   private readonly onError: (message: string) => void;
 
   constructor(options: JwksCacheOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.fetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
-    this.timeoutMs = options.timeoutMs ?? 5000;
-    this.maxBytes = options.maxBytes ?? 512 * 1024;
+    this.http = {
+      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+      timeoutMs: options.timeoutMs ?? 5000,
+      maxBytes: options.maxBytes ?? 512 * 1024,
+    };
     this.onError = options.onError ?? ((message) => console.error(`[oauth2-jwt] key set fetch failed: ${message}`));
   }
 
@@ -159,6 +148,24 @@ export class JwksCache {
     return entry.keys;
   }
 
+  /**
+   * The issuer withdrew these signing keys (a `key` entry of its revocation feed): they leave every
+   * key set of that issuer at once, and each such set is refetched at once, cooldown or not, so
+   * the replacement key the authorization server activates with the withdrawal is known before
+   * its first token arrives. (Tokens signed by a withdrawn key are refused by the revocation set
+   * whatever a key server still publishes.)
+   */
+  revokeKeys(issuer: string, kids: readonly string[]): void {
+    for (const entry of this.entries.values()) {
+      if (entry.source.issuer !== issuer || entry.keys === undefined) continue;
+      const current = entry.keys.keys;
+      if (!kids.some((kid) => current.has(kid))) continue;
+      const kept = new Map([...current].filter(([kid]) => !kids.includes(kid)));
+      entry.keys = { keys: kept, skipped: entry.keys.skipped };
+      if (entry.inflight === undefined) void this.startFetch(entry.source, entry);
+    }
+  }
+
   stats(source: JwksSource): JwksStats {
     const entry = this.entries.get(JwksCache.keyOf(source));
     return {
@@ -174,6 +181,7 @@ export class JwksCache {
     let entry = this.entries.get(key);
     if (entry === undefined) {
       entry = {
+        source,
         keys: undefined,
         fetchedAt: 0,
         maxAgeSeconds: undefined,
@@ -215,69 +223,13 @@ export class JwksCache {
   }
 
   private async fetchRound(source: JwksSource, entry: Entry): Promise<FetchedKeys> {
-    let jwksUri = source.jwksUri;
-    if (jwksUri === null) {
-      const { document: metadata } = await this.getJson(metadataUrl(source.issuer));
-      // RFC 8414 §3.3: the metadata's issuer must be identical to the one we asked about.
-      if (metadata.issuer !== source.issuer)
-        throw new Error(`metadata issuer ${JSON.stringify(metadata.issuer)} is not ${source.issuer}`);
-      const discovered = metadata.jwks_uri;
-      if (typeof discovered !== "string" || !/^https?:\/\//.test(discovered))
-        throw new Error("metadata has no http(s) jwks_uri");
-      jwksUri = discovered;
-    }
+    const jwksUri = source.jwksUri ?? (await discoverEndpoint(source.issuer, "jwks_uri", this.http));
     entry.jwksUri = jwksUri;
-    const { document, headers } = await this.getJson(jwksUri);
+    const { document, headers } = await getJson(jwksUri, this.http);
     const parsed = parseJwks(document, entry.keys);
     if ("error" in parsed) throw new Error(`${jwksUri}: ${parsed.error}`);
     if (parsed.keys.size === 0) throw new Error(`${jwksUri}: no usable key (${parsed.skipped.join("; ")})`);
     return { keys: parsed, maxAgeSeconds: freshnessLifetime(headers) };
-  }
-
-  private async getJson(url: string): Promise<{ document: Record<string, unknown>; headers: Headers }> {
-    let response: Response;
-    try {
-      response = await this.fetchFunction(url, {
-        headers: { accept: "application/json" },
-        signal: AbortSignal.timeout(this.timeoutMs),
-        redirect: "error",
-      });
-    } catch (error) {
-      throw new Error(`${url}: ${describeError(error)}`);
-    }
-    if (response.status !== 200) {
-      await response.body?.cancel();
-      throw new Error(`${url}: HTTP ${response.status}`);
-    }
-    const tooLarge = new Error(`${url}: document larger than ${this.maxBytes} bytes`);
-    const declared = Number(response.headers.get("content-length") ?? "0");
-    if (declared > this.maxBytes) {
-      await response.body?.cancel();
-      throw tooLarge;
-    }
-    // Counted while reading, not after: a body without Content-Length (chunked) could otherwise
-    // be buffered whole — a hostile key server streamed 300 MB into 1 GB of memory before the cap
-    // applied. The timeout's signal also aborts this read.
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = response.body?.getReader();
-    try {
-      for (let read = await reader?.read(); read !== undefined && !read.done; read = await reader?.read()) {
-        size += read.value.byteLength;
-        if (size > this.maxBytes) {
-          // Cancelling the body closes the connection: nothing more is read.
-          await reader?.cancel();
-          throw tooLarge;
-        }
-        chunks.push(read.value);
-      }
-    } catch (error) {
-      throw error === tooLarge ? tooLarge : new Error(`${url}: ${describeError(error)}`);
-    }
-    const value: unknown = JSON.parse(Buffer.concat(chunks, size).toString("utf8"));
-    if (typeof value !== "object" || value === null || Array.isArray(value))
-      throw new Error(`${url}: not a JSON object`);
-    return { document: value as Record<string, unknown>, headers: response.headers };
   }
 }
 

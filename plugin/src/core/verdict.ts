@@ -30,7 +30,8 @@ export type RefusalReason =
   | "not_yet_valid"
   | "issued_in_future"
   | "missing_claim"
-  | "insufficient_scope";
+  | "insufficient_scope"
+  | "revoked";
 
 export interface Refusal {
   readonly ok: false;
@@ -58,6 +59,17 @@ export interface AccessTokenClaims {
   readonly scope: readonly string[];
   /** The whole claims set as decoded, for consumers that need more. */
   readonly raw: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Authorization cannot be decided right now, which is not the client's fault: the key server was
+ * never reached, or the revocation feed is out of date under `revocation_stale_action: refuse`.
+ */
+export interface Unavailable {
+  readonly ok: false;
+  readonly status: 503;
+  readonly reason: "keys_unavailable" | "revocations_unavailable";
+  readonly description: string;
 }
 
 export interface Accepted {

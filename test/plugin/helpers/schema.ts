@@ -38,4 +38,10 @@ export const SCHEMA_DEFAULTS: Readonly<Record<string, unknown>> = {
   realm: "api",
   jwks_cache_seconds: 300,
   jwks_min_refresh_seconds: 10,
+  revocation_feed_url: null,
+  revocation_client_id: null,
+  revocation_client_secret: null,
+  revocation_poll_seconds: 2,
+  revocation_max_stale_seconds: 30,
+  revocation_stale_action: "accept",
 };

@@ -7,6 +7,8 @@ import { consentsPage, revokeConsentEndpoint } from "./endpoints/consents.js";
 import { livezEndpoint, readyzEndpoint } from "./endpoints/healthz.js";
 import { loginEndpoint } from "./endpoints/login.js";
 import { logoutEndpoint } from "./endpoints/logout.js";
+import { passwordEndpoint } from "./endpoints/password.js";
+import { signOutEverywhereEndpoint } from "./endpoints/sign-out-everywhere.js";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { jwksEndpoint } from "./endpoints/jwks.js";
 import { metadataEndpoint } from "./endpoints/metadata.js";
@@ -90,6 +92,8 @@ export async function createApp(
   router.get("/consents", pageErrors, consentsPage(interaction));
   router.post("/consents/revoke", pageErrors, revokeConsentEndpoint(interaction));
   router.post("/logout", pageErrors, logoutEndpoint(interaction));
+  router.post("/password", pageErrors, passwordEndpoint(interaction));
+  router.post("/sign-out-everywhere", pageErrors, signOutEverywhereEndpoint(interaction));
 
   app.use(lingeringClose(linger));
   app.use(async function logRequest(ctx, next) {

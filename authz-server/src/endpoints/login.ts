@@ -90,7 +90,7 @@ function sameText(a: string, b: string): boolean {
 }
 
 /** Why this attempt was not checked, and when the next one will be. */
-function throttledMessage(scope: ThrottleScope, wait: string): string {
+export function throttledMessage(scope: ThrottleScope, wait: string): string {
   switch (scope) {
     case "account-and-address":
       return `Too many failed sign-in attempts for this account from your network address. For your security, sign-in from here is paused. Try again in ${wait}.`;

@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } fr
 import type { JWK } from "jose";
 import type { Clock } from "../clock.js";
 import { OAuthError } from "../errors.js";
-import type { KeyStore, SigningKey } from "../storage/types.js";
+import type { KeyStore, SigningKey, Storage } from "../storage/types.js";
 import type { SigningAlgorithm } from "./algorithms.js";
 import { generateSigningKey } from "./generate.js";
 import { createJwsSigner, type JwsSigner } from "./jws-sign.js";
@@ -236,4 +236,42 @@ export async function rotateKey(
   const key = await generateSigningKey(alg, now, now + activateAfterSeconds * 1000);
   await store.insert(key);
   return key;
+}
+
+/** What `keys revoke` did: the key withdrawn, and the key that signs in its place when it was signing. */
+export interface KeyRevocation {
+  revoked: SigningKey;
+  /** Generated and active at once when the revoked key was signing (or was the only key); null otherwise. */
+  replacement: SigningKey | null;
+}
+
+/**
+ * `keys revoke`: withdraws a key at once. The row goes (every key ring drops it from the JWKS at its next poll) and the
+ * store lists the kid in the revocation feed, so gateways refuse what it signed and refetch the key set.
+ *
+ * When the key is the one signing now, a replacement of the same algorithm is generated and signs at once: the revoked
+ * key must stop signing now, and without a replacement the key ring would fall back to a retired key (the newest one
+ * activated) or to none. This is the one case where activating a key without waiting for the JWKS max-age is right:
+ * gateways refetch the key set as soon as the feed lists the revoked key, and meet the replacement there. The
+ * replacement is stored in the same transaction before the revoked key leaves, so the database never has no key.
+ * Returns undefined when no key has `kid`.
+ */
+export function revokeKey(
+  storage: Pick<Storage, "transaction">,
+  kid: string,
+  now: number,
+): Promise<KeyRevocation | undefined> {
+  // Read and written in one transaction: a rotation or revocation by another process cannot slip in between.
+  return storage.transaction(async (tx) => {
+    const keys = await tx.keys.list();
+    const revoked = keys.find((k) => k.kid === kid);
+    if (!revoked) return undefined;
+    // Whether a key signs now does not depend on the publication window: any window will do.
+    const signing = statusOf(keys, now, { accessTokenTtl: 0, clockSkew: 0 }).find((s) => s.state === "active");
+    const replacement =
+      signing?.kid === kid || keys.length === 1 ? await generateSigningKey(revoked.alg, now, now) : null;
+    if (replacement) await tx.keys.insert(replacement);
+    await tx.keys.revoke(kid, now);
+    return { revoked, replacement };
+  });
 }

@@ -1,4 +1,4 @@
-import { html } from "./html.js";
+import { html, type SafeHtml } from "./html.js";
 import { renderPage, type RenderedPage } from "./layout.js";
 
 export interface ConsentRow {
@@ -15,6 +15,35 @@ export interface ConsentsViewModel {
   readonly consents: readonly ConsentRow[];
   readonly csrfToken: string;
   readonly notice?: string;
+  /** Why the password form was refused, shown above it. */
+  readonly passwordError?: string;
+}
+
+/**
+ * The current password proves it is the user at the keyboard, not someone at a browser left signed in; the new one is
+ * typed twice, as `users set-password` asks for it (endpoints/password.ts).
+ */
+function passwordForm(model: ConsentsViewModel): SafeHtml {
+  return html`<h2>Change password</h2>
+<p class="lead">You stay signed in here; every other device is signed out, and apps must ask you to sign in again.</p>
+${model.passwordError ? html`<div class="alert error" role="alert">${model.passwordError}</div>` : ""}
+<form method="post" action="/password" novalidate>
+<input type="hidden" name="csrf_token" value="${model.csrfToken}">
+<input type="text" name="username" autocomplete="username" value="${model.username}" hidden readonly>
+<label for="current_password">Current password</label>
+<input type="password" id="current_password" name="current_password" autocomplete="current-password" required${model.passwordError ? html` autofocus` : ""}>
+<label for="new_password">New password</label>
+<input type="password" id="new_password" name="new_password" autocomplete="new-password" minlength="8" required>
+<label for="new_password_again">New password again</label>
+<input type="password" id="new_password_again" name="new_password_again" autocomplete="new-password" minlength="8" required>
+<div class="actions"><button type="submit" class="primary">Change password</button></div>
+</form>`;
+}
+
+function signOutEverywhereForm(model: ConsentsViewModel): SafeHtml {
+  return html`<h2>Sign out everywhere</h2>
+<p class="lead">Ends every sign-in to your account on every device, this one included. Apps keep the access you gave them but must ask you to sign in again.</p>
+<form method="post" action="/sign-out-everywhere"><input type="hidden" name="csrf_token" value="${model.csrfToken}"><div class="actions"><button type="submit" class="secondary">Sign out everywhere</button></div></form>`;
 }
 
 export function renderConsents(model: ConsentsViewModel): RenderedPage {
@@ -39,6 +68,8 @@ ${model.consents.map(
 </tbody>
 </table>`
 }
+${passwordForm(model)}
+${signOutEverywhereForm(model)}
 </div>`;
   return renderPage({ title: "Connected apps", siteName: model.siteName, content });
 }

@@ -113,4 +113,41 @@ describe("views", () => {
     assert.match(list.body, /since 2026-01-01/);
     assert.match(list.body, /role="status">Access for X was withdrawn.</);
   });
+  it("account page: a password form (current password, the new one twice) and a sign-out-everywhere button", () => {
+    const page = renderConsents({ siteName: "Flickr", username: "alice", consents: [], csrfToken: "t" });
+    assert.match(
+      page.body,
+      /<form method="post" action="\/password" novalidate>\n<input type="hidden" name="csrf_token" value="t">/,
+    );
+    for (const [name, autocomplete] of [
+      ["current_password", "current-password"],
+      ["new_password", "new-password"],
+      ["new_password_again", "new-password"],
+    ]) {
+      assert.match(
+        page.body,
+        new RegExp(
+          `<label for="${name}">[^<]+</label>\\n<input type="password" id="${name}" name="${name}" autocomplete="${autocomplete}"`,
+        ),
+      );
+    }
+    assert.match(
+      page.body,
+      /<form method="post" action="\/sign-out-everywhere"><input type="hidden" name="csrf_token" value="t"><div class="actions"><button type="submit" class="secondary">Sign out everywhere<\/button>/,
+    );
+    assert.doesNotMatch(page.body, /role="alert"/);
+
+    const refused = renderConsents({
+      siteName: "Flickr",
+      username: "alice",
+      consents: [],
+      csrfToken: "t",
+      passwordError: "Your current password is <incorrect>.",
+    });
+    assert.match(
+      refused.body,
+      /<div class="alert error" role="alert">Your current password is &lt;incorrect&gt;.<\/div>/,
+    );
+    assert.match(refused.body, /name="current_password" autocomplete="current-password" required autofocus>/);
+  });
 });

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { checkRedirectUris, knownGrantTypes, registerClient } from "../clients/registration.js";
+import { digest, generateSecret } from "../secrets.js";
 import type { Client } from "../storage/types.js";
 import { collect, common, type CommonOptions, iso, print, UsageError, withStorage } from "./options.js";
 
@@ -38,6 +39,11 @@ function printClient(options: CommonOptions, client: Client): void {
   );
 }
 
+/** The secret line `clients create` and `clients rotate-secret` print, and why it is shown only then. */
+function secretLines(secret: string): string[] {
+  return [`client_secret: ${secret}`, "(the secret is shown this once; only its SHA-256 digest is stored)"];
+}
+
 function create(options: CreateOptions): Promise<void> {
   return withStorage(options, async (storage) => {
     const { client, secret } = await registerClient(
@@ -55,12 +61,7 @@ function create(options: CreateOptions): Promise<void> {
     print(
       options,
       { ...clientJson(client), ...(secret === null ? {} : { client_secret: secret }) },
-      [
-        `client_id:     ${client.clientId}`,
-        ...(secret === null
-          ? []
-          : [`client_secret: ${secret}`, "(the secret is shown this once; only its SHA-256 digest is stored)"]),
-      ].join("\n"),
+      [`client_id:     ${client.clientId}`, ...(secret === null ? [] : secretLines(secret))].join("\n"),
     );
   });
 }
@@ -98,8 +99,29 @@ function update(id: string, options: CommonOptions & { redirectUri: string[] }):
 
 function remove(id: string, options: CommonOptions): Promise<void> {
   return withStorage(options, async (storage) => {
-    if (!(await storage.clients.delete(id))) throw new UsageError(`no such client: ${id}`);
+    if (!(await storage.clients.delete(id, Date.now()))) throw new UsageError(`no such client: ${id}`);
     print(options, { client_id: id, deleted: true }, `deleted client ${id}`);
+  });
+}
+
+/**
+ * `clients rotate-secret`: a new secret, generated as `clients create` does; the store replaces the digest, revokes
+ * the client's refresh tokens and lists the client in the revocation feed, so every token issued to it before is
+ * refused. The old secret is refused at once here and by running servers when their clients copy next checks the table.
+ */
+function rotateSecret(id: string, options: CommonOptions): Promise<void> {
+  return withStorage(options, async (storage) => {
+    const client = await storage.clients.find(id);
+    if (!client) throw new UsageError(`no such client: ${id}`);
+    if (client.secretDigest === null) throw new UsageError(`client ${id} is public: it has no secret to rotate`);
+    const secret = generateSecret();
+    if (!(await storage.clients.rotateSecret(id, digest(secret), Date.now())))
+      throw new UsageError(`no such client: ${id}`);
+    print(
+      options,
+      { client_id: id, client_secret: secret },
+      [`client_id:     ${id}`, ...secretLines(secret)].join("\n"),
+    );
   });
 }
 
@@ -132,4 +154,9 @@ export function addClientsCommands(program: Command): void {
     .option("--redirect-uri <uri>", "the client's redirect URIs, replacing those registered (repeatable)", collect, [])
     .action(update);
   common(withClientId(clients.command("delete")).description("delete a client and its grants")).action(remove);
+  common(
+    withClientId(clients.command("rotate-secret")).description(
+      "give a confidential client a new secret, printed once; the old one and every token issued before are refused",
+    ),
+  ).action(rotateSecret);
 }

@@ -59,6 +59,32 @@ function rotate(options: CommonOptions & { activateAfter: number; alg: string; f
   });
 }
 
+function revoke(kid: string, options: CommonOptions): Promise<void> {
+  return withStorage(options, async (storage) => {
+    const { revokeKey } = await import("../keys/keyring.js");
+    const revocation = await revokeKey(storage, kid, Date.now());
+    if (!revocation) throw new UsageError(`no such key: ${kid}`);
+    const { replacement } = revocation;
+    print(
+      options,
+      {
+        kid,
+        revoked: true,
+        replacement:
+          replacement === null
+            ? null
+            : { kid: replacement.kid, alg: replacement.alg, activate_at: iso(replacement.activateAt) },
+      },
+      [
+        `revoked key ${kid}: unpublished, and every token it signed is refused`,
+        ...(replacement === null
+          ? []
+          : [`new ${replacement.alg} key ${replacement.kid} published; signs from now (the revoked key was signing)`]),
+      ].join("\n"),
+    );
+  });
+}
+
 export function addKeysCommands(program: Command): void {
   const keys = program.command("keys").description("manage signing keys");
   common(keys.command("list").description("list signing keys and their state")).action(list);
@@ -75,4 +101,21 @@ export function addKeysCommands(program: Command): void {
     )
     .option("--force", "accept an --activate-after below the minimum (gateways may refuse the new key's first tokens)")
     .action(rotate);
+  common(
+    keys
+      .command("revoke")
+      .argument("<kid>")
+      .description("withdraw a key at once: unpublished, and every token it signed refused")
+      .addHelpText(
+        "after",
+        [
+          "",
+          "Running servers drop the key from their JWKS at their next key poll, and the revocation feed lists it, so",
+          "gateways refuse its tokens and refetch the key set at once. When the key is the one signing now, a new key",
+          "of the same algorithm is made and signs at once, without the --activate-after wait of keys rotate: this is",
+          "the one case where immediate activation is right, since the revoked key must stop signing now and gateways",
+          "meet the new key when they refetch the key set for the revoked one.",
+        ].join("\n"),
+      ),
+  ).action(revoke);
 }

@@ -209,4 +209,78 @@ describe("authz-server clients", () => {
       ]);
     });
   });
+  describe("clients rotate-secret", () => {
+    it("refuses an unknown client and a public client (it has no secret) in one line", async () => {
+      assertFails(
+        await cli(withDb("clients", "rotate-secret", "no-such-id")),
+        "authz-server: no such client: no-such-id",
+      );
+      const app = await create("--name", "Phone gallery", "--public", "--redirect-uri", "http://127.0.0.1/gallery");
+      assertFails(
+        await cli(withDb("clients", "rotate-secret", app.client_id)),
+        `authz-server: client ${app.client_id} is public: it has no secret to rotate`,
+      );
+    });
+
+    it("prints the new secret once; the old one and every token issued with it are refused, the new one works", async () => {
+      const api = await create("--name", "Photos API (rotation)", "--resource-server-for", PHOTOS_API);
+      const job = await create("--name", "Nightly print job", "--scope", "photos");
+      const running = await startServer({ db, port: 0, host: "127.0.0.1", logger: pino({ level: "silent" }) });
+      try {
+        const issue = (secret: string) =>
+          post(`${running.url}/token`, form({ grant_type: "client_credentials" }), {
+            authorization: basic(job.client_id, secret),
+          });
+        const active = async (token: string) =>
+          (
+            (
+              await post(`${running.url}/introspect`, form({ token }), {
+                authorization: basic(api.client_id, secretOf(api)),
+              })
+            ).body as { active: boolean }
+          ).active;
+        const before = await issue(secretOf(job));
+        assert.equal(before.status, 200);
+        const token = (before.body as { access_token: string }).access_token;
+        assert.equal(await active(token), true);
+
+        const rotated = json<{ client_id: string; client_secret: string }>(
+          await cli(withDb("clients", "rotate-secret", job.client_id)),
+        );
+        assert.equal(rotated.client_id, job.client_id);
+        assert.match(rotated.client_secret, /^[A-Za-z0-9_-]{43}$/);
+        assert.notEqual(rotated.client_secret, secretOf(job));
+        assert.deepEqual(json<ClientJson>(await cli(withDb("clients", "show", job.client_id))), withoutSecret(job));
+
+        assert.equal(await active(token), false, "a token issued before the rotation");
+        // The server's clients copy checks the table at most once a second (README, "Several nodes").
+        const deadline = Date.now() + 3_000;
+        let old = await issue(secretOf(job));
+        while (old.status === 200 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          old = await issue(secretOf(job));
+        }
+        assert.deepEqual([old.status, (old.body as { error: string }).error], [401, "invalid_client"]);
+        // A token issued in the second of the rotation is covered by it (whole seconds): the next second's is not.
+        await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 10));
+        const after = await issue(rotated.client_secret);
+        assert.equal(after.status, 200);
+        assert.equal(await active((after.body as { access_token: string }).access_token), true);
+      } finally {
+        await running.close();
+      }
+    });
+
+    it("prints the secret in text with the same warning as clients create", async () => {
+      const job = await create("--name", "Weekly print job", "--scope", "photos");
+      const run = await cli(["clients", "rotate-secret", job.client_id, "--db", db]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(
+        run.stdout,
+        new RegExp(
+          `^client_id: {5}${job.client_id}\\nclient_secret: [A-Za-z0-9_-]{43}\\n\\(the secret is shown this once; only its SHA-256 digest is stored\\)\\n$`,
+        ),
+      );
+    });
+  });
 });

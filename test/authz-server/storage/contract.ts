@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import { limits } from "../../../authz-server/src/config.ts";
 import { digest } from "../../../authz-server/src/secrets.ts";
 import { KeyEncryptionKey } from "../../../authz-server/src/storage/encryption.ts";
 import type { StorageOptions } from "../../../authz-server/src/storage/index.ts";
@@ -11,6 +12,7 @@ import type {
   AuthorizationCode,
   LoginThrottleRecord,
   RefreshToken,
+  RevocationFeedEntry,
   SigningKey,
   Storage,
 } from "../../../authz-server/src/storage/types.ts";
@@ -491,6 +493,294 @@ export function storageContract(engine: string, open: OpenStorage): void {
         assert.equal(purged.skipped || purged.loginThrottle, 2);
         assert.deepEqual(await read("p-old", "a-old"), empty);
         assert.deepEqual(await read("p-new", "a-new"), { failures: [t0], accountNextAttemptAt: t0 + 30_000 });
+      });
+    });
+
+    describe("revocation feed", () => {
+      /** t0 in whole seconds: feed times are the JWT's. */
+      const s0 = t0 / 1000;
+      /** Seconds an entry outlives the latest exp it covers: the longest access-token lifetime, plus the leeway margin. */
+      const covered = limits.accessTokenTtl + 300;
+      const newest = async () => (await storage.revocationFeed.page(null, 1, t0)).newest;
+      /** What `act` appended, read as the feed hands it out (at t0), and the position before it. */
+      async function appended(
+        act: () => Promise<unknown>,
+      ): Promise<{ before: number; entries: RevocationFeedEntry[] }> {
+        const before = await newest();
+        await act();
+        return { before, entries: (await storage.revocationFeed.page(before, 1000, t0)).entries };
+      }
+      const link = (
+        jti: string,
+        link: { familyId?: string; codeDigest?: string; userId?: string; clientId?: string },
+      ) =>
+        storage.revocations.linkAccessToken({
+          jti,
+          clientId: link.clientId ?? "canon",
+          userId: link.userId ?? "u1",
+          familyId: link.familyId ?? null,
+          codeDigest: link.codeDigest ?? null,
+          expiresAt: t0 + 600_000,
+        });
+      const tokenEntry = (jti: string, position: number) => ({
+        kind: "token",
+        jti,
+        exp: s0 + 600,
+        position,
+        dropAfter: s0 + 900,
+      });
+
+      it("revoking an access token appends one token entry (exp and drop_after in seconds), the first time only", async () => {
+        const { before, entries } = await appended(async () => {
+          await storage.revocations.revokeAccessToken("feed-at", t0 + 600_000, t0 + 1_500);
+          await storage.revocations.revokeAccessToken("feed-at", t0 + 600_000, t0 + 1_600);
+        });
+        assert.deepEqual(entries, [tokenEntry("feed-at", before + 1)]);
+      });
+
+      it("revoking a family, a replayed code or a user × client grant appends one token entry per linked access token newly revoked", async () => {
+        await storage.refreshTokens.create(refresh("feed-r1", "feed-fam", null, null));
+        await link("feed-fam-1", { familyId: "feed-fam" });
+        await link("feed-fam-2", { familyId: "feed-fam" });
+        await link("feed-other-device", { familyId: "feed-fam-other" });
+        const family = await appended(async () => {
+          assert.equal(await storage.revocations.revokeFamily("feed-fam", t0), 1);
+          assert.equal(await storage.revocations.revokeFamily("feed-fam", t0), 0);
+        });
+        assert.deepEqual(family.entries, [
+          tokenEntry("feed-fam-1", family.before + 1),
+          tokenEntry("feed-fam-2", family.before + 2),
+        ]);
+
+        const replayed = digest("feed-code");
+        await storage.refreshTokens.create(refresh("feed-r2", "feed-code-fam", null, replayed));
+        await link("feed-code-1", { codeDigest: replayed });
+        await link("feed-code-fam-1", { familyId: "feed-code-fam" });
+        const code = await appended(() => storage.revocations.revokeCodeGrant(replayed, t0));
+        assert.deepEqual(code.entries, [
+          tokenEntry("feed-code-1", code.before + 1),
+          tokenEntry("feed-code-fam-1", code.before + 2),
+        ]);
+
+        await storage.refreshTokens.create({
+          ...refresh("feed-r3", "feed-grant-fam", null, null),
+          userId: "feed-user",
+          clientId: "feed-client",
+        });
+        await link("feed-grant-fam-1", { familyId: "feed-grant-fam", userId: "feed-user", clientId: "feed-client" });
+        await link("feed-grant-1", { userId: "feed-user", clientId: "feed-client" });
+        const grant = await appended(() => storage.revocations.revokeUserClientGrants("feed-user", "feed-client", t0));
+        assert.deepEqual(grant.entries, [
+          tokenEntry("feed-grant-fam-1", grant.before + 1),
+          tokenEntry("feed-grant-1", grant.before + 2),
+        ]);
+        assert.equal(await storage.revocations.isAccessTokenRevoked("feed-other-device"), false);
+      });
+
+      it("withdrawing a consent appends one user_client entry covering every token of that grant", async () => {
+        await storage.consents.grant("feed-consenter", "canon", ["photos"], t0);
+        const { before, entries } = await appended(async () => {
+          assert.equal(await storage.consents.revoke("feed-consenter", "canon", t0 + 2_500), true);
+          assert.equal(await storage.consents.revoke("feed-consenter", "canon", t0 + 2_600), false, "nothing left");
+        });
+        assert.deepEqual(entries, [
+          {
+            kind: "user_client",
+            sub: "feed-consenter",
+            clientId: "canon",
+            issuedBefore: s0 + 2,
+            position: before + 1,
+            dropAfter: s0 + 2 + covered,
+          },
+        ]);
+      });
+
+      it("a new password and sign out everywhere end sessions and refresh tokens and append a user entry; consents stay", async () => {
+        await storage.users.create({ id: "feed-u", username: "feed-carol", passwordHash: "old", createdAt: t0 });
+        await storage.consents.grant("feed-u", "canon", ["photos"], t0);
+        const live = async (name: string) => {
+          await storage.refreshTokens.create({ ...refresh(name, `${name}-fam`, null, null), userId: "feed-u" });
+          await storage.browserSessions.create({
+            sessionDigest: digest(name),
+            userId: "feed-u",
+            createdAt: t0,
+            expiresAt: t0 + 60_000,
+          });
+        };
+        const ended = async (name: string) => {
+          assert.equal(await storage.browserSessions.find(digest(name), t0 + 1), undefined);
+          assert.notEqual((await storage.refreshTokens.find(digest(name)))?.revokedAt ?? null, null);
+        };
+        const userEntry = (issuedBefore: number, position: number) => ({
+          kind: "user",
+          sub: "feed-u",
+          issuedBefore,
+          position,
+          dropAfter: issuedBefore + covered,
+        });
+
+        await live("feed-pw");
+        const password = await appended(() => storage.users.setPasswordHash("feed-carol", "new", t0 + 3_999));
+        assert.deepEqual(password.entries, [userEntry(s0 + 3, password.before + 1)]);
+        await ended("feed-pw");
+
+        await live("feed-out");
+        const signOut = await appended(() => storage.users.signOutEverywhere("feed-u", t0 + 4_000));
+        assert.deepEqual(signOut.entries, [userEntry(s0 + 4, signOut.before + 1)]);
+        await ended("feed-out");
+        assert.deepEqual(await storage.consents.grantedScopes("feed-u", "canon"), ["photos"]);
+
+        const deleted = await appended(async () => {
+          assert.equal(await storage.users.delete("feed-carol", t0 + 5_000), true);
+          assert.equal(await storage.users.delete("feed-carol", t0 + 5_000), false);
+          assert.equal(await storage.users.setPasswordHash("feed-carol", "x", t0 + 5_000), false);
+        });
+        assert.deepEqual(deleted.entries, [userEntry(s0 + 5, deleted.before + 1)]);
+      });
+
+      it("rotating a client's secret and deleting a client append a client entry; rotation revokes its refresh tokens", async () => {
+        await storage.clients.create({
+          clientId: "feed-client",
+          name: "Feed Client",
+          secretDigest: digest("old secret"),
+          redirectUris: [redirectUri],
+          grantTypes: ["authorization_code", "refresh_token"],
+          scopes: ["photos"],
+          tokenEndpointAuthMethod: "client_secret_basic",
+          createdAt: t0,
+        });
+        await storage.refreshTokens.create({
+          ...refresh("feed-rot", "feed-rot-fam", null, null),
+          clientId: "feed-client",
+        });
+        const clientEntry = (issuedBefore: number, position: number) => ({
+          kind: "client",
+          clientId: "feed-client",
+          issuedBefore,
+          position,
+          dropAfter: issuedBefore + covered,
+        });
+        const rotated = await appended(async () => {
+          assert.equal(await storage.clients.rotateSecret("feed-client", digest("new secret"), t0 + 6_000), true);
+          assert.equal(await storage.clients.rotateSecret("nobody", digest("x"), t0 + 6_000), false);
+        });
+        assert.deepEqual(rotated.entries, [clientEntry(s0 + 6, rotated.before + 1)]);
+        assert.equal((await storage.clients.find("feed-client"))?.secretDigest, digest("new secret"), "seen at once");
+        assert.equal((await storage.refreshTokens.find(digest("feed-rot")))?.revokedAt, t0 + 6_000);
+
+        const deleted = await appended(async () => {
+          assert.equal(await storage.clients.delete("feed-client", t0 + 7_000), true);
+          assert.equal(await storage.clients.delete("feed-client", t0 + 7_000), false);
+        });
+        assert.deepEqual(deleted.entries, [clientEntry(s0 + 7, deleted.before + 1)]);
+      });
+
+      it("revoking a signing key deletes it and appends a key entry kept for the longest token lifetime", async () => {
+        await storage.keys.insert(signingKey("feed-kid", t0));
+        const { before, entries } = await appended(async () => {
+          assert.equal(await storage.keys.revoke("feed-kid", t0 + 8_000), true);
+          assert.equal(await storage.keys.revoke("feed-kid", t0 + 8_000), false);
+        });
+        assert.deepEqual(entries, [
+          { kind: "key", kid: "feed-kid", position: before + 1, dropAfter: s0 + 8 + covered },
+        ]);
+        assert.equal(
+          (await storage.keys.list()).find((k) => k.kid === "feed-kid"),
+          undefined,
+        );
+      });
+
+      it("pages in position order, at most `limit` at a time, with the newest position and one epoch", async () => {
+        const before = await newest();
+        await storage.transaction(async (tx) => {
+          await tx.revocationFeed.append(
+            ["p1", "p2", "p3"].map((jti) => ({ kind: "token" as const, jti, exp: s0 + 600 })),
+            t0,
+          );
+        });
+        const first = await storage.revocationFeed.page(before, 2, t0);
+        assert.deepEqual(first.entries, [tokenEntry("p1", before + 1), tokenEntry("p2", before + 2)]);
+        assert.equal(first.newest, before + 3);
+        assert.match(first.epoch, /^[0-9a-f]{32}$/);
+        const second = await storage.revocationFeed.page(before + 2, 2, t0);
+        assert.deepEqual(second, { entries: [tokenEntry("p3", before + 3)], newest: before + 3, epoch: first.epoch });
+        const from = await storage.revocationFeed.page(null, 1000, t0);
+        assert.deepEqual(
+          from.entries.map((e) => e.position),
+          from.entries.map((e) => e.position).toSorted((a, b) => a - b),
+        );
+        assert.deepEqual(from.entries.slice(-3), [...first.entries, ...second.entries]);
+        assert.deepEqual(await storage.revocationFeed.page(before + 3, 10, t0), {
+          entries: [],
+          newest: before + 3,
+          epoch: first.epoch,
+        });
+      });
+
+      it("a rolled-back transaction appends nothing and takes no position", async () => {
+        const before = await newest();
+        await assert.rejects(
+          storage.transaction(async (tx) => {
+            await tx.revocationFeed.append([{ kind: "key", kid: "rolled-back" }], t0);
+            throw new Error("abandoned");
+          }),
+          { message: "abandoned" },
+        );
+        assert.equal(await newest(), before);
+        const { entries } = await appended(() => storage.revocationFeed.append([{ kind: "key", kid: "kept" }], t0));
+        assert.deepEqual(
+          entries.map((e) => e.position),
+          [before + 1],
+        );
+      });
+
+      it("forgets an entry after its drop_after: neither paged nor covering, then purged", async () => {
+        const before = await newest();
+        // exp 300 s before t0: droppable from the second after t0 on.
+        await storage.revocationFeed.append([{ kind: "token", jti: "feed-old", exp: s0 - 300 }], t0);
+        const token = { jti: "feed-old", sub: "nobody", clientId: "nobody", iat: s0 - 900, kid: "nobody" };
+        assert.deepEqual((await storage.revocationFeed.page(before, 10, t0)).entries, [
+          { kind: "token", jti: "feed-old", exp: s0 - 300, position: before + 1, dropAfter: s0 },
+        ]);
+        assert.equal(await storage.revocationFeed.covers(token, t0), true);
+        assert.deepEqual((await storage.revocationFeed.page(before, 10, t0 + 1)).entries, []);
+        assert.equal(await storage.revocationFeed.covers(token, t0 + 1), false);
+        assert.equal((await storage.revocationFeed.page(before, 10, t0 + 1)).newest, before + 1, "the position stays");
+        const purged = await storage.purgeExpired(t0 + 1);
+        assert.equal(purged.skipped || purged.revocationEntries, 1);
+        assert.deepEqual((await storage.revocationFeed.page(before, 10, t0)).entries, [], "deleted");
+      });
+
+      it("covers a token by its jti, its key, its user, its user and client, or its client, issued at or before the entry's instant", async () => {
+        await storage.revocationFeed.append(
+          [
+            { kind: "token", jti: "c-jti", exp: s0 + 600 },
+            { kind: "key", kid: "c-kid" },
+            { kind: "user_client", sub: "c-pair-user", clientId: "c-pair-client", issuedBefore: s0 + 100 },
+            { kind: "user", sub: "c-user", issuedBefore: s0 + 100 },
+            { kind: "client", clientId: "c-client", issuedBefore: s0 + 100 },
+          ],
+          t0,
+        );
+        const unrelated = { jti: "c-none", sub: "c-nobody", clientId: "c-no-client", iat: s0, kid: "c-no-kid" };
+        const covers = (claims: Partial<typeof unrelated>) =>
+          storage.revocationFeed.covers({ ...unrelated, ...claims }, t0);
+        assert.equal(await covers({}), false);
+        assert.equal(await covers({ jti: "c-jti" }), true);
+        assert.equal(await covers({ kid: "c-kid" }), true);
+        for (const [claims, name] of [
+          [{ sub: "c-pair-user", clientId: "c-pair-client" }, "user_client"],
+          [{ sub: "c-user" }, "user"],
+          [{ sub: "c-user", clientId: "c-pair-client" }, "user, any client"],
+          [{ clientId: "c-client" }, "client"],
+          [{ clientId: "c-client", sub: "c-pair-user" }, "client, any user"],
+        ] as const) {
+          assert.equal(await covers({ ...claims, iat: s0 + 99 }), true, `${name}: issued before`);
+          assert.equal(await covers({ ...claims, iat: s0 + 100 }), true, `${name}: issued at the instant`);
+          assert.equal(await covers({ ...claims, iat: s0 + 101 }), false, `${name}: issued after`);
+        }
+        assert.equal(await covers({ sub: "c-pair-user", iat: s0 }), false, "user_client: another client");
+        assert.equal(await covers({ clientId: "c-pair-client", iat: s0 }), false, "user_client: another user");
       });
     });
 

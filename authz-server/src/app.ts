@@ -12,6 +12,7 @@ import { signOutEverywhereEndpoint } from "./endpoints/sign-out-everywhere.js";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { jwksEndpoint } from "./endpoints/jwks.js";
 import { metadataEndpoint } from "./endpoints/metadata.js";
+import { revocationsEndpoint } from "./endpoints/revocations.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
 import { tokenEndpoint } from "./endpoints/token.js";
 import { defaults } from "./config.js";
@@ -80,6 +81,7 @@ export async function createApp(
   router.post("/token", ...tokenEndpoint(services, grants));
   router.post("/introspect", introspectEndpoint(services));
   router.post("/revoke", revokeEndpoint(services));
+  router.get("/revocations", revocationsEndpoint(services));
   router.get("/livez", livezEndpoint());
   router.get("/readyz", readyzEndpoint(services));
   router.get("/healthz", readyzEndpoint(services));

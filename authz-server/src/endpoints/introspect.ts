@@ -53,6 +53,10 @@ async function introspectAccess(token: string, caller: Client, services: Service
   const nowSeconds = Math.floor(now / 1000);
   if (claims.exp <= nowSeconds || claims.iat > nowSeconds + services.clockSkew) return inactive;
   if (await services.storage.revocations.isAccessTokenRevoked(claims.jti)) return inactive;
+  // The revocation feed's entries cover tokens by jti, user, client, user × client up to an instant, or signing key;
+  // introspection answers what a gateway following the feed enforces (docs/revocation-feed.md).
+  const { jti, sub, clientId, iat, kid } = claims;
+  if (await services.storage.revocationFeed.covers({ jti, sub, clientId, iat, kid }, now)) return inactive;
   // Deleting a client or a user withdraws every grant they had (clients/users delete drop their refresh tokens
   // and consents); their access tokens are no longer active either (RFC 7662 §2.2). A client-credentials token's
   // sub is its client id; any other sub is a user id (both are generated ids: the two never coincide).

@@ -31,6 +31,8 @@ export function metadataEndpoint(services: Services, grants: ReadonlyMap<string,
       revocation_endpoint_auth_methods_supported: hasCodeFlow ? [...confidential, "none"] : confidential,
       introspection_endpoint: `${base}/introspect`,
       introspection_endpoint_auth_methods_supported: confidential,
+      // Not registered in RFC 8414 §7.1: this server's revocation feed, which its gateways poll (docs/revocation-feed.md).
+      revocation_feed_endpoint: `${base}/revocations`,
       ...(hasCodeFlow
         ? { code_challenge_methods_supported: ["S256"], authorization_response_iss_parameter_supported: true }
         : {}),

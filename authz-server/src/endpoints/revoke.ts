@@ -11,8 +11,9 @@ import { readOwnAccessToken } from "../tokens/verify.js";
  * tokens issued to it. A refresh token revokes its whole family and the access tokens issued with it (§2.1, RFC 9700
  * §4.14.2); an access token's jti is recorded until its expiry so introspection answers inactive. Unknown, invalid or
  * already revoked tokens answer 200 (§2.2), and so does a token issued to another client: to the caller that is an
- * invalid token, so it is left alone, and the same answer keeps /revoke from telling which tokens exist. The gateway
- * keeps accepting a revoked JWT until it expires (docs/revocation-bound.md).
+ * invalid token, so it is left alone, and the same answer keeps /revoke from telling which tokens exist. Each revoked
+ * access token becomes a `token` entry of the revocation feed in the same transaction (GET /revocations,
+ * docs/revocation-feed.md), so the gateways that poll it refuse the token within their poll interval.
  */
 export function revokeEndpoint(services: Services) {
   return async function revoke(ctx: Context): Promise<void> {

@@ -10,6 +10,8 @@ export interface OwnAccessToken {
   iat: number;
   /** Seconds (JWT NumericDate). */
   exp: number;
+  /** The signing key's id, from the JWS header: a key's withdrawal covers every token it signed. */
+  kid: string;
 }
 
 /**
@@ -20,6 +22,7 @@ export interface OwnAccessToken {
 export async function readOwnAccessToken(token: string, services: Services): Promise<OwnAccessToken | undefined> {
   if (token.length > 8192 || token.split(".").length !== 3) return undefined;
   let payload: JWTPayload;
+  let kid: string;
   try {
     const { protectedHeader } = await compactVerify(token, (header) => {
       const found = services.keys.verificationKey(header.kid);
@@ -27,7 +30,8 @@ export async function readOwnAccessToken(token: string, services: Services): Pro
         throw new errors.JWSSignatureVerificationFailed();
       return found.key;
     });
-    if (protectedHeader.crit !== undefined) return undefined;
+    if (protectedHeader.crit !== undefined || typeof protectedHeader.kid !== "string") return undefined;
+    kid = protectedHeader.kid;
     payload = decodeJwt(token);
   } catch {
     return undefined;
@@ -45,5 +49,5 @@ export async function readOwnAccessToken(token: string, services: Services): Pro
   ) {
     return undefined;
   }
-  return { jti, clientId, sub, scope, aud, iat, exp };
+  return { jti, clientId, sub, scope, aud, iat, exp, kid };
 }

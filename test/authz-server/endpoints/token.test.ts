@@ -62,6 +62,7 @@ describe("token service over HTTP with oauth4webapi", () => {
       revocation_endpoint_auth_methods_supported: [...withSecret, "none"],
       introspection_endpoint: `${base}/introspect`,
       introspection_endpoint_auth_methods_supported: withSecret,
+      revocation_feed_endpoint: `${base}/revocations`,
       code_challenge_methods_supported: ["S256"],
       authorization_response_iss_parameter_supported: true,
     });

@@ -219,3 +219,87 @@ describe("PostgreSQL going away under a running storage", () => {
     }
   });
 });
+
+// The revocation feed's cursor holds across nodes only if a reader that sees position N sees every position below it
+// (storage/postgres/revocation-feed.ts). Two storages on one database stand for two nodes; a third reads.
+describe("PostgreSQL revocation feed positions across nodes", () => {
+  const t0 = Date.UTC(2030, 0, 1);
+  const token = (jti: string) => ({ kind: "token" as const, jti, exp: t0 / 1000 + 600 });
+  const nodes = async (count: number) => {
+    const url = await database();
+    const opened = [];
+    for (let i = 0; i < count; i++) opened.push(await openPostgresStorage(url));
+    return opened;
+  };
+
+  it("a second node's append waits for the first node's revoking transaction, and its position comes after", async () => {
+    const [a, b, reader] = await nodes(3);
+    try {
+      let appended = (): void => {};
+      let release = (): void => {};
+      const inside = new Promise<void>((resolve) => (appended = resolve));
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const first = a.transaction(async (tx) => {
+        await tx.revocationFeed.append([token("first")], t0);
+        appended();
+        await held;
+      });
+      await inside;
+      let secondDone = false;
+      const second = b.revocationFeed.append([token("second")], t0).then(() => (secondDone = true));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(secondDone, false, "waits on the counter row the first transaction holds");
+      assert.deepEqual((await reader.revocationFeed.page(null, 10, t0)).newest, 0, "nothing committed yet");
+      release();
+      await Promise.all([first, second]);
+      const page = await reader.revocationFeed.page(null, 10, t0);
+      assert.deepEqual(
+        page.entries.map((e) => [e.position, e.kind === "token" ? e.jti : e.kind]),
+        [
+          [1, "first"],
+          [2, "second"],
+        ],
+      );
+      assert.equal(page.newest, 2);
+      assert.equal((await a.revocationFeed.page(null, 10, t0)).epoch, page.epoch, "one epoch per database");
+    } finally {
+      for (const node of [a, b, reader]) await node.close();
+    }
+  });
+
+  it("a reader polling while 20 transactions on two nodes append at once never sees a position missing below the newest", async () => {
+    const [a, b, reader] = await nodes(3);
+    try {
+      const jtis = Array.from({ length: 20 }, (_, i) => `jti-${String(i)}`);
+      const writes = { pending: true };
+      // Each transaction lingers a little after its append, as a revocation doing more work would.
+      const writers = Promise.all(
+        jtis.map((jti, i) =>
+          (i % 2 === 0 ? a : b).transaction(async (tx) => {
+            await tx.revocationFeed.append([token(jti)], t0);
+            await new Promise((resolve) => setTimeout(resolve, (i % 5) * 4));
+          }),
+        ),
+      ).finally(() => (writes.pending = false));
+      const seen: string[] = [];
+      let cursor = 0;
+      const poll = async () => {
+        const page = await reader.revocationFeed.page(cursor, 1000, t0);
+        assert.deepEqual(
+          page.entries.map((e) => e.position),
+          Array.from({ length: page.newest - cursor }, (_, i) => cursor + i + 1),
+          "every position up to the newest, none missing",
+        );
+        for (const entry of page.entries) if (entry.kind === "token") seen.push(entry.jti);
+        cursor = page.newest;
+      };
+      while (writes.pending) await poll();
+      await writers;
+      await poll();
+      assert.deepEqual(seen.toSorted(), jtis.toSorted());
+      assert.equal(cursor, 20);
+    } finally {
+      for (const node of [a, b, reader]) await node.close();
+    }
+  });
+});

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { BrowserClient, onlyForm, withFields, type PageResponse } from "./browser-client.ts";
 import { authorizationRequest, exchangeCallback, obtainCallback, PASSWORD, type FlowServer } from "./code-flow.ts";
-import { basic, form, post } from "./helpers.ts";
+import type { RevocationEntry, RevocationFeedEntry } from "../../authz-server/src/storage/types.ts";
+import { basic, form, post, type TestServer } from "./helpers.ts";
 
 export interface CanonTokens {
   access_token: string;
@@ -60,4 +61,15 @@ export async function refreshAnswer(
 
 function canonAuthorization(server: FlowServer): { authorization: string } {
   return { authorization: basic(server.canon.clientId, server.canon.clientSecret) };
+}
+
+/** The revocation feed's entries (positions and drop times left out), as a gateway polling it from the start reads them. */
+export async function feedEntries(server: Pick<TestServer, "storage" | "clock">): Promise<RevocationEntry[]> {
+  const page = await server.storage.revocationFeed.page(null, 1000, server.clock.now());
+  return page.entries.map((entry): RevocationEntry => {
+    const copy: Partial<RevocationFeedEntry> = { ...entry };
+    delete copy.position;
+    delete copy.dropAfter;
+    return copy as RevocationEntry;
+  });
 }

@@ -4,7 +4,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { PASSWORD_CHANGED } from "../../../authz-server/src/endpoints/consents.ts";
-import { aliceOnTwoDevices, introspectsActive, refreshAnswer, signedInAs, signInAtAccountPage } from "../account.ts";
+import {
+  aliceOnTwoDevices,
+  feedEntries,
+  introspectsActive,
+  refreshAnswer,
+  signedInAs,
+  signInAtAccountPage,
+} from "../account.ts";
 import { assertPageHeaders, BrowserClient, onlyForm, withFields, type PageResponse } from "../browser-client.ts";
 import {
   authorizationRequest,
@@ -88,7 +95,8 @@ describe("POST /password: change password on the account page", () => {
     });
     assert.equal((await signedOut.post("/password", anonymous)).status, 403);
 
-    // None of them changed the password.
+    // None of them changed the password, nor revoked anything.
+    assert.deepEqual(await feedEntries(server), []);
     assert.equal((await signInAtAccountPage(new BrowserClient(server.url))).status, 303);
   });
 
@@ -110,6 +118,9 @@ describe("POST /password: change password on the account page", () => {
     assert.ok(page.body.includes(`role="status">${PASSWORD_CHANGED}</div>`), page.body);
 
     assert.equal(await signedInAs(phone), undefined, "the phone is signed out");
+    assert.deepEqual(await feedEntries(server), [
+      { kind: "user", sub: server.userId, issuedBefore: Math.floor(server.clock.now() / 1000) },
+    ]);
     assert.equal(await introspectsActive(server, tokens.access_token), false);
     assert.deepEqual(await refreshAnswer(server, tokens.refresh_token), { status: 400, error: "invalid_grant" });
 

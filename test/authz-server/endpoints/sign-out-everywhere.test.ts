@@ -3,7 +3,7 @@
 // she gave them stays.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { aliceOnTwoDevices, introspectsActive, refreshAnswer, signedInAs } from "../account.ts";
+import { aliceOnTwoDevices, feedEntries, introspectsActive, refreshAnswer, signedInAs } from "../account.ts";
 import { onlyForm } from "../browser-client.ts";
 import {
   authorizationRequest,
@@ -30,11 +30,15 @@ describe("POST /sign-out-everywhere", () => {
     const forged = new URLSearchParams({ csrf_token: "forged" });
     assert.equal((await laptop.post("/sign-out-everywhere", forged)).status, 403);
     assert.equal(await signedInAs(phone), "alice");
+    assert.deepEqual(await feedEntries(server), []);
 
     const done = await laptop.post("/sign-out-everywhere", button.fields);
     assert.deepEqual([done.status, done.location], [303, `${server.url}/consents`]);
     assert.equal(await signedInAs(laptop), undefined, "this browser is signed out");
     assert.equal(await signedInAs(phone), undefined, "the phone is signed out");
+    assert.deepEqual(await feedEntries(server), [
+      { kind: "user", sub: server.userId, issuedBefore: Math.floor(server.clock.now() / 1000) },
+    ]);
     assert.equal(await introspectsActive(server, tokens.access_token), false);
     assert.deepEqual(await refreshAnswer(server, tokens.refresh_token), { status: 400, error: "invalid_grant" });
 

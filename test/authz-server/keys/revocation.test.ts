@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { decodeProtectedHeader, type JSONWebKeySet } from "jose";
 import { revokeKey, rotateKey } from "../../../authz-server/src/keys/keyring.ts";
+import { feedEntries } from "../account.ts";
 import {
   basic,
   createClient,
@@ -59,6 +60,7 @@ describe("key revocation with an injected clock", () => {
     const before = await kids();
     assert.equal(await revoke("no-such-kid"), undefined);
     assert.deepEqual(await kids(), before);
+    assert.deepEqual(await feedEntries(server), []);
   });
 
   it("a retired key leaves the JWKS and its tokens are refused; the signing key keeps signing", async () => {
@@ -72,6 +74,7 @@ describe("key revocation with an injected clock", () => {
     const revocation = present(await revoke(old.kid), "the revocation");
     assert.deepEqual([revocation.revoked.kid, revocation.replacement], [old.kid, null]);
     assert.deepEqual(await kids(), [next.kid]);
+    assert.deepEqual(await feedEntries(server), [{ kind: "key", kid: old.kid }]);
     assert.equal(await active(old.token), false);
     assert.equal((await issue()).kid, next.kid);
   });

@@ -90,6 +90,12 @@ for (const alg of ALGORITHMS) {
     realm: "api",
     jwks_cache_seconds: 300,
     jwks_min_refresh_seconds: 10,
+    revocation_feed_url: null,
+    revocation_client_id: null,
+    revocation_client_secret: null,
+    revocation_poll_seconds: 2,
+    revocation_max_stale_seconds: 30,
+    revocation_stale_action: "accept",
   };
   const route = routeOptions(config);
   const jwks = new JwksCache({ fetch: () => Promise.resolve(Response.json({ keys: [key.jwk] })), onError: () => {} });

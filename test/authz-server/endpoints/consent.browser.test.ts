@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import type { BrowserContext, Page } from "playwright-core";
 import * as oauth from "oauth4webapi";
 import { launchPhoneBrowser, type PhoneBrowser } from "../../helpers/browser.ts";
+import { PASSWORD_CHANGED } from "../../../authz-server/src/endpoints/consents.ts";
 import { insecure, present } from "../helpers.ts";
 import { authorizationRequest, CANON_CALLBACK, PASSWORD, startFlowServer, type FlowServer } from "../code-flow.ts";
 
@@ -96,8 +97,36 @@ describe("browser: alice allows Canon Printing to access her photos", { timeout:
     assert.equal(await page.getByRole("status").textContent(), "Access for Canon Printing was withdrawn.");
     await shot("6-consents-withdrawn");
     assert.deepEqual(await server.storage.consents.list({ userId: server.userId }), []);
-    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.getByRole("heading", { name: "Sign in to Flickr" }).waitFor();
+  });
+
+  it("changes alice's password on her account page, then signs her out everywhere", async () => {
+    const newPassword = "a new and longer passphrase";
+    await page.goto(`${server.issuer}/consents`);
+    await page.getByLabel("Username").fill("alice");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Change password" }).waitFor();
+
+    const fill = async (current: string) => {
+      await page.getByLabel("Current password").fill(current);
+      await page.getByLabel("New password", { exact: true }).fill(newPassword);
+      await page.getByLabel("New password again").fill(newPassword);
+      await page.getByRole("button", { name: "Change password" }).click();
+    };
+    await fill("not my password");
+    await page.getByRole("alert").waitFor();
+    assert.equal(await page.getByRole("alert").textContent(), "Your current password is incorrect.");
+    await shot("7-password-error");
+    await fill(PASSWORD);
+    await page.getByRole("status").waitFor();
+    assert.equal(await page.getByRole("status").textContent(), PASSWORD_CHANGED);
+    await shot("8-password-changed");
+
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await page.getByRole("heading", { name: "Sign in to Flickr" }).waitFor();
+    await shot("9-signed-out-everywhere");
   });
 
   it("an unregistered redirect URI shows an error page and goes nowhere", async () => {
@@ -106,6 +135,6 @@ describe("browser: alice allows Canon Printing to access her photos", { timeout:
     assert.equal(response.status(), 400);
     assert.equal(new URL(page.url()).origin, server.issuer);
     await page.getByRole("heading", { name: "Unregistered redirect address" }).waitFor();
-    await shot("7-error");
+    await shot("10-error");
   });
 });

@@ -1,10 +1,14 @@
 // The handler against a recording fake of Kong's PDK: which calls it makes, in which order, with
-// which arguments. The same behaviour through the real plugin server is in plugins/oauth2-jwt.test.ts.
+// which arguments. The same behaviour through the real plugin server is in plugins/oauth2-jwt.test.ts;
+// the revocation feed is a real HTTP feed on 127.0.0.1 (helpers/feed-server.ts).
 import assert from "node:assert/strict";
-import { after, before, beforeEach, describe, it } from "node:test";
+import { after, afterEach, before, beforeEach, describe, it } from "node:test";
+import type { AuthenticationDeps } from "../../plugin/src/core/authenticate.ts";
 import { JwksCache } from "../../plugin/src/core/jwks-cache.ts";
+import { RevocationFeeds } from "../../plugin/src/core/revocation-feed.ts";
 import { TokenCache } from "../../plugin/src/core/token-cache.ts";
 import { AccessHandler, type KongPdk } from "../../plugin/src/handler.ts";
+import { FeedServer } from "./helpers/feed-server.ts";
 import { JwksServer, TestClock } from "./helpers/jwks-server.ts";
 import { AUDIENCE, generateTestKey, ISSUER, NOW, signAccessToken, type TestKey } from "./helpers/tokens.ts";
 
@@ -483,5 +487,110 @@ describe("AccessHandler with a repeated (cached) token", () => {
       await plugin.access(kong);
       assert.deepEqual(calls.at(-1), expected, JSON.stringify(Object.keys(headers)));
     }
+  });
+});
+
+describe("AccessHandler with a revocation feed", () => {
+  let feedServer: FeedServer;
+  let feeds: RevocationFeeds;
+  let deps: AuthenticationDeps;
+  let logged: string[];
+  const revoked = [
+    "kong.response.exit",
+    401,
+    '{"error":"invalid_token","error_description":"the token has been revoked"}',
+    {
+      "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", error_description="the token has been revoked"',
+      "Content-Type": "application/json",
+    },
+  ];
+  const tokenEntry = (jti: string) => ({ kind: "token", jti, exp: NOW + 600, drop_after: NOW + 900 });
+  const feedConfig = (overrides: Record<string, unknown> = {}) => ({
+    issuer: ISSUER,
+    jwks_uri: server.jwksUri,
+    audience: [AUDIENCE],
+    revocation_feed_url: feedServer.feedUrl,
+    revocation_client_id: "gateway",
+    revocation_client_secret: "s3cret",
+    // Polled by the tests themselves: the poller's own next poll is a minute away.
+    revocation_poll_seconds: 60,
+    revocation_max_stale_seconds: 120,
+    ...overrides,
+  });
+  /** One request through a new handler instance (as Kong makes one per route), with `token`. */
+  const request = async (token: string, config = feedConfig()) => {
+    const { kong, calls } = fakeKong({ authorization: `Bearer ${token}` });
+    await new AccessHandler(config, deps).access(kong);
+    return calls[1];
+  };
+
+  before(async () => {
+    feedServer = await new FeedServer({ clientId: "gateway", clientSecret: "s3cret", pageSize: 1000 }).start();
+  });
+  after(() => feedServer.stop());
+  beforeEach(() => {
+    feedServer.entries.length = 0;
+    logged = [];
+    feeds = new RevocationFeeds({ now: clock.now, log: (line) => logged.push(line) });
+    deps = {
+      jwks: new JwksCache({ now: clock.now, onError: () => {} }),
+      tokens: new TokenCache(),
+      now: clock.now,
+      revocations: feeds,
+    };
+  });
+  afterEach(() => feeds.stopAll());
+
+  it("refuses a revoked token 401 invalid_token (RFC 6750 §3.1) on the fresh path and on the cached path alike", async () => {
+    const token = await signAccessToken(key, { jti: "gone" });
+    feedServer.append(tokenEntry("gone"));
+    assert.deepEqual(await request(token), revoked, "first seen: verified, then found in the set");
+    assert.equal(deps.tokens.size, 1, "its verification was cached");
+    assert.deepEqual(await request(token), revoked, "repeated: answered from the cache, still found in the set");
+    assert.equal((await request(await signAccessToken(key)))[0], "kong.service.request.set_headers");
+  });
+
+  it("refuses a cached token from the poll that brings its revocation on", async () => {
+    const token = await signAccessToken(key, { sub: "alice", client_id: "canon-printing" });
+    const other = await signAccessToken(key, { sub: "bob", client_id: "canon-printing" });
+    assert.equal((await request(token))[0], "kong.service.request.set_headers");
+    feedServer.append({ kind: "user", sub: "alice", issued_before: NOW, drop_after: NOW + 1200 });
+    await feeds
+      .acquire({
+        issuer: ISSUER,
+        feedUrl: feedServer.feedUrl,
+        clientId: "gateway",
+        clientSecret: "s3cret",
+        pollSeconds: 60,
+      })
+      .poll();
+    assert.deepEqual(await request(token), revoked);
+    assert.equal((await request(other))[0], "kong.service.request.set_headers", "another user's token stands");
+    assert.deepEqual(logged, []);
+  });
+
+  it("under refuse, lets the first request wait for the first poll rather than refusing it, even for a cached token", async () => {
+    const token = await signAccessToken(key);
+    const { kong } = fakeKong({ authorization: `Bearer ${token}` });
+    await new AccessHandler({ issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE] }, deps).access(kong);
+    assert.equal(deps.tokens.size, 1, "keys fetched and the token cached by a route without the feed");
+    assert.equal(
+      (await request(token, feedConfig({ revocation_stale_action: "refuse" })))[0],
+      "kong.service.request.set_headers",
+    );
+  });
+
+  it("under refuse, answers 503 with Retry-After (the key server's shape) while the feed was never read; under accept, lets the token through", async () => {
+    const token = await signAccessToken(key);
+    const down = { revocation_feed_url: `${feedServer.origin}/nowhere` };
+    assert.deepEqual(await request(token, feedConfig({ ...down, revocation_stale_action: "refuse" })), [
+      "kong.response.exit",
+      503,
+      '{"message":"the token revocation list is unavailable"}',
+      { "Retry-After": "5", "Content-Type": "application/json" },
+    ]);
+    assert.equal((await request(token, feedConfig(down)))[0], "kong.service.request.set_headers");
+    assert.equal(logged.length, 1, "one line for the failing feed, not one per request");
+    assert.match(logged[0], /\/nowhere: HTTP 404; no revocation set yet/);
   });
 });

@@ -178,6 +178,28 @@ describe("JwksCache", () => {
     assert.equal(server.count(), 3, "one more fetch once the cooldown has passed");
   });
 
+  it("drops a key its issuer withdrew at once, and refetches at once, cooldown or not", async () => {
+    server.keys = [keyA.jwk, keyB.jwk];
+    const otherServer = await new JwksServer([keyA.jwk, keyB.jwk]).start();
+    try {
+      const other = { ...source, issuer: otherServer.origin, jwksUri: otherServer.jwksUri };
+      assert.deepEqual(kids(await cache.getKeys(source)), ["a", "b"]);
+      assert.deepEqual(kids(await cache.getKeys(other)), ["a", "b"]);
+      assert.equal(server.count(), 1);
+      server.keys = [keyB.jwk];
+      clock.advance(1);
+      cache.revokeKeys(server.origin, ["a", "unknown"]);
+      assert.deepEqual(kids(cache.cachedKeys(source)), ["b"], "gone before the refetch answers");
+      assert.deepEqual(kids(cache.cachedKeys(other)), ["a", "b"], "another issuer's key set is untouched");
+      assert.equal(cache.stats(source).fetches, 2, "refetched within the cooldown");
+      assert.deepEqual(kids(await cache.refreshForUnknownKid(source)), ["b"]);
+      cache.revokeKeys(server.origin, ["a"]);
+      assert.equal(cache.stats(source).fetches, 2, "a key no longer held causes no fetch");
+    } finally {
+      await otherServer.stop();
+    }
+  });
+
   it("keeps the last good keys while the key server is down, retrying once per cooldown", async () => {
     const good = await cache.getKeys(source);
     await server.stop();

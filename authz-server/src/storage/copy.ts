@@ -46,6 +46,8 @@ export const copiedTables: readonly CopiedTable[] = [
   { name: "refresh_tokens", live: "absolute_expires_at >= :now AND idle_expires_at >= :now" },
   { name: "access_token_links", live: "expires_at >= :now" },
   { name: "revoked_access_tokens", live: "expires_at >= :now" },
+  // Entries a gateway may still need (drop_after is in seconds): the target's feed lists what the source's did.
+  { name: "revocation_feed_entries", live: "drop_after * 1000 >= :now" },
 ];
 
 /** Tables deliberately left behind, and why (also what `copy-to-postgres` prints). */
@@ -53,6 +55,8 @@ export const skippedTables = {
   browser_sessions: "sessions are not copied: users sign in again",
   signing_keys_version: "maintained by the target's own triggers",
   table_versions: "maintained by the target's own triggers",
+  revocation_feed:
+    "the revocation feed's entries are copied under a new epoch: every gateway reads the whole feed again at its next poll",
 } as const satisfies Record<string, string>;
 
 /** Transient state skipped by name prefix: the login throttle's counts of recent failures start afresh. */
@@ -99,9 +103,11 @@ export async function copySqliteToPostgres(source: string, target: string, optio
     // One read transaction: every table is read from the same snapshot, whatever writes the file meanwhile.
     sqlite.exec("BEGIN");
     const kekId = sqlite.prepare<[], string>("SELECT kek_id FROM key_encryption WHERE id = 1").pluck().get() ?? null;
-    const copied = await intoPostgres(target, options.postgres ?? {}, (client) =>
-      copyTables(sqlite, client, options.now),
-    );
+    const copied = await intoPostgres(target, options.postgres ?? {}, async (client) => {
+      const rows = await copyTables(sqlite, client, options.now);
+      await continueFeed(sqlite, client);
+      return rows;
+    });
     return { source: schema, kekId, copied };
   } finally {
     sqlite.close();
@@ -190,6 +196,19 @@ async function copyTables(
     }
   }
   return copied;
+}
+
+/**
+ * The target's revocation feed carries on from the source's last position, under a new random epoch (the migration's
+ * expression): a gateway's cursor names the source's epoch, so the target answers it with a full snapshot marked
+ * `reset` instead of trusting positions it cannot vouch for (docs/revocation-feed.md).
+ */
+async function continueFeed(sqlite: Database.Database, client: pg.PoolClient): Promise<void> {
+  const last = sqlite.prepare<[], number>("SELECT last FROM revocation_feed WHERE id = 1").pluck().get() ?? 0;
+  await client.query(
+    "UPDATE revocation_feed SET last = GREATEST(last, $1), epoch = replace(gen_random_uuid()::text, '-', '') WHERE id = 1",
+    [last],
+  );
 }
 
 /**

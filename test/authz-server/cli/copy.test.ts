@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose";
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose";
 import * as oauth from "oauth4webapi";
 import pg from "pg";
 import { KeyEncryptionKey } from "../../../authz-server/src/storage/encryption.ts";
@@ -89,7 +89,9 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
   let port: number;
   /** Signed in before the move: the browser (its session cookie), alice's tokens, and a revoked access token. */
   let browser: BrowserClient;
-  let before_: { tokens: Tokens; revokedAccessToken: string; kid: string };
+  let before_: { tokens: Tokens; revokedAccessToken: string; kid: string; feedCursor: string };
+  /** The photos API's credential: the resource server a gateway reads the revocation feed as. */
+  let photosApi: { client_id: string; client_secret: string };
 
   const withDb = (db: string, ...args: string[]) => [...args, "--db", db, "--kek-file", kekFile];
   const auth = () => ({ authorization: basic(canon.client_id, canon.client_secret) });
@@ -116,6 +118,16 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
     post(`${server.url}/token`, form(fields), auth());
   const introspect = async (server: ServeProcess, accessToken: string) =>
     (await post(`${server.url}/introspect`, form({ token: accessToken }), auth())).body as { active: boolean };
+  /** GET /revocations as the gateway in front of the photos API polls it. */
+  const revocationFeed = async (server: ServeProcess, after?: string) => {
+    const url = new URL(`${server.url}/revocations`);
+    if (after !== undefined) url.searchParams.set("after", after);
+    const response = await fetch(url, {
+      headers: { authorization: basic(photosApi.client_id, photosApi.client_secret) },
+    });
+    assert.equal(response.status, 200);
+    return (await response.json()) as { entries: { kind: string; jti?: string }[]; cursor: string; reset?: true };
+  };
 
   before(async () => {
     await promisify(execFile)("npx", ["tsc", "-b", "authz-server"], { cwd: root });
@@ -134,6 +146,19 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
           "photos",
           "--json",
         ]),
+      ),
+    );
+    photosApi = json(
+      await cli(
+        withDb(
+          sqlite,
+          "clients",
+          "create",
+          "--name",
+          "Flickr photos API",
+          "--resource-server-for",
+          PHOTOS_RESOURCE,
+        ).concat(["--json"]),
       ),
     );
     const user = await cli(withDb(sqlite, "users", "create", "alice", "--password-stdin"), { input: `${PASSWORD}\n` });
@@ -160,10 +185,17 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
       const revoked = await post(`${server.url}/revoke`, form({ token: first.access_token }), auth());
       assert.equal(revoked.status, 200);
       assert.deepEqual(await introspect(server, first.access_token), { active: false });
+      // The gateway has read the feed up to the revocation: its cursor names the SQLite database's epoch.
+      const feed = await revocationFeed(server);
+      assert.deepEqual(
+        feed.entries.map((entry) => entry.jti),
+        [decodeJwt(first.access_token).jti],
+      );
       before_ = {
         tokens,
         revokedAccessToken: first.access_token,
         kid: String(decodeProtectedHeader(tokens.access_token).kid),
+        feedCursor: feed.cursor,
       };
     } finally {
       assert.equal(await server.stop(), 0);
@@ -216,7 +248,7 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
   });
 
   it("copies nothing when a row fails mid-copy: the target stays empty and a later copy succeeds", async () => {
-    // A copy of the source whose last table holds a value PostgreSQL's TEXT cannot store (a NUL character).
+    // A copy of the source whose revoked_access_tokens table (copied near the end) holds a value PostgreSQL's TEXT cannot store (a NUL character).
     const broken = join(temp.dir, "broken.db");
     const source = new Database(sqlite);
     try {
@@ -256,10 +288,11 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
       copied: {
         key_encryption: 1,
         signing_keys: 1,
-        // The session-cookie key and the refresh-successor key.
-        server_secrets: 2,
+        // The session-cookie key, the refresh-successor key and the revocation feed's cursor key.
+        server_secrets: 3,
         scopes: 1,
-        clients: 1,
+        // Canon Printing and the photos API.
+        clients: 2,
         users: 1,
         consents: 1,
         // The code alice's sign-in exchanged: consumed, and kept until it expires, so a replay is still detected.
@@ -268,11 +301,15 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
         refresh_tokens: 2,
         access_token_links: 2,
         revoked_access_tokens: 1,
+        // The revoked access token's entry, which gateways still need.
+        revocation_feed_entries: 1,
       },
       not_copied: {
         browser_sessions: "sessions are not copied: users sign in again",
         signing_keys_version: "maintained by the target's own triggers",
         table_versions: "maintained by the target's own triggers",
+        revocation_feed:
+          "the revocation feed's entries are copied under a new epoch: every gateway reads the whole feed again at its next poll",
       },
     });
     assert.equal(copied.source_schema.from, copied.source_schema.to, "the source was already current");
@@ -289,6 +326,14 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
       await jwtVerify(before_.tokens.access_token, createLocalJWKSet(jwks));
       assert.equal((await introspect(server, before_.tokens.access_token)).active, true);
       assert.deepEqual(await introspect(server, before_.revokedAccessToken), { active: false });
+      // A cursor from the SQLite database names another epoch: the gateway gets the whole feed again, marked reset.
+      const feed = await revocationFeed(server, before_.feedCursor);
+      assert.equal(feed.reset, true);
+      assert.deepEqual(
+        feed.entries.map((entry) => entry.jti),
+        [decodeJwt(before_.revokedAccessToken).jti],
+      );
+      assert.equal((await revocationFeed(server, feed.cursor)).reset, undefined, "the new cursor holds");
 
       // The refresh token issued before the move refreshes.
       const refreshed = await token(server, {
@@ -325,17 +370,18 @@ describe("authz-server copy-to-postgres: moving a SQLite database to PostgreSQL"
       run.stdout,
       [
         `copied ${sqlite} into ${withPassword(fresh, "redacted")}:`,
-        "  key_encryption         1",
-        "  signing_keys           1",
-        "  server_secrets         2",
-        "  scopes                 1",
-        "  clients                1",
-        "  users                  1",
-        "  consents               1",
-        "  authorization_codes    1",
-        "  refresh_tokens         2",
-        "  access_token_links     2",
-        "  revoked_access_tokens  1",
+        "  key_encryption           1",
+        "  signing_keys             1",
+        "  server_secrets           3",
+        "  scopes                   1",
+        "  clients                  2",
+        "  users                    1",
+        "  consents                 1",
+        "  authorization_codes      1",
+        "  refresh_tokens           2",
+        "  access_token_links       2",
+        "  revoked_access_tokens    1",
+        "  revocation_feed_entries  1",
         `signing keys and server secrets are encrypted under key-encryption key ${kekId}: start serve with that key`,
         "sessions are not copied: users sign in again",
         "",

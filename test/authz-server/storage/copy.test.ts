@@ -14,7 +14,7 @@ import {
 } from "../../../authz-server/src/storage/copy.ts";
 import { openStorage } from "../../../authz-server/src/storage/index.ts";
 import { migrations } from "../../../authz-server/src/storage/sqlite/migrations.ts";
-import type { RefreshToken } from "../../../authz-server/src/storage/types.ts";
+import type { RefreshToken, RevocationFeedPage } from "../../../authz-server/src/storage/types.ts";
 import { startTestPostgres, type TestPostgres } from "../../helpers/postgres.ts";
 import { tempDir } from "../helpers.ts";
 
@@ -162,6 +162,8 @@ describe("copying a SQLite database into PostgreSQL", () => {
       refresh_tokens: 2,
       access_token_links: 1,
       revoked_access_tokens: 1,
+      // Both revocations' entries: a token past its exp stays listed for the gateways' leeway.
+      revocation_feed_entries: 2,
     });
 
     const target = await openStorage(url);
@@ -177,6 +179,56 @@ describe("copying a SQLite database into PostgreSQL", () => {
       assert.equal(await target.codes.find("code-expired"), undefined);
       assert.equal(await target.revocations.isAccessTokenRevoked("jti-live"), true);
       assert.equal(await target.revocations.isAccessTokenRevoked("jti-expired"), false);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it("copies the revocation feed's entries still needed, positions and all, under a new epoch", async () => {
+    const file = join(temp.dir, "feed.db");
+    const s = NOW / 1000;
+    const source = await openStorage(file);
+    let before: RevocationFeedPage;
+    try {
+      await source.revocationFeed.append(
+        [
+          { kind: "token", jti: "jti-gone", exp: s - 301 },
+          { kind: "token", jti: "jti-leeway", exp: s - 300 },
+          { kind: "user", sub: "user-1", issuedBefore: s },
+          { kind: "key", kid: "kid-1" },
+        ],
+        NOW,
+      );
+      before = await source.revocationFeed.page(null, 10, NOW);
+    } finally {
+      await source.close();
+    }
+    assert.deepEqual(
+      before.entries.map((e) => e.position),
+      [2, 3, 4],
+      "the first is droppable already",
+    );
+
+    const url = await postgres.createDatabase();
+    const report = await copySqliteToPostgres(file, url, { now: NOW });
+    assert.equal(report.copied["revocation_feed_entries"], 3);
+    const target = await openStorage(url);
+    try {
+      const after = await target.revocationFeed.page(null, 10, NOW);
+      assert.deepEqual(after.entries, before.entries);
+      assert.equal(after.newest, 4);
+      assert.match(after.epoch, /^[0-9a-f]{32}$/);
+      assert.notEqual(after.epoch, before.epoch, "a cursor of the source's epoch is not the target's");
+      // New revocations on the target carry on above the copied positions.
+      await target.revocationFeed.append([{ kind: "client", clientId: "client-1", issuedBefore: s }], NOW);
+      assert.deepEqual(
+        (await target.revocationFeed.page(4, 10, NOW)).entries.map((e) => e.position),
+        [5],
+      );
+      assert.equal(
+        await target.revocationFeed.covers({ jti: "x", sub: "user-1", clientId: "c", iat: s, kid: "k" }, NOW),
+        true,
+      );
     } finally {
       await target.close();
     }

@@ -253,7 +253,7 @@ export interface KeyRevocation {
  * key must stop signing now, and without a replacement the key ring would fall back to a retired key (the newest one
  * activated) or to none. This is the one case where activating a key without waiting for the JWKS max-age is right:
  * gateways refetch the key set as soon as the feed lists the revoked key, and meet the replacement there. The
- * replacement is stored in the same transaction before the revoked key leaves, so the database never has no key.
+ * replacement is stored in the same transaction as the revoked key leaves, so the database never has no key.
  * Returns undefined when no key has `kid`.
  */
 export function revokeKey(
@@ -261,7 +261,6 @@ export function revokeKey(
   kid: string,
   now: number,
 ): Promise<KeyRevocation | undefined> {
-  // Read and written in one transaction: a rotation or revocation by another process cannot slip in between.
   return storage.transaction(async (tx) => {
     const keys = await tx.keys.list();
     const revoked = keys.find((k) => k.kid === kid);
@@ -270,8 +269,10 @@ export function revokeKey(
     const signing = statusOf(keys, now, { accessTokenTtl: 0, clockSkew: 0 }).find((s) => s.state === "active");
     const replacement =
       signing?.kid === kid || keys.length === 1 ? await generateSigningKey(revoked.alg, now, now) : null;
+    // The deletion and the replacement commit together, so no reader ever finds the one without the other; the
+    // deletion goes first and decides: a process that revoked the key since the list above leaves nothing to do.
+    if (!(await tx.keys.revoke(kid, now))) return undefined;
     if (replacement) await tx.keys.insert(replacement);
-    await tx.keys.revoke(kid, now);
     return { revoked, replacement };
   });
 }

@@ -54,6 +54,9 @@ export async function sendAccountPage(
   );
 }
 
+/** The account page's notice after a password change (endpoints/password.ts). */
+export const PASSWORD_CHANGED = "Your password was changed. You were signed out on every other device.";
+
 /** The notice the page shows after a change, named by the query string of the redirect that follows it. */
 async function noticeAfter(
   ctx: Context,
@@ -72,8 +75,6 @@ async function noticeAfter(
   if (ctx.query.password === "changed") return PASSWORD_CHANGED;
   return undefined;
 }
-
-export const PASSWORD_CHANGED = "Your password was changed. You were signed out on every other device.";
 
 /** `GET /consents`: the signed-in user's account page (sendAccountPage); the sign-in form when nobody is signed in. */
 export function consentsPage(deps: InteractionDependencies) {

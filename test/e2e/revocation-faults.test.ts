@@ -73,12 +73,13 @@ describe("the revocation feed's faults at running gateways", { timeout: 60_000 }
     assert.ok(recovered <= 5000);
     assertRevokedAnswer(await refusing.photos(revoked.access_token));
     await assertServed(accepting, served.access_token, "accept, feed back");
-    await eventually(async () => {
+    await eventually(() => {
       const logs = accepting.plugins.logs();
       assert.ok(
         logs.some((line) => /revocation feed of .* is healthy again/.test(line)),
         logs.join("\n"),
       );
+      return Promise.resolve();
     }, 2000);
   });
 

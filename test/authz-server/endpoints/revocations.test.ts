@@ -382,6 +382,24 @@ function describeFeed(engine: StorageEngine): void {
       assert.deepEqual(await read({ after: own }), { entries: [], cursor: own, has_more: false });
     });
 
+    it("hands a snapshot larger than `limit` out in pages: the first marked reset, the next ones continuing it", async () => {
+      const whole = await read();
+      const first = await read({ limit: "4" });
+      assert.deepEqual([first.entries, first.has_more, first.reset], [whole.entries.slice(0, 4), true, true]);
+      const pages = [first];
+      while (present(pages.at(-1), "a page").has_more) {
+        pages.push(await read({ after: present(pages.at(-1), "a page").cursor, limit: "4" }));
+      }
+      assert.deepEqual(
+        pages.slice(1).map((page) => page.reset),
+        pages.slice(1).map(() => undefined),
+      );
+      assert.deepEqual(
+        pages.flatMap((page) => page.entries),
+        whole.entries,
+      );
+    });
+
     it("drops an entry from the feed once no token it covers can be valid", async () => {
       const before = (await read()).entries;
       const firstDrop = Math.min(...before.map((entry) => entry.drop_after as number));

@@ -116,3 +116,31 @@ describe("SQLite migrations", () => {
     }
   });
 });
+
+describe("SQLite revocation feed table (migration 10)", () => {
+  it("starts at position 0 under a random epoch, and refuses an entry missing its kind's claims or naming both user and client for one", () => {
+    const db = new Database(":memory:");
+    try {
+      for (const migration of migrations) db.exec(migration.sql);
+      const feed = db.prepare<[], { last: number; epoch: string }>("SELECT last, epoch FROM revocation_feed").all();
+      assert.equal(feed.length, 1);
+      assert.equal(feed[0]?.last, 0);
+      assert.match(feed[0]?.epoch ?? "", /^[0-9a-f]{32}$/);
+      const insert = db.prepare(
+        "INSERT INTO revocation_feed_entries (position, kind, jti, exp, sub, client_id, issued_before, kid, drop_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+      );
+      insert.run(1, "user_client", null, null, "u", "c", 1, null);
+      for (const row of [
+        [2, "token", "jti", null, null, null, null, null],
+        [3, "key", null, null, null, null, null, null],
+        [4, "user", null, null, "u", "c", 1, null],
+        [5, "client", null, null, "u", "c", 1, null],
+        [6, "user_client", null, null, "u", "c", null, null],
+        [7, "group", null, null, "u", null, 1, null],
+      ])
+        assert.throws(() => insert.run(...row), { code: "SQLITE_CONSTRAINT_CHECK" }, String(row[1]));
+    } finally {
+      db.close();
+    }
+  });
+});

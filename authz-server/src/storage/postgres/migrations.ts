@@ -226,7 +226,15 @@ CREATE TABLE revocation_feed_entries (
   client_id TEXT,
   issued_before BIGINT,
   kid TEXT,
-  drop_after BIGINT NOT NULL
+  drop_after BIGINT NOT NULL,
+  -- The claims each kind needs; a user entry names no client and a client entry no user: covers() reads NULL as "any".
+  CHECK (CASE kind
+    WHEN 'token' THEN jti IS NOT NULL AND exp IS NOT NULL
+    WHEN 'key' THEN kid IS NOT NULL
+    WHEN 'user' THEN sub IS NOT NULL AND client_id IS NULL AND issued_before IS NOT NULL
+    WHEN 'client' THEN client_id IS NOT NULL AND sub IS NULL AND issued_before IS NOT NULL
+    WHEN 'user_client' THEN sub IS NOT NULL AND client_id IS NOT NULL AND issued_before IS NOT NULL
+  END)
 );
 CREATE INDEX revocation_feed_entries_jti ON revocation_feed_entries (jti);
 CREATE INDEX revocation_feed_entries_sub ON revocation_feed_entries (sub);

@@ -34,7 +34,9 @@ export function sqliteRevocationFeedStore(db: Db): Synchronous<RevocationFeedSto
   });
   // One read transaction: the head and the entries from the same snapshot, whatever another process commits between.
   const page = db.transaction((after: number | null, limit: number, now: number) => {
-    const { last, epoch } = head.get() ?? { last: 0, epoch: "" };
+    const counter = head.get();
+    if (counter === undefined) throw new Error("the revocation feed's counter row is missing (migration 10)");
+    const { last, epoch } = counter;
     const rows = entries.all(after ?? 0, last, liveFrom(now), limit);
     return { entries: rows.map(toEntry), newest: last, epoch };
   });

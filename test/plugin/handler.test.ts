@@ -554,6 +554,7 @@ describe("AccessHandler with a revocation feed", () => {
     const token = await signAccessToken(key, { sub: "alice", client_id: "canon-printing" });
     const other = await signAccessToken(key, { sub: "bob", client_id: "canon-printing" });
     assert.equal((await request(token))[0], "kong.service.request.set_headers");
+    assert.equal((await request(token))[0], "kong.service.request.set_headers", "and from the cache");
     feedServer.append({ kind: "user", sub: "alice", issued_before: NOW, drop_after: NOW + 1200 });
     await feeds
       .acquire({

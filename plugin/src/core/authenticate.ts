@@ -6,7 +6,7 @@
 import type { Algorithm } from "./algorithms.js";
 import { extractBearerToken } from "./bearer.js";
 import { JwksCache, type JwksSource } from "./jwks-cache.js";
-import { RouteRevocations, type RevocationFeeds } from "./revocation-feed.js";
+import { RouteRevocations, type RevocationFeeds, type RevocationMemo } from "./revocation-feed.js";
 import type { TokenCache } from "./token-cache.js";
 import {
   checkPreparedClaims,
@@ -149,14 +149,29 @@ function cachedVerdict(
   let prepared = cached.prepared;
   if (prepared === undefined || prepared.options !== validation)
     cached.prepared = prepared = prepareClaims(verified.claims, validation);
-  return revocationVerdict(checkPreparedClaims(prepared, verified.claims, nowMs / 1000), verified.kid, route, nowMs);
+  return revocationVerdict(
+    checkPreparedClaims(prepared, verified.claims, nowMs / 1000),
+    verified.kid,
+    route,
+    nowMs,
+    cached,
+  );
 }
 
-/** A token that passed every other check, looked up in the revocation set (when the route has a feed). */
-function revocationVerdict(verdict: Verdict, kid: string, route: RouteOptions, nowMs: number): Verdict | Unavailable {
+/**
+ * A token that passed every other check, looked up in the revocation set (when the route has a
+ * feed). A cached token remembers its last clean lookup in its cache entry (`memo`).
+ */
+function revocationVerdict(
+  verdict: Verdict,
+  kid: string,
+  route: RouteOptions,
+  nowMs: number,
+  memo?: RevocationMemo,
+): Verdict | Unavailable {
   if (!verdict.ok || route.revocations === undefined) return verdict;
   const { jti, sub, client_id: clientId, iat } = verdict.claims;
-  return route.revocations.check(jti, sub, clientId, iat, kid, nowMs) ?? verdict;
+  return route.revocations.check(jti, sub, clientId, iat, kid, nowMs, memo) ?? verdict;
 }
 
 export async function authenticate(

@@ -60,6 +60,15 @@ export interface RevocationFeedOptions {
   readonly scheduler?: Scheduler;
 }
 
+/**
+ * Where a token's last clean lookup is remembered (the verified-token cache entry): the set and its
+ * version then. A repeated token is looked up again only once the set has had an addition.
+ */
+export interface RevocationMemo {
+  revocationSet?: RevocationSet | undefined;
+  revocationVersion?: number | undefined;
+}
+
 /** A page of the feed, checked. */
 export interface FeedPage {
   readonly entries: readonly RevocationEntry[];
@@ -204,7 +213,7 @@ export class RevocationFeed {
   /**
    * The verdict of the set on a token that passed every other check: undefined (it stands), 401
    * revoked, or 503 under `refuse` while the set is out of date or incomplete. Marks the poller
-   * used. No allocation.
+   * used. No allocation; with a `memo` that saw this very set version, no lookup either.
    */
   check(
     jti: string,
@@ -214,10 +223,18 @@ export class RevocationFeed {
     kid: string,
     policy: RevocationPolicy,
     nowMs: number,
+    memo?: RevocationMemo,
   ): Refusal | Unavailable | undefined {
     this.lastUsedAt = nowMs;
     if (policy.staleAction === "refuse" && !this.current(policy, nowMs)) return REVOCATIONS_UNAVAILABLE;
-    return this.set.covers(jti, sub, clientId, iat, kid) ? REVOKED : undefined;
+    const set = this.set;
+    if (memo !== undefined && memo.revocationSet === set && memo.revocationVersion === set.version) return undefined;
+    if (set.covers(jti, sub, clientId, iat, kid)) return REVOKED;
+    if (memo !== undefined) {
+      memo.revocationSet = set;
+      memo.revocationVersion = set.version;
+    }
+    return undefined;
   }
 
   /** The set is recent enough for `policy` and lost no live entry to its cap. */
@@ -292,8 +309,9 @@ export class RevocationFeed {
     let cursor = this.cursor;
     for (let pages = 0; ; pages++) {
       if (pages === this.maxPages) throw new Error(`${url}: more than ${this.maxPages} pages in one poll`);
-      const page = parsePage((await getJson(pageUrl(url, cursor), this.http)).document);
-      if (typeof page === "string") throw new Error(`${url}: ${page}`);
+      const location = pageUrl(url, cursor);
+      const page = parsePage((await getJson(location, this.http)).document);
+      if (typeof page === "string") throw new Error(`${location}: ${page}`);
       if (page.reset) {
         snapshot = new RevocationSet(this.maxEntries);
         snapshotLost = 0;
@@ -411,7 +429,8 @@ export class RouteRevocations {
     iat: number,
     kid: string,
     nowMs: number,
+    memo?: RevocationMemo,
   ): Refusal | Unavailable | undefined {
-    return this.feed.check(jti, sub, clientId, iat, kid, this.policy, nowMs);
+    return this.feed.check(jti, sub, clientId, iat, kid, this.policy, nowMs, memo);
   }
 }

@@ -47,8 +47,17 @@ export class RevocationSet {
   /** sub → client_id → cutoff: nested, so the hot path builds no composite key. */
   private readonly userClients = new Map<string, Map<string, Cutoff>>();
   private count = 0;
+  private additions = 0;
 
   constructor(readonly maxEntries: number = DEFAULT_MAX_ENTRIES) {}
+
+  /**
+   * Counts additions: only an addition can make a token covered (forgetting and the cap only ever
+   * uncover), so "not covered at version v" holds for as long as the version stays v.
+   */
+  get version(): number {
+    return this.additions;
+  }
 
   /** Entries held (each user_client pair counts once). */
   get size(): number {
@@ -84,6 +93,7 @@ export class RevocationSet {
    * the later `dropAfter` win (both only grow for one subject on the authorization server).
    */
   add(entry: RevocationEntry): void {
+    this.additions++;
     switch (entry.kind) {
       case "token":
         this.addInstant(this.tokens, entry.jti, entry.dropAfter);

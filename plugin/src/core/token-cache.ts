@@ -10,9 +10,10 @@
 // checked. A token may have another spelling that verifies too — an ECDSA (r, n − s), which
 // RFC 7518 §3.4 does not forbid — and that spelling is verified and cached on its own.
 
+import type { RevocationMemo } from "./revocation-feed.js";
 import type { PreparedClaims, VerifiedToken } from "./validate.js";
 
-export interface CachedVerification {
+export interface CachedVerification extends RevocationMemo {
   readonly verified: VerifiedToken;
   /** JwksCache.keyOf of the key set that held the verifying key. */
   readonly source: string;

@@ -8,6 +8,7 @@ import {
   RevocationFeed,
   RevocationFeeds,
   type RevocationFeedOptions,
+  type RevocationMemo,
   type RevocationPolicy,
   type Scheduler,
 } from "../../../plugin/src/core/revocation-feed.ts";
@@ -195,6 +196,26 @@ describe("RevocationFeed: paging and snapshots", () => {
       { url: `${ISSUER}/feed`, authorization: basicCredentials("gateway", "s3cret+/") },
       { url: `${ISSUER}/feed?after=c1`, authorization: basicCredentials("gateway", "s3cret+/") },
     ]);
+  });
+});
+
+describe("RevocationFeed: the verdict's memo on a cached token", () => {
+  it("skips the lookups while the set has had no addition, and looks again after one", async () => {
+    let answers = [page([token("a")], "c1", { reset: true })];
+    const poller = feedWith(fakeFetch(() => answers.shift() ?? page([], "c2")).fetch);
+    await poller.poll();
+    const memo: RevocationMemo = {};
+    const check = () => poller.check("b", "alice", "canon-printing", NOW, "k1", ACCEPT, clock.ms, memo);
+    assert.equal(check(), undefined);
+    const seen = { set: memo.revocationSet, version: memo.revocationVersion };
+    assert.ok(seen.set !== undefined);
+    await poller.poll();
+    assert.equal(check(), undefined);
+    assert.deepEqual({ set: memo.revocationSet, version: memo.revocationVersion }, seen, "an empty page adds nothing");
+    answers = [page([{ kind: "user", sub: "alice", issued_before: NOW, drop_after: NOW + 900 }], "c2")];
+    await poller.poll();
+    assert.deepEqual(check(), REVOKED);
+    assert.deepEqual(check(), REVOKED, "a refusal is never remembered as clean");
   });
 });
 

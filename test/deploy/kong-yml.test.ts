@@ -138,16 +138,23 @@ describe("the declarative files", () => {
     assert.ok(!text.includes(NONCE_HEADER) && !text.includes(SHARED_NONCE_KEY), "no trace of the guard");
   });
 
-  it("kong.ha.yml: every oauth2-jwt config is kong.yml's with the issuer and its keys served through Kong", () => {
+  it("kong.ha.yml: every oauth2-jwt config is kong.yml's with the issuer, its keys and its revocation feed served through Kong", () => {
     const configs = (d: KongYml) =>
       d.services[0].routes.map((r) => r.plugins?.find((p) => p.name === "oauth2-jwt")?.config ?? null);
     const throughKong = configs(readKongYml(KONG_YML).doc).map((c) =>
-      c === null ? null : { ...c, issuer: "http://localhost:8000", jwks_uri: "http://kong:8000/jwks.json" },
+      c === null
+        ? null
+        : {
+            ...c,
+            issuer: "http://localhost:8000",
+            jwks_uri: "http://kong:8000/jwks.json",
+            revocation_feed_url: "http://kong:8000/revocations",
+          },
     );
     assert.deepEqual(configs(readKongYml(KONG_HA_YML).doc), throughKong);
   });
 
-  it("every oauth2-jwt config names the public issuer, the internal jwks_uri and the photos audience", () => {
+  it("every oauth2-jwt config names the public issuer, the internal jwks_uri and revocation feed, and the photos audience", () => {
     for (const file of DECLARATIVE_FILES) {
       const { doc } = readKongYml(file);
       for (const route of doc.services[0].routes) {
@@ -160,6 +167,8 @@ describe("the declarative files", () => {
               issuer: "http://localhost:9000",
               jwks_uri: "http://authz:9000/jwks.json",
               audience: ["http://localhost:8000/flickr"],
+              // The feed is off (no revocation_client_id): the file's header says how to turn it on.
+              revocation_feed_url: "http://authz:9000/revocations",
             },
             `${file}: ${route.name}`,
           );

@@ -2,7 +2,8 @@
 // loads plugin/dist/plugins/oauth2-jwt.js as Kong's server would), driven over Kong's
 // MessagePack-RPC socket by the wire harness. Needs `npx tsc -b plugin kong-standin` first.
 // What it must show: identity headers and spoofed ones, each rejection class with its exact
-// status, WWW-Authenticate and body, round trips, key rotation, key server down, random-kid flood.
+// status, WWW-Authenticate and body, round trips, key rotation, key server down, random-kid flood,
+// a token refused once a revocation feed lists it.
 import assert from "node:assert/strict";
 import { createPublicKey, type JsonWebKey } from "node:crypto";
 import { after, before, describe, it } from "node:test";
@@ -14,6 +15,7 @@ import {
   type AccessResult,
   type PluginServerProcess,
 } from "../../../kong-standin/src/wire/index.ts";
+import { FeedServer } from "../helpers/feed-server.ts";
 import { JwksServer } from "../helpers/jwks-server.ts";
 import { SCHEMA_DEFAULTS } from "../helpers/schema.ts";
 import {
@@ -150,7 +152,11 @@ describe("oauth2-jwt through the real plugin server", () => {
     assert.deepEqual([dumped.Version, dumped.Priority, dumped.Phases], ["0.1.0", 1450, ["access"]]);
     const filled = validatePluginConfig(dumped, { issuer: ISSUER, audience: [AUDIENCE] }) as Record<string, unknown>;
     assert.deepEqual(
-      Object.fromEntries(Object.entries(filled).filter(([name]) => !name.startsWith("__") && !name.endsWith("_id"))),
+      Object.fromEntries(
+        Object.entries(filled).filter(
+          ([name]) => !name.startsWith("__") && !["route_id", "service_id", "consumer_id"].includes(name),
+        ),
+      ),
       {
         ...SCHEMA_DEFAULTS,
         issuer: ISSUER,
@@ -180,6 +186,42 @@ describe("oauth2-jwt through the real plugin server", () => {
         [500, { message: "An unexpected error occurred" }, 1],
         JSON.stringify(config),
       );
+    }
+  });
+
+  it("refuses a token once the revocation feed lists it, within a poll interval, and keeps passing the others", async () => {
+    const jwks = await keyServer([es]);
+    const feed = await new FeedServer({ clientId: "gateway", clientSecret: "s3cret", pageSize: 1000 }).start();
+    try {
+      const instance = await instanceFor(jwks, {
+        revocation_feed_url: feed.feedUrl,
+        revocation_client_id: "gateway",
+        revocation_client_secret: "s3cret",
+        revocation_poll_seconds: 0.1,
+      });
+      const [token, other] = await Promise.all([sign(es, { jti: "to-revoke" }), sign(es, { jti: "kept" })]);
+      assertProceeds(await instance.access(request({ authorization: `Bearer ${token}` })));
+      assertProceeds(await instance.access(request({ authorization: `Bearer ${token}` })));
+      feed.append({ kind: "token", jti: "to-revoke", exp: nowSeconds() + 600, drop_after: nowSeconds() + 900 });
+      const appended = Date.now();
+      let result = await instance.access(request({ authorization: `Bearer ${token}` }));
+      while (result.outcome === "proceed" && Date.now() - appended < 5000) {
+        await sleep(20);
+        result = await instance.access(request({ authorization: `Bearer ${token}` }));
+      }
+      assert.ok(Date.now() - appended < 1000, `refused ${Date.now() - appended} ms after the revocation`);
+      assert.deepEqual(result.outcome === "exit" && [result.status, result.body, result.headers["www-authenticate"]], [
+        401,
+        { error: "invalid_token", error_description: "the token has been revoked" },
+        ['Bearer realm="api", error="invalid_token", error_description="the token has been revoked"'],
+      ]);
+      assertProceeds(await instance.access(request({ authorization: `Bearer ${other}` })));
+      assert.ok(
+        feed.requests.some((url) => url.includes("after=")),
+        "polled with the cursor",
+      );
+    } finally {
+      await feed.stop();
     }
   });
 

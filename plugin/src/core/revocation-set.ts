@@ -27,8 +27,9 @@ interface Cutoff {
 }
 
 /**
- * Entries a set holds at most by default. Measured with 100,000 live entries (plugin/README.md):
- * about 150 bytes each for the token kind, so the default cap is about 75 MB at worst.
+ * Entries a set holds at most by default. Measured with 100,000 live entries, identifiers included
+ * (test/plugin/bench/revocation-cost.ts): about 92 bytes per token entry and 126 per entry of a
+ * mix of kinds, so a full set takes about 45–65 MB.
  */
 export const DEFAULT_MAX_ENTRIES = 500_000;
 

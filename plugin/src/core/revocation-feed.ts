@@ -163,6 +163,10 @@ export class RevocationFeed {
   private health: "starting" | "healthy" | "failing" = "starting";
   private overflowLogged = false;
   private timer: unknown;
+  /** Counts starts, so that a poll chain from before a stop never schedules again. */
+  private generation = 0;
+  /** The poll under way: one at a time, whoever asks for it. */
+  private inflight: Promise<void> | undefined;
   private lastUsedAt: number;
   /** Milliseconds between the starts of two polls. */
   private pollMs: number;
@@ -258,7 +262,7 @@ export class RevocationFeed {
 
   private start(): void {
     this.polling = true;
-    const first = this.cycle();
+    const first = this.cycle(++this.generation);
     const bounded = new Promise<void>((resolve) => {
       const timer = this.scheduler.setTimeout(resolve, this.http.timeoutMs);
       void first.finally(() => {
@@ -273,21 +277,31 @@ export class RevocationFeed {
   }
 
   /** One poll, then the next one scheduled, unless no request used the feed for `idleMs`. */
-  private async cycle(): Promise<void> {
+  private async cycle(generation: number): Promise<void> {
     this.timer = undefined;
     const startedAt = this.now();
     await this.poll();
-    if (!this.polling) return;
+    if (!this.polling || generation !== this.generation) return;
     if (this.now() - this.lastUsedAt > this.idleMs) {
       this.polling = false;
       return;
     }
     const delay = Math.max(0, this.pollMs - (this.now() - startedAt));
-    this.timer = this.scheduler.setTimeout(() => void this.cycle(), delay);
+    this.timer = this.scheduler.setTimeout(() => void this.cycle(generation), delay);
   }
 
-  /** One poll: every page up to `has_more: false`. Never rejects; a failure keeps the last good set. */
-  async poll(): Promise<void> {
+  /**
+   * One poll: every page up to `has_more: false`; joins the poll under way, if any. Never
+   * rejects; a failure keeps the last good set.
+   */
+  poll(): Promise<void> {
+    this.inflight ??= this.pollOnce().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async pollOnce(): Promise<void> {
     const startedAt = this.now();
     try {
       this.feedUrl ??=

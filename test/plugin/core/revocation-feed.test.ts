@@ -460,6 +460,34 @@ describe("RevocationFeeds: one poller per issuer, feed URL and credential", () =
   });
 });
 
+describe("RevocationFeed: one poll at a time", () => {
+  it("joins a poll under way instead of starting another", async () => {
+    const feed = fakeFetch(() => page([token("a")], "c1", { reset: true }));
+    const poller = feedWith(feed.fetch);
+    await Promise.all([poller.poll(), poller.poll(), poller.poll()]);
+    assert.equal(feed.requests.length, 1);
+  });
+
+  it("stopped and started again during a poll: one chain of polls, not two", async () => {
+    const scheduler = new ManualScheduler();
+    let answer: (response: Response) => void = () => undefined;
+    const feed = fakeFetch(() => new Promise<Response>((resolve) => (answer = resolve)));
+    const feeds = new RevocationFeeds({ now: clock.now, fetch: feed.fetch, scheduler });
+    const poller = feeds.acquire(SOURCE);
+    poller.stop();
+    feeds.acquire(SOURCE);
+    await new Promise((resolve) => setImmediate(resolve));
+    answer(page([], "c1", { reset: true }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(feed.requests.length, 1);
+    assert.deepEqual(
+      [...scheduler.timers.values()].map((t) => t.ms),
+      [2000],
+    );
+    feeds.stopAll();
+  });
+});
+
 describe("RevocationFeed against a real HTTP feed on 127.0.0.1", () => {
   let server: FeedServer;
   /** A token entry live for the next 15 minutes of the real clock. */

@@ -225,6 +225,38 @@ describe("oauth2-jwt through the real plugin server", () => {
     }
   });
 
+  it("refuses every token of a signing key the feed withdraws, and refetches the key set at once", async () => {
+    const jwks = await keyServer([es, rs]);
+    const feed = await new FeedServer({ clientId: "gateway", clientSecret: "s3cret", pageSize: 1000 }).start();
+    try {
+      const instance = await instanceFor(jwks, {
+        revocation_feed_url: feed.feedUrl,
+        revocation_client_id: "gateway",
+        revocation_client_secret: "s3cret",
+        revocation_poll_seconds: 0.1,
+      });
+      const [withdrawn, kept] = await Promise.all([sign(es), sign(rs)]);
+      assertProceeds(await instance.access(request({ authorization: `Bearer ${withdrawn}` })));
+      assert.equal(jwks.count(), 1);
+      jwks.keys = [rs.jwk];
+      feed.append({ kind: "key", kid: "es", drop_after: nowSeconds() + 900 });
+      const appended = Date.now();
+      let result = await instance.access(request({ authorization: `Bearer ${withdrawn}` }));
+      while (result.outcome === "proceed" && Date.now() - appended < 5000) {
+        await sleep(20);
+        result = await instance.access(request({ authorization: `Bearer ${withdrawn}` }));
+      }
+      assert.deepEqual(result.outcome === "exit" && [result.status, (result.body as { error?: unknown }).error], [
+        401,
+        "invalid_token",
+      ]);
+      assert.equal(jwks.count(), 2, "refetched at once, within jwks_min_refresh_seconds of the first fetch");
+      assertProceeds(await instance.access(request({ authorization: `Bearer ${kept}` })));
+    } finally {
+      await feed.stop();
+    }
+  });
+
   it("keeps concurrent requests apart: each gets its own verdict, identity and nonce", async () => {
     const instance = await instanceFor(await keyServer([es]));
     const requests = await Promise.all(

@@ -319,7 +319,8 @@ export class RevocationFeed {
 
   private async followPages(url: string): Promise<void> {
     let snapshot: RevocationSet | undefined;
-    let snapshotLost = 0;
+    /** What the snapshot's cap dropped so far, applied with the snapshot. */
+    let snapshotEviction: Eviction = NOTHING_DROPPED;
     let cursor = this.cursor;
     for (let pages = 0; ; pages++) {
       if (pages === this.maxPages) throw new Error(`${url}: more than ${this.maxPages} pages in one poll`);
@@ -328,7 +329,7 @@ export class RevocationFeed {
       if (typeof page === "string") throw new Error(`${location}: ${page}`);
       if (page.reset) {
         snapshot = new RevocationSet(this.maxEntries);
-        snapshotLost = 0;
+        snapshotEviction = NOTHING_DROPPED;
       }
       const target = snapshot ?? this.set;
       const kids: string[] = [];
@@ -342,7 +343,7 @@ export class RevocationFeed {
         this.noteEviction(eviction);
         // An applied page is never asked for again, even if a later page fails.
         this.cursor = page.cursor;
-      } else snapshotLost = Math.max(snapshotLost, eviction.coveredUntil);
+      } else snapshotEviction = combined(snapshotEviction, eviction);
       if (kids.length > 0) this.onKeysRevoked(this.source.issuer, kids);
       cursor = page.cursor;
       if (!page.hasMore) break;
@@ -352,7 +353,7 @@ export class RevocationFeed {
       this.cursor = cursor;
       this.incompleteUntil = 0;
       this.overflowLogged = false;
-      if (snapshotLost > 0) this.noteEviction({ dropped: 1, coveredUntil: snapshotLost });
+      this.noteEviction(snapshotEviction);
     }
     if (this.overflowLogged && this.now() / 1000 > this.incompleteUntil) this.overflowLogged = false;
   }
@@ -382,6 +383,12 @@ export class RevocationFeed {
     return `revocation feed of ${this.source.issuer} is failing: ${why}; ${consequence}, retrying every ${this.pollMs / 1000} s`;
   }
 }
+
+const NOTHING_DROPPED: Eviction = { dropped: 0, coveredUntil: 0 };
+const combined = (a: Eviction, b: Eviction): Eviction => ({
+  dropped: a.dropped + b.dropped,
+  coveredUntil: Math.max(a.coveredUntil, b.coveredUntil),
+});
 
 function pageUrl(feedUrl: string, cursor: string | undefined): string {
   if (cursor === undefined) return feedUrl;

@@ -169,11 +169,20 @@ export async function startRevocationStack(serveArgs: string[] = []): Promise<Re
   }
 }
 
+/** How the gateway describes the refusal of a revoked token. */
+export const REVOKED = /error_description="the token has been revoked"/;
+/**
+ * A withdrawn signing key: the feed's key entry puts it in the revocation set and drops it from the gateway's key set
+ * at once, so its tokens are refused as revoked or, once the key set no longer holds the key, as signed by an unknown
+ * key; both are RFC 6750 invalid_token.
+ */
+export const KEY_WITHDRAWN = /error_description="the token (has been revoked|was signed with an unknown key)"/;
+
 /** The gateway's RFC 6750 refusal of a revoked token. */
-export function assertRevokedAnswer(answer: Answer): void {
+export function assertRevokedAnswer(answer: Answer, description: RegExp = REVOKED): void {
   assert.equal(answer.status, 401, answer.body);
   assert.match(answer.challenge ?? "", /^Bearer .*error="invalid_token"/);
-  assert.match(answer.challenge ?? "", /error_description="the token has been revoked"/);
+  assert.match(answer.challenge ?? "", description);
 }
 
 /**
@@ -183,6 +192,7 @@ export function assertRevokedAnswer(answer: Answer): void {
 export async function refusedWithin(
   gateway: FeedGateway,
   token: string,
+  description: RegExp = REVOKED,
   withinMs = REFUSED_WITHIN_MS,
 ): Promise<number> {
   const start = Date.now();
@@ -190,7 +200,7 @@ export async function refusedWithin(
     const answer = await gateway.photos(token);
     const elapsed = Date.now() - start;
     if (answer.status !== 200) {
-      assertRevokedAnswer(answer);
+      assertRevokedAnswer(answer, description);
       assert.ok(elapsed <= withinMs, `refused after ${elapsed} ms, more than ${withinMs} ms`);
       return elapsed;
     }

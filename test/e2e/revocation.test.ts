@@ -14,6 +14,7 @@ import { authorizationRequest, CANON_CALLBACK, loginThrough, PASSWORD } from "..
 import { canonAt, eventually, flowNode, type Tokens } from "../multi-node/helpers.ts";
 import {
   assertServed,
+  KEY_WITHDRAWN,
   nextSecond,
   refusedWithin,
   startRevocationStack,
@@ -174,7 +175,7 @@ describe("revocation reaches the gateway through the real plugin server", { time
     const kid = headerKid(tokens.access_token);
     const revoked = await stack.cli(["keys", "revoke", kid]);
     assert.equal(revoked.code, 0, revoked.stderr);
-    await refusedWithin(gateway, tokens.access_token);
+    await refusedWithin(gateway, tokens.access_token, KEY_WITHDRAWN);
     // The running server publishes the replacement and signs with it from its next key poll (1 s here). The gateway
     // refetched the key set when the feed listed the key, which may have been before that poll: the replacement's
     // first token then makes it fetch again once jwks_min_refresh_seconds (10 s by default) have passed.

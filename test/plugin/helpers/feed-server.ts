@@ -2,8 +2,8 @@
 // wire format (GET <feed>?after=<cursor>, HTTP Basic of one client; pages of `pageSize` entries
 // with `has_more`; `reset: true` without a cursor or with one it did not issue) and serving RFC 8414
 // metadata that names it. Entries are appended by the test; the cursor is the position, in clear.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { LocalServer } from "./local-server.ts";
 
 export interface FeedServerOptions {
   readonly clientId: string;
@@ -11,19 +11,16 @@ export interface FeedServerOptions {
   readonly pageSize: number;
 }
 
-export class FeedServer {
+export class FeedServer extends LocalServer {
   /** Wire entries in position order (position = index + 1). */
   readonly entries: unknown[] = [];
   /** Request URLs, in order. */
   readonly requests: string[] = [];
-  private server: Server | undefined;
-  private port = 0;
 
-  constructor(private readonly options: FeedServerOptions) {}
-
-  get origin(): string {
-    return `http://127.0.0.1:${this.port}`;
+  constructor(private readonly options: FeedServerOptions) {
+    super();
   }
+
   get feedUrl(): string {
     return `${this.origin}/revocations`;
   }
@@ -32,26 +29,7 @@ export class FeedServer {
     this.entries.push(...entries);
   }
 
-  async start(): Promise<this> {
-    const server = createServer((request, response) => this.handle(request, response));
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  private handle(request: IncomingMessage, response: ServerResponse): void {
+  protected handle(request: IncomingMessage, response: ServerResponse): void {
     this.requests.push(request.url ?? "/");
     const url = new URL(request.url ?? "/", this.origin);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {

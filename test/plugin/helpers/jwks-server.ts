@@ -1,11 +1,11 @@
 // A key server on 127.0.0.1:0 for the cache and plugin tests: serves RFC 8414 metadata and a JWK
 // Set whose keys the test changes at will, counts requests per path, and can be stopped and
 // started again on the same port.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JWK } from "jose";
+import { LocalServer } from "./local-server.ts";
 
-export class JwksServer {
+export class JwksServer extends LocalServer {
   keys: JWK[];
   /** Requests per path, e.g. hits.get("/jwks.json"). */
   readonly hits = new Map<string, number>();
@@ -15,16 +15,12 @@ export class JwksServer {
   metadataIssuer: string | undefined;
   /** Extra response header fields of the key set, e.g. { "cache-control": "max-age=60" }. */
   jwksHeaders: Record<string, string> = {};
-  private server: Server | undefined;
-  private port = 0;
 
   constructor(keys: JWK[]) {
+    super();
     this.keys = keys;
   }
 
-  get origin(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
   get jwksUri(): string {
     return `${this.origin}/jwks.json`;
   }
@@ -32,26 +28,7 @@ export class JwksServer {
     return this.hits.get(path) ?? 0;
   }
 
-  async start(): Promise<this> {
-    const server = createServer((request, response) => this.handle(request, response));
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  private handle(request: IncomingMessage, response: ServerResponse): void {
+  protected handle(request: IncomingMessage, response: ServerResponse): void {
     const path = request.url ?? "/";
     this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {

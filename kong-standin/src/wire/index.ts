@@ -28,7 +28,8 @@ export {
   type FieldList,
 } from "./schema.js";
 export { resolveReferences, isReference, type VaultEnvironment, type ResolvedConfig } from "./vault.js";
-export { type WireRequest, type LogEntry } from "./pdk.js";
+export { type WireRequest, type LogEntry, type Authenticated, type LuaTable } from "./pdk.js";
+export { consumerDirectory, isKongUuid, NO_CONSUMERS, type Consumer, type ConsumerDirectory } from "./consumers.js";
 export { RpcRemoteError, RpcTransportError, PluginConfigError, PluginServerStartError } from "./errors.js";
 export { RpcConnection } from "./connection.js";
 export { ProtobufPluginInstance, MAX_EVENT_RETRIES } from "./protobuf/plugin-instance.js";

@@ -3,6 +3,7 @@
 // hand. Header maps go back as StepMultiMap with every value an array (mp_rpc.lua fix_mmap);
 // a nil result goes back without a Data key; an error return becomes StepError; an argument
 // error Kong raises in Lua ends the request with a 500.
+import { isKongUuid, NO_CONSUMERS, type Consumer, type ConsumerDirectory } from "./consumers.js";
 
 /** The request a test or the stand-in gateway hands to the plugin. */
 export interface WireRequest {
@@ -12,6 +13,19 @@ export interface WireRequest {
   headers: Record<string, string | string[]>;
   /** Initial `kong.ctx.shared` (what earlier plugins, e.g. the guard's pre-function, stored). */
   ctxShared?: Record<string, unknown>;
+  /** The consumers kong.client.load_consumer looks up (none when absent). */
+  consumers?: ConsumerDirectory;
+  /** What an earlier plugin of the request passed to kong.client.authenticate (ngx.ctx). */
+  authenticated?: Authenticated;
+}
+
+/** A Lua table a plugin handed to Kong: a JSON object or array. */
+export type LuaTable = Record<string, unknown> | unknown[];
+
+/** ngx.ctx.authenticated_consumer and authenticated_credential, as kong.client.authenticate left them. */
+export interface Authenticated {
+  consumer?: LuaTable;
+  credential?: LuaTable;
 }
 
 /** The response `kong.response.exit` ends a request with. */
@@ -32,7 +46,13 @@ export function exitOf({ status, body, rawBody, headers }: PdkExit): PdkExit {
   return { status, body, rawBody, headers };
 }
 
-export type StepMethod = "plugin.Step" | "plugin.StepError" | "plugin.StepMultiMap";
+/**
+ * How Kong sends a PDK result back over MessagePack-RPC (mp_rpc.lua get_step_method): consumers
+ * as StepConsumer, credentials (and authenticate's nil) as StepCredential, header maps as
+ * StepMultiMap, anything else as Step.
+ */
+export type StepMethod =
+  "plugin.Step" | "plugin.StepError" | "plugin.StepMultiMap" | "plugin.StepConsumer" | "plugin.StepCredential";
 
 export interface LogEntry {
   level: string;
@@ -65,6 +85,9 @@ export class RequestContext {
   private readonly method: string;
   private readonly path: string;
   private readonly rawQuery: string;
+  private readonly consumers: ConsumerDirectory;
+  private consumer: LuaTable | undefined;
+  private credential: LuaTable | undefined;
 
   constructor(request: WireRequest) {
     this.method = request.method.toUpperCase();
@@ -76,6 +99,22 @@ export class RequestContext {
       for (const item of Array.isArray(value) ? value : [value]) this.lines.push([name, item]);
     }
     this.ctxShared = new Map(Object.entries(request.ctxShared ?? {}));
+    this.consumers = request.consumers ?? NO_CONSUMERS;
+    this.consumer = request.authenticated?.consumer;
+    this.credential = request.authenticated?.credential;
+  }
+
+  /** What kong.client.authenticate recorded (or the request started with). */
+  get authenticated(): Authenticated {
+    return {
+      ...(this.consumer === undefined ? {} : { consumer: this.consumer }),
+      ...(this.credential === undefined ? {} : { credential: this.credential }),
+    };
+  }
+
+  /** `{ authenticated }` for a phase's result, or nothing when no one is authenticated. */
+  authenticatedResult(): { authenticated?: Authenticated } {
+    return this.consumer === undefined && this.credential === undefined ? {} : { authenticated: this.authenticated };
   }
 
   /** Headers the upstream would receive: lower-case names, values in order. */
@@ -128,6 +167,15 @@ export class RequestContext {
         return exitAnswer(first, second, third);
       case "kong.response.error":
         return errorAnswer(first, second, third);
+      case "kong.client.load_consumer":
+        return stepAs("plugin.StepConsumer", this.loadConsumer(first, second));
+      case "kong.client.get_consumer":
+        return stepAs("plugin.StepConsumer", this.consumer);
+      case "kong.client.get_credential":
+        return stepAs("plugin.StepCredential", this.credential);
+      case "kong.client.authenticate":
+        this.authenticate(first, second);
+        return stepAs("plugin.StepCredential", undefined);
       case "kong.ctx.shared.get":
         return step(this.ctxShared.get(String(first)));
       case "kong.ctx.shared.set":
@@ -151,6 +199,34 @@ export class RequestContext {
         };
       }
     }
+  }
+
+  // kong.client.load_consumer(consumer_id, search_by_username), Kong 3.9.3 (kong/pdk/client.lua):
+  // a non-string id, or one that is not a UUID without search_by_username, raises; a UUID is
+  // looked up by id first, then (search_by_username) by username; nil when neither matches.
+  private loadConsumer(id: unknown, searchByUsername: unknown): Consumer | undefined {
+    if (typeof id !== "string") throw new LuaError("consumer_id must be a string");
+    const byUsername = luaTruthy(searchByUsername);
+    const uuid = isKongUuid(id);
+    if (!uuid && !byUsername) throw new LuaError("cannot load a consumer with an id that is not a uuid");
+    try {
+      const found = uuid ? this.consumers.byId(id) : undefined;
+      if (found !== undefined) return found;
+      return byUsername ? this.consumers.byUsername(id) : undefined;
+    } catch (error) {
+      // A failure Kong raises inside the lookup (consumers.ts): the request ends with a 500.
+      throw new LuaError(`consumer lookup failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  // kong.client.authenticate(consumer, credential): each a table or nil, not both nil; recorded in
+  // ngx.ctx for later plugins (kong.client.get_consumer / get_credential, rate-limiting's limit_by).
+  private authenticate(consumer: unknown, credential: unknown): void {
+    if (!isTableOrNil(consumer)) throw new LuaError("consumer must be a table or nil");
+    if (!isTableOrNil(credential)) throw new LuaError("credential must be a table or nil");
+    if (isNil(consumer) && isNil(credential)) throw new LuaError("either credential or consumer must be provided");
+    this.consumer = isNil(consumer) ? undefined : consumer;
+    this.credential = isNil(credential) ? undefined : credential;
   }
 
   // kong.request.get_headers(max): at most `max` header lines (default 100, 1..1000), names
@@ -241,6 +317,23 @@ class LuaError extends Error {}
 
 function step(value: unknown): PdkAnswer {
   return { kind: "step", stepMethod: "plugin.Step", data: value };
+}
+
+function stepAs(stepMethod: StepMethod, value: unknown): PdkAnswer {
+  return { kind: "step", stepMethod, data: value };
+}
+
+/** Lua's truth: everything but nil and false (a MessagePack nil arrives as null). */
+function luaTruthy(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== false;
+}
+
+function isNil(value: unknown): value is undefined | null {
+  return value === undefined || value === null;
+}
+
+function isTableOrNil(value: unknown): value is LuaTable | undefined | null {
+  return isNil(value) || typeof value === "object";
 }
 
 function multiMap(map: Record<string, string[]>): PdkAnswer {

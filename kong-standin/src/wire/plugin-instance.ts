@@ -2,7 +2,7 @@
 // keys Kong adds), the instance id the plugin server gave it, and the per-request event loop
 // of kong/runloop/plugin_servers/rpc/mp_rpc.lua (bridge_loop, handle_event).
 import { RpcRemoteError } from "./errors.js";
-import { exitOf, RequestContext, type LogEntry, type WireRequest } from "./pdk.js";
+import { exitOf, RequestContext, type Authenticated, type LogEntry, type WireRequest } from "./pdk.js";
 import type { PluginConfig } from "./schema.js";
 
 /** What Kong did with the request after the plugin's `access` phase. */
@@ -20,6 +20,11 @@ export interface ResultBase {
   ctxShared: Record<string, unknown>;
   /** `kong.log.*` calls of the phase. */
   logs: LogEntry[];
+  /**
+   * The consumer and credential kong.client.authenticate recorded (ngx.ctx), or what the request
+   * started with: what later plugins (rate-limiting's limit_by) see. Absent when neither is set.
+   */
+  authenticated?: Authenticated;
 }
 
 /** The plugin ended the request (`kong.response.exit`/`error`); nothing is proxied. */
@@ -124,6 +129,7 @@ export class MsgPackPluginInstance implements PluginInstance {
       roundTrips: counter.roundTrips,
       ctxShared: Object.fromEntries(context.ctxShared),
       logs: context.logs,
+      ...context.authenticatedResult(),
     });
     try {
       return await this.bridge(phase, context, counter, base, true);

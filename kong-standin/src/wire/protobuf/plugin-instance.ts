@@ -63,6 +63,7 @@ export class ProtobufPluginInstance implements PluginInstance {
       roundTrips: counter.roundTrips,
       ctxShared: Object.fromEntries(context.ctxShared),
       logs: context.logs,
+      ...context.authenticatedResult(),
     });
     for (let retries = 0; ; retries++) {
       let id: number;

@@ -8,6 +8,8 @@
 // Defaults and bounds are read from the schema's definition (plugin/src/schema.ts), never restated.
 
 import { isAlgorithm, type Algorithm } from "./core/algorithms.js";
+import { isConsumerHeader } from "./core/consumer-headers.js";
+import { foldHeaderName } from "./guard/index.js";
 import { isScopeToken } from "./core/scope.js";
 import { DEFAULT_UPSTREAM_HEADERS, schemaField, type PluginConfig, type UpstreamHeaders } from "./schema.js";
 
@@ -38,6 +40,8 @@ function isHttpUrl(value: string): boolean {
 }
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+/** The schema's claim-name pattern (Lua `^[%w_%-%.:]+$`). */
+const CLAIM_NAME = /^[A-Za-z0-9_\-.:]+$/;
 /** Lua's `%c` (iscntrl in the C locale): the C0 controls and DEL. */
 const isControl = (code: number): boolean => code < 0x20 || code === 0x7f;
 /** The schema's realm pattern: no quote, backslash or control character, at least one character. */
@@ -76,6 +80,62 @@ function optionalString(raw: Record<string, unknown>, key: string): string | nul
   const max = schemaField(key).len_max ?? Number.MAX_SAFE_INTEGER;
   if (value === null) return null;
   return typeof value === "string" && value.length > 0 && value.length <= max ? value : undefined;
+}
+
+/** A claim-name field: the name, or undefined when it breaks the schema's pattern or length. */
+function claimName(value: unknown, key: string): string | undefined {
+  const max = schemaField(key).len_max ?? Number.MAX_SAFE_INTEGER;
+  return typeof value === "string" && value.length <= max && CLAIM_NAME.test(value) ? value : undefined;
+}
+
+/** The fields that tell Kong who called (consumers, credentials, anonymous), or the error. */
+function kongIdentityFields(
+  raw: Record<string, unknown>,
+  upstreamHeaders: UpstreamHeaders,
+):
+  | Pick<
+      PluginConfig,
+      | "authenticate_credential"
+      | "credential_claim"
+      | "consumer_claim"
+      | "consumer_by"
+      | "anonymous"
+      | "consumer_cache_seconds"
+    >
+  | { key: string; why: string } {
+  const authenticateCredential = valueOrDefault(raw, "authenticate_credential");
+  if (typeof authenticateCredential !== "boolean") return { key: "authenticate_credential", why: "must be a boolean" };
+  const credentialClaim = claimName(valueOrDefault(raw, "credential_claim"), "credential_claim");
+  if (credentialClaim === undefined) return { key: "credential_claim", why: "must be a claim name" };
+  const consumerClaimRaw = raw.consumer_claim ?? null;
+  const consumerClaim = consumerClaimRaw === null ? null : claimName(consumerClaimRaw, "consumer_claim");
+  if (consumerClaim === undefined) return { key: "consumer_claim", why: "must be a claim name or unset" };
+  const consumerBy = valueOrDefault(raw, "consumer_by");
+  if (consumerBy !== "username" && consumerBy !== "id")
+    return { key: "consumer_by", why: "must be `username` or `id`" };
+  const anonymous = optionalString(raw, "anonymous");
+  if (anonymous === undefined) return { key: "anonymous", why: "must be a non-empty string or unset" };
+  const cacheSeconds = integerField(raw, "consumer_cache_seconds");
+  if (typeof cacheSeconds === "string") return { key: "consumer_cache_seconds", why: cacheSeconds };
+  // The plugin then sets Kong's consumer headers itself, in the same set_headers call: an
+  // identity header of the same name would race with them inside Kong.
+  if (authenticateCredential || consumerClaim !== null || anonymous !== null) {
+    for (const key of ["subject", "scope", "client_id"] as const) {
+      if (isConsumerHeader(foldHeaderName(upstreamHeaders[key])))
+        return {
+          key: `upstream_headers.${key}`,
+          why: "must not be one of Kong's consumer headers when the plugin tells Kong who called",
+        };
+    }
+  }
+  return {
+    authenticate_credential: authenticateCredential,
+    credential_claim: credentialClaim,
+    consumer_claim: consumerClaim,
+    consumer_by: consumerBy,
+    anonymous,
+    consumer_cache_seconds: cacheSeconds,
+  };
 }
 
 /** Validates and completes a raw configuration object. */
@@ -163,6 +223,8 @@ export function resolveConfig(raw: unknown): ConfigResult {
   if (staleAction !== "accept" && staleAction !== "refuse") {
     return fail("revocation_stale_action", "must be `accept` or `refuse`");
   }
+  const identity = kongIdentityFields(raw, upstreamHeaders);
+  if ("why" in identity) return fail(identity.key, identity.why);
 
   return {
     ok: true,
@@ -186,6 +248,7 @@ export function resolveConfig(raw: unknown): ConfigResult {
       revocation_poll_seconds: pollSeconds,
       revocation_max_stale_seconds: maxStaleSeconds,
       revocation_stale_action: staleAction,
+      ...identity,
     },
   };
 }

@@ -1,6 +1,9 @@
 // The access-phase handler: one read of the request, one verdict, one place that responds.
 // Every PDK call is a round trip to Kong over the plugin-server socket: an allowed request costs
-// get_headers + set_headers (+ HandleEvent) = 3, a refused one get_headers + exit = 2. Nothing is
+// get_headers + set_headers (+ HandleEvent) = 3, a refused one get_headers + exit = 2. Telling
+// Kong who called costs calls only when configured: kong.client.authenticate per allowed request
+// (authenticate_credential, consumer_claim), kong.client.load_consumer per cache miss
+// (consumer_claim, anonymous), kong.client.get_credential per request (anonymous). Nothing is
 // logged through kong.log (each call would be one more round trip), and nothing per request is
 // kept on the instance: one instance serves all concurrent requests of its worker.
 
@@ -12,12 +15,32 @@ import {
   type AuthenticationDeps,
   type RouteOptions,
 } from "./core/authenticate.js";
-import { CONSUMER_HEADERS, isConsumerHeader, mayBeConsumerFamily } from "./core/consumer-headers.js";
 import { INTERNAL_ERROR_RESPONSE, refusalResponse, unavailableResponse, type ErrorResponse } from "./core/challenge.js";
+import { sharedConsumerCache, type ConsumerCache } from "./core/consumer-cache.js";
+import {
+  CONSUMER_HEADERS,
+  isConsumerHeader,
+  KONG_CONSUMER_HEADERS,
+  mayBeConsumerFamily,
+} from "./core/consumer-headers.js";
 import { sharedJwksCache } from "./core/jwks-cache.js";
+import {
+  anonymousLookup,
+  asConsumer,
+  claimValue,
+  consumerLookup,
+  isAuthenticated,
+  matchingConsumer,
+  noConsumer,
+  unidentifiedClaim,
+  type ConsumerBy,
+  type ConsumerLookup,
+  type KongConsumer,
+  type KongCredential,
+} from "./core/kong-identity.js";
 import { RevocationFeeds } from "./core/revocation-feed.js";
 import { sharedTokenCache } from "./core/token-cache.js";
-import { refuse, type AccessTokenClaims } from "./core/verdict.js";
+import { refuse, type AccessTokenClaims, type Refusal, type Unavailable } from "./core/verdict.js";
 import { foldHeaderName, NONCE_HEADER, VERDICT_HEADER } from "./guard/index.js";
 import type { PluginConfig } from "./schema.js";
 
@@ -35,6 +58,19 @@ export interface KongPdk {
   readonly response: {
     exit(status: number, body?: string, headers?: Record<string, string>): Promise<unknown>;
   };
+  readonly client: {
+    getCredential(): Promise<unknown>;
+    loadConsumer(id: string, byUsername: boolean): Promise<unknown>;
+    authenticate(
+      consumer: Readonly<Record<string, unknown>> | null,
+      credential: KongCredential | null,
+    ): Promise<unknown>;
+  };
+}
+
+/** What the handler needs beyond the core's caches: the process-wide consumer lookups. */
+export interface HandlerDeps extends AuthenticationDeps {
+  readonly consumers?: ConsumerCache;
 }
 
 /** Well above Kong's default of 100, so a request padded with headers is not misread. */
@@ -49,12 +85,55 @@ export const sharedRevocationFeeds = new RevocationFeeds({
   onKeysRevoked: (issuer, kids) => sharedJwksCache.revokeKeys(issuer, kids),
 });
 
-const DEFAULT_DEPS: AuthenticationDeps = {
+const DEFAULT_DEPS: HandlerDeps = {
   jwks: sharedJwksCache,
   tokens: sharedTokenCache,
   now: Date.now,
   revocations: sharedRevocationFeeds,
+  consumers: sharedConsumerCache,
 };
+
+/** How a route tells Kong who called; undefined when it does not (then it costs no PDK call). */
+interface KongIdentity {
+  /** Tell Kong the credential (and the consumer, with consumer_claim) on every allowed request. */
+  readonly authenticates: boolean;
+  readonly credentialClaim: string;
+  readonly consumerClaim: string | null;
+  readonly consumerBy: ConsumerBy;
+  readonly anonymous: ConsumerLookup | undefined;
+  readonly cacheSeconds: number;
+  // The refusals, built once: a fixed description per claim.
+  readonly unidentifiedCredential: Refusal;
+  readonly unidentifiedConsumer: Refusal;
+  readonly noConsumer: Refusal;
+}
+
+function kongIdentity(config: PluginConfig): KongIdentity | undefined {
+  const { authenticate_credential: credential, consumer_claim: consumerClaim, anonymous } = config;
+  if (!credential && consumerClaim === null && anonymous === null) return undefined;
+  return {
+    authenticates: credential || consumerClaim !== null,
+    credentialClaim: config.credential_claim,
+    consumerClaim,
+    consumerBy: config.consumer_by,
+    anonymous: anonymous === null ? undefined : anonymousLookup(anonymous),
+    cacheSeconds: config.consumer_cache_seconds,
+    unidentifiedCredential: unidentifiedClaim(config.credential_claim),
+    unidentifiedConsumer: unidentifiedClaim(consumerClaim ?? config.credential_claim),
+    noConsumer: noConsumer(consumerClaim ?? config.credential_claim),
+  };
+}
+
+/** Who Kong was told called: a credential (and its consumer), or the anonymous consumer. */
+interface Caller {
+  readonly ok: true;
+  readonly consumer: KongConsumer | undefined;
+  readonly credential: KongCredential | undefined;
+  readonly anonymous: boolean;
+}
+
+/** A valid token on a route that only offers `anonymous`: Kong is told nothing. */
+const UNNAMED_CALLER: Caller = { ok: true, consumer: undefined, credential: undefined, anonymous: false };
 
 /** What the handler needs from Kong's header table, read in one pass (see scanHeaders). */
 interface ScannedHeaders {
@@ -108,20 +187,26 @@ class HeaderNames {
   readonly clientId: string;
   readonly scope: string;
   readonly hideCredentials: boolean;
+  /** The call sets Kong's consumer headers itself (each to a value, or [] to remove it). */
+  readonly consumerHeaders: boolean;
   private readonly folded: ReadonlySet<string>;
   private readonly exact: ReadonlySet<string>;
   /** relevantLength[n]: some name of length n may mean something (the rest are ignored at once). */
   private readonly relevantLength: readonly boolean[];
   private readonly memo = new Map<string, number>();
 
-  constructor(config: PluginConfig) {
+  constructor(config: PluginConfig, consumerHeaders: boolean) {
     const names = config.upstream_headers;
     this.subject = names.subject;
     this.clientId = names.client_id;
     this.scope = names.scope;
     this.hideCredentials = config.hide_credentials;
+    this.consumerHeaders = consumerHeaders;
     const canonical = [names.subject, names.client_id, names.scope, VERDICT_HEADER, NONCE_HEADER];
     if (config.hide_credentials) canonical.push("Authorization");
+    // Set in the same call: a client's spelling equal up to case is replaced by that entry, and
+    // must not be listed for removal beside it (the two would race inside Kong's pairs()).
+    if (consumerHeaders) canonical.push(...KONG_CONSUMER_HEADERS);
     this.folded = new Set(canonical.map(foldHeaderName));
     this.exact = new Set(canonical.map((name) => name.toLowerCase()));
     const relevant: boolean[] = [];
@@ -148,8 +233,8 @@ class HeaderNames {
 
   /**
    * A client-sent header to remove: a spelling of a name this plugin sets, or one of Kong's
-   * consumer headers, which it never sets. The canonical names themselves, up to case, are left
-   * out: their entry in the same `set_headers` call replaces them.
+   * consumer headers. The canonical names themselves, up to case, are left out: their entry in
+   * the same `set_headers` call replaces them.
    */
   private spoofed(lower: string): boolean {
     if (this.exact.has(lower)) return false;
@@ -205,20 +290,31 @@ class HeaderNames {
 
 export class AccessHandler {
   private readonly route:
-    { ok: true; config: PluginConfig; options: RouteOptions; names: HeaderNames } | { ok: false; error: string };
+    | {
+        ok: true;
+        config: PluginConfig;
+        options: RouteOptions;
+        names: HeaderNames;
+        identity: KongIdentity | undefined;
+      }
+    | { ok: false; error: string };
   private readonly deps: AuthenticationDeps;
+  private readonly consumers: ConsumerCache;
 
-  constructor(rawConfig: unknown, deps: AuthenticationDeps = DEFAULT_DEPS) {
+  constructor(rawConfig: unknown, deps: HandlerDeps = DEFAULT_DEPS) {
     const resolved = resolveConfig(rawConfig);
+    const identity = resolved.ok ? kongIdentity(resolved.config) : undefined;
     this.route = resolved.ok
       ? {
           ok: true,
           config: resolved.config,
           options: routeOptions(resolved.config, deps.revocations),
-          names: new HeaderNames(resolved.config),
+          names: new HeaderNames(resolved.config, identity !== undefined),
+          identity,
         }
       : resolved;
     this.deps = deps;
+    this.consumers = deps.consumers ?? sharedConsumerCache;
     if (!resolved.ok)
       console.error(`[oauth2-jwt] invalid configuration, every request will be refused: ${resolved.error}`);
   }
@@ -229,7 +325,7 @@ export class AccessHandler {
         await this.respond(kong, INTERNAL_ERROR_RESPONSE);
         return;
       }
-      const { config, options, names } = this.route;
+      const { config, options, names, identity } = this.route;
       const headers = names.scan(await kong.request.getHeaders(MAX_HEADERS));
       // Past the maximum, nginx returns only the first MAX_HEADERS lines: a spoofed identity
       // header could hide beyond them and escape the stripping below. Refuse such a request.
@@ -248,21 +344,41 @@ export class AccessHandler {
         }
       }
 
+      // Logical OR, as Kong's own authentication plugins with `anonymous`: a request an earlier
+      // plugin authenticated is left to it (kong/plugins/jwt/handler.lua).
+      if (identity?.anonymous !== undefined && isAuthenticated(await kong.client.getCredential())) {
+        await kong.service.request.setHeaders(verdictHeaders(headers));
+        return;
+      }
+
       // A repeated token is decided without waiting (no promise on that path); otherwise the key
       // set may have to be fetched.
       const verdict =
         authenticateCached(headers.authorization, options, this.deps) ??
         (await authenticate(headers.authorization, options, this.deps));
-      if (!verdict.ok) {
-        await this.respond(
-          kong,
-          verdict.status === 503
-            ? unavailableResponse(verdict, RETRY_AFTER_SECONDS)
-            : refusalResponse(verdict, config.realm),
-        );
+      let refusal: Refusal | Unavailable;
+      if (verdict.ok) {
+        const caller = identity === undefined ? undefined : await this.identify(kong, verdict.claims, identity);
+        if (caller === undefined || caller.ok) {
+          if (caller !== undefined && identity?.authenticates === true)
+            await kong.client.authenticate(caller.consumer?.entity ?? null, caller.credential ?? null);
+          await kong.service.request.setHeaders(upstreamHeaders(headers, names, verdict.claims, caller));
+          return;
+        }
+        refusal = caller;
+      } else refusal = verdict;
+      // No token, or one refused 400/401, proceeds as the anonymous consumer; a token lacking the
+      // route's scope (403) or a verdict that cannot be reached (503) does not.
+      if (identity?.anonymous !== undefined && refusal.status !== 403 && refusal.status !== 503) {
+        await this.passAnonymous(kong, headers, names, identity, identity.anonymous);
         return;
       }
-      await kong.service.request.setHeaders(upstreamHeaders(headers, names, verdict.claims));
+      await this.respond(
+        kong,
+        refusal.status === 503
+          ? unavailableResponse(refusal, RETRY_AFTER_SECONDS)
+          : refusalResponse(refusal, config.realm),
+      );
     } catch (error) {
       // Kong would proxy the request if this threw (fail-open): refuse instead.
       console.error(
@@ -270,6 +386,53 @@ export class AccessHandler {
       );
       return this.respond(kong, INTERNAL_ERROR_RESPONSE);
     }
+  }
+
+  /**
+   * The credential and consumer a valid token names (kong.client.load_consumer on a cache miss),
+   * or the 401 invalid_token when it names none.
+   */
+  private async identify(kong: KongPdk, claims: AccessTokenClaims, identity: KongIdentity): Promise<Caller | Refusal> {
+    if (!identity.authenticates) return UNNAMED_CALLER;
+    const id = claimValue(claims.raw, identity.credentialClaim);
+    if (id === undefined) return identity.unidentifiedCredential;
+    if (identity.consumerClaim === null) return { ok: true, consumer: undefined, credential: { id }, anonymous: false };
+    const name = claimValue(claims.raw, identity.consumerClaim);
+    if (name === undefined) return identity.unidentifiedConsumer;
+    const lookup = consumerLookup(name, identity.consumerBy);
+    const consumer =
+      lookup === undefined ? undefined : matchingConsumer(await this.loadConsumer(kong, lookup, identity), lookup);
+    if (consumer === undefined) return identity.noConsumer;
+    return { ok: true, consumer, credential: { id, consumer_id: consumer.id }, anonymous: false };
+  }
+
+  /** As Kong's own plugins: the anonymous consumer must exist, else the route is misconfigured (500). */
+  private async passAnonymous(
+    kong: KongPdk,
+    headers: ScannedHeaders,
+    names: HeaderNames,
+    identity: KongIdentity,
+    lookup: ConsumerLookup,
+  ): Promise<void> {
+    const consumer = await this.loadConsumer(kong, lookup, identity);
+    if (consumer === undefined) throw new Error(`the anonymous consumer ${JSON.stringify(lookup.id)} was not found`);
+    await kong.client.authenticate(consumer.entity, null);
+    const caller: Caller = { ok: true, consumer, credential: undefined, anonymous: true };
+    await kong.service.request.setHeaders(upstreamHeaders(headers, names, undefined, caller));
+  }
+
+  /** Kong's answer to a lookup, from the process-wide cache or one load_consumer call. */
+  private async loadConsumer(
+    kong: KongPdk,
+    lookup: ConsumerLookup,
+    identity: KongIdentity,
+  ): Promise<KongConsumer | undefined> {
+    const cached = this.consumers.get(lookup.key, this.deps.now());
+    if (cached !== undefined) return cached.consumer;
+    // A rejected call (Kong answered an error) propagates: the request is refused 500, never passed.
+    const consumer = asConsumer(await kong.client.loadConsumer(lookup.id, lookup.byUsername));
+    this.consumers.set(lookup.key, consumer, identity.cacheSeconds, this.deps.now());
+    return consumer;
   }
 
   /** The one place that responds. Kong ends the request on exit and never answers it. */
@@ -300,6 +463,7 @@ function upstreamHeaders(
   headers: ScannedHeaders,
   names: HeaderNames,
   claims: AccessTokenClaims | undefined,
+  caller?: Caller,
 ): Record<string, string | string[]> {
   const result: Record<string, string | string[]> = {};
   // A spoofed spelling differs from every canonical name even up to case, so no entry below overwrites it.
@@ -312,5 +476,34 @@ function upstreamHeaders(
   put(result, VERDICT_HEADER, headers.nonces === 1 && headers.nonce !== undefined ? headers.nonce : []);
   put(result, NONCE_HEADER, []);
   if (names.hideCredentials) put(result, "Authorization", []);
+  // Kong's consumer headers as its own authentication plugins set them (jwt/handler.lua
+  // `set_consumer`): each consumer field, or [] when there is none.
+  if (names.consumerHeaders) {
+    const consumer = caller?.consumer;
+    put(result, "X-Consumer-ID", consumer?.id ?? []);
+    put(result, "X-Consumer-Custom-ID", consumer?.customId ?? []);
+    put(result, "X-Consumer-Username", consumer?.username ?? []);
+    put(result, "X-Credential-Identifier", caller?.credential?.id ?? []);
+    put(result, "X-Anonymous-Consumer", caller?.anonymous === true ? "true" : []);
+  }
+  return result;
+}
+
+const VERDICT_FOLDED = foldHeaderName(VERDICT_HEADER);
+const NONCE_FOLDED = foldHeaderName(NONCE_HEADER);
+
+/**
+ * The `set_headers` argument for a request an earlier plugin authenticated: only the guard's
+ * verdict and nonce (and client-sent spellings of them); identity and consumer headers are that
+ * plugin's.
+ */
+function verdictHeaders(headers: ScannedHeaders): Record<string, string | string[]> {
+  const result: Record<string, string | string[]> = {};
+  for (const name of headers.spoofed ?? []) {
+    const folded = foldHeaderName(name);
+    if (folded === VERDICT_FOLDED || folded === NONCE_FOLDED) put(result, name, []);
+  }
+  put(result, VERDICT_HEADER, headers.nonces === 1 && headers.nonce !== undefined ? headers.nonce : []);
+  put(result, NONCE_HEADER, []);
   return result;
 }

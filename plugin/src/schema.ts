@@ -65,6 +65,22 @@ function luaCharacterClass(ranges: readonly (readonly [number, number])[]): stri
 export const SCOPE_TOKEN_PATTERN = `^${luaCharacterClass(SCOPE_TOKEN_RANGES)}+$`;
 /** A realm is sent inside a quoted-string (RFC 6750 §3): no quote, backslash or control character. */
 const REALM_PATTERN = '^[^"\\%c]+$';
+/**
+ * A JWT claim name this plugin reads (RFC 7519 §4): letters, digits, `_`, `-`, `.` and `:`, which
+ * covers the registered names and collision-resistant ones such as URIs' last segments. It also
+ * keeps the name safe inside the fixed error_description that names it (RFC 6750 §3).
+ */
+export const CLAIM_NAME_PATTERN = "^[%w_%-%.:]+$";
+
+const claimName = (description: string, defaultName?: string): SchemaField => ({
+  type: "string",
+  required: defaultName !== undefined,
+  ...(defaultName === undefined ? {} : { default: defaultName }),
+  len_min: 1,
+  len_max: 64,
+  match: CLAIM_NAME_PATTERN,
+  description,
+});
 
 const headerName = (description: string, defaultName: string): SchemaField => ({
   type: "string",
@@ -285,6 +301,56 @@ export const Schema: readonly SchemaEntry[] = [
         "When the revocation set is older than revocation_max_stale_seconds, or not fetched yet since a start: `accept` keeps enforcing the last known set and lets other tokens through; `refuse` answers 503.",
     },
   },
+  {
+    authenticate_credential: {
+      type: "boolean",
+      required: true,
+      default: false,
+      description:
+        "On every allowed request, tell Kong the authenticated credential (kong.client.authenticate), identified by credential_claim, so plugins such as rate-limiting with limit_by = credential count per credential.",
+    },
+  },
+  {
+    credential_claim: claimName(
+      "The claim whose value identifies the credential given to Kong and sent as X-Credential-Identifier: `client_id` counts per client, `sub` per user.",
+      "client_id",
+    ),
+  },
+  {
+    consumer_claim: claimName(
+      "A claim whose value names a Kong consumer (see consumer_by). When set, an allowed request is authenticated as that consumer and a token naming none is refused 401 invalid_token (or passes as anonymous).",
+    ),
+  },
+  {
+    consumer_by: {
+      type: "string",
+      required: true,
+      default: "username",
+      one_of: ["username", "id"],
+      description:
+        "How consumer_claim names a consumer: by its `username` or its `id`. Kong's PDK looks consumers up by id or username only, never by custom_id.",
+    },
+  },
+  {
+    anonymous: {
+      type: "string",
+      required: false,
+      len_min: 1,
+      len_max: 255,
+      description:
+        "A consumer id or username, as in Kong's own authentication plugins: a request without a token, or with a token refused 400 or 401, proceeds as this consumer with X-Anonymous-Consumer: true. A token lacking the route's scope is still refused 403.",
+    },
+  },
+  {
+    consumer_cache_seconds: {
+      type: "integer",
+      required: true,
+      default: 60,
+      between: [1, 3600],
+      description:
+        "Lifetime of a cached consumer lookup. A lookup that found no consumer is cached for at most 5 s, since Kong's plugin server reports a database error the same way.",
+    },
+  },
 ];
 
 /** A top-level field's definition, where defaults and bounds are read (plugin/src/config.ts). */
@@ -309,4 +375,10 @@ export interface PluginConfig extends RouteConfig {
   readonly hide_credentials: boolean;
   readonly run_on_preflight: boolean;
   readonly realm: string;
+  readonly authenticate_credential: boolean;
+  readonly credential_claim: string;
+  readonly consumer_claim: string | null;
+  readonly consumer_by: "username" | "id";
+  readonly anonymous: string | null;
+  readonly consumer_cache_seconds: number;
 }

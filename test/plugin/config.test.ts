@@ -58,6 +58,30 @@ describe("resolveConfig", () => {
         "config.revocation_max_stale_seconds must be at least revocation_poll_seconds",
       ],
       [{ revocation_stale_action: "ignore" }, "config.revocation_stale_action must be `accept` or `refuse`"],
+      [{ authenticate_credential: "yes" }, "config.authenticate_credential must be a boolean"],
+      [{ credential_claim: "" }, "config.credential_claim must be a claim name"],
+      [{ credential_claim: "a b" }, "config.credential_claim must be a claim name"],
+      [{ credential_claim: "x".repeat(65) }, "config.credential_claim must be a claim name"],
+      [{ consumer_claim: 7 }, "config.consumer_claim must be a claim name or unset"],
+      [{ consumer_claim: "a\nb" }, "config.consumer_claim must be a claim name or unset"],
+      [{ consumer_by: "custom_id" }, "config.consumer_by must be `username` or `id`"],
+      [{ anonymous: "" }, "config.anonymous must be a non-empty string or unset"],
+      [{ anonymous: "x".repeat(256) }, "config.anonymous must be a non-empty string or unset"],
+      [{ consumer_cache_seconds: 0 }, "config.consumer_cache_seconds must be an integer between 1 and 3600"],
+      [
+        {
+          authenticate_credential: true,
+          upstream_headers: { subject: "x_consumer_username", scope: "X-Scope", client_id: "X-Client" },
+        },
+        "config.upstream_headers.subject must not be one of Kong's consumer headers when the plugin tells Kong who called",
+      ],
+      [
+        {
+          anonymous: "guest",
+          upstream_headers: { subject: "X-Sub", scope: "X-Scope", client_id: "X-Credential-Identifier" },
+        },
+        "config.upstream_headers.client_id must not be one of Kong's consumer headers when the plugin tells Kong who called",
+      ],
     ];
     for (const [override, error] of cases) {
       assert.deepEqual(
@@ -88,6 +112,46 @@ describe("resolveConfig", () => {
         revocation_poll_seconds: 0.2,
         revocation_stale_action: "refuse",
       },
+    );
+  });
+
+  it("reads the fields that tell Kong who called", () => {
+    const result = resolveConfig({
+      ...fillDefaults(minimal),
+      authenticate_credential: true,
+      credential_claim: "sub",
+      consumer_claim: "urn:example:consumer",
+      consumer_by: "id",
+      anonymous: "guest",
+      consumer_cache_seconds: 3600,
+    });
+    assert.equal(result.ok, true);
+    const {
+      authenticate_credential,
+      credential_claim,
+      consumer_claim,
+      consumer_by,
+      anonymous,
+      consumer_cache_seconds,
+    } = result.config;
+    assert.deepEqual(
+      { authenticate_credential, credential_claim, consumer_claim, consumer_by, anonymous, consumer_cache_seconds },
+      {
+        authenticate_credential: true,
+        credential_claim: "sub",
+        consumer_claim: "urn:example:consumer",
+        consumer_by: "id",
+        anonymous: "guest",
+        consumer_cache_seconds: 3600,
+      },
+    );
+    // Without any of them, a consumer header may still be configured as an identity header.
+    assert.equal(
+      resolveConfig({
+        ...fillDefaults(minimal),
+        upstream_headers: { subject: "X-Consumer-Username", scope: "X-Scope", client_id: "X-Client" },
+      }).ok,
+      true,
     );
   });
 

@@ -167,7 +167,7 @@ describe("plugin schema", () => {
     assert.deepEqual(errors, []);
   });
 
-  it("gives every field a default except the required issuer and audience, the discovered URLs and the feed's credential", () => {
+  it("gives every field a default except the required issuer and audience, the discovered URLs, the feed's credential and the optional consumer mapping", () => {
     const withoutDefault = entries(Schema)
       .filter(([, field]) => field.default === undefined)
       .map(([name]) => name);
@@ -178,6 +178,8 @@ describe("plugin schema", () => {
       "revocation_feed_url",
       "revocation_client_id",
       "revocation_client_secret",
+      "consumer_claim",
+      "anonymous",
     ]);
     assert.deepEqual(
       entries(Schema)
@@ -238,6 +240,15 @@ describe("plugin schema", () => {
       ["realm", 'a"b', false],
       ["realm", "a\\b", false],
       ["realm", "a\nb", false],
+      ["credential_claim", "client_id", true],
+      ["credential_claim", "sub", true],
+      ["credential_claim", "urn:example:tenant-id.v2", true],
+      ["credential_claim", "", false],
+      ["credential_claim", "two words", false],
+      ["credential_claim", 'quo"te', false],
+      ["credential_claim", "a/b", false],
+      ["consumer_claim", "preferred_username", true],
+      ["consumer_claim", "é", false],
     ];
     const rules = cases.map(([path, subject]) => ({ name: path, pattern: field(path).match ?? "", subject }));
     assert.deepEqual(
@@ -287,6 +298,93 @@ describe("the revocation feed's fields", () => {
         { type: "string", value: "accept", between: undefined, oneOf: ["accept", "refuse"] },
       ],
     );
+  });
+});
+
+describe("the fields that tell Kong who called", () => {
+  it("are off by default: no credential, no consumer mapping, no anonymous; lookups cached 60 s (1–3600)", () => {
+    const names = [
+      "authenticate_credential",
+      "credential_claim",
+      "consumer_claim",
+      "consumer_by",
+      "anonymous",
+      "consumer_cache_seconds",
+    ];
+    assert.deepEqual(
+      entries(Schema)
+        .filter(([name]) => names.includes(name))
+        .map(([name, f]) => ({
+          name,
+          type: f.type,
+          required: f.required,
+          value: f.default,
+          between: f.between,
+          oneOf: f.one_of,
+          len: [f.len_min, f.len_max],
+        })),
+      [
+        {
+          name: "authenticate_credential",
+          type: "boolean",
+          required: true,
+          value: false,
+          between: undefined,
+          oneOf: undefined,
+          len: [undefined, undefined],
+        },
+        {
+          name: "credential_claim",
+          type: "string",
+          required: true,
+          value: "client_id",
+          between: undefined,
+          oneOf: undefined,
+          len: [1, 64],
+        },
+        {
+          name: "consumer_claim",
+          type: "string",
+          required: false,
+          value: undefined,
+          between: undefined,
+          oneOf: undefined,
+          len: [1, 64],
+        },
+        {
+          name: "consumer_by",
+          type: "string",
+          required: true,
+          value: "username",
+          between: undefined,
+          oneOf: ["username", "id"],
+          len: [undefined, undefined],
+        },
+        {
+          name: "anonymous",
+          type: "string",
+          required: false,
+          value: undefined,
+          between: undefined,
+          oneOf: undefined,
+          len: [1, 255],
+        },
+        {
+          name: "consumer_cache_seconds",
+          type: "integer",
+          required: true,
+          value: 60,
+          between: [1, 3600],
+          oneOf: undefined,
+          len: [undefined, undefined],
+        },
+      ],
+    );
+  });
+
+  it("says that Kong looks consumers up by id or username only", () => {
+    const consumerBy = Schema.find((e) => Object.hasOwn(e, "consumer_by"))?.consumer_by;
+    assert.match(consumerBy?.description ?? "", /by id or username only, never by custom_id/);
   });
 });
 

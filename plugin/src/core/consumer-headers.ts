@@ -3,13 +3,23 @@
 // 3.9.3, kong/constants.lua `HEADERS`: X-Consumer-ID, X-Consumer-Custom-ID, X-Consumer-Username,
 // X-Consumer-Groups, X-Credential-Identifier, X-Anonymous-Consumer). An upstream behind Kong may
 // trust them as it trusts this plugin's identity headers, and Kong's plugins clear a client's copy
-// (kong/plugins/jwt/handler.lua, `set_consumer`); this plugin sets none of them, so on a protected
-// route it removes every client-sent one, in every spelling.
+// (kong/plugins/jwt/handler.lua, `set_consumer`). On a protected route this plugin removes every
+// client-sent one, in every spelling; when it tells Kong who called, it sets the ones Kong's
+// authentication plugins set (KONG_CONSUMER_HEADERS) in the same call.
 
 /** Every `X-Consumer-*` name, present and future (Kong has added to the family before). */
 export const CONSUMER_HEADER_PREFIX = "x-consumer-";
 /** The consumer headers outside the `X-Consumer-` family, lower case. */
 export const CONSUMER_HEADERS: readonly string[] = ["x-credential-identifier", "x-anonymous-consumer"];
+
+/** The consumer headers Kong's authentication plugins set, in Kong's spelling (kong/constants.lua). */
+export const KONG_CONSUMER_HEADERS: readonly string[] = [
+  "X-Consumer-ID",
+  "X-Consumer-Custom-ID",
+  "X-Consumer-Username",
+  "X-Credential-Identifier",
+  "X-Anonymous-Consumer",
+];
 
 /** A folded header name (lower case, `_` as `-`) is one of Kong's consumer headers. */
 export function isConsumerHeader(folded: string): boolean {

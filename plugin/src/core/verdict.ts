@@ -31,7 +31,10 @@ export type RefusalReason =
   | "issued_in_future"
   | "missing_claim"
   | "insufficient_scope"
-  | "revoked";
+  | "revoked"
+  // The token is valid but names no credential or consumer Kong can be told of (core/kong-identity.ts).
+  | "unidentified_claim"
+  | "no_consumer";
 
 export interface Refusal {
   readonly ok: false;

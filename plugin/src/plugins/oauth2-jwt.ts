@@ -1,6 +1,7 @@
 // The module Kong's plugin server loads (the only file in the plugins directory, read by
 // plugin/src/server/loader.ts): `Plugin`, `Name`, `Version`, `Priority`, `Schema`.
 
+import { sharedConsumerCache } from "../core/consumer-cache.js";
 import { AccessHandler, type KongPdk } from "../handler.js";
 import { Schema as PluginSchema } from "../schema.js";
 import { PLUGIN_VERSION } from "../version.js";
@@ -8,8 +9,13 @@ import { PLUGIN_VERSION } from "../version.js";
 export class Plugin {
   private readonly handler: AccessHandler;
 
-  /** Kong calls `new Plugin(config)` with the route's configuration, defaults filled in. */
+  /**
+   * Kong calls `new Plugin(config)` with the route's configuration, defaults filled in, whenever
+   * it rebuilds its plugin configuration (in DB-less mode on every new declarative configuration,
+   * consumers included): consumer lookups made before may be stale, so they are forgotten.
+   */
   constructor(config: unknown) {
+    sharedConsumerCache.clear();
     this.handler = new AccessHandler(config);
   }
 

@@ -4,30 +4,69 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import type { AuthenticationDeps } from "../../plugin/src/core/authenticate.ts";
+import { ConsumerCache } from "../../plugin/src/core/consumer-cache.ts";
 import { JwksCache } from "../../plugin/src/core/jwks-cache.ts";
 import { RevocationFeeds } from "../../plugin/src/core/revocation-feed.ts";
 import { TokenCache } from "../../plugin/src/core/token-cache.ts";
 import { AccessHandler, type KongPdk } from "../../plugin/src/handler.ts";
+import { Plugin } from "../../plugin/src/plugins/oauth2-jwt.ts";
 import { FeedServer } from "./helpers/feed-server.ts";
 import { JwksServer, TestClock } from "./helpers/jwks-server.ts";
 import { AUDIENCE, generateTestKey, ISSUER, NOW, signAccessToken, type TestKey } from "./helpers/tokens.ts";
 
 type Call = [string, ...unknown[]];
 
+/** Kong's is_valid_uuid (kong/tools/uuid.lua). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * kong.client.load_consumer as Kong 3.9.3 answers it through the plugin server (kong/pdk/client.lua):
+ * a UUID by id first, then by username when asked; a non-UUID not searched by username is a Lua
+ * error (the call rejects); nothing found is nil.
+ */
+function kongLoadConsumer(consumers: readonly Record<string, unknown>[], id: string, byUsername: boolean): unknown {
+  if (!UUID.test(id) && !byUsername) throw new Error("cannot load a consumer with an id that is not a uuid");
+  const byId = UUID.test(id) ? consumers.find((c) => c.id === id.toLowerCase()) : undefined;
+  return byId ?? (byUsername ? consumers.find((c) => c.username === id) : undefined) ?? null;
+}
+
+interface FakeKongOptions {
+  method?: string;
+  /** The PDK call to reject, as a StepError would. */
+  fail?: string;
+  /** What kong.client.get_credential answers (an earlier plugin's credential). */
+  credential?: unknown;
+  /** Kong's consumers entities. */
+  consumers?: readonly Record<string, unknown>[];
+}
+
 /** Records each PDK call; `fail` makes the named call reject as a StepError would. */
-function fakeKong(headers: Record<string, string | string[]>, options: { method?: string; fail?: string } = {}) {
+function fakeKong(headers: Record<string, string | string[]>, options: FakeKongOptions = {}) {
   const calls: Call[] = [];
-  const call = (name: string, args: unknown[], result: unknown) => {
+  const call = (name: string, args: unknown[], result: () => unknown) => {
     calls.push([name, ...args]);
-    return options.fail === name ? Promise.reject(new Error(`PDK method ${name} failed`)) : Promise.resolve(result);
+    if (options.fail === name) return Promise.reject(new Error(`PDK method ${name} failed`));
+    try {
+      return Promise.resolve(result());
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   };
   const kong: KongPdk = {
     request: {
-      getHeaders: (...args) => call("kong.request.get_headers", args, headers),
-      getMethod: () => call("kong.request.get_method", [], options.method ?? "GET"),
+      getHeaders: (...args) => call("kong.request.get_headers", args, () => headers),
+      getMethod: () => call("kong.request.get_method", [], () => options.method ?? "GET"),
     },
-    service: { request: { setHeaders: (h) => call("kong.service.request.set_headers", [h], null) } },
-    response: { exit: (...args) => call("kong.response.exit", args, undefined) },
+    service: { request: { setHeaders: (h) => call("kong.service.request.set_headers", [h], () => null) } },
+    response: { exit: (...args) => call("kong.response.exit", args, () => undefined) },
+    client: {
+      getCredential: () => call("kong.client.get_credential", [], () => options.credential ?? null),
+      loadConsumer: (id, byUsername) =>
+        call("kong.client.load_consumer", [id, byUsername], () =>
+          kongLoadConsumer(options.consumers ?? [], id, byUsername),
+        ),
+      authenticate: (consumer, credential) => call("kong.client.authenticate", [consumer, credential], () => null),
+    },
   };
   return { kong, calls };
 }
@@ -35,6 +74,7 @@ function fakeKong(headers: Record<string, string | string[]>, options: { method?
 let key: TestKey;
 let server: JwksServer;
 let clock: TestClock;
+let consumers: ConsumerCache;
 let handler: (config?: Record<string, unknown>) => AccessHandler;
 before(async () => {
   key = await generateTestKey("ES256", "k1");
@@ -43,7 +83,13 @@ before(async () => {
 after(() => server.stop());
 beforeEach(() => {
   clock = new TestClock(NOW * 1000);
-  const deps = { jwks: new JwksCache({ now: clock.now, onError: () => {} }), tokens: new TokenCache(), now: clock.now };
+  consumers = new ConsumerCache();
+  const deps = {
+    jwks: new JwksCache({ now: clock.now, onError: () => {} }),
+    tokens: new TokenCache(),
+    now: clock.now,
+    consumers,
+  };
   handler = (config = {}) =>
     new AccessHandler(
       { issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"], ...config },
@@ -593,5 +639,432 @@ describe("AccessHandler with a revocation feed", () => {
     assert.equal((await request(token, feedConfig(down)))[0], "kong.service.request.set_headers");
     assert.equal(logged.length, 1, "one line for the failing feed, not one per request");
     assert.match(logged[0], /\/nowhere: HTTP 404; no revocation set yet/);
+  });
+});
+
+describe("AccessHandler telling Kong who called", () => {
+  const ALICE_ID = "0f6ad3b2-5a57-4b8e-9d33-1c2e3f405162";
+  const GUEST_ID = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
+  const alice = { id: ALICE_ID, username: "alice", custom_id: "emp-7", created_at: 1_700_000_000, tags: ["staff"] };
+  const guest = { id: GUEST_ID, username: "guest", created_at: 1_700_000_000 };
+  const kongConsumers = [alice, guest];
+  const identity = {
+    "X-Authenticated-Userid": "alice",
+    "X-Authenticated-Client-Id": "canon",
+    "X-Authenticated-Scope": "photos",
+  };
+  const noIdentity = { "X-Authenticated-Userid": [], "X-Authenticated-Client-Id": [], "X-Authenticated-Scope": [] };
+  const noConsumerHeaders = {
+    "X-Consumer-ID": [],
+    "X-Consumer-Custom-ID": [],
+    "X-Consumer-Username": [],
+    "X-Credential-Identifier": [],
+    "X-Anonymous-Consumer": [],
+  };
+  const guard = (nonce: string) => ({ "X-OAuth2-JWT-Verdict": nonce, "X-OAuth2-JWT-Nonce": [] });
+  const anonymousHeaders = (nonce: string) => ({
+    ...noIdentity,
+    ...guard(nonce),
+    "X-Consumer-ID": GUEST_ID,
+    "X-Consumer-Custom-ID": [],
+    "X-Consumer-Username": "guest",
+    "X-Credential-Identifier": [],
+    "X-Anonymous-Consumer": "true",
+  });
+  const invalidToken = (description: string) => [
+    "kong.response.exit",
+    401,
+    JSON.stringify({ error: "invalid_token", error_description: description }),
+    {
+      "WWW-Authenticate": `Bearer realm="api", error="invalid_token", error_description="${description}"`,
+      "Content-Type": "application/json",
+    },
+  ];
+  const INTERNAL = [
+    "kong.response.exit",
+    500,
+    '{"message":"An unexpected error occurred"}',
+    { "Content-Type": "application/json" },
+  ];
+  const bearer = async (claims: Record<string, unknown> = {}) => ({
+    authorization: `Bearer ${await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos", ...claims })}`,
+  });
+  /** console.error's lines while `run` runs. */
+  async function stderrOf(run: () => Promise<void>): Promise<string[]> {
+    const lines: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => lines.push(args.map(String).join(" "));
+    try {
+      await run();
+    } finally {
+      console.error = original;
+    }
+    return lines;
+  }
+
+  it("authenticate_credential: tells Kong the client_id credential in one more call, and sets X-Credential-Identifier", async () => {
+    const { kong, calls } = fakeKong({
+      ...(await bearer()),
+      "x-oauth2-jwt-nonce": "n",
+      // The canonical spelling up to case is replaced by the entry the call sets; other spellings are removed.
+      "x-consumer-id": "admin",
+      "x-credential-identifier": "admin-key",
+      x_consumer_username: "admin",
+      "x-consumer-groups": "admins",
+    });
+    await handler({ authenticate_credential: true }).access(kong);
+    assert.deepEqual(calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.client.authenticate", null, { id: "canon" }],
+      [
+        "kong.service.request.set_headers",
+        {
+          x_consumer_username: [],
+          "x-consumer-groups": [],
+          ...identity,
+          ...guard("n"),
+          ...noConsumerHeaders,
+          "X-Credential-Identifier": "canon",
+        },
+      ],
+    ]);
+  });
+
+  it("credential_claim: sub counts per user", async () => {
+    const { kong, calls } = fakeKong(await bearer());
+    await handler({ authenticate_credential: true, credential_claim: "sub" }).access(kong);
+    assert.deepEqual(calls[1], ["kong.client.authenticate", null, { id: "alice" }]);
+    assert.deepEqual(calls[2], [
+      "kong.service.request.set_headers",
+      {
+        ...identity,
+        ...guard("[]"),
+        ...noConsumerHeaders,
+        "X-OAuth2-JWT-Verdict": [],
+        "X-Credential-Identifier": "alice",
+      },
+    ]);
+  });
+
+  it("consumer_claim: loads the consumer once (a cache miss), then authenticates as it with the consumer headers", async () => {
+    const plugin = handler({ consumer_claim: "sub" });
+    const headers = { ...(await bearer()), "x-oauth2-jwt-nonce": "n" };
+    const allowed = [
+      "kong.service.request.set_headers",
+      {
+        ...identity,
+        ...guard("n"),
+        "X-Consumer-ID": ALICE_ID,
+        "X-Consumer-Custom-ID": "emp-7",
+        "X-Consumer-Username": "alice",
+        "X-Credential-Identifier": "canon",
+        "X-Anonymous-Consumer": [],
+      },
+    ];
+    const authenticated = ["kong.client.authenticate", alice, { id: "canon", consumer_id: ALICE_ID }];
+    const first = fakeKong(headers, { consumers: kongConsumers });
+    await plugin.access(first.kong);
+    assert.deepEqual(first.calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.client.load_consumer", "alice", true],
+      authenticated,
+      allowed,
+    ]);
+    const hit = fakeKong(headers, { consumers: kongConsumers });
+    await plugin.access(hit.kong);
+    assert.deepEqual(
+      hit.calls,
+      [["kong.request.get_headers", 1000], authenticated, allowed],
+      "a hit: no load_consumer",
+    );
+  });
+
+  it("consumer_by id: looks a UUID up by id (either case), and a non-UUID not at all", async () => {
+    const byId = fakeKong(await bearer({ sub: ALICE_ID.toUpperCase() }), { consumers: kongConsumers });
+    await handler({ consumer_claim: "sub", consumer_by: "id" }).access(byId.kong);
+    assert.deepEqual(
+      byId.calls.map(([name]) => name),
+      [
+        "kong.request.get_headers",
+        "kong.client.load_consumer",
+        "kong.client.authenticate",
+        "kong.service.request.set_headers",
+      ],
+    );
+    assert.deepEqual(byId.calls[1], ["kong.client.load_consumer", ALICE_ID.toUpperCase(), false]);
+    assert.deepEqual(byId.calls[2], ["kong.client.authenticate", alice, { id: "canon", consumer_id: ALICE_ID }]);
+    const notUuid = fakeKong(await bearer({ sub: "alice" }), { consumers: kongConsumers });
+    await handler({ consumer_claim: "sub", consumer_by: "id" }).access(notUuid.kong);
+    assert.deepEqual(notUuid.calls, [
+      ["kong.request.get_headers", 1000],
+      invalidToken("no consumer matches the token's sub claim"),
+    ]);
+  });
+
+  it("refuses 401 invalid_token a token naming no consumer, or a consumer only by another field (username lookups match the username exactly)", async () => {
+    const unknown = fakeKong(await bearer({ sub: "mallory" }), { consumers: kongConsumers });
+    await handler({ consumer_claim: "sub" }).access(unknown.kong);
+    assert.deepEqual(unknown.calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.client.load_consumer", "mallory", true],
+      invalidToken("no consumer matches the token's sub claim"),
+    ]);
+    // Kong tries a UUID-shaped username as an id first: alice's id is not alice's username.
+    const uuid = fakeKong(await bearer({ sub: ALICE_ID }), { consumers: kongConsumers });
+    await handler({ consumer_claim: "sub" }).access(uuid.kong);
+    assert.deepEqual(uuid.calls.slice(1), [
+      ["kong.client.load_consumer", ALICE_ID, true],
+      invalidToken("no consumer matches the token's sub claim"),
+    ]);
+  });
+
+  it("refuses 401 invalid_token, with the challenge, a claim that is absent, not a string, too long or holds a control character", async () => {
+    const cases: [Record<string, unknown>, Record<string, unknown>, string][] = [
+      [
+        { authenticate_credential: true, credential_claim: "tenant" },
+        {},
+        "the token's tenant claim cannot identify a credential",
+      ],
+      [
+        { authenticate_credential: true, credential_claim: "tenant" },
+        { tenant: 42 },
+        "the token's tenant claim cannot identify a credential",
+      ],
+      [
+        { authenticate_credential: true, credential_claim: "tenant" },
+        { tenant: "t".repeat(257) },
+        "the token's tenant claim cannot identify a credential",
+      ],
+      [
+        { authenticate_credential: true, credential_claim: "tenant" },
+        { tenant: "a\u0001b" },
+        "the token's tenant claim cannot identify a credential",
+      ],
+      [{ consumer_claim: "tenant" }, { tenant: ["alice"] }, "the token's tenant claim cannot identify a credential"],
+      [
+        { consumer_claim: "tenant" },
+        { tenant: "alice\u007f" },
+        "the token's tenant claim cannot identify a credential",
+      ],
+    ];
+    for (const [config, claims, description] of cases) {
+      const { kong, calls } = fakeKong(await bearer(claims), { consumers: kongConsumers });
+      await handler(config).access(kong);
+      assert.deepEqual(calls, [["kong.request.get_headers", 1000], invalidToken(description)], JSON.stringify(claims));
+    }
+    // 256 characters is the longest value a credential may have.
+    const longest = fakeKong(await bearer({ tenant: "t".repeat(256) }));
+    await handler({ authenticate_credential: true, credential_claim: "tenant" }).access(longest.kong);
+    assert.deepEqual(longest.calls[1], ["kong.client.authenticate", null, { id: "t".repeat(256) }]);
+  });
+
+  it("answers 500, never a pass, when load_consumer, authenticate or get_credential is answered with an error", async () => {
+    const cases: [string, Record<string, unknown>][] = [
+      ["kong.client.load_consumer", { consumer_claim: "sub" }],
+      ["kong.client.authenticate", { consumer_claim: "sub" }],
+      ["kong.client.authenticate", { authenticate_credential: true }],
+      ["kong.client.get_credential", { anonymous: "guest" }],
+    ];
+    for (const [fail, config] of cases) {
+      const { kong, calls } = fakeKong(await bearer(), { consumers: kongConsumers, fail });
+      const lines = await stderrOf(() => handler(config).access(kong));
+      assert.deepEqual(calls.at(-1), INTERNAL, fail);
+      assert.ok(!calls.some(([name]) => name === "kong.service.request.set_headers"), fail);
+      assert.deepEqual(lines, [`[oauth2-jwt] unexpected error, request refused: PDK method ${fail} failed`]);
+      if (fail === "kong.client.load_consumer") assert.equal(consumers.size, 0, "a failed lookup is not cached");
+    }
+  });
+
+  it("anonymous: no token, an invalid token, or one naming no consumer proceeds as the anonymous consumer", async () => {
+    const plugin = handler({ anonymous: "guest", consumer_claim: "sub" });
+    const noToken = fakeKong(
+      { "x-oauth2-jwt-nonce": "n1", "x-anonymous-consumer": "false" },
+      { consumers: kongConsumers },
+    );
+    await plugin.access(noToken.kong);
+    assert.deepEqual(noToken.calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.client.get_credential"],
+      ["kong.client.load_consumer", "guest", true],
+      ["kong.client.authenticate", guest, null],
+      ["kong.service.request.set_headers", anonymousHeaders("n1")],
+    ]);
+    // The anonymous consumer is now cached.
+    const expired = fakeKong(
+      { ...(await bearer({ exp: NOW - 3600 })), "x-oauth2-jwt-nonce": "n2" },
+      { consumers: kongConsumers },
+    );
+    await plugin.access(expired.kong);
+    assert.deepEqual(expired.calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.client.get_credential"],
+      ["kong.client.authenticate", guest, null],
+      ["kong.service.request.set_headers", anonymousHeaders("n2")],
+    ]);
+    const malformed = fakeKong(
+      { authorization: "Basic YTpi", "x-oauth2-jwt-nonce": "n3" },
+      { consumers: kongConsumers },
+    );
+    await plugin.access(malformed.kong);
+    assert.deepEqual(malformed.calls.at(-1), ["kong.service.request.set_headers", anonymousHeaders("n3")]);
+    const stranger = fakeKong(
+      { ...(await bearer({ sub: "mallory" })), "x-oauth2-jwt-nonce": "n4" },
+      { consumers: kongConsumers },
+    );
+    await plugin.access(stranger.kong);
+    assert.deepEqual(stranger.calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.client.get_credential"],
+      ["kong.client.load_consumer", "mallory", true],
+      ["kong.client.authenticate", guest, null],
+      ["kong.service.request.set_headers", anonymousHeaders("n4")],
+    ]);
+  });
+
+  it("anonymous: a valid token still passes as itself; without credential or consumer mapping Kong is told nothing", async () => {
+    const { kong, calls } = fakeKong({ ...(await bearer()), "x-oauth2-jwt-nonce": "n" }, { consumers: kongConsumers });
+    await handler({ anonymous: "guest" }).access(kong);
+    assert.deepEqual(calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.client.get_credential"],
+      ["kong.service.request.set_headers", { ...identity, ...guard("n"), ...noConsumerHeaders }],
+    ]);
+    const mapped = fakeKong(await bearer(), { consumers: kongConsumers });
+    await handler({ anonymous: "guest", consumer_claim: "sub" }).access(mapped.kong);
+    assert.deepEqual(
+      mapped.calls.map(([name]) => name),
+      [
+        "kong.request.get_headers",
+        "kong.client.get_credential",
+        "kong.client.load_consumer",
+        "kong.client.authenticate",
+        "kong.service.request.set_headers",
+      ],
+    );
+    assert.deepEqual(mapped.calls[3], ["kong.client.authenticate", alice, { id: "canon", consumer_id: ALICE_ID }]);
+  });
+
+  it("anonymous: unavailable keys are still 503 (not the client's fault, not an invalid token)", async () => {
+    server.failWith = 503;
+    try {
+      const down = fakeKong(await bearer(), { consumers: kongConsumers });
+      await handler({ anonymous: "guest" }).access(down.kong);
+      assert.deepEqual(
+        down.calls.map((c) => c.slice(0, 2)),
+        [["kong.request.get_headers", 1000], ["kong.client.get_credential"], ["kong.response.exit", 503]],
+      );
+    } finally {
+      server.failWith = undefined;
+    }
+  });
+
+  it("anonymous: a token lacking the route's scope is still 403, too many headers 400", async () => {
+    const forbidden = fakeKong(await bearer({ scope: "openid" }), { consumers: kongConsumers });
+    await handler({ anonymous: "guest" }).access(forbidden.kong);
+    assert.deepEqual(
+      forbidden.calls.map((c) => c.slice(0, 2)),
+      [["kong.request.get_headers", 1000], ["kong.client.get_credential"], ["kong.response.exit", 403]],
+    );
+    const many: Record<string, string> = await bearer();
+    for (let i = 0; i < 1000; i += 1) many[`x-pad-${i}`] = "x";
+    const padded = fakeKong(many, { consumers: kongConsumers });
+    await handler({ anonymous: "guest" }).access(padded.kong);
+    assert.deepEqual(
+      padded.calls.map((c) => c.slice(0, 2)),
+      [
+        ["kong.request.get_headers", 1000],
+        ["kong.response.exit", 400],
+      ],
+    );
+  });
+
+  it("anonymous: leaves a request an earlier plugin authenticated to it, setting only the guard's headers", async () => {
+    const { kong, calls } = fakeKong(
+      {
+        ...(await bearer({ exp: NOW - 3600 })),
+        "x-oauth2-jwt-nonce": "n",
+        x_oauth2_jwt_verdict: "forged",
+        "x-consumer-id": "set-by-key-auth",
+        "x-credential-identifier": "key-1",
+        "x-authenticated-userid": "set-by-oauth2",
+      },
+      { consumers: kongConsumers, credential: { id: "key-1", consumer_id: ALICE_ID } },
+    );
+    await handler({ anonymous: "guest", consumer_claim: "sub" }).access(kong);
+    assert.deepEqual(calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.client.get_credential"],
+      ["kong.service.request.set_headers", { x_oauth2_jwt_verdict: [], ...guard("n") }],
+    ]);
+    // The empty credential message (ProtoBuf's nil) is no credential.
+    const none = fakeKong({}, { consumers: kongConsumers, credential: {} });
+    await handler({ anonymous: "guest" }).access(none.kong);
+    assert.equal(none.calls.at(-1)?.[0], "kong.service.request.set_headers");
+    assert.deepEqual(none.calls[3], ["kong.client.authenticate", guest, null]);
+  });
+
+  it("anonymous: refuses 500 with one stderr line when the anonymous consumer does not exist (misconfigured)", async () => {
+    const { kong, calls } = fakeKong({}, { consumers: [alice] });
+    const lines = await stderrOf(() => handler({ anonymous: "ghost" }).access(kong));
+    assert.deepEqual(calls, [
+      ["kong.request.get_headers", 1000],
+      ["kong.client.get_credential"],
+      ["kong.client.load_consumer", "ghost", true],
+      INTERNAL,
+    ]);
+    assert.deepEqual(lines, [
+      '[oauth2-jwt] unexpected error, request refused: the anonymous consumer "ghost" was not found',
+    ]);
+  });
+
+  it("keeps a found consumer for consumer_cache_seconds and a missing one for 5 s (the injected clock)", async () => {
+    const plugin = handler({ consumer_claim: "sub", consumer_cache_seconds: 30 });
+    const headers = await bearer({ exp: NOW + 3600 });
+    const known: Record<string, unknown>[] = [...kongConsumers];
+    const loads = async (): Promise<number> => {
+      const { kong, calls } = fakeKong(headers, { consumers: known });
+      await plugin.access(kong);
+      return calls.filter(([name]) => name === "kong.client.load_consumer").length;
+    };
+    assert.equal(await loads(), 1);
+    clock.advance(29);
+    assert.equal(await loads(), 0);
+    clock.advance(1);
+    assert.equal(await loads(), 1, "expired: looked up again");
+
+    const bob = await bearer({ sub: "bob", exp: NOW + 3600 });
+    const bobLoads = async () => {
+      const { kong, calls } = fakeKong(bob, { consumers: known });
+      await plugin.access(kong);
+      return [calls.filter(([name]) => name === "kong.client.load_consumer").length, calls.at(-1)?.[0]];
+    };
+    assert.deepEqual(await bobLoads(), [1, "kong.response.exit"]);
+    known.push({ id: "1f6ad3b2-5a57-4b8e-9d33-1c2e3f405162", username: "bob" });
+    clock.advance(4);
+    assert.deepEqual(await bobLoads(), [0, "kong.response.exit"], "none, believed for 5 s");
+    clock.advance(1);
+    assert.deepEqual(await bobLoads(), [1, "kong.service.request.set_headers"], "created since: found");
+  });
+
+  it("shares lookups between routes, and forgets them when Kong starts a new plugin instance (a rebuilt configuration)", async () => {
+    const request = async (plugin: { access(kong: KongPdk): Promise<void> }, headers: Record<string, string>) => {
+      const { kong, calls } = fakeKong(headers, { consumers: kongConsumers });
+      await plugin.access(kong);
+      return calls.filter(([name]) => name === "kong.client.load_consumer").length;
+    };
+    const headers = await bearer();
+    assert.equal(await request(handler({ consumer_claim: "sub" }), headers), 1);
+    assert.equal(await request(handler({ consumer_claim: "sub", realm: "other" }), headers), 0, "another route: a hit");
+
+    // The plugin Kong loads, on the process-wide cache and the real clock.
+    const config = { issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], consumer_claim: "sub" };
+    const live = {
+      authorization: `Bearer ${await signAccessToken(key, { client_id: "canon" }, {}, Math.floor(Date.now() / 1000))}`,
+    };
+    const route = new Plugin(config);
+    assert.equal(await request(route, live), 1);
+    assert.equal(await request(route, live), 0, "cached");
+    new Plugin(config);
+    assert.equal(await request(route, live), 1, "Kong started a new instance: looked up again");
   });
 });

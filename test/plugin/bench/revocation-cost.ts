@@ -88,6 +88,12 @@ function fakePdk(headers: Record<string, string[]>): { kong: KongPdk; allowed: (
     },
     service: { request: { setHeaders: () => ((allowed += 1), Promise.resolve(null)) } },
     response: { exit: () => Promise.resolve(undefined) },
+    // The default configuration tells Kong nothing of the caller: never called.
+    client: {
+      getCredential: () => Promise.reject(new Error("not configured")),
+      loadConsumer: () => Promise.reject(new Error("not configured")),
+      authenticate: () => Promise.reject(new Error("not configured")),
+    },
   };
   return { kong, allowed: () => allowed };
 }

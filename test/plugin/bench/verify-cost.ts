@@ -96,6 +96,12 @@ for (const alg of ALGORITHMS) {
     revocation_poll_seconds: 2,
     revocation_max_stale_seconds: 30,
     revocation_stale_action: "accept",
+    authenticate_credential: false,
+    credential_claim: "client_id",
+    consumer_claim: null,
+    consumer_by: "username",
+    anonymous: null,
+    consumer_cache_seconds: 60,
   };
   const route = routeOptions(config);
   const jwks = new JwksCache({ fetch: () => Promise.resolve(Response.json({ keys: [key.jwk] })), onError: () => {} });

@@ -103,6 +103,12 @@ describe("authenticate with the caches", () => {
     revocation_poll_seconds: 2,
     revocation_max_stale_seconds: 30,
     revocation_stale_action: "accept",
+    authenticate_credential: false,
+    credential_claim: "client_id",
+    consumer_claim: null,
+    consumer_by: "username",
+    anonymous: null,
+    consumer_cache_seconds: 60,
     ...overrides,
   });
   beforeEach(() => {

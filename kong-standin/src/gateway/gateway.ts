@@ -3,18 +3,29 @@
  * snippets (mirrored from their Lua: the identity-header stripping, and in the MsgPack deployment
  * the fail-closed guard; serverless.ts), runs the `oauth2-jwt` plugin through the real plugin
  * server in the protocol its query command names, ProtoBuf:1 or MessagePack-RPC (the wire
- * harness), with Kong's answer to each protocol's failures, and proxies to the upstream.
+ * harness), with Kong's answer to each protocol's failures, runs Kong's `rate-limiting`
+ * (rate-limiting.ts) on whom the plugin authenticated, and proxies to the upstream. Plugins run in
+ * Kong's priority order; kong.yml's consumers are what kong.client.load_consumer finds.
  * It is a local stand-in for tests and the demo; production runs Kong with the same kong.yml.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { effectivePlugins, KongConfigError, loadKongConfig, type KongConfig, type RouteDef } from "./config.js";
+import { consumerDirectory, type Authenticated, type ConsumerDirectory } from "../wire/index.js";
+import {
+  effectivePlugins,
+  KongConfigError,
+  loadKongConfig,
+  type KongConfig,
+  type PluginEntry,
+  type RouteDef,
+} from "./config.js";
 import { headerMapFromRaw, type HeaderMap } from "./headers.js";
 import { DEFAULT_HOST_TABLE, mapPluginConfig, mapUrl, type HostTable } from "./hosts.js";
 import { newRequestId, type SharedContext } from "./guard.js";
-import { OAUTH2_JWT, POST_FUNCTION, PRE_FUNCTION, type PluginHost, type PluginInstanceHandle } from "./plugins.js";
+import { BUNDLED_PRIORITY, type PluginHost, type PluginInstanceHandle } from "./plugins.js";
 import { proxy } from "./proxy.js";
+import { parseRateLimitingConfig, RATE_LIMITING, RateLimiter } from "./rate-limiting.js";
 import { matchRoute, normalizePath, upstreamPath } from "./router.js";
 import { isServerlessPlugin, runSnippets, serverlessSnippets, type Snippet } from "./serverless.js";
 
@@ -38,6 +49,13 @@ export interface GatewayOptions {
   onPluginError?: (route: string, error: string) => void;
   /** An error of the stand-in itself (answered with 500, never proxied). */
   onError?: (error: Error) => void;
+  /**
+   * The consumers kong.client.load_consumer looks up: kong.yml's `consumers:` by default; tests
+   * may pass a store whose lookups fail (wire/consumers.ts).
+   */
+  consumers?: ConsumerDirectory;
+  /** The clock rate-limiting counts by (ms since the epoch; Kong reads ngx.time()). */
+  clock?: () => number;
 }
 
 export interface RunningGateway {
@@ -46,7 +64,10 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-type Step = { kind: "serverless"; snippets: Snippet[] } | { kind: "plugin-server"; instance: PluginInstanceHandle };
+type Step =
+  | { kind: "serverless"; snippets: Snippet[] }
+  | { kind: "plugin-server"; instance: PluginInstanceHandle }
+  | { kind: "rate-limiting"; limiter: RateLimiter };
 
 interface PreparedRoute {
   route: RouteDef;
@@ -55,18 +76,34 @@ interface PreparedRoute {
   steps: Step[];
 }
 
-/** Kong runs plugins by priority: pre-function 1000000, external plugins (between), post-function -1000. */
-const ORDER: Record<string, number> = { [PRE_FUNCTION]: 0, [OAUTH2_JWT]: 1, [POST_FUNCTION]: 2 };
+/** Kong runs a phase's plugins by PRIORITY, highest first (kong/db/dao/plugins.lua sort_by_handler_priority). */
+function priority(plugins: PluginHost, name: string): number {
+  return BUNDLED_PRIORITY[name] ?? plugins.priority(name) ?? 0;
+}
 
-function prepare(config: KongConfig, plugins: PluginHost, table: HostTable): PreparedRoute[] {
+function prepare(
+  config: KongConfig,
+  plugins: PluginHost,
+  table: HostTable,
+  clock: (() => number) | undefined,
+): PreparedRoute[] {
   const prepared: PreparedRoute[] = [];
+  // One limiter per plugin entry: a service's or a global entry counts across its routes (rate-limiting.ts).
+  const limiters = new Map<PluginEntry, RateLimiter>();
   for (const route of config.routes) {
     const steps: Step[] = [];
     const entries = effectivePlugins(route, config.globalPlugins).sort(
-      (a, b) => (ORDER[a.name] ?? 1) - (ORDER[b.name] ?? 1),
+      (a, b) => priority(plugins, b.name) - priority(plugins, a.name),
     );
     for (const entry of entries) {
-      if (isServerlessPlugin(entry.name)) {
+      if (entry.name === RATE_LIMITING) {
+        let limiter = limiters.get(entry);
+        if (limiter === undefined) {
+          limiter = new RateLimiter(parseRateLimitingConfig(`route ${route.name}`, entry.config), clock);
+          limiters.set(entry, limiter);
+        }
+        steps.push({ kind: "rate-limiting", limiter });
+      } else if (isServerlessPlugin(entry.name)) {
         steps.push({ kind: "serverless", snippets: serverlessSnippets(route.name, entry.name, entry.config) });
       } else if (plugins.serves(entry.name)) {
         // Kong's entity ids are UUIDs; the declarative loader derives them, we draw them.
@@ -117,15 +154,20 @@ function sendJson(
  * kong.response.error(status): its JSON template carries the request id (kong/tools/http.lua,
  * Kong 3.9.3). Kong's $kong_request_id is 32 hex digits; the stand-in draws one the same shape.
  */
-function sendKongError(res: ServerResponse, status: number, message: string): void {
-  sendJson(res, status, { message, request_id: randomBytes(16).toString("hex") }, {});
+function sendKongError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string | string[]> = {},
+): void {
+  sendJson(res, status, { message, request_id: randomBytes(16).toString("hex") }, headers);
 }
 
 /** Kong's default message for 500 (kong/tools/http.lua get_default_exit_body). */
 const KONG_500_MESSAGE = "An unexpected error occurred";
 
 /** A plugin's `kong.response.exit`: the bytes and headers Kong would send. */
-function sendRaw(res: ServerResponse, status: number, body: string, headers: Record<string, string[]>): void {
+function sendRaw(res: ServerResponse, status: number, body: string, headers: Record<string, string | string[]>): void {
   res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body), via: "1.1 kong-standin" });
   res.end(body);
   res.once("finish", () => res.req.resume());
@@ -134,7 +176,8 @@ function sendRaw(res: ServerResponse, status: number, body: string, headers: Rec
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const config = typeof options.config === "string" ? loadKongConfig(options.config) : options.config;
   const table = options.hostTable ?? DEFAULT_HOST_TABLE;
-  const routes = prepare(config, options.plugins, table);
+  const routes = prepare(config, options.plugins, table, options.clock);
+  const consumers = options.consumers ?? consumerDirectory(config.consumers);
   const byRoute = new Map(routes.map((r) => [r.route, r]));
   const requestId = options.requestId ?? newRequestId;
   const timeoutMs = options.upstreamTimeoutMs ?? 60_000;
@@ -159,28 +202,50 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     let headers: HeaderMap = headerMapFromRaw(req.rawHeaders);
     const shared: SharedContext = new Map();
+    // ngx.ctx.authenticated_consumer/credential: what plugins told kong.client.authenticate.
+    let authenticated: Authenticated | undefined;
+    // Response headers a plugin set with ngx.header during the phase (rate-limiting's): they go
+    // out with whatever response ends the request.
+    const responseHeaders: Record<string, string> = {};
     for (const step of prepared.steps) {
       if (step.kind === "serverless") {
         const verdict = runSnippets(step.snippets, headers, shared, requestId);
         if (verdict.outcome === "exit") {
-          sendJson(res, verdict.status, verdict.body, verdict.headers);
+          sendJson(res, verdict.status, verdict.body, { ...responseHeaders, ...verdict.headers });
           return;
         }
         headers = verdict.headers;
         continue;
       }
-      const result = await step.instance.access({ method, path, headers, ctxShared: Object.fromEntries(shared) });
+      if (step.kind === "rate-limiting") {
+        const verdict = step.limiter.access({ authenticated, forwardedIp: req.socket.remoteAddress ?? "" });
+        Object.assign(responseHeaders, verdict.headers);
+        if (verdict.outcome === "exit") {
+          sendKongError(res, verdict.status, verdict.message, responseHeaders);
+          return;
+        }
+        continue;
+      }
+      const result = await step.instance.access({
+        method,
+        path,
+        headers,
+        ctxShared: Object.fromEntries(shared),
+        consumers,
+        ...(authenticated === undefined ? {} : { authenticated }),
+      });
       for (const [key, value] of Object.entries(result.ctxShared))
         if (typeof value === "string") shared.set(key, value);
+      authenticated = result.authenticated;
       if (result.outcome === "exit" && result.error !== undefined) {
         // Kong's own 500 (kong.response.error): the event failed over ProtoBuf:1, or the instance
         // could not start, or a PDK call raised a Lua error. Never proxied.
         options.onPluginError?.(match.route.name, result.error);
-        sendKongError(res, result.status, KONG_500_MESSAGE);
+        sendKongError(res, result.status, KONG_500_MESSAGE, responseHeaders);
         return;
       }
       if (result.outcome === "exit") {
-        sendRaw(res, result.status, result.rawBody, result.headers);
+        sendRaw(res, result.status, result.rawBody, { ...responseHeaders, ...result.headers });
         return;
       }
       if (result.outcome === "failed-open") {
@@ -200,7 +265,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         preserveHost: match.route.preserveHost,
         timeoutMs,
       },
-      { via: "1.1 kong-standin" },
+      { ...responseHeaders, via: "1.1 kong-standin" },
     );
   };
 

@@ -5,6 +5,7 @@
  * satisfies this; the narrow interface keeps the HTTP front and the socket driver separate.
  */
 import type { AccessResult, InstanceIds, WireRequest } from "../wire/index.js";
+import { RATE_LIMITING } from "./rate-limiting.js";
 
 export type { AccessResult, WireRequest };
 
@@ -15,6 +16,8 @@ export interface PluginInstanceHandle {
 export interface PluginHost {
   /** Whether the plugin server serves this plugin (its query command's dump names it). */
   serves(name: string): boolean;
+  /** The plugin's priority from the dump (kong/runloop/plugin_servers/init.lua: PRIORITY = Priority). */
+  priority(name: string): number | undefined;
   /** Validates the config against the dumped schema; the instance is started when first needed. */
   configureInstance(name: string, config: Record<string, unknown>, ids?: InstanceIds): PluginInstanceHandle;
 }
@@ -24,3 +27,14 @@ export const PRE_FUNCTION = "pre-function";
 export const POST_FUNCTION = "post-function";
 /** The external plugin kong.yml configures (one plugin per plugin server, the setup this repository ships and tests). */
 export const OAUTH2_JWT = "oauth2-jwt";
+
+/**
+ * The PRIORITY of Kong's bundled plugins the stand-in runs (kong/plugins/pre-function/handler.lua,
+ * rate-limiting/handler.lua, post-function/handler.lua); an external plugin's comes from the
+ * plugin server's dump (oauth2-jwt: 1450). Kong runs a phase's plugins highest first.
+ */
+export const BUNDLED_PRIORITY: Readonly<Partial<Record<string, number>>> = {
+  [PRE_FUNCTION]: 1_000_000,
+  [RATE_LIMITING]: 910,
+  [POST_FUNCTION]: -1000,
+};

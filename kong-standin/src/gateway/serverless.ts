@@ -6,7 +6,7 @@
  * snippet the stand-in does not know is refused at load time, so a test never passes against Lua
  * that nothing has checked.
  */
-import { KongConfigError } from "./config.js";
+import { KongConfigError } from "./errors.js";
 import { POST_FUNCTION_LUA, PRE_FUNCTION_LUA, STRIP_IDENTITY_HEADERS_LUA } from "oauth2-jwt/guard/snippets";
 import {
   newRequestId,

@@ -264,6 +264,11 @@ export class PluginServerProcess implements RpcTransport {
     return this.plugins.some((plugin) => plugin.Name === name);
   }
 
+  /** The plugin's `Priority` as the dump gives it (Kong orders an external plugin by it). */
+  priority(name: string): number | undefined {
+    return this.plugins.find((plugin) => plugin.Name === name)?.Priority;
+  }
+
   /**
    * What Kong does when it loads a plugin's configuration: validated and filled, the keys Kong
    * adds added, but not started; the instance starts on its first request, as in Kong's worker.

@@ -198,6 +198,101 @@ describe("plugin server over ProtoBuf:1", () => {
     client.close();
   });
 
+  it("tells Kong who called across the socket: get_credential, load_consumer and authenticate in Kong's messages, an empty Consumer read as no consumer", async () => {
+    const client = await connectFrames(server.socketPath);
+    const started = await command(client, {
+      sequence: ++sequence,
+      cmd_start_instance: {
+        name: "oauth2-jwt",
+        config: JSON.stringify({ ...config(), consumer_claim: "sub", anonymous: "guest" }),
+      },
+    });
+    assert.ok(started.instance_status !== undefined, JSON.stringify(started));
+    const instanceId = started.instance_status.instance_id;
+    const alice = {
+      id: "0f6ad3b2-5a57-4b8e-9d33-1c2e3f405162",
+      created_at: 1_700_000_000,
+      username: "alice",
+      custom_id: "emp-7",
+      tags: ["staff"],
+    };
+    const guest = { id: "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d", created_at: 1_700_000_000, username: "guest" };
+    const event = async (sub: string, nonce: string): Promise<number> => {
+      const token = await signAccessToken(key, { sub, client_id: "canon-printing", scope: "photos" }, {}, nowSeconds());
+      const eventSequence = ++sequence;
+      await send(client, {
+        sequence: eventSequence,
+        cmd_handle_event: { instance_id: instanceId, event_name: "access" },
+      });
+      assert.deepEqual(await next(client), { method: "kong.request.get_headers", args: [1000] });
+      await reply(client, "kong.request.get_headers", {
+        authorization: `Bearer ${token}`,
+        "x-oauth2-jwt-nonce": nonce,
+      });
+      assert.deepEqual(await next(client), { method: "kong.client.get_credential", args: [] });
+      // Kong's nil: the empty AuthenticatedCredential message.
+      await reply(client, "kong.client.get_credential", null);
+      return eventSequence;
+    };
+
+    const allowed = await event("alice", "n1");
+    assert.deepEqual(await next(client), { method: "kong.client.load_consumer", args: ["alice", true] });
+    await reply(client, "kong.client.load_consumer", alice);
+    assert.deepEqual(await next(client), {
+      method: "kong.client.authenticate",
+      args: [alice, { id: "canon-printing", consumer_id: alice.id }],
+    });
+    await reply(client, "kong.client.authenticate", undefined);
+    assert.deepEqual(await next(client), {
+      method: "kong.service.request.set_headers",
+      args: [
+        {
+          "X-Authenticated-Userid": "alice",
+          "X-Authenticated-Client-Id": "canon-printing",
+          "X-Authenticated-Scope": "photos",
+          "X-OAuth2-JWT-Verdict": "n1",
+          "X-OAuth2-JWT-Nonce": [],
+          "X-Consumer-ID": alice.id,
+          "X-Consumer-Custom-ID": "emp-7",
+          "X-Consumer-Username": "alice",
+          "X-Credential-Identifier": "canon-printing",
+          "X-Anonymous-Consumer": [],
+        },
+      ],
+    });
+    await reply(client, "kong.service.request.set_headers", undefined);
+    assert.deepEqual(await next(client), { end: { sequence: allowed } });
+
+    // Kong's nil for a username no consumer has: the empty Consumer message.
+    const anonymous = await event("mallory", "n2");
+    assert.deepEqual(await next(client), { method: "kong.client.load_consumer", args: ["mallory", true] });
+    await reply(client, "kong.client.load_consumer", null);
+    assert.deepEqual(await next(client), { method: "kong.client.load_consumer", args: ["guest", true] });
+    await reply(client, "kong.client.load_consumer", guest);
+    assert.deepEqual(await next(client), { method: "kong.client.authenticate", args: [guest, undefined] });
+    await reply(client, "kong.client.authenticate", undefined);
+    assert.deepEqual(await next(client), {
+      method: "kong.service.request.set_headers",
+      args: [
+        {
+          "X-Authenticated-Userid": [],
+          "X-Authenticated-Client-Id": [],
+          "X-Authenticated-Scope": [],
+          "X-OAuth2-JWT-Verdict": "n2",
+          "X-OAuth2-JWT-Nonce": [],
+          "X-Consumer-ID": guest.id,
+          "X-Consumer-Custom-ID": [],
+          "X-Consumer-Username": "guest",
+          "X-Credential-Identifier": [],
+          "X-Anonymous-Consumer": "true",
+        },
+      ],
+    });
+    await reply(client, "kong.service.request.set_headers", undefined);
+    assert.deepEqual(await next(client), { end: { sequence: anonymous } });
+    client.close();
+  });
+
   /** Starts an access event of a fresh instance for a request without a token; returns its exit call. */
   async function refusedEvent(
     client: FrameClient,

@@ -1,6 +1,7 @@
 // Kong's answers to PDK calls for one request (the harness's RequestContext), without a server.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { consumerDirectory } from "../../../kong-standin/src/wire/consumers.ts";
 import { RequestContext } from "../../../kong-standin/src/wire/pdk.ts";
 
 const request = () =>
@@ -208,5 +209,36 @@ describe("Kong stand-in PDK answers", () => {
       stepMethod: "plugin.StepError",
       data: "PDK method kong.client.get_ip is not implemented by the Kong stand-in",
     });
+  });
+
+  it("kong.client.*: consumers go back as StepConsumer, credentials and authenticate's nil as StepCredential (mp_rpc.lua get_step_method)", () => {
+    const alice = { id: "4c1c5d6e-8f0a-4b6c-9d2e-0f1a2b3c4d5e", created_at: 1, updated_at: 1, username: "alice" };
+    const context = new RequestContext({
+      method: "GET",
+      path: "/",
+      headers: {},
+      consumers: consumerDirectory([alice]),
+    });
+    assert.deepEqual(context.answer("kong.client.load_consumer", ["alice", true]), {
+      kind: "step",
+      stepMethod: "plugin.StepConsumer",
+      data: alice,
+    });
+    assert.deepEqual(context.answer("kong.client.get_credential", []), {
+      kind: "step",
+      stepMethod: "plugin.StepCredential",
+      data: undefined,
+    });
+    assert.deepEqual(context.answer("kong.client.authenticate", [alice, { id: "k" }]), {
+      kind: "step",
+      stepMethod: "plugin.StepCredential",
+      data: undefined,
+    });
+    assert.deepEqual(context.answer("kong.client.get_consumer", []), {
+      kind: "step",
+      stepMethod: "plugin.StepConsumer",
+      data: alice,
+    });
+    assert.deepEqual(context.authenticatedResult(), { authenticated: { consumer: alice, credential: { id: "k" } } });
   });
 });

@@ -2,7 +2,7 @@
 // Every PDK call is a round trip to Kong over the plugin-server socket: an allowed request costs
 // get_headers + set_headers (+ HandleEvent) = 3, a refused one get_headers + exit = 2. Telling
 // Kong who called costs calls only when configured: kong.client.authenticate per allowed request
-// (authenticate_credential, consumer_claim), kong.client.load_consumer per cache miss
+// (authenticate_credential, consumer_claim, anonymous), kong.client.load_consumer per cache miss
 // (consumer_claim, anonymous), kong.client.get_credential per request (anonymous). Nothing is
 // logged through kong.log (each call would be one more round trip), and nothing per request is
 // kept on the instance: one instance serves all concurrent requests of its worker.
@@ -95,8 +95,6 @@ const DEFAULT_DEPS: HandlerDeps = {
 
 /** How a route tells Kong who called; undefined when it does not (then it costs no PDK call). */
 interface KongIdentity {
-  /** Tell Kong the credential (and the consumer, with consumer_claim) on every allowed request. */
-  readonly authenticates: boolean;
   readonly credentialClaim: string;
   readonly consumerClaim: string | null;
   readonly consumerBy: ConsumerBy;
@@ -111,8 +109,10 @@ interface KongIdentity {
 function kongIdentity(config: PluginConfig): KongIdentity | undefined {
   const { authenticate_credential: credential, consumer_claim: consumerClaim, anonymous } = config;
   if (!credential && consumerClaim === null && anonymous === null) return undefined;
+  // With `anonymous` a valid token is authenticated too, as Kong's own plugins do in logical OR
+  // (kong/plugins/jwt/handler.lua): a later authentication plugin then sees the request as
+  // authenticated and leaves it alone instead of making it anonymous.
   return {
-    authenticates: credential || consumerClaim !== null,
     credentialClaim: config.credential_claim,
     consumerClaim,
     consumerBy: config.consumer_by,
@@ -131,9 +131,6 @@ interface Caller {
   readonly credential: KongCredential | undefined;
   readonly anonymous: boolean;
 }
-
-/** A valid token on a route that only offers `anonymous`: Kong is told nothing. */
-const UNNAMED_CALLER: Caller = { ok: true, consumer: undefined, credential: undefined, anonymous: false };
 
 /** What the handler needs from Kong's header table, read in one pass (see scanHeaders). */
 interface ScannedHeaders {
@@ -360,7 +357,7 @@ export class AccessHandler {
       if (verdict.ok) {
         const caller = identity === undefined ? undefined : await this.identify(kong, verdict.claims, identity);
         if (caller === undefined || caller.ok) {
-          if (caller !== undefined && identity?.authenticates === true)
+          if (caller !== undefined)
             await kong.client.authenticate(caller.consumer?.entity ?? null, caller.credential ?? null);
           await kong.service.request.setHeaders(upstreamHeaders(headers, names, verdict.claims, caller));
           return;
@@ -393,7 +390,6 @@ export class AccessHandler {
    * or the 401 invalid_token when it names none.
    */
   private async identify(kong: KongPdk, claims: AccessTokenClaims, identity: KongIdentity): Promise<Caller | Refusal> {
-    if (!identity.authenticates) return UNNAMED_CALLER;
     const id = claimValue(claims.raw, identity.credentialClaim);
     if (id === undefined) return identity.unidentifiedCredential;
     if (identity.consumerClaim === null) return { ok: true, consumer: undefined, credential: { id }, anonymous: false };

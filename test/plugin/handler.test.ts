@@ -921,13 +921,17 @@ describe("AccessHandler telling Kong who called", () => {
     ]);
   });
 
-  it("anonymous: a valid token still passes as itself; without credential or consumer mapping Kong is told nothing", async () => {
+  it("anonymous: a valid token passes as itself and is authenticated, so a later plugin in logical OR leaves it alone", async () => {
     const { kong, calls } = fakeKong({ ...(await bearer()), "x-oauth2-jwt-nonce": "n" }, { consumers: kongConsumers });
     await handler({ anonymous: "guest" }).access(kong);
     assert.deepEqual(calls, [
       ["kong.request.get_headers", 1000],
       ["kong.client.get_credential"],
-      ["kong.service.request.set_headers", { ...identity, ...guard("n"), ...noConsumerHeaders }],
+      ["kong.client.authenticate", null, { id: "canon" }],
+      [
+        "kong.service.request.set_headers",
+        { ...identity, ...guard("n"), ...noConsumerHeaders, "X-Credential-Identifier": "canon" },
+      ],
     ]);
     const mapped = fakeKong(await bearer(), { consumers: kongConsumers });
     await handler({ anonymous: "guest", consumer_claim: "sub" }).access(mapped.kong);

@@ -40,6 +40,7 @@ function routeSummary(doc: KongYml) {
   }));
 }
 
+/** Each route and, besides oauth2-jwt on the protected ones, Kong's bundled plugins it carries. */
 const ROUTES = [
   { name: "flickr-photos-read", paths: ["/flickr/photos"], methods: ["GET"], strip_path: false, scopes: ["photos"] },
   {
@@ -48,6 +49,7 @@ const ROUTES = [
     methods: ["POST"],
     strip_path: false,
     scopes: ["photos:write"],
+    bundled: ["rate-limiting"],
   },
   { name: "flickr-profile", paths: ["/flickr/profile"], methods: ["GET"], strip_path: false, scopes: ["profile"] },
   { name: "flickr-explore", paths: ["/flickr/explore"], methods: ["GET"], strip_path: false, scopes: null },
@@ -99,7 +101,10 @@ describe("the declarative files", () => {
     );
     assert.deepEqual(
       routeSummary(doc),
-      ROUTES.map((r) => ({ ...r, plugins: r.scopes === null ? [] : ["oauth2-jwt"] })),
+      ROUTES.map(({ bundled, ...r }) => ({
+        ...r,
+        plugins: r.scopes === null ? [] : ["oauth2-jwt", ...(bundled ?? [])],
+      })),
     );
     assert.ok(!text.includes(NONCE_HEADER) && !text.includes(SHARED_NONCE_KEY), "no trace of the guard");
   });
@@ -112,10 +117,12 @@ describe("the declarative files", () => {
       doc.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })),
       shipped.services.map((s) => ({ name: s.name, url: s.url, plugins: s.plugins })),
     );
-    const guarded = ["pre-function", "oauth2-jwt", "post-function"];
     assert.deepEqual(
       routeSummary(doc),
-      ROUTES.map((r) => ({ ...r, plugins: r.scopes === null ? [] : guarded })),
+      ROUTES.map(({ bundled, ...r }) => ({
+        ...r,
+        plugins: r.scopes === null ? [] : ["pre-function", "oauth2-jwt", ...(bundled ?? []), "post-function"],
+      })),
     );
     // The oauth2-jwt configs are kong.yml's, entry for entry.
     const configs = (d: KongYml) =>
@@ -154,13 +161,25 @@ describe("the declarative files", () => {
     assert.deepEqual(configs(readKongYml(KONG_HA_YML).doc), throughKong);
   });
 
+  it("every file limits uploads per user: oauth2-jwt tells Kong the token's sub as the credential, rate-limiting counts per credential", () => {
+    for (const file of DECLARATIVE_FILES) {
+      const write = readKongYml(file).doc.services[0].routes.find((r) => r.name === "flickr-photos-write");
+      const plugin = (name: string) => write?.plugins?.find((p) => p.name === name)?.config;
+      assert.equal(plugin("oauth2-jwt")?.["authenticate_credential"], true, file);
+      assert.equal(plugin("oauth2-jwt")?.["credential_claim"], "sub", file);
+      assert.deepEqual(plugin("rate-limiting"), { minute: 30, limit_by: "credential", policy: "local" }, file);
+    }
+  });
+
   it("every oauth2-jwt config names the public issuer, the internal jwks_uri and revocation feed, and the photos audience", () => {
     for (const file of DECLARATIVE_FILES) {
       const { doc } = readKongYml(file);
       for (const route of doc.services[0].routes) {
         for (const plugin of route.plugins ?? []) {
           if (plugin.name !== "oauth2-jwt") continue;
-          const rest = Object.fromEntries(Object.entries(plugin.config).filter(([key]) => key !== "scopes_required"));
+          // The route's scopes, and the credential the upload limit counts by (checked above), vary by route.
+          const perRoute = ["scopes_required", "authenticate_credential", "credential_claim"];
+          const rest = Object.fromEntries(Object.entries(plugin.config).filter(([key]) => !perRoute.includes(key)));
           assert.deepEqual(
             rest,
             {

@@ -69,7 +69,7 @@ function kongYmlWith(overrides: Record<string, unknown>): KongConfig {
     service: services[config.services.indexOf(route.service)],
     plugins: route.plugins.map(override),
   }));
-  return { services, routes, globalPlugins: config.globalPlugins.map(override) };
+  return { ...config, services, routes, globalPlugins: config.globalPlugins.map(override) };
 }
 
 export async function startRevocationStack(serveArgs: string[] = []): Promise<RevocationStack> {

@@ -33,13 +33,14 @@ describe("kong.yml loading", () => {
           preserve: false,
           plugins: ["pre-function", "oauth2-jwt"],
         },
+        // Uploads are limited per user: Kong's rate-limiting counts the credential oauth2-jwt authenticated.
         {
           name: "flickr-photos-write",
           service: "http://photos:8080",
           methods: ["POST"],
           strip: false,
           preserve: false,
-          plugins: ["pre-function", "oauth2-jwt"],
+          plugins: ["pre-function", "oauth2-jwt", "rate-limiting"],
         },
         {
           name: "flickr-profile",
@@ -71,7 +72,7 @@ describe("kong.yml loading", () => {
       ]),
       [
         ["flickr-photos-read", ["pre-function", "oauth2-jwt", "post-function"]],
-        ["flickr-photos-write", ["pre-function", "oauth2-jwt", "post-function"]],
+        ["flickr-photos-write", ["pre-function", "oauth2-jwt", "rate-limiting", "post-function"]],
         ["flickr-profile", ["pre-function", "oauth2-jwt", "post-function"]],
         ["flickr-explore", ["pre-function (service)"]],
       ],

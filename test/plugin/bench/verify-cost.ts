@@ -14,7 +14,7 @@ import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
 import type { ValidationOptions } from "../../../plugin/src/core/validate.ts";
 import { validateAccessToken } from "../helpers/validate.ts";
 import type { Algorithm } from "../../../plugin/src/core/algorithms.ts";
-import type { PluginConfig } from "../../../plugin/src/schema.ts";
+import { pluginConfig } from "../helpers/schema.ts";
 import { AUDIENCE, generateTestKey, ISSUER, signAccessToken } from "../helpers/tokens.ts";
 
 const ROUNDS = 9;
@@ -76,33 +76,14 @@ for (const alg of ALGORITHMS) {
   };
 
   // The cache path: the whole authenticate() (bearer parsing, cache lookup, claims) for a reused token.
-  const config: PluginConfig = {
+  const config = pluginConfig({
     issuer: ISSUER,
     jwks_uri: "http://127.0.0.1:1/unused",
     audience: [AUDIENCE],
     scopes_required: ["photos"],
-    scope_match: "all",
     algorithms: [alg],
-    leeway_seconds: 30,
     upstream_headers: { subject: "a", scope: "b", client_id: "c" },
-    hide_credentials: false,
-    run_on_preflight: true,
-    realm: "api",
-    jwks_cache_seconds: 300,
-    jwks_min_refresh_seconds: 10,
-    revocation_feed_url: null,
-    revocation_client_id: null,
-    revocation_client_secret: null,
-    revocation_poll_seconds: 2,
-    revocation_max_stale_seconds: 30,
-    revocation_stale_action: "accept",
-    authenticate_credential: false,
-    credential_claim: "client_id",
-    consumer_claim: null,
-    consumer_by: "username",
-    anonymous: null,
-    consumer_cache_seconds: 60,
-  };
+  });
   const route = routeOptions(config);
   const jwks = new JwksCache({ fetch: () => Promise.resolve(Response.json({ keys: [key.jwk] })), onError: () => {} });
   const deps = { jwks, tokens: new TokenCache(), now: Date.now };

@@ -14,6 +14,7 @@ import { parseJwks } from "../../../plugin/src/core/jwks.ts";
 import { TokenCache } from "../../../plugin/src/core/token-cache.ts";
 import { verifyToken, type VerifiedToken } from "../../../plugin/src/core/validate.ts";
 import type { PluginConfig } from "../../../plugin/src/schema.ts";
+import { pluginConfig } from "../helpers/schema.ts";
 import { JwksServer, TestClock } from "../helpers/jwks-server.ts";
 import { AUDIENCE, b64url, generateTestKey, ISSUER, NOW, signAccessToken, type TestKey } from "../helpers/tokens.ts";
 
@@ -83,34 +84,16 @@ describe("TokenCache", () => {
 describe("authenticate with the caches", () => {
   let clock: TestClock;
   let deps: AuthenticationDeps;
-  const config = (overrides: Partial<PluginConfig> = {}): PluginConfig => ({
-    issuer: ISSUER,
-    jwks_uri: server.jwksUri,
-    audience: [AUDIENCE],
-    scopes_required: ["photos"],
-    scope_match: "all",
-    algorithms: ["ES256"],
-    leeway_seconds: 30,
-    upstream_headers: { subject: "a", scope: "b", client_id: "c" },
-    hide_credentials: false,
-    run_on_preflight: true,
-    realm: "api",
-    jwks_cache_seconds: 300,
-    jwks_min_refresh_seconds: 10,
-    revocation_feed_url: null,
-    revocation_client_id: null,
-    revocation_client_secret: null,
-    revocation_poll_seconds: 2,
-    revocation_max_stale_seconds: 30,
-    revocation_stale_action: "accept",
-    authenticate_credential: false,
-    credential_claim: "client_id",
-    consumer_claim: null,
-    consumer_by: "username",
-    anonymous: null,
-    consumer_cache_seconds: 60,
-    ...overrides,
-  });
+  const config = (overrides: Partial<PluginConfig> = {}): PluginConfig =>
+    pluginConfig({
+      issuer: ISSUER,
+      jwks_uri: server.jwksUri,
+      audience: [AUDIENCE],
+      scopes_required: ["photos"],
+      algorithms: ["ES256"],
+      upstream_headers: { subject: "a", scope: "b", client_id: "c" },
+      ...overrides,
+    });
   beforeEach(() => {
     server.keys = [key.jwk];
     server.failWith = undefined;

@@ -1,7 +1,8 @@
 // Kong's schema as the tests read it: its entries, and the defaults Kong fills in before it hands
 // a configuration to the plugin (kong/db/schema/init.lua, process_auto_fields).
 import assert from "node:assert/strict";
-import { Schema, type SchemaEntry, type SchemaField } from "../../../plugin/src/schema.ts";
+import { resolveConfig } from "../../../plugin/src/config.ts";
+import { Schema, type PluginConfig, type SchemaEntry, type SchemaField } from "../../../plugin/src/schema.ts";
 
 /** A fields array as [name, definition] pairs, checking Kong's one-key-per-entry shape. */
 export function entries(fields: readonly SchemaEntry[]): [string, SchemaField][] {
@@ -51,3 +52,13 @@ export const SCHEMA_DEFAULTS: Readonly<Record<string, unknown>> = {
   anonymous: null,
   consumer_cache_seconds: 60,
 };
+
+/**
+ * A complete configuration as the plugin receives it: `fields` with Kong's defaults filled in,
+ * through the plugin's own resolution (plugin/src/config.ts), which must accept it.
+ */
+export function pluginConfig(fields: Record<string, unknown>): PluginConfig {
+  const resolved = resolveConfig(fillDefaults(fields));
+  if (!resolved.ok) throw new Error(`test configuration refused: ${resolved.error}`);
+  return resolved.config;
+}

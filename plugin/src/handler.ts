@@ -39,6 +39,7 @@ import {
   type KongCredential,
 } from "./core/kong-identity.js";
 import { RevocationFeeds } from "./core/revocation-feed.js";
+import { pluginStats, type VerdictCounts } from "./core/stats.js";
 import { sharedTokenCache } from "./core/token-cache.js";
 import { refuse, type AccessTokenClaims, type Refusal, type Unavailable } from "./core/verdict.js";
 import { foldHeaderName, NONCE_HEADER, VERDICT_HEADER } from "./guard/index.js";
@@ -68,9 +69,10 @@ export interface KongPdk {
   };
 }
 
-/** What the handler needs beyond the core's caches: the process-wide consumer lookups. */
+/** What the handler needs beyond the core's caches: the process-wide consumer lookups and verdict counts. */
 export interface HandlerDeps extends AuthenticationDeps {
   readonly consumers?: ConsumerCache;
+  readonly verdicts?: VerdictCounts;
 }
 
 /** Well above Kong's default of 100, so a request padded with headers is not misread. */
@@ -91,6 +93,15 @@ const DEFAULT_DEPS: HandlerDeps = {
   now: Date.now,
   revocations: sharedRevocationFeeds,
   consumers: sharedConsumerCache,
+  verdicts: pluginStats.verdicts,
+};
+
+// What the plugin server's metrics listener reads when scraped (server/metrics.ts).
+pluginStats.sources = {
+  tokenCache: () => ({ entries: sharedTokenCache.size, hits: sharedTokenCache.hits, misses: sharedTokenCache.misses }),
+  consumerCache: () => ({ hits: sharedConsumerCache.hits, misses: sharedConsumerCache.misses }),
+  keySets: (nowMs) => sharedJwksCache.keySetStats(nowMs),
+  revocationFeeds: (nowMs) => sharedRevocationFeeds.feedStats(nowMs),
 };
 
 /** How a route tells Kong who called; undefined when it does not (then it costs no PDK call). */
@@ -297,6 +308,7 @@ export class AccessHandler {
     | { ok: false; error: string };
   private readonly deps: AuthenticationDeps;
   private readonly consumers: ConsumerCache;
+  private readonly verdicts: VerdictCounts;
 
   constructor(rawConfig: unknown, deps: HandlerDeps = DEFAULT_DEPS) {
     const resolved = resolveConfig(rawConfig);
@@ -312,6 +324,7 @@ export class AccessHandler {
       : resolved;
     this.deps = deps;
     this.consumers = deps.consumers ?? sharedConsumerCache;
+    this.verdicts = deps.verdicts ?? pluginStats.verdicts;
     if (!resolved.ok)
       console.error(`[oauth2-jwt] invalid configuration, every request will be refused: ${resolved.error}`);
   }
@@ -320,6 +333,7 @@ export class AccessHandler {
     try {
       if (!this.route.ok) {
         await this.respond(kong, INTERNAL_ERROR_RESPONSE);
+        this.verdicts.add("error", "invalid_configuration");
         return;
       }
       const { config, options, names, identity } = this.route;
@@ -328,6 +342,7 @@ export class AccessHandler {
       // header could hide beyond them and escape the stripping below. Refuse such a request.
       if (headers.lines >= MAX_HEADERS) {
         await this.respond(kong, TOO_MANY_HEADERS_RESPONSE(config.realm));
+        this.verdicts.add("refused", "malformed_header");
         return;
       }
 
@@ -337,6 +352,7 @@ export class AccessHandler {
         const method = await kong.request.getMethod();
         if (method === "OPTIONS") {
           await kong.service.request.setHeaders(upstreamHeaders(headers, names, undefined));
+          this.verdicts.add("allowed", "preflight");
           return;
         }
       }
@@ -345,6 +361,7 @@ export class AccessHandler {
       // plugin authenticated is left to it (kong/plugins/jwt/handler.lua).
       if (identity?.anonymous !== undefined && isAuthenticated(await kong.client.getCredential())) {
         await kong.service.request.setHeaders(verdictHeaders(headers));
+        this.verdicts.add("allowed", "earlier_plugin");
         return;
       }
 
@@ -360,6 +377,7 @@ export class AccessHandler {
           if (caller !== undefined)
             await kong.client.authenticate(caller.consumer?.entity ?? null, caller.credential ?? null);
           await kong.service.request.setHeaders(upstreamHeaders(headers, names, verdict.claims, caller));
+          this.verdicts.add("allowed", "none");
           return;
         }
         refusal = caller;
@@ -368,6 +386,7 @@ export class AccessHandler {
       // route's scope (403) or a verdict that cannot be reached (503) does not.
       if (identity?.anonymous !== undefined && refusal.status !== 403 && refusal.status !== 503) {
         await this.passAnonymous(kong, headers, names, identity, identity.anonymous);
+        this.verdicts.add("anonymous", refusal.reason);
         return;
       }
       await this.respond(
@@ -376,11 +395,13 @@ export class AccessHandler {
           ? unavailableResponse(refusal, RETRY_AFTER_SECONDS)
           : refusalResponse(refusal, config.realm),
       );
+      this.verdicts.add(refusal.status === 503 ? "unavailable" : "refused", refusal.reason);
     } catch (error) {
       // Kong would proxy the request if this threw (fail-open): refuse instead.
       console.error(
         `[oauth2-jwt] unexpected error, request refused: ${error instanceof Error ? error.message : String(error)}`,
       );
+      this.verdicts.add("error", "exception");
       return this.respond(kong, INTERNAL_ERROR_RESPONSE);
     }
   }

@@ -149,13 +149,15 @@ function cachedVerdict(
   let prepared = cached.prepared;
   if (prepared === undefined || prepared.options !== validation)
     cached.prepared = prepared = prepareClaims(verified.claims, validation);
-  return revocationVerdict(
+  const verdict = revocationVerdict(
     checkPreparedClaims(prepared, verified.claims, nowMs / 1000),
     verified.kid,
     route,
     nowMs,
     cached,
   );
+  deps.tokens.hits += 1;
+  return verdict;
 }
 
 /**
@@ -194,6 +196,7 @@ export async function authenticate(
   // key set, with an algorithm this route allows, by a key still published under its kid.
   const cached = cachedVerdict(token, route, deps, nowMs);
   if (cached !== undefined) return cached;
+  deps.tokens.misses += 1;
 
   const keys = await deps.jwks.getKeys(source);
   if (keys === undefined) {

@@ -25,6 +25,9 @@ export class ConsumerCache {
   // A Map iterates in insertion order: the first key is the oldest entry.
   private readonly entries = new Map<string, CachedConsumer>();
   private readonly maxEntries: number;
+  /** Lookups answered from the cache, and lookups that cost a load_consumer call. */
+  hits = 0;
+  misses = 0;
 
   constructor(options: { readonly maxEntries?: number } = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -37,11 +40,16 @@ export class ConsumerCache {
   /** Kong's answer cached under `key`, or undefined on a miss (an expired entry is dropped). */
   get(key: string, nowMs: number): CachedConsumer | undefined {
     const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (nowMs >= entry.expiresAtMs) {
-      this.entries.delete(key);
+    if (entry === undefined) {
+      this.misses += 1;
       return undefined;
     }
+    if (nowMs >= entry.expiresAtMs) {
+      this.entries.delete(key);
+      this.misses += 1;
+      return undefined;
+    }
+    this.hits += 1;
     return entry;
   }
 

@@ -10,6 +10,7 @@
 import { freshnessLifetime } from "./cache-control.js";
 import { describeError, discoverEndpoint, getJson, type JsonFetchOptions } from "./fetch-json.js";
 import { parseJwks, type KeySet } from "./jwks.js";
+import type { KeySetStats } from "./stats.js";
 
 export { metadataUrl } from "./fetch-json.js";
 
@@ -55,6 +56,9 @@ interface Entry {
   lastError: string | undefined;
   jwksUri: string | undefined;
   fetches: number;
+  /** Fetch rounds that brought keys, and rounds that failed. */
+  fetchesOk: number;
+  fetchesFailed: number;
 }
 
 /** Keys are refreshed once this share of their lifetime has passed, so requests never wait for it. */
@@ -176,6 +180,17 @@ export class JwksCache {
     };
   }
 
+  /** Every key set ever asked for, for the metrics: fetch rounds, age and freshness lifetime. */
+  keySetStats(nowMs: number): KeySetStats[] {
+    return [...this.entries.values()].map((entry) => ({
+      issuer: entry.source.issuer,
+      fetchesOk: entry.fetchesOk,
+      fetchesFailed: entry.fetchesFailed,
+      ageSeconds: entry.keys === undefined ? undefined : (nowMs - entry.fetchedAt) / 1000,
+      maxAgeSeconds: lifetimeMs(entry.source, entry) / 1000,
+    }));
+  }
+
   private entryFor(source: JwksSource): Entry {
     const key = JwksCache.keyOf(source);
     let entry = this.entries.get(key);
@@ -190,6 +205,8 @@ export class JwksCache {
         lastError: undefined,
         jwksUri: source.jwksUri ?? undefined,
         fetches: 0,
+        fetchesOk: 0,
+        fetchesFailed: 0,
       };
       this.entries.set(key, entry);
     }
@@ -209,10 +226,12 @@ export class JwksCache {
           entry.fetchedAt = startedAt;
           entry.maxAgeSeconds = fetched.maxAgeSeconds;
           entry.lastError = undefined;
+          entry.fetchesOk += 1;
         },
         (error: unknown) => {
           // Keep the last good keys: tokens they verify stay valid while the key server is down.
           entry.lastError = describeError(error);
+          entry.fetchesFailed += 1;
           this.onError(entry.lastError);
         },
       )

@@ -14,6 +14,7 @@
 
 import { describeError, discoverEndpoint, getJson, HttpStatusError, type JsonFetchOptions } from "./fetch-json.js";
 import { DEFAULT_MAX_ENTRIES, RevocationSet, type Eviction, type RevocationEntry } from "./revocation-set.js";
+import type { RevocationFeedStats } from "./stats.js";
 import { invalidToken, type Refusal, type Unavailable } from "./verdict.js";
 
 /** Where a route's revocations come from (the plugin configuration, in the core's terms). */
@@ -172,6 +173,9 @@ export class RevocationFeed {
   private pollMs: number;
   /** Whether the poller runs (a timer is set or a poll is under way). */
   polling = false;
+  /** Polls that brought the set up to date, and polls that failed (for the metrics). */
+  pollsOk = 0;
+  pollsFailed = 0;
   /**
    * The first poll after a start, bounded by one request timeout: a request arriving meanwhile
    * waits for it instead of meeting an empty or out-of-date set. Undefined once it settled.
@@ -241,6 +245,17 @@ export class RevocationFeed {
     return undefined;
   }
 
+  /** Size, age and poll counts, for the metrics. */
+  stats(nowMs: number): RevocationFeedStats {
+    return {
+      issuer: this.source.issuer,
+      entries: this.set.size,
+      ageSeconds: this.lastGoodAt === Number.NEGATIVE_INFINITY ? undefined : (nowMs - this.lastGoodAt) / 1000,
+      pollsOk: this.pollsOk,
+      pollsFailed: this.pollsFailed,
+    };
+  }
+
   /** The set is recent enough for `policy` and lost no live entry to its cap. */
   current(policy: RevocationPolicy, nowMs: number): boolean {
     return nowMs - this.lastGoodAt <= policy.maxStaleSeconds * 1000 && nowMs / 1000 > this.incompleteUntil;
@@ -308,10 +323,12 @@ export class RevocationFeed {
         this.source.feedUrl ?? (await discoverEndpoint(this.source.issuer, "revocation_feed_endpoint", this.http));
       await this.followPages(this.feedUrl);
       this.lastGoodAt = startedAt;
+      this.pollsOk += 1;
       if (this.health === "failing")
         this.log(`revocation feed of ${this.source.issuer} is healthy again: ${this.set.size} entries in force`);
       this.health = "healthy";
     } catch (error) {
+      this.pollsFailed += 1;
       if (this.health !== "failing") this.log(this.failureMessage(error));
       this.health = "failing";
     }
@@ -414,6 +431,11 @@ export class RevocationFeeds {
     if (feed === undefined) this.feeds.set(key, (feed = new RevocationFeed(source, this.options)));
     feed.use(source.pollSeconds);
     return feed;
+  }
+
+  /** Every poller ever started, for the metrics. */
+  feedStats(nowMs: number): RevocationFeedStats[] {
+    return [...this.feeds.values()].map((feed) => feed.stats(nowMs));
   }
 
   /** Stops every poller (tests, shutdown). */

@@ -45,6 +45,12 @@ export class TokenCache {
   private moves = 0;
   private readonly maxEntries: number;
   private readonly maxChars: number;
+  /**
+   * Requests whose verdict came from a cached verification, and requests whose token had to have
+   * its signature checked (core/authenticate.ts counts them: one request may look a token up twice).
+   */
+  hits = 0;
+  misses = 0;
 
   constructor(options: TokenCacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? 10_000;

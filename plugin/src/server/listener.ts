@@ -54,6 +54,8 @@ export interface RunningListener {
   readonly socketPath: string;
   /** Bytes of incomplete messages held now, over all connections. */
   readonly bufferedBytes: number;
+  /** Kong's connections open now. */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -107,6 +109,9 @@ export async function listen(options: ListenerOptions): Promise<RunningListener>
     socketPath,
     get bufferedBytes() {
       return buffers.total;
+    },
+    get connections() {
+      return connections.size;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -9,6 +9,7 @@ import { Encoder } from "@msgpack/msgpack";
 import { createLogger, errorText, type LogLevel, type Logger } from "./logger.js";
 import { listen, type Protocol, type RunningListener } from "./listener.js";
 import { loadPlugins } from "./loader.js";
+import type { MetricsListener, ServerFigures } from "./metrics.js";
 import { PluginServer, RpcError } from "./plugin-server.js";
 
 // Kong parses the query command's stdout as JSON, and a plugin module may print while it loads.
@@ -36,6 +37,9 @@ const OPTIONS = {
   "instance-idle-ttl": { type: "string", default: "3600" },
   "event-idle-ttl": { type: "string", default: "60" },
   diagnostics: { type: "boolean", default: false },
+  "metrics-host": { type: "string" },
+  "metrics-port": { type: "string" },
+  "metrics-optional": { type: "boolean", default: false },
 } as const;
 
 // kong-js-pluginserver also accepts Go-style single-dash long flags (`-kong-prefix DIR`).
@@ -54,6 +58,11 @@ const USAGE = `Usage: oauth2-jwt-pluginserver [options]
       --instance-idle-ttl <s>    drop instances unused for this long, 0 = never (default 3600)
       --event-idle-ttl <s>       drop events Kong abandoned after this long, > 0 (default 60)
       --diagnostics              expose plugin.Diagnostics (memory, forced GC) for tests
+      --metrics-port <port>      serve Prometheus metrics at GET /metrics on this port (off unless
+                                 given; 0 = any free port, logged)
+      --metrics-host <host>      address of the metrics listener (default 127.0.0.1)
+      --metrics-optional         if the metrics port cannot be bound, warn and run without metrics
+                                 (default: say so and exit 1)
 `;
 
 function fail(message: string): never {
@@ -67,6 +76,32 @@ function seconds(name: string, value: string, zero: "allowed" | "refused"): numb
     fail(`--${name} must be a ${zero === "refused" ? "positive" : "non-negative"} number of seconds`);
   }
   return parsed * 1000;
+}
+
+/** Where to serve metrics, when asked to. */
+interface MetricsFlags {
+  readonly host: string;
+  readonly port: number;
+  readonly optional: boolean;
+}
+
+function metricsFlags(flags: {
+  "metrics-host"?: string;
+  "metrics-port"?: string;
+  "metrics-optional": boolean;
+}): MetricsFlags | undefined {
+  const port = flags["metrics-port"];
+  if (port === undefined) {
+    if (flags["metrics-host"] !== undefined) fail("--metrics-host needs --metrics-port");
+    if (flags["metrics-optional"]) fail("--metrics-optional needs --metrics-port");
+    return undefined;
+  }
+  const parsed = Number(port);
+  if (!/^\d+$/.test(port) || parsed > 65535)
+    fail(`--metrics-port must be a port number (0-65535), not ${JSON.stringify(port)}`);
+  const host = flags["metrics-host"] ?? "127.0.0.1";
+  if (host === "") fail("--metrics-host must not be empty");
+  return { host, port: parsed, optional: flags["metrics-optional"] };
 }
 
 /** Kong picks the protocol from the query command's answer, so both commands need the same flag. */
@@ -103,6 +138,7 @@ async function main(): Promise<void> {
   }
   const flags = parsed.values;
   const protocol = protocolOf(flags.protocol);
+  const metrics = metricsFlags(flags);
   if (flags.help) {
     writeAndExit(USAGE);
     return;
@@ -148,6 +184,16 @@ async function main(): Promise<void> {
 
   let listener: RunningListener | undefined = undefined;
   if (flags.diagnostics) enableDiagnostics(server, () => listener?.bufferedBytes ?? 0);
+  // Bound before Kong's socket exists: a port in use ends the process before Kong can connect.
+  const metricsListener =
+    metrics === undefined
+      ? undefined
+      : await startMetrics(metrics, logger, () => ({
+          connections: listener?.connections ?? 0,
+          bufferedBytes: listener?.bufferedBytes ?? 0,
+          eventsInFlight: server.stats.events,
+          instances: server.stats.instances,
+        }));
   if (plugins.size === 0) logger.warn(`no plugin loaded from ${pluginsDirectory}`);
   const socketPath = path.resolve(flags["kong-prefix"], flags["sock-name"]);
   // The handlers go in before the socket exists: a SIGTERM arriving between the socket's
@@ -160,13 +206,50 @@ async function main(): Promise<void> {
     state.closing = true;
     logger.info(`${signal}: closing ${socketPath}`);
     server.stopSweeping();
-    void listening.then((listener) => listener.close()).then(() => process.exit(0));
+    void Promise.all([listening.then((listener) => listener.close()), metricsListener?.close()]).then(() =>
+      process.exit(0),
+    );
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
   const listening = listen({ socketPath, server, logger, protocol });
   listener = await listening;
   if (!state.closing) server.startSweeping();
+}
+
+/**
+ * The metrics listener, or undefined when --metrics-optional lets the process run without it.
+ * prom-client is loaded only here: without the flag the server pays nothing for metrics.
+ */
+async function startMetrics(
+  flags: MetricsFlags,
+  logger: Logger,
+  figures: () => ServerFigures,
+): Promise<MetricsListener | undefined> {
+  const { metricsRegistry, serveMetrics } = await import("./metrics.js");
+  try {
+    const served = await serveMetrics(metricsRegistry({ server: figures }), flags.host, flags.port);
+    logger.info(`metrics at http://${hostPort(served.host, served.port)}/metrics`);
+    return served;
+  } catch (error) {
+    const why =
+      isErrno(error) && error.code === "EADDRINUSE"
+        ? "is in use"
+        : `cannot be listened on: ${isErrno(error) ? (error.code ?? error.message) : String(error)}`;
+    const message = `--metrics-port ${flags.port} on ${flags.host} ${why}`;
+    if (!flags.optional) {
+      process.stderr.write(`oauth2-jwt-pluginserver: ${message}\n`);
+      process.exit(1);
+    }
+    logger.warn(`${message}; running without metrics (--metrics-optional)`);
+    return undefined;
+  }
+}
+
+const hostPort = (host: string, port: number): string => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
+
+function isErrno(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && "code" in error;
 }
 
 /**

@@ -44,6 +44,7 @@ async function interactionDependencies(services: Services): Promise<InteractionD
     siteName: settings.siteName,
     lifetimes: services.lifetimes,
     bodyLimit: services.bodyLimit,
+    counters: services.counters,
     sessions: new Sessions({
       key: sessionKey,
       // Secure cookies when the issuer is https (the server may sit behind a TLS-terminating proxy).
@@ -87,7 +88,7 @@ export async function createApp(
   router.get("/healthz", readyzEndpoint(services));
   // The authorization endpoint and the pages behind it (RFC 6749 §3.1, §4.1.1): their errors are pages.
   const interaction = await interactionDependencies(services);
-  const pageErrors = renderPageErrors(interaction.siteName);
+  const pageErrors = renderPageErrors(interaction.siteName, services.counters);
   router.get("/authorize", pageErrors, authorizeEndpoint(interaction));
   router.post("/login", pageErrors, loginEndpoint(interaction));
   router.post("/consent", pageErrors, consentEndpoint(interaction));
@@ -103,14 +104,12 @@ export async function createApp(
     try {
       await next();
     } finally {
+      const ms = performance.now() - started;
+      // The path only picks an endpoint from a fixed list (metrics/counters.ts); it is never a label.
+      services.counters.requestServed(ctx.path, ctx.status, ms / 1000);
       // Path only: query strings (codes, state) and bodies (secrets, tokens) are never logged.
       services.logger.info(
-        {
-          method: ctx.method,
-          path: ctx.path,
-          status: ctx.status,
-          ms: Math.round((performance.now() - started) * 10) / 10,
-        },
+        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 },
         "request",
       );
     }
@@ -120,7 +119,7 @@ export async function createApp(
     ctx.set("X-Content-Type-Options", "nosniff");
     await next();
   });
-  app.use(renderErrors(services.logger));
+  app.use(renderErrors(services.logger, services.counters));
   app.use(async function bodilessAsJson(ctx, next) {
     await next();
     // Unknown route (404), wrong method (405, with Allow) or unknown method (501) leave no body: answer a small JSON

@@ -1,6 +1,6 @@
 import type { Context, Next } from "koa";
 import type { Logger } from "pino";
-import { StorageUnavailableError } from "./storage/errors.js";
+import { isStorageError, StorageUnavailableError } from "./storage/errors.js";
 import { renderError } from "./views/error.js";
 import { sendPage } from "./views/page-response.js";
 
@@ -53,6 +53,14 @@ export class OAuthError extends Error {
   }
 }
 
+/** Counts the requests whose storage operation failed (metrics/counters.ts). */
+export interface DatabaseErrorCounter {
+  databaseError(): void;
+}
+
+/** The OAuth error code `error` is answered with (renderErrors). */
+export const errorCodeOf = (error: unknown): OAuthErrorCode => asOAuthError(error).code;
+
 /** What goes on the wire for `error`: itself, 503 for a database that may answer a retry, else a bare server_error. */
 function asOAuthError(error: unknown): OAuthError {
   if (error instanceof OAuthError) return error;
@@ -69,12 +77,13 @@ function asOAuthError(error: unknown): OAuthError {
  * The one place an error becomes a response (RFC 6749 §5.2 JSON body). Anything that is not an OAuthError
  * is logged and hidden behind server_error, so bad input can never leak internals.
  */
-export function renderErrors(logger: Logger) {
+export function renderErrors(logger: Logger, counter?: DatabaseErrorCounter) {
   return async function renderError(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
     } catch (error: unknown) {
       const oauth = asOAuthError(error);
+      if (isStorageError(error)) counter?.databaseError();
       if (error instanceof StorageUnavailableError) {
         logger.warn({ err: error, method: ctx.method, path: ctx.path }, "database unavailable");
         ctx.set("Retry-After", String(error.retryAfterSeconds));
@@ -115,12 +124,13 @@ const UNAVAILABLE_PAGE_MESSAGE =
  * The one place a page error becomes a response, for the page routes (authorize, login, consent, consents, logout);
  * anything else goes on to renderErrors. A database that cannot be reached is a 503 page with Retry-After.
  */
-export function renderPageErrors(siteName: string) {
+export function renderPageErrors(siteName: string, counter?: DatabaseErrorCounter) {
   return async function renderPageError(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
     } catch (error: unknown) {
       if (error instanceof StorageUnavailableError) {
+        counter?.databaseError();
         // A person at a browser gets a page, not JSON: the same 503 and Retry-After as the token endpoint's.
         ctx.set("Retry-After", String(error.retryAfterSeconds));
         sendPage(

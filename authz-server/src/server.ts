@@ -9,6 +9,9 @@ import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes } from "./co
 import type { SigningAlgorithm } from "./keys/algorithms.js";
 import { KeyRing } from "./keys/keyring.js";
 import { answerParseErrors, type LingerLimits } from "./lingering-close.js";
+import { AuthzCounters } from "./metrics/counters.js";
+import { listenForMetrics, type MetricsListener, MetricsListenError } from "./metrics/listener.js";
+import { createMetricsRegistry } from "./metrics/registry.js";
 import type { InteractionSettings, Services } from "./services.js";
 import type { KeyEncryptionKey } from "./storage/encryption.js";
 import { openStorage } from "./storage/index.js";
@@ -51,13 +54,29 @@ export interface ServerOptions {
   linger?: Partial<LingerLimits>;
   /** Login, consent and consents pages: product name, browser-session lifetimes, login throttle (defaults in config.ts). */
   interaction?: Partial<InteractionSettings>;
+  /** A Prometheus listener of its own (metrics/listener.ts); none unless given. */
+  metrics?: MetricsOptions;
   /** A pino logger, or a level for a new one writing JSON lines to stdout; default "info". */
   logger?: Logger;
   logLevel?: string;
 }
 
+export interface MetricsOptions {
+  /** Default 127.0.0.1 (config.ts defaults.host): metrics stay on this machine unless an address is given. */
+  host?: string;
+  /** 0 picks a free port. */
+  port: number;
+  /**
+   * Called when the listener cannot listen, the server then running without metrics; without it, the start fails
+   * with the MetricsListenError.
+   */
+  onUnavailable?: (error: MetricsListenError) => void;
+}
+
 export interface RunningServer {
   url: string;
+  /** The metrics listener's http://host:port; undefined when metrics are off (or could not listen). */
+  metricsUrl: string | undefined;
   issuer: string;
   port: number;
   services: Services;
@@ -111,6 +130,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     clockSkew,
     jwksMaxAge: options.jwksMaxAge ?? defaults.jwksMaxAge,
     bodyLimit: options.bodyLimit ?? defaults.bodyLimit,
+    counters: new AuthzCounters(),
     trustedProxies: options.trustedProxies ?? defaults.trustedProxies,
     interaction: {
       siteName: defaults.siteName,
@@ -124,9 +144,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     },
   };
   let handle: ReturnType<Koa["callback"]>;
+  let metrics: MetricsListener | undefined;
   try {
     // Reads the session key from the database: a server that cannot do so refuses to start rather than half-start.
     handle = (await createApp(services, linger)).callback();
+    if (options.metrics) metrics = await startMetrics(services, options.metrics);
   } catch (error: unknown) {
     server.close();
     if (ownStorage) await storage.close();
@@ -169,12 +191,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       "no key-encryption key: the signing keys and server secrets are stored in the clear, a copy of the database can sign tokens",
     );
   }
-  logger.info({ url: `http://${host}:${port}`, issuer }, "listening");
+  logger.info(
+    { url: `http://${host}:${port}`, issuer, ...(metrics === undefined ? {} : { metrics: metrics.url }) },
+    "listening",
+  );
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     issuer,
     port,
+    metricsUrl: metrics?.url,
     services,
     server,
     close() {
@@ -184,9 +210,28 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         server.close();
         server.closeAllConnections();
         await once(server, "close").catch(() => undefined);
+        await metrics?.close();
         if (ownStorage) await storage.close();
       })();
       return closing;
     },
   };
+}
+
+/** The metrics listener over this server's counters, key ring and storage; undefined when it may not listen. */
+async function startMetrics(services: Services, options: MetricsOptions): Promise<MetricsListener | undefined> {
+  const register = createMetricsRegistry({
+    counters: services.counters,
+    keys: services.keys,
+    storage: services.storage,
+    clock: services.clock,
+  });
+  try {
+    // The server's own loopback default (config.ts): metrics leave the machine only when an address is given.
+    return await listenForMetrics(register, options.host ?? defaults.host, options.port);
+  } catch (error: unknown) {
+    if (options.onUnavailable === undefined || !(error instanceof MetricsListenError)) throw error;
+    options.onUnavailable(error);
+    return undefined;
+  }
 }

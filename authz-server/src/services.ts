@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
 import type { Lifetimes } from "./config.js";
 import type { KeyRing } from "./keys/keyring.js";
+import type { AuthzCounters } from "./metrics/counters.js";
 import type { Storage } from "./storage/types.js";
 
 /** What endpoints and grants depend on; app.ts builds it once. No endpoint or grant imports better-sqlite3. */
@@ -23,6 +24,8 @@ export interface Services {
   trustedProxies: number;
   /** Largest accepted form body, bytes. */
   bodyLimit: number;
+  /** What the endpoints count for the metrics listener (metrics/counters.ts); counted whether or not it listens. */
+  counters: AuthzCounters;
   /** The browser-facing pages (login, consent, consents): product name, session and throttle settings. */
   interaction: InteractionSettings;
 }

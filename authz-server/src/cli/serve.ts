@@ -1,6 +1,8 @@
 import { type Command, Option } from "commander";
 import { checkLifetimes, defaultLifetimes, defaults, type Lifetimes, limits } from "../config.js";
 import { parseSigningAlgorithm, signingAlgorithms } from "../keys/algorithms.js";
+import type { MetricsListenError } from "../metrics/listener.js";
+import type { MetricsOptions } from "../server.js";
 import {
   checkDb,
   common,
@@ -31,21 +33,48 @@ interface ServeOptions extends CommonOptions {
   siteName: string;
   alg: string;
   logLevel: string;
+  metricsHost: string;
+  metricsPort?: number;
+  metricsOptional?: boolean;
 }
 
-/** A TCP port; 0 lets the system pick a free one. Checked here, or Node's RangeError would be the message. */
-const portNumber = (value: string) => {
+/** A TCP port for `flag`; 0 lets the system pick a free one. Checked here, or Node's RangeError would be the message. */
+const portNumber = (flag: string) => (value: string) => {
   const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
   if (!(port <= 65535))
-    throw new UsageError(`--port must be a whole number from 0 to 65535; got ${JSON.stringify(value)}`);
+    throw new UsageError(`${flag} must be a whole number from 0 to 65535; got ${JSON.stringify(value)}`);
   return port;
 };
 
 /** An empty host would make Node listen on every interface, the opposite of the loopback default. */
-const hostName = (value: string) => {
-  if (value.trim() === "") throw new UsageError("--host must name an address or a host name");
+const hostName = (flag: string) => (value: string) => {
+  if (value.trim() === "") throw new UsageError(`${flag} must name an address or a host name`);
   return value;
 };
+
+/** The metrics listener's address in the CLI's words: the flag, the port, the host. */
+const metricsWhere = (error: MetricsListenError) =>
+  error.code === "EADDRINUSE"
+    ? `--metrics-port ${error.port} on ${error.host} is in use`
+    : `--metrics-host ${error.host} --metrics-port ${error.port}: ${error.message}`;
+
+/** The metrics listener's options: none without --metrics-port; with --metrics-optional, a failure is one warning. */
+function metricsOf(options: ServeOptions): MetricsOptions | undefined {
+  if (options.metricsPort === undefined) {
+    if (options.metricsOptional === true) throw new UsageError("--metrics-optional needs --metrics-port");
+    return undefined;
+  }
+  return {
+    host: options.metricsHost,
+    port: options.metricsPort,
+    ...(options.metricsOptional === true
+      ? {
+          onUnavailable: (error: MetricsListenError) =>
+            process.stderr.write(`authz-server: ${metricsWhere(error)}; running without metrics\n`),
+        }
+      : {}),
+  };
+}
 
 /** Node's listen errors in the CLI's words, naming the flag that fixes them; any other error as it is. */
 function listenFailure(error: unknown, host: string, port: number): unknown {
@@ -92,6 +121,8 @@ async function serve(options: ServeOptions): Promise<void> {
   const lifetimes = lifetimesOf(options);
   // Loaded here, not at the top: the HTTP stack (koa, pino, jose) would double every other command's start-up.
   const { startServer, logLevels } = await import("../server.js");
+  const { MetricsListenError } = await import("../metrics/listener.js");
+  const metrics = metricsOf(options);
   if (!logLevels.includes(options.logLevel)) {
     throw new UsageError(`--log-level must be one of ${logLevels.join(", ")}; got ${JSON.stringify(options.logLevel)}`);
   }
@@ -109,11 +140,22 @@ async function serve(options: ServeOptions): Promise<void> {
     trustedProxies: options.trustedProxies,
     signingAlgorithm: parseSigningAlgorithm(options.alg, "--alg"),
     interaction: { siteName: options.siteName },
+    ...(metrics === undefined ? {} : { metrics }),
     logLevel: options.json ? "silent" : options.logLevel,
   }).catch((error: unknown) => {
+    if (error instanceof MetricsListenError) throw new UsageError(metricsWhere(error));
     throw listenFailure(withoutPassword(error, options.db), options.host, options.port);
   });
-  if (options.json) print(options, { url: running.url, issuer: running.issuer }, "");
+  if (options.json)
+    print(
+      options,
+      {
+        url: running.url,
+        issuer: running.issuer,
+        ...(running.metricsUrl === undefined ? {} : { metrics: running.metricsUrl }),
+      },
+      "",
+    );
   const stop = () => void running.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
@@ -121,8 +163,8 @@ async function serve(options: ServeOptions): Promise<void> {
 
 export function addServeCommand(program: Command): void {
   common(program.command("serve").description("run the HTTP server"))
-    .addOption(new Option("--port <port>", "TCP port").default(defaults.port).argParser(portNumber))
-    .addOption(new Option("--host <host>", "listen address").default(defaults.host).argParser(hostName))
+    .addOption(new Option("--port <port>", "TCP port").default(defaults.port).argParser(portNumber("--port")))
+    .addOption(new Option("--host <host>", "listen address").default(defaults.host).argParser(hostName("--host")))
     .option("--issuer <url>", "issuer identifier (default http://localhost:<port>)")
     .option("--default-audience <uri>", "aud when no resource or scope names one (default: the issuer)")
     .addOption(
@@ -191,5 +233,17 @@ export function addServeCommand(program: Command): void {
         .default(defaults.signingAlgorithm),
     )
     .addOption(new Option("--log-level <level>", "pino log level, or silent").default(defaults.logLevel))
+    .addOption(
+      new Option(
+        "--metrics-port <port>",
+        "serve Prometheus metrics at GET /metrics on this port (off unless given)",
+      ).argParser(portNumber("--metrics-port")),
+    )
+    .addOption(
+      new Option("--metrics-host <host>", "the metrics listener's address (never the issuer's port)")
+        .default(defaults.host)
+        .argParser(hostName("--metrics-host")),
+    )
+    .option("--metrics-optional", "if the metrics port cannot be used, say so and run without metrics")
     .action(serve);
 }

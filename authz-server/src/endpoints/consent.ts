@@ -43,6 +43,7 @@ export function consentEndpoint(deps: InteractionDependencies) {
 
     // Remember the consent per user × client × scope, so the next request for these scopes skips this page.
     await deps.storage.consents.grant(user.userId, client.clientId, [...request.scopes], deps.clock.now());
+    deps.counters.consent("granted");
     seeOther(ctx, await issueCode(deps, user.userId, request));
   };
 }

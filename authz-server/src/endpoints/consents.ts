@@ -102,7 +102,8 @@ export function revokeConsentEndpoint(deps: InteractionDependencies) {
     if (!user) throw new PageError(403, "Cannot withdraw", SESSION_EXPIRED);
     const clientId = single(form, "client_id");
     if (!clientId) throw new PageError(400, "Cannot withdraw", "No app was named.");
-    await deps.storage.consents.revoke(user.userId, clientId, deps.clock.now());
+    // Counted only when a consent was there to withdraw: a repeated or crafted form changes nothing.
+    if (await deps.storage.consents.revoke(user.userId, clientId, deps.clock.now())) deps.counters.consent("withdrawn");
     seeOther(ctx, `/consents?withdrawn=${encodeURIComponent(clientId)}`);
   };
 }

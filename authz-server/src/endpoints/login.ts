@@ -62,6 +62,7 @@ export function loginEndpoint(deps: InteractionDependencies) {
     const knownDevice = deps.sessions.knownDevice(ctx, account);
     const verdict = await deps.throttle.begin(username, ctx.ip, knownDevice);
     if (!verdict.allowed) {
+      deps.counters.login("throttled");
       ctx.set("Retry-After", String(verdict.retryAfterSeconds));
       again(429, throttledMessage(verdict.scope, describeRetry(verdict.retryAfterSeconds)));
       return;
@@ -72,10 +73,12 @@ export function loginEndpoint(deps: InteractionDependencies) {
     const ok = await checkPassword(password, user?.passwordHash);
     // The exact username must match too (the store's lookup may be case-insensitive).
     if (!user || !ok || !sameText(user.username, username)) {
+      deps.counters.login("failure");
       again(400, "The username or password is incorrect.");
       return; // already counted by begin()
     }
     await deps.throttle.recordSuccess(username, ctx.ip, knownDevice);
+    deps.counters.login("success");
     deps.sessions.rememberDevice(ctx, account);
     await deps.sessions.login(ctx, deps.storage.browserSessions, session, user.id);
     // Only ever our own paths: the server is never an open redirector (RFC 9700 §4.11).

@@ -1,6 +1,6 @@
 import type { Context, Middleware, Next } from "koa";
 import { authenticateClient } from "../client-auth.js";
-import { OAuthError } from "../errors.js";
+import { errorCodeOf, OAuthError } from "../errors.js";
 import { readForm, type FormParams } from "../form.js";
 import type { Grant } from "../grants/types.js";
 import type { Services } from "../services.js";
@@ -23,6 +23,14 @@ const multiValued = (grants: ReadonlyMap<string, Grant>) => [
 export function tokenEndpoint(services: Services, grants: ReadonlyMap<string, Grant>): Middleware[] {
   const multi = multiValued(grants);
   return [
+    async function countErrors(_ctx: Context, next: Next) {
+      try {
+        await next();
+      } catch (error: unknown) {
+        services.counters.tokenError(errorCodeOf(error));
+        throw error;
+      }
+    },
     async function noStore(ctx: Context, next: Next) {
       // RFC 6749 §5.1: responses with tokens or credentials MUST NOT be cached; set before anything can fail.
       ctx.set("Cache-Control", "no-store");
@@ -58,6 +66,7 @@ export function tokenEndpoint(services: Services, grants: ReadonlyMap<string, Gr
     async function executeGrant(ctx: Context) {
       const { client, grant, form } = ctx.state as TokenState;
       ctx.body = await grant.handle({ client, form, services, now: services.clock.now() });
+      services.counters.tokenIssued(grant.grantType);
     },
   ];
 }

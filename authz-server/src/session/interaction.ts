@@ -7,6 +7,7 @@ import { FormBodyError, readFormBody, type FormBodyFault } from "../form.js";
 import type { SessionData } from "./cookie.js";
 import type { SessionUser, Sessions } from "./sessions.js";
 import type { LoginThrottle } from "./throttle.js";
+import type { AuthzCounters } from "../metrics/counters.js";
 
 /** What the browser-facing endpoints (authorize, login, consent, consents, logout) need. */
 export interface InteractionDependencies {
@@ -23,6 +24,8 @@ export interface InteractionDependencies {
   readonly lifetimes: Pick<Lifetimes, "authorizationCodeTtl">;
   /** Largest accepted form body in bytes. */
   readonly bodyLimit: number;
+  /** Sign-ins and consents, counted for the metrics listener (metrics/counters.ts). */
+  readonly counters: Pick<AuthzCounters, "login" | "consent">;
 }
 
 /** Shown when a form's anti-CSRF token is missing or wrong, or its session has ended. */

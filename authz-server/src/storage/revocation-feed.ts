@@ -3,6 +3,7 @@
  * is kept, and its row in `revocation_feed_entries` (migration 10). See docs/revocation-feed.md.
  */
 import { limits } from "../config.js";
+import { countRevocation } from "../metrics/revocations.js";
 import type { RevocationEntry, RevocationFeedEntry } from "./types.js";
 
 /**
@@ -66,6 +67,15 @@ export function entryValues(entry: RevocationEntry, now: number): unknown[] {
     claims.kid,
     dropAfter(entry, now),
   ];
+}
+
+/**
+ * Counts `entries` once their rows are written (authz_revocations_total, metrics/registry.ts): both engines call it
+ * right after the INSERT, inside the revoking transaction. A transaction rolled back after it (a conflict retried on
+ * PostgreSQL, a failure answered 500) counts its entries anyway: rare, and never hidden as zero.
+ */
+export function countAppended(entries: readonly RevocationEntry[]): void {
+  for (const entry of entries) countRevocation(entry.kind);
 }
 
 /** The columns entryValues fills, after `position`. */

@@ -412,5 +412,18 @@ export interface Storage {
    * skips the round instead of waiting behind it.
    */
   purgeExpired(now: number): Promise<PurgeResult>;
+  /** The engine and how busy its connections are, read from memory without a query (the metrics scrape). */
+  connections(): ConnectionUsage;
   close(): Promise<void>;
+}
+
+/**
+ * PostgreSQL: the pool's connections (open, idle) and the requests waiting for one. SQLite: its one connection, and
+ * the operations queued behind a write transaction (storage/sqlite/gate.ts).
+ */
+export interface ConnectionUsage {
+  engine: "sqlite" | "postgres";
+  total: number;
+  idle: number;
+  waiting: number;
 }

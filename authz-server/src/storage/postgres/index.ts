@@ -164,6 +164,12 @@ function storageOn(shared: Shared, db: Db): Storage {
           ),
         };
       }),
+    connections: () => ({
+      engine: "postgres",
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }),
     close: async () => {
       if (db.inTransaction) throw new Error("a transaction's handle cannot close the storage");
       await pool.end();

@@ -1,4 +1,11 @@
-import { ENTRY_COLUMNS, entryValues, liveFrom, type RevocationEntryRow, toEntry } from "../revocation-feed.js";
+import {
+  countAppended,
+  ENTRY_COLUMNS,
+  entryValues,
+  liveFrom,
+  type RevocationEntryRow,
+  toEntry,
+} from "../revocation-feed.js";
 import type { RevocationEntry, RevocationFeedStore } from "../types.js";
 import type { Sql } from "./connection.js";
 import type { Db } from "./db.js";
@@ -32,6 +39,7 @@ export async function appendIn(tx: Sql, entries: readonly RevocationEntry[], now
     `INSERT INTO revocation_feed_entries (position, ${ENTRY_COLUMNS}) SELECT * FROM unnest(${arrays})`,
     columns,
   );
+  countAppended(entries);
 }
 
 /** The revocation feed (docs/revocation-feed.md). */

@@ -17,6 +17,16 @@ export class Gate {
   #holding: object | undefined;
   readonly #context = new AsyncLocalStorage<object>();
 
+  /** Whether a transaction holds the gate now. */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** How many calls wait for the gate, first come first served. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   /** Runs the synchronous `op` when no transaction holds the gate. */
   async run<T>(op: () => T): Promise<T> {
     if (this.#held) {

@@ -1,4 +1,4 @@
-import type { Storage } from "../types.js";
+import type { ConnectionUsage, Storage } from "../types.js";
 import { sqliteBrowserSessionStore } from "./browser-sessions.js";
 import { sqliteClientStore } from "./clients.js";
 import { sqliteCodeStore } from "./codes.js";
@@ -18,7 +18,7 @@ import { sqliteSecretStore } from "./secrets.js";
 import type { Synchronous } from "./synchronous.js";
 import { sqliteUserStore } from "./users.js";
 
-type Stores = Omit<Storage, "transaction" | "close">;
+type Stores = Omit<Storage, "transaction" | "connections" | "close">;
 
 /**
  * The SQLite implementation of Storage: one file, WAL, statements prepared once here at open. The stores run
@@ -37,6 +37,13 @@ export function openSqliteStorage(
     throw error;
   }
   const gate = new Gate();
+  // One connection, busy while a transaction holds the gate; `waiting` counts the calls queued behind it.
+  const connections = (): ConnectionUsage => ({
+    engine: "sqlite",
+    total: 1,
+    idle: gate.held ? 0 : 1,
+    waiting: gate.waiting,
+  });
   // Bound to an open transaction: the gate is already held, so its calls run at once, inside the transaction.
   const handleOf = (active: () => boolean): Storage => {
     const tx: Storage = {
@@ -46,6 +53,7 @@ export function openSqliteStorage(
           : Promise.reject(new Error("a transaction's handle was used after the transaction ended")),
       ),
       transaction: (fn) => fn(tx),
+      connections,
       close: () => Promise.reject(new Error("storage cannot be closed inside a transaction")),
     };
     return tx;
@@ -61,6 +69,7 @@ export function openSqliteStorage(
           active = false;
         }
       }),
+    connections,
     close: () =>
       gate.run(() => {
         db.close();

@@ -1,4 +1,11 @@
-import { ENTRY_COLUMNS, entryValues, liveFrom, type RevocationEntryRow, toEntry } from "../revocation-feed.js";
+import {
+  countAppended,
+  ENTRY_COLUMNS,
+  entryValues,
+  liveFrom,
+  type RevocationEntryRow,
+  toEntry,
+} from "../revocation-feed.js";
 import type { RevocationEntry, RevocationFeedStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
 import type { Synchronous } from "./synchronous.js";
@@ -31,6 +38,7 @@ export function sqliteRevocationFeedStore(db: Db): Synchronous<RevocationFeedSto
     .pluck();
   const append = writeTransactional(db, (appended: readonly RevocationEntry[], now: number): void => {
     for (const entry of appended) insert.run(next.get(), ...entryValues(entry, now));
+    countAppended(appended);
   });
   // One read transaction: the head and the entries from the same snapshot, whatever another process commits between.
   const page = db.transaction((after: number | null, limit: number, now: number) => {

@@ -46,8 +46,9 @@ export class TokenCache {
   private readonly maxEntries: number;
   private readonly maxChars: number;
   /**
-   * Requests whose verdict came from a cached verification, and requests whose token had to have
-   * its signature checked (core/authenticate.ts counts them: one request may look a token up twice).
+   * Requests whose verdict came from a cached verification, and requests whose bearer token was
+   * not in the cache and so was checked in full (core/authenticate.ts counts them per request: one
+   * request may look its token up twice).
    */
   hits = 0;
   misses = 0;

@@ -52,8 +52,11 @@ export function metricsRegistry(options: MetricsOptions): Registry {
   counterOf(registers, "token_cache_hits_total", "Requests decided from a cached token verification.", () =>
     stats.sources === undefined ? 0 : stats.sources.tokenCache().hits,
   );
-  counterOf(registers, "token_cache_misses_total", "Requests whose token signature had to be checked.", () =>
-    stats.sources === undefined ? 0 : stats.sources.tokenCache().misses,
+  counterOf(
+    registers,
+    "token_cache_misses_total",
+    "Requests whose bearer token was not in the cache, so was checked in full.",
+    () => (stats.sources === undefined ? 0 : stats.sources.tokenCache().misses),
   );
   gaugeOf(registers, "token_cache_entries", "Verified tokens held in the token cache.", () =>
     stats.sources === undefined ? 0 : stats.sources.tokenCache().entries,

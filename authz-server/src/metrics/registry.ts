@@ -95,30 +95,50 @@ function countedBy(
   });
 }
 
+/**
+ * A gauge without labels that has no series while it has no value: prom-client shows such a gauge as 0 even when
+ * nothing was set, which would read as "a key activates now" rather than "no key is pending". NaN marks the absence.
+ */
+class OptionalGauge extends Gauge {
+  constructor(register: Registry, name: string, help: string, read: () => number | undefined) {
+    super({
+      name,
+      help,
+      registers: [register],
+      collect() {
+        this.set(read() ?? Number.NaN);
+      },
+    });
+  }
+
+  override async get(): ReturnType<Gauge["get"]> {
+    const metric = await super.get();
+    return { ...metric, values: metric.values.filter((sample) => !Number.isNaN(sample.value)) };
+  }
+}
+
 function keyMetrics(register: Registry, { keys, clock }: MetricsSources): void {
-  new Gauge({
-    name: "authz_signing_key_age_seconds",
-    help: "Seconds since the key that signs now was created",
-    registers: [register],
-    collect() {
+  // No signing key is itself the alarm (tokens are then refused 503): its age is absent, not zero.
+  new OptionalGauge(
+    register,
+    "authz_signing_key_age_seconds",
+    "Seconds since the key that signs now was created",
+    () => {
       const now = clock.now();
       const active = keys.status(now).find((key) => key.state === "active");
-      // No signing key is itself the alarm (tokens are refused 503): the gauge is then absent, not zero.
-      this.reset();
-      if (active) this.set((now - active.createdAt) / 1000);
+      return active === undefined ? undefined : (now - active.createdAt) / 1000;
     },
-  });
-  new Gauge({
-    name: "authz_signing_key_next_activation_seconds",
-    help: "Seconds until the next published key starts signing; absent when none is pending",
-    registers: [register],
-    collect() {
+  );
+  new OptionalGauge(
+    register,
+    "authz_signing_key_next_activation_seconds",
+    "Seconds until the next published key starts signing; absent when none is pending",
+    () => {
       const now = clock.now();
       const pending = keys.status(now).filter((key) => key.state === "pending");
-      this.reset();
-      if (pending.length > 0) this.set((Math.min(...pending.map((key) => key.activateAt)) - now) / 1000);
+      return pending.length === 0 ? undefined : (Math.min(...pending.map((key) => key.activateAt)) - now) / 1000;
     },
-  });
+  );
   new Gauge({
     name: "authz_signing_keys",
     help: "Keys in the key set by state: published (not signing yet), active, retiring (published, no longer signing)",

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import fs from "node:fs";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -133,12 +134,34 @@ describe("oauth2-jwt-pluginserver command line", () => {
       ["--event-idle-ttl", "0"],
       ["--instance-idle-ttl", "-1"],
       ["--protocol", "grpc"],
+      ["--metrics-port", "http"],
+      ["--metrics-port", "65536"],
+      ["--metrics-port", "-1"],
+      ["--metrics-host", "0.0.0.0"],
+      ["--metrics-optional"],
     ];
     for (const args of refused) {
       const { code, stdout, stderr } = await run(args);
       assert.equal(code, 2, args.join(" "));
       assert.equal(stdout.length, 0);
       assert.match(stderr, /^oauth2-jwt-pluginserver: /);
+    }
+  });
+
+  it("says in one line that the metrics port is in use and exits 1, before Kong's socket exists", async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const prefix = fs.mkdtempSync(path.join(os.tmpdir(), "kong-prefix-"));
+    try {
+      const { code, stdout, stderr } = await run(["-p", prefix, "--metrics-port", String(port)]);
+      assert.equal(code, 1);
+      assert.equal(stdout.length, 0);
+      assert.equal(stderr, `oauth2-jwt-pluginserver: --metrics-port ${port} on 127.0.0.1 is in use\n`);
+      assert.deepEqual(fs.readdirSync(prefix), []);
+    } finally {
+      fs.rmSync(prefix, { recursive: true, force: true });
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
     }
   });
 });

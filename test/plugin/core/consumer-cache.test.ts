@@ -18,6 +18,16 @@ const consumer = (username: string): KongConsumer => {
 };
 
 describe("ConsumerCache", () => {
+  it("counts lookups answered from the cache and lookups that missed, an expired entry among the misses", () => {
+    const cache = new ConsumerCache();
+    assert.equal(cache.get("username:alice", T0), undefined);
+    cache.set("username:alice", consumer("alice"), 60, T0);
+    cache.get("username:alice", T0 + 1000);
+    cache.get("username:alice", T0 + 2000);
+    cache.get("username:alice", T0 + 60_000);
+    assert.deepEqual({ hits: cache.hits, misses: cache.misses }, { hits: 2, misses: 2 });
+  });
+
   it("keeps a found consumer for the configured lifetime, and no longer", () => {
     const cache = new ConsumerCache();
     const alice = consumer("alice");

@@ -42,6 +42,33 @@ const kids = (set: { keys: ReadonlyMap<string, unknown> } | undefined) =>
   set === undefined ? undefined : [...set.keys.keys()];
 
 describe("JwksCache", () => {
+  it("reports, per key set, fetch rounds that succeeded and failed, the age of the keys in use and how long they count as fresh", async () => {
+    assert.deepEqual(cache.keySetStats(clock.now()), []);
+    server.jwksHeaders = { "cache-control": "max-age=60" };
+    await cache.getKeys(source);
+    clock.advance(45);
+    assert.deepEqual(cache.keySetStats(clock.now()), [
+      { issuer: server.origin, fetchesOk: 1, fetchesFailed: 0, ageSeconds: 45, maxAgeSeconds: 60 },
+    ]);
+    // A failed refresh keeps the keys in use: their age goes on.
+    server.failWith = 503;
+    await cache.refreshForUnknownKid(source);
+    clock.advance(30);
+    assert.deepEqual(cache.keySetStats(clock.now()), [
+      { issuer: server.origin, fetchesOk: 1, fetchesFailed: 1, ageSeconds: 75, maxAgeSeconds: 60 },
+    ]);
+    // A key set never fetched has no age.
+    const down = { ...source, jwksUri: `${server.origin}/other.json` };
+    await cache.getKeys(down);
+    assert.deepEqual(cache.keySetStats(clock.now())[1], {
+      issuer: server.origin,
+      fetchesOk: 0,
+      fetchesFailed: 1,
+      ageSeconds: undefined,
+      maxAgeSeconds: 300,
+    });
+  });
+
   it("fetches on first use, once for a hundred concurrent requests, then serves from memory", async () => {
     assert.equal(cache.cachedKeys(source), undefined);
     const sets = await Promise.all(Array.from({ length: 100 }, () => cache.getKeys(source)));

@@ -91,6 +91,33 @@ beforeEach(() => {
   revokedKeys = [];
 });
 
+describe("RevocationFeed: figures for the metrics", () => {
+  it("counts good and failed polls, the entries in force and the age since the last good poll started", async () => {
+    let answer: () => Answer = () => page([token("a"), token("b")], "c1", { reset: true });
+    const poller = feedWith(fakeFetch(() => answer()).fetch);
+    assert.deepEqual(poller.stats(clock.ms), {
+      issuer: ISSUER,
+      entries: 0,
+      ageSeconds: undefined,
+      pollsOk: 0,
+      pollsFailed: 0,
+    });
+    await poller.poll();
+    clock.advance(10);
+    answer = () => new Response(null, { status: 503 });
+    await poller.poll();
+    clock.advance(5);
+    // The failed poll kept the set, and the age counts from the good one.
+    assert.deepEqual(poller.stats(clock.ms), {
+      issuer: ISSUER,
+      entries: 2,
+      ageSeconds: 15,
+      pollsOk: 1,
+      pollsFailed: 1,
+    });
+  });
+});
+
 describe("RevocationFeed: paging and snapshots", () => {
   it("authenticates with HTTP Basic of the form-encoded client credentials (RFC 6749 §2.3.1)", async () => {
     const feed = fakeFetch(() => page([], "c1", { reset: true }));

@@ -102,6 +102,19 @@ describe("authenticate with the caches", () => {
     deps = { jwks: new JwksCache({ now: clock.now, onError: () => {} }), tokens: new TokenCache(), now: clock.now };
   });
 
+  it("counts one hit per request decided from the cache and one miss per token checked in full, whichever path asked", async () => {
+    const token = await signAccessToken(key);
+    const route = routeOptions(config());
+    // The synchronous path finds nothing and leaves the request to authenticate: one miss, not two.
+    assert.equal(authenticateCached(`Bearer ${token}`, route, deps), undefined);
+    assert.equal((await authenticate(`Bearer ${token}`, route, deps)).ok, true);
+    assert.equal(authenticateCached(`Bearer ${token}`, route, deps)?.ok, true);
+    assert.equal((await authenticate(`Bearer ${token}`, route, deps)).ok, true);
+    // No bearer token at all is no lookup.
+    assert.equal((await authenticate(undefined, route, deps)).ok, false);
+    assert.deepEqual({ hits: deps.tokens.hits, misses: deps.tokens.misses }, { hits: 2, misses: 1 });
+  });
+
   it("verifies once, then answers from the cache with every claim checked per route and per request", async () => {
     const token = await signAccessToken(key);
     const route = routeOptions(config());

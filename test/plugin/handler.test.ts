@@ -7,6 +7,7 @@ import type { AuthenticationDeps } from "../../plugin/src/core/authenticate.ts";
 import { ConsumerCache } from "../../plugin/src/core/consumer-cache.ts";
 import { JwksCache } from "../../plugin/src/core/jwks-cache.ts";
 import { RevocationFeeds } from "../../plugin/src/core/revocation-feed.ts";
+import { VerdictCounts, type Outcome, type VerdictReason } from "../../plugin/src/core/stats.ts";
 import { TokenCache } from "../../plugin/src/core/token-cache.ts";
 import { AccessHandler, type KongPdk } from "../../plugin/src/handler.ts";
 import { Plugin } from "../../plugin/src/plugins/oauth2-jwt.ts";
@@ -69,6 +70,19 @@ function fakeKong(headers: Record<string, string | string[]>, options: FakeKongO
     },
   };
   return { kong, calls };
+}
+
+/** console.error's lines while `run` runs. */
+async function stderrOf(run: () => Promise<void>): Promise<string[]> {
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.map(String).join(" "));
+  try {
+    await run();
+  } finally {
+    console.error = original;
+  }
+  return lines;
 }
 
 let key: TestKey;
@@ -344,6 +358,48 @@ describe("AccessHandler", () => {
     } finally {
       console.error = original;
     }
+  });
+
+  it("counts every request once, in the slot of its outcome and reason, only once Kong took the answer", async () => {
+    const verdicts = new VerdictCounts();
+    const counted = (config: Record<string, unknown> = {}) =>
+      new AccessHandler(
+        { issuer: ISSUER, jwks_uri: server.jwksUri, audience: [AUDIENCE], scopes_required: ["photos"], ...config },
+        {
+          jwks: new JwksCache({ now: clock.now, onError: () => {} }),
+          tokens: new TokenCache(),
+          now: clock.now,
+          verdicts,
+        },
+      );
+    const token = await signAccessToken(key);
+    await counted().access(fakeKong({ authorization: `Bearer ${token}` }).kong);
+    await counted().access(fakeKong({}).kong);
+    await counted({ run_on_preflight: false }).access(
+      fakeKong({ "access-control-request-method": "GET" }, { method: "OPTIONS" }).kong,
+    );
+    const guest = { id: "5c1a4f3e-8b2d-4e6f-9a1b-2c3d4e5f6a7b", username: "guest" };
+    await counted({ anonymous: "guest" }).access(fakeKong({}, { consumers: [guest] }).kong);
+    await counted({ anonymous: "guest" }).access(fakeKong({}, { credential: { id: "key-1" } }).kong);
+    const lines = await stderrOf(async () => {
+      // Kong refused the verified request's headers: a 500, not an allowed request.
+      await counted().access(
+        fakeKong({ authorization: `Bearer ${token}` }, { fail: "kong.service.request.set_headers" }).kong,
+      );
+      await counted({ audience: [] }).access(fakeKong({}).kong);
+    });
+    assert.equal(lines.length, 2);
+    const seen: [Outcome, VerdictReason, number][] = [];
+    verdicts.forEach((outcome, reason, count) => seen.push([outcome, reason, count]));
+    assert.deepEqual(seen, [
+      ["allowed", "none", 1],
+      ["allowed", "preflight", 1],
+      ["allowed", "earlier_plugin", 1],
+      ["refused", "no_token", 1],
+      ["error", "invalid_configuration", 1],
+      ["error", "exception", 1],
+      ["anonymous", "no_token", 1],
+    ]);
   });
 
   it("answers 503 with Retry-After when the keys were never reachable", async () => {
@@ -689,18 +745,6 @@ describe("AccessHandler telling Kong who called", () => {
   const bearer = async (claims: Record<string, unknown> = {}) => ({
     authorization: `Bearer ${await signAccessToken(key, { sub: "alice", client_id: "canon", scope: "photos", ...claims })}`,
   });
-  /** console.error's lines while `run` runs. */
-  async function stderrOf(run: () => Promise<void>): Promise<string[]> {
-    const lines: string[] = [];
-    const original = console.error;
-    console.error = (...args: unknown[]) => lines.push(args.map(String).join(" "));
-    try {
-      await run();
-    } finally {
-      console.error = original;
-    }
-    return lines;
-  }
 
   it("authenticate_credential: tells Kong the client_id credential in one more call, and sets X-Credential-Identifier", async () => {
     const { kong, calls } = fakeKong({

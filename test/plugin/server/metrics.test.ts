@@ -2,7 +2,8 @@
 // plugin/dist/plugins/oauth2-jwt.js) while the wire harness drives it as Kong does: verdicts by
 // outcome and reason, the token cache, key-set fetches (one key server down), revocation feeds
 // (one refusing the credential), connections and buffered bytes; the listener on loopback, its
-// port taken, and nothing secret in the text. Needs `npx tsc -b plugin kong-standin` first.
+// port taken, and nothing secret in the text; then the registry in-process, on given figures, for
+// how it sums and picks per issuer. Needs `npx tsc -b plugin kong-standin` first.
 import assert from "node:assert/strict";
 import net, { type AddressInfo } from "node:net";
 import os from "node:os";
@@ -12,6 +13,8 @@ import {
   spawnPluginServer,
   type PluginServerProcess,
 } from "../../../kong-standin/src/wire/index.ts";
+import { PluginStats } from "../../../plugin/src/core/stats.ts";
+import { metricsRegistry } from "../../../plugin/src/server/metrics.ts";
 import { FeedServer } from "../helpers/feed-server.ts";
 import { JwksServer } from "../helpers/jwks-server.ts";
 import { AUDIENCE, generateTestKey, ISSUER, signAccessToken, type TestKey } from "../helpers/tokens.ts";
@@ -263,5 +266,65 @@ describe("--metrics-optional", () => {
       await server.close();
       await new Promise<void>((resolve) => taken.close(() => resolve()));
     }
+  });
+});
+
+describe("metricsRegistry", () => {
+  it("sums an issuer's key sets and pollers, shows the key set furthest past its lifetime and the stalest feed", async () => {
+    const stats = new PluginStats();
+    const NOW_MS = 1_796_061_600_000;
+    const seen: number[] = [];
+    stats.sources = {
+      tokenCache: () => ({ entries: 0, hits: 0, misses: 0 }),
+      consumerCache: () => ({ hits: 0, misses: 0 }),
+      keySets: (nowMs) => {
+        seen.push(nowMs);
+        return [
+          { issuer: ISSUER, fetchesOk: 3, fetchesFailed: 1, ageSeconds: 100, maxAgeSeconds: 300 },
+          { issuer: ISSUER, fetchesOk: 1, fetchesFailed: 2, ageSeconds: 90, maxAgeSeconds: 60 },
+          { issuer: OTHER_ISSUER, fetchesOk: 0, fetchesFailed: 4, ageSeconds: undefined, maxAgeSeconds: 300 },
+        ];
+      },
+      revocationFeeds: () => [
+        { issuer: ISSUER, entries: 7, ageSeconds: 4, pollsOk: 10, pollsFailed: 0 },
+        { issuer: ISSUER, entries: 5, ageSeconds: 40, pollsOk: 2, pollsFailed: 3 },
+      ],
+    };
+    const registry = metricsRegistry({
+      server: () => ({ connections: 3, bufferedBytes: 17, eventsInFlight: 2, instances: 5 }),
+      stats,
+      now: () => NOW_MS,
+    });
+    const text = await registry.metrics();
+    assert.ok(seen.length > 0 && seen.every((ms) => ms === NOW_MS));
+    assert.deepEqual(samples(text, "oauth2_jwt_jwks_fetches_total"), {
+      [`{issuer="${ISSUER}",result="ok"}`]: 4,
+      [`{issuer="${ISSUER}",result="failed"}`]: 3,
+      [`{issuer="${OTHER_ISSUER}",result="ok"}`]: 0,
+      [`{issuer="${OTHER_ISSUER}",result="failed"}`]: 4,
+    });
+    assert.deepEqual(samples(text, "oauth2_jwt_jwks_age_seconds"), { [`{issuer="${ISSUER}"}`]: 90 });
+    assert.deepEqual(samples(text, "oauth2_jwt_jwks_max_age_seconds"), { [`{issuer="${ISSUER}"}`]: 60 });
+    assert.deepEqual(samples(text, "oauth2_jwt_revocation_feed_age_seconds"), { [`{issuer="${ISSUER}"}`]: 40 });
+    assert.deepEqual(samples(text, "oauth2_jwt_revocation_entries"), { [`{issuer="${ISSUER}"}`]: 7 });
+    assert.deepEqual(samples(text, "oauth2_jwt_revocation_polls_total"), {
+      [`{issuer="${ISSUER}",result="ok"}`]: 12,
+      [`{issuer="${ISSUER}",result="failed"}`]: 3,
+    });
+    assert.deepEqual(
+      ["connections_open", "buffered_bytes", "events_in_flight", "instances"].map((name) =>
+        only(text, `oauth2_jwt_${name}`),
+      ),
+      [3, 17, 2, 5],
+    );
+    // Counted into the verdicts between two scrapes: the counter shows the new total.
+    stats.verdicts.add("refused", "bad_signature");
+    assert.deepEqual(samples(await registry.metrics(), "oauth2_jwt_verdicts_total"), {
+      '{outcome="refused",reason="bad_signature"}': 1,
+    });
+    stats.verdicts.add("refused", "bad_signature");
+    assert.deepEqual(samples(await registry.metrics(), "oauth2_jwt_verdicts_total"), {
+      '{outcome="refused",reason="bad_signature"}': 2,
+    });
   });
 });

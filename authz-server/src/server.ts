@@ -130,7 +130,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     clockSkew,
     jwksMaxAge: options.jwksMaxAge ?? defaults.jwksMaxAge,
     bodyLimit: options.bodyLimit ?? defaults.bodyLimit,
-    counters: new AuthzCounters(),
+    counters: new AuthzCounters({ observeLatency: options.metrics !== undefined }),
     trustedProxies: options.trustedProxies ?? defaults.trustedProxies,
     interaction: {
       siteName: defaults.siteName,

@@ -89,8 +89,18 @@ const endpointOfPath: ReadonlyMap<string, number> = new Map(
   ).map(([path, endpoint]) => [path, endpoints.indexOf(endpoint)]),
 );
 
-/** One server's counters; the server creates it with its services (server.ts), the endpoints increment it. */
+/**
+ * One server's counters; the server creates it with its services (server.ts), the endpoints increment it. Latency is
+ * observed only when a metrics listener will serve it (`observeLatency`): a histogram observation is the one cost
+ * per request beyond an increment, and a server without metrics should not pay it.
+ */
 export class AuthzCounters {
+  readonly #observeLatency: boolean;
+
+  constructor({ observeLatency = true }: { observeLatency?: boolean } = {}) {
+    this.#observeLatency = observeLatency;
+  }
+
   readonly tokensIssued = new Float64Array(grantTypes.length);
   readonly tokenErrors = new Float64Array(tokenErrorCodes.length);
   readonly logins = new Float64Array(loginOutcomes.length);
@@ -133,6 +143,7 @@ export class AuthzCounters {
 
   /** One answered request: `path` picks the endpoint from the router's fixed list; it is never a label itself. */
   requestServed(path: string, status: number, seconds: number): void {
+    if (!this.#observeLatency) return;
     const endpoint = endpointOfPath.get(path) ?? OTHER_ENDPOINT;
     const statusClass = Math.min(Math.max(Math.floor(status / 100) - 2, 0), statusClasses.length - 1);
     this.#durationChildren[endpoint * statusClasses.length + statusClass]?.observe(seconds);

@@ -7,6 +7,8 @@
 // and the count is served at GET <countUrl> on a second port. With `join`, the database is one another
 // sidecar already provisioned (another node of the same server, bench/nodes.ts): this one only serves it
 // and announces its URLs, no clients of its own.
+// With BENCH_SIDECAR_METRICS=on in its environment, the server also serves its metrics listener on a free loopback
+// port (bench/metrics.ts), announced as `metricsUrl`.
 // Usage: node --import tsx bench/servers/sidecar.ts <alg> [log-level] [db [join]]   (needs `npm run build` for the CLI)
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -49,7 +51,8 @@ export function authz(args: string[], input?: string): unknown {
 
 // The server starts first, so that it generates its signing key with the algorithm under test.
 const logLevel = process.argv[3] ?? "info";
-const server = await startServer({ db, port: 0, host: "127.0.0.1", signingAlgorithm: alg, logLevel });
+const metrics = process.env["BENCH_SIDECAR_METRICS"] === "on" ? { metrics: { port: 0 } } : {};
+const server = await startServer({ db, port: 0, host: "127.0.0.1", signingAlgorithm: alg, logLevel, ...metrics });
 const counter = http.createServer((_request, response) => response.end(String(queries)));
 await new Promise<void>((resolve) => counter.listen(0, "127.0.0.1", resolve));
 const address = counter.address();
@@ -99,6 +102,7 @@ function provision() {
   authz(["users", "create", "alice", "--password-stdin"], `${password}\n`);
   return {
     url: server.url,
+    metricsUrl: server.metricsUrl,
     tokenPath: "/token",
     clientId: client.client_id,
     clientSecret: client.client_secret,

@@ -1,22 +1,12 @@
 // The metric families the two processes expose, read from their metrics listeners as Prometheus reads them: a real
 // authorization server (in this process, on a fresh SQLite file) and a real plugin server (spawned as Kong spawns it).
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer } from "../../authz-server/src/server.ts";
 import { spawnPluginServer } from "../../kong-standin/src/wire/index.ts";
 import type { Closers } from "../helpers/closers.ts";
-
-/** A port free on 127.0.0.1 right now (the plugin server is told its metrics port on its command line). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
+import { freePort } from "../helpers/ports.ts";
 
 /** The `# TYPE <name> <type>` lines of a scrape (Prometheus's text exposition format, one per metric family). */
 async function scrapeFamilies(url: string): Promise<Map<string, string>> {

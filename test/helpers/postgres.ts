@@ -15,11 +15,11 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { freePort } from "./ports.ts";
 
 const run = promisify(execFile);
 
@@ -56,18 +56,6 @@ function binDir(): string {
   if (versions.length === 0)
     throw new Error("PostgreSQL is not installed: run `npm run setup` (Debian package postgresql)");
   return join(root, String(Math.max(...versions)), "bin");
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs a cluster program, as `nobody` under root (initdb and postgres refuse root). */

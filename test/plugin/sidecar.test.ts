@@ -2,7 +2,7 @@
 // credentials from authz-server's /token, keys discovered through its RFC 8414 metadata.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "../helpers/ports.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,14 +14,6 @@ import { startServer, type RunningServer } from "../../authz-server/src/server.t
 import { spawnPluginServer, type PluginServerProcess } from "../../kong-standin/src/wire/index.ts";
 
 const PHOTOS_API = "http://localhost:8000/flickr";
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 let sidecar: RunningServer;
 let plugins: PluginServerProcess;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../../helpers/ports.ts";
 
 export const root = fileURLToPath(new URL("../../../", import.meta.url));
 export const bin = join(root, "authz-server/bin/authz-server.js");
@@ -113,11 +113,4 @@ export function serve(args: string[], options: { env?: Record<string, string> } 
 }
 
 /** A port nothing listens on: bound, then released. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  assert.ok(address !== null && typeof address === "object");
-  await new Promise((resolve) => server.close(resolve));
-  return address.port;
-}
+export const closedPort = freePort;

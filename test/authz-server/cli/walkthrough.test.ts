@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { connect, createServer, type AddressInfo } from "node:net";
+import { connect } from "node:net";
+import { freePort } from "../../helpers/ports.ts";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
@@ -17,14 +18,6 @@ function walkthrough(): string {
   assert.ok(section >= 0, "authz-server/README.md has no curl walkthrough");
   const start = readme.indexOf("```sh\n", section) + "```sh\n".length;
   return readme.slice(start, readme.indexOf("```\n", start));
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const refused = (port: number) =>

@@ -9,11 +9,11 @@
 //      identity-header stripping mirrored from kong.yml's Lua. Production runs Kong (docker-compose.yml).
 //   4. prints the URL to open and the demo credentials. Ctrl-C stops everything it started.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEMO, seedDemo } from "./seed-demo.mjs";
+import { DEMO, gatewayEnvironment, seedDemo } from "./seed-demo.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DATA = resolve(ROOT, "data");
@@ -156,21 +156,8 @@ process.on("SIGTERM", () => void stop(0));
 
 await checkPorts();
 build();
-// The photos API and the gateway need nothing from the database: they start while it is seeded.
+// The photos API needs nothing from the database: it starts while the database is seeded.
 run("photos", ["examples/photos-api/dist/main.js"], { PORT: String(PORTS.photos), HOST: "127.0.0.1" });
-run("gateway", [
-  "kong-standin/dist/gateway/main.js",
-  "--config",
-  resolve(ROOT, "kong.yml"),
-  "--port",
-  String(PORTS.gateway),
-  "--map",
-  `photos:8080=127.0.0.1:${PORTS.photos}`,
-  "--map",
-  `authz:9000=127.0.0.1:${PORTS.authz}`,
-  "--map",
-  `localhost:9000=localhost:${PORTS.authz}`,
-]);
 log("seeding the demo data (idempotent)…");
 let seeded;
 try {
@@ -180,6 +167,27 @@ try {
   await stop(1);
 }
 log(seeded.created.length === 0 ? "demo data already present" : `created: ${seeded.created.join(", ")}`);
+
+// The gateway presents the seeded gateway client to the revocation feed: kong.yml's vault references
+// ({vault://env/oauth2-jwt-feed-client-id}, …) read these variables from the gateway's environment, as
+// Kong's env vault reads Kong's.
+run(
+  "gateway",
+  [
+    "kong-standin/dist/gateway/main.js",
+    "--config",
+    resolve(ROOT, "kong.yml"),
+    "--port",
+    String(PORTS.gateway),
+    "--map",
+    `photos:8080=127.0.0.1:${PORTS.photos}`,
+    "--map",
+    `authz:9000=127.0.0.1:${PORTS.authz}`,
+    "--map",
+    `localhost:9000=localhost:${PORTS.authz}`,
+  ],
+  gatewayEnvironment(JSON.parse(readFileSync(seeded.gatewayFile, "utf8"))),
+);
 
 run("authz", [
   "authz-server/bin/authz-server.js",

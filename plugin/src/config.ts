@@ -13,7 +13,9 @@ import { foldHeaderName } from "./guard/index.js";
 import { isScopeToken } from "./core/scope.js";
 import { DEFAULT_UPSTREAM_HEADERS, schemaField, type PluginConfig, type UpstreamHeaders } from "./schema.js";
 
-export type ConfigResult = { ok: true; config: PluginConfig } | { ok: false; error: string };
+/** A usable configuration may come with warnings, logged once when the plugin instance starts. */
+export type ConfigResult =
+  { ok: true; config: PluginConfig; warnings: readonly string[] } | { ok: false; error: string };
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
@@ -138,6 +140,17 @@ function kongIdentityFields(
   };
 }
 
+/**
+ * The reference a referenceable field held when Kong could not resolve it: Kong then hands the
+ * plugin "" and keeps the reference under `$refs` (kong/db/schema/init.lua, resolve_reference).
+ */
+function unresolvedReference(raw: Record<string, unknown>, key: string): string | undefined {
+  const references = raw["$refs"];
+  if (raw[key] !== "" || !isRecord(references)) return undefined;
+  const reference = references[key];
+  return typeof reference === "string" ? reference : undefined;
+}
+
 /** Validates and completes a raw configuration object. */
 export function resolveConfig(raw: unknown): ConfigResult {
   if (!isRecord(raw)) return { ok: false, error: "configuration is not an object" };
@@ -206,9 +219,28 @@ export function resolveConfig(raw: unknown): ConfigResult {
   if (revocationFeedUrl !== null && (typeof revocationFeedUrl !== "string" || !isHttpUrl(revocationFeedUrl))) {
     return fail("revocation_feed_url", "must be an http(s) URL or unset");
   }
-  const revocationClientId = optionalString(raw, "revocation_client_id");
+  const staleAction = valueOrDefault(raw, "revocation_stale_action");
+  if (staleAction !== "accept" && staleAction !== "refuse") {
+    return fail("revocation_stale_action", "must be `accept` or `refuse`");
+  }
+  const warnings: string[] = [];
+  let revocationClientId = optionalString(raw, "revocation_client_id");
+  let revocationClientSecret = optionalString(raw, "revocation_client_secret");
+  for (const key of ["revocation_client_id", "revocation_client_secret"] as const) {
+    const reference = unresolvedReference(raw, key);
+    if (reference === undefined) continue;
+    // The feed's credential is out of reach, as an unreachable feed is: `accept` lets tokens through
+    // unchecked against revocations, `refuse` refuses them (here: every request, 500).
+    if (staleAction === "refuse")
+      return fail(key, `holds the vault reference ${reference}, which Kong could not resolve`);
+    warnings.push(
+      `the revocation feed is off: Kong could not resolve the vault reference ${reference} of ${key} ` +
+        "(revocation_stale_action accept: tokens are accepted as when the feed is unreachable)",
+    );
+    revocationClientId = null;
+    revocationClientSecret = null;
+  }
   if (revocationClientId === undefined) return fail("revocation_client_id", "must be a non-empty string or unset");
-  const revocationClientSecret = optionalString(raw, "revocation_client_secret");
   if (revocationClientSecret === undefined || (revocationClientId !== null && revocationClientSecret === null)) {
     return fail("revocation_client_secret", "must be a non-empty string when revocation_client_id is set");
   }
@@ -219,15 +251,12 @@ export function resolveConfig(raw: unknown): ConfigResult {
   // Staler than one interval between polls, the set would be out of date between every two polls.
   if (maxStaleSeconds < pollSeconds)
     return fail("revocation_max_stale_seconds", "must be at least revocation_poll_seconds");
-  const staleAction = valueOrDefault(raw, "revocation_stale_action");
-  if (staleAction !== "accept" && staleAction !== "refuse") {
-    return fail("revocation_stale_action", "must be `accept` or `refuse`");
-  }
   const identity = kongIdentityFields(raw, upstreamHeaders);
   if ("why" in identity) return fail(identity.key, identity.why);
 
   return {
     ok: true,
+    warnings,
     config: {
       issuer,
       jwks_uri: jwksUri,

@@ -327,6 +327,7 @@ export class AccessHandler {
     this.verdicts = deps.verdicts ?? pluginStats.verdicts;
     if (!resolved.ok)
       console.error(`[oauth2-jwt] invalid configuration, every request will be refused: ${resolved.error}`);
+    else for (const warning of resolved.warnings) console.error(`[oauth2-jwt] ${warning}`);
   }
 
   async access(kong: KongPdk): Promise<void> {

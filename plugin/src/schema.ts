@@ -255,8 +255,9 @@ export const Schema: readonly SchemaEntry[] = [
       required: false,
       len_min: 1,
       len_max: 255,
+      referenceable: true,
       description:
-        "Client ID of a client registered as a resource server, presented to the revocation feed with HTTP Basic. The feed is on when this is set: revoked tokens are refused within about revocation_poll_seconds.",
+        "Client ID of a client registered as a resource server, presented to the revocation feed with HTTP Basic. The feed is on when this is set: revoked tokens are refused within about revocation_poll_seconds. May be a Kong vault reference.",
     },
   },
   {

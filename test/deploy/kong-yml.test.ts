@@ -186,8 +186,10 @@ describe("the declarative files", () => {
               issuer: "http://localhost:9000",
               jwks_uri: "http://authz:9000/jwks.json",
               audience: ["http://localhost:8000/flickr"],
-              // The feed is off (no revocation_client_id): the file's header says how to turn it on.
               revocation_feed_url: "http://authz:9000/revocations",
+              // The feed's credential as Kong vault references, never the values (the file's header).
+              revocation_client_id: "{vault://env/oauth2-jwt-feed-client-id}",
+              revocation_client_secret: "{vault://env/oauth2-jwt-feed-secret}",
             },
             `${file}: ${route.name}`,
           );

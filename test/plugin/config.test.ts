@@ -13,6 +13,7 @@ describe("resolveConfig", () => {
   it("reads a Kong-filled config into the typed options", () => {
     assert.deepEqual(resolveConfig(fillDefaults(minimal)), {
       ok: true,
+      warnings: [],
       config: {
         ...SCHEMA_DEFAULTS,
         issuer: "http://localhost:9000",
@@ -113,6 +114,48 @@ describe("resolveConfig", () => {
         revocation_stale_action: "refuse",
       },
     );
+  });
+
+  it("a feed credential whose vault reference Kong could not resolve: the feed off under accept (one warning), refused under refuse", () => {
+    // What Kong hands the plugin then (kong/db/schema/init.lua resolve_reference): "" and the reference in $refs.
+    const unresolved = {
+      ...fillDefaults(minimal),
+      revocation_client_id: "",
+      revocation_client_secret: "",
+      $refs: {
+        revocation_client_id: "{vault://env/oauth2-jwt-feed-client-id}",
+        revocation_client_secret: "{vault://env/oauth2-jwt-feed-secret}",
+      },
+    };
+    const accepted = resolveConfig(unresolved);
+    assert.equal(accepted.ok, true);
+    assert.equal(accepted.config.revocation_client_id, null);
+    assert.equal(accepted.config.revocation_client_secret, null);
+    assert.deepEqual(accepted.warnings, [
+      "the revocation feed is off: Kong could not resolve the vault reference {vault://env/oauth2-jwt-feed-client-id} of revocation_client_id (revocation_stale_action accept: tokens are accepted as when the feed is unreachable)",
+      "the revocation feed is off: Kong could not resolve the vault reference {vault://env/oauth2-jwt-feed-secret} of revocation_client_secret (revocation_stale_action accept: tokens are accepted as when the feed is unreachable)",
+    ]);
+    // Only the secret's reference unresolved: the feed is off too, never polled with a half credential.
+    const secretOnly = resolveConfig({ ...unresolved, revocation_client_id: "gateway" });
+    assert.equal(secretOnly.ok, true);
+    assert.equal(secretOnly.config.revocation_client_id, null);
+    assert.deepEqual(resolveConfig({ ...unresolved, revocation_stale_action: "refuse" }), {
+      ok: false,
+      error:
+        "config.revocation_client_id holds the vault reference {vault://env/oauth2-jwt-feed-client-id}, which Kong could not resolve",
+    });
+    // Resolved references read as the values they resolved to; "" without a reference is still refused.
+    const resolved = resolveConfig({
+      ...unresolved,
+      revocation_client_id: "gateway",
+      revocation_client_secret: "s3cret",
+    });
+    assert.equal(resolved.ok, true);
+    assert.deepEqual([resolved.config.revocation_client_id, resolved.warnings], ["gateway", []]);
+    assert.deepEqual(resolveConfig({ ...unresolved, $refs: {} }), {
+      ok: false,
+      error: "config.revocation_client_id must be a non-empty string or unset",
+    });
   });
 
   it("reads the fields that tell Kong who called", () => {

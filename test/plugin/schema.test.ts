@@ -277,12 +277,15 @@ describe("the revocation feed's fields", () => {
     return entry[name];
   };
 
-  it("marks the feed's secret referenceable and encrypted, so Kong vault references and its keyring apply", () => {
+  it("marks the feed's credential referenceable (Kong vault references) and its secret encrypted (Kong's keyring)", () => {
     assert.deepEqual(
       entries(Schema)
         .filter(([, f]) => f.referenceable === true || f.encrypted === true)
         .map(([name, f]) => [name, f.referenceable, f.encrypted]),
-      [["revocation_client_secret", true, true]],
+      [
+        ["revocation_client_id", true, undefined],
+        ["revocation_client_secret", true, true],
+      ],
     );
   });
 

@@ -84,7 +84,10 @@ describe("the revocation feed's faults at running gateways", { timeout: 60_000 }
   });
 
   it("a wrong feed credential: one clear line in the plugin server's output, no crash, tokens still served", async () => {
-    const wrong = await stack.startGateway({}, { OAUTH2_JWT_FEED_SECRET: "not-the-feed-secret" });
+    const wrong = await stack.startGateway(
+      {},
+      { OAUTH2_JWT_FEED_CLIENT_ID: stack.feedClient.clientId, OAUTH2_JWT_FEED_SECRET: "not-the-feed-secret" },
+    );
     const pid = wrong.plugins.pid;
     await eventually(() => assertServed(wrong, served.access_token, "accept, credential refused"), 5000);
     // Several polls later, still one line: the plugin logs a change of state, not each poll.
@@ -99,5 +102,18 @@ describe("the revocation feed's faults at running gateways", { timeout: 60_000 }
     );
     assert.equal(wrong.plugins.pid, pid, "the plugin server did not restart");
     await assertServed(wrong, served.access_token, "served after the failing polls");
+  });
+
+  it("kong.yml's feed credential missing from the gateway's environment: the feed off with one warning per reference, tokens served", async () => {
+    const bare = await stack.startGateway({}, {});
+    await assertServed(bare, served.access_token, "accept, no feed credential");
+    const lines = bare.plugins.logs().filter((line) => line.includes("revocation feed is off"));
+    assert.deepEqual(
+      lines.map((line) => /vault reference (\{vault:\/\/env\/[\w-]+\}) of (\w+)/.exec(line)?.slice(1)),
+      [
+        ["{vault://env/oauth2-jwt-feed-client-id}", "revocation_client_id"],
+        ["{vault://env/oauth2-jwt-feed-secret}", "revocation_client_secret"],
+      ],
+    );
   });
 });

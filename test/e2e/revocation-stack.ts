@@ -121,13 +121,8 @@ export async function startRevocationStack(serveArgs: string[] = []): Promise<Re
         });
         closers.add(() => plugins.close());
         const gateway = await startGateway({
-          // The feed turned on as kong.yml's header says: the client id, and the secret as a vault reference.
-          config: kongYmlWith({
-            revocation_client_id: feedClient.clientId,
-            revocation_client_secret: "{vault://env/oauth2-jwt-feed-secret}",
-            revocation_poll_seconds: POLL_SECONDS,
-            ...overrides,
-          }),
+          // kong.yml's own feed credential (vault references, read from the environment above).
+          config: kongYmlWith({ revocation_poll_seconds: POLL_SECONDS, ...overrides }),
           plugins,
           port: 0,
           hostTable: {

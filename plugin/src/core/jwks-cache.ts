@@ -59,6 +59,11 @@ interface Entry {
   /** Fetch rounds that brought keys, and rounds that failed. */
   fetchesOk: number;
   fetchesFailed: number;
+  /**
+   * A key was withdrawn since the last unknown-kid refetch: the next one may go ahead within the
+   * cooldown, once (see revokeKeys).
+   */
+  unknownKidWaiver: boolean;
 }
 
 /** Keys are refreshed once this share of their lifetime has passed, so requests never wait for it. */
@@ -145,7 +150,9 @@ export class JwksCache {
    */
   async refreshForUnknownKid(source: JwksSource): Promise<KeySet | undefined> {
     const entry = this.entryFor(source);
-    if (entry.inflight === undefined && this.now() - entry.lastAttemptAt >= source.minRefreshSeconds * 1000) {
+    const cooledDown = this.now() - entry.lastAttemptAt >= source.minRefreshSeconds * 1000;
+    if (entry.inflight === undefined && (cooledDown || entry.unknownKidWaiver)) {
+      entry.unknownKidWaiver = false;
       void this.startFetch(source, entry);
     }
     if (entry.inflight !== undefined) await entry.inflight;
@@ -156,8 +163,10 @@ export class JwksCache {
    * The issuer withdrew these signing keys (a `key` entry of its revocation feed): they leave every
    * key set of that issuer at once, and each such set is refetched at once, cooldown or not, so
    * the replacement key the authorization server activates with the withdrawal is known before
-   * its first token arrives. (Tokens signed by a withdrawn key are refused by the revocation set
-   * whatever a key server still publishes.)
+   * its first token arrives. That refetch may come before the key server publishes the replacement
+   * (a server re-reads its keys on its own poll), so it does not hold back the next unknown-kid
+   * refetch: one may follow within the cooldown. (Tokens signed by a withdrawn key are refused by
+   * the revocation set whatever a key server still publishes.)
    */
   revokeKeys(issuer: string, kids: readonly string[]): void {
     for (const entry of this.entries.values()) {
@@ -166,6 +175,7 @@ export class JwksCache {
       if (!kids.some((kid) => current.has(kid))) continue;
       const kept = new Map([...current].filter(([kid]) => !kids.includes(kid)));
       entry.keys = { keys: kept, skipped: entry.keys.skipped };
+      entry.unknownKidWaiver = true;
       if (entry.inflight === undefined) void this.startFetch(entry.source, entry);
     }
   }
@@ -207,6 +217,7 @@ export class JwksCache {
         fetches: 0,
         fetchesOk: 0,
         fetchesFailed: 0,
+        unknownKidWaiver: false,
       };
       this.entries.set(key, entry);
     }

@@ -227,6 +227,24 @@ describe("JwksCache", () => {
     }
   });
 
+  it("a withdrawal's refetch does not hold back the next unknown kid: a replacement published after it is fetched within the cooldown, once", async () => {
+    server.keys = [keyA.jwk];
+    assert.deepEqual(kids(await cache.getKeys(source)), ["a"]);
+    clock.advance(1);
+    // The feed withdraws a; the refetch comes before the key server re-reads its keys: it still publishes a
+    // (whose tokens the revocation set refuses), not yet b, its replacement.
+    cache.revokeKeys(server.origin, ["a"]);
+    assert.deepEqual(kids(await cache.refreshForUnknownKid(source)), ["a"]);
+    assert.equal(server.count(), 2);
+    server.keys = [keyB.jwk];
+    clock.advance(1); // well inside the 10 s cooldown
+    assert.deepEqual(kids(await cache.refreshForUnknownKid(source)), ["b"], "b's first token is not held back");
+    assert.equal(server.count(), 3);
+    // Once: a flood of unknown kids after it waits for the cooldown again.
+    for (let i = 0; i < 100; i += 1) await cache.refreshForUnknownKid(source);
+    assert.equal(server.count(), 3);
+  });
+
   it("keeps the last good keys while the key server is down, retrying once per cooldown", async () => {
     const good = await cache.getKeys(source);
     await server.stop();

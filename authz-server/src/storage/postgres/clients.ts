@@ -1,50 +1,10 @@
-import { fromJsonList, toJsonList } from "../sqlite/json.js";
-import type { Client, ClientStore, Scope, ScopeStore, TokenEndpointAuthMethod } from "../types.js";
+import { CLIENT_CACHE_LIMIT, type ClientRow, clientNameKey, frozenClient, toClient, toJsonList } from "../rows.js";
+import type { Client, ClientStore, Scope, ScopeStore } from "../types.js";
 import { scopeTable, type ScopeTable } from "../scope-table.js";
 import { epochSeconds } from "../revocation-feed.js";
 import type { Sql } from "./connection.js";
 import type { Db, TableVersion } from "./db.js";
 import { appendIn } from "./revocation-feed.js";
-
-/** Most clients held in memory; beyond it the cache starts again empty (a flood of ids cannot grow it). */
-const CACHE_LIMIT = 10_000;
-
-interface ClientRow {
-  client_id: string;
-  name: string;
-  secret_digest: string | null;
-  redirect_uris: string;
-  grant_types: string;
-  scopes: string;
-  token_endpoint_auth_method: string;
-  created_at: number;
-  resource_server_for: string;
-}
-
-function toClient(row: ClientRow): Client {
-  const resourceServerFor = fromJsonList(row.resource_server_for);
-  return {
-    clientId: row.client_id,
-    name: row.name,
-    secretDigest: row.secret_digest,
-    redirectUris: fromJsonList(row.redirect_uris),
-    grantTypes: fromJsonList(row.grant_types),
-    scopes: fromJsonList(row.scopes),
-    tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
-    createdAt: row.created_at,
-    ...(resourceServerFor.length > 0 ? { resourceServerFor } : {}),
-  };
-}
-
-const nameKey = (name: string) => name.trim().normalize("NFC").toLowerCase();
-
-function frozen(client: Client): Client {
-  Object.freeze(client.redirectUris);
-  Object.freeze(client.grantTypes);
-  Object.freeze(client.scopes);
-  if (client.resourceServerFor) Object.freeze(client.resourceServerFor);
-  return Object.freeze(client);
-}
 
 /** The clients cache, shared by the storage and its transactions' handles. */
 export interface ClientCache {
@@ -86,8 +46,8 @@ export function postgresClientStore(db: Db, cache: ClientCache): ClientStore {
       cache.version.invalidate();
     },
     async findByName(name) {
-      const key = nameKey(name);
-      const row = (await sql.rows<ClientRow>("clients_all", SELECT_ALL)).find((r) => nameKey(r.name) === key);
+      const key = clientNameKey(name);
+      const row = (await sql.rows<ClientRow>("clients_all", SELECT_ALL)).find((r) => clientNameKey(r.name) === key);
       return row && toClient(row);
     },
     async setRedirectUris(clientId, redirectUris) {
@@ -109,8 +69,8 @@ export function postgresClientStore(db: Db, cache: ClientCache): ClientStore {
       if (cached) return cached;
       const row = await sql.one<ClientRow>("clients_find", "SELECT * FROM clients WHERE client_id = $1", [clientId]);
       if (!row) return undefined;
-      const client = frozen(toClient(row));
-      if (cache.clients.size >= CACHE_LIMIT) cache.clients.clear();
+      const client = frozenClient(toClient(row));
+      if (cache.clients.size >= CLIENT_CACHE_LIMIT) cache.clients.clear();
       cache.clients.set(clientId, client);
       return client;
     },

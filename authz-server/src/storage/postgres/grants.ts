@@ -1,45 +1,9 @@
 import { epochSeconds, tokenEntries } from "../revocation-feed.js";
-import { fromJsonList, toJsonList } from "../sqlite/json.js";
-import type {
-  AuthorizationCode,
-  CodeStore,
-  Consent,
-  ConsentStore,
-  RefreshToken,
-  RefreshTokenStore,
-  RevocationStore,
-} from "../types.js";
+import { type CodeRow, type RefreshRow, toCode, toJsonList, toRefreshToken } from "../rows.js";
+import type { CodeStore, Consent, ConsentStore, RefreshTokenStore, RevocationStore } from "../types.js";
 import type { Sql } from "./connection.js";
 import type { Db } from "./db.js";
 import { appendIn } from "./revocation-feed.js";
-
-interface CodeRow {
-  code_digest: string;
-  client_id: string;
-  user_id: string;
-  redirect_uri: string;
-  code_challenge: string;
-  code_challenge_method: "S256";
-  scope: string;
-  resources: string;
-  created_at: number;
-  expires_at: number;
-  consumed_at: number | null;
-}
-
-const toCode = (row: CodeRow): AuthorizationCode => ({
-  codeDigest: row.code_digest,
-  clientId: row.client_id,
-  userId: row.user_id,
-  redirectUri: row.redirect_uri,
-  codeChallenge: row.code_challenge,
-  codeChallengeMethod: row.code_challenge_method,
-  scope: row.scope,
-  resources: fromJsonList(row.resources),
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  consumedAt: row.consumed_at,
-});
 
 /**
  * Inside a transaction, reading the code or refresh token a grant is about to consume locks its row
@@ -91,38 +55,6 @@ export function postgresCodeStore(db: Db): CodeStore {
     },
   };
 }
-
-interface RefreshRow {
-  token_digest: string;
-  family_id: string;
-  parent_digest: string | null;
-  code_digest: string | null;
-  client_id: string;
-  user_id: string;
-  scope: string;
-  resources: string;
-  created_at: number;
-  rotated_at: number | null;
-  idle_expires_at: number;
-  absolute_expires_at: number;
-  revoked_at: number | null;
-}
-
-const toRefreshToken = (row: RefreshRow): RefreshToken => ({
-  tokenDigest: row.token_digest,
-  familyId: row.family_id,
-  parentDigest: row.parent_digest,
-  codeDigest: row.code_digest,
-  clientId: row.client_id,
-  userId: row.user_id,
-  scope: row.scope,
-  resources: fromJsonList(row.resources),
-  createdAt: row.created_at,
-  rotatedAt: row.rotated_at,
-  idleExpiresAt: row.idle_expires_at,
-  absoluteExpiresAt: row.absolute_expires_at,
-  revokedAt: row.revoked_at,
-});
 
 const REFRESH_COLUMNS = `token_digest, family_id, parent_digest, code_digest, client_id, user_id, scope, resources,
   created_at, rotated_at, idle_expires_at, absolute_expires_at, revoked_at`;

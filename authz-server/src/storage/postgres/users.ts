@@ -1,22 +1,9 @@
 import { epochSeconds } from "../revocation-feed.js";
-import type { BrowserSessionStore, User, UserStore } from "../types.js";
+import { toUser, type UserRow } from "../rows.js";
+import type { BrowserSessionStore, UserStore } from "../types.js";
 import type { Sql } from "./connection.js";
 import type { Db } from "./db.js";
 import { appendIn } from "./revocation-feed.js";
-
-interface UserRow {
-  id: string;
-  username: string;
-  password_hash: string;
-  created_at: number;
-}
-
-const toUser = (row: UserRow): User => ({
-  id: row.id,
-  username: row.username,
-  passwordHash: row.password_hash,
-  createdAt: row.created_at,
-});
 
 const BY_NAME = "SELECT * FROM users WHERE username = $1";
 

@@ -1,54 +1,9 @@
 import { epochSeconds } from "../revocation-feed.js";
-import type { Client, ClientStore, RevocationFeedStore, TokenEndpointAuthMethod } from "../types.js";
+import { CLIENT_CACHE_LIMIT, type ClientRow, clientNameKey, frozenClient, toClient, toJsonList } from "../rows.js";
+import type { Client, ClientStore, RevocationFeedStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
-import { fromJsonList, toJsonList } from "./json.js";
 import { TableVersion } from "./table-version.js";
 import type { Synchronous } from "./synchronous.js";
-
-/** Most clients held in memory; beyond it the cache starts again empty (a flood of ids cannot grow it). */
-const CACHE_LIMIT = 10_000;
-
-interface ClientRow {
-  client_id: string;
-  name: string;
-  secret_digest: string | null;
-  redirect_uris: string;
-  grant_types: string;
-  scopes: string;
-  token_endpoint_auth_method: string;
-  created_at: number;
-  resource_server_for: string;
-}
-
-function toClient(row: ClientRow): Client {
-  const resourceServerFor = fromJsonList(row.resource_server_for);
-  return {
-    clientId: row.client_id,
-    name: row.name,
-    secretDigest: row.secret_digest,
-    redirectUris: fromJsonList(row.redirect_uris),
-    grantTypes: fromJsonList(row.grant_types),
-    scopes: fromJsonList(row.scopes),
-    tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
-    createdAt: row.created_at,
-    // Only a resource server carries the member, so a client reads back exactly as it was created.
-    ...(resourceServerFor.length > 0 ? { resourceServerFor } : {}),
-  };
-}
-
-/** The form under which two names look the same to a user on the consent page (see ClientStore.findByName). */
-function nameKey(name: string): string {
-  return name.trim().normalize("NFC").toLowerCase();
-}
-
-/** Frozen, arrays included: cached clients are shared between requests, none may change them. */
-function frozen(client: Client): Client {
-  Object.freeze(client.redirectUris);
-  Object.freeze(client.grantTypes);
-  Object.freeze(client.scopes);
-  if (client.resourceServerFor) Object.freeze(client.resourceServerFor);
-  return Object.freeze(client);
-}
 
 /**
  * Every token, introspection and revocation request reads its client. Found clients are held in memory until the
@@ -112,8 +67,8 @@ export function sqliteClientStore(
       version.invalidate();
     },
     findByName(name) {
-      const key = nameKey(name);
-      const row = selectAll.all().find((r) => nameKey(r.name) === key);
+      const key = clientNameKey(name);
+      const row = selectAll.all().find((r) => clientNameKey(r.name) === key);
       return row && toClient(row);
     },
     setRedirectUris(clientId, redirectUris) {
@@ -131,8 +86,8 @@ export function sqliteClientStore(
       if (cached) return cached;
       const row = select.get(clientId);
       if (!row) return undefined;
-      const client = frozen(toClient(row));
-      if (cache.size >= CACHE_LIMIT) cache.clear();
+      const client = frozenClient(toClient(row));
+      if (cache.size >= CLIENT_CACHE_LIMIT) cache.clear();
       cache.set(clientId, client);
       return client;
     },

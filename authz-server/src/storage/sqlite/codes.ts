@@ -1,36 +1,7 @@
-import type { AuthorizationCode, CodeStore } from "../types.js";
+import { type CodeRow, toCode, toJsonList } from "../rows.js";
+import type { CodeStore } from "../types.js";
 import type { Db } from "./database.js";
-import { fromJsonList, toJsonList } from "./json.js";
 import type { Synchronous } from "./synchronous.js";
-
-interface CodeRow {
-  code_digest: string;
-  client_id: string;
-  user_id: string;
-  redirect_uri: string;
-  /** Nullable columns (an early schema), but every code is written with its S256 challenge. */
-  code_challenge: string;
-  code_challenge_method: "S256";
-  scope: string;
-  resources: string;
-  created_at: number;
-  expires_at: number;
-  consumed_at: number | null;
-}
-
-const toCode = (row: CodeRow): AuthorizationCode => ({
-  codeDigest: row.code_digest,
-  clientId: row.client_id,
-  userId: row.user_id,
-  redirectUri: row.redirect_uri,
-  codeChallenge: row.code_challenge,
-  codeChallengeMethod: row.code_challenge_method,
-  scope: row.scope,
-  resources: fromJsonList(row.resources),
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  consumedAt: row.consumed_at,
-});
 
 export function sqliteCodeStore(db: Db): Synchronous<CodeStore> {
   const insert = db.prepare(

@@ -1,39 +1,7 @@
-import type { RefreshToken, RefreshTokenStore } from "../types.js";
+import { type RefreshRow, toJsonList, toRefreshToken } from "../rows.js";
+import type { RefreshTokenStore } from "../types.js";
 import type { Db } from "./database.js";
-import { fromJsonList, toJsonList } from "./json.js";
 import type { Synchronous } from "./synchronous.js";
-
-interface RefreshRow {
-  token_digest: string;
-  family_id: string;
-  parent_digest: string | null;
-  code_digest: string | null;
-  client_id: string;
-  user_id: string;
-  scope: string;
-  resources: string;
-  created_at: number;
-  rotated_at: number | null;
-  idle_expires_at: number;
-  absolute_expires_at: number;
-  revoked_at: number | null;
-}
-
-const toRefreshToken = (row: RefreshRow): RefreshToken => ({
-  tokenDigest: row.token_digest,
-  familyId: row.family_id,
-  parentDigest: row.parent_digest,
-  codeDigest: row.code_digest,
-  clientId: row.client_id,
-  userId: row.user_id,
-  scope: row.scope,
-  resources: fromJsonList(row.resources),
-  createdAt: row.created_at,
-  rotatedAt: row.rotated_at,
-  idleExpiresAt: row.idle_expires_at,
-  absoluteExpiresAt: row.absolute_expires_at,
-  revokedAt: row.revoked_at,
-});
 
 export function sqliteRefreshTokenStore(db: Db): Synchronous<RefreshTokenStore> {
   const insert = db.prepare(

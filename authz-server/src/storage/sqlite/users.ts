@@ -1,21 +1,8 @@
 import { epochSeconds } from "../revocation-feed.js";
-import type { RevocationFeedStore, User, UserStore } from "../types.js";
+import { toUser, type UserRow } from "../rows.js";
+import type { RevocationFeedStore, UserStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
 import type { Synchronous } from "./synchronous.js";
-
-interface UserRow {
-  id: string;
-  username: string;
-  password_hash: string;
-  created_at: number;
-}
-
-const toUser = (row: UserRow): User => ({
-  id: row.id,
-  username: row.username,
-  passwordHash: row.password_hash,
-  createdAt: row.created_at,
-});
 
 export function sqliteUserStore(db: Db, feed: Synchronous<RevocationFeedStore>): Synchronous<UserStore> {
   const insert = db.prepare("INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)");

@@ -44,6 +44,22 @@ export function toClient(row: ClientRow): Client {
   };
 }
 
+/** The columns an inserted client fills, in the order of `clientValues`. */
+export const CLIENT_COLUMNS =
+  "client_id, name, secret_digest, redirect_uris, grant_types, scopes, token_endpoint_auth_method, created_at, resource_server_for";
+
+export const clientValues = (client: Client): unknown[] => [
+  client.clientId,
+  client.name,
+  client.secretDigest,
+  toJsonList(client.redirectUris),
+  toJsonList(client.grantTypes),
+  toJsonList(client.scopes),
+  client.tokenEndpointAuthMethod,
+  client.createdAt,
+  toJsonList(client.resourceServerFor ?? []),
+];
+
 /** Most clients an engine's cache holds; beyond it the cache starts again empty (a flood of ids cannot grow it). */
 export const CLIENT_CACHE_LIMIT = 10_000;
 
@@ -76,6 +92,24 @@ export interface CodeRow {
   consumed_at: number | null;
 }
 
+/** The columns an inserted code fills, in the order of `codeValues`. */
+export const CODE_COLUMNS =
+  "code_digest, client_id, user_id, redirect_uri, code_challenge, code_challenge_method, scope, resources, created_at, expires_at, consumed_at";
+
+export const codeValues = (code: AuthorizationCode): unknown[] => [
+  code.codeDigest,
+  code.clientId,
+  code.userId,
+  code.redirectUri,
+  code.codeChallenge,
+  code.codeChallengeMethod,
+  code.scope,
+  toJsonList(code.resources),
+  code.createdAt,
+  code.expiresAt,
+  code.consumedAt,
+];
+
 export const toCode = (row: CodeRow): AuthorizationCode => ({
   codeDigest: row.code_digest,
   clientId: row.client_id,
@@ -105,6 +139,26 @@ export interface RefreshRow {
   absolute_expires_at: number;
   revoked_at: number | null;
 }
+
+/** The columns an inserted refresh token fills, in the order of `refreshValues`. */
+export const REFRESH_COLUMNS =
+  "token_digest, family_id, parent_digest, code_digest, client_id, user_id, scope, resources, created_at, rotated_at, idle_expires_at, absolute_expires_at, revoked_at";
+
+export const refreshValues = (token: RefreshToken): unknown[] => [
+  token.tokenDigest,
+  token.familyId,
+  token.parentDigest,
+  token.codeDigest,
+  token.clientId,
+  token.userId,
+  token.scope,
+  toJsonList(token.resources),
+  token.createdAt,
+  token.rotatedAt,
+  token.idleExpiresAt,
+  token.absoluteExpiresAt,
+  token.revokedAt,
+];
 
 export const toRefreshToken = (row: RefreshRow): RefreshToken => ({
   tokenDigest: row.token_digest,

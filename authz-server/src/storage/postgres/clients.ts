@@ -1,4 +1,13 @@
-import { CLIENT_CACHE_LIMIT, type ClientRow, clientNameKey, frozenClient, toClient, toJsonList } from "../rows.js";
+import {
+  CLIENT_CACHE_LIMIT,
+  CLIENT_COLUMNS,
+  type ClientRow,
+  clientNameKey,
+  clientValues,
+  frozenClient,
+  toClient,
+  toJsonList,
+} from "../rows.js";
 import type { Client, ClientStore, Scope, ScopeStore } from "../types.js";
 import { scopeTable, type ScopeTable } from "../scope-table.js";
 import { epochSeconds } from "../revocation-feed.js";
@@ -29,19 +38,8 @@ export function postgresClientStore(db: Db, cache: ClientCache): ClientStore {
     async create(client) {
       await sql.run(
         "clients_insert",
-        `INSERT INTO clients (client_id, name, secret_digest, redirect_uris, grant_types, scopes, token_endpoint_auth_method, created_at, resource_server_for)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [
-          client.clientId,
-          client.name,
-          client.secretDigest,
-          toJsonList(client.redirectUris),
-          toJsonList(client.grantTypes),
-          toJsonList(client.scopes),
-          client.tokenEndpointAuthMethod,
-          client.createdAt,
-          toJsonList(client.resourceServerFor ?? []),
-        ],
+        `INSERT INTO clients (${CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        clientValues(client),
       );
       cache.version.invalidate();
     },

@@ -1,5 +1,14 @@
 import { epochSeconds, tokenEntries } from "../revocation-feed.js";
-import { type CodeRow, type RefreshRow, toCode, toJsonList, toRefreshToken } from "../rows.js";
+import {
+  CODE_COLUMNS,
+  type CodeRow,
+  codeValues,
+  REFRESH_COLUMNS,
+  type RefreshRow,
+  refreshValues,
+  toCode,
+  toRefreshToken,
+} from "../rows.js";
 import type { CodeStore, Consent, ConsentStore, RefreshTokenStore, RevocationStore } from "../types.js";
 import type { Sql } from "./connection.js";
 import type { Db } from "./db.js";
@@ -19,21 +28,8 @@ export function postgresCodeStore(db: Db): CodeStore {
     async create(code) {
       await sql.run(
         "codes_insert",
-        `INSERT INTO authorization_codes (code_digest, client_id, user_id, redirect_uri, code_challenge, code_challenge_method,
-           scope, resources, created_at, expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [
-          code.codeDigest,
-          code.clientId,
-          code.userId,
-          code.redirectUri,
-          code.codeChallenge,
-          code.codeChallengeMethod,
-          code.scope,
-          toJsonList(code.resources),
-          code.createdAt,
-          code.expiresAt,
-          code.consumedAt,
-        ],
+        `INSERT INTO authorization_codes (${CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        codeValues(code),
       );
     },
     async find(codeDigest) {
@@ -56,9 +52,6 @@ export function postgresCodeStore(db: Db): CodeStore {
   };
 }
 
-const REFRESH_COLUMNS = `token_digest, family_id, parent_digest, code_digest, client_id, user_id, scope, resources,
-  created_at, rotated_at, idle_expires_at, absolute_expires_at, revoked_at`;
-
 export function postgresRefreshTokenStore(db: Db): RefreshTokenStore {
   const { sql } = db;
   const lock = forUpdate(db);
@@ -67,21 +60,7 @@ export function postgresRefreshTokenStore(db: Db): RefreshTokenStore {
       await sql.run(
         "refresh_insert",
         `INSERT INTO refresh_tokens (${REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-        [
-          token.tokenDigest,
-          token.familyId,
-          token.parentDigest,
-          token.codeDigest,
-          token.clientId,
-          token.userId,
-          token.scope,
-          toJsonList(token.resources),
-          token.createdAt,
-          token.rotatedAt,
-          token.idleExpiresAt,
-          token.absoluteExpiresAt,
-          token.revokedAt,
-        ],
+        refreshValues(token),
       );
     },
     async find(tokenDigest) {

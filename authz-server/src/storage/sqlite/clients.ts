@@ -1,5 +1,14 @@
 import { epochSeconds } from "../revocation-feed.js";
-import { CLIENT_CACHE_LIMIT, type ClientRow, clientNameKey, frozenClient, toClient, toJsonList } from "../rows.js";
+import {
+  CLIENT_CACHE_LIMIT,
+  CLIENT_COLUMNS,
+  type ClientRow,
+  clientNameKey,
+  clientValues,
+  frozenClient,
+  toClient,
+  toJsonList,
+} from "../rows.js";
 import type { Client, ClientStore, RevocationFeedStore } from "../types.js";
 import { type Db, writeTransactional } from "./database.js";
 import { TableVersion } from "./table-version.js";
@@ -16,10 +25,7 @@ export function sqliteClientStore(
   feed: Synchronous<RevocationFeedStore>,
   version = new TableVersion(db, "clients"),
 ): Synchronous<ClientStore> {
-  const insert = db.prepare(
-    `INSERT INTO clients (client_id, name, secret_digest, redirect_uris, grant_types, scopes, token_endpoint_auth_method, created_at, resource_server_for)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
+  const insert = db.prepare(`INSERT INTO clients (${CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   const updateRedirectUris = db.prepare("UPDATE clients SET redirect_uris = ? WHERE client_id = ?");
   const select = db.prepare<[string], ClientRow>("SELECT * FROM clients WHERE client_id = ?");
   const selectAll = db.prepare<[], ClientRow>("SELECT * FROM clients ORDER BY created_at, client_id");
@@ -53,17 +59,7 @@ export function sqliteClientStore(
   let cachedVersion = -1;
   return {
     create(client) {
-      insert.run(
-        client.clientId,
-        client.name,
-        client.secretDigest,
-        toJsonList(client.redirectUris),
-        toJsonList(client.grantTypes),
-        toJsonList(client.scopes),
-        client.tokenEndpointAuthMethod,
-        client.createdAt,
-        toJsonList(client.resourceServerFor ?? []),
-      );
+      insert.run(...clientValues(client));
       version.invalidate();
     },
     findByName(name) {

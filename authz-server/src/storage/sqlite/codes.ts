@@ -1,12 +1,11 @@
-import { type CodeRow, toCode, toJsonList } from "../rows.js";
+import { CODE_COLUMNS, type CodeRow, codeValues, toCode } from "../rows.js";
 import type { CodeStore } from "../types.js";
 import type { Db } from "./database.js";
 import type { Synchronous } from "./synchronous.js";
 
 export function sqliteCodeStore(db: Db): Synchronous<CodeStore> {
   const insert = db.prepare(
-    `INSERT INTO authorization_codes (code_digest, client_id, user_id, redirect_uri, code_challenge, code_challenge_method,
-       scope, resources, created_at, expires_at, consumed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO authorization_codes (${CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const select = db.prepare<[string], CodeRow>("SELECT * FROM authorization_codes WHERE code_digest = ?");
   const consume = db.prepare(
@@ -14,19 +13,7 @@ export function sqliteCodeStore(db: Db): Synchronous<CodeStore> {
   );
   return {
     create(code) {
-      insert.run(
-        code.codeDigest,
-        code.clientId,
-        code.userId,
-        code.redirectUri,
-        code.codeChallenge,
-        code.codeChallengeMethod,
-        code.scope,
-        toJsonList(code.resources),
-        code.createdAt,
-        code.expiresAt,
-        code.consumedAt,
-      );
+      insert.run(...codeValues(code));
     },
     find(codeDigest) {
       const row = select.get(codeDigest);

@@ -208,7 +208,7 @@ export async function authenticate(
   let verified = verifyToken(token, validation.algorithms, keys.keys);
   if (!verified.ok && verified.reason === "unknown_kid") {
     // Perhaps the authorization server rotated its keys and the cached key set predates the new one.
-    const refreshed = await deps.jwks.refreshForUnknownKid(source);
+    const refreshed = await deps.jwks.refreshForUnknownKid(source, verified.kid);
     if (refreshed !== undefined && refreshed !== keys)
       verified = verifyToken(token, validation.algorithms, refreshed.keys);
   }

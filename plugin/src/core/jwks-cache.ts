@@ -64,7 +64,12 @@ interface Entry {
    * cooldown, once (see revokeKeys).
    */
   unknownKidWaiver: boolean;
+  /** Kids the issuer withdrew: a token naming one causes no refetch (its key is gone for good). */
+  withdrawn: Set<string>;
 }
+
+/** Withdrawn kids remembered per key set. */
+const MAX_WITHDRAWN_KIDS = 100;
 
 /** Keys are refreshed once this share of their lifetime has passed, so requests never wait for it. */
 const REFRESH_AHEAD = 0.8;
@@ -148,8 +153,9 @@ export class JwksCache {
    * is fetched by T + one cooldown however many random kids came first: the round that follows
    * the last one before T is allowed by then, and the first request after it starts or joins it.
    */
-  async refreshForUnknownKid(source: JwksSource): Promise<KeySet | undefined> {
+  async refreshForUnknownKid(source: JwksSource, kid?: string): Promise<KeySet | undefined> {
     const entry = this.entryFor(source);
+    if (kid !== undefined && entry.withdrawn.has(kid)) return entry.keys;
     const cooledDown = this.now() - entry.lastAttemptAt >= source.minRefreshSeconds * 1000;
     if (entry.inflight === undefined && (cooledDown || entry.unknownKidWaiver)) {
       entry.unknownKidWaiver = false;
@@ -176,6 +182,9 @@ export class JwksCache {
       const kept = new Map([...current].filter(([kid]) => !kids.includes(kid)));
       entry.keys = { keys: kept, skipped: entry.keys.skipped };
       entry.unknownKidWaiver = true;
+      // Bounded: withdrawals are rare, and a kid forgotten here only costs a refetch within the cooldown rules.
+      if (entry.withdrawn.size >= MAX_WITHDRAWN_KIDS) entry.withdrawn.clear();
+      for (const kid of kids) entry.withdrawn.add(kid);
       if (entry.inflight === undefined) void this.startFetch(entry.source, entry);
     }
   }
@@ -218,6 +227,7 @@ export class JwksCache {
         fetchesOk: 0,
         fetchesFailed: 0,
         unknownKidWaiver: false,
+        withdrawn: new Set(),
       };
       this.entries.set(key, entry);
     }

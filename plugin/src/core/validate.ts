@@ -117,7 +117,7 @@ export function verifyToken(token: string, algorithms: readonly Algorithm[], key
   const kid = header.kid;
   if (typeof kid !== "string" || kid.length === 0) return invalidToken("no_kid", "the token header has no kid");
   const key = keys.get(kid);
-  if (key === undefined) return invalidToken("unknown_kid", "the token was signed with an unknown key");
+  if (key === undefined) return { ...invalidToken("unknown_kid", "the token was signed with an unknown key"), kid };
   if (!key.algorithms.has(algorithm)) {
     return invalidToken("key_alg_mismatch", "the token's algorithm does not match its key");
   }

@@ -46,6 +46,8 @@ export interface Refusal {
   /** For insufficient_scope: the scopes the resource requires, space-separated (§3). */
   readonly scope?: string;
   readonly reason: RefusalReason;
+  /** For `unknown_kid`: the kid no key matched (the handler decides from it whether to refetch the key set). */
+  readonly kid?: string;
 }
 
 /** RFC 9068 §2.2 claims of a verified access token, as the upstream headers need them. */

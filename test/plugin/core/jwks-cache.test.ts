@@ -245,6 +245,21 @@ describe("JwksCache", () => {
     assert.equal(server.count(), 3);
   });
 
+  it("a token naming a withdrawn kid causes no refetch, and does not spend the withdrawal's waiver", async () => {
+    server.keys = [keyA.jwk];
+    assert.deepEqual(kids(await cache.getKeys(source)), ["a"]);
+    clock.advance(1);
+    server.keys = [];
+    cache.revokeKeys(server.origin, ["a"]);
+    await cache.refreshForUnknownKid(source);
+    assert.equal(server.count(), 2, "the withdrawal's own refetch");
+    for (let i = 0; i < 100; i += 1) await cache.refreshForUnknownKid(source, "a");
+    assert.equal(server.count(), 2, "the withdrawn key's tokens fetch nothing");
+    server.keys = [keyB.jwk];
+    assert.deepEqual(kids(await cache.refreshForUnknownKid(source, "b")), ["b"], "the waiver is still there for b");
+    assert.equal(server.count(), 3);
+  });
+
   it("keeps the last good keys while the key server is down, retrying once per cooldown", async () => {
     const good = await cache.getKeys(source);
     await server.stop();

@@ -187,10 +187,10 @@ describe("validateAccessToken: every hostile input", () => {
   });
 
   it("refuses an unknown kid, a missing kid and a kid naming a key of another type or algorithm", async () => {
-    assert.deepEqual(
-      check(await signAccessToken(es, {}, { kid: "nope" })),
-      invalid("unknown_kid", "the token was signed with an unknown key"),
-    );
+    assert.deepEqual(check(await signAccessToken(es, {}, { kid: "nope" })), {
+      ...invalid("unknown_kid", "the token was signed with an unknown key"),
+      kid: "nope",
+    });
     assert.deepEqual(
       check(await signAccessToken(es, {}, { kid: undefined })),
       invalid("no_kid", "the token header has no kid"),

@@ -428,12 +428,28 @@ export class RevocationFeeds {
   acquire(source: RevocationFeedSource): RevocationFeed {
     const key = RevocationFeeds.keyOf(source);
     let feed = this.feeds.get(key);
-    if (feed === undefined) this.feeds.set(key, (feed = new RevocationFeed(source, this.options)));
+    if (feed === undefined) {
+      this.forgetSuperseded(source);
+      this.feeds.set(key, (feed = new RevocationFeed(source, this.options)));
+    }
     feed.use(source.pollSeconds);
     return feed;
   }
 
-  /** Every poller ever started, for the metrics. */
+  /**
+   * A new credential for a feed (a rotated secret, another gateway client) leaves the old
+   * credential's poller unused: once it has stopped for idleness, its set serves no route and is
+   * forgotten, instead of being held, with its entries, until the process ends. A poller still
+   * polling is kept: another route may use that credential.
+   */
+  private forgetSuperseded(source: RevocationFeedSource): void {
+    for (const [key, feed] of this.feeds) {
+      if (!feed.polling && feed.source.issuer === source.issuer && feed.source.feedUrl === source.feedUrl)
+        this.feeds.delete(key);
+    }
+  }
+
+  /** Every poller started and not forgotten, for the metrics. */
   feedStats(nowMs: number): RevocationFeedStats[] {
     return [...this.feeds.values()].map((feed) => feed.stats(nowMs));
   }

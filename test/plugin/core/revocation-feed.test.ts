@@ -487,6 +487,29 @@ describe("RevocationFeeds: one poller per issuer, feed URL and credential", () =
   });
 });
 
+describe("RevocationFeeds: a new credential for a feed", () => {
+  it("forgets the old credential's poller once it stopped for idleness, and keeps one still polling", async () => {
+    const scheduler = new ManualScheduler();
+    const feed = fakeFetch(() => page([token("a")], "c1", { reset: true }));
+    const feeds = new RevocationFeeds({ now: clock.now, fetch: feed.fetch, scheduler, idleMs: 60_000 });
+    const old = feeds.acquire(SOURCE);
+    await old.starting;
+    const other = feeds.acquire({ ...SOURCE, clientId: "other-gateway", clientSecret: "other" });
+    await other.starting;
+    clock.advance(61);
+    verdict(other, "b"); // a request keeps the other gateway client's poller in use
+    await scheduler.fire();
+    assert.deepEqual([old.polling, other.polling], [false, true]);
+    assert.equal(feeds.feedStats(clock.now()).length, 2, "stopped, but kept while nothing replaces it");
+
+    const rotated = feeds.acquire({ ...SOURCE, clientSecret: "rotated" });
+    await rotated.starting;
+    assert.equal(feeds.feedStats(clock.now()).length, 2, "the rotated secret's poller and the one still polling");
+    assert.notEqual(feeds.acquire(SOURCE), old, "the old credential, if it came back, would start afresh");
+    feeds.stopAll();
+  });
+});
+
 describe("RevocationFeed: one poll at a time", () => {
   it("joins a poll under way instead of starting another", async () => {
     const feed = fakeFetch(() => page([token("a")], "c1", { reset: true }));

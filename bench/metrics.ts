@@ -6,7 +6,6 @@
 //      tokens from autocannon at 10 connections, with and without its metrics listener, also scraped once per round.
 // Goal: requests/s with metrics on ≥ 0.97× off, for each.
 // Usage: node --import tsx bench/metrics.ts [--quick]   (needs `npm run build`: the plugin server runs from dist)
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +15,7 @@ import {
   type PluginInstance,
   type PluginServerProcess,
 } from "../kong-standin/src/wire/index.js";
+import { freePort } from "../test/helpers/ports.js";
 import { startChild, type ChildServer } from "./lib/child.js";
 import { runHarnessLoad, type HarnessLoadResult } from "./lib/harness-load.js";
 import { describeFailures, type HttpLoadResult } from "./lib/http-load.js";
@@ -38,15 +38,6 @@ const ORDER: readonly (readonly Switch[])[] = [
   ["off", "on"],
   ["on", "off"],
 ];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no free port");
-  return address.port;
-}
 
 /** One scrape, as Prometheus makes it; the answer must be the metrics. */
 async function scrape(url: string): Promise<void> {
@@ -76,7 +67,7 @@ interface Gateway {
 }
 const signer = createSigner("ES256");
 const jwks = await startJwksServer([signer]);
-const gateways: Partial<Record<Switch, Gateway>> = {};
+const gateways = new Map<Switch, Gateway>();
 const sidecars: Partial<Record<Switch, ChildServer<TokenServerInfo>>> = {};
 try {
   for (const which of ["off", "on"] as const) {
@@ -90,7 +81,7 @@ try {
       audience: [AUDIENCE],
       scopes_required: ["photos"],
     });
-    gateways[which] = { server, instance, metricsUrl: port === null ? null : `http://127.0.0.1:${port}/metrics` };
+    gateways.set(which, { server, instance, metricsUrl: port === null ? null : `http://127.0.0.1:${port}/metrics` });
   }
   const token = signer.mint(freshClaims(jwks.issuer, AUDIENCE, Math.floor(Date.now() / 1000)));
   const proceeds = (result: AccessResult): string | null =>
@@ -111,16 +102,18 @@ try {
   };
   const pluginRate: Record<Switch, number[]> = { off: [], on: [] };
   const pluginCpu: Record<Switch, number[]> = { off: [], on: [] };
-  for (const which of ["off", "on"] as const) await gatewayRound(gateways[which] as Gateway); // warm-up
+  for (const which of ["off", "on"] as const) await gatewayRound(gateways.get(which) as Gateway); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
     for (const which of ORDER[round % 2]) {
       log(`plugin server: round ${round + 1}/${ROUNDS}, metrics ${which}`);
-      const result = await gatewayRound(gateways[which] as Gateway);
+      const result = await gatewayRound(gateways.get(which) as Gateway);
       pluginRate[which].push(result.requestsPerSecond);
       pluginCpu[which].push(result.serverCpuUsPerRequest);
     }
   }
-  for (const gateway of Object.values(gateways)) await gateway.server.close();
+  // Stopped before the second part, so that they take no CPU from it (and not again in `finally`).
+  for (const gateway of gateways.values()) await gateway.server.close();
+  gateways.clear();
 
   // 2. The authorization server.
   for (const which of ["off", "on"] as const) {
@@ -177,7 +170,7 @@ try {
     ].join("\n\n")}\n`,
   );
 } finally {
-  for (const gateway of Object.values(gateways)) await gateway.server.close();
+  for (const gateway of gateways.values()) await gateway.server.close();
   for (const sidecar of Object.values(sidecars)) await sidecar.close();
   await jwks.close();
 }

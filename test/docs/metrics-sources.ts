@@ -6,18 +6,14 @@ import { join } from "node:path";
 import { startServer } from "../../authz-server/src/server.ts";
 import { spawnPluginServer } from "../../kong-standin/src/wire/index.ts";
 import type { Closers } from "../helpers/closers.ts";
+import { exposedFamilies } from "../helpers/exposition.ts";
 import { freePort } from "../helpers/ports.ts";
 
-/** The `# TYPE <name> <type>` lines of a scrape (Prometheus's text exposition format, one per metric family). */
+/** The metric families a metrics listener names, as Prometheus scrapes them. */
 async function scrapeFamilies(url: string): Promise<Map<string, string>> {
   const response = await fetch(url);
   if (response.status !== 200) throw new Error(`${url} answered ${response.status}`);
-  const families = new Map<string, string>();
-  for (const line of (await response.text()).split("\n")) {
-    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
-    if (type !== null) families.set(type[1], type[2]);
-  }
-  return families;
+  return exposedFamilies(await response.text());
 }
 
 /** Every metric family either process exposes, name → type; what was started is closed by `closers`. */

@@ -1,5 +1,6 @@
 // Reading the metrics listener the way Prometheus does: GET /metrics, then the text exposition format's samples.
 import assert from "node:assert/strict";
+import { exposedSamples } from "../../helpers/exposition.ts";
 
 export interface Scrape {
   /** The exposition text as served. */
@@ -15,11 +16,6 @@ export async function scrape(metricsUrl: string | undefined): Promise<Scrape> {
   const text = await response.text();
   assert.equal(response.status, 200, text);
   assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
-  const samples = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const space = line.lastIndexOf(" ");
-    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
+  const samples = exposedSamples(text);
   return { text, sample: (series) => samples.get(series) };
 }

@@ -18,6 +18,7 @@ import { metricsRegistry } from "../../../plugin/src/server/metrics.ts";
 import { FeedServer } from "../helpers/feed-server.ts";
 import { JwksServer } from "../helpers/jwks-server.ts";
 import { AUDIENCE, generateTestKey, ISSUER, signAccessToken, type TestKey } from "../helpers/tokens.ts";
+import { exposedSamples } from "../../helpers/exposition.ts";
 import { connectFrames, pause } from "./helpers.ts";
 
 /** The issuer whose key server and revocation feed are down. */
@@ -50,11 +51,8 @@ async function scrape(url: string): Promise<{ status: number; contentType: strin
 /** The samples of one metric, keyed by their label set as printed (`{a="x",b="y"}`, or "" without labels). */
 function samples(text: string, name: string): Record<string, number> {
   const found: Record<string, number> = {};
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const space = line.lastIndexOf(" ");
-    found[line.slice(name.length, space)] = Number(line.slice(space + 1));
-  }
+  for (const [series, value] of exposedSamples(text))
+    if (series === name || series.startsWith(`${name}{`)) found[series.slice(name.length)] = value;
   return found;
 }
 

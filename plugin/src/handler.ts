@@ -135,12 +135,11 @@ function kongIdentity(config: PluginConfig): KongIdentity | undefined {
   };
 }
 
-/** Who Kong was told called: a credential (and its consumer), or the anonymous consumer. */
+/** Who Kong was told called: a credential (and its consumer), or the anonymous consumer (no credential). */
 interface Caller {
   readonly ok: true;
   readonly consumer: KongConsumer | undefined;
   readonly credential: KongCredential | undefined;
-  readonly anonymous: boolean;
 }
 
 /** What the handler needs from Kong's header table, read in one pass (see scanHeaders). */
@@ -414,14 +413,14 @@ export class AccessHandler {
   private async identify(kong: KongPdk, claims: AccessTokenClaims, identity: KongIdentity): Promise<Caller | Refusal> {
     const id = claimValue(claims.raw, identity.credentialClaim);
     if (id === undefined) return identity.unidentifiedCredential;
-    if (identity.consumerClaim === null) return { ok: true, consumer: undefined, credential: { id }, anonymous: false };
+    if (identity.consumerClaim === null) return { ok: true, consumer: undefined, credential: { id } };
     const name = claimValue(claims.raw, identity.consumerClaim);
     if (name === undefined) return identity.unidentifiedConsumer;
     const lookup = consumerLookup(name, identity.consumerBy);
     const consumer =
       lookup === undefined ? undefined : matchingConsumer(await this.loadConsumer(kong, lookup, identity), lookup);
     if (consumer === undefined) return identity.noConsumer;
-    return { ok: true, consumer, credential: { id, consumer_id: consumer.id }, anonymous: false };
+    return { ok: true, consumer, credential: { id, consumer_id: consumer.id } };
   }
 
   /** As Kong's own plugins: the anonymous consumer must exist, else the route is misconfigured (500). */
@@ -435,7 +434,7 @@ export class AccessHandler {
     const consumer = await this.loadConsumer(kong, lookup, identity);
     if (consumer === undefined) throw new Error(`the anonymous consumer ${JSON.stringify(lookup.id)} was not found`);
     await kong.client.authenticate(consumer.entity, null);
-    const caller: Caller = { ok: true, consumer, credential: undefined, anonymous: true };
+    const caller: Caller = { ok: true, consumer, credential: undefined };
     await kong.service.request.setHeaders(upstreamHeaders(headers, names, undefined, caller));
   }
 
@@ -502,7 +501,8 @@ function upstreamHeaders(
     put(result, "X-Consumer-Custom-ID", consumer?.customId ?? []);
     put(result, "X-Consumer-Username", consumer?.username ?? []);
     put(result, "X-Credential-Identifier", caller?.credential?.id ?? []);
-    put(result, "X-Anonymous-Consumer", caller?.anonymous === true ? "true" : []);
+    // As set_consumer: a consumer without a credential is the anonymous one.
+    put(result, "X-Anonymous-Consumer", caller !== undefined && caller.credential === undefined ? "true" : []);
   }
   return result;
 }
